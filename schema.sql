@@ -1,0 +1,89 @@
+-- scimgate's one schema. Embedded into the binaries with include_str! and applied by
+-- src/store/migrate.rs. The store's version is PRAGMA user_version; each "-- migration: N"
+-- block below runs once, in order, inside one transaction, for stores older than N.
+-- Migrations are forward-only: never edit a block that has shipped, append a new one.
+-- Times are Unix seconds (UTC) in INTEGER columns; secrets are SHA-256 hashes in BLOBs.
+
+-- migration: 1
+
+-- Key/value settings that live with the data (the tool password's argon2id hash).
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+-- OAuth2 API clients (the IdP apps that provision, and the applications that read).
+CREATE TABLE clients (
+    id                      TEXT PRIMARY KEY,
+    name                    TEXT NOT NULL,
+    profile                 TEXT NOT NULL,              -- web | user_agent | native | other
+    grants                  TEXT NOT NULL,              -- space-separated grant types
+    scopes                  TEXT NOT NULL,              -- space-separated scopes
+    redirect_uris           TEXT NOT NULL,              -- JSON array of strings
+    auth_method             TEXT NOT NULL,              -- client_secret_basic | client_secret_post | none
+    require_consent         INTEGER NOT NULL DEFAULT 0,
+    secret_hash             BLOB,                       -- SHA-256 of the sgcs_ secret; NULL for public clients
+    secret_expires_at       INTEGER,
+    access_token_ttl        INTEGER NOT NULL,           -- seconds
+    refresh_token_ttl       INTEGER NOT NULL,           -- seconds
+    idp_kind                TEXT NOT NULL DEFAULT 'custom', -- entra | okta | custom
+    idp_app_id              TEXT,
+    idp_tenant              TEXT,
+    owner_contact           TEXT,
+    heartbeat_interval      INTEGER,                    -- seconds; NULL = no heartbeat expected
+    missed_heartbeats       INTEGER NOT NULL DEFAULT 3,
+    created_at              INTEGER NOT NULL,
+    updated_at              INTEGER NOT NULL,
+    deleted_at              INTEGER                     -- soft delete: ids are never reused
+) STRICT;
+CREATE UNIQUE INDEX clients_secret_hash ON clients(secret_hash) WHERE secret_hash IS NOT NULL;
+
+-- Every token ever issued (access, refresh, authorization code), by hash only. Rows are
+-- never deleted: revocation sets revoked_at, so `show-token` can always explain a token.
+CREATE TABLE tokens (
+    id              TEXT PRIMARY KEY,                   -- tok_ + 16 hex of the hash: public
+    hash            BLOB NOT NULL UNIQUE,               -- SHA-256 of the token string
+    kind            TEXT NOT NULL,                      -- access_token | refresh_token | authorization_code
+    client_id       TEXT NOT NULL REFERENCES clients(id),
+    subject         TEXT NOT NULL,                      -- user name, or the client id
+    scopes          TEXT NOT NULL,                      -- space-separated
+    issued_at       INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    revoked_at      INTEGER,
+    revoked_reason  TEXT,
+    issued_via      TEXT NOT NULL,                      -- cli | client_credentials | authorization_code | refresh_token | rotate
+    family_id       TEXT,                               -- refresh rotation family
+    parent_id       TEXT,                               -- the token this one replaced
+    last_used_at    INTEGER,
+    last_used_ip    TEXT,
+    use_count       INTEGER NOT NULL DEFAULT 0,
+    label           TEXT
+) STRICT;
+CREATE INDEX tokens_client ON tokens(client_id, issued_at);
+CREATE INDEX tokens_live_expiry ON tokens(expires_at) WHERE revoked_at IS NULL;
+CREATE INDEX tokens_family ON tokens(family_id) WHERE family_id IS NOT NULL;
+
+-- Login accounts for the authorization page and the operator pages (argon2id hashes).
+CREATE TABLE users (
+    username        TEXT PRIMARY KEY COLLATE NOCASE,
+    password_hash   TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+) STRICT;
+
+-- The append-only audit log. The triggers make it so for anything that goes through SQL.
+CREATE TABLE audit_events (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    at          INTEGER NOT NULL,
+    actor       TEXT NOT NULL,                          -- cli:<os user>, server, user:<name>, client:<id>
+    action      TEXT NOT NULL,                          -- e.g. token.issue, client.register
+    outcome     TEXT NOT NULL,                          -- success | failure | denied
+    client_id   TEXT,
+    token_id    TEXT,
+    detail      TEXT                                    -- free text, never a secret
+) STRICT;
+CREATE INDEX audit_events_at ON audit_events(at);
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;

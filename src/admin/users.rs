@@ -1,0 +1,66 @@
+//! Login accounts (for the authorization page and the operator pages): create, change
+//! password, delete. Names are case-insensitive; passwords are argon2id-hashed here.
+
+use super::{not_found_or, Admin, AdminError, Result};
+use crate::model::{NewAuditEvent, User};
+use crate::password;
+
+fn check_username(name: &str) -> Result<&str> {
+    let name = name.trim();
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._@-+".contains(c));
+    if !ok {
+        return Err(AdminError::Invalid(format!(
+            "`{name}` is not a valid user name: use 1 to 64 letters, digits or . _ @ - +"
+        )));
+    }
+    Ok(name)
+}
+
+impl Admin<'_> {
+    /// Create a login account.
+    pub fn create_user(&self, username: &str, pw: &str) -> Result<()> {
+        let username = check_username(username)?;
+        let hash = password::hash(pw)?;
+        let e = NewAuditEvent {
+            detail: Some(format!("user {username}")),
+            ..self.event("user.create", "success")
+        };
+        self.store
+            .insert_user(username, &hash, self.now(), &e)
+            .map_err(not_found_or)
+    }
+
+    /// Change a login account's password.
+    pub fn set_password(&self, username: &str, pw: &str) -> Result<()> {
+        let username = check_username(username)?;
+        let hash = password::hash(pw)?;
+        let e = NewAuditEvent {
+            detail: Some(format!("user {username}")),
+            ..self.event("user.set_password", "success")
+        };
+        self.store
+            .set_user_password(username, &hash, self.now(), &e)
+            .map_err(not_found_or)
+    }
+
+    /// Delete a login account.
+    pub fn delete_user(&self, username: &str) -> Result<()> {
+        let username = check_username(username)?;
+        let e = NewAuditEvent {
+            detail: Some(format!("user {username}")),
+            ..self.event("user.delete", "success")
+        };
+        self.store
+            .delete_user(username, self.now(), &e)
+            .map_err(not_found_or)
+    }
+
+    /// All login accounts.
+    pub fn list_users(&self) -> Result<Vec<User>> {
+        Ok(self.store.list_users()?)
+    }
+}

@@ -1,0 +1,44 @@
+//! Every route, declared once. `main` and the integration tests both call [`configure`],
+//! so the tests exercise the real routing table.
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
+
+use crate::error::HttpError;
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::time::Clock;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub settings: Arc<Settings>,
+    pub clock: Clock,
+}
+
+/// Register every route and the shared state.
+pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
+    let limit = state.settings.max_body_bytes;
+    cfg.app_data(web::Data::new(state))
+        .app_data(web::PayloadConfig::new(limit))
+        .app_data(web::JsonConfig::default().limit(limit))
+        .app_data(web::FormConfig::default().limit(limit))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz));
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Readiness: the store answers a query.
+async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
+    let store = state.store.clone();
+    web::block(move || store.meta("readyz-probe"))
+        .await
+        .map_err(|_| HttpError::Blocking)??;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
+}

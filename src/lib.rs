@@ -1,0 +1,33 @@
+//! scimgate: an OAuth2 authorization server and SCIM 2.0 provisioning endpoint that keeps
+//! track of the tokens it hands to identity providers.
+//!
+//! ```text
+//!  IdP (Okta, Entra ID) ──OAuth2──▶ /oauth2/*  ┐
+//!                       ──SCIM────▶ /scim/v2/* ├─ scimgate server ── store (SQLite)
+//!  operator's browser ──login/consent, pages───┘        ▲
+//!  operator's shell ── config <command> ─────────────────┘
+//! ```
+//!
+//! Module map:
+//! - [`token`]: token kinds, format, generation, hashing, parsing (pure).
+//! - [`time`]: the injectable clock, durations, relative times.
+//! - [`model`]: domain types (clients, scopes, token records, audit events).
+//! - [`password`]: argon2id for human passwords.
+//! - [`store`]: the only code that speaks SQL (SQLite, WAL).
+//! - [`admin`]: the operations an operator performs (`config` calls these).
+//! - [`settings`]: server settings, resolved and validated once.
+//! - [`http`]: every route, declared once; [`error`]: errors → HTTP responses.
+//!
+//! A `config issue-access-token` call goes: CLI parses flags → [`admin::issue_access_token`]
+//! validates against the client and policy → [`token::generate`] → [`store::Store::insert_token`]
+//! (record + audit event in one transaction) → the plaintext is printed once.
+
+pub mod admin;
+pub mod error;
+pub mod http;
+pub mod model;
+pub mod password;
+pub mod settings;
+pub mod store;
+pub mod time;
+pub mod token;

@@ -1,0 +1,127 @@
+//! `scimgate serve`: resolve settings, open (or create) the store, start the HTTP server.
+//! Everything else lives in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use actix_web::{App, HttpServer};
+use clap::{Parser, Subcommand};
+
+use scimgate::http::{self, AppState};
+use scimgate::settings::{LogFormat, RawSettings, Settings};
+use scimgate::store::Store;
+use scimgate::time::Clock;
+
+#[derive(Parser)]
+#[command(
+    name = "scimgate",
+    version,
+    about = "OAuth2 authorization server and SCIM 2.0 endpoint"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server (creates the store if it does not exist).
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// TOML settings file.
+    #[arg(long, env = "SCIMGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Store file (SQLite).
+    #[arg(long)]
+    db: Option<String>,
+    /// Address to listen on, e.g. 127.0.0.1:8080.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Base URL clients use to reach this server.
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Log format: text or json.
+    #[arg(long)]
+    log_format: Option<String>,
+}
+
+fn resolve(args: ServeArgs) -> Result<Settings, String> {
+    let file = match &args.config {
+        Some(p) => RawSettings::from_file(p).map_err(|e| e.to_string())?,
+        None => RawSettings::default(),
+    };
+    let env = RawSettings::from_env(|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+    let flags = RawSettings {
+        db: args.db,
+        listen: args.listen,
+        public_url: args.public_url,
+        log_format: args.log_format,
+        max_body_bytes: None,
+    };
+    Settings::resolve(file.overlay(env).overlay(flags)).map_err(|e| e.to_string())
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Command::Serve(args) = cli.command;
+    let settings = match resolve(args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(settings.log_format);
+    let store = match Store::open_or_create(&settings.db) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match serve(settings, store) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[actix_web::main]
+async fn serve(settings: Settings, store: Arc<Store>) -> std::io::Result<()> {
+    let state = AppState {
+        store,
+        settings: Arc::new(settings.clone()),
+        clock: Clock::system(),
+    };
+    let server = HttpServer::new(move || {
+        let state = state.clone();
+        App::new().configure(move |cfg| http::configure(cfg, state))
+    })
+    .bind(settings.listen)
+    .map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {}: {e}", settings.listen),
+        )
+    })?;
+    tracing::info!(listen = %settings.listen, db = %settings.db.display(), "scimgate listening");
+    server.run().await
+}

@@ -1,0 +1,304 @@
+//! The `clients` table: registered OAuth2 API clients. Deletion is soft (`deleted_at`) so
+//! tokens and audit events keep pointing at a real row and ids are never reused.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::{audit, Result, Store, StoreError};
+use crate::model::{
+    scopes_from_str, scopes_to_string, AuthMethod, Client, ClientProfile, GrantType, Heartbeat,
+    IdpKind, IdpRef, NewAuditEvent,
+};
+use crate::time::{Duration, Timestamp};
+use crate::token::TokenHash;
+
+/// A client about to be inserted (validated by the caller).
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub client: Client,
+    pub secret_hash: Option<TokenHash>,
+}
+
+/// The fields `update-api-client` may change; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct ClientUpdate {
+    pub name: Option<String>,
+    pub grants: Option<Vec<GrantType>>,
+    pub scopes: Option<Vec<crate::model::Scope>>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub require_consent: Option<bool>,
+    pub access_token_ttl: Option<Duration>,
+    pub refresh_token_ttl: Option<Duration>,
+    pub idp: Option<IdpRef>,
+    /// `Some(None)` switches heartbeat expectations off.
+    pub heartbeat: Option<Option<Heartbeat>>,
+}
+
+const COLUMNS: &str = "id, name, profile, grants, scopes, redirect_uris, auth_method, \
+    require_consent, secret_hash IS NOT NULL, secret_expires_at, access_token_ttl, \
+    refresh_token_ttl, idp_kind, idp_app_id, idp_tenant, owner_contact, heartbeat_interval, \
+    missed_heartbeats, created_at, updated_at";
+
+fn corrupt(what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("bad {what} `{value}`").into(),
+    )
+}
+
+fn row_to_client(r: &Row<'_>) -> rusqlite::Result<Client> {
+    let grants: String = r.get(3)?;
+    let scopes: String = r.get(4)?;
+    let uris: String = r.get(5)?;
+    let profile: String = r.get(2)?;
+    let auth: String = r.get(6)?;
+    let idp_kind: String = r.get(12)?;
+    let interval: Option<i64> = r.get(16)?;
+    let missed: i64 = r.get(17)?;
+    Ok(Client {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        profile: ClientProfile::parse(&profile).map_err(|_| corrupt("profile", &profile))?,
+        grants: grants
+            .split_whitespace()
+            .map(|g| GrantType::parse(g).map_err(|_| corrupt("grant", g)))
+            .collect::<rusqlite::Result<_>>()?,
+        scopes: scopes_from_str(&scopes).map_err(|_| corrupt("scopes", &scopes))?,
+        redirect_uris: serde_json::from_str(&uris).map_err(|_| corrupt("redirect uris", &uris))?,
+        auth_method: AuthMethod::parse(&auth).map_err(|_| corrupt("auth method", &auth))?,
+        require_consent: r.get(7)?,
+        has_secret: r.get(8)?,
+        secret_expires_at: r.get(9)?,
+        access_token_ttl: Duration::seconds(r.get(10)?),
+        refresh_token_ttl: Duration::seconds(r.get(11)?),
+        idp: IdpRef {
+            kind: IdpKind::parse(&idp_kind).map_err(|_| corrupt("idp kind", &idp_kind))?,
+            app_id: r.get(13)?,
+            tenant: r.get(14)?,
+            owner: r.get(15)?,
+        },
+        heartbeat: interval.map(|i| Heartbeat {
+            interval: Duration::seconds(i),
+            missed: u32::try_from(missed).unwrap_or(3),
+        }),
+        created_at: r.get(18)?,
+        updated_at: r.get(19)?,
+    })
+}
+
+fn grants_str(g: &[GrantType]) -> String {
+    g.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+fn uris_json(uris: &[String]) -> String {
+    serde_json::to_string(uris).unwrap_or_else(|_| "[]".into())
+}
+
+pub(super) fn get_client(conn: &Connection, id: &str) -> Result<Option<Client>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM clients WHERE id = ?1 AND deleted_at IS NULL"),
+            [id],
+            row_to_client,
+        )
+        .optional()?)
+}
+
+impl Store {
+    /// Insert a new client.
+    pub fn insert_client(&self, new: &NewClient, audit: &NewAuditEvent) -> Result<()> {
+        let c = &new.client;
+        self.write(|tx| {
+            audit::append(tx, audit, c.created_at)?;
+            tx.execute(
+                "INSERT INTO clients (id, name, profile, grants, scopes, redirect_uris, \
+                 auth_method, require_consent, secret_hash, secret_expires_at, access_token_ttl, \
+                 refresh_token_ttl, idp_kind, idp_app_id, idp_tenant, owner_contact, \
+                 heartbeat_interval, missed_heartbeats, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+                 ?17, ?18, ?19, ?20)",
+                params![
+                    c.id,
+                    c.name,
+                    c.profile.as_str(),
+                    grants_str(&c.grants),
+                    scopes_to_string(&c.scopes),
+                    uris_json(&c.redirect_uris),
+                    c.auth_method.as_str(),
+                    c.require_consent,
+                    new.secret_hash.map(|h| h.0.to_vec()),
+                    c.secret_expires_at,
+                    c.access_token_ttl.secs(),
+                    c.refresh_token_ttl.secs(),
+                    c.idp.kind.as_str(),
+                    c.idp.app_id,
+                    c.idp.tenant,
+                    c.idp.owner,
+                    c.heartbeat.map(|h| h.interval.secs()),
+                    c.heartbeat.map(|h| h.missed).unwrap_or(3),
+                    c.created_at,
+                    c.updated_at,
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// A live (not deleted) client by id.
+    pub fn client(&self, id: &str) -> Result<Option<Client>> {
+        self.read(|c| get_client(c, id))
+    }
+
+    /// All live clients, oldest first.
+    pub fn list_clients(&self) -> Result<Vec<Client>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {COLUMNS} FROM clients WHERE deleted_at IS NULL ORDER BY created_at, id"
+            ))?;
+            let rows = stmt.query_map([], row_to_client)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Number of live (unrevoked, unexpired) access and refresh tokens per client.
+    pub fn active_token_counts(&self, now: Timestamp) -> Result<Vec<(String, i64)>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT client_id, count(*) FROM tokens WHERE revoked_at IS NULL \
+                 AND expires_at > ?1 AND kind != 'authorization_code' GROUP BY client_id",
+            )?;
+            let rows = stmt.query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Apply `update` to client `id` and return the new state.
+    pub fn update_client(
+        &self,
+        id: &str,
+        update: &ClientUpdate,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> Result<Client> {
+        self.write(|tx| {
+            let mut c = get_client(tx, id)?
+                .ok_or_else(|| StoreError::NotFound(format!("API client {id}")))?;
+            if let Some(v) = &update.name {
+                c.name = v.clone();
+            }
+            if let Some(v) = &update.grants {
+                c.grants = v.clone();
+            }
+            if let Some(v) = &update.scopes {
+                c.scopes = v.clone();
+            }
+            if let Some(v) = &update.redirect_uris {
+                c.redirect_uris = v.clone();
+            }
+            if let Some(v) = update.require_consent {
+                c.require_consent = v;
+            }
+            if let Some(v) = update.access_token_ttl {
+                c.access_token_ttl = v;
+            }
+            if let Some(v) = update.refresh_token_ttl {
+                c.refresh_token_ttl = v;
+            }
+            if let Some(v) = &update.idp {
+                c.idp = v.clone();
+            }
+            if let Some(v) = update.heartbeat {
+                c.heartbeat = v;
+            }
+            c.updated_at = now;
+            tx.execute(
+                "UPDATE clients SET name = ?2, grants = ?3, scopes = ?4, redirect_uris = ?5, \
+                 require_consent = ?6, access_token_ttl = ?7, refresh_token_ttl = ?8, \
+                 idp_kind = ?9, idp_app_id = ?10, idp_tenant = ?11, owner_contact = ?12, \
+                 heartbeat_interval = ?13, missed_heartbeats = ?14, updated_at = ?15 \
+                 WHERE id = ?1",
+                params![
+                    c.id,
+                    c.name,
+                    grants_str(&c.grants),
+                    scopes_to_string(&c.scopes),
+                    uris_json(&c.redirect_uris),
+                    c.require_consent,
+                    c.access_token_ttl.secs(),
+                    c.refresh_token_ttl.secs(),
+                    c.idp.kind.as_str(),
+                    c.idp.app_id,
+                    c.idp.tenant,
+                    c.idp.owner,
+                    c.heartbeat.map(|h| h.interval.secs()),
+                    c.heartbeat.map(|h| h.missed).unwrap_or(3),
+                    c.updated_at,
+                ],
+            )?;
+            audit::append(tx, audit, now)?;
+            Ok(c)
+        })
+    }
+
+    /// Replace client `id`'s secret hash (rotation).
+    pub fn set_client_secret(
+        &self,
+        id: &str,
+        hash: &TokenHash,
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE clients SET secret_hash = ?2, secret_expires_at = ?3, updated_at = ?4 \
+                 WHERE id = ?1 AND deleted_at IS NULL",
+                params![id, hash.0.to_vec(), expires_at, now],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("API client {id}")));
+            }
+            audit::append(tx, audit, now)?;
+            Ok(())
+        })
+    }
+
+    /// The stored secret hash of a live client (for client authentication).
+    pub fn client_secret_hash(&self, id: &str) -> Result<Option<TokenHash>> {
+        self.read(|c| {
+            let blob: Option<Option<Vec<u8>>> = c
+                .query_row(
+                    "SELECT secret_hash FROM clients WHERE id = ?1 AND deleted_at IS NULL",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(blob
+                .flatten()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .map(TokenHash))
+        })
+    }
+
+    /// Soft-delete client `id` and revoke all its live tokens in the same transaction.
+    /// Returns the number of tokens revoked.
+    pub fn delete_client(&self, id: &str, now: Timestamp, audit: &NewAuditEvent) -> Result<usize> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE clients SET deleted_at = ?2, secret_hash = NULL, updated_at = ?2 \
+                 WHERE id = ?1 AND deleted_at IS NULL",
+                params![id, now],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("API client {id}")));
+            }
+            let revoked = tx.execute(
+                "UPDATE tokens SET revoked_at = ?2, revoked_reason = 'client deleted' \
+                 WHERE client_id = ?1 AND revoked_at IS NULL",
+                params![id, now],
+            )?;
+            audit::append(tx, audit, now)?;
+            Ok(revoked)
+        })
+    }
+}

@@ -1,0 +1,65 @@
+//! The `meta` table: settings that live with the data, shared by the server and every
+//! `config` process — the tool password's argon2id hash and the token-lifetime policy.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{audit, Result, Store};
+use crate::model::NewAuditEvent;
+use crate::time::Timestamp;
+
+/// Key of the tool password's argon2id hash.
+pub const TOOL_PASSWORD_KEY: &str = "tool_password_hash";
+/// Key of the longest lifetime any token may get, in seconds.
+pub const MAX_TOKEN_LIFETIME_KEY: &str = "max_token_lifetime";
+
+fn get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+impl Store {
+    /// A meta value.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.read(|c| get(c, key))
+    }
+
+    /// Set a meta value.
+    pub fn set_meta(
+        &self,
+        key: &str,
+        value: &str,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        self.write(|tx| {
+            audit::append(tx, audit, now)?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Set a meta value only if it is not set yet; `false` if it already was.
+    pub fn set_meta_if_absent(
+        &self,
+        key: &str,
+        value: &str,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+                params![key, value],
+            )?;
+            if n == 1 {
+                audit::append(tx, audit, now)?;
+            }
+            Ok(n == 1)
+        })
+    }
+}

@@ -1,0 +1,107 @@
+//! Schema migrations from `schema.sql`: split into numbered blocks, each applied once in
+//! its own transaction, the version kept in `PRAGMA user_version`. A store newer than
+//! this program is refused rather than half-understood.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::{Result, StoreError};
+
+const SCHEMA: &str = include_str!("../../schema.sql");
+const MARKER: &str = "-- migration: ";
+
+/// The migrations in `schema.sql`, as (version, SQL): a block starts at a line that is
+/// exactly `-- migration: N`.
+fn migrations() -> Vec<(i64, String)> {
+    let mut out: Vec<(i64, String)> = Vec::new();
+    for line in SCHEMA.lines() {
+        let version = line
+            .strip_prefix(MARKER)
+            .and_then(|v| v.trim().parse::<i64>().ok());
+        match (version, out.last_mut()) {
+            (Some(v), _) => out.push((v, String::new())),
+            (None, Some((_, sql))) => {
+                sql.push_str(line);
+                sql.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    out
+}
+
+/// The newest schema version this program knows.
+pub fn known_version() -> i64 {
+    migrations().last().map(|(v, _)| *v).unwrap_or(0)
+}
+
+/// Bring the store at `conn` up to [`known_version`].
+pub fn migrate(conn: &Connection, path: &Path) -> Result<()> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = known_version();
+    if found > known {
+        return Err(StoreError::TooNew {
+            path: path.display().to_string(),
+            found,
+            known,
+        });
+    }
+    for (version, sql) in migrations() {
+        if version <= found {
+            continue;
+        }
+        // IMMEDIATE: two processes opening a new store at once must not both migrate.
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current >= version {
+            conn.execute_batch("COMMIT")?;
+            continue;
+        }
+        let applied = conn
+            .execute_batch(&sql)
+            .and_then(|_| conn.execute_batch(&format!("PRAGMA user_version = {version}")));
+        match applied {
+            Ok(()) => conn.execute_batch("COMMIT")?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_numbered_from_one_without_gaps() {
+        let versions: Vec<i64> = migrations().iter().map(|(v, _)| *v).collect();
+        let expected: Vec<i64> = (1..=versions.len() as i64).collect();
+        assert_eq!(versions, expected);
+    }
+
+    #[test]
+    fn refuses_a_newer_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!("PRAGMA user_version = {}", known_version() + 1))
+            .unwrap();
+        let err = migrate(&conn, &path).unwrap_err();
+        assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
+    }
+
+    #[test]
+    fn migrating_twice_is_a_no_op() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn, Path::new(":memory:")).unwrap();
+        migrate(&conn, Path::new(":memory:")).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, known_version());
+    }
+}

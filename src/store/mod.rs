@@ -1,0 +1,241 @@
+//! The store: the only code that speaks SQL. No rusqlite type leaves this module; callers
+//! get domain types ([`crate::model`]) and [`StoreError`].
+//!
+//! SQLite in WAL mode with `synchronous=NORMAL`, foreign keys on and a busy timeout, so the
+//! server and any number of `config` processes can use one file at once: readers never
+//! block, writers queue for the single write lock (transactions are short and begin
+//! `IMMEDIATE`, so a writer waits for the lock up front instead of failing half-way).
+//! One writer connection behind a mutex, a pool of readers. The file is created 0600.
+//!
+//! One file per group of tables: `clients`, `tokens`, `users`, `audit`, `meta`.
+
+mod audit;
+mod clients;
+mod meta;
+mod migrate;
+mod tokens;
+mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration as StdDuration;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+pub use clients::{ClientUpdate, NewClient};
+pub use meta::{MAX_TOKEN_LIFETIME_KEY, TOOL_PASSWORD_KEY};
+pub use tokens::{NewTokenRecord, RevokeOutcome, TokenFilter};
+
+/// How long a statement waits for another process's write lock before giving up.
+const BUSY_TIMEOUT: StdDuration = StdDuration::from_secs(10);
+
+/// What can go wrong in the store. `NotFound` and `Conflict` are the caller's business;
+/// the rest are the operator's (disk, permissions, a newer schema).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the store at {path} does not exist; run `config init` (or start `scimgate serve`) to create it")]
+    Missing { path: String },
+    #[error("the store at {path} has schema version {found}, newer than this program knows ({known}); upgrade scimgate")]
+    TooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
+    #[error("cannot open the store at {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("database error: {0}")]
+    Sqlite(String),
+    #[error("the store holds a value this program cannot read: {0}")]
+    Corrupt(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                StoreError::Conflict(e.to_string())
+            }
+            _ => StoreError::Sqlite(e.to_string()),
+        }
+    }
+}
+
+impl From<r2d2::Error> for StoreError {
+    fn from(e: r2d2::Error) -> Self {
+        StoreError::Sqlite(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A handle on one store file. Cheap to share behind an `Arc`; every method is blocking
+/// (the server calls it from `web::block`).
+pub struct Store {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: r2d2::Pool<SqliteConnectionManager>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;",
+    )
+}
+
+impl Store {
+    /// Open the store at `path`, creating it (mode 0600) and its schema if missing.
+    pub fn open_or_create(path: &Path) -> Result<Store> {
+        if !path.exists() {
+            create_private_file(path)?;
+        }
+        Store::open_inner(path)
+    }
+
+    /// Open an existing store; [`StoreError::Missing`] if there is none.
+    pub fn open_existing(path: &Path) -> Result<Store> {
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.display().to_string(),
+            });
+        }
+        Store::open_inner(path)
+    }
+
+    fn open_inner(path: &Path) -> Result<Store> {
+        let open_err = |e: &dyn std::fmt::Display| StoreError::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let writer = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(|e| open_err(&e))?;
+        configure(&writer).map_err(|e| open_err(&e))?;
+        migrate::migrate(&writer, path)?;
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(|c| {
+                c.busy_timeout(BUSY_TIMEOUT)?;
+                c.execute_batch("PRAGMA foreign_keys = ON;")
+            });
+        let readers = r2d2::Pool::builder()
+            .max_size(8)
+            .min_idle(Some(0))
+            .build(manager)
+            .map_err(|e| open_err(&e))?;
+        Ok(Store {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers,
+        })
+    }
+
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (the transaction rolls
+        // back on drop), so a poisoned mutex is safe to keep using.
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Run `f` in one `BEGIN IMMEDIATE` transaction; commit if it returns Ok.
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.writer();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Run `f` on a pooled read-only connection.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.readers.get()?;
+        f(&conn)
+    }
+}
+
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(|_| ())
+        .or_else(|e| {
+            // Another process created it between our check and our open: fine.
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Ok(())
+            } else {
+                Err(StoreError::Open {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })
+            }
+        })
+}
+
+#[cfg(not(unix))]
+fn create_private_file(path: &Path) -> Result<()> {
+    std::fs::File::create(path)
+        .map(|_| ())
+        .map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_a_private_file_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/s.db");
+        drop(Store::open_or_create(&path).unwrap());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        Store::open_existing(&path).unwrap();
+    }
+
+    #[test]
+    fn missing_store_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Store::open_existing(&dir.path().join("none.db")).unwrap_err();
+        assert!(err.to_string().contains("config init"), "{err}");
+    }
+}

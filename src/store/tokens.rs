@@ -1,0 +1,298 @@
+//! The `tokens` table: every access token, refresh token and authorization code, by
+//! SHA-256 hash only. Rows are never deleted; revocation sets `revoked_at`.
+
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+
+use super::{audit, Result, Store, StoreError};
+use crate::model::{
+    scopes_from_str, scopes_to_string, IssuedVia, NewAuditEvent, Scope, TokenRecord,
+};
+use crate::time::Timestamp;
+use crate::token::{TokenHash, TokenId, TokenKind};
+
+/// A token record about to be inserted.
+#[derive(Debug, Clone)]
+pub struct NewTokenRecord {
+    pub id: TokenId,
+    pub hash: TokenHash,
+    pub kind: TokenKind,
+    pub client_id: String,
+    pub subject: String,
+    pub scopes: Vec<Scope>,
+    pub issued_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub issued_via: IssuedVia,
+    pub family_id: Option<String>,
+    pub parent_id: Option<String>,
+    pub label: Option<String>,
+}
+
+/// Which tokens `list-tokens` shows.
+#[derive(Debug, Clone, Default)]
+pub struct TokenFilter {
+    pub client_id: Option<String>,
+    /// Only live tokens expiring before this time.
+    pub expiring_before: Option<Timestamp>,
+    /// Include revoked and expired tokens (otherwise only live ones).
+    pub include_inactive: bool,
+    /// Include authorization codes (normally hidden: they live 60 s).
+    pub include_codes: bool,
+    pub limit: Option<usize>,
+}
+
+/// What a revocation found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RevokeOutcome {
+    /// Revoked now.
+    Revoked(TokenRecord),
+    /// It was already revoked (at `revoked_at`); nothing changed.
+    AlreadyRevoked(TokenRecord),
+}
+
+const COLUMNS: &str = "id, kind, client_id, subject, scopes, issued_at, expires_at, revoked_at, \
+    revoked_reason, issued_via, family_id, parent_id, last_used_at, last_used_ip, use_count, label";
+
+fn bad(what: &str, v: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("bad {what} `{v}`").into(),
+    )
+}
+
+fn row_to_token(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
+    let kind: String = r.get(1)?;
+    let scopes: String = r.get(4)?;
+    let via: String = r.get(9)?;
+    Ok(TokenRecord {
+        id: TokenId::from_stored(r.get(0)?),
+        kind: TokenKind::from_name(&kind).ok_or_else(|| bad("kind", &kind))?,
+        client_id: r.get(2)?,
+        subject: r.get(3)?,
+        scopes: scopes_from_str(&scopes).map_err(|_| bad("scopes", &scopes))?,
+        issued_at: r.get(5)?,
+        expires_at: r.get(6)?,
+        revoked_at: r.get(7)?,
+        revoked_reason: r.get(8)?,
+        issued_via: IssuedVia::from_name(&via).ok_or_else(|| bad("issued_via", &via))?,
+        family_id: r.get(10)?,
+        parent_id: r.get(11)?,
+        last_used_at: r.get(12)?,
+        last_used_ip: r.get(13)?,
+        use_count: r.get(14)?,
+        label: r.get(15)?,
+    })
+}
+
+pub(super) fn insert_token(conn: &Connection, t: &NewTokenRecord) -> Result<()> {
+    conn.execute(
+        "INSERT INTO tokens (id, hash, kind, client_id, subject, scopes, issued_at, expires_at, \
+         issued_via, family_id, parent_id, label) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            t.id.as_str(),
+            t.hash.0.to_vec(),
+            t.kind.as_str(),
+            t.client_id,
+            t.subject,
+            scopes_to_string(&t.scopes),
+            t.issued_at,
+            t.expires_at,
+            t.issued_via.as_str(),
+            t.family_id,
+            t.parent_id,
+            t.label,
+        ],
+    )?;
+    Ok(())
+}
+
+fn token_by_id(conn: &Connection, id: &TokenId) -> Result<Option<TokenRecord>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM tokens WHERE id = ?1"),
+            [id.as_str()],
+            row_to_token,
+        )
+        .optional()?)
+}
+
+fn revoke_one(
+    conn: &Connection,
+    id: &TokenId,
+    reason: &str,
+    now: Timestamp,
+) -> Result<Option<RevokeOutcome>> {
+    let Some(rec) = token_by_id(conn, id)? else {
+        return Ok(None);
+    };
+    if rec.revoked_at.is_some() {
+        return Ok(Some(RevokeOutcome::AlreadyRevoked(rec)));
+    }
+    conn.execute(
+        "UPDATE tokens SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1",
+        params![id.as_str(), now, reason],
+    )?;
+    let rec = token_by_id(conn, id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+    Ok(Some(RevokeOutcome::Revoked(rec)))
+}
+
+impl Store {
+    /// Insert one token record with its audit event; committed when this returns.
+    pub fn insert_token(&self, t: &NewTokenRecord, audit: &NewAuditEvent) -> Result<()> {
+        self.write(|tx| {
+            insert_token(tx, t)?;
+            audit::append(tx, audit, t.issued_at)
+        })
+    }
+
+    /// Insert a batch of token records in one transaction (one fsync for many tokens).
+    pub fn insert_tokens(&self, batch: &[NewTokenRecord]) -> Result<()> {
+        self.write(|tx| {
+            for t in batch {
+                insert_token(tx, t)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// A token by its public id.
+    pub fn token(&self, id: &TokenId) -> Result<Option<TokenRecord>> {
+        self.read(|c| token_by_id(c, id))
+    }
+
+    /// A token by the hash of its value (the bearer lookup).
+    pub fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                &format!("SELECT {COLUMNS} FROM tokens WHERE hash = ?1"),
+                [hash.0.as_slice()],
+                row_to_token,
+            )
+            .optional()?)
+        })
+    }
+
+    /// Tokens matching `filter`, soonest expiry first for live listings, newest first
+    /// otherwise.
+    pub fn list_tokens(&self, filter: &TokenFilter, now: Timestamp) -> Result<Vec<TokenRecord>> {
+        let mut sql = format!("SELECT {COLUMNS} FROM tokens WHERE 1=1");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if !filter.include_inactive || filter.expiring_before.is_some() {
+            // Matches the partial index tokens_live_expiry.
+            sql.push_str(" AND revoked_at IS NULL AND expires_at > ?");
+            args.push(now.into());
+        }
+        if let Some(before) = filter.expiring_before {
+            sql.push_str(" AND expires_at <= ?");
+            args.push(before.into());
+        }
+        if let Some(client) = &filter.client_id {
+            sql.push_str(" AND client_id = ?");
+            args.push(client.clone().into());
+        }
+        if !filter.include_codes {
+            sql.push_str(" AND kind != 'authorization_code'");
+        }
+        if filter.include_inactive && filter.expiring_before.is_none() {
+            sql.push_str(" ORDER BY issued_at DESC, id");
+        } else {
+            sql.push_str(" ORDER BY expires_at, id");
+        }
+        if let Some(limit) = filter.limit {
+            sql.push_str(" LIMIT ?");
+            args.push((limit as i64).into());
+        }
+        self.read(|c| {
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args.iter()), row_to_token)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Revoke one token by id. `Ok(None)`: no such token, nothing changed.
+    pub fn revoke_token(
+        &self,
+        id: &TokenId,
+        reason: &str,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> Result<Option<RevokeOutcome>> {
+        self.write(|tx| {
+            let out = revoke_one(tx, id, reason, now)?;
+            if let Some(RevokeOutcome::Revoked(_)) = &out {
+                audit::append(tx, audit, now)?;
+            }
+            Ok(out)
+        })
+    }
+
+    /// Revoke every live token of a client; returns the revoked records.
+    pub fn revoke_client_tokens(
+        &self,
+        client_id: &str,
+        reason: &str,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> Result<Vec<TokenRecord>> {
+        self.write(|tx| {
+            let mut stmt = tx.prepare(&format!(
+                "UPDATE tokens SET revoked_at = ?2, revoked_reason = ?3 \
+                 WHERE client_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
+                 RETURNING {COLUMNS}"
+            ))?;
+            let rows = stmt.query_map(params![client_id, now, reason], row_to_token)?;
+            let revoked = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            for t in &revoked {
+                let e = NewAuditEvent {
+                    token_id: Some(t.id.to_string()),
+                    ..audit.clone()
+                };
+                audit::append(tx, &e, now)?;
+            }
+            Ok(revoked)
+        })
+    }
+
+    /// Issue `new` and shorten `old`'s life to `old_expires_at` in one transaction
+    /// (rotation with overlap).
+    pub fn rotate_token(
+        &self,
+        old: &TokenId,
+        old_expires_at: Timestamp,
+        new: &NewTokenRecord,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE tokens SET expires_at = min(expires_at, ?2) \
+                 WHERE id = ?1 AND revoked_at IS NULL",
+                params![old.as_str(), old_expires_at],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("live token {old}")));
+            }
+            insert_token(tx, new)?;
+            audit::append(tx, audit, new.issued_at)
+        })
+    }
+
+    /// Record uses of tokens (id, time, source IP) in one transaction: the batched
+    /// heartbeat writer calls this off the request path.
+    pub fn record_token_uses(
+        &self,
+        uses: &[(TokenId, Timestamp, Option<String>, i64)],
+    ) -> Result<()> {
+        self.write(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE tokens SET last_used_at = max(coalesce(last_used_at, 0), ?2), \
+                 last_used_ip = coalesce(?3, last_used_ip), use_count = use_count + ?4 \
+                 WHERE id = ?1",
+            )?;
+            for (id, at, ip, count) in uses {
+                stmt.execute(params![id.as_str(), at, ip, count])?;
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,107 @@
+//! The `users` table: login accounts for the authorization and operator pages. Only
+//! argon2id hashes are stored; hashing happens in [`crate::password`], not here.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{audit, Result, Store, StoreError};
+use crate::model::{NewAuditEvent, User};
+use crate::time::Timestamp;
+
+impl Store {
+    /// Create an account; `Conflict` if the name (case-insensitive) is taken.
+    pub fn insert_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let exists: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1)",
+                [username],
+                |r| r.get(0),
+            )?;
+            if exists {
+                return Err(StoreError::Conflict(format!(
+                    "a user named {username} already exists"
+                )));
+            }
+            tx.execute(
+                "INSERT INTO users (username, password_hash, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?3)",
+                params![username, password_hash, now],
+            )?;
+            audit::append(tx, audit, now)
+        })
+    }
+
+    /// Replace an account's password hash.
+    pub fn set_user_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE username = ?1",
+                params![username, password_hash, now],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("user {username}")));
+            }
+            audit::append(tx, audit, now)
+        })
+    }
+
+    /// Delete an account.
+    pub fn delete_user(&self, username: &str, now: Timestamp, audit: &NewAuditEvent) -> Result<()> {
+        self.write(|tx| {
+            let n = tx.execute("DELETE FROM users WHERE username = ?1", [username])?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("user {username}")));
+            }
+            audit::append(tx, audit, now)
+        })
+    }
+
+    /// An account and its password hash (for login).
+    pub fn user_with_hash(&self, username: &str) -> Result<Option<(User, String)>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT username, created_at, updated_at, password_hash FROM users \
+                 WHERE username = ?1",
+                [username],
+                |r| {
+                    Ok((
+                        User {
+                            username: r.get(0)?,
+                            created_at: r.get(1)?,
+                            updated_at: r.get(2)?,
+                        },
+                        r.get(3)?,
+                    ))
+                },
+            )
+            .optional()?)
+        })
+    }
+
+    /// All accounts, by name.
+    pub fn list_users(&self) -> Result<Vec<User>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare("SELECT username, created_at, updated_at FROM users ORDER BY username")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(User {
+                    username: r.get(0)?,
+                    created_at: r.get(1)?,
+                    updated_at: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+}

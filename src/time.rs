@@ -1,0 +1,328 @@
+//! Time: the injectable clock, human durations (`30s`, `15m`, `12h`, `90d`, `2y`) and the
+//! relative phrases operators read ("in 12 days", "3 hours ago").
+//!
+//! Everything that decides by time (expiry, warnings, heartbeats) asks a [`Clock`] rather
+//! than the system, so tests can tell a two-year token's whole life in a second.
+//! Timestamps are Unix seconds (UTC), the form the store keeps.
+
+use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
+
+/// Unix seconds, UTC.
+pub type Timestamp = i64;
+
+/// A source of "now". Cloneable and cheap; the system clock by default.
+#[derive(Clone, Default)]
+pub struct Clock {
+    manual: Option<Arc<AtomicI64>>,
+}
+
+impl Clock {
+    /// The real system clock.
+    pub fn system() -> Clock {
+        Clock { manual: None }
+    }
+
+    /// A clock that stands still at `start` until the test moves it.
+    pub fn manual(start: Timestamp) -> Clock {
+        Clock {
+            manual: Some(Arc::new(AtomicI64::new(start))),
+        }
+    }
+
+    /// Now, in Unix seconds.
+    pub fn now(&self) -> Timestamp {
+        match &self.manual {
+            Some(t) => t.load(Ordering::SeqCst),
+            None => Utc::now().timestamp(),
+        }
+    }
+
+    /// Move a manual clock forward (no effect on the system clock).
+    pub fn advance(&self, by: Duration) {
+        if let Some(t) = &self.manual {
+            t.fetch_add(by.secs(), Ordering::SeqCst);
+        }
+    }
+
+    /// Set a manual clock (no effect on the system clock).
+    pub fn set(&self, to: Timestamp) {
+        if let Some(t) = &self.manual {
+            t.store(to, Ordering::SeqCst);
+        }
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.manual {
+            Some(t) => write!(f, "Clock::manual({})", t.load(Ordering::SeqCst)),
+            None => f.write_str("Clock::system"),
+        }
+    }
+}
+
+/// A positive span of whole seconds, written as `<number><unit>` with unit `s`, `m`, `h`,
+/// `d`, `w` or `y` (365 days). Several parts may be joined: `1d12h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Duration(i64);
+
+/// Why a duration or date did not parse; the message is one sentence for an operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeParseError {
+    #[error("`{0}` is not a duration; write a number and a unit, e.g. 30s, 15m, 12h, 90d or 2y")]
+    BadDuration(String),
+    #[error("`{0}` is not a positive duration")]
+    NotPositive(String),
+    #[error("`{0}` is not a date; write e.g. 2027-03-31, \"2027-03-31 17:00\" or 2027-03-31T17:00:00+01:00")]
+    BadDate(String),
+}
+
+impl Duration {
+    pub const fn seconds(s: i64) -> Duration {
+        Duration(s)
+    }
+    pub const fn minutes(m: i64) -> Duration {
+        Duration(m * 60)
+    }
+    pub const fn hours(h: i64) -> Duration {
+        Duration(h * 3600)
+    }
+    pub const fn days(d: i64) -> Duration {
+        Duration(d * 86_400)
+    }
+    pub const fn secs(self) -> i64 {
+        self.0
+    }
+
+    /// Parse `30s`, `15m`, `12h`, `90d`, `2w`, `2y`, or combinations such as `1d12h`.
+    pub fn parse(input: &str) -> Result<Duration, TimeParseError> {
+        let s = input.trim();
+        let bad = || TimeParseError::BadDuration(input.to_string());
+        if s.is_empty() {
+            return Err(bad());
+        }
+        let mut total: i64 = 0;
+        let mut rest = s;
+        while !rest.is_empty() {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return Err(bad());
+            }
+            let n: i64 = rest[..digits].parse().map_err(|_| bad())?;
+            let unit = rest[digits..].chars().next().ok_or_else(bad)?;
+            let mult = match unit {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86_400,
+                'w' => 7 * 86_400,
+                'y' => 365 * 86_400,
+                _ => return Err(bad()),
+            };
+            total = n
+                .checked_mul(mult)
+                .and_then(|v| total.checked_add(v))
+                .ok_or_else(bad)?;
+            rest = &rest[digits + unit.len_utf8()..];
+        }
+        if total <= 0 {
+            return Err(TimeParseError::NotPositive(input.to_string()));
+        }
+        Ok(Duration(total))
+    }
+}
+
+impl fmt::Display for Duration {
+    /// The shortest exact form: `2y`, `90d`, `12h`, `1d12h`, `45s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        if rest == 0 {
+            return f.write_str("0s");
+        }
+        for (unit, size) in [
+            ("y", 365 * 86_400),
+            ("d", 86_400),
+            ("h", 3600),
+            ("m", 60),
+            ("s", 1),
+        ] {
+            if rest >= size {
+                write!(f, "{}{unit}", rest / size)?;
+                rest %= size;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for Duration {
+    type Err = TimeParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Duration::parse(s)
+    }
+}
+
+/// Parse an absolute date an operator typed: RFC 3339, or a local `YYYY-MM-DD[ HH:MM[:SS]]`
+/// (a bare date means the end of that day, local time).
+pub fn parse_date(input: &str) -> Result<Timestamp, TimeParseError> {
+    let s = input.trim();
+    let bad = || TimeParseError::BadDate(input.to_string());
+    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+        return Ok(dt.timestamp());
+    }
+    let local = |naive: NaiveDateTime| {
+        Local
+            .from_local_datetime(&naive)
+            .earliest()
+            .map(|dt| dt.timestamp())
+            .ok_or_else(bad)
+    };
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(s, fmt) {
+            return local(naive);
+        }
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return local(date.and_hms_opt(23, 59, 59).ok_or_else(bad)?);
+    }
+    Err(bad())
+}
+
+/// A timestamp in local time with its zone, e.g. `2027-11-21 11:56:39 CET`.
+pub fn format_local(ts: Timestamp) -> String {
+    match Local.timestamp_opt(ts, 0).single() {
+        Some(dt) => {
+            // chrono's %Z prints an offset for Local; show the offset as the zone name.
+            let zone = dt.format("%:z").to_string();
+            let zone = if zone == "+00:00" {
+                "UTC".to_string()
+            } else {
+                zone
+            };
+            format!("{} {zone}", dt.format("%Y-%m-%d %H:%M:%S"))
+        }
+        None => ts.to_string(),
+    }
+}
+
+/// A timestamp as RFC 3339 in UTC (`2027-11-21T10:56:39Z`), for JSON and SCIM.
+pub fn format_rfc3339(ts: Timestamp) -> String {
+    match Utc.timestamp_opt(ts, 0).single() {
+        Some(dt) => dt.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        None => ts.to_string(),
+    }
+}
+
+/// "in 12 days", "3 hours ago", "now": the distance from `now` to `ts`, to the largest
+/// sensible unit.
+pub fn format_relative(ts: Timestamp, now: Timestamp) -> String {
+    let delta = ts - now;
+    let abs = delta.unsigned_abs() as i64;
+    if abs < 5 {
+        return "now".to_string();
+    }
+    let (n, unit) = if abs < 90 {
+        (abs, "second")
+    } else if abs < 90 * 60 {
+        (abs / 60, "minute")
+    } else if abs < 36 * 3600 {
+        (abs / 3600, "hour")
+    } else if abs < 2 * 365 * 86_400 {
+        (abs / 86_400, "day")
+    } else {
+        (abs / (365 * 86_400), "year")
+    };
+    let plural = if n == 1 { "" } else { "s" };
+    if delta > 0 {
+        format!("in {n} {unit}{plural}")
+    } else {
+        format!("{n} {unit}{plural} ago")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_every_unit() {
+        assert_eq!(Duration::parse("30s"), Ok(Duration::seconds(30)));
+        assert_eq!(Duration::parse("15m"), Ok(Duration::minutes(15)));
+        assert_eq!(Duration::parse("12h"), Ok(Duration::hours(12)));
+        assert_eq!(Duration::parse("90d"), Ok(Duration::days(90)));
+        assert_eq!(Duration::parse("2w"), Ok(Duration::days(14)));
+        assert_eq!(Duration::parse("2y"), Ok(Duration::days(730)));
+        assert_eq!(Duration::parse("1d12h"), Ok(Duration::hours(36)));
+    }
+
+    #[test]
+    fn bad_durations_are_rejected_with_a_reason() {
+        for bad in [
+            "",
+            "12",
+            "h",
+            "5x",
+            "-5d",
+            "1.5d",
+            "d5",
+            "99999999999999999999y",
+        ] {
+            assert!(
+                matches!(Duration::parse(bad), Err(TimeParseError::BadDuration(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            Duration::parse("0d"),
+            Err(TimeParseError::NotPositive("0d".into()))
+        );
+    }
+
+    #[test]
+    fn durations_display_round_trip() {
+        for s in ["2y", "90d", "12h", "15m", "30s", "1d12h"] {
+            assert_eq!(Duration::parse(s).unwrap().to_string(), s);
+        }
+    }
+
+    #[test]
+    fn relative_phrases() {
+        assert_eq!(format_relative(100, 100), "now");
+        assert_eq!(format_relative(100 + 12 * 86_400, 100), "in 12 days");
+        assert_eq!(format_relative(100, 100 + 3 * 3600), "3 hours ago");
+        assert_eq!(format_relative(100 + 60, 100), "in 60 seconds");
+        assert_eq!(format_relative(100 + 3600, 100), "in 60 minutes");
+        assert_eq!(format_relative(100 + 3 * 365 * 86_400, 100), "in 3 years");
+    }
+
+    #[test]
+    fn dates_parse() {
+        assert_eq!(parse_date("2027-01-01T00:00:00Z"), Ok(1_798_761_600));
+        assert!(parse_date("2027-01-01").is_ok());
+        assert!(parse_date("2027-01-01 10:00").is_ok());
+        assert!(matches!(
+            parse_date("next tuesday"),
+            Err(TimeParseError::BadDate(_))
+        ));
+    }
+
+    #[test]
+    fn manual_clock_moves_only_when_told() {
+        let c = Clock::manual(1000);
+        assert_eq!(c.now(), 1000);
+        c.advance(Duration::days(1));
+        assert_eq!(c.now(), 1000 + 86_400);
+        let c2 = c.clone();
+        c2.set(5);
+        assert_eq!(c.now(), 5);
+    }
+}

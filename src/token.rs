@@ -1,0 +1,384 @@
+//! Token kinds, wire format, generation, hashing and parsing: pure functions, no I/O.
+//!
+//! Format (modelled on crates.io's API tokens and GitHub's secret format):
+//! `<prefix><body><checksum>` where the prefix names the kind (`sgat_` access, `sgrt_`
+//! refresh, `sgac_` authorization code, `sgcs_` client secret), the body is 32 bytes from
+//! the OS CSPRNG in fixed-width base62 (43 characters) and the checksum is the CRC32 of
+//! prefix + body in fixed-width base62 (6 characters). The checksum lets `config` and secret
+//! scanners tell a real token from a typo without touching the store.
+//!
+//! Tokens are stored only as the SHA-256 of the whole string ([`TokenHash`]); the public
+//! [`TokenId`] (`tok_` + 16 hex characters of that hash) is what logs, listings and the
+//! audit trail name. The base62 codec is written here by hand because the crates that
+//! exist either work on integers only or use a variable-width encoding, and the format
+//! needs fixed widths.
+
+use std::fmt;
+
+use rand::TryRng;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// Base62 characters needed for 32 bytes (62^43 > 2^256).
+pub const BODY_LEN: usize = 43;
+/// Base62 characters needed for a CRC32 (62^6 > 2^32).
+pub const CHECKSUM_LEN: usize = 6;
+const PREFIX_LEN: usize = 5;
+/// Total length of every token string.
+pub const TOKEN_LEN: usize = PREFIX_LEN + BODY_LEN + CHECKSUM_LEN;
+
+/// What a token is for; each kind has its own never-changing prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+    AuthorizationCode,
+    ClientSecret,
+}
+
+impl TokenKind {
+    pub const ALL: [TokenKind; 4] = [
+        TokenKind::Access,
+        TokenKind::Refresh,
+        TokenKind::AuthorizationCode,
+        TokenKind::ClientSecret,
+    ];
+
+    /// The prefix every token of this kind starts with.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            TokenKind::Access => "sgat_",
+            TokenKind::Refresh => "sgrt_",
+            TokenKind::AuthorizationCode => "sgac_",
+            TokenKind::ClientSecret => "sgcs_",
+        }
+    }
+
+    /// The name stored in the database and shown to operators.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access_token",
+            TokenKind::Refresh => "refresh_token",
+            TokenKind::AuthorizationCode => "authorization_code",
+            TokenKind::ClientSecret => "client_secret",
+        }
+    }
+
+    /// Inverse of [`TokenKind::as_str`].
+    pub fn from_name(name: &str) -> Option<TokenKind> {
+        TokenKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    fn from_prefix(s: &str) -> Option<TokenKind> {
+        TokenKind::ALL
+            .into_iter()
+            .find(|k| s.starts_with(k.prefix()))
+    }
+}
+
+impl fmt::Display for TokenKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a string is not a well-formed token. Messages are written for operators.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenParseError {
+    #[error("it has no scimgate prefix (tokens start with sgat_, sgrt_, sgac_ or sgcs_)")]
+    MissingPrefix,
+    #[error(
+        "its prefix `{0}` is not a scimgate token prefix (expected sgat_, sgrt_, sgac_ or sgcs_)"
+    )]
+    UnknownPrefix(String),
+    #[error("it is {actual} characters long; a scimgate token has {expected}")]
+    InvalidLength { expected: usize, actual: usize },
+    #[error("it contains `{0}`, which cannot appear in a token (only letters and digits follow the prefix)")]
+    InvalidCharacter(char),
+    #[error("its checksum does not match (a character was mistyped, lost or added)")]
+    InvalidChecksum,
+}
+
+/// A token string. `Debug` never prints the secret; [`Secret::expose`] is the only way out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The plaintext, for showing once to its owner.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(REDACTED)")
+    }
+}
+
+/// SHA-256 of the whole token string: the only form a token is stored in.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    /// Hash a token string (whether or not it parses).
+    pub fn of(token: &str) -> TokenHash {
+        TokenHash(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// Constant-time comparison, for compares that happen outside an index lookup.
+    pub fn ct_eq(&self, other: &TokenHash) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+
+    /// The public id derived from this hash.
+    pub fn id(&self) -> TokenId {
+        let mut s = String::with_capacity(20);
+        s.push_str(TokenId::PREFIX);
+        for b in &self.0[..8] {
+            s.push_str(&format!("{b:02x}"));
+        }
+        TokenId(s)
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenHash({})", self.id())
+    }
+}
+
+/// Public, loggable token id: `tok_` + the first 16 hex characters of the token's hash.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TokenId(String);
+
+impl TokenId {
+    pub const PREFIX: &'static str = "tok_";
+
+    /// Parse an id an operator typed (`tok_0123456789abcdef`, case-insensitive hex).
+    pub fn parse(s: &str) -> Option<TokenId> {
+        let hex = s.strip_prefix(Self::PREFIX)?;
+        (hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| TokenId(format!("{}{}", Self::PREFIX, hex.to_ascii_lowercase())))
+    }
+
+    /// Wrap an id read back from the store.
+    pub fn from_stored(s: String) -> TokenId {
+        TokenId(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TokenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A token that has just been generated: the plaintext (to show once), its hash and id.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub kind: TokenKind,
+    pub secret: Secret,
+    pub hash: TokenHash,
+    pub id: TokenId,
+}
+
+/// A token string that parsed: its kind, hash and id. Parsing does not prove it exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedToken {
+    pub kind: TokenKind,
+    pub hash: TokenHash,
+    pub id: TokenId,
+}
+
+/// Generate a new token of `kind` from the OS CSPRNG.
+pub fn generate(kind: TokenKind) -> NewToken {
+    let mut bytes = [0u8; 32];
+    // The OS RNG failing is not recoverable and not a client's doing.
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut bytes)
+        .expect("the operating system's random number generator failed");
+    let mut s = String::with_capacity(TOKEN_LEN);
+    s.push_str(kind.prefix());
+    s.push_str(&base62_fixed(&bytes, BODY_LEN));
+    let crc = crc32fast::hash(s.as_bytes());
+    s.push_str(&base62_fixed(&crc.to_be_bytes(), CHECKSUM_LEN));
+    let hash = TokenHash::of(&s);
+    NewToken {
+        kind,
+        id: hash.id(),
+        hash,
+        secret: Secret(s),
+    }
+}
+
+/// Check a token string's form (prefix, length, charset, checksum) without any lookup.
+pub fn parse(s: &str) -> Result<ParsedToken, TokenParseError> {
+    let kind = match TokenKind::from_prefix(s) {
+        Some(kind) => kind,
+        None => {
+            return Err(match s.find('_') {
+                Some(i) if i > 0 && i <= 8 && s[..i].bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                    TokenParseError::UnknownPrefix(s[..=i].to_string())
+                }
+                _ => TokenParseError::MissingPrefix,
+            })
+        }
+    };
+    let rest = &s[PREFIX_LEN..];
+    if let Some(c) = rest.chars().find(|c| !c.is_ascii_alphanumeric()) {
+        return Err(TokenParseError::InvalidCharacter(c));
+    }
+    if s.len() != TOKEN_LEN {
+        return Err(TokenParseError::InvalidLength {
+            expected: TOKEN_LEN,
+            actual: s.chars().count(),
+        });
+    }
+    let (head, checksum) = s.split_at(PREFIX_LEN + BODY_LEN);
+    let expected = base62_fixed(
+        &crc32fast::hash(head.as_bytes()).to_be_bytes(),
+        CHECKSUM_LEN,
+    );
+    if checksum != expected {
+        return Err(TokenParseError::InvalidChecksum);
+    }
+    let hash = TokenHash::of(s);
+    Ok(ParsedToken {
+        kind,
+        id: hash.id(),
+        hash,
+    })
+}
+
+/// Big-endian bytes as a base62 number, left-padded with `0` to exactly `width` digits.
+/// Callers pick `width` so that the value always fits.
+fn base62_fixed(bytes: &[u8], width: usize) -> String {
+    let mut num: Vec<u8> = bytes.to_vec();
+    let mut digits = vec![b'0'; width];
+    for slot in digits.iter_mut().rev() {
+        // Long division of `num` by 62; the remainder is the next digit.
+        let mut rem: u32 = 0;
+        for byte in num.iter_mut() {
+            let acc = (rem << 8) | u32::from(*byte);
+            *byte = (acc / 62) as u8;
+            rem = acc % 62;
+        }
+        *slot = ALPHABET[rem as usize];
+    }
+    String::from_utf8(digits).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn generated_tokens_parse_back_with_same_kind_hash_and_id() {
+        for kind in TokenKind::ALL {
+            let t = generate(kind);
+            assert!(t.secret.expose().starts_with(kind.prefix()));
+            assert_eq!(t.secret.expose().len(), TOKEN_LEN);
+            let p = parse(t.secret.expose()).expect("a fresh token parses");
+            assert_eq!((p.kind, p.hash, p.id), (kind, t.hash, t.id));
+        }
+    }
+
+    #[test]
+    fn two_tokens_differ() {
+        let a = generate(TokenKind::Access);
+        let b = generate(TokenKind::Access);
+        assert_ne!(a.secret, b.secret);
+        assert_ne!(a.id, b.id);
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let t = generate(TokenKind::Access);
+        let printed = format!("{t:?}");
+        assert!(!printed.contains(t.secret.expose()), "{printed}");
+        assert!(printed.contains("REDACTED"));
+    }
+
+    #[test]
+    fn typed_errors() {
+        let t = generate(TokenKind::Refresh);
+        let s = t.secret.expose();
+        assert_eq!(parse("hello"), Err(TokenParseError::MissingPrefix));
+        assert_eq!(parse(""), Err(TokenParseError::MissingPrefix));
+        assert_eq!(
+            parse("ghp_abc"),
+            Err(TokenParseError::UnknownPrefix("ghp_".into()))
+        );
+        assert!(matches!(
+            parse(&s[..s.len() - 1]),
+            Err(TokenParseError::InvalidLength {
+                expected: 54,
+                actual: 53
+            })
+        ));
+        assert!(matches!(
+            parse(&format!("{s}x")),
+            Err(TokenParseError::InvalidLength { .. })
+        ));
+        let mut bad = s.to_string();
+        bad.replace_range(10..11, "-");
+        assert_eq!(parse(&bad), Err(TokenParseError::InvalidCharacter('-')));
+        let spotfire_style = "sgat_oph0rpm75a770ai75icjdo9aoq:kat2t8ushjgqqkagelo4jm1ksj";
+        assert_eq!(
+            parse(spotfire_style),
+            Err(TokenParseError::InvalidCharacter(':'))
+        );
+    }
+
+    #[test]
+    fn token_id_parse_normalises_case_and_rejects_junk() {
+        let t = generate(TokenKind::Access);
+        let upper = format!("tok_{}", t.id.as_str()[4..].to_uppercase());
+        assert_eq!(TokenId::parse(&upper), Some(t.id.clone()));
+        assert_eq!(TokenId::parse("tok_123"), None);
+        assert_eq!(TokenId::parse("tok_zzzzzzzzzzzzzzzz"), None);
+        assert_eq!(TokenId::parse(t.secret.expose()), None);
+    }
+
+    #[test]
+    fn base62_is_fixed_width_and_ordered() {
+        assert_eq!(base62_fixed(&[0, 0, 0, 0], 6), "000000");
+        assert_eq!(base62_fixed(&[0, 0, 0, 61], 6), "00000z");
+        assert_eq!(base62_fixed(&[0, 0, 0, 62], 6), "000010");
+        assert_eq!(base62_fixed(&u32::MAX.to_be_bytes(), 6), "4gfFC3");
+        assert_eq!(base62_fixed(&[0xff; 32], BODY_LEN).len(), BODY_LEN);
+    }
+
+    proptest! {
+        #[test]
+        fn any_single_character_change_is_rejected(pos in 0usize..TOKEN_LEN, replacement in 0usize..62) {
+            let t = generate(TokenKind::Access);
+            let s = t.secret.expose();
+            let new_char = ALPHABET[replacement] as char;
+            prop_assume!(s.as_bytes()[pos] as char != new_char);
+            let mut changed = s.to_string();
+            changed.replace_range(pos..pos + 1, &new_char.to_string());
+            prop_assert!(parse(&changed).is_err(), "{changed} was accepted");
+        }
+
+        #[test]
+        fn any_dropped_character_is_rejected(pos in 0usize..TOKEN_LEN) {
+            let t = generate(TokenKind::ClientSecret);
+            let mut changed = t.secret.expose().to_string();
+            changed.remove(pos);
+            prop_assert!(parse(&changed).is_err());
+        }
+
+        #[test]
+        fn parse_never_panics(s in "\\PC{0,80}") {
+            let _ = parse(&s);
+        }
+    }
+}
