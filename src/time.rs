@@ -230,16 +230,19 @@ pub fn format_relative(ts: Timestamp, now: Timestamp) -> String {
     if abs < 5 {
         return "now".to_string();
     }
+    // Rounded to the nearest unit: a token issued for 10 days reads "in 10 days" a second
+    // later, not "in 9 days".
+    let round = |unit: i64| (abs + unit / 2) / unit;
     let (n, unit) = if abs < 90 {
         (abs, "second")
     } else if abs < 90 * 60 {
-        (abs / 60, "minute")
+        (round(60), "minute")
     } else if abs < 36 * 3600 {
-        (abs / 3600, "hour")
-    } else if abs < 2 * 365 * 86_400 {
-        (abs / 86_400, "day")
+        (round(3600), "hour")
+    } else if abs < 2 * 365 * 86_400 - 43_200 {
+        (round(86_400), "day")
     } else {
-        (abs / (365 * 86_400), "year")
+        (round(365 * 86_400), "year")
     };
     let plural = if n == 1 { "" } else { "s" };
     if delta > 0 {
@@ -302,6 +305,8 @@ mod tests {
         assert_eq!(format_relative(100 + 60, 100), "in 60 seconds");
         assert_eq!(format_relative(100 + 3600, 100), "in 60 minutes");
         assert_eq!(format_relative(100 + 3 * 365 * 86_400, 100), "in 3 years");
+        assert_eq!(format_relative(100 + 10 * 86_400 - 1, 100), "in 10 days");
+        assert_eq!(format_relative(100 + 730 * 86_400 - 1, 100), "in 2 years");
     }
 
     #[test]

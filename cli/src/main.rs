@@ -1,1 +1,232 @@
-fn main() {}
+//! `config`: scimgate's admin and token-lifecycle CLI, command-compatible with Spotfire's
+//! `config` tool (`register-api-client`, `issue-access-token`, `revoke-token`, …).
+//!
+//! It opens the same store as the server, directly, and works while the server runs.
+//! This file declares the arguments and dispatches; one file per command group does the
+//! work by calling `scimgate::admin`; `output` prints tables and JSON; `secrets` finds the
+//! tool password and account passwords. Exit codes are chosen in one place
+//! ([`CliError::exit_code`]): 0 success, 1 the operation failed, 2 usage error.
+
+mod clients;
+mod output;
+mod secrets;
+mod store_cmds;
+mod tokens;
+mod users;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use scimgate::admin::{Admin, AdminError};
+use scimgate::store::{Store, StoreError};
+use scimgate::time::Clock;
+
+/// scimgate's admin CLI: API clients, tokens, login accounts and the audit log.
+#[derive(Parser, Debug)]
+#[command(name = "config", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Store file (the server's SQLite database).
+    #[arg(
+        long,
+        global = true,
+        env = "SCIMGATE_DB",
+        default_value = "scimgate.db"
+    )]
+    pub db: PathBuf,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The tool password (visible in shell history: prefer SCIMGATE_TOOL_PASSWORD or
+    /// --tool-password-file).
+    #[arg(short = 't', long, global = true)]
+    pub tool_password: Option<String>,
+    /// File whose first line is the tool password.
+    #[arg(long, global = true)]
+    pub tool_password_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create the store (if needed) and set the tool password.
+    Init(store_cmds::InitArgs),
+    /// Register an OAuth2 API client (an IdP app such as Okta or Entra ID).
+    #[command(visible_alias = "register-oauth2-client")]
+    RegisterApiClient(clients::RegisterArgs),
+    /// List the registered API clients.
+    #[command(visible_alias = "list-oauth2-clients")]
+    ListApiClients,
+    /// Show one API client.
+    #[command(visible_alias = "show-oauth2-client")]
+    ShowApiClient(clients::ClientIdArg),
+    /// Change an API client's registration.
+    #[command(visible_alias = "update-oauth2-client")]
+    UpdateApiClient(clients::UpdateArgs),
+    /// Give an API client a new secret (the old one stops working at once).
+    RotateClientSecret(clients::RotateSecretArgs),
+    /// Delete an API client and revoke all its tokens.
+    #[command(visible_alias = "delete-oauth2-client")]
+    DeleteApiClient(clients::ClientIdArg),
+    /// Issue a long-lived access token to an API client (e.g. for Entra ID).
+    IssueAccessToken(tokens::IssueArgs),
+    /// List tokens: validity, last use, source.
+    ListTokens(tokens::ListArgs),
+    /// Show one token by id or value: is it valid, when does it expire, when was it used.
+    ShowToken(tokens::ShowArgs),
+    /// Revoke a token (by value or id) or all tokens of a client.
+    RevokeToken(tokens::RevokeArgs),
+    /// Replace an access token with a new one; the old one keeps working for an overlap.
+    RotateToken(tokens::RotateArgs),
+    /// Show the audit log.
+    Audit(store_cmds::AuditArgs),
+    /// Show or change the token lifetime policy.
+    Policy(store_cmds::PolicyArgs),
+    /// Change the tool password.
+    SetToolPassword(store_cmds::SetToolPasswordArgs),
+    /// Create a login account (for the authorization and operator pages).
+    CreateUser(users::UserArgs),
+    /// Change a login account's password.
+    SetPassword(users::UserArgs),
+    /// Delete a login account.
+    DeleteUser(users::UserNameArg),
+    /// List the login accounts.
+    ListUsers,
+}
+
+/// Why a command failed; [`CliError::exit_code`] is the one place exit codes are chosen.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Admin(#[from] AdminError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// Arguments that parse but do not fit together.
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+pub type CliResult = Result<(), CliError>;
+
+/// What a command runs with: the store, the operator's admin session, output mode.
+pub struct Ctx<'a> {
+    pub admin: Admin<'a>,
+    pub json: bool,
+}
+
+/// Who runs this command, for the audit log: the login name, else the numeric uid.
+fn actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty());
+    #[cfg(unix)]
+    let user = user.or_else(|| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self")
+            .ok()
+            .map(|m| format!("uid={}", m.uid()))
+    });
+    format!("cli:{}", user.unwrap_or_else(|| "unknown".into()))
+}
+
+fn run(cli: Cli) -> CliResult {
+    let clock = Clock::system();
+    if let Command::Init(args) = &cli.command {
+        return store_cmds::init(&cli.global, args, clock, actor());
+    }
+    let store = Store::open_existing(&cli.global.db)?;
+    let ctx = Ctx {
+        admin: Admin::new(&store, clock, actor()),
+        json: cli.global.json,
+    };
+    let password = secrets::tool_password(&cli.global)?;
+    ctx.admin.verify_tool_password(&password)?;
+    match cli.command {
+        Command::Init(_) => Ok(()),
+        Command::RegisterApiClient(a) => clients::register(&ctx, a),
+        Command::ListApiClients => clients::list(&ctx),
+        Command::ShowApiClient(a) => clients::show(&ctx, &a.client_id),
+        Command::UpdateApiClient(a) => clients::update(&ctx, a),
+        Command::RotateClientSecret(a) => clients::rotate_secret(&ctx, a),
+        Command::DeleteApiClient(a) => clients::delete(&ctx, &a.client_id),
+        Command::IssueAccessToken(a) => tokens::issue(&ctx, a),
+        Command::ListTokens(a) => tokens::list(&ctx, a),
+        Command::ShowToken(a) => tokens::show(&ctx, a),
+        Command::RevokeToken(a) => tokens::revoke(&ctx, a),
+        Command::RotateToken(a) => tokens::rotate(&ctx, a),
+        Command::Audit(a) => store_cmds::audit(&ctx, a),
+        Command::Policy(a) => store_cmds::policy(&ctx, a),
+        Command::SetToolPassword(a) => store_cmds::set_tool_password(&ctx, a),
+        Command::CreateUser(a) => users::create(&ctx, a),
+        Command::SetPassword(a) => users::set_password(&ctx, a),
+        Command::DeleteUser(a) => users::delete(&ctx, &a.username),
+        Command::ListUsers => users::list(&ctx),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: print as clap formats them.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One sentence, not clap's usage block: its first paragraph, on one line.
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let first = first
+                .strip_prefix("error: ")
+                .unwrap_or(&first)
+                .trim_end_matches('.');
+            eprintln!("error: {first} (see `config --help`).");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = e.to_string();
+            let msg = msg.trim_end_matches('.');
+            eprintln!("error: {msg}.");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}

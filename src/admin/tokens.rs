@@ -76,9 +76,14 @@ impl Admin<'_> {
     pub fn issue_access_token(&self, req: IssueToken) -> Result<(TokenRecord, Secret)> {
         let client = self.client(&req.client_id)?;
         if !client.has_grant(GrantType::ClientCredentials) {
+            let mut grants: Vec<&str> = client.grants.iter().map(|g| g.as_str()).collect();
+            grants.push(GrantType::ClientCredentials.as_str());
             return Err(AdminError::Invalid(format!(
-                "client {} ({}) does not have the client_credentials grant; add it with `config update-api-client -i {} -G client_credentials …` to issue tokens from the command line",
-                client.id, client.name, client.id
+                "client {} ({}) does not have the client_credentials grant, which tokens issued from the command line need; add it with `config update-api-client -i {} -G {}`",
+                client.id,
+                client.name,
+                client.id,
+                grants.join(" -G ")
             )));
         }
         let scopes = if req.scopes.is_empty() {

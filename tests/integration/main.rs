@@ -1,1 +1,10 @@
+//! scimgate's integration tests: one binary, one module per feature. They run the real
+//! `config` binary on a temporary store and start the real server on a free port.
 
+mod cli_clients;
+mod cli_misc;
+mod cli_tokens;
+mod cli_users;
+mod concurrency;
+mod server;
+mod support;

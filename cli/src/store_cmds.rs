@@ -1,0 +1,169 @@
+//! Store-wide commands: init (create the store, set the tool password), set-tool-password,
+//! policy (the maximum token lifetime) and audit (the append-only event log).
+
+use std::path::PathBuf;
+
+use clap::Args;
+use scimgate::admin::Admin;
+use scimgate::store::Store;
+use scimgate::time::{format_local, parse_date, Clock, Duration};
+use serde_json::json;
+
+use crate::output::{print_json, table};
+use crate::secrets::{new_password, tool_password};
+use crate::{CliError, CliResult, Ctx, GlobalArgs};
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Longest lifetime any token may get (default 2y).
+    #[arg(long, value_parser = Duration::parse)]
+    pub max_token_lifetime: Option<Duration>,
+}
+
+/// `init`: the one command that runs before a tool password exists. The password comes
+/// from the usual sources (-t, SCIMGATE_TOOL_PASSWORD, --tool-password-file) or a prompt
+/// asked twice.
+pub fn init(g: &GlobalArgs, a: &InitArgs, clock: Clock, actor: String) -> CliResult {
+    let password = if g.tool_password.is_some()
+        || g.tool_password_file.is_some()
+        || std::env::var("SCIMGATE_TOOL_PASSWORD").is_ok_and(|v| !v.is_empty())
+    {
+        tool_password(g)?
+    } else {
+        new_password(
+            None,
+            "SCIMGATE_TOOL_PASSWORD",
+            "New tool password",
+            "tool password",
+        )?
+    };
+    let store = Store::open_or_create(&g.db)?;
+    let admin = Admin::new(&store, clock, actor);
+    admin.init(&password)?;
+    if let Some(max) = a.max_token_lifetime {
+        admin.set_max_token_lifetime(max)?;
+    }
+    let max = admin.max_token_lifetime()?;
+    if g.json {
+        print_json(&json!({
+            "store": g.db.display().to_string(),
+            "initialised": true,
+            "max_token_lifetime": max.to_string(),
+        }));
+    } else {
+        println!(
+            "Store {} initialised; tool password set. Tokens may live at most {max}.",
+            g.db.display()
+        );
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct SetToolPasswordArgs {
+    /// File whose first line is the new password (else SCIMGATE_NEW_TOOL_PASSWORD, else a prompt).
+    #[arg(long)]
+    pub new_password_file: Option<PathBuf>,
+}
+
+pub fn set_tool_password(ctx: &Ctx, a: SetToolPasswordArgs) -> CliResult {
+    let pw = new_password(
+        a.new_password_file.as_deref(),
+        "SCIMGATE_NEW_TOOL_PASSWORD",
+        "New tool password",
+        "new tool password",
+    )?;
+    ctx.admin.set_tool_password(&pw)?;
+    if ctx.json {
+        print_json(&json!({ "tool_password_changed": true }));
+    } else {
+        println!("Tool password changed.");
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct PolicyArgs {
+    /// Set the longest lifetime any new token may get, e.g. 1y.
+    #[arg(long, value_parser = Duration::parse)]
+    pub max_token_lifetime: Option<Duration>,
+}
+
+pub fn policy(ctx: &Ctx, a: PolicyArgs) -> CliResult {
+    if let Some(max) = a.max_token_lifetime {
+        ctx.admin.set_max_token_lifetime(max)?;
+    }
+    let max = ctx.admin.max_token_lifetime()?;
+    if ctx.json {
+        print_json(
+            &json!({ "max_token_lifetime": max.to_string(), "max_token_lifetime_seconds": max.secs() }),
+        );
+    } else {
+        println!("Maximum token lifetime: {max}");
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// Only events since this long ago (e.g. 7d) or this date.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Show at most this many of the newest events.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+}
+
+pub fn audit(ctx: &Ctx, a: AuditArgs) -> CliResult {
+    let now = ctx.admin.now();
+    let since = match &a.since {
+        None => None,
+        Some(s) => Some(match Duration::parse(s) {
+            Ok(d) => now - d.secs(),
+            Err(_) => parse_date(s).map_err(|_| {
+                CliError::Usage(format!(
+                    "--since `{s}` is neither a duration (7d) nor a date (2027-03-31)"
+                ))
+            })?,
+        }),
+    };
+    let events = ctx.admin.store.audit_events(since, a.limit)?;
+    if ctx.json {
+        let v: Vec<_> = events
+            .iter()
+            .map(|e| {
+                let mut v = json!(e);
+                v["at"] = json!(scimgate::time::format_rfc3339(e.at));
+                v
+            })
+            .collect();
+        print_json(&json!(v));
+        return Ok(());
+    }
+    if events.is_empty() {
+        println!("No audit events.");
+        return Ok(());
+    }
+    let rows = events
+        .iter()
+        .map(|e| {
+            vec![
+                format_local(e.at),
+                e.actor.clone(),
+                e.action.clone(),
+                e.outcome.clone(),
+                e.client_id.clone().unwrap_or_else(|| "-".into()),
+                e.token_id.clone().unwrap_or_else(|| "-".into()),
+                e.detail.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        table(
+            &["TIME", "ACTOR", "ACTION", "OUTCOME", "CLIENT", "TOKEN", "DETAIL"],
+            rows
+        )
+    );
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! Login account commands: create-user, set-password, delete-user, list-users. The
+//! accounts sign in on the authorization (login and consent) and operator pages.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use crate::output::{print_json, table};
+use crate::secrets::new_password;
+use crate::{CliResult, Ctx};
+use scimgate::time::format_local;
+
+#[derive(Args, Debug)]
+pub struct UserArgs {
+    /// The account name.
+    #[arg(short = 'u', long)]
+    pub username: String,
+    /// File whose first line is the password (else SCIMGATE_USER_PASSWORD, else a prompt).
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct UserNameArg {
+    /// The account name.
+    #[arg(short = 'u', long)]
+    pub username: String,
+}
+
+fn password(a: &UserArgs) -> Result<String, crate::CliError> {
+    new_password(
+        a.password_file.as_deref(),
+        "SCIMGATE_USER_PASSWORD",
+        &format!("Password for {}", a.username),
+        "password",
+    )
+}
+
+pub fn create(ctx: &Ctx, a: UserArgs) -> CliResult {
+    let pw = password(&a)?;
+    ctx.admin.create_user(&a.username, &pw)?;
+    if ctx.json {
+        print_json(&json!({ "username": a.username.trim(), "created": true }));
+    } else {
+        println!("User {} created.", a.username.trim());
+    }
+    Ok(())
+}
+
+pub fn set_password(ctx: &Ctx, a: UserArgs) -> CliResult {
+    let pw = password(&a)?;
+    ctx.admin.set_password(&a.username, &pw)?;
+    if ctx.json {
+        print_json(&json!({ "username": a.username.trim(), "password_changed": true }));
+    } else {
+        println!("Password of {} changed.", a.username.trim());
+    }
+    Ok(())
+}
+
+pub fn delete(ctx: &Ctx, username: &str) -> CliResult {
+    ctx.admin.delete_user(username)?;
+    if ctx.json {
+        print_json(&json!({ "username": username.trim(), "deleted": true }));
+    } else {
+        println!("User {} deleted.", username.trim());
+    }
+    Ok(())
+}
+
+pub fn list(ctx: &Ctx) -> CliResult {
+    let users = ctx.admin.list_users()?;
+    if ctx.json {
+        print_json(&json!(users));
+        return Ok(());
+    }
+    if users.is_empty() {
+        println!("No login accounts. Create one with `config create-user -u NAME`.");
+        return Ok(());
+    }
+    let rows = users
+        .iter()
+        .map(|u| {
+            vec![
+                u.username.clone(),
+                format_local(u.created_at),
+                format_local(u.updated_at),
+            ]
+        })
+        .collect();
+    println!("{}", table(&["USER", "CREATED", "PASSWORD CHANGED"], rows));
+    Ok(())
+}

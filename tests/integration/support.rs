@@ -1,0 +1,264 @@
+//! Test fixtures: a temporary store driven through the real `config` binary, and the real
+//! HTTP server started in-process on a free port (same routes as `scimgate serve`).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+pub const TOOL_PASSWORD: &str = "tool-password-1";
+
+/// Path of the `config` binary, built once per test run. It belongs to another package of
+/// the workspace, so cargo does not build it for this test binary by itself.
+pub fn config_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/integration-… → target/<profile>
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target profile directory")
+            .to_path_buf();
+        let release = profile_dir.ends_with("release");
+        let mut cmd = std::process::Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet", "-p", "scimgate-cli", "--bin", "config"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build for the config binary");
+        assert!(status.success(), "building the config binary failed");
+        let bin = profile_dir.join(format!("config{}", std::env::consts::EXE_SUFFIX));
+        assert!(bin.exists(), "{} was not built", bin.display());
+        bin
+    })
+}
+
+/// A temporary store directory and helpers to run `config` on it.
+pub struct TestStore {
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+}
+
+impl TestStore {
+    /// An empty directory; the store file does not exist yet.
+    pub fn empty() -> TestStore {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("scimgate.db");
+        TestStore { dir, db }
+    }
+
+    /// A store initialised with [`TOOL_PASSWORD`].
+    pub fn init() -> TestStore {
+        let s = TestStore::empty();
+        s.config_no_password()
+            .args(["init", "--tool-password-file"])
+            .arg(s.password_file())
+            .assert()
+            .success();
+        s
+    }
+
+    pub fn password_file(&self) -> PathBuf {
+        let p = self.dir.path().join("tool-password");
+        if !p.exists() {
+            std::fs::write(&p, format!("{TOOL_PASSWORD}\n")).expect("write password file");
+        }
+        p
+    }
+
+    /// `config` with the store set and no password source.
+    pub fn config_no_password(&self) -> Command {
+        Command::from_std(self.config_std())
+    }
+
+    /// The same as a plain `std::process::Command`, for spawning.
+    pub fn config_std(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(config_bin());
+        c.env_clear()
+            .env("SCIMGATE_DB", &self.db)
+            .env("USER", "tester")
+            .env("TZ", "UTC")
+            .current_dir(self.dir.path());
+        c
+    }
+
+    /// `config` with the store set and the tool password in the environment.
+    pub fn config(&self) -> Command {
+        let mut c = self.config_no_password();
+        c.env("SCIMGATE_TOOL_PASSWORD", TOOL_PASSWORD);
+        c
+    }
+
+    /// Run `config --json ARGS`, expect success, parse stdout.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self
+            .config()
+            .arg("--json")
+            .args(args)
+            .output()
+            .expect("run config");
+        assert!(
+            out.status.success(),
+            "config {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "config {args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Run `config ARGS`, expect failure with `code`; return stderr.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.config().args(args).output().expect("run config");
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "config {args:?}: expected exit {code}; stdout: {} stderr: {stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert_one_sentence(&stderr);
+        stderr
+    }
+
+    /// Register a client_credentials client with both scopes; return its id.
+    pub fn cc_client(&self, name: &str) -> String {
+        let v = self.json(&[
+            "register-api-client",
+            "-n",
+            name,
+            "-G",
+            "client_credentials",
+            "-S",
+            "user-directory.read.all",
+            "-S",
+            "user-directory.write.all",
+        ]);
+        v["id"].as_str().expect("client id").to_string()
+    }
+
+    /// Issue a token to `client`; return (token, token id).
+    pub fn issue(&self, client: &str, extra: &[&str]) -> (String, String) {
+        let mut args = vec!["issue-access-token", "-i", client];
+        args.extend_from_slice(extra);
+        let v = self.json(&args);
+        (
+            v["access_token"].as_str().expect("token").to_string(),
+            v["id"].as_str().expect("token id").to_string(),
+        )
+    }
+
+    /// The audit log as JSON.
+    pub fn audit(&self) -> Vec<Value> {
+        self.json(&["audit", "--limit", "1000"])
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// An error on stderr is one line, starts with `error: `, and shows no Rust debug output.
+pub fn assert_one_sentence(stderr: &str) {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("warning: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "expected one line on stderr, got: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    for debug in [
+        "panicked",
+        "Error {",
+        "Some(",
+        "SqliteFailure",
+        "RUST_BACKTRACE",
+    ] {
+        assert!(!stderr.contains(debug), "debug output on stderr: {stderr}");
+    }
+}
+
+/// The real HTTP server (the routes of `scimgate serve`) on 127.0.0.1 and a free port.
+pub struct TestServer {
+    pub base: String,
+    pub store: Arc<scimgate::store::Store>,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start(db: &Path, clock: scimgate::time::Clock) -> TestServer {
+        use actix_web::{App, HttpServer};
+        use scimgate::http::{configure, AppState};
+        use scimgate::settings::{RawSettings, Settings};
+
+        let store = Arc::new(scimgate::store::Store::open_or_create(db).expect("open store"));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let addr = listener.local_addr().expect("local addr");
+        let settings = Settings::resolve(RawSettings {
+            db: Some(db.display().to_string()),
+            listen: Some(addr.to_string()),
+            ..RawSettings::default()
+        })
+        .expect("settings");
+        let state = AppState {
+            store: store.clone(),
+            settings: Arc::new(settings),
+            clock,
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let sys = actix_web::rt::System::new();
+            sys.block_on(async move {
+                let server = HttpServer::new(move || {
+                    let state = state.clone();
+                    App::new().configure(move |cfg| configure(cfg, state))
+                })
+                .workers(2)
+                .listen(listener)
+                .expect("listen")
+                .run();
+                tx.send(server.handle()).expect("send handle");
+                let _ = server.await;
+            });
+        });
+        let handle = rx.recv().expect("server handle");
+        TestServer {
+            base: format!("http://{addr}"),
+            store,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(true)))
+            .join()
+            .ok();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A blocking HTTP client that never uses a proxy.
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
