@@ -87,3 +87,36 @@ CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
 BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
 CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
 BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+
+-- migration: 2
+
+-- SCIM resources (Users and Groups). `doc` is the resource as JSON with canonical
+-- attribute names and without `id`/`meta` (those live in columns); the columns beside it
+-- are the attributes filters look up most, indexed.
+CREATE TABLE scim_resources (
+    id              TEXT PRIMARY KEY,
+    resource_type   TEXT NOT NULL,                      -- User | Group
+    user_name       TEXT COLLATE NOCASE,                -- Users: userName (caseExact false)
+    external_id     TEXT,                               -- caseExact true
+    display_name    TEXT COLLATE NOCASE,
+    doc             TEXT NOT NULL,
+    created_at      TEXT NOT NULL,                      -- RFC 3339, UTC, milliseconds
+    last_modified   TEXT NOT NULL,
+    version         INTEGER NOT NULL                    -- bumped on every change; the ETag
+) STRICT;
+CREATE UNIQUE INDEX scim_users_user_name ON scim_resources(user_name)
+    WHERE resource_type = 'User';
+CREATE INDEX scim_resources_external_id ON scim_resources(external_id)
+    WHERE external_id IS NOT NULL;
+CREATE INDEX scim_resources_display_name ON scim_resources(display_name)
+    WHERE display_name IS NOT NULL;
+CREATE INDEX scim_resources_type ON scim_resources(resource_type, created_at);
+
+-- Group membership, kept beside the Group documents so a User's `groups` attribute and
+-- the clean-up on User deletion are indexed lookups, not document scans.
+CREATE TABLE scim_group_members (
+    group_id    TEXT NOT NULL REFERENCES scim_resources(id) ON DELETE CASCADE,
+    member_id   TEXT NOT NULL,
+    PRIMARY KEY (group_id, member_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX scim_group_members_member ON scim_group_members(member_id);

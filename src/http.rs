@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{HttpResponse, web};
 
 use crate::error::HttpError;
+use crate::monitor::usage::UsageRecorder;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::time::Clock;
@@ -16,6 +17,25 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub settings: Arc<Settings>,
     pub clock: Clock,
+    pub usage: UsageRecorder,
+}
+
+impl AppState {
+    /// State over `store`, with the usage recorder's flusher started.
+    pub fn new(store: Arc<Store>, settings: Settings, clock: Clock) -> AppState {
+        let usage = UsageRecorder::start(store.clone(), settings.usage_flush_interval);
+        AppState {
+            store,
+            settings: Arc::new(settings),
+            clock,
+            usage,
+        }
+    }
+
+    /// Flush pending usage records; call after the HTTP server has stopped.
+    pub fn shutdown(self) {
+        self.usage.shutdown();
+    }
 }
 
 /// Register every route and the shared state.
@@ -26,7 +46,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .app_data(web::JsonConfig::default().limit(limit))
         .app_data(web::FormConfig::default().limit(limit))
         .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+        .route("/readyz", web::get().to(readyz))
+        .service(web::scope("/scim/v2").configure(crate::scim::handlers::configure));
 }
 
 /// Liveness: the process answers.

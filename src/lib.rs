@@ -16,6 +16,8 @@
 //! - [`store`]: the only code that speaks SQL (SQLite, WAL).
 //! - [`admin`]: the operations an operator performs (`config` calls these).
 //! - [`settings`]: server settings, resolved and validated once.
+//! - [`scim`]: the SCIM 2.0 resource server; [`guard`]: bearer-token checks for it.
+//! - [`monitor`]: token lifecycle monitoring (usage recording).
 //! - [`http`]: every route, declared once; [`error`]: errors → HTTP responses.
 //!
 //! A `config issue-access-token` call goes: CLI parses flags → [`admin::issue_access_token`]
@@ -24,9 +26,12 @@
 
 pub mod admin;
 pub mod error;
+pub mod guard;
 pub mod http;
 pub mod model;
+pub mod monitor;
 pub mod password;
+pub mod scim;
 pub mod settings;
 pub mod store;
 pub mod time;

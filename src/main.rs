@@ -106,13 +106,10 @@ fn main() -> ExitCode {
 
 #[actix_web::main]
 async fn serve(settings: Settings, store: Arc<Store>) -> std::io::Result<()> {
-    let state = AppState {
-        store,
-        settings: Arc::new(settings.clone()),
-        clock: Clock::system(),
-    };
+    let state = AppState::new(store, settings.clone(), Clock::system());
+    let app_state = state.clone();
     let server = HttpServer::new(move || {
-        let state = state.clone();
+        let state = app_state.clone();
         App::new().configure(move |cfg| http::configure(cfg, state))
     })
     .bind(settings.listen)
@@ -123,5 +120,9 @@ async fn serve(settings: Settings, store: Arc<Store>) -> std::io::Result<()> {
         )
     })?;
     tracing::info!(listen = %settings.listen, db = %settings.db.display(), "scimgate listening");
-    server.run().await
+    let result = server.run().await;
+    // The server has drained; write what the usage recorder still holds.
+    state.shutdown();
+    tracing::info!("scimgate stopped");
+    result
 }

@@ -403,10 +403,12 @@ mod tests {
             err.contains("did you mean user-directory.read.all?"),
             "{err}"
         );
-        assert!(Scope::parse_scope("admin")
-            .unwrap_err()
-            .0
-            .contains("valid scopes"));
+        assert!(
+            Scope::parse_scope("admin")
+                .unwrap_err()
+                .0
+                .contains("valid scopes")
+        );
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! parameters (19 MiB, t=2), PHC strings. Machine-generated secrets never come here —
 //! SHA-256 is right for those (see [`crate::token`]).
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 /// Shortest password accepted for accounts and the tool password.
 pub const MIN_LEN: usize = 8;

@@ -96,6 +96,8 @@ pub struct Settings {
     pub public_url: String,
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
+    /// How often recorded token uses are written to the store.
+    pub usage_flush_interval: std::time::Duration,
 }
 
 impl Settings {
@@ -133,7 +135,7 @@ impl Settings {
                 return Err(invalid(
                     "log_format",
                     format!("`{other}` is not a log format; use text or json"),
-                ))
+                ));
             }
         };
         let max_body_bytes = raw.max_body_bytes.unwrap_or(1 << 20);
@@ -149,6 +151,7 @@ impl Settings {
             public_url,
             log_format,
             max_body_bytes,
+            usage_flush_interval: std::time::Duration::from_secs(1),
         })
     }
 }

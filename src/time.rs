@@ -6,8 +6,8 @@
 //! Timestamps are Unix seconds (UTC), the form the store keeps.
 
 use std::fmt;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
@@ -77,7 +77,9 @@ pub enum TimeParseError {
     BadDuration(String),
     #[error("`{0}` is not a positive duration")]
     NotPositive(String),
-    #[error("`{0}` is not a date; write e.g. 2027-03-31, \"2027-03-31 17:00\" or 2027-03-31T17:00:00+01:00")]
+    #[error(
+        "`{0}` is not a date; write e.g. 2027-03-31, \"2027-03-31 17:00\" or 2027-03-31T17:00:00+01:00"
+    )]
     BadDate(String),
 }
 

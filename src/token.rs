@@ -94,7 +94,9 @@ pub enum TokenParseError {
     UnknownPrefix(String),
     #[error("it is {actual} characters long; a scimgate token has {expected}")]
     InvalidLength { expected: usize, actual: usize },
-    #[error("it contains `{0}`, which cannot appear in a token (only letters and digits follow the prefix)")]
+    #[error(
+        "it contains `{0}`, which cannot appear in a token (only letters and digits follow the prefix)"
+    )]
     InvalidCharacter(char),
     #[error("its checksum does not match (a character was mistyped, lost or added)")]
     InvalidChecksum,
@@ -227,7 +229,7 @@ pub fn parse(s: &str) -> Result<ParsedToken, TokenParseError> {
                     TokenParseError::UnknownPrefix(s[..=i].to_string())
                 }
                 _ => TokenParseError::MissingPrefix,
-            })
+            });
         }
     };
     let rest = &s[PREFIX_LEN..];

@@ -7,7 +7,7 @@ use scimgate::admin::{ClientChanges, RegisterClient};
 use scimgate::model::{
     AuthMethod, Client, ClientProfile, GrantType, Heartbeat, IdpKind, IdpRef, Scope,
 };
-use scimgate::time::{format_local, Duration};
+use scimgate::time::{Duration, format_local};
 use serde_json::json;
 
 use crate::output::{client_json, fields, print_json, short_scopes, table, when};

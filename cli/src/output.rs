@@ -2,10 +2,10 @@
 //! relative times), pretty JSON for scripts. Nothing here sees a secret unless the
 //! command is showing a freshly issued one.
 
-use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
+use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 use scimgate::model::{Client, TokenRecord};
-use scimgate::time::{format_local, format_relative, format_rfc3339, Timestamp};
-use serde_json::{json, Value};
+use scimgate::time::{Timestamp, format_local, format_relative, format_rfc3339};
+use serde_json::{Value, json};
 
 /// An aligned, borderless table with a header row.
 pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use scimgate::admin::Admin;
 use scimgate::store::Store;
-use scimgate::time::{format_local, parse_date, Clock, Duration};
+use scimgate::time::{Clock, Duration, format_local, parse_date};
 use serde_json::json;
 
 use crate::output::{print_json, table};
@@ -161,7 +161,9 @@ pub fn audit(ctx: &Ctx, a: AuditArgs) -> CliResult {
     println!(
         "{}",
         table(
-            &["TIME", "ACTOR", "ACTION", "OUTCOME", "CLIENT", "TOKEN", "DETAIL"],
+            &[
+                "TIME", "ACTOR", "ACTION", "OUTCOME", "CLIENT", "TOKEN", "DETAIL"
+            ],
             rows
         )
     );

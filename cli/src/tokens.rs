@@ -6,7 +6,7 @@ use clap::{ArgGroup, Args};
 use scimgate::admin::{IssueToken, Lifetime, RevokeResult, TokenRef};
 use scimgate::model::{Scope, TokenRecord, TokenStatus};
 use scimgate::store::TokenFilter;
-use scimgate::time::{format_local, format_relative, parse_date, Duration};
+use scimgate::time::{Duration, format_local, format_relative, parse_date};
 use scimgate::token::TokenKind;
 use serde_json::json;
 
@@ -85,7 +85,9 @@ pub fn issue(ctx: &Ctx, a: IssueArgs) -> CliResult {
             ("Valid until", when(rec.expires_at, now)),
         ])
     );
-    println!("Please note that the access token is a credential and must be handled with care; it is shown only once.");
+    println!(
+        "Please note that the access token is a credential and must be handled with care; it is shown only once."
+    );
     println!(
         "Look it up with `config show-token {}`; revoke it with `config revoke-token --id {}` when it is no longer needed.",
         rec.id, rec.id
@@ -128,10 +130,12 @@ pub fn list(ctx: &Ctx, a: ListArgs) -> CliResult {
     };
     let tokens = ctx.admin.list_tokens(&filter)?;
     if ctx.json {
-        print_json(&json!(tokens
-            .iter()
-            .map(|t| token_json(t, now))
-            .collect::<Vec<_>>()));
+        print_json(&json!(
+            tokens
+                .iter()
+                .map(|t| token_json(t, now))
+                .collect::<Vec<_>>()
+        ));
         return Ok(());
     }
     if tokens.is_empty() {

@@ -1,7 +1,7 @@
 //! Client registration and maintenance: validation of grants, scopes, redirect URIs and
 //! lifetimes, secret generation and rotation, deletion (which revokes the client's tokens).
 
-use super::{not_found_or, Admin, AdminError, Result};
+use super::{Admin, AdminError, Result, not_found_or};
 use crate::model::{
     AuthMethod, Client, ClientProfile, GrantType, Heartbeat, IdpKind, IdpRef, NewAuditEvent, Scope,
 };

@@ -14,7 +14,7 @@ pub use clients::{ClientChanges, RegisterClient};
 pub use tokens::{IssueToken, Lifetime, RevokeResult, TokenRef};
 
 use crate::model::{InvalidValue, NewAuditEvent};
-use crate::store::{Store, StoreError, MAX_TOKEN_LIFETIME_KEY, TOOL_PASSWORD_KEY};
+use crate::store::{MAX_TOKEN_LIFETIME_KEY, Store, StoreError, TOOL_PASSWORD_KEY};
 use crate::time::{Clock, Duration, Timestamp};
 use crate::{password, token};
 

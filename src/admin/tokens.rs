@@ -5,7 +5,7 @@
 use super::{Admin, AdminError, Result};
 use crate::model::{GrantType, IssuedVia, NewAuditEvent, Scope, TokenRecord};
 use crate::store::{NewTokenRecord, RevokeOutcome, TokenFilter};
-use crate::time::{format_local, Duration, Timestamp};
+use crate::time::{Duration, Timestamp, format_local};
 use crate::token::{self, Secret, TokenId, TokenKind};
 
 /// How long a new token lives.
@@ -144,7 +144,7 @@ impl Admin<'_> {
             Lifetime::Hours(h) if h <= 0 => {
                 return Err(AdminError::Invalid(format!(
                     "a validity of {h} hours is not positive"
-                )))
+                )));
             }
             Lifetime::Hours(h) => h.saturating_mul(3600),
             Lifetime::For(d) => d.secs(),
@@ -152,7 +152,7 @@ impl Admin<'_> {
                 return Err(AdminError::Invalid(format!(
                     "{} is in the past",
                     format_local(ts)
-                )))
+                )));
             }
             Lifetime::Until(ts) => ts - now,
         };

@@ -1,7 +1,7 @@
 //! Login accounts (for the authorization page and the operator pages): create, change
 //! password, delete. Names are case-insensitive; passwords are argon2id-hashed here.
 
-use super::{not_found_or, Admin, AdminError, Result};
+use super::{Admin, AdminError, Result, not_found_or};
 use crate::model::{NewAuditEvent, User};
 use crate::password;
 

@@ -2,7 +2,7 @@
 //! attempt. Triggers in `schema.sql` reject UPDATE and DELETE; this file only appends and
 //! reads. Details are free text chosen by callers, who never put a secret in them.
 
-use rusqlite::{params, params_from_iter, Connection};
+use rusqlite::{Connection, params, params_from_iter};
 
 use super::{Result, Store};
 use crate::model::{AuditEvent, NewAuditEvent};

@@ -1,12 +1,12 @@
 //! The `clients` table: registered OAuth2 API clients. Deletion is soft (`deleted_at`) so
 //! tokens and audit events keep pointing at a real row and ids are never reused.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{audit, Result, Store, StoreError};
+use super::{Result, Store, StoreError, audit};
 use crate::model::{
-    scopes_from_str, scopes_to_string, AuthMethod, Client, ClientProfile, GrantType, Heartbeat,
-    IdpKind, IdpRef, NewAuditEvent,
+    AuthMethod, Client, ClientProfile, GrantType, Heartbeat, IdpKind, IdpRef, NewAuditEvent,
+    scopes_from_str, scopes_to_string,
 };
 use crate::time::{Duration, Timestamp};
 use crate::token::TokenHash;

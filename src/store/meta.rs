@@ -1,9 +1,9 @@
 //! The `meta` table: settings that live with the data, shared by the server and every
 //! `config` process — the tool password's argon2id hash and the token-lifetime policy.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{audit, Result, Store};
+use super::{Result, Store, audit};
 use crate::model::NewAuditEvent;
 use crate::time::Timestamp;
 

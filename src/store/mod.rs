@@ -13,6 +13,8 @@ mod audit;
 mod clients;
 mod meta;
 mod migrate;
+mod scim;
+pub(crate) mod scim_filter;
 mod tokens;
 mod users;
 
@@ -25,6 +27,7 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use clients::{ClientUpdate, NewClient};
 pub use meta::{MAX_TOKEN_LIFETIME_KEY, TOOL_PASSWORD_KEY};
+pub use scim::{ScimQuery, ScimRecord};
 pub use tokens::{NewTokenRecord, RevokeOutcome, TokenFilter};
 
 /// How long a statement waits for another process's write lock before giving up.
@@ -38,9 +41,19 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("the store at {path} does not exist; run `config init` (or start `scimgate serve`) to create it")]
+    /// The caller's expectation (an ETag / version) does not hold.
+    #[error("{0}")]
+    Precondition(String),
+    /// The caller asked for something the data does not allow (e.g. unknown members).
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "the store at {path} does not exist; run `config init` (or start `scimgate serve`) to create it"
+    )]
     Missing { path: String },
-    #[error("the store at {path} has schema version {found}, newer than this program knows ({known}); upgrade scimgate")]
+    #[error(
+        "the store at {path} has schema version {found}, newer than this program knows ({known}); upgrade scimgate"
+    )]
     TooNew {
         path: String,
         found: i64,

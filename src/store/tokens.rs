@@ -1,11 +1,11 @@
 //! The `tokens` table: every access token, refresh token and authorization code, by
 //! SHA-256 hash only. Rows are never deleted; revocation sets `revoked_at`.
 
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use super::{audit, Result, Store, StoreError};
+use super::{Result, Store, StoreError, audit};
 use crate::model::{
-    scopes_from_str, scopes_to_string, IssuedVia, NewAuditEvent, Scope, TokenRecord,
+    IssuedVia, NewAuditEvent, Scope, TokenRecord, scopes_from_str, scopes_to_string,
 };
 use crate::time::Timestamp;
 use crate::token::{TokenHash, TokenId, TokenKind};

@@ -1,9 +1,9 @@
 //! The `users` table: login accounts for the authorization and operator pages. Only
 //! argon2id hashes are stored; hashing happens in [`crate::password`], not here.
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{OptionalExtension, params};
 
-use super::{audit, Result, Store, StoreError};
+use super::{Result, Store, StoreError, audit};
 use crate::model::{NewAuditEvent, User};
 use crate::time::Timestamp;
 

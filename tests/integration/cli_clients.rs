@@ -3,7 +3,7 @@
 
 use predicates::prelude::*;
 
-use crate::support::{TestStore, TOOL_PASSWORD};
+use crate::support::{TOOL_PASSWORD, TestStore};
 
 const OKTA_CALLBACK: &str = "https://system-admin.okta.com/admin/app/cpc/myapp/oauth/callback";
 

@@ -1,7 +1,7 @@
 //! `config` store-wide behaviour: init, policy, audit, JSON output, missing or newer
 //! stores, and that no secret ever lands in the audit log.
 
-use crate::support::{TestStore, TOOL_PASSWORD};
+use crate::support::{TOOL_PASSWORD, TestStore};
 
 #[test]
 fn init_creates_a_private_store_once() {

@@ -3,7 +3,7 @@
 
 use predicates::prelude::*;
 
-use crate::support::{config_bin, TestStore, TOOL_PASSWORD};
+use crate::support::{TOOL_PASSWORD, TestStore, config_bin};
 
 #[test]
 fn seed_001_issue_with_prompted_password() {

@@ -1,8 +1,8 @@
 //! The server and several `config` processes share one store file: no "database is
 //! locked" may ever reach a user.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use scimgate::model::NewAuditEvent;
 

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{http, TestServer, TestStore};
+use crate::support::{TestServer, TestStore, http};
 
 #[test]
 fn in_process_server_answers_health_and_readiness() {

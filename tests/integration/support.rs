@@ -195,7 +195,7 @@ pub struct TestServer {
 impl TestServer {
     pub fn start(db: &Path, clock: scimgate::time::Clock) -> TestServer {
         use actix_web::{App, HttpServer};
-        use scimgate::http::{configure, AppState};
+        use scimgate::http::{AppState, configure};
         use scimgate::settings::{RawSettings, Settings};
 
         let store = Arc::new(scimgate::store::Store::open_or_create(db).expect("open store"));
@@ -207,11 +207,7 @@ impl TestServer {
             ..RawSettings::default()
         })
         .expect("settings");
-        let state = AppState {
-            store: store.clone(),
-            settings: Arc::new(settings),
-            clock,
-        };
+        let state = AppState::new(store.clone(), settings, clock);
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let sys = actix_web::rt::System::new();

@@ -1,0 +1,489 @@
+//! HTTP handlers for `/scim/v2`: parse the request (query, headers, bounded JSON body),
+//! check the bearer token, call the service on the blocking pool, render the answer.
+//! Routes are declared in [`configure`], used by `http::configure`.
+
+use std::collections::HashMap;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use super::error::ScimError;
+use super::schema::{ResourceKind, SchemaRegistry, prefix_meta_locations};
+use super::service::{ListParams, Scim, etag, etag_matches, if_match_version};
+use crate::guard::authorize;
+use crate::http::AppState;
+use crate::model::Scope;
+
+/// The SCIM media type (RFC 7644 §3.1).
+pub const SCIM_JSON: &str = "application/scim+json";
+
+/// Register the SCIM routes under the current scope (`/scim/v2`).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for kind in ResourceKind::ALL {
+        let ep = kind.endpoint();
+        cfg.service(
+            web::resource(format!("{ep}/.search"))
+                .route(web::post().to(move |r, s, b| search(r, s, b, Some(kind))))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource(ep.to_string())
+                .route(web::get().to(move |r, s| list(r, s, kind)))
+                .route(web::post().to(move |r, s, b| create(r, s, b, kind)))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource(format!("{ep}/{{id}}"))
+                .route(web::get().to(move |r, s, p| get(r, s, p, kind)))
+                .route(web::put().to(move |r, s, p, b| replace(r, s, p, b, kind)))
+                .route(web::patch().to(move |r, s, p, b| patch(r, s, p, b, kind)))
+                .route(web::delete().to(move |r, s, p| delete(r, s, p, kind)))
+                .default_service(web::to(method_not_allowed)),
+        );
+    }
+    cfg.service(
+        web::resource("/.search")
+            .route(web::post().to(|r, s, b| search(r, s, b, None)))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/ServiceProviderConfig")
+            .route(web::get().to(service_provider_config))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/ResourceTypes")
+            .route(web::get().to(resource_types))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/ResourceTypes/{id}")
+            .route(web::get().to(resource_type))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/Schemas")
+            .route(web::get().to(schemas))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/Schemas/{id}")
+            .route(web::get().to(schema))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .default_service(web::to(not_found));
+}
+
+fn base_url(state: &AppState) -> String {
+    format!("{}/scim/v2", state.settings.public_url)
+}
+
+fn scim_response(status: actix_web::http::StatusCode, body: &Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, SCIM_JSON))
+        .body(body.to_string())
+}
+
+fn resource_response(
+    status: actix_web::http::StatusCode,
+    body: &Value,
+    version: i64,
+) -> HttpResponse {
+    let mut r = HttpResponse::build(status);
+    r.insert_header((header::CONTENT_TYPE, SCIM_JSON))
+        .insert_header((header::ETAG, etag(version)));
+    if status == actix_web::http::StatusCode::CREATED {
+        if let Some(loc) = body.pointer("/meta/location").and_then(Value::as_str) {
+            r.insert_header((header::LOCATION, loc));
+        }
+    }
+    r.body(body.to_string())
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    actix_web::ResponseError::error_response(&ScimError::new(
+        405,
+        None,
+        "this method is not supported on this endpoint",
+    ))
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    actix_web::ResponseError::error_response(&ScimError::not_found(format!(
+        "no SCIM endpoint at {}",
+        req.path()
+    )))
+}
+
+/// Read a JSON body of at most the configured size.
+async fn read_json(mut payload: web::Payload, limit: usize) -> Result<Value, ScimError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ScimError::bad_request("invalidSyntax", format!("unreadable body: {e}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ScimError::new(
+                413,
+                None,
+                format!("the request body is larger than {limit} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if body.is_empty() {
+        return Err(ScimError::bad_request(
+            "invalidSyntax",
+            "the request has no JSON body",
+        ));
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        ScimError::bad_request("invalidSyntax", format!("the body is not valid JSON: {e}"))
+    })
+}
+
+/// Run `f` with the service on the blocking pool.
+async fn with_scim<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    f: impl FnOnce(&Scim<'_>) -> Result<T, ScimError> + Send + 'static,
+) -> Result<T, ScimError> {
+    let state = state.clone();
+    web::block(move || {
+        let base = base_url(&state);
+        let scim = Scim {
+            store: &state.store,
+            registry: SchemaRegistry::builtin(),
+            base_url: &base,
+            now: state.clock.now(),
+        };
+        f(&scim)
+    })
+    .await
+    .map_err(|_| ScimError::internal())?
+}
+
+fn query_map(req: &HttpRequest) -> Result<HashMap<String, String>, ScimError> {
+    let q = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map_err(|e| ScimError::bad_request("invalidValue", format!("bad query string: {e}")))?;
+    Ok(q.into_inner()
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect())
+}
+
+fn split_list(s: Option<&str>) -> Vec<String> {
+    s.map(|s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn number(name: &str, v: Option<&Value>) -> Result<Option<i64>, ScimError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
+            ScimError::bad_request("invalidValue", format!("{name} must be an integer"))
+        }),
+        Some(Value::String(s)) => s.trim().parse::<i64>().map(Some).map_err(|_| {
+            ScimError::bad_request(
+                "invalidValue",
+                format!("{name} must be an integer, not `{s}`"),
+            )
+        }),
+        Some(_) => Err(ScimError::bad_request(
+            "invalidValue",
+            format!("{name} must be an integer"),
+        )),
+    }
+}
+
+fn list_params(
+    filter: Option<String>,
+    sort_by: Option<String>,
+    sort_order: Option<&str>,
+    start_index: Option<i64>,
+    count: Option<i64>,
+    attributes: Vec<String>,
+    excluded: Vec<String>,
+) -> Result<ListParams, ScimError> {
+    let descending = match sort_order.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("ascending") => false,
+        Some("descending") => true,
+        Some(other) => {
+            return Err(ScimError::bad_request(
+                "invalidValue",
+                format!("sortOrder must be ascending or descending, not `{other}`"),
+            ));
+        }
+    };
+    Ok(ListParams {
+        filter,
+        sort_by,
+        descending,
+        start_index: usize::try_from(start_index.unwrap_or(1).max(1)).unwrap_or(1),
+        count: count.map(|c| usize::try_from(c.max(0)).unwrap_or(0)),
+        attributes,
+        excluded,
+    })
+}
+
+fn projection(req: &HttpRequest) -> Result<(Vec<String>, Vec<String>), ScimError> {
+    let q = query_map(req)?;
+    Ok((
+        split_list(q.get("attributes").map(String::as_str)),
+        split_list(q.get("excludedattributes").map(String::as_str)),
+    ))
+}
+
+async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    kind: ResourceKind,
+) -> Result<HttpResponse, ScimError> {
+    authorize(&req, &state, Scope::DirectoryRead)?;
+    let q = query_map(&req)?;
+    let get = |k: &str| q.get(k).map(|v| Value::String(v.clone()));
+    let params = list_params(
+        q.get("filter").cloned(),
+        q.get("sortby").cloned(),
+        q.get("sortorder").map(String::as_str),
+        number("startIndex", get("startindex").as_ref())?,
+        number("count", get("count").as_ref())?,
+        split_list(q.get("attributes").map(String::as_str)),
+        split_list(q.get("excludedattributes").map(String::as_str)),
+    )?;
+    let body = with_scim(&state, move |s| s.list(&[kind], &params)).await?;
+    Ok(scim_response(actix_web::http::StatusCode::OK, &body))
+}
+
+async fn search(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+    kind: Option<ResourceKind>,
+) -> Result<HttpResponse, ScimError> {
+    authorize(&req, &state, Scope::DirectoryRead)?;
+    let body = read_json(payload, state.settings.max_body_bytes).await?;
+    let obj = body.as_object().ok_or_else(|| {
+        ScimError::bad_request("invalidSyntax", "a SearchRequest must be a JSON object")
+    })?;
+    let field = |name: &str| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    };
+    let string = |name: &str| -> Result<Option<String>, ScimError> {
+        match field(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(ScimError::bad_request(
+                "invalidValue",
+                format!("{name} must be a string"),
+            )),
+        }
+    };
+    let strings = |name: &str| -> Result<Vec<String>, ScimError> {
+        match field(name) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::String(s)) => Ok(split_list(Some(s))),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| {
+                    v.as_str().map(str::to_string).ok_or_else(|| {
+                        ScimError::bad_request("invalidValue", format!("{name} must hold strings"))
+                    })
+                })
+                .collect(),
+            Some(_) => Err(ScimError::bad_request(
+                "invalidValue",
+                format!("{name} must be an array"),
+            )),
+        }
+    };
+    let params = list_params(
+        string("filter")?,
+        string("sortBy")?,
+        string("sortOrder")?.as_deref(),
+        number("startIndex", field("startIndex"))?,
+        number("count", field("count"))?,
+        strings("attributes")?,
+        strings("excludedAttributes")?,
+    )?;
+    let kinds: Vec<ResourceKind> = match kind {
+        Some(k) => vec![k],
+        None => ResourceKind::ALL.to_vec(),
+    };
+    let body = with_scim(&state, move |s| s.list(&kinds, &params)).await?;
+    Ok(scim_response(actix_web::http::StatusCode::OK, &body))
+}
+
+async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+    kind: ResourceKind,
+) -> Result<HttpResponse, ScimError> {
+    authorize(&req, &state, Scope::DirectoryWrite)?;
+    let body = read_json(payload, state.settings.max_body_bytes).await?;
+    let (doc, version) = with_scim(&state, move |s| s.create(kind, &body)).await?;
+    Ok(resource_response(
+        actix_web::http::StatusCode::CREATED,
+        &doc,
+        version,
+    ))
+}
+
+async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    kind: ResourceKind,
+) -> Result<HttpResponse, ScimError> {
+    authorize(&req, &state, Scope::DirectoryRead)?;
+    let (attributes, excluded) = projection(&req)?;
+    let id = path.into_inner();
+    let (doc, version) =
+        with_scim(&state, move |s| s.get(kind, &id, &attributes, &excluded)).await?;
+    if let Some(h) = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|h| h.to_str().ok())
+    {
+        if etag_matches(h, version) {
+            return Ok(HttpResponse::NotModified()
+                .insert_header((header::ETAG, etag(version)))
+                .finish());
+        }
+    }
+    Ok(resource_response(
+        actix_web::http::StatusCode::OK,
+        &doc,
+        version,
+    ))
+}
+
+fn if_match(req: &HttpRequest) -> Result<Option<i64>, ScimError> {
+    if_match_version(
+        req.headers()
+            .get(header::IF_MATCH)
+            .and_then(|h| h.to_str().ok()),
+    )
+}
+
+async fn replace(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+    kind: ResourceKind,
+) -> Result<HttpResponse, ScimError> {
+    authorize(&req, &state, Scope::DirectoryWrite)?;
+    let expected = if_match(&req)?;
+    let body = read_json(payload, state.settings.max_body_bytes).await?;
+    let id = path.into_inner();
+    let (doc, version) = with_scim(&state, move |s| s.replace(kind, &id, &body, expected)).await?;
+    Ok(resource_response(
+        actix_web::http::StatusCode::OK,
+        &doc,
+        version,
+    ))
+}
+
+async fn patch(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+    kind: ResourceKind,
+) -> Result<HttpResponse, ScimError> {
+    authorize(&req, &state, Scope::DirectoryWrite)?;
+    let expected = if_match(&req)?;
+    let body = read_json(payload, state.settings.max_body_bytes).await?;
+    let id = path.into_inner();
+    let (doc, version) = with_scim(&state, move |s| s.patch(kind, &id, &body, expected)).await?;
+    Ok(resource_response(
+        actix_web::http::StatusCode::OK,
+        &doc,
+        version,
+    ))
+}
+
+async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    kind: ResourceKind,
+) -> Result<HttpResponse, ScimError> {
+    authorize(&req, &state, Scope::DirectoryWrite)?;
+    let expected = if_match(&req)?;
+    let id = path.into_inner();
+    with_scim(&state, move |s| s.delete(kind, &id, expected)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn list_response(mut items: Value, base: &str) -> Value {
+    prefix_meta_locations(&mut items, base);
+    let items = match items {
+        Value::Array(a) => a,
+        other => vec![other],
+    };
+    json!({
+        "schemas": [super::service::LIST_SCHEMA],
+        "totalResults": items.len(),
+        "startIndex": 1,
+        "itemsPerPage": items.len(),
+        "Resources": items,
+    })
+}
+
+async fn service_provider_config(state: web::Data<AppState>) -> HttpResponse {
+    let mut v = SchemaRegistry::builtin().service_provider_config_json();
+    prefix_meta_locations(&mut v, &base_url(&state));
+    scim_response(actix_web::http::StatusCode::OK, &v)
+}
+
+async fn resource_types(state: web::Data<AppState>) -> HttpResponse {
+    let v = SchemaRegistry::builtin().resource_types_json();
+    scim_response(
+        actix_web::http::StatusCode::OK,
+        &list_response(v, &base_url(&state)),
+    )
+}
+
+async fn resource_type(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let id = path.into_inner();
+    let mut v = SchemaRegistry::builtin()
+        .resource_type_by_id(&id)
+        .ok_or_else(|| ScimError::not_found(format!("no resource type {id}")))?;
+    prefix_meta_locations(&mut v, &base_url(&state));
+    Ok(scim_response(actix_web::http::StatusCode::OK, &v))
+}
+
+async fn schemas(state: web::Data<AppState>) -> HttpResponse {
+    let v = SchemaRegistry::builtin().schemas_json();
+    scim_response(
+        actix_web::http::StatusCode::OK,
+        &list_response(v, &base_url(&state)),
+    )
+}
+
+async fn schema(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let id = path.into_inner();
+    let mut v = SchemaRegistry::builtin()
+        .schema_by_id(&id)
+        .ok_or_else(|| ScimError::not_found(format!("no schema {id}")))?;
+    prefix_meta_locations(&mut v, &base_url(&state));
+    Ok(scim_response(actix_web::http::StatusCode::OK, &v))
+}

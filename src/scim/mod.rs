@@ -1,0 +1,23 @@
+//! SCIM 2.0 resource server (RFC 7643, RFC 7644) at `/scim/v2`: the wire rules (schema
+//! registry, filter, PATCH), the resource service, and the HTTP handlers.
+//!
+//! - `attr`: attribute metadata, the contract between schema, filter and patch.
+//! - `schema`: RFC 7643 definitions, normalisation of writes, projection of reads.
+//! - `filter` (+ `filter_eval`): RFC 7644 §3.4.2.2 filters, parsed and evaluated in memory;
+//!   their SQL translation is `store::scim_filter`.
+//! - `patch` (+ `patch_value`): RFC 7644 §3.5.2 PATCH on stored documents.
+//! - `service`: create/read/replace/patch/delete/query over the store.
+//! - `handlers`: the routes; `error`: SCIM error bodies.
+
+pub mod attr;
+pub mod error;
+pub mod filter;
+pub mod filter_eval;
+pub mod handlers;
+pub mod patch;
+mod patch_value;
+pub mod schema;
+pub mod service;
+
+#[cfg(test)]
+mod tests;

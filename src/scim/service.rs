@@ -1,0 +1,416 @@
+//! The SCIM resource service: create, read, replace, patch, delete and query Users and
+//! Groups. It ties the schema registry (validation, projection), the filter and PATCH
+//! engines and the store together; handlers call it from the blocking pool.
+//!
+//! Stored documents never hold `id`, `meta` or `password` (scimgate does not authenticate
+//! directory users, so a password sent by an IdP is accepted and discarded — it is never
+//! returned either, as RFC 7643 requires). `meta` is rebuilt from columns on every read.
+
+use rand::TryRng;
+use serde_json::{Value, json};
+
+use super::error::ScimError;
+use super::filter::{Filter, parse_filter, validate_filter};
+use super::patch::{OpKind, PatchOp, apply_patch, parse_patch_request};
+use super::schema::{ResourceKind, SchemaRegistry, WriteMode};
+use crate::store::{ScimQuery, ScimRecord, Store};
+use crate::time::Timestamp;
+
+/// The most resources one page returns (published in ServiceProviderConfig).
+pub const MAX_RESULTS: usize = 200;
+/// The ListResponse message schema.
+pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+
+/// Which resources a list or search wants, and how they are shaped.
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub filter: Option<String>,
+    pub sort_by: Option<String>,
+    pub descending: bool,
+    pub start_index: usize,
+    pub count: Option<usize>,
+    pub attributes: Vec<String>,
+    pub excluded: Vec<String>,
+}
+
+/// The service bound to one store, base URL and moment.
+pub struct Scim<'a> {
+    pub store: &'a Store,
+    pub registry: &'static SchemaRegistry,
+    /// `https://host/scim/v2`, no trailing slash.
+    pub base_url: &'a str,
+    pub now: Timestamp,
+}
+
+/// A random RFC 4122 version-4 id.
+fn new_id() -> String {
+    let mut b = [0u8; 16];
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut b)
+        .expect("the operating system's random number generator failed");
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+fn rfc3339_millis(ts: Timestamp) -> String {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// `W/"<version>"`, the ETag and `meta.version` of a stored record.
+pub fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// Whether an `If-Match` / `If-None-Match` value names `version` (`*` names every version).
+pub fn etag_matches(header: &str, version: i64) -> bool {
+    let want = etag(version);
+    header.split(',').map(str::trim).any(|t| {
+        t == "*" || t == want || t.trim_start_matches("W/") == want.trim_start_matches("W/")
+    })
+}
+
+/// The version an `If-Match` value requires, if it is specific (`Some(None)` = `*`).
+pub fn if_match_version(header: Option<&str>) -> Result<Option<i64>, ScimError> {
+    let Some(h) = header else { return Ok(None) };
+    let t = h.trim();
+    if t == "*" {
+        return Ok(None);
+    }
+    // An ETag we never issued can never match: version -1.
+    Ok(Some(
+        t.trim_start_matches("W/")
+            .trim_matches('"')
+            .parse::<i64>()
+            .unwrap_or(-1),
+    ))
+}
+
+/// Operations whose path is a whole extension schema URN (`"path":
+/// "urn:…:enterprise:2.0:User"`): add and replace become path-less operations on
+/// `{urn: value}`; remove drops the extension (returned separately, applied after the
+/// other operations in order).
+fn extension_ops(kind: ResourceKind, ops: Vec<PatchOp>) -> (Vec<PatchOp>, Vec<&'static str>) {
+    let mut removed = Vec::new();
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops {
+        let urn = op.path.as_deref().map(str::trim).and_then(|p| {
+            kind.extension_urns()
+                .iter()
+                .copied()
+                .find(|u| u.eq_ignore_ascii_case(p))
+        });
+        match (urn, op.op) {
+            (Some(urn), OpKind::Remove) => removed.push(urn),
+            (Some(urn), _) => out.push(PatchOp {
+                op: op.op,
+                path: None,
+                // Clients that serialise the extension as its own resource send a
+                // `schemas` member inside it; it is not an attribute of the extension.
+                value: op.value.map(|mut v| {
+                    if let Value::Object(m) = &mut v {
+                        m.retain(|k, _| !k.eq_ignore_ascii_case("schemas"));
+                    }
+                    json!({ urn: v })
+                }),
+            }),
+            (None, _) if op.path.as_deref().is_none_or(|p| p.trim().is_empty()) => {
+                let mut op = op;
+                if let Some(Value::Object(m)) = &mut op.value {
+                    for (k, v) in m.iter_mut() {
+                        let is_ext = kind
+                            .extension_urns()
+                            .iter()
+                            .any(|u| u.eq_ignore_ascii_case(k));
+                        if let (true, Value::Object(inner)) = (is_ext, v) {
+                            inner.retain(|k, _| !k.eq_ignore_ascii_case("schemas"));
+                        }
+                    }
+                }
+                out.push(op)
+            }
+            (None, _) => out.push(op),
+        }
+    }
+    (out, removed)
+}
+
+fn strip_password(mut doc: Value) -> Value {
+    if let Value::Object(m) = &mut doc {
+        m.remove("password");
+    }
+    doc
+}
+
+impl Scim<'_> {
+    fn location(&self, kind: ResourceKind, id: &str) -> String {
+        format!("{}{}/{id}", self.base_url, kind.endpoint())
+    }
+
+    /// The full resource as a client sees it (before projection).
+    fn render(&self, kind: ResourceKind, rec: &ScimRecord) -> Result<Value, ScimError> {
+        let mut doc = rec.doc.clone();
+        let Value::Object(m) = &mut doc else {
+            return Err(ScimError::internal());
+        };
+        m.insert("id".into(), json!(rec.id));
+        if kind == ResourceKind::User {
+            let groups = self.store.scim_groups_of(&rec.id)?;
+            if !groups.is_empty() {
+                let groups: Vec<Value> = groups
+                    .into_iter()
+                    .map(|(id, display)| {
+                        let mut g = json!({
+                            "value": id,
+                            "$ref": self.location(ResourceKind::Group, &id),
+                            "type": "direct",
+                        });
+                        if let Some(d) = display {
+                            g["display"] = json!(d);
+                        }
+                        g
+                    })
+                    .collect();
+                m.insert("groups".into(), Value::Array(groups));
+            }
+        }
+        m.insert(
+            "meta".into(),
+            json!({
+                "resourceType": kind.name(),
+                "created": rec.created,
+                "lastModified": rec.last_modified,
+                "location": self.location(kind, &rec.id),
+                "version": etag(rec.version),
+            }),
+        );
+        Ok(doc)
+    }
+
+    fn shape(
+        &self,
+        kind: ResourceKind,
+        rec: &ScimRecord,
+        attributes: &[String],
+        excluded: &[String],
+    ) -> Result<Value, ScimError> {
+        let full = self.render(kind, rec)?;
+        Ok(self.registry.project(kind, &full, attributes, excluded))
+    }
+
+    /// POST: create a resource; returns it and its version.
+    pub fn create(&self, kind: ResourceKind, body: &Value) -> Result<(Value, i64), ScimError> {
+        let doc = strip_password(self.registry.normalize(kind, body, WriteMode::Create)?);
+        let rec =
+            self.store
+                .insert_scim(kind.name(), &new_id(), &doc, &rfc3339_millis(self.now))?;
+        Ok((self.shape(kind, &rec, &[], &[])?, rec.version))
+    }
+
+    /// GET one resource.
+    pub fn get(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        attributes: &[String],
+        excluded: &[String],
+    ) -> Result<(Value, i64), ScimError> {
+        let rec = self
+            .store
+            .scim(kind.name(), id)?
+            .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.name())))?;
+        Ok((self.shape(kind, &rec, attributes, excluded)?, rec.version))
+    }
+
+    /// PUT: replace a resource.
+    pub fn replace(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<i64>,
+    ) -> Result<(Value, i64), ScimError> {
+        let registry = self.registry;
+        let rec = self.store.update_scim(
+            kind.name(),
+            id,
+            if_match,
+            &rfc3339_millis(self.now),
+            |current| {
+                registry
+                    .normalize(
+                        kind,
+                        body,
+                        WriteMode::Replace {
+                            existing: &current.doc,
+                        },
+                    )
+                    .map(strip_password)
+            },
+        )??;
+        Ok((self.shape(kind, &rec, &[], &[])?, rec.version))
+    }
+
+    /// PATCH: apply RFC 7644 §3.5.2 operations; answers with the full resource.
+    pub fn patch(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: Option<i64>,
+    ) -> Result<(Value, i64), ScimError> {
+        let ops = parse_patch_request(body)?;
+        let (ops, removed_extensions) = extension_ops(kind, ops);
+        let registry = self.registry;
+        let resolver = registry.resolver(kind);
+        let rec = self.store.update_scim(
+            kind.name(),
+            id,
+            if_match,
+            &rfc3339_millis(self.now),
+            |current| -> Result<Value, ScimError> {
+                // `id` is present while patching so a client echoing it unchanged is fine.
+                let mut doc = current.doc.clone();
+                if let Value::Object(m) = &mut doc {
+                    m.insert("id".into(), json!(current.id));
+                }
+                apply_patch(&mut doc, &ops, &resolver)?;
+                if let Value::Object(m) = &mut doc {
+                    m.remove("id");
+                    for urn in &removed_extensions {
+                        m.remove(*urn);
+                    }
+                    if let Some(Value::Array(schemas)) = m.get_mut("schemas") {
+                        schemas.retain(|s| {
+                            !removed_extensions
+                                .iter()
+                                .any(|u| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(u)))
+                        });
+                    }
+                }
+                // The result must still be a valid resource (required attributes etc.).
+                let doc = registry.normalize(
+                    kind,
+                    &doc,
+                    WriteMode::Replace {
+                        existing: &current.doc,
+                    },
+                )?;
+                Ok(strip_password(doc))
+            },
+        )??;
+        Ok((self.shape(kind, &rec, &[], &[])?, rec.version))
+    }
+
+    /// DELETE.
+    pub fn delete(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<i64>,
+    ) -> Result<(), ScimError> {
+        self.store
+            .delete_scim(kind.name(), id, if_match, &rfc3339_millis(self.now))?;
+        Ok(())
+    }
+
+    /// GET on the collection or POST .search: a ListResponse. `kinds` has one entry for a
+    /// resource endpoint and both for a root search.
+    pub fn list(&self, kinds: &[ResourceKind], p: &ListParams) -> Result<Value, ScimError> {
+        let filter: Option<Filter> = match p.filter.as_deref().map(str::trim) {
+            Some(f) if !f.is_empty() => Some(parse_filter(f)?),
+            _ => None,
+        };
+        let start = p.start_index.max(1);
+        let count = p.count.unwrap_or(MAX_RESULTS).min(MAX_RESULTS);
+        let mut total = 0usize;
+        let mut resources = Vec::new();
+        let mut checked_any = false;
+        let mut first_error = None;
+        for &kind in kinds {
+            let resolver = self.registry.resolver(kind);
+            if let Some(f) = &filter {
+                if let Err(e) = validate_filter(f, &resolver) {
+                    // A root search skips types the filter cannot apply to.
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+            }
+            checked_any = true;
+            let sort_by = match &p.sort_by {
+                Some(s) if !s.trim().is_empty() => {
+                    Some(resolver.resolve_path(s.trim()).ok_or_else(|| {
+                        ScimError::bad_request(
+                            "invalidValue",
+                            format!("cannot sort by unknown attribute `{s}`"),
+                        )
+                    })?)
+                }
+                _ => None,
+            };
+            // Pages span the types in order: skip what earlier types filled.
+            let skip = (start - 1).saturating_sub(total);
+            let want = count.saturating_sub(resources.len());
+            let (n, recs) = self.store.query_scim(&ScimQuery {
+                resource_type: kind.name(),
+                filter: filter.as_ref(),
+                resolver: &resolver,
+                sort_by,
+                descending: p.descending,
+                start_index: skip + 1,
+                count: want,
+            })?;
+            total += n;
+            for rec in &recs {
+                resources.push(self.shape(kind, rec, &p.attributes, &p.excluded)?);
+            }
+        }
+        if !checked_any {
+            if let Some(e) = first_error {
+                return Err(e.into());
+            }
+        }
+        Ok(json!({
+            "schemas": [LIST_SCHEMA],
+            "totalResults": total,
+            "startIndex": start,
+            "itemsPerPage": resources.len(),
+            "Resources": resources,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_v4_uuids() {
+        let id = new_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert_ne!(id, new_id());
+    }
+
+    #[test]
+    fn etags() {
+        assert!(etag_matches("W/\"3\"", 3));
+        assert!(etag_matches("\"3\"", 3));
+        assert!(etag_matches("*", 9));
+        assert!(etag_matches("W/\"1\", W/\"3\"", 3));
+        assert!(!etag_matches("W/\"4\"", 3));
+        assert_eq!(if_match_version(Some("W/\"7\"")).unwrap(), Some(7));
+        assert_eq!(if_match_version(Some("*")).unwrap(), None);
+        assert_eq!(if_match_version(Some("garbage")).unwrap(), Some(-1));
+    }
+}
