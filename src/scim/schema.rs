@@ -1048,12 +1048,13 @@ impl<'a> ResourceResolver<'a> {
         let mut out: Vec<&'static str> = Vec::new();
         for item in items {
             let urn = item.as_str().ok_or_else(not_strings)?;
-            let canonical = self.canonical_urn(urn).ok_or_else(|| {
-                SchemaError::InvalidValue(format!(
-                    "`schemas` names `{urn}`, which is not a schema of resource type {}",
-                    self.kind
-                ))
-            })?;
+            // A URN this resource type does not know is dropped, not refused: Microsoft's
+            // documented Entra ID requests name
+            // `http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group`.
+            // Attributes under an unknown URN are still refused as unknown attributes.
+            let Some(canonical) = self.canonical_urn(urn) else {
+                continue;
+            };
             if !out.contains(&canonical) {
                 out.push(canonical);
             }

@@ -6,5 +6,8 @@ mod cli_misc;
 mod cli_tokens;
 mod cli_users;
 mod concurrency;
+mod scim_dialects;
+mod scim_guard;
+mod scim_resources;
 mod server;
 mod support;

@@ -258,3 +258,149 @@ pub fn http() -> reqwest::blocking::Client {
         .build()
         .expect("http client")
 }
+
+/// Register a client_credentials client with `scopes` and issue it a token, through the
+/// library (no tool-password round trip). Returns (client id, token).
+pub fn client_with_token(
+    db: &Path,
+    scopes: &[scimgate::model::Scope],
+    valid_for: &str,
+) -> (String, String) {
+    use scimgate::admin::{Admin, IssueToken, Lifetime, RegisterClient};
+    use scimgate::model::{ClientProfile, GrantType, IdpKind, IdpRef};
+    let store = scimgate::store::Store::open_or_create(db).expect("store");
+    let admin = Admin::new(&store, scimgate::time::Clock::system(), "test");
+    let (client, _) = admin
+        .register_client(RegisterClient {
+            name: "test idp".into(),
+            profile: ClientProfile::Web,
+            grants: vec![GrantType::ClientCredentials],
+            scopes: scopes.to_vec(),
+            redirect_uris: vec![],
+            auth_method: None,
+            require_consent: false,
+            access_token_ttl: None,
+            refresh_token_ttl: None,
+            client_secret_ttl: None,
+            idp: IdpRef {
+                kind: IdpKind::Custom,
+                app_id: None,
+                tenant: None,
+                owner: None,
+            },
+            heartbeat: None,
+        })
+        .expect("register");
+    let (_, secret) = admin
+        .issue_access_token(IssueToken {
+            client_id: client.id.clone(),
+            scopes: vec![],
+            lifetime: Lifetime::For(scimgate::time::Duration::parse(valid_for).expect("duration")),
+            label: None,
+        })
+        .expect("issue");
+    (client.id, secret.expose().to_string())
+}
+
+/// A SCIM response: status, headers and parsed JSON body (Null when empty).
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+}
+
+/// A small SCIM client over the real server.
+pub struct Scim {
+    pub base: String,
+    pub token: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Scim {
+    pub fn new(server: &TestServer, token: &str) -> Scim {
+        Scim {
+            base: server.url("/scim/v2"),
+            token: token.to_string(),
+            http: http(),
+        }
+    }
+
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/scim+json")
+                .body(b.to_string());
+        }
+        let resp = req.send().expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().unwrap_or_default();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, None, &[])
+    }
+    pub fn post(&self, path: &str, body: Value) -> Reply {
+        self.send("POST", path, Some(&body), &[])
+    }
+    pub fn put(&self, path: &str, body: Value) -> Reply {
+        self.send("PUT", path, Some(&body), &[])
+    }
+    pub fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send("PATCH", path, Some(&body), &[])
+    }
+    pub fn delete(&self, path: &str) -> Reply {
+        self.send("DELETE", path, None, &[])
+    }
+}
+
+/// Assert a SCIM error body with `status` (and `scim_type` when given).
+pub fn assert_scim_error(r: &Reply, status: u16, scim_type: Option<&str>) {
+    assert_eq!(r.status, status, "body: {}", r.body);
+    assert_eq!(
+        r.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["status"], status.to_string());
+    if let Some(t) = scim_type {
+        assert_eq!(r.body["scimType"], t, "{}", r.body);
+    }
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/scim+json")
+    );
+}

@@ -1,0 +1,379 @@
+//! SCIM Users and Groups over HTTP: CRUD, discovery, filters, paging, sorting, projection,
+//! ETags, uniqueness and bad input — each error a SCIM error body, nothing written.
+
+use scimgate::model::Scope;
+use scimgate::time::Clock;
+use serde_json::{Value, json};
+
+use crate::support::{Scim, TestServer, TestStore, assert_scim_error, client_with_token};
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+fn setup() -> (TestStore, TestServer, Scim) {
+    let s = TestStore::empty();
+    let server = TestServer::start(&s.db, Clock::system());
+    let (_, token) = client_with_token(&s.db, &[Scope::DirectoryRead, Scope::DirectoryWrite], "1h");
+    let scim = Scim::new(&server, &token);
+    (s, server, scim)
+}
+
+fn new_user(scim: &Scim, name: &str) -> Value {
+    let r = scim.post(
+        "/Users",
+        json!({"schemas": [USER], "userName": name, "name": {"givenName": name, "familyName": "Test"},
+               "emails": [{"value": format!("{name}@example.com"), "type": "work"}], "active": true}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body
+}
+
+#[test]
+fn user_lifecycle() {
+    let (_s, _server, scim) = setup();
+    let r = scim.post(
+        "/Users",
+        json!({"schemas": [USER, ENTERPRISE], "userName": "bjensen", "externalId": "ext-1",
+               "name": {"givenName": "Barbara", "familyName": "Jensen"}, "password": "t1meMa$heen",
+               ENTERPRISE: {"employeeNumber": "701984", "manager": {"value": "26118915-6090-4610-87e4-49d8ca9f808d"}}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let meta = &r.body["meta"];
+    assert_eq!(meta["resourceType"], "User");
+    assert_eq!(r.header("location").as_deref(), meta["location"].as_str());
+    assert_eq!(r.header("etag").as_deref(), meta["version"].as_str());
+    assert!(meta["created"].is_string() && meta["lastModified"].is_string());
+    assert!(
+        r.body.get("password").is_none(),
+        "password is never returned"
+    );
+    assert_eq!(r.body[ENTERPRISE]["employeeNumber"], "701984");
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/scim+json")
+    );
+
+    let got = scim.get(&format!("/Users/{id}"));
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body, r.body);
+    let etag = got.header("etag").unwrap();
+    assert_eq!(
+        scim.send(
+            "GET",
+            &format!("/Users/{id}"),
+            None,
+            &[("if-none-match", &etag)]
+        )
+        .status,
+        304
+    );
+
+    let mut replacement = got.body.clone();
+    replacement["displayName"] = json!("Babs");
+    replacement["name"]["givenName"] = json!("Barb");
+    let put = scim.send(
+        "PUT",
+        &format!("/Users/{id}"),
+        Some(&replacement),
+        &[("if-match", &etag)],
+    );
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(put.body["displayName"], "Babs");
+    assert_ne!(
+        put.header("etag").unwrap(),
+        etag,
+        "a change gives a new ETag"
+    );
+    // The old ETag no longer matches: 412, nothing written.
+    let stale = scim.send(
+        "PUT",
+        &format!("/Users/{id}"),
+        Some(&got.body),
+        &[("if-match", &etag)],
+    );
+    assert_scim_error(&stale, 412, None);
+    let stale = scim.send(
+        "DELETE",
+        &format!("/Users/{id}"),
+        None,
+        &[("if-match", &etag)],
+    );
+    assert_scim_error(&stale, 412, None);
+    assert_eq!(
+        scim.get(&format!("/Users/{id}")).body["displayName"],
+        "Babs"
+    );
+
+    let d = scim.delete(&format!("/Users/{id}"));
+    assert_eq!(d.status, 204);
+    assert!(d.body.is_null(), "DELETE has no body");
+    assert_scim_error(&scim.get(&format!("/Users/{id}")), 404, None);
+    assert_scim_error(&scim.delete(&format!("/Users/{id}")), 404, None);
+}
+
+#[test]
+fn username_is_unique_case_insensitively() {
+    let (_s, _server, scim) = setup();
+    new_user(&scim, "alice");
+    let r = scim.post("/Users", json!({"schemas": [USER], "userName": "ALICE"}));
+    assert_scim_error(&r, 409, Some("uniqueness"));
+    let bob = new_user(&scim, "bob");
+    let r = scim.patch(
+        &format!("/Users/{}", bob["id"].as_str().unwrap()),
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": [{"op": "replace", "path": "userName", "value": "Alice"}]}),
+    );
+    assert_scim_error(&r, 409, Some("uniqueness"));
+    let list = scim.get("/Users");
+    assert_eq!(list.body["totalResults"], 2);
+}
+
+#[test]
+fn filters_paging_sorting_and_projection() {
+    let (_s, _server, scim) = setup();
+    for name in ["carol", "alice", "dave", "bob", "erin"] {
+        new_user(&scim, name);
+    }
+    let r = scim.get("/Users?filter=userName%20eq%20%22BOB%22");
+    assert_eq!(r.body["totalResults"], 1);
+    assert_eq!(r.body["Resources"][0]["userName"], "bob");
+    let r =
+        scim.get("/Users?filter=emails%5Btype%20eq%20%22work%22%20and%20value%20co%20%22ali%22%5D");
+    assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+    let r = scim.get("/Users?filter=not%20(userName%20sw%20%22a%22)%20and%20name.givenName%20pr");
+    assert_eq!(r.body["totalResults"], 4);
+    let r = scim.get("/Users?sortBy=userName&sortOrder=descending&startIndex=2&count=2");
+    assert_eq!(r.body["totalResults"], 5);
+    assert_eq!(r.body["startIndex"], 2);
+    assert_eq!(r.body["itemsPerPage"], 2);
+    let names: Vec<&str> = r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["dave", "carol"]);
+    let r = scim.get("/Users?count=0");
+    assert_eq!(r.body["totalResults"], 5);
+    assert_eq!(r.body["Resources"], json!([]));
+    let r = scim.get("/Users?attributes=userName&count=1");
+    let u = &r.body["Resources"][0];
+    assert!(u["userName"].is_string() && u["id"].is_string());
+    assert!(u.get("name").is_none() && u.get("emails").is_none(), "{u}");
+    let r = scim.get("/Users?excludedAttributes=emails,name&count=1");
+    let u = &r.body["Resources"][0];
+    assert!(u.get("emails").is_none() && u.get("name").is_none() && u["userName"].is_string());
+    let r = scim.post(
+        "/Users/.search",
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+               "filter": "userName gt \"c\"", "sortBy": "userName", "attributes": ["userName"], "count": 10}),
+    );
+    let names: Vec<&str> = r.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["carol", "dave", "erin"]);
+    assert_eq!(
+        scim.post("/.search", json!({"filter": "userName eq \"erin\""}))
+            .body["totalResults"],
+        1
+    );
+}
+
+#[test]
+fn groups_and_membership() {
+    let (_s, _server, scim) = setup();
+    let alice = new_user(&scim, "alice");
+    let aid = alice["id"].as_str().unwrap();
+    let r = scim.post(
+        "/Groups",
+        json!({"schemas": [GROUP], "displayName": "Admins", "members": [{"value": aid}]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let gid = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        r.body["members"],
+        json!([{"value": aid}]),
+        "members round-trip as sent"
+    );
+    let u = scim.get(&format!("/Users/{aid}"));
+    assert_eq!(u.body["groups"][0]["value"], gid.as_str());
+    assert_eq!(u.body["groups"][0]["display"], "Admins");
+    let r = scim.get("/Groups?filter=displayName%20eq%20%22admins%22&excludedAttributes=members");
+    assert_eq!(r.body["totalResults"], 1);
+    assert!(r.body["Resources"][0].get("members").is_none());
+    let r = scim.post(
+        "/Groups",
+        json!({"schemas": [GROUP], "displayName": "Ghosts", "members": [{"value": "no-such-id"}]}),
+    );
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    // Deleting a user removes it from its groups.
+    assert_eq!(scim.delete(&format!("/Users/{aid}")).status, 204);
+    let g = scim.get(&format!("/Groups/{gid}"));
+    assert!(g.body.get("members").is_none(), "{}", g.body);
+}
+
+#[test]
+fn discovery_endpoints() {
+    let (_s, server, scim) = setup();
+    let spc = scim.get("/ServiceProviderConfig");
+    assert_eq!(spc.status, 200);
+    assert_eq!(spc.body["patch"]["supported"], true);
+    assert_eq!(spc.body["filter"]["supported"], true);
+    assert_eq!(spc.body["etag"]["supported"], true);
+    assert_eq!(spc.body["bulk"]["supported"], false);
+    let rts = scim.get("/ResourceTypes");
+    assert_eq!(rts.body["totalResults"], 2);
+    let user_rt = scim.get("/ResourceTypes/User");
+    assert_eq!(user_rt.body["schemaExtensions"][0]["schema"], ENTERPRISE);
+    assert!(
+        user_rt.body["meta"]["location"]
+            .as_str()
+            .unwrap()
+            .starts_with(&server.base)
+    );
+    let schemas = scim.get("/Schemas");
+    assert_eq!(schemas.body["totalResults"], 3);
+    let user_schema = scim.get(&format!("/Schemas/{USER}"));
+    let attrs = user_schema.body["attributes"].as_array().unwrap();
+    assert_eq!(attrs.len(), 21);
+    let password = attrs.iter().find(|a| a["name"] == "password").unwrap();
+    assert_eq!(password["returned"], "never");
+    assert_eq!(password["mutability"], "writeOnly");
+    assert_scim_error(&scim.get("/Schemas/urn:nope"), 404, None);
+    assert_scim_error(&scim.post("/ServiceProviderConfig", json!({})), 405, None);
+    assert_scim_error(&scim.delete("/Schemas"), 405, None);
+    assert_scim_error(&scim.get("/Widgets"), 404, None);
+    assert_scim_error(&scim.post("/Users/abc", json!({})), 405, None);
+}
+
+#[test]
+fn bad_input_is_a_scim_error_and_writes_nothing() {
+    let (_s, _server, scim) = setup();
+    let bob = new_user(&scim, "bob");
+    let bid = bob["id"].as_str().unwrap();
+    let raw = |method: &str, path: &str, body: &str| {
+        let resp = crate::support::http()
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{}{path}", scim.base),
+            )
+            .bearer_auth(&scim.token)
+            .header("content-type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        crate::support::Reply {
+            status,
+            headers,
+            body: resp.json().unwrap_or(Value::Null),
+        }
+    };
+    assert_scim_error(
+        &raw("POST", "/Users", "{not json"),
+        400,
+        Some("invalidSyntax"),
+    );
+    assert_scim_error(&raw("POST", "/Users", ""), 400, Some("invalidSyntax"));
+    assert_scim_error(
+        &scim.post("/Users", json!({"userName": "x"})),
+        400,
+        Some("invalidSyntax"),
+    );
+    assert_scim_error(
+        &scim.post("/Users", json!({"schemas": [GROUP], "userName": "x"})),
+        400,
+        Some("invalidValue"),
+    );
+    assert_scim_error(
+        &scim.post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "x", "shoeSize": 42}),
+        ),
+        400,
+        Some("invalidSyntax"),
+    );
+    assert_scim_error(
+        &scim.post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "x", "active": "maybe"}),
+        ),
+        400,
+        Some("invalidValue"),
+    );
+    assert_scim_error(
+        &scim.post("/Users", json!({"schemas": [USER]})),
+        400,
+        Some("invalidValue"),
+    );
+    assert_scim_error(
+        &scim.get("/Users?filter=userName%20eq"),
+        400,
+        Some("invalidFilter"),
+    );
+    assert_scim_error(
+        &scim.get("/Users?filter=shoeSize%20eq%201"),
+        400,
+        Some("invalidFilter"),
+    );
+    assert_scim_error(
+        &scim.get("/Users?startIndex=abc"),
+        400,
+        Some("invalidValue"),
+    );
+    assert_scim_error(
+        &scim.get("/Users?sortOrder=sideways"),
+        400,
+        Some("invalidValue"),
+    );
+    let patch = |ops: Value| {
+        scim.patch(&format!("/Users/{bid}"), json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops}))
+    };
+    assert_scim_error(
+        &patch(json!([{"op": "replace", "path": "emails[type eq", "value": "x"}])),
+        400,
+        Some("invalidPath"),
+    );
+    assert_scim_error(
+        &patch(json!([{"op": "replace", "path": "shoeSize", "value": 1}])),
+        400,
+        Some("invalidPath"),
+    );
+    assert_scim_error(
+        &patch(json!([{"op": "remove", "path": "emails[type eq \"home\"]"}])),
+        400,
+        Some("noTarget"),
+    );
+    assert_scim_error(&patch(json!([{"op": "remove"}])), 400, Some("noTarget"));
+    assert_scim_error(
+        &patch(json!([{"op": "replace", "path": "id", "value": "other"}])),
+        400,
+        Some("mutability"),
+    );
+    assert_scim_error(
+        &patch(json!([{"op": "frobnicate", "path": "title", "value": "x"}])),
+        400,
+        None,
+    );
+    assert_scim_error(
+        &patch(
+            json!([{"op": "replace", "path": "title", "value": "CEO"}, {"op": "replace", "path": "active", "value": "perhaps"}]),
+        ),
+        400,
+        Some("invalidValue"),
+    );
+    // Oversized bodies: 413.
+    let big = json!({"schemas": [USER], "userName": "big", "title": "x".repeat(2 << 20)});
+    assert_scim_error(&scim.post("/Users", big), 413, None);
+    // Nothing above was written.
+    let list = scim.get("/Users");
+    assert_eq!(list.body["totalResults"], 1);
+    let now = scim.get(&format!("/Users/{bid}"));
+    assert_eq!(now.body, bob, "the failed PATCHes changed nothing");
+}
