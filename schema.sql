@@ -24,6 +24,7 @@ CREATE TABLE clients (
     require_consent         INTEGER NOT NULL DEFAULT 0,
     secret_hash             BLOB,                       -- SHA-256 of the sgcs_ secret; NULL for public clients
     secret_expires_at       INTEGER,
+    secret_ttl              INTEGER,                    -- seconds a new secret lives; NULL = no expiry
     access_token_ttl        INTEGER NOT NULL,           -- seconds
     refresh_token_ttl       INTEGER NOT NULL,           -- seconds
     idp_kind                TEXT NOT NULL DEFAULT 'custom', -- entra | okta | custom

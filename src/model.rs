@@ -200,6 +200,13 @@ fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Er
     s.serialize_str(&d.to_string())
 }
 
+fn ser_opt_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&d.to_string()),
+        None => s.serialize_none(),
+    }
+}
+
 /// A registered OAuth2 API client.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Client {
@@ -214,6 +221,9 @@ pub struct Client {
     pub require_consent: bool,
     pub has_secret: bool,
     pub secret_expires_at: Option<Timestamp>,
+    /// How long each new secret lives (`--client-secret-validity`); `None`: no expiry.
+    #[serde(serialize_with = "ser_opt_duration")]
+    pub secret_ttl: Option<Duration>,
     #[serde(serialize_with = "ser_duration")]
     pub access_token_ttl: Duration,
     #[serde(serialize_with = "ser_duration")]

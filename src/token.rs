@@ -160,7 +160,11 @@ impl TokenId {
 
     /// Parse an id an operator typed (`tok_0123456789abcdef`, case-insensitive hex).
     pub fn parse(s: &str) -> Option<TokenId> {
-        let hex = s.strip_prefix(Self::PREFIX)?;
+        let prefix = s.get(..Self::PREFIX.len())?;
+        if !prefix.eq_ignore_ascii_case(Self::PREFIX) {
+            return None;
+        }
+        let hex = &s[Self::PREFIX.len()..];
         (hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
             .then(|| TokenId(format!("{}{}", Self::PREFIX, hex.to_ascii_lowercase())))
     }

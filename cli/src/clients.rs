@@ -207,7 +207,7 @@ fn describe(ctx: &Ctx, c: &Client, active_tokens: i64) -> Vec<(&'static str, Str
         ("Access tokens", format!("valid {}", c.access_token_ttl)),
         ("Refresh tokens", format!("valid {}", c.refresh_token_ttl)),
         (
-            "Client secret",
+            "Secret",
             match (c.has_secret, c.secret_expires_at) {
                 (false, _) => "none (public client)".into(),
                 (true, None) => "set, does not expire".into(),

@@ -184,7 +184,18 @@ fn run(cli: Cli) -> CliResult {
     }
 }
 
+/// Die quietly on a closed pipe (`config list-tokens | head`) as other Unix tools do,
+/// instead of panicking in `println!`.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal disposition to its default before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {

@@ -1,5 +1,5 @@
 //! Where passwords come from. The tool password: `-t` (warned about: shell history), else
-//! `SCIMGATE_TOOL_PASSWORD`, else `--tool-password-file`, else a prompt on the terminal.
+//! `--tool-password-file`, else `SCIMGATE_TOOL_PASSWORD`, else a prompt on the terminal.
 //! Account passwords: `--password-file`, else `SCIMGATE_USER_PASSWORD`, else a prompt
 //! asked twice. Passwords are never echoed, logged or put in an error message.
 
@@ -16,7 +16,7 @@ fn first_line(path: &Path, what: &str) -> Result<String, CliError> {
     })?;
     let line = text.lines().next().unwrap_or("").to_string();
     if line.is_empty() {
-        return Err(CliError::Usage(format!(
+        return Err(CliError::Io(format!(
             "the {what} file {} is empty",
             path.display()
         )));
@@ -24,15 +24,11 @@ fn first_line(path: &Path, what: &str) -> Result<String, CliError> {
     Ok(line)
 }
 
-fn prompt(label: &str, hint: &str) -> Result<String, CliError> {
+/// Ask on the terminal; without one, say which flag or variable gives the password.
+fn prompt(label: &str, hint: &str, sources: &str) -> Result<String, CliError> {
     rpassword::prompt_password(label).map_err(|_| {
         CliError::Usage(format!(
-            "no terminal to ask for the {hint} on; {}",
-            match hint {
-                "tool password" =>
-                    "give it with SCIMGATE_TOOL_PASSWORD, --tool-password-file or -t",
-                _ => "give it with --password-file or SCIMGATE_USER_PASSWORD",
-            }
+            "no terminal to ask for the {hint} on; give it with {sources}"
         ))
     })
 }
@@ -45,20 +41,26 @@ pub fn tool_password(g: &GlobalArgs) -> Result<String, CliError> {
         );
         return Ok(p.clone());
     }
+    // A file named on the command line is more explicit than the environment: it wins.
+    if let Some(path) = &g.tool_password_file {
+        return first_line(path, "tool password");
+    }
     if let Ok(p) = std::env::var("SCIMGATE_TOOL_PASSWORD") {
         if !p.is_empty() {
             return Ok(p);
         }
     }
-    if let Some(path) = &g.tool_password_file {
-        return first_line(path, "tool password");
-    }
-    prompt("Tool password: ", "tool password")
+    prompt(
+        "Tool password: ",
+        "tool password",
+        "--tool-password-file, SCIMGATE_TOOL_PASSWORD or -t",
+    )
 }
 
 /// A new password (tool password at `init`, account passwords): file, env, or asked twice.
 pub fn new_password(
     file: Option<&Path>,
+    file_flag: &str,
     env: &str,
     label: &str,
     hint: &str,
@@ -71,8 +73,9 @@ pub fn new_password(
             return Ok(p);
         }
     }
-    let first = prompt(&format!("{label}: "), hint)?;
-    let second = prompt(&format!("{label} (again): "), hint)?;
+    let sources = format!("{file_flag} or {env}");
+    let first = prompt(&format!("{label}: "), hint, &sources)?;
+    let second = prompt(&format!("{label} (again): "), hint, &sources)?;
     if first != second {
         return Err(CliError::Usage("the two passwords differ".into()));
     }

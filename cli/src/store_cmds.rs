@@ -32,11 +32,14 @@ pub fn init(g: &GlobalArgs, a: &InitArgs, clock: Clock, actor: String) -> CliRes
     } else {
         new_password(
             None,
+            "--tool-password-file",
             "SCIMGATE_TOOL_PASSWORD",
             "New tool password",
             "tool password",
         )?
     };
+    // Refuse a bad password before a store file is created for it.
+    scimgate::password::hash(&password).map_err(|e| CliError::Usage(e.to_string()))?;
     let store = Store::open_or_create(&g.db)?;
     let admin = Admin::new(&store, clock, actor);
     admin.init(&password)?;
@@ -69,6 +72,7 @@ pub struct SetToolPasswordArgs {
 pub fn set_tool_password(ctx: &Ctx, a: SetToolPasswordArgs) -> CliResult {
     let pw = new_password(
         a.new_password_file.as_deref(),
+        "--new-password-file",
         "SCIMGATE_NEW_TOOL_PASSWORD",
         "New tool password",
         "new tool password",
@@ -120,6 +124,14 @@ pub fn audit(ctx: &Ctx, a: AuditArgs) -> CliResult {
         None => None,
         Some(s) => Some(match Duration::parse(s) {
             Ok(d) => now - d.secs(),
+            // A bare date means from the start of that day.
+            Err(_) if s.trim().len() == 10 => {
+                parse_date(&format!("{} 00:00", s.trim())).map_err(|_| {
+                    CliError::Usage(format!(
+                        "--since `{s}` is neither a duration (7d) nor a date (2027-03-31)"
+                    ))
+                })?
+            }
             Err(_) => parse_date(s).map_err(|_| {
                 CliError::Usage(format!(
                     "--since `{s}` is neither a duration (7d) nor a date (2027-03-31)"

@@ -239,7 +239,7 @@ pub fn show(ctx: &Ctx, a: ShowArgs) -> CliResult {
         pairs.push((
             "Revoked",
             format!(
-                "{} ({})",
+                "{}: {}",
                 when(r, now),
                 t.revoked_reason.clone().unwrap_or_default()
             ),
@@ -280,7 +280,7 @@ pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> CliResult {
     if let Some(client) = &a.client_id {
         let revoked = ctx
             .admin
-            .revoke_client_tokens(client, a.reason.as_deref())?;
+            .revoke_client_tokens(client, a.token_type, a.reason.as_deref())?;
         if ctx.json {
             print_json(&json!({
                 "client_id": client,
@@ -366,7 +366,7 @@ pub fn rotate(ctx: &Ctx, a: RotateArgs) -> CliResult {
             ("Valid until", when(new.expires_at, now)),
             (
                 "Replaces",
-                format!("{} (now valid until {})", old.id, when(old.expires_at, now))
+                format!("{}, now valid until {}", old.id, when(old.expires_at, now))
             ),
         ])
     );

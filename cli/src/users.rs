@@ -31,6 +31,7 @@ pub struct UserNameArg {
 fn password(a: &UserArgs) -> Result<String, crate::CliError> {
     new_password(
         a.password_file.as_deref(),
+        "--password-file",
         "SCIMGATE_USER_PASSWORD",
         &format!("Password for {}", a.username),
         "password",
@@ -72,7 +73,17 @@ pub fn delete(ctx: &Ctx, username: &str) -> CliResult {
 pub fn list(ctx: &Ctx) -> CliResult {
     let users = ctx.admin.list_users()?;
     if ctx.json {
-        print_json(&json!(users));
+        let v: Vec<_> = users
+            .iter()
+            .map(|u| {
+                json!({
+                    "username": u.username,
+                    "created_at": scimgate::time::format_rfc3339(u.created_at),
+                    "updated_at": scimgate::time::format_rfc3339(u.updated_at),
+                })
+            })
+            .collect();
+        print_json(&json!(v));
         return Ok(());
     }
     if users.is_empty() {

@@ -168,6 +168,11 @@ impl Admin<'_> {
         if let Some(Some(hb)) = req.heartbeat {
             check_heartbeat(&hb)?;
         }
+        if auth == AuthMethod::None && req.client_secret_ttl.is_some() {
+            return Err(AdminError::Invalid(
+                "a public client (authentication method none) has no secret, so --client-secret-validity does not apply".into(),
+            ));
+        }
         let now = self.now();
         let secret = (auth != AuthMethod::None).then(|| token::generate(TokenKind::ClientSecret));
         let client = Client {
@@ -181,6 +186,7 @@ impl Admin<'_> {
             require_consent: req.require_consent,
             has_secret: secret.is_some(),
             secret_expires_at: req.client_secret_ttl.map(|d| now + d.secs()),
+            secret_ttl: req.client_secret_ttl,
             access_token_ttl: access_ttl,
             refresh_token_ttl: refresh_ttl,
             heartbeat: req
@@ -259,6 +265,25 @@ impl Admin<'_> {
                 ));
             }
         }
+        let nothing = ch.name.is_none()
+            && ch.grants.is_none()
+            && ch.scopes.is_none()
+            && ch.redirect_uris.is_none()
+            && ch.add_redirect_uris.is_empty()
+            && ch.remove_redirect_uris.is_empty()
+            && ch.require_consent.is_none()
+            && ch.access_token_ttl.is_none()
+            && ch.refresh_token_ttl.is_none()
+            && ch.heartbeat.is_none()
+            && ch.idp_kind.is_none()
+            && ch.idp_app_id.is_none()
+            && ch.idp_tenant.is_none()
+            && ch.owner.is_none();
+        if nothing {
+            return Err(AdminError::Invalid(
+                "nothing to change: give at least one option (see `config update-api-client --help`)".into(),
+            ));
+        }
         let idp_changed = ch.idp_kind.is_some()
             || ch.idp_app_id.is_some()
             || ch.idp_tenant.is_some()
@@ -295,7 +320,8 @@ impl Admin<'_> {
             .map_err(not_found_or)
     }
 
-    /// Give a confidential client a new secret; the old one stops working at once.
+    /// Give a confidential client a new secret; the old one stops working at once. Without
+    /// `validity` the new secret lives as long as the client's secrets are set to.
     pub fn rotate_client_secret(
         &self,
         id: &str,
@@ -309,13 +335,14 @@ impl Admin<'_> {
         }
         let now = self.now();
         let secret = token::generate(TokenKind::ClientSecret);
-        let expires = validity.map(|d| now + d.secs());
+        let ttl = validity.or(client.secret_ttl);
+        let expires = ttl.map(|d| now + d.secs());
         let e = NewAuditEvent {
             client_id: Some(id.to_string()),
             ..self.event("client.rotate_secret", "success")
         };
         self.store
-            .set_client_secret(id, &secret.hash, expires, now, &e)
+            .set_client_secret(id, &secret.hash, ttl, now, &e)
             .map_err(not_found_or)?;
         Ok((self.client(id)?, secret.secret, expires))
     }

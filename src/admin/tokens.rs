@@ -45,7 +45,9 @@ impl TokenRef {
     /// Parse `tok_…` or a full token; the error says what is wrong with it.
     pub fn parse(s: &str) -> Result<TokenRef> {
         let s = s.trim();
-        if s.starts_with(TokenId::PREFIX) {
+        if s.get(..TokenId::PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(TokenId::PREFIX))
+        {
             return TokenId::parse(s).map(TokenRef::Id).ok_or_else(|| {
                 AdminError::Invalid(format!(
                     "`{s}` is not a token id: a token id is tok_ followed by 16 hex characters"
@@ -75,6 +77,12 @@ impl Admin<'_> {
     /// client_credentials grant and every requested scope (Spotfire's rule).
     pub fn issue_access_token(&self, req: IssueToken) -> Result<(TokenRecord, Secret)> {
         let client = self.client(&req.client_id)?;
+        if client.auth_method == crate::model::AuthMethod::None {
+            return Err(AdminError::Invalid(format!(
+                "client {} ({}) is a public client and cannot hold tokens issued from the command line; register a confidential client with -G client_credentials for that",
+                client.id, client.name
+            )));
+        }
         if !client.has_grant(GrantType::ClientCredentials) {
             let mut grants: Vec<&str> = client.grants.iter().map(|g| g.as_str()).collect();
             grants.push(GrantType::ClientCredentials.as_str());
@@ -172,20 +180,32 @@ impl Admin<'_> {
             TokenRef::Id(id) => self.store.token(id)?,
             TokenRef::Value(p) => self.store.token_by_hash(&p.hash)?,
         };
-        found.ok_or_else(|| {
-            AdminError::NotFound(format!(
-                "no token matches {}; nothing was changed",
-                r.describe()
-            ))
-        })
+        found.ok_or_else(|| AdminError::NotFound(format!("no token matches {}", r.describe())))
     }
 
-    /// List tokens.
+    /// List tokens. A client id that matches no client (live or deleted) and no token is
+    /// an error, so a typo is not mistaken for "no tokens".
     pub fn list_tokens(&self, filter: &TokenFilter) -> Result<Vec<TokenRecord>> {
+        let tokens = self.store.list_tokens(filter, self.now())?;
         if let Some(c) = &filter.client_id {
-            self.client(c)?;
+            if tokens.is_empty() && self.store.client(c)?.is_none() {
+                let any = self.store.list_tokens(
+                    &TokenFilter {
+                        client_id: Some(c.clone()),
+                        include_inactive: true,
+                        limit: Some(1),
+                        ..TokenFilter::default()
+                    },
+                    self.now(),
+                )?;
+                if any.is_empty() {
+                    return Err(AdminError::NotFound(format!(
+                        "no API client with id {c} exists"
+                    )));
+                }
+            }
         }
-        Ok(self.store.list_tokens(filter, self.now())?)
+        Ok(tokens)
     }
 
     /// Revoke one token. Nothing matching is an error (and audited); already revoked is not.
@@ -197,16 +217,19 @@ impl Admin<'_> {
     ) -> Result<RevokeResult> {
         let rec = match self.find_token(r) {
             Ok(rec) => rec,
-            Err(e) => {
-                self.audit_failure("token.revoke", format!("no token matches {}", r.describe()))?;
-                return Err(e);
+            Err(AdminError::NotFound(msg)) => {
+                self.audit_failure("token.revoke", msg.clone())?;
+                return Err(AdminError::NotFound(format!("{msg}; nothing was changed")));
             }
+            Err(e) => return Err(e),
         };
         if let Some(kind) = expected_kind {
             if rec.kind != kind {
                 return Err(AdminError::Invalid(format!(
-                    "token {} is a {}, not a {kind}; nothing was changed",
-                    rec.id, rec.kind
+                    "token {} is {}, not {}; nothing was changed",
+                    rec.id,
+                    article(rec.kind),
+                    article(kind)
                 )));
             }
         }
@@ -227,10 +250,11 @@ impl Admin<'_> {
         }
     }
 
-    /// Revoke every live token of a client.
+    /// Revoke every live token of a client (only those of `kind` when given).
     pub fn revoke_client_tokens(
         &self,
         client_id: &str,
+        kind: Option<TokenKind>,
         reason: Option<&str>,
     ) -> Result<Vec<TokenRecord>> {
         self.client(client_id)?;
@@ -242,7 +266,7 @@ impl Admin<'_> {
         };
         Ok(self
             .store
-            .revoke_client_tokens(client_id, reason, self.now(), &e)?)
+            .revoke_client_tokens(client_id, kind, reason, self.now(), &e)?)
     }
 
     /// Issue a replacement for a live access token (same client, scopes and label, a fresh
@@ -261,6 +285,12 @@ impl Admin<'_> {
                 old.id, old.kind
             )));
         }
+        if let Some(next) = self.store.replacement_of(&old.id)? {
+            return Err(AdminError::Invalid(format!(
+                "token {} was already rotated; its replacement is {next}",
+                old.id
+            )));
+        }
         if old.status(now) != crate::model::TokenStatus::Active {
             return Err(AdminError::Invalid(format!(
                 "token {} is {}; issue a new one with `config issue-access-token` instead",
@@ -269,6 +299,19 @@ impl Admin<'_> {
             )));
         }
         let client = self.client(&old.client_id)?;
+        if !client.has_grant(GrantType::ClientCredentials) {
+            return Err(AdminError::Invalid(format!(
+                "client {} no longer has the client_credentials grant, so its tokens cannot be renewed from the command line",
+                client.id
+            )));
+        }
+        if let Some(s) = old.scopes.iter().find(|s| !client.has_scope(**s)) {
+            return Err(AdminError::Invalid(format!(
+                "client {} is no longer registered for scope {}; issue a new token with `config issue-access-token` instead",
+                client.id,
+                s.name()
+            )));
+        }
         let lifetime = lifetime.unwrap_or(Lifetime::For(Duration::seconds(
             old.expires_at - old.issued_at,
         )));
@@ -303,5 +346,15 @@ impl Admin<'_> {
         let new = self.find_token(&TokenRef::Id(t.id))?;
         let old = self.find_token(&TokenRef::Id(old.id))?;
         Ok((old, new, t.secret))
+    }
+}
+
+/// "an access_token", "a refresh_token".
+fn article(kind: TokenKind) -> String {
+    let name = kind.as_str();
+    if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {name}")
+    } else {
+        format!("a {name}")
     }
 }

@@ -36,7 +36,7 @@ pub struct ClientUpdate {
 const COLUMNS: &str = "id, name, profile, grants, scopes, redirect_uris, auth_method, \
     require_consent, secret_hash IS NOT NULL, secret_expires_at, access_token_ttl, \
     refresh_token_ttl, idp_kind, idp_app_id, idp_tenant, owner_contact, heartbeat_interval, \
-    missed_heartbeats, created_at, updated_at";
+    missed_heartbeats, created_at, updated_at, secret_ttl";
 
 fn corrupt(what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -83,6 +83,7 @@ fn row_to_client(r: &Row<'_>) -> rusqlite::Result<Client> {
         }),
         created_at: r.get(18)?,
         updated_at: r.get(19)?,
+        secret_ttl: r.get::<_, Option<i64>>(20)?.map(Duration::seconds),
     })
 }
 
@@ -114,9 +115,9 @@ impl Store {
                 "INSERT INTO clients (id, name, profile, grants, scopes, redirect_uris, \
                  auth_method, require_consent, secret_hash, secret_expires_at, access_token_ttl, \
                  refresh_token_ttl, idp_kind, idp_app_id, idp_tenant, owner_contact, \
-                 heartbeat_interval, missed_heartbeats, created_at, updated_at) \
+                 heartbeat_interval, missed_heartbeats, created_at, updated_at, secret_ttl) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-                 ?17, ?18, ?19, ?20)",
+                 ?17, ?18, ?19, ?20, ?21)",
                 params![
                     c.id,
                     c.name,
@@ -138,6 +139,7 @@ impl Store {
                     c.heartbeat.map(|h| h.missed).unwrap_or(3),
                     c.created_at,
                     c.updated_at,
+                    c.secret_ttl.map(|d| d.secs()),
                 ],
             )?;
             Ok(())
@@ -245,15 +247,21 @@ impl Store {
         &self,
         id: &str,
         hash: &TokenHash,
-        expires_at: Option<Timestamp>,
+        ttl: Option<Duration>,
         now: Timestamp,
         audit: &NewAuditEvent,
     ) -> Result<()> {
         self.write(|tx| {
             let n = tx.execute(
-                "UPDATE clients SET secret_hash = ?2, secret_expires_at = ?3, updated_at = ?4 \
-                 WHERE id = ?1 AND deleted_at IS NULL",
-                params![id, hash.0.to_vec(), expires_at, now],
+                "UPDATE clients SET secret_hash = ?2, secret_expires_at = ?3, secret_ttl = ?4, \
+                 updated_at = ?5 WHERE id = ?1 AND deleted_at IS NULL",
+                params![
+                    id,
+                    hash.0.to_vec(),
+                    ttl.map(|d| now + d.secs()),
+                    ttl.map(|d| d.secs()),
+                    now
+                ],
             )?;
             if n == 0 {
                 return Err(StoreError::NotFound(format!("API client {id}")));
@@ -292,13 +300,25 @@ impl Store {
             if n == 0 {
                 return Err(StoreError::NotFound(format!("API client {id}")));
             }
-            let revoked = tx.execute(
-                "UPDATE tokens SET revoked_at = ?2, revoked_reason = 'client deleted' \
-                 WHERE client_id = ?1 AND revoked_at IS NULL",
-                params![id, now],
-            )?;
+            let revoked: Vec<String> = {
+                let mut stmt = tx.prepare(
+                    "UPDATE tokens SET revoked_at = ?2, revoked_reason = 'client deleted' \
+                     WHERE client_id = ?1 AND revoked_at IS NULL RETURNING id",
+                )?;
+                let rows = stmt.query_map(params![id, now], |r| r.get(0))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
             audit::append(tx, audit, now)?;
-            Ok(revoked)
+            for token_id in &revoked {
+                let e = NewAuditEvent {
+                    action: "token.revoke".into(),
+                    token_id: Some(token_id.clone()),
+                    detail: Some("client deleted".into()),
+                    ..audit.clone()
+                };
+                audit::append(tx, &e, now)?;
+            }
+            Ok(revoked.len())
         })
     }
 }

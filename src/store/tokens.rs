@@ -231,6 +231,7 @@ impl Store {
     pub fn revoke_client_tokens(
         &self,
         client_id: &str,
+        kind: Option<TokenKind>,
         reason: &str,
         now: Timestamp,
         audit: &NewAuditEvent,
@@ -239,9 +240,12 @@ impl Store {
             let mut stmt = tx.prepare(&format!(
                 "UPDATE tokens SET revoked_at = ?2, revoked_reason = ?3 \
                  WHERE client_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
-                 RETURNING {COLUMNS}"
+                 AND (?4 IS NULL OR kind = ?4) RETURNING {COLUMNS}"
             ))?;
-            let rows = stmt.query_map(params![client_id, now, reason], row_to_token)?;
+            let rows = stmt.query_map(
+                params![client_id, now, reason, kind.map(TokenKind::as_str)],
+                row_to_token,
+            )?;
             let revoked = rows.collect::<rusqlite::Result<Vec<_>>>()?;
             for t in &revoked {
                 let e = NewAuditEvent {
@@ -274,6 +278,19 @@ impl Store {
             }
             insert_token(tx, new)?;
             audit::append(tx, audit, new.issued_at)
+        })
+    }
+
+    /// The id of the token that replaced `id` in a rotation, if any.
+    pub fn replacement_of(&self, id: &TokenId) -> Result<Option<TokenId>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT id FROM tokens WHERE parent_id = ?1 AND issued_via = 'rotate' LIMIT 1",
+                [id.as_str()],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .map(TokenId::from_stored))
         })
     }
 

@@ -472,3 +472,48 @@ fn register_validation_errors() {
         "nothing was registered"
     );
 }
+
+#[test]
+fn secret_lifetimes_and_empty_updates() {
+    let s = TestStore::init();
+    let v = s.json(&[
+        "register-api-client",
+        "-n",
+        "A",
+        "-G",
+        "client_credentials",
+        "-S",
+        "user-directory.read.all",
+        "--client-secret-validity",
+        "90d",
+    ]);
+    let id = v["id"].as_str().unwrap();
+    let err = s.fails(
+        &[
+            "register-api-client",
+            "-n",
+            "SPA2",
+            "-p",
+            "native",
+            "-G",
+            "authorization_code",
+            "-S",
+            "user-directory.read.all",
+            "-R",
+            "https://spa.example/cb",
+            "--client-secret-validity",
+            "30d",
+        ],
+        1,
+    );
+    assert!(err.contains("has no secret"), "{err}");
+    // Without a new validity, a rotated secret keeps the client's secret lifetime.
+    let again = s.json(&["rotate-client-secret", "-i", id]);
+    let left = chrono::DateTime::parse_from_rfc3339(again["secret_expires_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+        - chrono::Utc::now();
+    assert!((89..=90).contains(&left.num_days()), "{left}");
+    let err = s.fails(&["update-api-client", "-i", id], 1);
+    assert!(err.contains("nothing to change"), "{err}");
+}

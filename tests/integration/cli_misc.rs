@@ -191,3 +191,39 @@ fn every_printing_command_speaks_json() {
         assert!(v.is_object() || v.is_array(), "{args:?}");
     }
 }
+
+#[test]
+fn a_refused_init_leaves_no_store_behind() {
+    let s = TestStore::empty();
+    let out = s
+        .config_no_password()
+        .env("SCIMGATE_TOOL_PASSWORD", "short")
+        .arg("init")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 8 characters"));
+    assert!(!s.db.exists());
+}
+
+#[test]
+fn an_explicit_password_file_wins_over_the_environment() {
+    let s = TestStore::init();
+    s.config_no_password()
+        .env("SCIMGATE_TOOL_PASSWORD", "stale-wrong-password")
+        .arg("--tool-password-file")
+        .arg(s.password_file())
+        .arg("policy")
+        .assert()
+        .success();
+}
+
+#[test]
+fn audit_since_a_bare_date_starts_at_midnight() {
+    let s = TestStore::init();
+    s.cc_client("A");
+    let all = s.audit().len();
+    let today = chrono::Local::now().format("%Y-%m-%d").to_string();
+    let v = s.json(&["audit", "--since", &today]);
+    assert_eq!(v.as_array().unwrap().len(), all);
+}

@@ -406,9 +406,107 @@ fn rotate_token_overlaps() {
     let old_left = v["replaced"]["expires_in_seconds"].as_i64().unwrap();
     assert!((86_400 - 5..=86_400).contains(&old_left), "{old_left}");
     assert_eq!(s.json(&["show-token", &old_id])["status"], "active");
-    s.json(&["revoke-token", "--id", &old_id]);
+    let new_id = v["id"].as_str().unwrap();
     let err = s.fails(&["rotate-token", &old_id], 1);
+    assert!(
+        err.contains(&format!("already rotated; its replacement is {new_id}")),
+        "{err}"
+    );
+    // The replacement can be rotated in turn, unless the client lost the grant or scope.
+    let (_, other) = s.issue(&a, &["--valid-for", "10d"]);
+    s.json(&["revoke-token", "--id", &other]);
+    let err = s.fails(&["rotate-token", &other], 1);
     assert!(err.contains("is revoked"), "{err}");
+    s.json(&[
+        "update-api-client",
+        "-i",
+        &a,
+        "-S",
+        "user-directory.read.all",
+    ]);
+    let err = s.fails(&["rotate-token", new_id], 1);
+    assert!(
+        err.contains("no longer registered for scope user-directory.write.all"),
+        "{err}"
+    );
+    s.json(&[
+        "update-api-client",
+        "-i",
+        &a,
+        "-G",
+        "authorization_code",
+        "-R",
+        "https://idp.example/cb",
+    ]);
+    let err = s.fails(&["rotate-token", new_id], 1);
+    assert!(
+        err.contains("no longer has the client_credentials grant"),
+        "{err}"
+    );
+}
+
+#[test]
+fn revoke_all_respects_the_token_type() {
+    let s = TestStore::init();
+    let a = s.cc_client("A");
+    let (_, id) = s.issue(&a, &[]);
+    let v = s.json(&[
+        "revoke-token",
+        "--client-id",
+        &a,
+        "--all",
+        "-y",
+        "refresh_token",
+    ]);
+    assert_eq!(v["revoked"], serde_json::json!([]));
+    assert_eq!(s.json(&["show-token", &id])["status"], "active");
+    let v = s.json(&[
+        "revoke-token",
+        "--client-id",
+        &a,
+        "--all",
+        "-y",
+        "access_token",
+    ]);
+    assert_eq!(v["revoked"], serde_json::json!([id]));
+}
+
+#[test]
+fn deleted_clients_tokens_stay_listable_and_ids_are_case_insensitive() {
+    let s = TestStore::init();
+    let a = s.cc_client("A");
+    let (_, id) = s.issue(&a, &[]);
+    s.json(&["delete-api-client", "-i", &a]);
+    let v = s.json(&["list-tokens", "--client-id", &a, "--all"]);
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["status"], "revoked");
+    let upper = format!("TOK_{}", id[4..].to_uppercase());
+    assert_eq!(s.json(&["show-token", &upper])["id"], id.as_str());
+    let err = s.fails(&["show-token", "tok_0123456789abcdef"], 1);
+    assert!(
+        !err.contains("nothing was changed"),
+        "a lookup changes nothing anyway: {err}"
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let s = TestStore::init();
+    for i in 0..3 {
+        s.cc_client(&format!("client {i}"));
+    }
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' list-api-clients | head -c 1",
+            crate::support::config_bin().display()
+        ))
+        .env("SCIMGATE_DB", &s.db)
+        .env("SCIMGATE_TOOL_PASSWORD", TOOL_PASSWORD)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# CLI benchmark (issue 2): with 100,000 tokens in the store, time list-tokens
+# --expiring-within 14d, show-token and revoke-token, and separately the fixed cost every
+# command pays (process start, opening the store, argon2id of the tool password).
+# Needs hyperfine (apt-get install hyperfine). Prints hyperfine's summaries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-100000}
+cargo build --release --quiet --workspace --example seed
+R=$PWD/target/release
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+export SCIMGATE_DB=$WORK/s.db SCIMGATE_TOOL_PASSWORD=bench-password
+"$R/config" init >/dev/null
+"$R/examples/seed" tokens "$SCIMGATE_DB" "$N"
+echo "store: $N tokens, $("$R/config" list-tokens --expiring-within 14d | tail -n +2 | wc -l) expiring within 14 days"
+ids=$("$R/config" --json list-tokens --limit 40 | python3 -c 'import json,sys; print(",".join(t["id"] for t in json.load(sys.stdin)))')
+one=${ids%%,*}
+hyperfine -N --warmup 3 --runs 30 --export-markdown "$WORK/cli.md" \
+  -n "start only (config --version)" "$R/config --version" \
+  -n "open store + argon2id (config policy)" "$R/config policy" \
+  -n "list-tokens --expiring-within 14d" "$R/config list-tokens --expiring-within 14d" \
+  -n "show-token ID" "$R/config show-token $one"
+cat "$WORK/cli.md"
+# Each revocation needs a live token: one run per token id.
+hyperfine -N --runs 40 --export-markdown "$WORK/revoke.md" \
+  -n "revoke-token --id ID" --parameter-list id "$ids" "$R/config revoke-token --id {id}" >/dev/null 2>&1
+python3 - "$WORK/revoke.md" <<'PY'
+import re, sys
+rows = [l for l in open(sys.argv[1]) if l.startswith("| `revoke")]
+means = [float(re.split(r"\s*\|\s*", r)[2].split()[0]) for r in rows]
+print(f"revoke-token --id ID: mean {sum(means)/len(means):.1f} ms, max {max(means):.1f} ms over {len(means)} tokens")
+PY

@@ -1,0 +1,118 @@
+//! Bench fixture: fills a store with many token records or SCIM users through the library
+//! (the same insert paths the server uses), fast, for the benchmarks in bench/.
+//!
+//! Usage: seed tokens DB N        N access tokens over 5 clients, expiries spread over 2 years
+//!        seed users DB N         N SCIM users named user000000…
+//!        seed token DB           register a client and print a fresh read+write token
+
+use std::path::PathBuf;
+
+use scimgate::admin::{Admin, IssueToken, Lifetime, RegisterClient};
+use scimgate::model::{ClientProfile, GrantType, IdpKind, IdpRef, IssuedVia, Scope};
+use scimgate::store::{NewTokenRecord, Store};
+use scimgate::time::{Clock, Duration};
+use scimgate::token::{self, TokenKind};
+use serde_json::json;
+
+fn client(admin: &Admin<'_>, name: &str) -> String {
+    admin
+        .register_client(RegisterClient {
+            name: name.into(),
+            profile: ClientProfile::Web,
+            grants: vec![GrantType::ClientCredentials],
+            scopes: vec![Scope::DirectoryRead, Scope::DirectoryWrite],
+            redirect_uris: vec![],
+            auth_method: None,
+            require_consent: false,
+            access_token_ttl: None,
+            refresh_token_ttl: None,
+            client_secret_ttl: None,
+            idp: IdpRef {
+                kind: IdpKind::Entra,
+                app_id: None,
+                tenant: None,
+                owner: None,
+            },
+            heartbeat: None,
+        })
+        .expect("register client")
+        .0
+        .id
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: seed tokens|users DB N | seed token DB";
+    let what = args.get(1).expect(usage);
+    let db = PathBuf::from(args.get(2).expect(usage));
+    let store = Store::open_or_create(&db).expect("open store");
+    let admin = Admin::new(&store, Clock::system(), "bench");
+    let now = admin.now();
+    match what.as_str() {
+        "token" => {
+            let id = client(&admin, "bench idp");
+            let (_, secret) = admin
+                .issue_access_token(IssueToken {
+                    client_id: id,
+                    scopes: vec![],
+                    lifetime: Lifetime::For(Duration::days(1)),
+                    label: None,
+                })
+                .expect("issue");
+            println!("{}", secret.expose());
+        }
+        "tokens" => {
+            let n: usize = args.get(3).expect(usage).parse().expect("N");
+            let clients: Vec<String> = (0..5)
+                .map(|i| client(&admin, &format!("idp {i}")))
+                .collect();
+            let mut batch = Vec::with_capacity(1000);
+            for i in 0..n {
+                let t = token::generate(TokenKind::Access);
+                // Expiries spread evenly over the next two years.
+                let expires_at = now + 3600 + (i as i64 * 730 * 86_400 / n as i64);
+                batch.push(NewTokenRecord {
+                    id: t.id,
+                    hash: t.hash,
+                    kind: TokenKind::Access,
+                    client_id: clients[i % clients.len()].clone(),
+                    subject: clients[i % clients.len()].clone(),
+                    scopes: vec![Scope::DirectoryRead, Scope::DirectoryWrite],
+                    issued_at: now,
+                    expires_at,
+                    issued_via: IssuedVia::Cli,
+                    family_id: None,
+                    parent_id: None,
+                    label: None,
+                });
+                if batch.len() == 1000 {
+                    store.insert_tokens(&batch).expect("insert");
+                    batch.clear();
+                }
+            }
+            store.insert_tokens(&batch).expect("insert");
+        }
+        "users" => {
+            let n: usize = args.get(3).expect(usage).parse().expect("N");
+            let stamp = "2026-01-01T00:00:00.000Z";
+            for i in 0..n {
+                let doc = json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": format!("user{i:06}@example.com"),
+                    "name": {"givenName": format!("Given{i}"), "familyName": "Bench"},
+                    "emails": [{"value": format!("user{i:06}@example.com"), "type": "work", "primary": true}],
+                    "active": true
+                });
+                store
+                    .insert_scim(
+                        "User",
+                        &format!("00000000-0000-4000-8000-{i:012}"),
+                        &doc,
+                        stamp,
+                    )
+                    .expect("insert user");
+            }
+        }
+        _ => panic!("{usage}"),
+    }
+}
