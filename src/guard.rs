@@ -3,14 +3,24 @@
 //!
 //! `GET` and `.search` need `user-directory.read.all`; writes need
 //! `user-directory.write.all` (write does not imply read). Failures answer 401 with
-//! `WWW-Authenticate: Bearer error="invalid_token"` or 403 `insufficient_scope`. The token
-//! lookup is one indexed read done inline: it takes microseconds, less than a hop to the
-//! blocking pool would. The last-use write is queued to the usage recorder.
+//! `WWW-Authenticate: Bearer error="invalid_token"` or 403 `insufficient_scope`.
+//!
+//! Hot path: a validated token's record is kept in [`TokenCache`] for `token_cache_ttl`
+//! (default 1 s), so a busy IdP costs one store read per token per second, not one per
+//! request. Expiry is still checked on every request against the clock; a revocation made
+//! in this process clears the cache at once, one made by another process (`config
+//! revoke-token`) takes effect within the TTL. The lookup itself is an indexed read done
+//! inline (microseconds, less than a hop to the blocking pool). The last-use write is
+//! folded into the usage recorder, never done on the request path.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::HttpRequest;
 
 use crate::http::AppState;
-use crate::model::{Scope, TokenStatus};
+use crate::model::{Scope, TokenRecord, TokenStatus};
 use crate::monitor::usage::UsageEvent;
 use crate::token::{self, TokenHash, TokenId, TokenKind};
 
@@ -47,6 +57,56 @@ pub enum GuardError {
     Unavailable,
 }
 
+/// Recently validated token records, by hash; see the module documentation.
+#[derive(Debug)]
+pub struct TokenCache {
+    ttl: Duration,
+    map: Mutex<HashMap<TokenHash, (TokenRecord, Instant)>>,
+}
+
+/// Entries kept at most; cleared when full.
+const TOKEN_CACHE_CAPACITY: usize = 100_000;
+
+impl TokenCache {
+    /// A cache trusting records for `ttl` (zero disables it).
+    pub fn new(ttl: Duration) -> TokenCache {
+        TokenCache {
+            ttl,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TokenHash, (TokenRecord, Instant)>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, hash: &TokenHash) -> Option<TokenRecord> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let map = self.lock();
+        map.get(hash)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(r, _)| r.clone())
+    }
+
+    fn put(&self, hash: TokenHash, record: TokenRecord) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut map = self.lock();
+        if map.len() >= TOKEN_CACHE_CAPACITY {
+            map.clear();
+        }
+        map.insert(hash, (record, Instant::now()));
+    }
+
+    /// Forget everything (after a revocation in this process).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+}
+
 /// The bearer token of a request, if its Authorization header is `Bearer <token>`.
 fn bearer(req: &HttpRequest) -> Result<&str, GuardError> {
     let header = req
@@ -78,16 +138,22 @@ pub fn authorize(
         Ok(p) if p.kind == TokenKind::Access => p.hash,
         _ => return Err(GuardError::Unknown),
     };
-    let record = state
-        .store
-        .token_by_hash(&TokenHash::of(value))
-        .map_err(|e| {
-            tracing::error!(error = %e, "token lookup failed");
-            GuardError::Unavailable
-        })?
-        .filter(|r| r.kind == TokenKind::Access)
-        .ok_or(GuardError::Unknown)?;
-    debug_assert_eq!(hash, TokenHash::of(value));
+    let record = match state.tokens.get(&hash) {
+        Some(r) => r,
+        None => {
+            let r = state
+                .store
+                .token_by_hash(&hash)
+                .map_err(|e| {
+                    tracing::error!(error = %e, "token lookup failed");
+                    GuardError::Unavailable
+                })?
+                .filter(|r| r.kind == TokenKind::Access)
+                .ok_or(GuardError::Unknown)?;
+            state.tokens.put(hash, r.clone());
+            r
+        }
+    };
     let now = state.clock.now();
     match record.status(now) {
         TokenStatus::Active => {}

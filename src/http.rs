@@ -6,7 +6,9 @@ use std::sync::Arc;
 use actix_web::{HttpResponse, web};
 
 use crate::error::HttpError;
+use crate::guard::TokenCache;
 use crate::monitor::usage::UsageRecorder;
+use crate::scim::cache::ResourceCache;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::time::Clock;
@@ -18,6 +20,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub clock: Clock,
     pub usage: UsageRecorder,
+    /// Rendered SCIM resources (see `scim::cache`).
+    pub scim_cache: Arc<ResourceCache>,
+    /// Recently validated bearer tokens (see `guard`).
+    pub tokens: Arc<TokenCache>,
 }
 
 impl AppState {
@@ -25,10 +31,12 @@ impl AppState {
     pub fn new(store: Arc<Store>, settings: Settings, clock: Clock) -> AppState {
         let usage = UsageRecorder::start(store.clone(), settings.usage_flush_interval);
         AppState {
+            tokens: Arc::new(TokenCache::new(settings.token_cache_ttl)),
             store,
             settings: Arc::new(settings),
             clock,
             usage,
+            scim_cache: Arc::default(),
         }
     }
 

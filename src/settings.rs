@@ -98,6 +98,9 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// How often recorded token uses are written to the store.
     pub usage_flush_interval: std::time::Duration,
+    /// How long a validated bearer token is trusted without asking the store again; a
+    /// revocation made by another process (`config revoke-token`) takes effect within it.
+    pub token_cache_ttl: std::time::Duration,
 }
 
 impl Settings {
@@ -152,6 +155,7 @@ impl Settings {
             log_format,
             max_body_bytes,
             usage_flush_interval: std::time::Duration::from_secs(1),
+            token_cache_ttl: std::time::Duration::from_secs(1),
         })
     }
 }

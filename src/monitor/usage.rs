@@ -1,15 +1,16 @@
 //! The usage recorder: the guard hands it one event per authenticated request; a
-//! background thread folds events per token and writes them to the store in one
-//! transaction every flush interval (and on shutdown), so the hot path never writes.
+//! background thread writes what accumulated to the store in one transaction every flush
+//! interval (and on shutdown), so the hot path never writes to SQLite.
 //!
-//! The channel is unbounded on purpose: an event is a few dozen bytes and the flusher
-//! drains thousands per millisecond; losing heartbeats under load would be worse.
+//! Events are folded in place, per token, in a map behind a mutex that the request
+//! threads hold for a few hundred nanoseconds. The flusher sleeps on a timer and swaps
+//! the map out: a request never wakes another thread (a channel receiver would be woken
+//! per event, and those context switches cost more than the request itself).
 
 use std::collections::HashMap;
-use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration as StdDuration, Instant};
+use std::time::Duration as StdDuration;
 
 use crate::store::Store;
 use crate::time::Timestamp;
@@ -23,10 +24,24 @@ pub struct UsageEvent {
     pub ip: Option<String>,
 }
 
-/// Cheap to clone; send events with [`UsageRecorder::record`].
+#[derive(Default)]
+struct Folded {
+    last_at: Timestamp,
+    ip: Option<String>,
+    count: i64,
+}
+
+#[derive(Default)]
+struct Shared {
+    pending: Mutex<HashMap<TokenId, Folded>>,
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
+/// Cheap to clone; record events with [`UsageRecorder::record`].
 #[derive(Clone)]
 pub struct UsageRecorder {
-    tx: Sender<UsageEvent>,
+    shared: Arc<Shared>,
     thread: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
@@ -36,19 +51,17 @@ impl std::fmt::Debug for UsageRecorder {
     }
 }
 
-#[derive(Default)]
-struct Folded {
-    last_at: Timestamp,
-    ip: Option<String>,
-    count: i64,
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn flush(store: &Store, pending: &mut HashMap<TokenId, Folded>) {
+fn flush(store: &Store, shared: &Shared) {
+    let pending = std::mem::take(&mut *lock(&shared.pending));
     if pending.is_empty() {
         return;
     }
     let batch: Vec<_> = pending
-        .drain()
+        .into_iter()
         .map(|(id, f)| (id, f.last_at, f.ip, f.count))
         .collect();
     if let Err(e) = store.record_token_uses(&batch) {
@@ -59,67 +72,54 @@ fn flush(store: &Store, pending: &mut HashMap<TokenId, Folded>) {
 impl UsageRecorder {
     /// Start the flusher thread writing to `store` every `interval`.
     pub fn start(store: Arc<Store>, interval: StdDuration) -> UsageRecorder {
-        let (tx, rx) = channel::<UsageEvent>();
-        let thread = std::thread::Builder::new()
-            .name("usage-flusher".into())
-            .spawn(move || {
-                let mut pending: HashMap<TokenId, Folded> = HashMap::new();
-                let mut next = Instant::now() + interval;
-                loop {
-                    let wait = next.saturating_duration_since(Instant::now());
-                    match rx.recv_timeout(wait) {
-                        Ok(e) => {
-                            let f = pending.entry(e.token_id).or_default();
-                            if e.at >= f.last_at {
-                                f.last_at = e.at;
-                                if e.ip.is_some() {
-                                    f.ip = e.ip;
-                                }
-                            }
-                            f.count += 1;
-                        }
-                        Err(RecvTimeoutError::Timeout) => {
-                            flush(&store, &mut pending);
-                            next = Instant::now() + interval;
-                        }
-                        Err(RecvTimeoutError::Disconnected) => {
-                            flush(&store, &mut pending);
+        let shared = Arc::new(Shared::default());
+        let thread = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("usage-flusher".into())
+                .spawn(move || {
+                    loop {
+                        let stop = {
+                            let stop = lock(&shared.stop);
+                            let (stop, _) = shared
+                                .wake
+                                .wait_timeout_while(stop, interval, |s| !*s)
+                                .unwrap_or_else(|p| p.into_inner());
+                            *stop
+                        };
+                        flush(&store, &shared);
+                        if stop {
                             return;
                         }
                     }
-                    if Instant::now() >= next {
-                        flush(&store, &mut pending);
-                        next = Instant::now() + interval;
-                    }
-                }
-            })
-            .expect("spawn the usage flusher thread");
+                })
+                .expect("spawn the usage flusher thread")
+        };
         UsageRecorder {
-            tx,
+            shared,
             thread: Arc::new(Mutex::new(Some(thread))),
         }
     }
 
-    /// Queue one use; never blocks.
+    /// Note one use; never blocks on I/O and never wakes another thread.
     pub fn record(&self, event: UsageEvent) {
-        let _ = self.tx.send(event);
+        let mut pending = lock(&self.shared.pending);
+        let f = pending.entry(event.token_id).or_default();
+        if event.at >= f.last_at {
+            f.last_at = event.at;
+            if event.ip.is_some() {
+                f.ip = event.ip;
+            }
+        }
+        f.count += 1;
     }
 
-    /// Flush what is queued and stop the thread (called on server shutdown). Events sent
-    /// by clones still alive after this are dropped.
-    pub fn shutdown(self) {
-        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
-        drop(self.tx);
-        if let Some(t) = thread {
-            // Other clones keep the channel open; the thread then exits on its next
-            // timeout only if all senders are gone, so don't wait forever.
-            let deadline = Instant::now() + StdDuration::from_secs(5);
-            while !t.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(StdDuration::from_millis(10));
-            }
-            if t.is_finished() {
-                let _ = t.join();
-            }
+    /// Flush what is pending and stop the flusher (called on server shutdown).
+    pub fn shutdown(&self) {
+        *lock(&self.shared.stop) = true;
+        self.shared.wake.notify_all();
+        if let Some(t) = lock(&self.thread).take() {
+            let _ = t.join();
         }
     }
 }

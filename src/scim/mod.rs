@@ -10,6 +10,7 @@
 //! - `handlers`: the routes; `error`: SCIM error bodies.
 
 pub mod attr;
+pub mod cache;
 pub mod error;
 pub mod filter;
 pub mod filter_eval;

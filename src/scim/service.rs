@@ -9,6 +9,7 @@
 use rand::TryRng;
 use serde_json::{Value, json};
 
+use super::cache::{Cached, ResourceCache};
 use super::error::ScimError;
 use super::filter::{Filter, parse_filter, validate_filter};
 use super::patch::{OpKind, PatchOp, apply_patch, parse_patch_request};
@@ -40,6 +41,7 @@ pub struct Scim<'a> {
     /// `https://host/scim/v2`, no trailing slash.
     pub base_url: &'a str,
     pub now: Timestamp,
+    pub cache: &'a ResourceCache,
 }
 
 /// A random RFC 4122 version-4 id.
@@ -211,25 +213,54 @@ impl Scim<'_> {
     /// POST: create a resource; returns it and its version.
     pub fn create(&self, kind: ResourceKind, body: &Value) -> Result<(Value, i64), ScimError> {
         let doc = strip_password(self.registry.normalize(kind, body, WriteMode::Create)?);
-        let rec =
-            self.store
-                .insert_scim(kind.name(), &new_id(), &doc, &rfc3339_millis(self.now))?;
+        let id = new_id();
+        let result = self
+            .store
+            .insert_scim(kind.name(), &id, &doc, &rfc3339_millis(self.now));
+        // A new Group changes its members' `groups`.
+        self.changed(kind, &id, false);
+        let rec = result?;
         Ok((self.shape(kind, &rec, &[], &[])?, rec.version))
     }
 
-    /// GET one resource.
+    /// GET one resource, rendered. The full rendering (no projection) comes from the
+    /// resource cache when it can.
     pub fn get(
         &self,
         kind: ResourceKind,
         id: &str,
         attributes: &[String],
         excluded: &[String],
-    ) -> Result<(Value, i64), ScimError> {
+    ) -> Result<Cached, ScimError> {
+        let full = attributes.is_empty() && excluded.is_empty();
+        if full {
+            if let Some(hit) = self.cache.get(kind, id) {
+                return Ok(hit);
+            }
+        }
+        let generation = self.cache.generation();
         let rec = self
             .store
             .scim(kind.name(), id)?
             .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.name())))?;
-        Ok((self.shape(kind, &rec, attributes, excluded)?, rec.version))
+        let rendered = Cached {
+            json: self
+                .shape(kind, &rec, attributes, excluded)?
+                .to_string()
+                .into(),
+            version: rec.version,
+        };
+        if full {
+            self.cache.put(kind, id, generation, rendered.clone());
+        }
+        Ok(rendered)
+    }
+
+    /// Tell the cache about a write, after its commit; Group writes change Users' `groups`,
+    /// and a User's deletion changes Groups' `members`.
+    fn changed(&self, kind: ResourceKind, id: &str, deleted: bool) {
+        let affects_others = kind == ResourceKind::Group || deleted;
+        self.cache.changed(kind, id, affects_others);
     }
 
     /// PUT: replace a resource.
@@ -241,7 +272,7 @@ impl Scim<'_> {
         if_match: Option<i64>,
     ) -> Result<(Value, i64), ScimError> {
         let registry = self.registry;
-        let rec = self.store.update_scim(
+        let result = self.store.update_scim(
             kind.name(),
             id,
             if_match,
@@ -257,7 +288,10 @@ impl Scim<'_> {
                     )
                     .map(strip_password)
             },
-        )??;
+        );
+        // Invalidate after the commit (see `cache`), whatever the outcome.
+        self.changed(kind, id, false);
+        let rec = result??;
         Ok((self.shape(kind, &rec, &[], &[])?, rec.version))
     }
 
@@ -273,7 +307,7 @@ impl Scim<'_> {
         let (ops, removed_extensions) = extension_ops(kind, ops);
         let registry = self.registry;
         let resolver = registry.resolver(kind);
-        let rec = self.store.update_scim(
+        let result = self.store.update_scim(
             kind.name(),
             id,
             if_match,
@@ -308,7 +342,10 @@ impl Scim<'_> {
                 )?;
                 Ok(strip_password(doc))
             },
-        )??;
+        );
+        // Invalidate after the commit (see `cache`), whatever the outcome.
+        self.changed(kind, id, false);
+        let rec = result??;
         Ok((self.shape(kind, &rec, &[], &[])?, rec.version))
     }
 
@@ -319,9 +356,11 @@ impl Scim<'_> {
         id: &str,
         if_match: Option<i64>,
     ) -> Result<(), ScimError> {
-        self.store
-            .delete_scim(kind.name(), id, if_match, &rfc3339_millis(self.now))?;
-        Ok(())
+        let result = self
+            .store
+            .delete_scim(kind.name(), id, if_match, &rfc3339_millis(self.now));
+        self.changed(kind, id, true);
+        Ok(result?)
     }
 
     /// GET on the collection or POST .search: a ListResponse. `kinds` has one entry for a

@@ -153,6 +153,8 @@ impl Store {
         let readers = r2d2::Pool::builder()
             .max_size(8)
             .min_idle(Some(0))
+            // A checked-out SQLite connection cannot have gone stale; skip the probe query.
+            .test_on_check_out(false)
             .build(manager)
             .map_err(|e| open_err(&e))?;
         Ok(Store {

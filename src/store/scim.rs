@@ -85,11 +85,10 @@ fn uniqueness(e: rusqlite::Error, resource_type: &str, doc: &Value) -> StoreErro
 
 fn get(conn: &Connection, resource_type: &str, id: &str) -> Result<Option<ScimRecord>> {
     Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM scim_resources WHERE id = ?1 AND resource_type = ?2"),
-            params![id, resource_type],
-            row_to_record,
-        )
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM scim_resources WHERE id = ?1 AND resource_type = ?2"
+        ))?
+        .query_row(params![id, resource_type], row_to_record)
         .optional()?)
 }
 
@@ -326,21 +325,26 @@ impl Store {
             None => "created_at, id".to_string(),
         };
         self.read(|c| {
-            let total: i64 = c.query_row(
-                &format!("SELECT count(*) FROM scim_resources WHERE {where_sql}"),
-                params_from_iter(params.iter()),
-                |r| r.get(0),
-            )?;
+            let total: i64 = c
+                .prepare_cached(&format!(
+                    "SELECT count(*) FROM scim_resources WHERE {where_sql}"
+                ))?
+                .query_row(params_from_iter(params.iter()), |r| r.get(0))?;
             if q.count == 0 {
                 return Ok((usize::try_from(total).unwrap_or(0), Vec::new()));
             }
-            let mut stmt = c.prepare(&format!(
+            let mut stmt = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM scim_resources WHERE {where_sql} ORDER BY {order} \
-                 LIMIT {} OFFSET {}",
-                q.count,
-                q.start_index.saturating_sub(1)
+                 LIMIT ? OFFSET ?"
             ))?;
-            let rows = stmt.query_map(params_from_iter(params.iter()), row_to_record)?;
+            let mut page = params.clone();
+            page.push(SqlParam::Integer(
+                i64::try_from(q.count).unwrap_or(i64::MAX),
+            ));
+            page.push(SqlParam::Integer(
+                i64::try_from(q.start_index.saturating_sub(1)).unwrap_or(0),
+            ));
+            let rows = stmt.query_map(params_from_iter(page.iter()), row_to_record)?;
             Ok((
                 usize::try_from(total).unwrap_or(0),
                 rows.collect::<rusqlite::Result<Vec<_>>>()?,

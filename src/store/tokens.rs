@@ -109,11 +109,8 @@ pub(super) fn insert_token(conn: &Connection, t: &NewTokenRecord) -> Result<()> 
 
 fn token_by_id(conn: &Connection, id: &TokenId) -> Result<Option<TokenRecord>> {
     Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM tokens WHERE id = ?1"),
-            [id.as_str()],
-            row_to_token,
-        )
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM tokens WHERE id = ?1"))?
+        .query_row([id.as_str()], row_to_token)
         .optional()?)
 }
 
@@ -164,12 +161,12 @@ impl Store {
     /// A token by the hash of its value (the bearer lookup).
     pub fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {
         self.read(|c| {
-            Ok(c.query_row(
-                &format!("SELECT {COLUMNS} FROM tokens WHERE hash = ?1"),
-                [hash.0.as_slice()],
-                row_to_token,
+            // Prepared once per connection: this is the bearer check of every SCIM request.
+            Ok(
+                c.prepare_cached(&format!("SELECT {COLUMNS} FROM tokens WHERE hash = ?1"))?
+                    .query_row([hash.0.as_slice()], row_to_token)
+                    .optional()?,
             )
-            .optional()?)
         })
     }
 

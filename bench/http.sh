@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# HTTP benchmarks, all in one run so ratios are comparable on a shared machine.
+# Server pinned to core 0, wrk (load generator) to core 1, loopback only.
+#   ceiling   GET /healthz (a minimal actix-web handler: the machine's HTTP ceiling)
+#   scim_get  GET /scim/v2/Users/{id} with bearer validation
+#   filter    GET /scim/v2/Users?filter=userName eq "…" with 100 and with 100,000 users
+#   post      POST /scim/v2/Users (each request a new user)
+# Needs wrk (apt-get install wrk). Usage: bench/http.sh [seconds per run, default 10]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-10}
+CONN=${CONN:-32}
+cargo build --release --quiet --workspace --example seed
+R=$PWD/target/release
+WORK=$(mktemp -d)
+SERVER=""
+cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+start() { # db
+  PORT=$(free_port)
+  taskset -c 0 "$R/scimgate" serve --db "$1" --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return; sleep 0.1; done
+  echo "server did not start"; cat "$WORK/server.log"; exit 1
+}
+stop() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""; }
+
+# run NAME URL [wrk args…]: prints "NAME req/s p50 p99"
+run() {
+  local name=$1 url=$2; shift 2
+  taskset -c 1 wrk -t1 -c"$CONN" -d"${DUR}s" --latency "$@" "$url" >"$WORK/$name.txt"
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/$name.txt")
+  p50=$(awk '$1=="50%" {print $2}' "$WORK/$name.txt")
+  p99=$(awk '$1=="99%" {print $2}' "$WORK/$name.txt")
+  local non2xx
+  non2xx=$(awk '/Non-2xx/ {print $5}' "$WORK/$name.txt")
+  printf '%-28s %10s req/s  p50 %8s  p99 %8s%s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:+  NON-2XX: $non2xx}"
+  echo "$name $rps" >>"$WORK/results"
+}
+
+cat >"$WORK/post.lua" <<'LUA'
+local n = 0
+local tid = tostring(math.random(1, 1e9))
+request = function()
+  n = n + 1
+  local body = '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"post-' .. tid .. '-' .. n .. '@example.com","name":{"givenName":"P","familyName":"Q"},"active":true}'
+  return wrk.format("POST", nil, {["Content-Type"] = "application/scim+json"}, body)
+end
+LUA
+
+for n in 100 100000; do
+  "$R/examples/seed" users "$WORK/u$n.db" "$n"
+done
+TOKEN=$("$R/examples/seed" token "$WORK/u100000.db")
+TOKEN100=$("$R/examples/seed" token "$WORK/u100.db")
+AUTH="Authorization: Bearer $TOKEN"
+echo "store: 100000 users; $CONN connections; ${DUR}s per run; server on core 0, wrk on core 1"
+
+start "$WORK/u100000.db"
+B="http://127.0.0.1:$PORT"
+run ceiling "$B/healthz"
+run scim_get "$B/scim/v2/Users/00000000-0000-4000-8000-000000050000" -H "$AUTH"
+run filter_100k "$B/scim/v2/Users?filter=userName%20eq%20%22user000050@example.com%22" -H "$AUTH"
+run post_users "$B/scim/v2/Users" -H "$AUTH" -s "$WORK/post.lua"
+stop
+start "$WORK/u100.db"
+B="http://127.0.0.1:$PORT"
+run filter_100 "$B/scim/v2/Users?filter=userName%20eq%20%22user000050@example.com%22" -H "Authorization: Bearer $TOKEN100"
+stop
+
+python3 - "$WORK/results" <<'PY'
+import sys
+r = {k: float(v) for k, v in (l.split() for l in open(sys.argv[1]))}
+c = r["ceiling"]
+print(f"scim_get / ceiling        = {r['scim_get'] / c:.2f}   (target >= 0.5)")
+print(f"filter 100k / filter 100  = {r['filter_100k'] / r['filter_100']:.2f} throughput ratio "
+      f"(latency ratio {r['filter_100'] / r['filter_100k']:.2f}x; target within 1.5x)")
+print(f"post_users / ceiling      = {r['post_users'] / c:.2f}")
+PY
