@@ -17,17 +17,28 @@
 //! - [`admin`]: the operations an operator performs (`config` calls these).
 //! - [`settings`]: server settings, resolved and validated once.
 //! - [`http`]: every route, declared once; [`error`]: errors → HTTP responses.
+//! - [`oauth`]: the OAuth2 authorization server (token, revoke, introspect, metadata, and
+//!   the authorization request behind the pages); [`web`]: the login and consent pages.
+//! - [`throttle`]: lockout of repeated failed sign-ins and client authentications.
 //!
 //! A `config issue-access-token` call goes: CLI parses flags → [`admin::issue_access_token`]
 //! validates against the client and policy → [`token::generate`] → [`store::Store::insert_token`]
 //! (record + audit event in one transaction) → the plaintext is printed once.
+//!
+//! A `POST /oauth2/token` goes: [`http::configure`] routes it to [`oauth::token`] →
+//! [`oauth::client_auth`] authenticates the client (once, throttled) → [`oauth::grants`]
+//! runs the grant against the store in one transaction → the JSON answer leaves only after
+//! the tokens' hashes are committed.
 
 pub mod admin;
 pub mod error;
 pub mod http;
 pub mod model;
+pub mod oauth;
 pub mod password;
 pub mod settings;
 pub mod store;
+pub mod throttle;
 pub mod time;
 pub mod token;
+pub mod web;

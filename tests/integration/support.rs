@@ -194,6 +194,15 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start(db: &Path, clock: scimgate::time::Clock) -> TestServer {
+        TestServer::start_with(db, clock, scimgate::settings::RawSettings::default())
+    }
+
+    /// Start with extra settings (db and listen are filled in).
+    pub fn start_with(
+        db: &Path,
+        clock: scimgate::time::Clock,
+        raw: scimgate::settings::RawSettings,
+    ) -> TestServer {
         use actix_web::{App, HttpServer};
         use scimgate::http::{configure, AppState};
         use scimgate::settings::{RawSettings, Settings};
@@ -204,14 +213,10 @@ impl TestServer {
         let settings = Settings::resolve(RawSettings {
             db: Some(db.display().to_string()),
             listen: Some(addr.to_string()),
-            ..RawSettings::default()
+            ..raw
         })
         .expect("settings");
-        let state = AppState {
-            store: store.clone(),
-            settings: Arc::new(settings),
-            clock,
-        };
+        let state = AppState::new(store.clone(), settings, clock);
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let sys = actix_web::rt::System::new();
