@@ -47,16 +47,16 @@ pub mod token;
 use actix_web::{web, HttpRequest};
 
 /// The routes of the OAuth2 endpoints (the authorization pages are in [`crate::web`]).
+/// Resources, not bare routes, so a wrong method is a 405 rather than a 404.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/oauth2/token", web::post().to(token::issue_token))
-        .route("/oauth2/revoke", web::post().to(revoke::revoke_token))
-        .route(
-            "/oauth2/introspect",
-            web::post().to(introspect::introspect_token),
+    cfg.service(web::resource("/oauth2/token").route(web::post().to(token::issue_token)))
+        .service(web::resource("/oauth2/revoke").route(web::post().to(revoke::revoke_token)))
+        .service(
+            web::resource("/oauth2/introspect").route(web::post().to(introspect::introspect_token)),
         )
-        .route(
-            "/.well-known/oauth-authorization-server",
-            web::get().to(metadata::show_metadata),
+        .service(
+            web::resource("/.well-known/oauth-authorization-server")
+                .route(web::get().to(metadata::show_metadata)),
         );
 }
 

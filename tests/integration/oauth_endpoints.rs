@@ -217,5 +217,10 @@ fn metadata_document_is_complete() {
             .send()
             .unwrap();
         assert_eq!(r.status(), 400, "{key}");
+        let r = crate::support::http()
+            .get(v[key].as_str().unwrap())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 405, "{key} is POST only");
     }
 }
