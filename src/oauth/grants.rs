@@ -265,6 +265,8 @@ pub fn authorization_code(
         }
         RedeemOutcome::Rejected(e) => Err(e),
         RedeemOutcome::Replayed { code, revoked } => {
+            // The family includes the (consumed) code itself; name only what it issued.
+            let revoked: Vec<_> = revoked.into_iter().filter(|r| r.id != code.id).collect();
             security_event(
                 state,
                 "security.code_replay",
