@@ -70,3 +70,44 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
         .map_err(|_| HttpError::Blocking)??;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
 }
+
+/// The span each request is logged under (tracing-actix-web): method, route, path, client
+/// address, user agent, request id, status and error message — but the path without its
+/// query string, so a client that puts a secret in the URL does not put it in the log.
+pub struct RequestSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        use actix_web::HttpMessage;
+        let request_id = request
+            .extensions()
+            .get::<tracing_actix_web::RequestId>()
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        let user_agent = request
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = request.match_pattern().unwrap_or_default(),
+            http.target = request.path(),
+            http.client_ip = request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
+            http.user_agent = user_agent,
+            request_id = request_id,
+            http.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            exception.message = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}

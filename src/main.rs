@@ -133,7 +133,7 @@ async fn serve(settings: Settings, store: Arc<Store>) -> std::io::Result<()> {
     let server = HttpServer::new(move || {
         let state = state.clone();
         App::new()
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<http::RequestSpan>::new())
             .configure(move |cfg| http::configure(cfg, state))
     })
     .shutdown_timeout(30);

@@ -125,6 +125,14 @@ fn sigterm_stops_the_server_gracefully() {
         .send()
         .expect("server up");
     assert_eq!(r.status(), 200);
+    // A misbehaving client puts a secret in the query string: it must not reach the log.
+    let r = http()
+        .post(format!(
+            "http://127.0.0.1:{port}/oauth2/token?client_secret=sgcs_leakedsecret"
+        ))
+        .send()
+        .expect("token endpoint");
+    assert_eq!(r.status(), 400);
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -140,8 +148,10 @@ fn sigterm_stops_the_server_gracefully() {
     assert!(status.success(), "exit {status:?}: {log:?}");
     let log = log.join("\n");
     assert!(log.contains("scimgate stopped"), "{log}");
-    // Request lines carry a request id (tracing-actix-web).
+    // Request lines carry a request id (tracing-actix-web), and no query strings.
     assert!(log.contains("request_id"), "{log}");
+    assert!(log.contains("/oauth2/token"), "{log}");
+    assert!(!log.contains("sgcs_leakedsecret"), "{log}");
 }
 
 #[test]
