@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration as StdDuration;
 
+use crate::model::NewAuditEvent;
 use crate::time::{Duration, Timestamp};
 
 /// Above this many tracked keys, stale entries are dropped on the next failure.
@@ -42,6 +43,25 @@ pub struct Failure {
     pub delay: StdDuration,
     /// Keys this failure locked out (for the audit log).
     pub locked: Vec<String>,
+}
+
+impl Failure {
+    /// One `security.lockout` audit event per key this failure locked out; `what` says
+    /// what failed (e.g. "sign-ins").
+    pub fn lockout_events(&self, what: &str, lockout: Duration) -> Vec<NewAuditEvent> {
+        self.locked
+            .iter()
+            .map(|key| NewAuditEvent {
+                actor: "server".into(),
+                action: "security.lockout".into(),
+                outcome: "denied".into(),
+                detail: Some(format!(
+                    "{key} locked out for {lockout} after repeated failed {what}"
+                )),
+                ..NewAuditEvent::default()
+            })
+            .collect()
+    }
 }
 
 impl Throttle {

@@ -223,18 +223,7 @@ pub async fn authenticate(
                 token_id: None,
                 detail: Some(format!("client id `{}`: {e}", p.client_id)),
             }];
-            for key in &failure.locked {
-                events.push(NewAuditEvent {
-                    actor: "server".into(),
-                    action: "security.lockout".into(),
-                    outcome: "denied".into(),
-                    detail: Some(format!(
-                        "{key} locked out for {} after repeated failed client authentication",
-                        state.settings.lockout
-                    )),
-                    ..NewAuditEvent::default()
-                });
-            }
+            events.extend(failure.lockout_events("client authentications", state.settings.lockout));
             tracing::warn!(client_id = %p.client_id, %ip, "client authentication failed");
             let store = state.store.clone();
             actix_web::web::block(move || store.audit_many(&events, now)).await??;

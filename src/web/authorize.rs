@@ -149,7 +149,7 @@ pub async fn submit_authorize(
     };
     let ar = validate(&state, &params).await?;
     match params.get("action") {
-        Some("login") => login(&state, &req, ar, &params, sid.as_deref()).await,
+        Some("login") => login(&state, &req, ar, &params, sid.as_deref(), &session.csrf).await,
         Some("consent") => match &session.user {
             None => Ok(html(
                 StatusCode::OK,
@@ -170,16 +170,23 @@ async fn login(
     ar: AuthRequest,
     params: &Params,
     old_sid: Option<&str>,
+    csrf: &str,
 ) -> Result<HttpResponse, WebError> {
     let now = state.clock.now();
-    let username = params.get("username").unwrap_or("").trim().to_string();
+    // Longer names do not exist (see `config create-user`); cut them before they reach the
+    // throttle's memory or the audit log.
+    let username: String = params
+        .get("username")
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(65)
+        .collect();
     let password = params.get("password").unwrap_or("").to_string();
     let ip = peer_ip(req);
     let user_key = format!("login-user:{}", username.to_lowercase());
     let ip_key = format!("login-ip:{ip}");
     let keys = [user_key.as_str(), ip_key.as_str()];
-    let anon = old_sid.and_then(|id| state.sessions.get(id, now));
-    let csrf = anon.map(|s| s.csrf).unwrap_or_default();
     if let Some(wait) = state.login_throttle.locked(&keys, now) {
         let msg = format!(
             "Too many failed sign-in attempts. Try again in {} minute(s).",
@@ -187,7 +194,7 @@ async fn login(
         );
         return Ok(html(
             StatusCode::TOO_MANY_REQUESTS,
-            pages::login(&ar.client, params, &csrf, Some(&msg)),
+            pages::login(&ar.client, params, csrf, Some(&msg)),
         ));
     }
     let store = state.store.clone();
@@ -216,24 +223,10 @@ async fn login(
             action: "user.login".into(),
             outcome: "failure".into(),
             client_id: Some(ar.client.id.clone()),
-            detail: Some(format!(
-                "failed sign-in as `{}`",
-                username.chars().take(64).collect::<String>()
-            )),
+            detail: Some(format!("failed sign-in as `{username}`")),
             ..NewAuditEvent::default()
         }];
-        for key in &failure.locked {
-            events.push(NewAuditEvent {
-                actor: "server".into(),
-                action: "security.lockout".into(),
-                outcome: "denied".into(),
-                detail: Some(format!(
-                    "{key} locked out for {} after repeated failed sign-ins",
-                    state.settings.lockout
-                )),
-                ..NewAuditEvent::default()
-            });
-        }
+        events.extend(failure.lockout_events("sign-ins", state.settings.lockout));
         let store = state.store.clone();
         web::block(move || store.audit_many(&events, now)).await??;
         actix_web::rt::time::sleep(failure.delay).await;
@@ -242,7 +235,7 @@ async fn login(
             pages::login(
                 &ar.client,
                 params,
-                &csrf,
+                csrf,
                 Some("Wrong user name or password."),
             ),
         ));
