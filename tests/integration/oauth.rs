@@ -535,3 +535,67 @@ fn client_authentication_lockout_after_repeated_failures() {
     let r = post_form(&server, "/oauth2/token", Some((&c.id, c.secret())), &cc);
     assert_eq!(r.status(), 200, "the lockout ends");
 }
+
+#[test]
+fn concurrent_redemptions_of_one_code_or_refresh_token_let_exactly_one_win() {
+    let s = TestStore::init();
+    create_user(&s);
+    let c = code_client(&s, &[]);
+    let server = TestServer::start(&s.db, Clock::system());
+    let b = browser();
+    let race = |form: Vec<(String, String)>| -> Vec<u16> {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let form = form.clone();
+                    let (server, c) = (&server, &c);
+                    scope.spawn(move || {
+                        let form: Vec<(&str, &str)> =
+                            form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                        post_form(server, "/oauth2/token", Some((&c.id, c.secret())), &form)
+                            .status()
+                            .as_u16()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    };
+    let owned = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect()
+    };
+
+    let code = code_for(&b, &server, &auth_query(&c.id, &[]));
+    let statuses = race(owned(&[
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ]));
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 400).count(),
+        7,
+        "{statuses:?}"
+    );
+
+    let code = code_for(&b, &server, &auth_query(&c.id, &[]));
+    let (_, v) = status_json(exchange(&server, &c, &code, Some(VERIFIER)));
+    let rt = v["refresh_token"].as_str().unwrap().to_string();
+    let statuses = race(owned(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", &rt),
+    ]));
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+}
