@@ -121,3 +121,26 @@ CREATE TABLE scim_group_members (
     PRIMARY KEY (group_id, member_id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX scim_group_members_member ON scim_group_members(member_id);
+
+-- migration: 3
+
+-- What an authorization code was issued for, beyond its row in `tokens` (client, user,
+-- scopes, 60 s expiry): the redirect URI to match exactly at the token endpoint, the PKCE
+-- S256 challenge, and when it was exchanged (a second exchange is a replay, RFC 6749 §4.1.2).
+CREATE TABLE authorization_codes (
+    token_id                TEXT PRIMARY KEY REFERENCES tokens(id),
+    redirect_uri            TEXT NOT NULL,
+    redirect_uri_explicit   INTEGER NOT NULL,           -- 1 if the request named it (then the token request must too)
+    code_challenge          TEXT,                       -- base64url SHA-256 of the verifier; NULL without PKCE
+    consumed_at             INTEGER
+) STRICT;
+
+-- Consent an end user gave a client for a set of scopes, remembered so the consent page
+-- is shown once (unless the client was registered with --require-end-user-consent).
+CREATE TABLE consents (
+    username    TEXT NOT NULL COLLATE NOCASE,
+    client_id   TEXT NOT NULL REFERENCES clients(id),
+    scopes      TEXT NOT NULL,                          -- space-separated, canonical order
+    granted_at  INTEGER NOT NULL,
+    PRIMARY KEY (username, client_id, scopes)
+) STRICT;

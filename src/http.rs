@@ -11,7 +11,9 @@ use crate::monitor::usage::UsageRecorder;
 use crate::scim::cache::ResourceCache;
 use crate::settings::Settings;
 use crate::store::Store;
+use crate::throttle::Throttle;
 use crate::time::Clock;
+use crate::web::session::Sessions;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -24,14 +26,27 @@ pub struct AppState {
     pub scim_cache: Arc<ResourceCache>,
     /// Recently validated bearer tokens (see `guard`).
     pub tokens: Arc<TokenCache>,
+    /// Failed sign-ins on the authorization pages (per account and per address).
+    pub login_throttle: Arc<Throttle>,
+    /// Failed client authentications at the OAuth2 endpoints (per client and per address).
+    pub client_throttle: Arc<Throttle>,
+    /// Login sessions of the authorization pages.
+    pub sessions: Arc<Sessions>,
 }
 
 impl AppState {
-    /// State over `store`, with the usage recorder's flusher started.
+    /// State over `store`: the usage recorder's flusher started, caches, throttles and
+    /// sessions empty (they live in memory, see [`crate::throttle`]).
     pub fn new(store: Arc<Store>, settings: Settings, clock: Clock) -> AppState {
         let usage = UsageRecorder::start(store.clone(), settings.usage_flush_interval);
         AppState {
             tokens: Arc::new(TokenCache::new(settings.token_cache_ttl)),
+            login_throttle: Arc::new(Throttle::new(settings.login_max_failures, settings.lockout)),
+            client_throttle: Arc::new(Throttle::new(
+                settings.client_auth_max_failures,
+                settings.lockout,
+            )),
+            sessions: Arc::new(Sessions::default()),
             store,
             settings: Arc::new(settings),
             clock,
@@ -55,7 +70,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .app_data(web::FormConfig::default().limit(limit))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .service(web::scope("/scim/v2").configure(crate::scim::handlers::configure));
+        .service(web::scope("/scim/v2").configure(crate::scim::handlers::configure))
+        .configure(crate::oauth::configure)
+        .configure(crate::web::configure);
 }
 
 /// Liveness: the process answers.
@@ -70,4 +87,45 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
         .await
         .map_err(|_| HttpError::Blocking)??;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
+}
+
+/// The span each request is logged under (tracing-actix-web): method, route, path, client
+/// address, user agent, request id, status and error message — but the path without its
+/// query string, so a client that puts a secret in the URL does not put it in the log.
+pub struct RequestSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        use actix_web::HttpMessage;
+        let request_id = request
+            .extensions()
+            .get::<tracing_actix_web::RequestId>()
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        let user_agent = request
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = request.match_pattern().unwrap_or_default(),
+            http.target = request.path(),
+            http.client_ip = request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
+            http.user_agent = user_agent,
+            request_id = request_id,
+            http.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            exception.message = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
 }

@@ -19,10 +19,18 @@
 //! - [`scim`]: the SCIM 2.0 resource server; [`guard`]: bearer-token checks for it.
 //! - [`monitor`]: token lifecycle monitoring (usage recording).
 //! - [`http`]: every route, declared once; [`error`]: errors → HTTP responses.
+//! - [`oauth`]: the OAuth2 authorization server (token, revoke, introspect, metadata, and
+//!   the authorization request behind the pages); [`web`]: the login and consent pages.
+//! - [`throttle`]: lockout of repeated failed sign-ins and client authentications.
 //!
 //! A `config issue-access-token` call goes: CLI parses flags → [`admin::issue_access_token`]
 //! validates against the client and policy → [`token::generate`] → [`store::Store::insert_token`]
 //! (record + audit event in one transaction) → the plaintext is printed once.
+//!
+//! A `POST /oauth2/token` goes: [`http::configure`] routes it to [`oauth::token`] →
+//! [`oauth::client_auth`] authenticates the client (once, throttled) → [`oauth::grants`]
+//! runs the grant against the store in one transaction → the JSON answer leaves only after
+//! the tokens' hashes are committed.
 
 pub mod admin;
 pub mod error;
@@ -30,9 +38,12 @@ pub mod guard;
 pub mod http;
 pub mod model;
 pub mod monitor;
+pub mod oauth;
 pub mod password;
 pub mod scim;
 pub mod settings;
 pub mod store;
+pub mod throttle;
 pub mod time;
 pub mod token;
+pub mod web;

@@ -1,5 +1,6 @@
-//! `scimgate serve`: resolve settings, open (or create) the store, start the HTTP server.
-//! Everything else lives in the library.
+//! `scimgate serve`: resolve settings, open (or create) the store, start the HTTP server
+//! (HTTPS with `--tls-cert`/`--tls-key`), log each request with a request id, stop
+//! gracefully on SIGTERM/SIGINT. Everything else lives in the library.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 
 use actix_web::{App, HttpServer};
 use clap::{Parser, Subcommand};
+use tracing_actix_web::TracingLogger;
 
 use scimgate::http::{self, AppState};
 use scimgate::settings::{LogFormat, RawSettings, Settings};
@@ -47,6 +49,12 @@ struct ServeArgs {
     /// Log format: text or json.
     #[arg(long)]
     log_format: Option<String>,
+    /// TLS certificate chain (PEM); with --tls-key the server speaks only HTTPS.
+    #[arg(long)]
+    tls_cert: Option<String>,
+    /// TLS private key (PEM) of --tls-cert.
+    #[arg(long)]
+    tls_key: Option<String>,
 }
 
 fn resolve(args: ServeArgs) -> Result<Settings, String> {
@@ -60,7 +68,9 @@ fn resolve(args: ServeArgs) -> Result<Settings, String> {
         listen: args.listen,
         public_url: args.public_url,
         log_format: args.log_format,
-        max_body_bytes: None,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
+        ..RawSettings::default()
     };
     Settings::resolve(file.overlay(env).overlay(flags)).map_err(|e| e.to_string())
 }
@@ -68,8 +78,12 @@ fn resolve(args: ServeArgs) -> Result<Settings, String> {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // One line per request when its span closes: method, path, status, latency and the
+    // request id that every log line inside the request also carries.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
@@ -104,22 +118,40 @@ fn main() -> ExitCode {
     }
 }
 
+/// Run the server until SIGTERM or SIGINT; actix then stops accepting, lets in-flight
+/// requests finish (up to 30 s) and returns.
 #[actix_web::main]
 async fn serve(settings: Settings, store: Arc<Store>) -> std::io::Result<()> {
+    let listen = settings.listen;
+    let tls = settings
+        .tls
+        .as_ref()
+        .map(|t| t.server_config())
+        .transpose()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     let state = AppState::new(store, settings.clone(), Clock::system());
     let app_state = state.clone();
     let server = HttpServer::new(move || {
         let state = app_state.clone();
-        App::new().configure(move |cfg| http::configure(cfg, state))
+        App::new()
+            .wrap(TracingLogger::<http::RequestSpan>::new())
+            .configure(move |cfg| http::configure(cfg, state))
     })
-    .bind(settings.listen)
-    .map_err(|e| {
-        std::io::Error::new(
-            e.kind(),
-            format!("cannot listen on {}: {e}", settings.listen),
-        )
-    })?;
-    tracing::info!(listen = %settings.listen, db = %settings.db.display(), "scimgate listening");
+    .shutdown_timeout(30);
+    let cannot = |e: std::io::Error| {
+        std::io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}"))
+    };
+    let server = match tls {
+        Some(config) => server.bind_rustls_0_23(listen, config).map_err(cannot)?,
+        None => server.bind(listen).map_err(cannot)?,
+    };
+    tracing::info!(
+        %listen,
+        public_url = %settings.public_url,
+        tls = settings.tls.is_some(),
+        db = %settings.db.display(),
+        "scimgate listening"
+    );
     let result = server.run().await;
     // The server has drained; write what the usage recorder still holds.
     state.shutdown();

@@ -10,11 +10,22 @@
 //! | public base URL | `public_url` | `SCIMGATE_PUBLIC_URL` | `--public-url` | `http://<listen>` |
 //! | log format | `log_format` | `SCIMGATE_LOG_FORMAT` | `--log-format` | `text` (or `json`) |
 //! | request body limit (bytes) | `max_body_bytes` | `SCIMGATE_MAX_BODY_BYTES` | — | `1048576` |
+//! | TLS certificate chain (PEM) | `tls_cert` | `SCIMGATE_TLS_CERT` | `--tls-cert` | none (plain HTTP) |
+//! | TLS private key (PEM) | `tls_key` | `SCIMGATE_TLS_KEY` | `--tls-key` | none |
+//! | failed logins before lockout | `login_max_failures` | `SCIMGATE_LOGIN_MAX_FAILURES` | — | `5` |
+//! | failed client authentications before lockout | `client_auth_max_failures` | `SCIMGATE_CLIENT_AUTH_MAX_FAILURES` | — | `10` |
+//! | lockout duration | `lockout` | `SCIMGATE_LOCKOUT` | — | `15m` |
+//!
+//! `tls_cert` and `tls_key` go together; with them the server speaks only HTTPS, and the
+//! default `public_url` is `https://<listen>`. The files are read and parsed here, before
+//! the port is bound, so a bad certificate stops the start with one sentence.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::time::Duration;
 
 /// Why the settings cannot be used; one sentence naming the setting.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +52,26 @@ pub struct RawSettings {
     pub public_url: Option<String>,
     pub log_format: Option<String>,
     pub max_body_bytes: Option<usize>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub login_max_failures: Option<u32>,
+    pub client_auth_max_failures: Option<u32>,
+    pub lockout: Option<String>,
+}
+
+fn parse_env<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    what: &str,
+) -> Result<Option<T>, SettingsError> {
+    get(name)
+        .map(|v| {
+            v.parse().map_err(|_| SettingsError::Invalid {
+                name: name.into(),
+                reason: format!("`{v}` is not {what}"),
+            })
+        })
+        .transpose()
 }
 
 impl RawSettings {
@@ -52,14 +83,16 @@ impl RawSettings {
             listen: get("SCIMGATE_LISTEN"),
             public_url: get("SCIMGATE_PUBLIC_URL"),
             log_format: get("SCIMGATE_LOG_FORMAT"),
-            max_body_bytes: get("SCIMGATE_MAX_BODY_BYTES")
-                .map(|v| {
-                    v.parse().map_err(|_| SettingsError::Invalid {
-                        name: "SCIMGATE_MAX_BODY_BYTES".into(),
-                        reason: format!("`{v}` is not a number of bytes"),
-                    })
-                })
-                .transpose()?,
+            max_body_bytes: parse_env(&get, "SCIMGATE_MAX_BODY_BYTES", "a number of bytes")?,
+            tls_cert: get("SCIMGATE_TLS_CERT"),
+            tls_key: get("SCIMGATE_TLS_KEY"),
+            login_max_failures: parse_env(&get, "SCIMGATE_LOGIN_MAX_FAILURES", "a number")?,
+            client_auth_max_failures: parse_env(
+                &get,
+                "SCIMGATE_CLIENT_AUTH_MAX_FAILURES",
+                "a number",
+            )?,
+            lockout: get("SCIMGATE_LOCKOUT"),
         })
     }
 
@@ -83,7 +116,81 @@ impl RawSettings {
             public_url: over.public_url.or(self.public_url),
             log_format: over.log_format.or(self.log_format),
             max_body_bytes: over.max_body_bytes.or(self.max_body_bytes),
+            tls_cert: over.tls_cert.or(self.tls_cert),
+            tls_key: over.tls_key.or(self.tls_key),
+            login_max_failures: over.login_max_failures.or(self.login_max_failures),
+            client_auth_max_failures: over
+                .client_auth_max_failures
+                .or(self.client_auth_max_failures),
+            lockout: over.lockout.or(self.lockout),
         }
+    }
+}
+
+/// A certificate chain and its private key, parsed; ready for rustls.
+pub struct TlsFiles {
+    pub cert_chain: Vec<rustls_pki_types::CertificateDer<'static>>,
+    pub key: rustls_pki_types::PrivateKeyDer<'static>,
+}
+
+impl Clone for TlsFiles {
+    fn clone(&self) -> Self {
+        TlsFiles {
+            cert_chain: self.cert_chain.clone(),
+            key: self.key.clone_key(),
+        }
+    }
+}
+
+impl std::fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "TlsFiles({} certificates, key REDACTED)",
+            self.cert_chain.len()
+        )
+    }
+}
+
+impl TlsFiles {
+    /// Read and parse a PEM certificate chain and a PEM private key.
+    pub fn load(cert: &Path, key: &Path) -> Result<TlsFiles, SettingsError> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let invalid = |name: &str, path: &Path, reason: String| SettingsError::Invalid {
+            name: name.into(),
+            reason: format!("{}: {reason}", path.display()),
+        };
+        let cert_chain = CertificateDer::pem_file_iter(cert)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| invalid("tls_cert", cert, e.to_string()))?;
+        if cert_chain.is_empty() {
+            return Err(invalid(
+                "tls_cert",
+                cert,
+                "no PEM certificate in the file".into(),
+            ));
+        }
+        let key = PrivateKeyDer::from_pem_file(key)
+            .map_err(|e| invalid("tls_key", key, format!("no usable PEM private key ({e})")))?;
+        let files = TlsFiles { cert_chain, key };
+        files.server_config()?;
+        Ok(files)
+    }
+
+    /// The rustls server configuration (ring provider); fails if key and chain do not match.
+    pub fn server_config(&self) -> Result<rustls::ServerConfig, SettingsError> {
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .and_then(|b| {
+                b.with_no_client_auth()
+                    .with_single_cert(self.cert_chain.clone(), self.key.clone_key())
+            })
+            .map_err(|e| SettingsError::Invalid {
+                name: "tls_key".into(),
+                reason: format!("the key does not fit the certificate: {e}"),
+            })
     }
 }
 
@@ -101,6 +208,14 @@ pub struct Settings {
     /// How long a validated bearer token is trusted without asking the store again; a
     /// revocation made by another process (`config revoke-token`) takes effect within it.
     pub token_cache_ttl: std::time::Duration,
+    /// Present when the server speaks HTTPS.
+    pub tls: Option<TlsFiles>,
+    /// Failed logins (per account, and per source IP) before a lockout.
+    pub login_max_failures: u32,
+    /// Failed client authentications (per client id, and per source IP) before a lockout.
+    pub client_auth_max_failures: u32,
+    /// How long a lockout lasts.
+    pub lockout: Duration,
 }
 
 impl Settings {
@@ -117,6 +232,22 @@ impl Settings {
                 format!("`{listen_s}` is not an address:port such as 127.0.0.1:8080"),
             )
         })?;
+        let tls = match (&raw.tls_cert, &raw.tls_key) {
+            (Some(c), Some(k)) => Some(TlsFiles::load(Path::new(c), Path::new(k))?),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid(
+                    "tls_key",
+                    "--tls-cert needs --tls-key (the certificate's private key)".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "tls_cert",
+                    "--tls-key needs --tls-cert (the certificate chain)".into(),
+                ));
+            }
+        };
         let public_url = match raw.public_url {
             Some(u) => {
                 let parsed = url::Url::parse(&u)
@@ -129,6 +260,7 @@ impl Settings {
                 }
                 u.trim_end_matches('/').to_string()
             }
+            None if tls.is_some() => format!("https://{listen}"),
             None => format!("http://{listen}"),
         };
         let log_format = match raw.log_format.as_deref().unwrap_or("text") {
@@ -148,6 +280,17 @@ impl Settings {
                 format!("{max_body_bytes} is too small; use at least 1024"),
             ));
         }
+        let positive = |name: &str, v: Option<u32>, default: u32| match v.unwrap_or(default) {
+            0 => Err(invalid(name, "must be at least 1".into())),
+            n => Ok(n),
+        };
+        let login_max_failures = positive("login_max_failures", raw.login_max_failures, 5)?;
+        let client_auth_max_failures =
+            positive("client_auth_max_failures", raw.client_auth_max_failures, 10)?;
+        let lockout = match raw.lockout {
+            Some(l) => Duration::parse(&l).map_err(|e| invalid("lockout", e.to_string()))?,
+            None => Duration::minutes(15),
+        };
         Ok(Settings {
             db: PathBuf::from(raw.db.unwrap_or_else(|| "scimgate.db".into())),
             listen,
@@ -156,6 +299,10 @@ impl Settings {
             max_body_bytes,
             usage_flush_interval: std::time::Duration::from_secs(1),
             token_cache_ttl: std::time::Duration::from_secs(1),
+            tls,
+            login_max_failures,
+            client_auth_max_failures,
+            lockout,
         })
     }
 }
@@ -194,5 +341,44 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("text or json"), "{err}");
+        let err = Settings::resolve(RawSettings {
+            lockout: Some("soon".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().starts_with("setting `lockout`"), "{err}");
+        let err = Settings::resolve(RawSettings {
+            tls_cert: Some("cert.pem".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("--tls-key"), "{err}");
+        let err = Settings::resolve(RawSettings {
+            tls_cert: Some("/nonexistent/cert.pem".into()),
+            tls_key: Some("/nonexistent/key.pem".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().starts_with("setting `tls_cert`"), "{err}");
+    }
+
+    #[test]
+    fn throttling_defaults_and_env() {
+        let s = Settings::resolve(RawSettings::default()).unwrap();
+        assert_eq!((s.login_max_failures, s.client_auth_max_failures), (5, 10));
+        assert_eq!(s.lockout, Duration::minutes(15));
+        let env = RawSettings::from_env(|k| match k {
+            "SCIMGATE_LOGIN_MAX_FAILURES" => Some("3".into()),
+            "SCIMGATE_LOCKOUT" => Some("1h".into()),
+            _ => None,
+        })
+        .unwrap();
+        let s = Settings::resolve(env).unwrap();
+        assert_eq!(s.login_max_failures, 3);
+        assert_eq!(s.lockout, Duration::hours(1));
+        assert!(
+            RawSettings::from_env(|k| (k == "SCIMGATE_LOGIN_MAX_FAILURES").then(|| "many".into()))
+                .is_err()
+        );
     }
 }

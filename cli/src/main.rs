@@ -100,6 +100,8 @@ pub enum Command {
     DeleteUser(users::UserNameArg),
     /// List the login accounts.
     ListUsers,
+    /// Forget the consents a login account gave on the consent page (all, or one client's).
+    RevokeConsent(users::RevokeConsentArgs),
 }
 
 /// Why a command failed; [`CliError::exit_code`] is the one place exit codes are chosen.
@@ -181,6 +183,7 @@ fn run(cli: Cli) -> CliResult {
         Command::SetPassword(a) => users::set_password(&ctx, a),
         Command::DeleteUser(a) => users::delete(&ctx, &a.username),
         Command::ListUsers => users::list(&ctx),
+        Command::RevokeConsent(a) => users::revoke_consent(&ctx, a),
     }
 }
 

@@ -1,5 +1,6 @@
-//! Login account commands: create-user, set-password, delete-user, list-users. The
-//! accounts sign in on the authorization (login and consent) and operator pages.
+//! Login account commands: create-user, set-password, delete-user, list-users,
+//! revoke-consent. The accounts sign in on the authorization (login and consent) and
+//! operator pages.
 
 use std::path::PathBuf;
 
@@ -26,6 +27,16 @@ pub struct UserNameArg {
     /// The account name.
     #[arg(short = 'u', long)]
     pub username: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RevokeConsentArgs {
+    /// The account whose consents to forget.
+    #[arg(short = 'u', long)]
+    pub username: String,
+    /// Only the consent given to this client (default: all clients).
+    #[arg(short = 'i', long = "client-id")]
+    pub client_id: Option<String>,
 }
 
 fn password(a: &UserArgs) -> Result<String, crate::CliError> {
@@ -66,6 +77,23 @@ pub fn delete(ctx: &Ctx, username: &str) -> CliResult {
         print_json(&json!({ "username": username.trim(), "deleted": true }));
     } else {
         println!("User {} deleted.", username.trim());
+    }
+    Ok(())
+}
+
+pub fn revoke_consent(ctx: &Ctx, a: RevokeConsentArgs) -> CliResult {
+    let n = ctx
+        .admin
+        .revoke_consent(&a.username, a.client_id.as_deref())?;
+    if ctx.json {
+        print_json(
+            &json!({ "username": a.username.trim(), "client_id": a.client_id, "revoked": n }),
+        );
+    } else {
+        println!(
+            "Revoked {n} remembered consent(s) of {}; the consent page will be shown again.",
+            a.username.trim()
+        );
     }
     Ok(())
 }

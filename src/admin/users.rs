@@ -1,5 +1,6 @@
 //! Login accounts (for the authorization page and the operator pages): create, change
-//! password, delete. Names are case-insensitive; passwords are argon2id-hashed here.
+//! password, delete, forget their consents. Names are case-insensitive; passwords are
+//! argon2id-hashed here.
 
 use super::{Admin, AdminError, Result, not_found_or};
 use crate::model::{NewAuditEvent, User};
@@ -57,6 +58,33 @@ impl Admin<'_> {
         self.store
             .delete_user(username, self.now(), &e)
             .map_err(not_found_or)
+    }
+
+    /// Forget the consents `username` gave (to one client, or to all): the consent page
+    /// is shown again next time. Nothing to forget is an error, so a typo does not pass
+    /// for success.
+    pub fn revoke_consent(&self, username: &str, client_id: Option<&str>) -> Result<usize> {
+        let username = check_username(username)?;
+        if let Some(c) = client_id {
+            self.client(c)?;
+        }
+        let e = NewAuditEvent {
+            client_id: client_id.map(str::to_string),
+            detail: Some(format!("consents of user {username} revoked")),
+            ..self.event("consent.revoke", "success")
+        };
+        let n = self
+            .store
+            .delete_consents(username, client_id, self.now(), &e)?;
+        if n == 0 {
+            return Err(AdminError::NotFound(match client_id {
+                Some(c) => format!(
+                    "user {username} has no remembered consent for client {c}; nothing was changed"
+                ),
+                None => format!("user {username} has no remembered consent; nothing was changed"),
+            }));
+        }
+        Ok(n)
     }
 
     /// All login accounts.

@@ -7,10 +7,13 @@
 //! `IMMEDIATE`, so a writer waits for the lock up front instead of failing half-way).
 //! One writer connection behind a mutex, a pool of readers. The file is created 0600.
 //!
-//! One file per group of tables: `clients`, `tokens`, `users`, `audit`, `meta`.
+//! One file per group of tables: `clients`, `tokens`, `users`, `audit`, `meta`, `consents`;
+//! `grants` holds the OAuth2 grant transactions (code redemption, refresh rotation).
 
 mod audit;
 mod clients;
+mod consents;
+mod grants;
 mod meta;
 mod migrate;
 mod scim;
@@ -26,6 +29,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use clients::{ClientUpdate, NewClient};
+pub use grants::{CodeGrant, ROTATED_REASON, RedeemOutcome, RotateOutcome};
 pub use meta::{MAX_TOKEN_LIFETIME_KEY, TOOL_PASSWORD_KEY};
 pub use scim::{ScimQuery, ScimRecord};
 pub use tokens::{NewTokenRecord, RevokeOutcome, TokenFilter};

@@ -49,7 +49,7 @@ pub enum RevokeOutcome {
     AlreadyRevoked(TokenRecord),
 }
 
-const COLUMNS: &str = "id, kind, client_id, subject, scopes, issued_at, expires_at, revoked_at, \
+pub(super) const COLUMNS: &str = "id, kind, client_id, subject, scopes, issued_at, expires_at, revoked_at, \
     revoked_reason, issued_via, family_id, parent_id, last_used_at, last_used_ip, use_count, label";
 
 fn bad(what: &str, v: &str) -> rusqlite::Error {
@@ -60,7 +60,7 @@ fn bad(what: &str, v: &str) -> rusqlite::Error {
     )
 }
 
-fn row_to_token(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
+pub(super) fn row_to_token(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
     let kind: String = r.get(1)?;
     let scopes: String = r.get(4)?;
     let via: String = r.get(9)?;

@@ -63,6 +63,8 @@ impl Store {
             if n == 0 {
                 return Err(StoreError::NotFound(format!("user {username}")));
             }
+            // A new account with the same name must not inherit the old one's consents.
+            tx.execute("DELETE FROM consents WHERE username = ?1", [username])?;
             audit::append(tx, audit, now)
         })
     }

@@ -1,5 +1,6 @@
 //! `scimgate serve`: the binary starts on the embedded SQLite default, creates the store,
-//! and answers /healthz and /readyz.
+//! answers /healthz and /readyz, serves HTTPS with --tls-cert/--tls-key, logs request ids
+//! and stops gracefully on SIGTERM.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -67,4 +68,159 @@ fn serve_rejects_bad_settings_before_binding() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("setting `listen`"), "{err}");
+}
+
+/// Start `scimgate serve ARGS` in `dir` on a free port; wait until `url_of(port)` answers.
+fn spawn_serve(
+    dir: &std::path::Path,
+    args: &[&str],
+    probe: impl Fn(u16) -> bool,
+) -> (std::process::Child, u16) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let child = Command::new(env!("CARGO_BIN_EXE_scimgate"))
+        .arg("serve")
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .current_dir(dir)
+        .env_remove("SCIMGATE_DB")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && !probe(port) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (child, port)
+}
+
+fn wait_with_timeout(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[test]
+fn sigterm_stops_the_server_gracefully() {
+    let s = TestStore::empty();
+    let (mut child, port) = spawn_serve(s.dir.path(), &[], |port| {
+        http()
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .is_ok_and(|r| r.status() == 200)
+    });
+    let r = http()
+        .get(format!("http://127.0.0.1:{port}/readyz"))
+        .send()
+        .expect("server up");
+    assert_eq!(r.status(), 200);
+    // A misbehaving client puts a secret in the query string: it must not reach the log.
+    let r = http()
+        .post(format!(
+            "http://127.0.0.1:{port}/oauth2/token?client_secret=sgcs_leakedsecret"
+        ))
+        .send()
+        .expect("token endpoint");
+    assert_eq!(r.status(), 400);
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = wait_with_timeout(&mut child, Duration::from_secs(40));
+    let _ = child.kill();
+    let log: Vec<String> = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    let status = status.unwrap_or_else(|| panic!("still running after SIGTERM: {log:?}"));
+    assert!(status.success(), "exit {status:?}: {log:?}");
+    let log = log.join("\n");
+    assert!(log.contains("scimgate stopped"), "{log}");
+    // Request lines carry a request id (tracing-actix-web), and no query strings.
+    assert!(log.contains("request_id"), "{log}");
+    assert!(log.contains("/oauth2/token"), "{log}");
+    assert!(!log.contains("sgcs_leakedsecret"), "{log}");
+}
+
+#[test]
+fn tls_serves_https_and_bad_certificates_stop_the_start() {
+    let s = TestStore::empty();
+    let dir = s.dir.path();
+    let bad = dir.join("bad.pem");
+    std::fs::write(&bad, "not a certificate").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_scimgate"))
+        .args([
+            "serve",
+            "--tls-cert",
+            bad.to_str().unwrap(),
+            "--tls-key",
+            bad.to_str().unwrap(),
+        ])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("setting `tls_cert`"), "{err}");
+
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .current_dir(dir)
+        .output();
+    let has_curl = Command::new("curl").arg("--version").output().is_ok();
+    if !made.as_ref().is_ok_and(|o| o.status.success()) || !has_curl {
+        eprintln!("openssl or curl missing: HTTPS round trip not exercised");
+        return;
+    }
+    let curl = |port: u16, path: &str| {
+        Command::new("curl")
+            .args(["-sk", "--max-time", "5", "--noproxy", "*"])
+            .arg(format!("https://127.0.0.1:{port}{path}"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+    };
+    let (mut child, port) = spawn_serve(
+        dir,
+        &["--tls-cert", "cert.pem", "--tls-key", "key.pem"],
+        |port| curl(port, "/healthz").is_some(),
+    );
+    let health = curl(port, "/healthz");
+    let meta = curl(port, "/.well-known/oauth-authorization-server");
+    let plain = http()
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(health.as_deref(), Some(r#"{"status":"ok"}"#));
+    let meta: serde_json::Value = serde_json::from_str(&meta.unwrap()).unwrap();
+    assert_eq!(meta["issuer"], format!("https://127.0.0.1:{port}"));
+    assert!(
+        plain.is_err() || plain.unwrap().status() != 200,
+        "no plain HTTP under TLS"
+    );
 }

@@ -194,6 +194,15 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start(db: &Path, clock: scimgate::time::Clock) -> TestServer {
+        TestServer::start_with(db, clock, scimgate::settings::RawSettings::default())
+    }
+
+    /// Start with extra settings (db and listen are filled in).
+    pub fn start_with(
+        db: &Path,
+        clock: scimgate::time::Clock,
+        raw: scimgate::settings::RawSettings,
+    ) -> TestServer {
         use actix_web::{App, HttpServer};
         use scimgate::http::{AppState, configure};
         use scimgate::settings::{RawSettings, Settings};
@@ -204,7 +213,7 @@ impl TestServer {
         let settings = Settings::resolve(RawSettings {
             db: Some(db.display().to_string()),
             listen: Some(addr.to_string()),
-            ..RawSettings::default()
+            ..raw
         })
         .expect("settings");
         let state = AppState::new(store.clone(), settings, clock);

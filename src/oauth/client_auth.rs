@@ -1,0 +1,259 @@
+//! Client authentication, done once for every grant and for revocation and introspection
+//! (RFC 6749 §2.3): `client_secret_basic` (HTTP Basic, both parts form-urlencoded) or
+//! `client_secret_post` (`client_id` + `client_secret` in the body), never both. Either
+//! method is accepted from a confidential client whatever it registered, because IdPs
+//! differ in what they send and both carry the same secret. Public clients (`none`) name
+//! themselves with `client_id` only, and only where the caller allows it.
+//!
+//! Secrets are machine-generated, so the check is SHA-256 of the presented secret against
+//! the stored hash, compared in constant time ([`TokenHash::ct_eq`]); an unknown client
+//! costs the same hash and compare. Failures are throttled per client id and per source
+//! address ([`crate::throttle`]) and audited.
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use base64::Engine;
+
+use super::error::OAuthError;
+use super::params::Params;
+use crate::http::AppState;
+use crate::model::{AuthMethod, Client, NewAuditEvent};
+use crate::time::Timestamp;
+use crate::token::TokenHash;
+
+/// Credentials as presented. `Debug` never prints the secret.
+#[derive(Clone)]
+pub struct Presented {
+    pub client_id: String,
+    secret: Option<String>,
+    /// Sent with HTTP Basic (the error then carries `WWW-Authenticate: Basic`).
+    pub basic: bool,
+}
+
+impl std::fmt::Debug for Presented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presented")
+            .field("client_id", &self.client_id)
+            .field("secret", &self.secret.as_ref().map(|_| "REDACTED"))
+            .field("basic", &self.basic)
+            .finish()
+    }
+}
+
+/// Which endpoints public clients may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Public {
+    Allowed,
+    Refused,
+}
+
+/// RFC 6749 appendix B: `+` is a space, `%XX` a byte.
+fn form_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = s.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+fn invalid_client(description: &str, basic: bool) -> OAuthError {
+    OAuthError::InvalidClient {
+        description: description.into(),
+        basic,
+    }
+}
+
+/// Longest client id worth looking up (ours are 19 characters); longer ones are refused
+/// before they reach the store, the throttle's memory or the audit log.
+const MAX_CLIENT_ID_LEN: usize = 128;
+
+/// Read the client's credentials from the Authorization header or the body.
+pub fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthError> {
+    let p = presented_unchecked(req, params)?;
+    if p.client_id.len() > MAX_CLIENT_ID_LEN {
+        return Err(invalid_client(
+            "unknown client or wrong client secret",
+            p.basic,
+        ));
+    }
+    Ok(p)
+}
+
+fn presented_unchecked(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthError> {
+    let body_id = params.get("client_id");
+    let body_secret = params.get("client_secret");
+    let Some(auth) = req.headers().get(header::AUTHORIZATION) else {
+        return match body_id {
+            Some(id) => Ok(Presented {
+                client_id: id.to_string(),
+                secret: body_secret.map(str::to_string),
+                basic: false,
+            }),
+            None => Err(invalid_client(
+                "client authentication is required (HTTP Basic or client_id and client_secret in the body)",
+                true,
+            )),
+        };
+    };
+    let malformed = || invalid_client("the Authorization header is not valid HTTP Basic", true);
+    let value = auth.to_str().map_err(|_| malformed())?;
+    let (scheme, b64) = value.split_once(' ').ok_or_else(malformed)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(malformed());
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(malformed)?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let id = form_decode(id).ok_or_else(malformed)?;
+    let secret = form_decode(secret).ok_or_else(malformed)?;
+    if body_secret.is_some() {
+        return Err(OAuthError::InvalidRequest(
+            "the client authenticated twice (HTTP Basic and client_secret in the body); use one method".into(),
+        ));
+    }
+    if body_id.is_some_and(|b| b != id) {
+        return Err(OAuthError::InvalidRequest(
+            "client_id in the body differs from the one in the Authorization header".into(),
+        ));
+    }
+    Ok(Presented {
+        client_id: id,
+        secret: Some(secret).filter(|s| !s.is_empty()),
+        basic: true,
+    })
+}
+
+/// Check presented credentials against the store (blocking). The error names no detail an
+/// attacker could use to tell an unknown client from a wrong secret.
+pub fn verify(
+    state: &AppState,
+    p: &Presented,
+    public: Public,
+    now: Timestamp,
+) -> Result<Client, OAuthError> {
+    const DENIED: &str = "unknown client or wrong client secret";
+    let client = state.store.client(&p.client_id)?;
+    let stored = match &client {
+        Some(c) if c.auth_method != AuthMethod::None => state.store.client_secret_hash(&c.id)?,
+        _ => None,
+    };
+    let presented = TokenHash::of(p.secret.as_deref().unwrap_or(""));
+    // Compare even when there is nothing to compare with, so timing tells nothing.
+    let matches = presented.ct_eq(&stored.unwrap_or(TokenHash([0; 32])));
+    let Some(client) = client else {
+        return Err(invalid_client(DENIED, p.basic));
+    };
+    if client.auth_method == AuthMethod::None {
+        if p.secret.is_some() {
+            return Err(invalid_client(
+                "this is a public client; it has no secret to send",
+                p.basic,
+            ));
+        }
+        if public == Public::Refused {
+            return Err(invalid_client(
+                "public clients cannot use this endpoint",
+                p.basic,
+            ));
+        }
+        return Ok(client);
+    }
+    if p.secret.is_none() || stored.is_none() || !matches {
+        return Err(invalid_client(DENIED, p.basic));
+    }
+    if client.secret_expires_at.is_some_and(|t| t <= now) {
+        return Err(invalid_client(
+            "the client secret has expired; rotate it with `config rotate-client-secret`",
+            p.basic,
+        ));
+    }
+    Ok(client)
+}
+
+/// Authenticate the client of `req`, with throttling and auditing around [`verify`].
+pub async fn authenticate(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &Params,
+    public: Public,
+) -> Result<Client, OAuthError> {
+    let p = presented(req, params)?;
+    let ip = super::peer_ip(req);
+    let client_key = format!("client:{}", p.client_id);
+    let ip_key = format!("client-ip:{ip}");
+    let keys = [client_key.as_str(), ip_key.as_str()];
+    let now = state.clock.now();
+    if let Some(wait) = state.client_throttle.locked(&keys, now) {
+        return Err(OAuthError::InvalidClient {
+            description: format!(
+                "too many failed client authentications; try again in {wait} seconds"
+            ),
+            basic: p.basic,
+        });
+    }
+    let st = state.clone();
+    let presented = p.clone();
+    let result = actix_web::web::block(move || verify(&st, &presented, public, now)).await?;
+    match result {
+        Ok(client) => {
+            state.client_throttle.success(&[client_key.as_str()]);
+            Ok(client)
+        }
+        Err(e @ OAuthError::InvalidClient { .. }) => {
+            let failure = state.client_throttle.failure(&keys, now);
+            let mut events = vec![NewAuditEvent {
+                actor: format!("ip:{ip}"),
+                action: "client.authenticate".into(),
+                outcome: "failure".into(),
+                client_id: None,
+                token_id: None,
+                detail: Some(format!("client id `{}`: {e}", p.client_id)),
+            }];
+            events.extend(failure.lockout_events("client authentications", state.settings.lockout));
+            tracing::warn!(client_id = %p.client_id, %ip, "client authentication failed");
+            let store = state.store.clone();
+            actix_web::web::block(move || store.audit_many(&events, now)).await??;
+            actix_web::rt::time::sleep(failure.delay).await;
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_decoding() {
+        assert_eq!(form_decode("a%3Ab+c").as_deref(), Some("a:b c"));
+        assert_eq!(form_decode("%zz"), None);
+        assert_eq!(form_decode("%4"), None);
+        assert_eq!(form_decode("plain_1").as_deref(), Some("plain_1"));
+    }
+
+    #[test]
+    fn debug_redacts_the_secret() {
+        let p = Presented {
+            client_id: "cl_1".into(),
+            secret: Some("sgcs_secret".into()),
+            basic: true,
+        };
+        let printed = format!("{p:?}");
+        assert!(!printed.contains("sgcs_secret"), "{printed}");
+    }
+}

@@ -1,0 +1,126 @@
+//! OAuth2 errors (RFC 6749 §5.2, RFC 7009, RFC 7662) and the one place they become HTTP
+//! responses: a JSON body `{"error", "error_description"}`, the status the RFC gives
+//! (400, or 401 with `WWW-Authenticate` for a failed client authentication), and
+//! `Cache-Control: no-store`. A store failure is the server's problem: it is logged and
+//! answered with a generic `server_error`/503, never blamed on the client.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::store::StoreError;
+
+/// What went wrong at the token, revocation or introspection endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Client authentication failed. `basic`: the client tried HTTP Basic, so the answer
+    /// carries `WWW-Authenticate: Basic`.
+    #[error("{description}")]
+    InvalidClient { description: String, basic: bool },
+    #[error("{0}")]
+    InvalidGrant(String),
+    #[error("{0}")]
+    UnauthorizedClient(String),
+    #[error("{0}")]
+    UnsupportedGrantType(String),
+    #[error("{0}")]
+    InvalidScope(String),
+    /// RFC 7009 §2.2.1: the server does not revoke this kind of token.
+    #[error("{0}")]
+    UnsupportedTokenType(String),
+    #[error("the store is unavailable")]
+    Store(#[from] StoreError),
+    #[error("internal error")]
+    Internal,
+}
+
+impl OAuthError {
+    /// The RFC 6749 §5.2 error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OAuthError::InvalidRequest(_) => "invalid_request",
+            OAuthError::InvalidClient { .. } => "invalid_client",
+            OAuthError::InvalidGrant(_) => "invalid_grant",
+            OAuthError::UnauthorizedClient(_) => "unauthorized_client",
+            OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
+            OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::UnsupportedTokenType(_) => "unsupported_token_type",
+            OAuthError::Store(_) => "temporarily_unavailable",
+            OAuthError::Internal => "server_error",
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for OAuthError {
+    fn from(_: actix_web::error::BlockingError) -> Self {
+        OAuthError::Internal
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+            OAuthError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            OAuthError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let OAuthError::Store(e) = self {
+            tracing::error!(error = %e, "store error at an OAuth2 endpoint");
+        }
+        let mut resp = HttpResponse::build(self.status_code());
+        no_store(&mut resp);
+        if let OAuthError::InvalidClient { basic: true, .. } = self {
+            resp.insert_header((
+                header::WWW_AUTHENTICATE,
+                r#"Basic realm="scimgate", charset="UTF-8""#,
+            ));
+        }
+        resp.json(serde_json::json!({
+            "error": self.code(),
+            "error_description": self.to_string(),
+        }))
+    }
+}
+
+/// RFC 6749 §5.1: token responses (and their errors) must not be cached.
+pub fn no_store(resp: &mut actix_web::HttpResponseBuilder) {
+    resp.insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    #[test]
+    fn statuses_and_bodies() {
+        let e = OAuthError::InvalidClient {
+            description: "unknown client".into(),
+            basic: true,
+        };
+        let r = e.error_response();
+        assert_eq!(r.status(), 401);
+        assert!(r.headers().contains_key(header::WWW_AUTHENTICATE));
+        assert_eq!(r.headers().get(header::CACHE_CONTROL).unwrap(), "no-store");
+        let body = r.into_body().try_into_bytes().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"], "invalid_client");
+        let r = OAuthError::InvalidClient {
+            description: "x".into(),
+            basic: false,
+        }
+        .error_response();
+        assert!(!r.headers().contains_key(header::WWW_AUTHENTICATE));
+        assert_eq!(OAuthError::InvalidScope("x".into()).status_code(), 400);
+        assert_eq!(
+            OAuthError::Store(StoreError::Sqlite("disk".into())).status_code(),
+            503
+        );
+    }
+}

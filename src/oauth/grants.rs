@@ -1,0 +1,397 @@
+//! The three grants of the token endpoint, after the client has authenticated:
+//! client_credentials, authorization_code (+PKCE) and refresh_token (rotated on every use,
+//! with reuse detection). Blocking code: the handler runs it in `web::block`.
+//!
+//! Every token goes to the store as a hash before the response is built; the plaintexts
+//! exist only in the returned [`Issued`]. Lifetimes are the client's registered ones,
+//! bounded by the server-wide maximum (`config policy`).
+
+use super::error::OAuthError;
+use super::params::Params;
+use super::pkce;
+use crate::admin::{Admin, AdminError};
+use crate::http::AppState;
+use crate::model::{
+    Client, GrantType, IssuedVia, NewAuditEvent, Scope, scopes_from_str, scopes_to_string,
+};
+use crate::store::{NewTokenRecord, RedeemOutcome, RotateOutcome};
+use crate::time::Timestamp;
+use crate::token::{self, NewToken, TokenKind};
+
+/// Tokens just issued, for the response body.
+#[derive(Debug)]
+pub struct Issued {
+    pub access: NewToken,
+    pub expires_in: i64,
+    pub refresh: Option<NewToken>,
+    pub scopes: Vec<Scope>,
+}
+
+/// The scopes a request may have: all of `allowed` when it names none, else exactly what
+/// it names, each of which must be allowed (`invalid_scope` otherwise; no silent trimming).
+pub fn requested_scopes(
+    requested: Option<&str>,
+    allowed: &[Scope],
+) -> Result<Vec<Scope>, OAuthError> {
+    let Some(text) = requested else {
+        return Ok(allowed.to_vec());
+    };
+    let scopes = scopes_from_str(text).map_err(|e| OAuthError::InvalidScope(e.0))?;
+    if let Some(extra) = scopes.iter().find(|s| !allowed.contains(s)) {
+        return Err(OAuthError::InvalidScope(format!(
+            "scope {} is not granted to this client (allowed: {})",
+            extra.name(),
+            scopes_to_string(allowed)
+        )));
+    }
+    if scopes.is_empty() {
+        return Err(OAuthError::InvalidScope("no scope was requested".into()));
+    }
+    Ok(scopes)
+}
+
+fn require_grant(client: &Client, g: GrantType) -> Result<(), OAuthError> {
+    if client.has_grant(g) {
+        Ok(())
+    } else {
+        Err(OAuthError::UnauthorizedClient(format!(
+            "client {} is not registered for the {g} grant",
+            client.id
+        )))
+    }
+}
+
+/// Seconds the client's access and refresh tokens live, each bounded by the policy maximum.
+fn lifetimes(state: &AppState, client: &Client) -> Result<(i64, i64), OAuthError> {
+    let max = Admin::new(&state.store, state.clock.clone(), "server")
+        .max_token_lifetime()
+        .map_err(|e| match e {
+            AdminError::Store(s) => OAuthError::Store(s),
+            _ => OAuthError::Internal,
+        })?
+        .secs();
+    Ok((
+        client.access_token_ttl.secs().min(max),
+        client.refresh_token_ttl.secs().min(max),
+    ))
+}
+
+/// One token row.
+struct Row<'a> {
+    client: &'a Client,
+    subject: &'a str,
+    scopes: &'a [Scope],
+    now: Timestamp,
+    via: IssuedVia,
+    family: Option<&'a str>,
+    parent: Option<&'a str>,
+}
+
+impl Row<'_> {
+    fn record(&self, t: &NewToken, ttl: i64) -> NewTokenRecord {
+        NewTokenRecord {
+            id: t.id.clone(),
+            hash: t.hash,
+            kind: t.kind,
+            client_id: self.client.id.clone(),
+            subject: self.subject.to_string(),
+            scopes: self.scopes.to_vec(),
+            issued_at: self.now,
+            expires_at: self.now + ttl,
+            issued_via: self.via,
+            family_id: self.family.map(str::to_string),
+            parent_id: self.parent.map(str::to_string),
+            label: None,
+        }
+    }
+}
+
+/// `grant_type=client_credentials`: an access token for the client itself, no refresh token.
+pub fn client_credentials(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    now: Timestamp,
+) -> Result<Issued, OAuthError> {
+    require_grant(client, GrantType::ClientCredentials)?;
+    let scopes = requested_scopes(params.get("scope"), &client.scopes)?;
+    let (access_ttl, _) = lifetimes(state, client)?;
+    let access = token::generate(TokenKind::Access);
+    let row = Row {
+        client,
+        subject: &client.id,
+        scopes: &scopes,
+        now,
+        via: IssuedVia::ClientCredentials,
+        family: None,
+        parent: None,
+    };
+    state
+        .store
+        .insert_tokens(&[row.record(&access, access_ttl)])?;
+    tracing::info!(client_id = %client.id, token_id = %access.id, "issued access token (client_credentials)");
+    Ok(Issued {
+        access,
+        expires_in: access_ttl,
+        refresh: None,
+        scopes,
+    })
+}
+
+fn security_event(
+    state: &AppState,
+    action: &str,
+    client_id: &str,
+    token_id: &str,
+    detail: String,
+) -> Result<(), OAuthError> {
+    tracing::warn!(%client_id, %token_id, "{action}: {detail}");
+    let e = NewAuditEvent {
+        actor: "server".into(),
+        action: action.into(),
+        outcome: "denied".into(),
+        client_id: Some(client_id.to_string()),
+        token_id: Some(token_id.to_string()),
+        detail: Some(detail),
+    };
+    Ok(state.store.audit(&e, state.clock.now())?)
+}
+
+fn ids(records: &[crate::model::TokenRecord]) -> String {
+    records
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `grant_type=authorization_code`: redeem a code once, with redirect URI and PKCE checks.
+pub fn authorization_code(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    now: Timestamp,
+) -> Result<Issued, OAuthError> {
+    const UNKNOWN: &str = "the authorization code is invalid, expired or already used";
+    let code = params.require("code")?;
+    let redirect_uri = params.get("redirect_uri");
+    let verifier = params.get("code_verifier");
+    require_grant(client, GrantType::AuthorizationCode)?;
+    let parsed = match token::parse(code) {
+        Ok(p) if p.kind == TokenKind::AuthorizationCode => p,
+        _ => return Err(OAuthError::InvalidGrant(UNKNOWN.into())),
+    };
+    let (access_ttl, refresh_ttl) = lifetimes(state, client)?;
+    let access = token::generate(TokenKind::Access);
+    let refresh = client
+        .has_grant(GrantType::RefreshToken)
+        .then(|| token::generate(TokenKind::Refresh));
+    let outcome =
+        state
+            .store
+            .redeem_code(&parsed.hash, now, "authorization code replayed", |g| {
+                if g.record.client_id != client.id {
+                    return Err(OAuthError::InvalidGrant(
+                        "the authorization code was issued to another client".into(),
+                    ));
+                }
+                if g.record.expires_at <= now {
+                    return Err(OAuthError::InvalidGrant(
+                        "the authorization code has expired (codes live 60 seconds)".into(),
+                    ));
+                }
+                match redirect_uri {
+                    Some(r) if r != g.redirect_uri => {
+                        return Err(OAuthError::InvalidGrant(
+                            "redirect_uri differs from the one in the authorization request".into(),
+                        ));
+                    }
+                    None if g.redirect_uri_explicit => {
+                        return Err(OAuthError::InvalidRequest(
+                            "redirect_uri is required: the authorization request had one".into(),
+                        ));
+                    }
+                    _ => {}
+                }
+                match (&g.code_challenge, verifier) {
+                (Some(challenge), Some(v)) if !pkce::verify(v, challenge) => {
+                    return Err(OAuthError::InvalidGrant(
+                        "PKCE verification failed: code_verifier does not match the code_challenge"
+                            .into(),
+                    ))
+                }
+                (Some(_), None) => {
+                    return Err(OAuthError::InvalidGrant(
+                        "code_verifier is required: the authorization request had a code_challenge"
+                            .into(),
+                    ))
+                }
+                (None, Some(_)) => return Err(OAuthError::InvalidGrant(
+                    "code_verifier was sent but the authorization request had no code_challenge"
+                        .into(),
+                )),
+                _ => {}
+            }
+                let family = g
+                    .record
+                    .family_id
+                    .clone()
+                    .unwrap_or_else(|| g.record.id.to_string());
+                let row = Row {
+                    client,
+                    subject: &g.record.subject,
+                    scopes: &g.record.scopes,
+                    now,
+                    via: IssuedVia::AuthorizationCode,
+                    family: Some(&family),
+                    parent: Some(g.record.id.as_str()),
+                };
+                let mut batch = vec![row.record(&access, access_ttl)];
+                if let Some(r) = &refresh {
+                    batch.push(row.record(r, refresh_ttl));
+                }
+                Ok(batch)
+            })?;
+    match outcome {
+        RedeemOutcome::Issued(g) => {
+            tracing::info!(client_id = %client.id, code_id = %g.record.id, token_id = %access.id,
+                refresh_id = ?refresh.as_ref().map(|r| r.id.to_string()), "issued tokens (authorization_code)");
+            Ok(Issued {
+                access,
+                expires_in: access_ttl,
+                refresh,
+                scopes: g.record.scopes,
+            })
+        }
+        RedeemOutcome::Rejected(e) => Err(e),
+        RedeemOutcome::Replayed { code, revoked } => {
+            state.tokens.clear();
+            // The family includes the (consumed) code itself; name only what it issued.
+            let revoked: Vec<_> = revoked.into_iter().filter(|r| r.id != code.id).collect();
+            security_event(
+                state,
+                "security.code_replay",
+                &code.client_id,
+                code.id.as_str(),
+                format!(
+                    "authorization code presented again by client {}; revoked {} token(s) issued from it: {}",
+                    client.id,
+                    revoked.len(),
+                    ids(&revoked)
+                ),
+            )?;
+            Err(OAuthError::InvalidGrant(
+                "the authorization code was already used; the tokens issued from it are revoked"
+                    .into(),
+            ))
+        }
+        RedeemOutcome::Unknown => Err(OAuthError::InvalidGrant(UNKNOWN.into())),
+    }
+}
+
+/// `grant_type=refresh_token`: a new access token and a new refresh token; the old refresh
+/// token is spent. Presenting a spent one revokes the whole family (RFC 9700 §4.14.2).
+pub fn refresh_token(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    now: Timestamp,
+) -> Result<Issued, OAuthError> {
+    const INACTIVE: &str = "the refresh token is invalid, expired or revoked";
+    let presented = params.require("refresh_token")?;
+    let scope = params.get("scope");
+    require_grant(client, GrantType::RefreshToken)?;
+    let parsed = match token::parse(presented) {
+        Ok(p) if p.kind == TokenKind::Refresh => p,
+        _ => return Err(OAuthError::InvalidGrant(INACTIVE.into())),
+    };
+    let (access_ttl, refresh_ttl) = lifetimes(state, client)?;
+    let access = token::generate(TokenKind::Access);
+    let refresh = token::generate(TokenKind::Refresh);
+    let mut granted = Vec::new();
+    let outcome = state
+        .store
+        .rotate_refresh(&parsed.hash, now, "refresh token reused", |old| {
+            if old.client_id != client.id {
+                return Err(OAuthError::InvalidGrant(
+                    "the refresh token was issued to another client".into(),
+                ));
+            }
+            // Never more than the original grant, nor than the client is registered for now.
+            let still: Vec<Scope> = old
+                .scopes
+                .iter()
+                .copied()
+                .filter(|s| client.has_scope(*s))
+                .collect();
+            granted = requested_scopes(scope, &still)?;
+            let family = old.family_id.clone().unwrap_or_else(|| old.id.to_string());
+            let row = Row {
+                client,
+                subject: &old.subject,
+                scopes: &granted,
+                now,
+                via: IssuedVia::RefreshToken,
+                family: Some(&family),
+                parent: Some(old.id.as_str()),
+            };
+            Ok(vec![
+                row.record(&access, access_ttl),
+                row.record(&refresh, refresh_ttl),
+            ])
+        })?;
+    match outcome {
+        RotateOutcome::Rotated(old) => {
+            tracing::info!(client_id = %client.id, old_refresh_id = %old.id, token_id = %access.id,
+                refresh_id = %refresh.id, "rotated refresh token");
+            Ok(Issued {
+                access,
+                expires_in: access_ttl,
+                refresh: Some(refresh),
+                scopes: granted,
+            })
+        }
+        RotateOutcome::Rejected(e) => Err(e),
+        RotateOutcome::Reused { token, revoked } => {
+            state.tokens.clear();
+            security_event(
+                state,
+                "security.refresh_reuse",
+                &token.client_id,
+                token.id.as_str(),
+                format!(
+                    "rotated refresh token presented again by client {}; revoked the grant family ({} token(s): {})",
+                    client.id,
+                    revoked.len(),
+                    ids(&revoked)
+                ),
+            )?;
+            Err(OAuthError::InvalidGrant(
+                "the refresh token was already used; every token of this grant is now revoked"
+                    .into(),
+            ))
+        }
+        RotateOutcome::Inactive(_) => Err(OAuthError::InvalidGrant(INACTIVE.into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_requests_are_checked_not_trimmed() {
+        let both = [Scope::DirectoryRead, Scope::DirectoryWrite];
+        assert_eq!(requested_scopes(None, &both).unwrap(), both.to_vec());
+        assert_eq!(
+            requested_scopes(Some("user-directory.read.all"), &both).unwrap(),
+            vec![Scope::DirectoryRead]
+        );
+        let err = requested_scopes(Some("user-directory.write.all"), &[Scope::DirectoryRead]);
+        assert!(matches!(err, Err(OAuthError::InvalidScope(m)) if m.contains("write")));
+        assert!(matches!(
+            requested_scopes(Some("openid"), &both),
+            Err(OAuthError::InvalidScope(_))
+        ));
+    }
+}

@@ -1,0 +1,66 @@
+//! `POST /oauth2/introspect` (RFC 7662). The client must authenticate (public clients may
+//! not introspect). A token is active only if it exists, is an access or refresh token,
+//! is neither expired nor revoked, and was issued to the asking client; anything else is
+//! `{"active": false}` with nothing more, so the endpoint is no oracle for other clients'
+//! tokens.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::client_auth::{Public, authenticate};
+use super::error::{OAuthError, no_store};
+use super::params::Params;
+use crate::http::AppState;
+use crate::model::{Client, TokenStatus, scopes_to_string};
+use crate::time::Timestamp;
+use crate::token::{self, TokenKind};
+
+pub async fn introspect_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let params = Params::from_form(&req, &body)?;
+    let client = authenticate(&state, &req, &params, Public::Refused).await?;
+    let value = params.require("token")?.to_string();
+    let st = state.get_ref().clone();
+    let now = state.clock.now();
+    let body = web::block(move || introspect(&st, &client, &value, now)).await??;
+    let mut resp = HttpResponse::Ok();
+    no_store(&mut resp);
+    Ok(resp.json(body))
+}
+
+fn introspect(
+    state: &AppState,
+    client: &Client,
+    value: &str,
+    now: Timestamp,
+) -> Result<Value, OAuthError> {
+    let inactive = json!({ "active": false });
+    let Ok(parsed) = token::parse(value) else {
+        return Ok(inactive);
+    };
+    let token_type = match parsed.kind {
+        TokenKind::Access => "Bearer",
+        TokenKind::Refresh => "refresh_token",
+        _ => return Ok(inactive),
+    };
+    let Some(rec) = state.store.token_by_hash(&parsed.hash)? else {
+        return Ok(inactive);
+    };
+    if rec.client_id != client.id || rec.status(now) != TokenStatus::Active {
+        return Ok(inactive);
+    }
+    Ok(json!({
+        "active": true,
+        "scope": scopes_to_string(&rec.scopes),
+        "client_id": rec.client_id,
+        "token_type": token_type,
+        "exp": rec.expires_at,
+        "iat": rec.issued_at,
+        "sub": rec.subject,
+        "iss": state.settings.public_url,
+        "token_id": rec.id.as_str(),
+    }))
+}

@@ -1,0 +1,99 @@
+//! Request parameters of the OAuth2 endpoints, read from an
+//! `application/x-www-form-urlencoded` body or a query string. RFC 6749 §3.1/§3.2: a
+//! parameter sent more than once is an error, and a parameter sent empty is treated as
+//! omitted. The body size is bounded by the server's `max_body_bytes` (actix
+//! `PayloadConfig`) before it reaches this code.
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+
+use super::error::OAuthError;
+
+/// Parsed, de-duplicated parameters.
+#[derive(Clone, Default)]
+pub struct Params(Vec<(String, String)>);
+
+/// Secrets never reach a log through `Debug`: only the names are printed.
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, _)| k))
+            .finish()
+    }
+}
+
+impl Params {
+    /// Parse urlencoded text; a repeated parameter is `invalid_request`.
+    pub fn parse(text: &[u8]) -> Result<Params, OAuthError> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (k, v) in url::form_urlencoded::parse(text) {
+            if v.is_empty() {
+                continue;
+            }
+            if out.iter().any(|(name, _)| *name == k) {
+                return Err(OAuthError::InvalidRequest(format!(
+                    "the parameter `{k}` is repeated"
+                )));
+            }
+            out.push((k.into_owned(), v.into_owned()));
+        }
+        Ok(Params(out))
+    }
+
+    /// Parse a POST body after checking its content type.
+    pub fn from_form(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return Err(OAuthError::InvalidRequest(
+                "the request body must be application/x-www-form-urlencoded".into(),
+            ));
+        }
+        Params::parse(body)
+    }
+
+    /// A parameter's value, if present and not empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A required parameter.
+    pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name)
+            .ok_or_else(|| OAuthError::InvalidRequest(format!("the parameter `{name}` is missing")))
+    }
+
+    /// Every (name, value) pair, in request order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameters_are_refused_and_empty_ones_ignored() {
+        let p = Params::parse(b"grant_type=client_credentials&scope=&a=%20b").unwrap();
+        assert_eq!(p.get("grant_type"), Some("client_credentials"));
+        assert_eq!(p.get("scope"), None);
+        assert_eq!(p.get("a"), Some(" b"));
+        let err = Params::parse(b"scope=a&scope=b").unwrap_err();
+        assert!(matches!(err, OAuthError::InvalidRequest(m) if m.contains("`scope`")));
+    }
+
+    #[test]
+    fn debug_shows_names_only() {
+        let p = Params::parse(b"client_secret=sgcs_hunter2").unwrap();
+        let printed = format!("{p:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+    }
+}

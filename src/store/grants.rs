@@ -1,0 +1,234 @@
+//! The transactions of the OAuth2 grants: storing an authorization code with its request
+//! data, redeeming it exactly once, rotating a refresh token exactly once, and revoking a
+//! whole grant family. Each is one `BEGIN IMMEDIATE` transaction so two concurrent requests
+//! with the same code or refresh token cannot both succeed.
+//!
+//! The checks that decide whether a grant may proceed (client, redirect URI, PKCE, scope)
+//! belong to the OAuth layer; it passes them in as a closure that runs inside the
+//! transaction and returns the token records to insert.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::tokens::{COLUMNS, insert_token, row_to_token};
+use super::{Result, Store};
+use crate::model::TokenRecord;
+use crate::store::NewTokenRecord;
+use crate::time::Timestamp;
+use crate::token::{TokenHash, TokenKind};
+
+/// An authorization code's stored request data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeGrant {
+    /// The code's row: client, user (subject), scopes, expiry, family id.
+    pub record: TokenRecord,
+    pub redirect_uri: String,
+    /// Whether the authorization request named the redirect URI (RFC 6749 §4.1.3).
+    pub redirect_uri_explicit: bool,
+    pub code_challenge: Option<String>,
+}
+
+/// What redeeming an authorization code found.
+#[derive(Debug)]
+pub enum RedeemOutcome<R> {
+    /// The checks passed; the code is consumed and the tokens are committed.
+    Issued(CodeGrant),
+    /// The checks refused; the code is consumed anyway (it is single-use).
+    Rejected(R),
+    /// The code was already exchanged: every token of its family is now revoked.
+    Replayed {
+        code: TokenRecord,
+        revoked: Vec<TokenRecord>,
+    },
+    /// No such code, or it was revoked.
+    Unknown,
+}
+
+/// What presenting a refresh token found.
+#[derive(Debug)]
+pub enum RotateOutcome<R> {
+    /// The token is now spent (revoked as `rotated`) and its successors are committed.
+    Rotated(TokenRecord),
+    /// The checks refused; nothing changed.
+    Rejected(R),
+    /// The token had already been rotated: someone holds a copy. The whole family is
+    /// now revoked.
+    Reused {
+        token: TokenRecord,
+        revoked: Vec<TokenRecord>,
+    },
+    /// No such refresh token, or it expired or was revoked for another reason.
+    Inactive(Option<TokenRecord>),
+}
+
+/// Why a refresh token was marked spent; reuse detection keys on it.
+pub const ROTATED_REASON: &str = "rotated";
+
+fn token_by_hash(conn: &Connection, hash: &TokenHash) -> Result<Option<TokenRecord>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM tokens WHERE hash = ?1"),
+            [hash.0.as_slice()],
+            row_to_token,
+        )
+        .optional()?)
+}
+
+pub(super) fn revoke_family(
+    conn: &Connection,
+    family_id: &str,
+    reason: &str,
+    now: Timestamp,
+) -> Result<Vec<TokenRecord>> {
+    let mut stmt = conn.prepare(&format!(
+        "UPDATE tokens SET revoked_at = ?2, revoked_reason = ?3 \
+         WHERE family_id = ?1 AND revoked_at IS NULL RETURNING {COLUMNS}"
+    ))?;
+    let rows = stmt.query_map(params![family_id, now, reason], row_to_token)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+impl Store {
+    /// Store a new authorization code with its request data.
+    pub fn insert_code(
+        &self,
+        code: &NewTokenRecord,
+        redirect_uri: &str,
+        redirect_uri_explicit: bool,
+        code_challenge: Option<&str>,
+    ) -> Result<()> {
+        self.write(|tx| {
+            insert_token(tx, code)?;
+            tx.execute(
+                "INSERT INTO authorization_codes (token_id, redirect_uri, redirect_uri_explicit, \
+                 code_challenge) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    code.id.as_str(),
+                    redirect_uri,
+                    redirect_uri_explicit,
+                    code_challenge
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Redeem the code with hash `hash` once. `check` runs inside the transaction on a
+    /// fresh code and returns the tokens to issue, or a refusal. A code presented a second
+    /// time revokes its family (`family_reason`) and reports a replay.
+    pub fn redeem_code<R>(
+        &self,
+        hash: &TokenHash,
+        now: Timestamp,
+        family_reason: &str,
+        check: impl FnOnce(&CodeGrant) -> std::result::Result<Vec<NewTokenRecord>, R>,
+    ) -> Result<RedeemOutcome<R>> {
+        self.write(|tx| {
+            let Some(record) = token_by_hash(tx, hash)? else {
+                return Ok(RedeemOutcome::Unknown);
+            };
+            if record.kind != TokenKind::AuthorizationCode {
+                return Ok(RedeemOutcome::Unknown);
+            }
+            let row: Option<(String, bool, Option<String>, Option<Timestamp>)> = tx
+                .query_row(
+                    "SELECT redirect_uri, redirect_uri_explicit, code_challenge, consumed_at \
+                     FROM authorization_codes WHERE token_id = ?1",
+                    [record.id.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let Some((redirect_uri, explicit, challenge, consumed_at)) = row else {
+                return Ok(RedeemOutcome::Unknown);
+            };
+            if consumed_at.is_some() {
+                let family = record
+                    .family_id
+                    .clone()
+                    .unwrap_or_else(|| record.id.to_string());
+                let revoked = revoke_family(tx, &family, family_reason, now)?;
+                return Ok(RedeemOutcome::Replayed {
+                    code: record,
+                    revoked,
+                });
+            }
+            if record.revoked_at.is_some() {
+                return Ok(RedeemOutcome::Unknown);
+            }
+            tx.execute(
+                "UPDATE authorization_codes SET consumed_at = ?2 WHERE token_id = ?1",
+                params![record.id.as_str(), now],
+            )?;
+            let grant = CodeGrant {
+                record,
+                redirect_uri,
+                redirect_uri_explicit: explicit,
+                code_challenge: challenge,
+            };
+            match check(&grant) {
+                Ok(batch) => {
+                    for t in &batch {
+                        insert_token(tx, t)?;
+                    }
+                    Ok(RedeemOutcome::Issued(grant))
+                }
+                Err(r) => Ok(RedeemOutcome::Rejected(r)),
+            }
+        })
+    }
+
+    /// Rotate the refresh token with hash `hash`: `check` runs inside the transaction on a
+    /// live token and returns its successors (or a refusal, which changes nothing). A token
+    /// that was already rotated revokes its whole family (`family_reason`).
+    pub fn rotate_refresh<R>(
+        &self,
+        hash: &TokenHash,
+        now: Timestamp,
+        family_reason: &str,
+        check: impl FnOnce(&TokenRecord) -> std::result::Result<Vec<NewTokenRecord>, R>,
+    ) -> Result<RotateOutcome<R>> {
+        self.write(|tx| {
+            let Some(record) = token_by_hash(tx, hash)? else {
+                return Ok(RotateOutcome::Inactive(None));
+            };
+            if record.kind != TokenKind::Refresh {
+                return Ok(RotateOutcome::Inactive(None));
+            }
+            if record.revoked_reason.as_deref() == Some(ROTATED_REASON) {
+                let family = record
+                    .family_id
+                    .clone()
+                    .unwrap_or_else(|| record.id.to_string());
+                let revoked = revoke_family(tx, &family, family_reason, now)?;
+                return Ok(RotateOutcome::Reused {
+                    token: record,
+                    revoked,
+                });
+            }
+            if record.revoked_at.is_some() || record.expires_at <= now {
+                return Ok(RotateOutcome::Inactive(Some(record)));
+            }
+            let batch = match check(&record) {
+                Ok(batch) => batch,
+                Err(r) => return Ok(RotateOutcome::Rejected(r)),
+            };
+            tx.execute(
+                "UPDATE tokens SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1",
+                params![record.id.as_str(), now, ROTATED_REASON],
+            )?;
+            for t in &batch {
+                insert_token(tx, t)?;
+            }
+            Ok(RotateOutcome::Rotated(record))
+        })
+    }
+
+    /// Revoke every live token of a grant family; returns what was revoked.
+    pub fn revoke_family(
+        &self,
+        family_id: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Vec<TokenRecord>> {
+        self.write(|tx| revoke_family(tx, family_id, reason, now))
+    }
+}
