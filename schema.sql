@@ -144,3 +144,37 @@ CREATE TABLE consents (
     granted_at  INTEGER NOT NULL,
     PRIMARY KEY (username, client_id, scopes)
 ) STRICT;
+
+-- migration: 4
+
+-- What the monitor knows of each client's provisioning traffic, and its health state.
+-- Written by the server's monitor every tick; read by `config status` and the pages.
+CREATE TABLE client_health (
+    client_id           TEXT PRIMARY KEY REFERENCES clients(id),
+    state               TEXT NOT NULL,                  -- idle | healthy | late | missed | failing
+    state_since         INTEGER NOT NULL,
+    last_success_at     INTEGER,
+    last_success_ip     TEXT,
+    last_failure_at     INTEGER,
+    last_failure_status INTEGER,
+    last_failure_reason TEXT,                           -- expired | revoked | forbidden | …
+    last_token_id       TEXT                            -- the token of the latest call
+) STRICT;
+
+-- Hourly request counts per client, for the timeline page.
+CREATE TABLE client_activity (
+    client_id   TEXT NOT NULL,
+    hour        INTEGER NOT NULL,                       -- Unix seconds, start of the hour
+    ok          INTEGER NOT NULL DEFAULT 0,
+    failed      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (client_id, hour)
+) STRICT, WITHOUT ROWID;
+
+-- Expiry warnings already sent, so a restart neither repeats nor loses one. `subject` is
+-- a token id, or `secret:<client id>:<expires_at>` for a client secret.
+CREATE TABLE expiry_warnings (
+    subject     TEXT NOT NULL,
+    lead        INTEGER NOT NULL,                       -- seconds before expiry
+    fired_at    INTEGER NOT NULL,
+    PRIMARY KEY (subject, lead)
+) STRICT, WITHOUT ROWID;

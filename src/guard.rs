@@ -17,10 +17,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use actix_web::HttpRequest;
+use actix_web::{HttpMessage, HttpRequest};
 
 use crate::http::AppState;
 use crate::model::{Scope, TokenRecord, TokenStatus};
+use crate::monitor::events::{Attribution, Verdict};
 use crate::monitor::usage::UsageEvent;
 use crate::token::{self, TokenHash, TokenId, TokenKind};
 
@@ -53,6 +54,13 @@ pub enum GuardError {
     },
     #[error("the token lacks the scope {}", .0.name())]
     InsufficientScope(Scope),
+    /// Internal: `InsufficientScope` with the token it concerns (for attribution).
+    #[error("the token lacks the scope {}", .scope.name())]
+    Forbidden {
+        scope: Scope,
+        token_id: TokenId,
+        client_id: String,
+    },
     #[error("the token store is unavailable")]
     Unavailable,
 }
@@ -132,6 +140,54 @@ pub fn authorize(
     state: &AppState,
     needed: Scope,
 ) -> Result<Principal, GuardError> {
+    let result = check(req, state, needed);
+    // Leave the verdict for the monitor's attribution middleware.
+    let attribution = match &result {
+        Ok(p) => Some(Attribution::Token {
+            token_id: p.token_id.to_string(),
+            client_id: p.client_id.clone(),
+            verdict: Verdict::Accepted,
+        }),
+        Err(GuardError::Expired {
+            token_id,
+            client_id,
+        }) => Some(Attribution::Token {
+            token_id: token_id.to_string(),
+            client_id: client_id.clone(),
+            verdict: Verdict::Expired,
+        }),
+        Err(GuardError::Revoked {
+            token_id,
+            client_id,
+        }) => Some(Attribution::Token {
+            token_id: token_id.to_string(),
+            client_id: client_id.clone(),
+            verdict: Verdict::Revoked,
+        }),
+        Err(GuardError::Forbidden {
+            token_id,
+            client_id,
+            ..
+        }) => Some(Attribution::Token {
+            token_id: token_id.to_string(),
+            client_id: client_id.clone(),
+            verdict: Verdict::Forbidden,
+        }),
+        Err(GuardError::Unknown | GuardError::Malformed) => Some(Attribution::Unknown),
+        Err(GuardError::Missing | GuardError::Unavailable | GuardError::InsufficientScope(_)) => {
+            None
+        }
+    };
+    if let Some(a) = attribution {
+        req.extensions_mut().insert(a);
+    }
+    result.map_err(|e| match e {
+        GuardError::Forbidden { scope, .. } => GuardError::InsufficientScope(scope),
+        other => other,
+    })
+}
+
+fn check(req: &HttpRequest, state: &AppState, needed: Scope) -> Result<Principal, GuardError> {
     let value = bearer(req)?;
     // A string that is not even shaped like one of our tokens is never looked up.
     let hash = match token::parse(value) {
@@ -171,7 +227,11 @@ pub fn authorize(
         }
     }
     if !record.scopes.contains(&needed) {
-        return Err(GuardError::InsufficientScope(needed));
+        return Err(GuardError::Forbidden {
+            scope: needed,
+            token_id: record.id,
+            client_id: record.client_id,
+        });
     }
     state.usage.record(UsageEvent {
         token_id: record.id.clone(),

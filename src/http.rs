@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, web};
 
 use crate::error::HttpError;
 use crate::guard::TokenCache;
+use crate::monitor::Monitor;
 use crate::monitor::usage::UsageRecorder;
 use crate::scim::cache::ResourceCache;
 use crate::settings::Settings;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub client_throttle: Arc<Throttle>,
     /// Login sessions of the authorization pages.
     pub sessions: Arc<Sessions>,
+    /// The token lifecycle monitor.
+    pub monitor: Arc<Monitor>,
 }
 
 impl AppState {
@@ -39,7 +42,14 @@ impl AppState {
     /// sessions empty (they live in memory, see [`crate::throttle`]).
     pub fn new(store: Arc<Store>, settings: Settings, clock: Clock) -> AppState {
         let usage = UsageRecorder::start(store.clone(), settings.usage_flush_interval);
+        let monitor = Arc::new(Monitor::new(
+            store.clone(),
+            clock.clone(),
+            settings.monitor.clone(),
+        ));
+        monitor.start();
         AppState {
+            monitor,
             tokens: Arc::new(TokenCache::new(settings.token_cache_ttl)),
             login_throttle: Arc::new(Throttle::new(settings.login_max_failures, settings.lockout)),
             client_throttle: Arc::new(Throttle::new(
@@ -58,21 +68,48 @@ impl AppState {
     /// Flush pending usage records; call after the HTTP server has stopped.
     pub fn shutdown(self) {
         self.usage.shutdown();
+        self.monitor.shutdown();
     }
 }
 
 /// Register every route and the shared state.
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let limit = state.settings.max_body_bytes;
+    let monitoring = state.monitor.enabled();
     cfg.app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(limit))
         .app_data(web::JsonConfig::default().limit(limit))
         .app_data(web::FormConfig::default().limit(limit))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .service(web::scope("/scim/v2").configure(crate::scim::handlers::configure))
+        .route("/metrics", web::get().to(metrics))
         .configure(crate::oauth::configure)
         .configure(crate::web::configure);
+    // SCIM requests are attributed to their client by the monitor's middleware (off only
+    // to measure what monitoring costs).
+    let scim = web::scope("/scim/v2");
+    if monitoring {
+        cfg.service(
+            scim.wrap(actix_web::middleware::from_fn(
+                crate::monitor::attribution::attribute,
+            ))
+            .configure(crate::scim::handlers::configure),
+        );
+    } else {
+        cfg.service(scim.configure(crate::scim::handlers::configure));
+    }
+}
+
+/// Prometheus metrics (see `monitor::metrics`).
+async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
+    let st = state.clone();
+    let text =
+        web::block(move || crate::monitor::metrics::render(&st.store, &st.monitor, st.clock.now()))
+            .await
+            .map_err(|_| HttpError::Blocking)??;
+    Ok(HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(text))
 }
 
 /// Liveness: the process answers.

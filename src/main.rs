@@ -130,6 +130,16 @@ async fn serve(settings: Settings, store: Arc<Store>) -> std::io::Result<()> {
         .transpose()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     let state = AppState::new(store, settings.clone(), Clock::system());
+    // logrotate: SIGHUP makes the monitor reopen scim_heartbeat.log.
+    #[cfg(unix)]
+    if let Err(e) =
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, state.monitor.reopen_flag())
+    {
+        tracing::warn!(error = %e, "cannot handle SIGHUP; the heartbeat log will not be reopened");
+    }
+    if let Err(e) = scimgate::monitor::publish_leads(&state.store, &settings.monitor) {
+        tracing::warn!(error = %e, "cannot record the expiry-warning lead times for `config status`");
+    }
     let app_state = state.clone();
     let server = HttpServer::new(move || {
         let state = app_state.clone();

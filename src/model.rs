@@ -431,3 +431,57 @@ mod tests {
         );
     }
 }
+
+/// A client's provisioning health, as the monitor sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthState {
+    /// No heartbeat is expected and nothing failed.
+    Idle,
+    /// Calls succeed, as often as expected.
+    Healthy,
+    /// Silent for longer than one heartbeat interval.
+    Late,
+    /// Silent for the configured number of intervals: an error.
+    Missed,
+    /// Its latest calls were refused with an expired or revoked token.
+    Failing,
+}
+
+impl HealthState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthState::Idle => "idle",
+            HealthState::Healthy => "healthy",
+            HealthState::Late => "late",
+            HealthState::Missed => "missed",
+            HealthState::Failing => "failing",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<HealthState> {
+        [
+            HealthState::Idle,
+            HealthState::Healthy,
+            HealthState::Late,
+            HealthState::Missed,
+            HealthState::Failing,
+        ]
+        .into_iter()
+        .find(|h| h.as_str() == s)
+    }
+}
+
+/// What the monitor recorded of a client's calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClientHealth {
+    pub client_id: String,
+    pub state: HealthState,
+    pub state_since: Timestamp,
+    pub last_success_at: Option<Timestamp>,
+    pub last_success_ip: Option<String>,
+    pub last_failure_at: Option<Timestamp>,
+    pub last_failure_status: Option<u16>,
+    pub last_failure_reason: Option<String>,
+    pub last_token_id: Option<String>,
+}

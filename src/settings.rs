@@ -15,6 +15,17 @@
 //! | failed logins before lockout | `login_max_failures` | `SCIMGATE_LOGIN_MAX_FAILURES` | — | `5` |
 //! | failed client authentications before lockout | `client_auth_max_failures` | `SCIMGATE_CLIENT_AUTH_MAX_FAILURES` | — | `10` |
 //! | lockout duration | `lockout` | `SCIMGATE_LOCKOUT` | — | `15m` |
+//! | lifecycle monitoring on | `monitoring` | `SCIMGATE_MONITORING` | — | `true` |
+//! | monitor tick | `monitor_tick` | `SCIMGATE_MONITOR_TICK` | — | `30s` |
+//! | heartbeat log file | `heartbeat_log` | `SCIMGATE_HEARTBEAT_LOG` | — | `scim_heartbeat.log` next to the store |
+//! | expiry warning lead times | `expiry_warnings` | `SCIMGATE_EXPIRY_WARNINGS` | — | `30d,7d,1d` |
+//! | webhook URL (JSON POST) | `webhook_url` | `SCIMGATE_WEBHOOK_URL` | — | none |
+//! | webhook HMAC secret | `webhook_secret` | `SCIMGATE_WEBHOOK_SECRET` | — | none (unsigned) |
+//! | webhook timeout / retries | `webhook_timeout`, `webhook_retries` | `SCIMGATE_WEBHOOK_TIMEOUT`, `…_RETRIES` | — | `10s`, `3` |
+//! | SMTP server | `smtp_host`, `smtp_port` | `SCIMGATE_SMTP_HOST`, `…_PORT` | — | none, `587` |
+//! | SMTP security | `smtp_tls` | `SCIMGATE_SMTP_TLS` | — | `starttls` (or `tls`, `none`) |
+//! | SMTP login | `smtp_username`, `smtp_password` | `SCIMGATE_SMTP_USERNAME`, `…_PASSWORD` | — | none |
+//! | mail sender / recipients | `smtp_from`, `smtp_to` (comma-separated) | `SCIMGATE_SMTP_FROM`, `…_TO` | — | — |
 //!
 //! `tls_cert` and `tls_key` go together; with them the server speaks only HTTPS, and the
 //! default `public_url` is `https://<listen>`. The files are read and parsed here, before
@@ -57,6 +68,21 @@ pub struct RawSettings {
     pub login_max_failures: Option<u32>,
     pub client_auth_max_failures: Option<u32>,
     pub lockout: Option<String>,
+    pub monitoring: Option<bool>,
+    pub monitor_tick: Option<String>,
+    pub heartbeat_log: Option<String>,
+    pub expiry_warnings: Option<String>,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+    pub webhook_timeout: Option<String>,
+    pub webhook_retries: Option<u32>,
+    pub smtp_host: Option<String>,
+    pub smtp_port: Option<u16>,
+    pub smtp_tls: Option<String>,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    pub smtp_from: Option<String>,
+    pub smtp_to: Option<String>,
 }
 
 fn parse_env<T: std::str::FromStr>(
@@ -93,6 +119,21 @@ impl RawSettings {
                 "a number",
             )?,
             lockout: get("SCIMGATE_LOCKOUT"),
+            monitoring: parse_env(&get, "SCIMGATE_MONITORING", "true or false")?,
+            monitor_tick: get("SCIMGATE_MONITOR_TICK"),
+            heartbeat_log: get("SCIMGATE_HEARTBEAT_LOG"),
+            expiry_warnings: get("SCIMGATE_EXPIRY_WARNINGS"),
+            webhook_url: get("SCIMGATE_WEBHOOK_URL"),
+            webhook_secret: get("SCIMGATE_WEBHOOK_SECRET"),
+            webhook_timeout: get("SCIMGATE_WEBHOOK_TIMEOUT"),
+            webhook_retries: parse_env(&get, "SCIMGATE_WEBHOOK_RETRIES", "a number")?,
+            smtp_host: get("SCIMGATE_SMTP_HOST"),
+            smtp_port: parse_env(&get, "SCIMGATE_SMTP_PORT", "a port number")?,
+            smtp_tls: get("SCIMGATE_SMTP_TLS"),
+            smtp_username: get("SCIMGATE_SMTP_USERNAME"),
+            smtp_password: get("SCIMGATE_SMTP_PASSWORD"),
+            smtp_from: get("SCIMGATE_SMTP_FROM"),
+            smtp_to: get("SCIMGATE_SMTP_TO"),
         })
     }
 
@@ -123,6 +164,21 @@ impl RawSettings {
                 .client_auth_max_failures
                 .or(self.client_auth_max_failures),
             lockout: over.lockout.or(self.lockout),
+            monitoring: over.monitoring.or(self.monitoring),
+            monitor_tick: over.monitor_tick.or(self.monitor_tick),
+            heartbeat_log: over.heartbeat_log.or(self.heartbeat_log),
+            expiry_warnings: over.expiry_warnings.or(self.expiry_warnings),
+            webhook_url: over.webhook_url.or(self.webhook_url),
+            webhook_secret: over.webhook_secret.or(self.webhook_secret),
+            webhook_timeout: over.webhook_timeout.or(self.webhook_timeout),
+            webhook_retries: over.webhook_retries.or(self.webhook_retries),
+            smtp_host: over.smtp_host.or(self.smtp_host),
+            smtp_port: over.smtp_port.or(self.smtp_port),
+            smtp_tls: over.smtp_tls.or(self.smtp_tls),
+            smtp_username: over.smtp_username.or(self.smtp_username),
+            smtp_password: over.smtp_password.or(self.smtp_password),
+            smtp_from: over.smtp_from.or(self.smtp_from),
+            smtp_to: over.smtp_to.or(self.smtp_to),
         }
     }
 }
@@ -216,11 +272,15 @@ pub struct Settings {
     pub client_auth_max_failures: u32,
     /// How long a lockout lasts.
     pub lockout: Duration,
+    /// Lifecycle monitoring: tick, heartbeat log, warnings, notifiers.
+    pub monitor: crate::monitor::config::MonitorSettings,
 }
 
 impl Settings {
     /// Validate layered raw values.
     pub fn resolve(raw: RawSettings) -> Result<Settings, SettingsError> {
+        let db = PathBuf::from(raw.db.clone().unwrap_or_else(|| "scimgate.db".into()));
+        let monitor = crate::monitor::config::resolve(&raw, &db)?;
         let invalid = |name: &str, reason: String| SettingsError::Invalid {
             name: name.into(),
             reason,
@@ -292,7 +352,8 @@ impl Settings {
             None => Duration::minutes(15),
         };
         Ok(Settings {
-            db: PathBuf::from(raw.db.unwrap_or_else(|| "scimgate.db".into())),
+            monitor,
+            db,
             listen,
             public_url,
             log_format,

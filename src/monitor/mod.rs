@@ -1,4 +1,594 @@
-//! Token lifecycle monitoring. For now: the usage recorder, which takes the guard's
-//! per-request attribution off the request path and writes it to the store in batches.
+//! Token lifecycle monitoring: who provisions, from where, how often; whether their calls
+//! still succeed; which credentials are about to expire — and telling operators before
+//! their users notice.
+//!
+//! - `events`: what is recorded per SCIM request; `attribution`: the middleware that
+//!   records it (after the guard has judged the token) without writing on the request path;
+//! - [`Monitor`]: buffers events; its thread writes `scim_heartbeat.log` every second and,
+//!   every tick, folds events into each client's health, detects state changes
+//!   (`health`), sends expiry warnings (`expiry`) and notifications (`notify`);
+//! - `usage`: last-use of tokens (for `config show-token`), batched the same way;
+//! - `metrics`: the Prometheus `/metrics` page; `config`: the monitoring settings.
+//!
+//! Time comes from the injectable [`Clock`], and [`Monitor::tick`] can be called directly,
+//! so tests tell a token's whole life in seconds.
 
+pub mod attribution;
+pub mod config;
+pub mod events;
+pub mod expiry;
+pub mod health;
+pub mod heartbeat_log;
+pub mod metrics;
+pub mod notify;
 pub mod usage;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration as StdDuration, Instant};
+
+use serde_json::json;
+
+use self::config::MonitorSettings;
+use self::events::{Attribution, RequestEvent, Verdict};
+use self::heartbeat_log::{HeartbeatLog, request_line};
+use self::notify::{Notification, Notifier, Severity};
+use crate::model::{Client, ClientHealth, HealthState, NewAuditEvent};
+use crate::store::{Activity, Store, StoreError, TokenFilter};
+use crate::time::{Clock, Duration, Timestamp, format_local, format_relative};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What one tick did (returned for tests and logged).
+#[derive(Debug, Default, Clone)]
+pub struct TickReport {
+    pub notifications: Vec<Notification>,
+}
+
+/// Request counters for `/metrics`, since the server started.
+#[derive(Debug, Default, Clone)]
+pub struct Counters {
+    /// (client id or `unknown`, HTTP status) → requests.
+    pub scim: HashMap<(String, u16), u64>,
+    /// (grant type, outcome) → token endpoint requests.
+    pub token_endpoint: HashMap<(String, String), u64>,
+}
+
+#[derive(Default)]
+struct Buffers {
+    events: Vec<RequestEvent>,
+    /// Health per client as of the last fold (loaded from the store on first use).
+    health: Option<HashMap<String, ClientHealth>>,
+    activity: HashMap<(String, Timestamp), (i64, i64)>,
+    dirty: std::collections::HashSet<String>,
+}
+
+/// The lifecycle monitor; shared by the request path (recording) and its thread.
+pub struct Monitor {
+    store: Arc<Store>,
+    clock: Clock,
+    settings: MonitorSettings,
+    log: HeartbeatLog,
+    notifier: Notifier,
+    pending: Mutex<Vec<RequestEvent>>,
+    state: Mutex<Buffers>,
+    counters: Mutex<Counters>,
+    /// Serialises ticks (the thread's and a test's).
+    ticking: Mutex<()>,
+    stop: Mutex<bool>,
+    wake: Condvar,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    deliveries: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl Monitor {
+    /// A monitor over `store`; call [`Monitor::start`] to run its thread.
+    pub fn new(store: Arc<Store>, clock: Clock, settings: MonitorSettings) -> Monitor {
+        Monitor {
+            log: HeartbeatLog::new(settings.heartbeat_log.clone()),
+            notifier: Notifier::from_settings(&settings),
+            store,
+            clock,
+            settings,
+            pending: Mutex::default(),
+            state: Mutex::default(),
+            counters: Mutex::default(),
+            ticking: Mutex::default(),
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+            thread: Mutex::default(),
+            deliveries: Mutex::default(),
+        }
+    }
+
+    /// Start the thread: write the heartbeat log every second, tick every `tick`.
+    pub fn start(self: &Arc<Self>) {
+        if !self.settings.enabled {
+            return;
+        }
+        let me = self.clone();
+        let handle = std::thread::Builder::new()
+            .name("monitor".into())
+            .spawn(move || {
+                let mut next_tick = Instant::now() + me.settings.tick;
+                loop {
+                    let stopped = {
+                        let stop = lock(&me.stop);
+                        let wait = StdDuration::from_secs(1).min(me.settings.tick);
+                        let (stop, _) = me
+                            .wake
+                            .wait_timeout_while(stop, wait, |s| !*s)
+                            .unwrap_or_else(|p| p.into_inner());
+                        *stop
+                    };
+                    if stopped || Instant::now() >= next_tick {
+                        me.tick();
+                        next_tick = Instant::now() + me.settings.tick;
+                    } else {
+                        me.drain();
+                    }
+                    if stopped {
+                        return;
+                    }
+                }
+            })
+            .expect("spawn the monitor thread");
+        *lock(&self.thread) = Some(handle);
+    }
+
+    /// Stop the thread after a last tick (server shutdown).
+    pub fn shutdown(&self) {
+        *lock(&self.stop) = true;
+        self.wake.notify_all();
+        if let Some(t) = lock(&self.thread).take() {
+            let _ = t.join();
+        }
+        self.wait_for_deliveries();
+    }
+
+    /// Wait until background notification deliveries have finished.
+    pub fn wait_for_deliveries(&self) {
+        let handles: Vec<_> = lock(&self.deliveries).drain(..).collect();
+        for h in handles {
+            let _ = h.join();
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.settings.enabled
+    }
+
+    pub fn settings(&self) -> &MonitorSettings {
+        &self.settings
+    }
+
+    /// Reopen the heartbeat log before the next write (SIGHUP, logrotate).
+    pub fn reopen_log(&self) {
+        self.log.request_reopen();
+    }
+
+    /// The flag that makes the heartbeat log reopen (for a signal handler).
+    pub fn reopen_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.log.reopen_flag()
+    }
+
+    /// Record a finished SCIM request (request path: one short lock, no I/O).
+    pub fn record(&self, event: RequestEvent) {
+        lock(&self.pending).push(event);
+    }
+
+    /// Count a token-endpoint request for `/metrics`.
+    pub fn count_token_request(&self, grant_type: &str, outcome: &str) {
+        *lock(&self.counters)
+            .token_endpoint
+            .entry((grant_type.to_string(), outcome.to_string()))
+            .or_default() += 1;
+    }
+
+    /// A copy of the counters.
+    pub fn counters(&self) -> Counters {
+        lock(&self.counters).clone()
+    }
+
+    /// Write pending events to the heartbeat log and fold them into the clients' health.
+    pub fn drain(&self) {
+        let events = std::mem::take(&mut *lock(&self.pending));
+        if events.is_empty() {
+            return;
+        }
+        self.log
+            .write(&events.iter().map(request_line).collect::<Vec<_>>());
+        {
+            let mut counters = lock(&self.counters);
+            for e in &events {
+                let client = match &e.attribution {
+                    Attribution::Token { client_id, .. } => client_id.clone(),
+                    Attribution::Unknown => "unknown".to_string(),
+                };
+                *counters.scim.entry((client, e.status)).or_default() += 1;
+            }
+        }
+        let mut st = lock(&self.state);
+        st.events.extend(events);
+    }
+
+    fn load_health(&self, st: &mut Buffers) -> Result<(), StoreError> {
+        if st.health.is_none() {
+            let rows = self.store.client_health()?;
+            st.health = Some(rows.into_iter().map(|h| (h.client_id.clone(), h)).collect());
+        }
+        Ok(())
+    }
+
+    /// One monitor tick: fold events, evaluate every client, persist, notify, and send
+    /// expiry warnings. Safe to call from tests at any time.
+    pub fn tick(&self) -> TickReport {
+        let _one = lock(&self.ticking);
+        self.drain();
+        let mut report = TickReport::default();
+        if let Err(e) = self.tick_inner(&mut report) {
+            tracing::error!(error = %e, "monitor tick failed");
+        }
+        for n in &report.notifications {
+            if let Some(h) = self.notifier.send(n.clone()) {
+                lock(&self.deliveries).push(h);
+            }
+        }
+        report
+    }
+
+    fn tick_inner(&self, report: &mut TickReport) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let clients = self.store.list_clients()?;
+        let mut st = lock(&self.state);
+        self.load_health(&mut st)?;
+        let events = std::mem::take(&mut st.events);
+        let Buffers {
+            health,
+            activity,
+            dirty,
+            ..
+        } = &mut *st;
+        let health = health.get_or_insert_with(HashMap::new);
+        for e in &events {
+            let Attribution::Token {
+                client_id,
+                token_id,
+                verdict,
+            } = &e.attribution
+            else {
+                continue;
+            };
+            let h = health
+                .entry(client_id.clone())
+                .or_insert_with(|| ClientHealth {
+                    client_id: client_id.clone(),
+                    state: HealthState::Idle,
+                    state_since: now,
+                    last_success_at: None,
+                    last_success_ip: None,
+                    last_failure_at: None,
+                    last_failure_status: None,
+                    last_failure_reason: None,
+                    last_token_id: None,
+                });
+            h.last_token_id = Some(token_id.clone());
+            let bucket = activity
+                .entry((client_id.clone(), e.at - e.at.rem_euclid(3600)))
+                .or_default();
+            if *verdict == Verdict::Accepted {
+                h.last_success_at = Some(h.last_success_at.map_or(e.at, |s| s.max(e.at)));
+                h.last_success_ip = e.ip.clone().or(h.last_success_ip.take());
+                bucket.0 += 1;
+            } else {
+                h.last_failure_at = Some(h.last_failure_at.map_or(e.at, |f| f.max(e.at)));
+                h.last_failure_status = Some(e.status);
+                h.last_failure_reason = Some(verdict.as_str().to_string());
+                bucket.1 += 1;
+            }
+            dirty.insert(client_id.clone());
+        }
+        let mut audits = Vec::new();
+        let mut lines = Vec::new();
+        for c in &clients {
+            let known = health.contains_key(&c.id);
+            let h = health.entry(c.id.clone()).or_insert_with(|| ClientHealth {
+                client_id: c.id.clone(),
+                state: HealthState::Idle,
+                state_since: c.created_at,
+                last_success_at: None,
+                last_success_ip: None,
+                last_failure_at: None,
+                last_failure_status: None,
+                last_failure_reason: None,
+                last_token_id: None,
+            });
+            let new = health::evaluate(c, Some(h), now);
+            if !known {
+                h.state = new;
+                dirty.insert(c.id.clone());
+                continue;
+            }
+            if new == h.state {
+                continue;
+            }
+            let old = h.state;
+            h.state = new;
+            h.state_since = now;
+            dirty.insert(c.id.clone());
+            let text = transition_text(c, h, old, new, now);
+            lines.push(json!({
+                "ts": crate::time::format_rfc3339(now),
+                "event": "state",
+                "client_id": c.id,
+                "client_name": c.name,
+                "from": old.as_str(),
+                "to": new.as_str(),
+                "detail": text,
+            }));
+            audits.push(NewAuditEvent {
+                actor: "server:monitor".into(),
+                action: "monitor.state_change".into(),
+                outcome: new.as_str().into(),
+                client_id: Some(c.id.clone()),
+                token_id: h.last_token_id.clone(),
+                detail: Some(format!("{} → {}: {text}", old.as_str(), new.as_str())),
+            });
+            let quiet = matches!(old, HealthState::Idle) && matches!(new, HealthState::Healthy);
+            if !quiet {
+                report.notifications.push(Notification {
+                    event: "state_change",
+                    severity: match health::severity(new) {
+                        2 => Severity::Critical,
+                        1 => Severity::Warning,
+                        _ => Severity::Info,
+                    },
+                    client_id: c.id.clone(),
+                    client_name: c.name.clone(),
+                    token_id: h.last_token_id.clone(),
+                    text,
+                    at: now,
+                    details: json!({"from": old.as_str(), "to": new.as_str(),
+                        "last_success_at": h.last_success_at.map(crate::time::format_rfc3339),
+                        "last_failure_reason": h.last_failure_reason}),
+                });
+            }
+        }
+        let changed: Vec<ClientHealth> = dirty
+            .drain()
+            .filter_map(|id| health.get(&id).cloned())
+            .collect();
+        let acts: Vec<Activity> = activity
+            .drain()
+            .map(|((client_id, hour), (ok, failed))| Activity {
+                client_id,
+                hour,
+                ok,
+                failed,
+            })
+            .collect();
+        drop(st);
+        self.log.write(&lines);
+        self.store
+            .save_monitor_state(&changed, &acts, &audits, now)?;
+        self.check_expiry(&clients, now, report)?;
+        Ok(())
+    }
+
+    fn check_expiry(
+        &self,
+        clients: &[Client],
+        now: Timestamp,
+        report: &mut TickReport,
+    ) -> Result<(), StoreError> {
+        let Some(max) = self.settings.leads.first() else {
+            return Ok(());
+        };
+        let names: HashMap<&str, &Client> = clients.iter().map(|c| (c.id.as_str(), c)).collect();
+        let tokens = self.store.list_tokens(
+            &TokenFilter {
+                expiring_before: Some(now + max.secs()),
+                ..TokenFilter::default()
+            },
+            now,
+        )?;
+        for t in tokens {
+            let leads = expiry::applicable(
+                t.expires_at - t.issued_at,
+                t.expires_at - now,
+                &self.settings.leads,
+            );
+            let Some(&tightest) = leads.first() else {
+                continue;
+            };
+            if self.store.warning_fired(t.id.as_str(), tightest)? {
+                continue;
+            }
+            let Some(client) = names.get(t.client_id.as_str()) else {
+                continue;
+            };
+            let text = format!(
+                "Token {} of client {} ({}) expires {} ({}). Issue its replacement with `config rotate-token {}` and update the IdP before then.",
+                t.id,
+                client.name,
+                client.id,
+                format_relative(t.expires_at, now),
+                format_local(t.expires_at),
+                t.id
+            );
+            let audit = NewAuditEvent {
+                actor: "server:monitor".into(),
+                action: "monitor.expiry_warning".into(),
+                outcome: "sent".into(),
+                client_id: Some(client.id.clone()),
+                token_id: Some(t.id.to_string()),
+                detail: Some(format!("{} before expiry", Duration::seconds(tightest))),
+            };
+            if self
+                .store
+                .record_warning(t.id.as_str(), &leads, now, &audit)?
+            {
+                self.log.write(&[json!({
+                    "ts": crate::time::format_rfc3339(now), "event": "expiry_warning",
+                    "client_id": client.id, "token_id": t.id, "lead": Duration::seconds(tightest).to_string(),
+                    "expires_at": crate::time::format_rfc3339(t.expires_at),
+                })]);
+                report.notifications.push(Notification {
+                    event: "token_expiry",
+                    severity: if tightest <= Duration::days(1).secs() {
+                        Severity::Critical
+                    } else {
+                        Severity::Warning
+                    },
+                    client_id: client.id.clone(),
+                    client_name: client.name.clone(),
+                    token_id: Some(t.id.to_string()),
+                    text,
+                    at: now,
+                    details: json!({"lead": Duration::seconds(tightest).to_string(),
+                        "expires_at": crate::time::format_rfc3339(t.expires_at)}),
+                });
+            }
+        }
+        for c in clients {
+            let Some(expires) = c.secret_expires_at else {
+                continue;
+            };
+            let lifetime = c
+                .secret_ttl
+                .map(|d| d.secs())
+                .unwrap_or(expires - c.updated_at);
+            let leads = expiry::applicable(lifetime, expires - now, &self.settings.leads);
+            let Some(&tightest) = leads.first() else {
+                continue;
+            };
+            let subject = expiry::secret_subject(&c.id, expires);
+            if self.store.warning_fired(&subject, tightest)? {
+                continue;
+            }
+            let audit = NewAuditEvent {
+                actor: "server:monitor".into(),
+                action: "monitor.secret_expiry_warning".into(),
+                outcome: "sent".into(),
+                client_id: Some(c.id.clone()),
+                token_id: None,
+                detail: Some(format!("{} before expiry", Duration::seconds(tightest))),
+            };
+            if self.store.record_warning(&subject, &leads, now, &audit)? {
+                report.notifications.push(Notification {
+                    event: "secret_expiry",
+                    severity: if tightest <= Duration::days(1).secs() { Severity::Critical } else { Severity::Warning },
+                    client_id: c.id.clone(),
+                    client_name: c.name.clone(),
+                    token_id: None,
+                    text: format!(
+                        "The client secret of {} ({}) expires {} ({}). Replace it with `config rotate-client-secret -i {}` and update the IdP.",
+                        c.name, c.id, format_relative(expires, now), format_local(expires), c.id
+                    ),
+                    at: now,
+                    details: json!({"lead": Duration::seconds(tightest).to_string(),
+                        "expires_at": crate::time::format_rfc3339(expires)}),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn transition_text(
+    c: &Client,
+    h: &ClientHealth,
+    old: HealthState,
+    new: HealthState,
+    now: Timestamp,
+) -> String {
+    let since = |t: Option<Timestamp>| {
+        t.map(|t| format_relative(t, now))
+            .unwrap_or_else(|| "never".into())
+    };
+    match new {
+        HealthState::Failing => format!(
+            "Client {} ({}) is failing: its SCIM calls are refused because token {} is {} (HTTP {}). Provisioning is broken; issue a new token and put it in the IdP.",
+            c.name,
+            c.id,
+            h.last_token_id.as_deref().unwrap_or("?"),
+            h.last_failure_reason.as_deref().unwrap_or("invalid"),
+            h.last_failure_status.unwrap_or(401)
+        ),
+        HealthState::Missed => format!(
+            "Client {} ({}) missed its heartbeats: no successful SCIM call since {} (expected every {}).",
+            c.name,
+            c.id,
+            since(h.last_success_at),
+            c.heartbeat
+                .map(|hb| hb.interval.to_string())
+                .unwrap_or_default()
+        ),
+        HealthState::Late => format!(
+            "Client {} ({}) is late: last successful SCIM call {} (expected every {}).",
+            c.name,
+            c.id,
+            since(h.last_success_at),
+            c.heartbeat
+                .map(|hb| hb.interval.to_string())
+                .unwrap_or_default()
+        ),
+        HealthState::Healthy => format!(
+            "Client {} ({}) is healthy again (was {}).",
+            c.name,
+            c.id,
+            old.as_str()
+        ),
+        HealthState::Idle => format!("Client {} ({}) is idle.", c.name, c.id),
+    }
+}
+
+/// The meta key under which the server publishes its expiry-warning lead times, so
+/// `config status` warns at the same lead times.
+pub const LEADS_META_KEY: &str = "expiry_warning_leads";
+
+/// Record the configured lead times in the store (audited when they change).
+pub fn publish_leads(store: &Store, settings: &MonitorSettings) -> Result<(), StoreError> {
+    let value = settings
+        .leads
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    if store.meta(LEADS_META_KEY)?.as_deref() == Some(value.as_str()) {
+        return Ok(());
+    }
+    let e = NewAuditEvent {
+        actor: "server".into(),
+        action: "settings.expiry_warnings".into(),
+        outcome: "success".into(),
+        detail: Some(format!("expiry warnings at {value}")),
+        ..NewAuditEvent::default()
+    };
+    store.set_meta(
+        LEADS_META_KEY,
+        &value,
+        crate::time::Clock::system().now(),
+        &e,
+    )
+}
+
+/// The lead times the server published (the defaults if it never did).
+pub fn published_leads(store: &Store) -> Result<Vec<Duration>, StoreError> {
+    let v = store.meta(LEADS_META_KEY)?;
+    Ok(
+        config::parse_leads(v.as_deref().unwrap_or(config::DEFAULT_LEADS))
+            .unwrap_or_else(|_| config::parse_leads(config::DEFAULT_LEADS).unwrap_or_default()),
+    )
+}

@@ -19,7 +19,28 @@ pub async fn issue_token(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
-    let params = Params::from_form(&req, &body)?;
+    let result = issue(&state, &req, &body).await;
+    // Counted for /metrics: grant type as sent (bounded to the known ones) and outcome.
+    let grant = Params::from_form(&req, &body)
+        .ok()
+        .and_then(|p| p.get("grant_type").map(str::to_string))
+        .filter(|g| GRANT_TYPES.contains(&g.as_str()))
+        .unwrap_or_else(|| "other".into());
+    let outcome = match &result {
+        Ok(_) => "issued",
+        Err(e) => e.code(),
+    };
+    state.monitor.count_token_request(&grant, outcome);
+    result
+}
+
+async fn issue(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    body: &web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let req = req.clone();
+    let params = Params::from_form(&req, body)?;
     let grant_type = params.require("grant_type")?.to_string();
     if !GRANT_TYPES.contains(&grant_type.as_str()) {
         return Err(OAuthError::UnsupportedGrantType(format!(
@@ -27,7 +48,7 @@ pub async fn issue_token(
             GRANT_TYPES.join(", ")
         )));
     }
-    let client = authenticate(&state, &req, &params, Public::Allowed).await?;
+    let client = authenticate(state, &req, &params, Public::Allowed).await?;
     let st = state.get_ref().clone();
     let now = state.clock.now();
     let issued = web::block(move || match grant_type.as_str() {

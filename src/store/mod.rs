@@ -16,6 +16,7 @@ mod consents;
 mod grants;
 mod meta;
 mod migrate;
+mod monitor;
 mod scim;
 pub(crate) mod scim_filter;
 mod tokens;
@@ -31,6 +32,7 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 pub use clients::{ClientUpdate, NewClient};
 pub use grants::{CodeGrant, ROTATED_REASON, RedeemOutcome, RotateOutcome};
 pub use meta::{MAX_TOKEN_LIFETIME_KEY, TOOL_PASSWORD_KEY};
+pub use monitor::Activity;
 pub use scim::{ScimQuery, ScimRecord};
 pub use tokens::{NewTokenRecord, RevokeOutcome, TokenFilter};
 

@@ -1,0 +1,132 @@
+//! `/metrics` in the Prometheus text format (prometheus-client), built at scrape time from
+//! the store and the monitor's counters:
+//!
+//! - `scimgate_token_expiry_timestamp_seconds{token_id,client_id,kind}` — live tokens that
+//!   live longer than a day (CLI-issued tokens, refresh tokens);
+//! - `scimgate_client_last_heartbeat_age_seconds{client_id,client_name}` — seconds since the
+//!   last successful SCIM call (since registration if none);
+//! - `scimgate_client_state{client_id,client_name,state}` — 1 for the current state;
+//! - `scimgate_client_heartbeat_interval_seconds{client_id,client_name}` — the expectation;
+//! - `scimgate_scim_requests_total{client_id,status}` — attributed SCIM requests;
+//! - `scimgate_token_requests_total{grant_type,outcome}` — token endpoint requests.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use super::Monitor;
+use super::health;
+use crate::model::HealthState;
+use crate::store::{Store, StoreError, TokenFilter};
+use crate::time::Timestamp;
+
+type Labels = Vec<(String, String)>;
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Render the metrics page.
+pub fn render(store: &Store, monitor: &Monitor, now: Timestamp) -> Result<String, StoreError> {
+    let mut registry = Registry::default();
+
+    let expiry = Family::<Labels, Gauge>::default();
+    let tokens = store.list_tokens(&TokenFilter::default(), now)?;
+    for t in tokens
+        .iter()
+        .filter(|t| t.expires_at - t.issued_at > 86_400)
+    {
+        expiry
+            .get_or_create(&labels(&[
+                ("token_id", t.id.as_str()),
+                ("client_id", &t.client_id),
+                ("kind", t.kind.as_str()),
+            ]))
+            .set(t.expires_at);
+    }
+    registry.register(
+        "scimgate_token_expiry_timestamp_seconds",
+        "When each live long-lived token expires (Unix seconds)",
+        expiry,
+    );
+
+    let age = Family::<Labels, Gauge>::default();
+    let state = Family::<Labels, Gauge>::default();
+    let interval = Family::<Labels, Gauge>::default();
+    let healths = store.client_health()?;
+    for c in store.list_clients()? {
+        let h = healths.iter().find(|h| h.client_id == c.id);
+        let last = h.and_then(|h| h.last_success_at).unwrap_or(c.created_at);
+        let l = labels(&[("client_id", &c.id), ("client_name", &c.name)]);
+        age.get_or_create(&l).set(now - last);
+        if let Some(hb) = c.heartbeat {
+            interval.get_or_create(&l).set(hb.interval.secs());
+        }
+        let current = health::evaluate(&c, h, now);
+        for s in [
+            HealthState::Idle,
+            HealthState::Healthy,
+            HealthState::Late,
+            HealthState::Missed,
+            HealthState::Failing,
+        ] {
+            state
+                .get_or_create(&labels(&[
+                    ("client_id", &c.id),
+                    ("client_name", &c.name),
+                    ("state", s.as_str()),
+                ]))
+                .set(i64::from(s == current));
+        }
+    }
+    registry.register(
+        "scimgate_client_last_heartbeat_age_seconds",
+        "Seconds since the client's last successful SCIM call",
+        age,
+    );
+    registry.register(
+        "scimgate_client_state",
+        "1 for the client's current health state",
+        state,
+    );
+    registry.register(
+        "scimgate_client_heartbeat_interval_seconds",
+        "How often the client is expected to call",
+        interval,
+    );
+
+    let counters = monitor.counters();
+    let scim = Family::<Labels, Counter>::default();
+    for ((client, status), n) in &counters.scim {
+        scim.get_or_create(&labels(&[
+            ("client_id", client),
+            ("status", &status.to_string()),
+        ]))
+        .inc_by(*n);
+    }
+    registry.register(
+        "scimgate_scim_requests",
+        "Attributed SCIM requests by client and HTTP status",
+        scim,
+    );
+    let token = Family::<Labels, Counter>::default();
+    for ((grant, outcome), n) in &counters.token_endpoint {
+        token
+            .get_or_create(&labels(&[("grant_type", grant), ("outcome", outcome)]))
+            .inc_by(*n);
+    }
+    registry.register(
+        "scimgate_token_requests",
+        "Token endpoint requests by grant type and outcome",
+        token,
+    );
+
+    let mut out = String::new();
+    encode(&mut out, &registry).map_err(|e| StoreError::Sqlite(e.to_string()))?;
+    Ok(out)
+}

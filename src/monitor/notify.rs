@@ -1,0 +1,222 @@
+//! Notifications and the notifiers that deliver them: the log (always), a webhook (JSON
+//! POST with an HMAC-SHA256 signature and a Slack-compatible `text` field; timeout,
+//! retries with exponential backoff) and e-mail over SMTP (lettre with rustls; STARTTLS,
+//! TLS or plain; several recipients). Deliveries run on their own thread so a slow
+//! receiver never holds up the monitor.
+
+use std::time::Duration as StdDuration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::config::{EmailSettings, MonitorSettings, SmtpSecurity, WebhookSettings};
+use crate::time::{Timestamp, format_rfc3339};
+
+/// How urgent a notification is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+/// Something an operator must hear about.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notification {
+    /// `state_change`, `token_expiry` or `secret_expiry`.
+    pub event: &'static str,
+    pub severity: Severity,
+    pub client_id: String,
+    pub client_name: String,
+    pub token_id: Option<String>,
+    /// One or two sentences, shown as is (Slack's `text`, the mail body, the log line).
+    pub text: String,
+    pub at: Timestamp,
+    /// Event-specific fields (states, lead time, expiry).
+    pub details: Value,
+}
+
+impl Notification {
+    /// The webhook body: the notification plus Slack's `text`.
+    pub fn payload(&self) -> Value {
+        json!({
+            "text": format!("[scimgate] {}", self.text),
+            "event": self.event,
+            "severity": self.severity,
+            "client_id": self.client_id,
+            "client_name": self.client_name,
+            "token_id": self.token_id,
+            "timestamp": format_rfc3339(self.at),
+            "details": self.details,
+        })
+    }
+
+    fn subject(&self) -> String {
+        let level = match self.severity {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "CRITICAL",
+        };
+        format!("[scimgate {level}] {} ({})", self.client_name, self.event)
+    }
+}
+
+/// `sha256=<hex>` of the HMAC-SHA256 of `body` under `secret`.
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC accepts keys of any length");
+    mac.update(body);
+    let bytes = mac.finalize().into_bytes();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+fn post_webhook(w: &WebhookSettings, body: &[u8]) -> Result<(), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(w.timeout))
+        .build()
+        .into();
+    let mut req = agent
+        .post(&w.url)
+        .header("Content-Type", "application/json")
+        .header(
+            "User-Agent",
+            concat!("scimgate/", env!("CARGO_PKG_VERSION")),
+        );
+    if let Some(secret) = &w.secret {
+        req = req.header("X-Scimgate-Signature", signature(secret, body));
+    }
+    req.send(body).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Deliver to the webhook, retrying with backoff (0.5 s, 1 s, 2 s, …).
+pub fn send_webhook(w: &WebhookSettings, n: &Notification) -> Result<(), String> {
+    let body = n.payload().to_string().into_bytes();
+    let mut delay = StdDuration::from_millis(500);
+    let mut last = String::new();
+    for attempt in 0..=w.retries {
+        match post_webhook(w, &body) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(url = %w.url, attempt = attempt + 1, error = %e, "webhook delivery failed");
+                last = e;
+            }
+        }
+        if attempt < w.retries {
+            std::thread::sleep(delay);
+            delay *= 2;
+        }
+    }
+    Err(last)
+}
+
+/// Send the notification by e-mail to every recipient.
+pub fn send_email(e: &EmailSettings, n: &Notification) -> Result<(), String> {
+    use lettre::message::header::ContentType;
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::{Message, SmtpTransport, Transport};
+
+    let mut builder = Message::builder()
+        .from(e.from.parse().map_err(|err| format!("sender: {err}"))?)
+        .subject(n.subject());
+    for to in &e.to {
+        builder = builder.to(to.parse().map_err(|err| format!("recipient {to}: {err}"))?);
+    }
+    let body = format!(
+        "{}\n\nclient: {} ({})\ntoken: {}\ntime: {}\ndetails: {}\n",
+        n.text,
+        n.client_name,
+        n.client_id,
+        n.token_id.as_deref().unwrap_or("-"),
+        format_rfc3339(n.at),
+        n.details
+    );
+    let message = builder
+        .header(ContentType::TEXT_PLAIN)
+        .body(body)
+        .map_err(|err| err.to_string())?;
+    let mut transport = match e.security {
+        SmtpSecurity::None => SmtpTransport::builder_dangerous(&e.host),
+        SmtpSecurity::StartTls => {
+            SmtpTransport::starttls_relay(&e.host).map_err(|err| err.to_string())?
+        }
+        SmtpSecurity::Tls => SmtpTransport::relay(&e.host).map_err(|err| err.to_string())?,
+    }
+    .port(e.port)
+    .timeout(Some(StdDuration::from_secs(15)));
+    if let (Some(user), Some(pass)) = (&e.username, &e.password) {
+        transport = transport.credentials(Credentials::new(user.clone(), pass.clone()));
+    }
+    transport
+        .build()
+        .send(&message)
+        .map(|_| ())
+        .map_err(|err| err.to_string())
+}
+
+/// The configured notifiers.
+#[derive(Debug, Clone, Default)]
+pub struct Notifier {
+    pub webhook: Option<WebhookSettings>,
+    pub email: Option<EmailSettings>,
+}
+
+impl Notifier {
+    pub fn from_settings(s: &MonitorSettings) -> Notifier {
+        Notifier {
+            webhook: s.webhook.clone(),
+            email: s.email.clone(),
+        }
+    }
+
+    /// Log the notification and deliver it to the webhook and by e-mail, in the
+    /// background. Returns the delivery thread (tests join it).
+    pub fn send(&self, n: Notification) -> Option<std::thread::JoinHandle<()>> {
+        match n.severity {
+            Severity::Critical => {
+                tracing::error!(event = n.event, client_id = %n.client_id, token_id = ?n.token_id, "{}", n.text)
+            }
+            Severity::Warning => {
+                tracing::warn!(event = n.event, client_id = %n.client_id, token_id = ?n.token_id, "{}", n.text)
+            }
+            Severity::Info => {
+                tracing::info!(event = n.event, client_id = %n.client_id, token_id = ?n.token_id, "{}", n.text)
+            }
+        }
+        if self.webhook.is_none() && self.email.is_none() {
+            return None;
+        }
+        let me = self.clone();
+        std::thread::Builder::new()
+            .name("notify".into())
+            .spawn(move || {
+                if let Some(w) = &me.webhook {
+                    if let Err(e) = send_webhook(w, &n) {
+                        tracing::error!(url = %w.url, error = %e, "webhook notification lost after retries");
+                    }
+                }
+                if let Some(e) = &me.email {
+                    if let Err(err) = send_email(e, &n) {
+                        tracing::error!(host = %e.host, error = %err, "e-mail notification failed");
+                    }
+                }
+            })
+            .ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_is_rfc_4231_hmac_sha256() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            signature("Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}

@@ -1,0 +1,167 @@
+//! The monitor's tables: `client_health` (each client's last success, last failure and
+//! health state), `client_activity` (hourly counts for the timeline) and
+//! `expiry_warnings` (which warnings were sent, so none repeats after a restart).
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Result, Store, audit};
+use crate::model::{ClientHealth, HealthState, NewAuditEvent};
+use crate::time::Timestamp;
+
+const COLUMNS: &str = "client_id, state, state_since, last_success_at, last_success_ip, \
+    last_failure_at, last_failure_status, last_failure_reason, last_token_id";
+
+fn row_to_health(r: &Row<'_>) -> rusqlite::Result<ClientHealth> {
+    let state: String = r.get(1)?;
+    Ok(ClientHealth {
+        client_id: r.get(0)?,
+        state: HealthState::from_name(&state).unwrap_or(HealthState::Idle),
+        state_since: r.get(2)?,
+        last_success_at: r.get(3)?,
+        last_success_ip: r.get(4)?,
+        last_failure_at: r.get(5)?,
+        last_failure_status: r
+            .get::<_, Option<i64>>(6)?
+            .and_then(|s| u16::try_from(s).ok()),
+        last_failure_reason: r.get(7)?,
+        last_token_id: r.get(8)?,
+    })
+}
+
+/// Hourly activity of one client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    pub client_id: String,
+    pub hour: Timestamp,
+    pub ok: i64,
+    pub failed: i64,
+}
+
+impl Store {
+    /// Every client's recorded health.
+    pub fn client_health(&self) -> Result<Vec<ClientHealth>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(&format!("SELECT {COLUMNS} FROM client_health"))?;
+            let rows = stmt.query_map([], row_to_health)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// One client's recorded health.
+    pub fn client_health_of(&self, client_id: &str) -> Result<Option<ClientHealth>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                &format!("SELECT {COLUMNS} FROM client_health WHERE client_id = ?1"),
+                [client_id],
+                row_to_health,
+            )
+            .optional()?)
+        })
+    }
+
+    /// Write the monitor's view of clients and the hourly counts in one transaction, with
+    /// an audit event for each state change.
+    pub fn save_monitor_state(
+        &self,
+        health: &[ClientHealth],
+        activity: &[Activity],
+        transitions: &[NewAuditEvent],
+        now: Timestamp,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let mut upsert = tx.prepare_cached(&format!(
+                "INSERT INTO client_health ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                 ON CONFLICT(client_id) DO UPDATE SET state = excluded.state, \
+                 state_since = excluded.state_since, last_success_at = excluded.last_success_at, \
+                 last_success_ip = excluded.last_success_ip, \
+                 last_failure_at = excluded.last_failure_at, \
+                 last_failure_status = excluded.last_failure_status, \
+                 last_failure_reason = excluded.last_failure_reason, \
+                 last_token_id = excluded.last_token_id"
+            ))?;
+            for h in health {
+                upsert.execute(params![
+                    h.client_id,
+                    h.state.as_str(),
+                    h.state_since,
+                    h.last_success_at,
+                    h.last_success_ip,
+                    h.last_failure_at,
+                    h.last_failure_status,
+                    h.last_failure_reason,
+                    h.last_token_id,
+                ])?;
+            }
+            let mut add = tx.prepare_cached(
+                "INSERT INTO client_activity (client_id, hour, ok, failed) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT(client_id, hour) DO UPDATE SET ok = ok + excluded.ok, \
+                 failed = failed + excluded.failed",
+            )?;
+            for a in activity {
+                add.execute(params![a.client_id, a.hour, a.ok, a.failed])?;
+            }
+            for e in transitions {
+                audit::append(tx, e, now)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Hourly activity since `since`, by client and hour.
+    pub fn client_activity(&self, since: Timestamp) -> Result<Vec<Activity>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT client_id, hour, ok, failed FROM client_activity WHERE hour >= ?1 \
+                 ORDER BY client_id, hour",
+            )?;
+            let rows = stmt.query_map([since], |r| {
+                Ok(Activity {
+                    client_id: r.get(0)?,
+                    hour: r.get(1)?,
+                    ok: r.get(2)?,
+                    failed: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Whether the warning `lead` for `subject` was already sent.
+    pub fn warning_fired(&self, subject: &str, lead: i64) -> Result<bool> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM expiry_warnings WHERE subject = ?1 AND lead = ?2)",
+            )?
+            .query_row(params![subject, lead], |r| r.get(0))?)
+        })
+    }
+
+    /// Record warnings as sent (one for each lead), with the audit event, in one
+    /// transaction. Returns false if the first lead was already recorded (someone else
+    /// sent it), so a warning is sent at most once.
+    pub fn record_warning(
+        &self,
+        subject: &str,
+        leads: &[i64],
+        now: Timestamp,
+        audit_event: &NewAuditEvent,
+    ) -> Result<bool> {
+        self.write(|tx| {
+            let mut fresh = false;
+            for (i, lead) in leads.iter().enumerate() {
+                let n = tx.execute(
+                    "INSERT OR IGNORE INTO expiry_warnings (subject, lead, fired_at) \
+                     VALUES (?1, ?2, ?3)",
+                    params![subject, lead, now],
+                )?;
+                if i == 0 {
+                    fresh = n == 1;
+                }
+            }
+            if fresh {
+                audit::append(tx, audit_event, now)?;
+            }
+            Ok(fresh)
+        })
+    }
+}
