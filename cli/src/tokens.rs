@@ -287,7 +287,11 @@ pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> CliResult {
                 "revoked": revoked.iter().map(|t| t.id.to_string()).collect::<Vec<_>>(),
             }));
         } else if revoked.is_empty() {
-            println!("Client {client} has no live tokens; nothing was revoked.");
+            let what = a
+                .token_type
+                .map(|k| format!("live {k}s"))
+                .unwrap_or_else(|| "live tokens".into());
+            println!("Client {client} has no {what}; nothing was revoked.");
         } else {
             println!("{} token(s) of client {client} revoked:", revoked.len());
             for t in &revoked {

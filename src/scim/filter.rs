@@ -43,7 +43,7 @@ pub const MAX_DEPTH: usize = 32;
 
 /// Maximum number of attribute expressions (`attr op value`, `attr pr`, value-path parts)
 /// in one filter.
-pub const MAX_TERMS: usize = 256;
+pub const MAX_TERMS: usize = 64;
 
 /// A parsed SCIM filter (RFC 7644 §3.4.2.2).
 #[derive(Debug, Clone, PartialEq)]

@@ -386,7 +386,7 @@ async fn get(
         .body(found.json.to_string()))
 }
 
-fn if_match(req: &HttpRequest) -> Result<Option<i64>, ScimError> {
+fn if_match(req: &HttpRequest) -> Result<Option<Vec<i64>>, ScimError> {
     if_match_version(
         req.headers()
             .get(header::IF_MATCH)
@@ -405,7 +405,10 @@ async fn replace(
     let expected = if_match(&req)?;
     let body = read_json(payload, state.settings.max_body_bytes).await?;
     let id = path.into_inner();
-    let (doc, version) = with_scim(&state, move |s| s.replace(kind, &id, &body, expected)).await?;
+    let (doc, version) = with_scim(&state, move |s| {
+        s.replace(kind, &id, &body, expected.as_deref())
+    })
+    .await?;
     Ok(resource_response(
         actix_web::http::StatusCode::OK,
         &doc,
@@ -424,7 +427,10 @@ async fn patch(
     let expected = if_match(&req)?;
     let body = read_json(payload, state.settings.max_body_bytes).await?;
     let id = path.into_inner();
-    let (doc, version) = with_scim(&state, move |s| s.patch(kind, &id, &body, expected)).await?;
+    let (doc, version) = with_scim(&state, move |s| {
+        s.patch(kind, &id, &body, expected.as_deref())
+    })
+    .await?;
     Ok(resource_response(
         actix_web::http::StatusCode::OK,
         &doc,
@@ -441,7 +447,7 @@ async fn delete(
     authorize(&req, &state, Scope::DirectoryWrite)?;
     let expected = if_match(&req)?;
     let id = path.into_inner();
-    with_scim(&state, move |s| s.delete(kind, &id, expected)).await?;
+    with_scim(&state, move |s| s.delete(kind, &id, expected.as_deref())).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

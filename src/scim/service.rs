@@ -82,19 +82,27 @@ pub fn etag_matches(header: &str, version: i64) -> bool {
     })
 }
 
-/// The version an `If-Match` value requires, if it is specific (`Some(None)` = `*`).
-pub fn if_match_version(header: Option<&str>) -> Result<Option<i64>, ScimError> {
+/// The versions an `If-Match` value accepts (`None` for `*` or no header). An ETag this
+/// server never issued becomes version -1, which matches nothing.
+pub fn if_match_version(header: Option<&str>) -> Result<Option<Vec<i64>>, ScimError> {
     let Some(h) = header else { return Ok(None) };
-    let t = h.trim();
-    if t == "*" {
+    let tags: Vec<&str> = h
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    if tags.contains(&"*") {
         return Ok(None);
     }
-    // An ETag we never issued can never match: version -1.
     Ok(Some(
-        t.trim_start_matches("W/")
-            .trim_matches('"')
-            .parse::<i64>()
-            .unwrap_or(-1),
+        tags.iter()
+            .map(|t| {
+                t.trim_start_matches("W/")
+                    .trim_matches('"')
+                    .parse::<i64>()
+                    .unwrap_or(-1)
+            })
+            .collect(),
     ))
 }
 
@@ -269,7 +277,7 @@ impl Scim<'_> {
         kind: ResourceKind,
         id: &str,
         body: &Value,
-        if_match: Option<i64>,
+        if_match: Option<&[i64]>,
     ) -> Result<(Value, i64), ScimError> {
         let registry = self.registry;
         let result = self.store.update_scim(
@@ -301,7 +309,7 @@ impl Scim<'_> {
         kind: ResourceKind,
         id: &str,
         body: &Value,
-        if_match: Option<i64>,
+        if_match: Option<&[i64]>,
     ) -> Result<(Value, i64), ScimError> {
         let ops = parse_patch_request(body)?;
         let (ops, removed_extensions) = extension_ops(kind, ops);
@@ -354,7 +362,7 @@ impl Scim<'_> {
         &self,
         kind: ResourceKind,
         id: &str,
-        if_match: Option<i64>,
+        if_match: Option<&[i64]>,
     ) -> Result<(), ScimError> {
         let result = self
             .store
@@ -448,8 +456,12 @@ mod tests {
         assert!(etag_matches("*", 9));
         assert!(etag_matches("W/\"1\", W/\"3\"", 3));
         assert!(!etag_matches("W/\"4\"", 3));
-        assert_eq!(if_match_version(Some("W/\"7\"")).unwrap(), Some(7));
+        assert_eq!(if_match_version(Some("W/\"7\"")).unwrap(), Some(vec![7]));
+        assert_eq!(
+            if_match_version(Some("W/\"8\", W/\"9\"")).unwrap(),
+            Some(vec![8, 9])
+        );
         assert_eq!(if_match_version(Some("*")).unwrap(), None);
-        assert_eq!(if_match_version(Some("garbage")).unwrap(), Some(-1));
+        assert_eq!(if_match_version(Some("garbage")).unwrap(), Some(vec![-1]));
     }
 }

@@ -303,7 +303,7 @@ impl Store {
             let revoked: Vec<String> = {
                 let mut stmt = tx.prepare(
                     "UPDATE tokens SET revoked_at = ?2, revoked_reason = 'client deleted' \
-                     WHERE client_id = ?1 AND revoked_at IS NULL RETURNING id",
+                     WHERE client_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 RETURNING id",
                 )?;
                 let rows = stmt.query_map(params![id, now], |r| r.get(0))?;
                 rows.collect::<rusqlite::Result<_>>()?

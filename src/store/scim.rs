@@ -106,6 +106,16 @@ fn set_members(tx: &Transaction<'_>, group_id: &str, doc: &Value) -> Result<()> 
     Ok(())
 }
 
+/// Refuse a Group that names itself as a member.
+fn check_not_self_member(group_id: &str, doc: &Value) -> Result<()> {
+    if member_ids(doc).iter().any(|m| m == group_id) {
+        return Err(StoreError::Invalid(
+            "a group cannot be a member of itself".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Members that do not exist (as a User or Group) — a write naming them is refused.
 fn missing_members(tx: &Transaction<'_>, doc: &Value) -> Result<Vec<String>> {
     let mut stmt =
@@ -120,10 +130,11 @@ fn missing_members(tx: &Transaction<'_>, doc: &Value) -> Result<Vec<String>> {
     Ok(missing)
 }
 
-fn check_version(current: &ScimRecord, expected: Option<i64>) -> Result<()> {
+/// `expected`: the versions an If-Match header accepts (`None`: any).
+fn check_version(current: &ScimRecord, expected: Option<&[i64]>) -> Result<()> {
     match expected {
-        Some(v) if v != current.version => Err(StoreError::Precondition(format!(
-            "the resource is at version {}, not {v}",
+        Some(vs) if !vs.contains(&current.version) => Err(StoreError::Precondition(format!(
+            "the resource is at version {}",
             current.version
         ))),
         _ => Ok(()),
@@ -184,7 +195,7 @@ impl Store {
         &self,
         resource_type: &str,
         id: &str,
-        expected_version: Option<i64>,
+        expected_version: Option<&[i64]>,
         now: &str,
         change: impl FnOnce(&ScimRecord) -> std::result::Result<Value, E>,
     ) -> Result<std::result::Result<ScimRecord, E>> {
@@ -201,6 +212,7 @@ impl Store {
                 return Ok(Ok(current));
             }
             if resource_type == "Group" {
+                check_not_self_member(id, &doc)?;
                 let missing = missing_members(tx, &doc)?;
                 if !missing.is_empty() {
                     return Err(StoreError::Invalid(format!(
@@ -237,7 +249,7 @@ impl Store {
         &self,
         resource_type: &str,
         id: &str,
-        expected_version: Option<i64>,
+        expected_version: Option<&[i64]>,
         now: &str,
     ) -> Result<()> {
         self.write(|tx| {

@@ -377,3 +377,75 @@ fn bad_input_is_a_scim_error_and_writes_nothing() {
     let now = scim.get(&format!("/Users/{bid}"));
     assert_eq!(now.body, bob, "the failed PATCHes changed nothing");
 }
+
+/// Regression: a filter of ~180 `or`-ed comparisons overflowed a worker's stack and took
+/// the whole server down. Long filters are refused cleanly; the server keeps serving.
+#[test]
+fn r_long_filter_is_refused_not_a_crash() {
+    let (_s, _server, scim) = setup();
+    new_user(&scim, "u1");
+    let long: Vec<String> = (0..200).map(|i| format!("userName eq \"u{i}\"")).collect();
+    let q = long.join(" or ");
+    let url = format!("/Users?filter={}", url_encode(&q));
+    assert_scim_error(&scim.get(&url), 400, Some("invalidFilter"));
+    let and: Vec<String> = (0..100)
+        .map(|i| format!("title pr and userName ne \"x{i}\""))
+        .collect();
+    let r = scim.post("/Users/.search", json!({"filter": and.join(" and ")}));
+    assert_scim_error(&r, 400, Some("invalidFilter"));
+    let ok: Vec<String> = (0..64).map(|i| format!("userName eq \"u{i}\"")).collect();
+    let r = scim.post("/Users/.search", json!({"filter": ok.join(" or ")}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["totalResults"], 1);
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn if_match_lists_and_self_membership() {
+    let (_s, _server, scim) = setup();
+    let u = new_user(&scim, "etag");
+    let id = u["id"].as_str().unwrap();
+    let etag = u["meta"]["version"].as_str().unwrap().to_string();
+    let list = format!("W/\"999\", {etag}");
+    let mut body = u.clone();
+    body["title"] = json!("Boss");
+    let r = scim.send(
+        "PUT",
+        &format!("/Users/{id}"),
+        Some(&body),
+        &[("if-match", &list)],
+    );
+    assert_eq!(
+        r.status, 200,
+        "a list containing the current ETag matches: {}",
+        r.body
+    );
+    let r = scim.send(
+        "PUT",
+        &format!("/Users/{id}"),
+        Some(&body),
+        &[("if-match", "W/\"1\", W/\"999\"")],
+    );
+    assert_scim_error(&r, 412, None);
+    let g = scim.post(
+        "/Groups",
+        json!({"schemas": [GROUP], "displayName": "Loop"}),
+    );
+    let gid = g.body["id"].as_str().unwrap();
+    let r = scim.patch(
+        &format!("/Groups/{gid}"),
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": gid}]}]}),
+    );
+    assert_scim_error(&r, 400, Some("invalidValue"));
+}
