@@ -10,6 +10,7 @@
 mod clients;
 mod output;
 mod secrets;
+mod status;
 mod store_cmds;
 mod tokens;
 mod users;
@@ -86,6 +87,8 @@ pub enum Command {
     RevokeToken(tokens::RevokeArgs),
     /// Replace an access token with a new one; the old one keeps working for an overlap.
     RotateToken(tokens::RotateArgs),
+    /// Clients' provisioning health; exit 0 ok, 1 warning, 2 critical (for cron/Nagios).
+    Status(status::StatusArgs),
     /// Show the audit log.
     Audit(store_cmds::AuditArgs),
     /// Show or change the token lifetime policy.
@@ -151,10 +154,10 @@ fn actor() -> String {
     format!("cli:{}", user.unwrap_or_else(|| "unknown".into()))
 }
 
-fn run(cli: Cli) -> CliResult {
+fn run(cli: Cli) -> Result<u8, CliError> {
     let clock = Clock::system();
     if let Command::Init(args) = &cli.command {
-        return store_cmds::init(&cli.global, args, clock, actor());
+        return store_cmds::init(&cli.global, args, clock, actor()).map(|()| 0);
     }
     let store = Store::open_existing(&cli.global.db)?;
     let ctx = Ctx {
@@ -163,8 +166,11 @@ fn run(cli: Cli) -> CliResult {
     };
     let password = secrets::tool_password(&cli.global)?;
     ctx.admin.verify_tool_password(&password)?;
+    if let Command::Status(a) = cli.command {
+        return status::status(&ctx, a);
+    }
     match cli.command {
-        Command::Init(_) => Ok(()),
+        Command::Init(_) | Command::Status(_) => Ok(()),
         Command::RegisterApiClient(a) => clients::register(&ctx, a),
         Command::ListApiClients => clients::list(&ctx),
         Command::ShowApiClient(a) => clients::show(&ctx, &a.client_id),
@@ -185,6 +191,7 @@ fn run(cli: Cli) -> CliResult {
         Command::ListUsers => users::list(&ctx),
         Command::RevokeConsent(a) => users::revoke_consent(&ctx, a),
     }
+    .map(|()| 0)
 }
 
 /// Die quietly on a closed pipe (`config list-tokens | head`) as other Unix tools do,
@@ -224,7 +231,7 @@ fn main() -> ExitCode {
         }
     };
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             let msg = e.to_string();
             let msg = msg.trim_end_matches('.');

@@ -6,7 +6,8 @@
 //!   records it (after the guard has judged the token) without writing on the request path;
 //! - [`Monitor`]: buffers events; its thread writes `scim_heartbeat.log` every second and,
 //!   every tick, folds events into each client's health, detects state changes
-//!   (`health`), sends expiry warnings (`expiry`) and notifications (`notify`);
+//!   (`health`), sends expiry warnings (`expiry`) and notifications (`notify`, on their own
+//!   thread, in order);
 //! - `usage`: last-use of tokens (for `config show-token`), batched the same way;
 //! - `metrics`: the Prometheus `/metrics` page; `config`: the monitoring settings.
 //!
@@ -81,7 +82,6 @@ pub struct Monitor {
     stop: Mutex<bool>,
     wake: Condvar,
     thread: Mutex<Option<JoinHandle<()>>>,
-    deliveries: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -108,7 +108,6 @@ impl Monitor {
             stop: Mutex::new(false),
             wake: Condvar::new(),
             thread: Mutex::default(),
-            deliveries: Mutex::default(),
         }
     }
 
@@ -157,12 +156,9 @@ impl Monitor {
         self.wait_for_deliveries();
     }
 
-    /// Wait until background notification deliveries have finished.
+    /// Wait until queued notifications were delivered (or gave up), at most a minute.
     pub fn wait_for_deliveries(&self) {
-        let handles: Vec<_> = lock(&self.deliveries).drain(..).collect();
-        for h in handles {
-            let _ = h.join();
-        }
+        self.notifier.wait_idle(StdDuration::from_secs(60));
     }
 
     pub fn enabled(&self) -> bool {
@@ -241,9 +237,7 @@ impl Monitor {
             tracing::error!(error = %e, "monitor tick failed");
         }
         for n in &report.notifications {
-            if let Some(h) = self.notifier.send(n.clone()) {
-                lock(&self.deliveries).push(h);
-            }
+            self.notifier.send(n.clone());
         }
         report
     }

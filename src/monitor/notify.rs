@@ -156,24 +156,65 @@ pub fn send_email(e: &EmailSettings, n: &Notification) -> Result<(), String> {
         .map_err(|err| err.to_string())
 }
 
-/// The configured notifiers.
-#[derive(Debug, Clone, Default)]
+/// The configured notifiers, with one delivery thread that works through notifications
+/// in order (a retrying webhook delays the ones behind it rather than reordering them).
+#[derive(Clone, Default)]
 pub struct Notifier {
     pub webhook: Option<WebhookSettings>,
     pub email: Option<EmailSettings>,
+    queue: Option<std::sync::mpsc::Sender<Notification>>,
+    pending: std::sync::Arc<(std::sync::Mutex<usize>, std::sync::Condvar)>,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("webhook", &self.webhook)
+            .field("email", &self.email)
+            .finish()
+    }
 }
 
 impl Notifier {
     pub fn from_settings(s: &MonitorSettings) -> Notifier {
-        Notifier {
+        let mut n = Notifier {
             webhook: s.webhook.clone(),
             email: s.email.clone(),
+            queue: None,
+            pending: Default::default(),
+        };
+        if n.webhook.is_some() || n.email.is_some() {
+            let (tx, rx) = std::sync::mpsc::channel::<Notification>();
+            let (webhook, email, pending) = (n.webhook.clone(), n.email.clone(), n.pending.clone());
+            let spawned = std::thread::Builder::new()
+                .name("notify".into())
+                .spawn(move || {
+                    for note in rx {
+                        if let Some(w) = &webhook {
+                            if let Err(e) = send_webhook(w, &note) {
+                                tracing::error!(url = %w.url, error = %e, "webhook notification lost after retries");
+                            }
+                        }
+                        if let Some(e) = &email {
+                            if let Err(err) = send_email(e, &note) {
+                                tracing::error!(host = %e.host, error = %err, "e-mail notification failed");
+                            }
+                        }
+                        let (count, done) = &*pending;
+                        let mut c = count.lock().unwrap_or_else(|p| p.into_inner());
+                        *c = c.saturating_sub(1);
+                        done.notify_all();
+                    }
+                });
+            if spawned.is_ok() {
+                n.queue = Some(tx);
+            }
         }
+        n
     }
 
-    /// Log the notification and deliver it to the webhook and by e-mail, in the
-    /// background. Returns the delivery thread (tests join it).
-    pub fn send(&self, n: Notification) -> Option<std::thread::JoinHandle<()>> {
+    /// Log the notification and queue it for the webhook and e-mail.
+    pub fn send(&self, n: Notification) {
         match n.severity {
             Severity::Critical => {
                 tracing::error!(event = n.event, client_id = %n.client_id, token_id = ?n.token_id, "{}", n.text)
@@ -185,25 +226,20 @@ impl Notifier {
                 tracing::info!(event = n.event, client_id = %n.client_id, token_id = ?n.token_id, "{}", n.text)
             }
         }
-        if self.webhook.is_none() && self.email.is_none() {
-            return None;
+        if let Some(q) = &self.queue {
+            let (count, _) = &*self.pending;
+            *count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+            if q.send(n).is_err() {
+                *count.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+            }
         }
-        let me = self.clone();
-        std::thread::Builder::new()
-            .name("notify".into())
-            .spawn(move || {
-                if let Some(w) = &me.webhook {
-                    if let Err(e) = send_webhook(w, &n) {
-                        tracing::error!(url = %w.url, error = %e, "webhook notification lost after retries");
-                    }
-                }
-                if let Some(e) = &me.email {
-                    if let Err(err) = send_email(e, &n) {
-                        tracing::error!(host = %e.host, error = %err, "e-mail notification failed");
-                    }
-                }
-            })
-            .ok()
+    }
+
+    /// Wait (at most `limit`) until every queued notification was delivered or gave up.
+    pub fn wait_idle(&self, limit: StdDuration) {
+        let (count, done) = &*self.pending;
+        let guard = count.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = done.wait_timeout_while(guard, limit, |c| *c > 0);
     }
 }
 

@@ -6,6 +6,7 @@ mod cli_misc;
 mod cli_tokens;
 mod cli_users;
 mod concurrency;
+mod monitor;
 mod oauth;
 mod oauth_endpoints;
 mod oauth_pages;

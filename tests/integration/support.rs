@@ -188,6 +188,8 @@ pub fn assert_one_sentence(stderr: &str) {
 pub struct TestServer {
     pub base: String,
     pub store: Arc<scimgate::store::Store>,
+    /// The server's state (its monitor, caches, settings), as the handlers see it.
+    pub state: scimgate::http::AppState,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -217,12 +219,13 @@ impl TestServer {
         })
         .expect("settings");
         let state = AppState::new(store.clone(), settings, clock);
+        let app_state = state.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let sys = actix_web::rt::System::new();
             sys.block_on(async move {
                 let server = HttpServer::new(move || {
-                    let state = state.clone();
+                    let state = app_state.clone();
                     App::new().configure(move |cfg| configure(cfg, state))
                 })
                 .workers(2)
@@ -237,6 +240,7 @@ impl TestServer {
         TestServer {
             base: format!("http://{addr}"),
             store,
+            state,
             handle,
             thread: Some(thread),
         }
@@ -256,6 +260,7 @@ impl Drop for TestServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.state.clone().shutdown();
     }
 }
 

@@ -1,0 +1,661 @@
+//! Token lifecycle monitoring, end to end: seed 001's story told with a controlled clock
+//! (a token works, gets its 30 d / 7 d / 1 d warnings, expires, the IdP's calls turn to
+//! 401, the client goes `failing` and the operator is told once, a new token heals it), a
+//! silent Entra-style client going late then missed in real time with `config status`
+//! exit codes, the heartbeat log (attribution, unknown tokens, SIGHUP reopen), `/metrics`,
+//! and the notifiers over real protocols: a local HTTP receiver and a local SMTP server.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant};
+
+use scimgate::admin::{Admin, IssueToken, Lifetime, RegisterClient};
+use scimgate::model::{ClientProfile, GrantType, Heartbeat, IdpKind, IdpRef, Scope};
+use scimgate::settings::RawSettings;
+use scimgate::time::{Clock, Duration};
+use serde_json::Value;
+
+use crate::support::{Scim, TestServer, TestStore};
+
+/// A webhook receiver: a real HTTP server on loopback recording each POST (signature
+/// header and JSON body). The first `fail_first` requests get a 500, to exercise retries.
+/// What the receiver got: the signature header (with the raw body) and the parsed body.
+type Received = Arc<Mutex<Vec<(Option<String>, Value)>>>;
+
+struct Receiver {
+    url: String,
+    got: Received,
+    attempts: Arc<Mutex<usize>>,
+}
+
+impl Receiver {
+    fn start(fail_first: usize) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let attempts = Arc::new(Mutex::new(0usize));
+        let (g, a) = (got.clone(), attempts.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut len = 0usize;
+                let mut sig = None;
+                let mut line = String::new();
+                reader.read_line(&mut line).ok();
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    if lower.starts_with("x-scimgate-signature:") {
+                        sig = Some(line.split_once(':').unwrap().1.trim().to_string());
+                    }
+                }
+                let mut body = vec![0u8; len];
+                reader.read_exact(&mut body).ok();
+                let n = {
+                    let mut a = a.lock().unwrap();
+                    *a += 1;
+                    *a
+                };
+                let status = if n <= fail_first {
+                    "500 Internal Server Error"
+                } else {
+                    g.lock().unwrap().push((
+                        sig.map(|s| format!("{s}|{}", String::from_utf8_lossy(&body))),
+                        serde_json::from_slice(&body).unwrap_or(Value::Null),
+                    ));
+                    "200 OK"
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+            }
+        });
+        Receiver { url, got, attempts }
+    }
+
+    fn events(&self) -> Vec<Value> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
+/// Register an Entra-style client (heartbeat 40m × 3) and issue it a token.
+fn entra_client(
+    db: &std::path::Path,
+    clock: &Clock,
+    heartbeat: Option<Heartbeat>,
+    valid: Lifetime,
+) -> (String, String) {
+    let store = scimgate::store::Store::open_or_create(db).unwrap();
+    let admin = Admin::new(&store, clock.clone(), "test");
+    let (client, _) = admin
+        .register_client(RegisterClient {
+            name: "Entra prod".into(),
+            profile: ClientProfile::Web,
+            grants: vec![GrantType::ClientCredentials],
+            scopes: vec![Scope::DirectoryRead, Scope::DirectoryWrite],
+            redirect_uris: vec![],
+            auth_method: None,
+            require_consent: false,
+            access_token_ttl: None,
+            refresh_token_ttl: None,
+            client_secret_ttl: None,
+            idp: IdpRef {
+                kind: IdpKind::Entra,
+                app_id: Some("8f2b".into()),
+                tenant: None,
+                owner: None,
+            },
+            heartbeat: Some(heartbeat),
+        })
+        .unwrap();
+    let token = issue(db, clock, &client.id, valid);
+    (client.id, token)
+}
+
+fn issue(db: &std::path::Path, clock: &Clock, client: &str, valid: Lifetime) -> String {
+    let store = scimgate::store::Store::open_or_create(db).unwrap();
+    let admin = Admin::new(&store, clock.clone(), "test");
+    let (_, secret) = admin
+        .issue_access_token(IssueToken {
+            client_id: client.into(),
+            scopes: vec![],
+            lifetime: valid,
+            label: None,
+        })
+        .unwrap();
+    secret.expose().to_string()
+}
+
+fn health_state(server: &TestServer, client: &str) -> String {
+    server
+        .store
+        .client_health_of(client)
+        .unwrap()
+        .map(|h| h.state.as_str().to_string())
+        .unwrap_or_default()
+}
+
+fn log_lines(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each heartbeat log line is JSON"))
+        .collect()
+}
+
+#[test]
+fn seed_001_story_with_a_controlled_clock() {
+    let s = TestStore::empty();
+    let start = chrono::Utc::now().timestamp();
+    let clock = Clock::manual(start);
+    let hook = Receiver::start(1);
+    let server = TestServer::start_with(
+        &s.db,
+        clock.clone(),
+        RawSettings {
+            monitor_tick: Some("1h".into()),
+            webhook_url: Some(hook.url.clone()),
+            webhook_secret: Some("hook-secret".into()),
+            webhook_retries: Some(2),
+            ..RawSettings::default()
+        },
+    );
+    let (client, token) = entra_client(
+        &s.db,
+        &clock,
+        Heartbeat::default_for(IdpKind::Entra),
+        Lifetime::DEFAULT,
+    );
+    let expires = start + 17_520 * 3600;
+    let scim = Scim::new(&server, &token);
+    let m = &server.state.monitor;
+
+    // The token works: 200s, the client is healthy, nothing to tell anyone.
+    assert_eq!(scim.get("/Users").status, 200);
+    let r = m.tick();
+    assert!(r.notifications.is_empty(), "{:?}", r.notifications);
+    assert_eq!(health_state(&server, &client), "healthy");
+
+    // Each warning lead time: exactly one warning, never repeated.
+    let mut warned = Vec::new();
+    for (lead, label) in [(30, "30d"), (7, "7d"), (1, "1d")] {
+        clock.set(expires - lead * 86_400 + 60);
+        assert_eq!(scim.get("/Users").status, 200);
+        let r = m.tick();
+        let w: Vec<_> = r
+            .notifications
+            .iter()
+            .filter(|n| n.event == "token_expiry")
+            .collect();
+        assert_eq!(w.len(), 1, "one warning at {label}: {:?}", r.notifications);
+        assert_eq!(w[0].details["lead"], label);
+        assert!(w[0].text.contains("rotate-token"), "{}", w[0].text);
+        warned.push(w[0].token_id.clone());
+        assert!(
+            m.tick().notifications.is_empty(),
+            "the {label} warning is not repeated"
+        );
+    }
+    assert_eq!(health_state(&server, &client), "healthy");
+
+    // The token expires; the IdP's next calls get 401; the client is failing; one alert.
+    clock.set(expires + 30);
+    let r = scim.get("/Users");
+    assert_eq!(r.status, 401);
+    assert_eq!(scim.get("/Users").status, 401);
+    let r = m.tick();
+    let failing: Vec<_> = r
+        .notifications
+        .iter()
+        .filter(|n| n.event == "state_change")
+        .collect();
+    assert_eq!(failing.len(), 1, "{:?}", r.notifications);
+    assert_eq!(failing[0].details["to"], "failing");
+    assert!(failing[0].text.contains("expired"), "{}", failing[0].text);
+    assert_eq!(health_state(&server, &client), "failing");
+    assert_eq!(scim.get("/Users").status, 401);
+    assert!(
+        m.tick().notifications.is_empty(),
+        "the failing alert is sent once"
+    );
+
+    // A new token is issued and calls succeed: healthy again.
+    let fresh = issue(&s.db, &clock, &client, Lifetime::For(Duration::days(365)));
+    assert_eq!(Scim::new(&server, &fresh).get("/Users").status, 200);
+    let r = m.tick();
+    assert_eq!(r.notifications.len(), 1, "{:?}", r.notifications);
+    assert_eq!(r.notifications[0].details["to"], "healthy");
+    assert_eq!(health_state(&server, &client), "healthy");
+
+    // The heartbeat log tells the story, including the cut from 200 to 401.
+    let log = log_lines(&server.state.monitor.settings().heartbeat_log);
+    let statuses: Vec<u64> = log
+        .iter()
+        .filter(|l| l["event"] == "request")
+        .map(|l| l["status"].as_u64().unwrap())
+        .collect();
+    let cut = statuses
+        .iter()
+        .position(|s| *s == 401)
+        .expect("a 401 in the log");
+    assert!(
+        statuses[..cut].iter().all(|s| *s == 200)
+            && statuses[cut..cut + 3].iter().all(|s| *s == 401),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&200));
+    let expired_line = log.iter().find(|l| l["status"] == 401).unwrap();
+    assert_eq!(expired_line["verdict"], "expired");
+    assert_eq!(expired_line["client_id"], client.as_str());
+    assert_eq!(expired_line["ip"], "127.0.0.1");
+    assert!(expired_line["latency_ms"].is_number());
+    let states: Vec<&str> = log
+        .iter()
+        .filter(|l| l["event"] == "state")
+        .map(|l| l["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        vec!["healthy", "failing", "healthy"],
+        "every transition is logged (idle → healthy quietly)"
+    );
+    let raw = std::fs::read_to_string(&server.state.monitor.settings().heartbeat_log).unwrap();
+    assert!(
+        !raw.contains(&token) && !raw.contains(&fresh),
+        "no token value in the heartbeat log"
+    );
+
+    // The webhook got every notification once (the first attempt failed and was retried),
+    // each signed with HMAC-SHA256 and carrying Slack's `text`.
+    m.wait_for_deliveries();
+    let events = hook.events();
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["event"].as_str().unwrap(),
+                e["details"]["lead"]
+                    .as_str()
+                    .or(e["details"]["to"].as_str())
+                    .unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "token_expiry:30d",
+            "token_expiry:7d",
+            "token_expiry:1d",
+            "state_change:failing",
+            "state_change:healthy"
+        ]
+    );
+    assert_eq!(
+        *hook.attempts.lock().unwrap(),
+        6,
+        "one failed attempt, then five deliveries"
+    );
+    for (sig, body) in hook.got.lock().unwrap().iter() {
+        let (sig, raw) = sig.as_ref().expect("signed").split_once('|').unwrap();
+        assert_eq!(
+            sig,
+            scimgate::monitor::notify::signature("hook-secret", raw.as_bytes())
+        );
+        assert!(body["text"].as_str().unwrap().starts_with("[scimgate] "));
+    }
+
+    // Everything is audited; a restart neither repeats nor loses a warning.
+    let audit = server.store.audit_events(None, 1000).unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.action == "monitor.expiry_warning")
+            .count(),
+        3
+    );
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.action == "monitor.state_change")
+            .count(),
+        3
+    );
+    drop(server);
+    let again = TestServer::start_with(
+        &s.db,
+        clock.clone(),
+        RawSettings {
+            monitor_tick: Some("1h".into()),
+            ..RawSettings::default()
+        },
+    );
+    assert!(again.state.monitor.tick().notifications.is_empty());
+    assert_eq!(health_state(&again, &client), "healthy");
+    let _ = warned;
+}
+
+#[test]
+fn silent_entra_client_goes_late_then_missed_in_real_time() {
+    let s = TestStore::init();
+    let hook = Receiver::start(0);
+    let server = TestServer::start_with(
+        &s.db,
+        Clock::system(),
+        RawSettings {
+            monitor_tick: Some("1s".into()),
+            webhook_url: Some(hook.url.clone()),
+            ..RawSettings::default()
+        },
+    );
+    let hb = Heartbeat {
+        interval: Duration::seconds(2),
+        missed: 2,
+    };
+    let (client, token) = entra_client(
+        &s.db,
+        &Clock::system(),
+        Some(hb),
+        Lifetime::For(Duration::days(365)),
+    );
+    let scim = Scim::new(&server, &token);
+    assert_eq!(scim.get("/Users").status, 200);
+    let status = |want: i32| {
+        let out = s.config().args(["--json", "status"]).output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code() == Some(want), v)
+    };
+    let wait_for = |state: &str, secs: u64| {
+        let deadline = Instant::now() + StdDuration::from_secs(secs);
+        while health_state(&server, &client) != state {
+            assert!(
+                Instant::now() < deadline,
+                "never became {state}: {}",
+                health_state(&server, &client)
+            );
+            std::thread::sleep(StdDuration::from_millis(100));
+        }
+    };
+    wait_for("healthy", 5);
+    let (ok, v) = status(0);
+    assert!(ok, "healthy → exit 0: {v}");
+    assert_eq!(v["clients"][0]["state"], "healthy");
+    assert_eq!(v["clients"][0]["last_source_ip"], "127.0.0.1");
+    wait_for("late", 6);
+    let (ok, v) = status(1);
+    assert!(ok, "late → exit 1: {v}");
+    wait_for("missed", 6);
+    let (ok, v) = status(2);
+    assert!(ok, "missed → exit 2: {v}");
+    let human = s.config().arg("status").output().unwrap();
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.contains("missed") && text.contains("Status: CRITICAL"),
+        "{text}"
+    );
+    server.state.monitor.wait_for_deliveries();
+    let deadline = Instant::now() + StdDuration::from_secs(5);
+    while hook.events().len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(StdDuration::from_millis(100));
+    }
+    let tos: Vec<String> = hook
+        .events()
+        .iter()
+        .map(|e| e["details"]["to"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(tos, vec!["late", "missed"]);
+    // It calls again: healthy, exit 0.
+    assert_eq!(scim.get("/Users").status, 200);
+    wait_for("healthy", 5);
+    assert!(status(0).0);
+}
+
+#[test]
+fn status_warns_about_expiring_tokens_and_failing_clients() {
+    let s = TestStore::init();
+    let clock = Clock::system();
+    let server = TestServer::start_with(
+        &s.db,
+        clock.clone(),
+        RawSettings {
+            monitor_tick: Some("1h".into()),
+            ..RawSettings::default()
+        },
+    );
+    let (client, _) = entra_client(&s.db, &clock, None, Lifetime::For(Duration::days(60)));
+    let out = s.config().args(["status"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Issued 100 days ago for 120 days: 20 days left, inside the 30d lead.
+    let past = Clock::manual(chrono::Utc::now().timestamp() - 100 * 86_400);
+    issue(&s.db, &past, &client, Lifetime::For(Duration::days(120)));
+    let out = s.config().args(["--json", "status"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a token inside the 30d lead warns"
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "warning");
+    assert_eq!(
+        v["clients"][0]["expiring_tokens"].as_array().unwrap().len(),
+        1
+    );
+    // A revoked token still in use: failing, critical.
+    let token = issue(&s.db, &clock, &client, Lifetime::For(Duration::days(300)));
+    let store = scimgate::store::Store::open_existing(&s.db).unwrap();
+    Admin::new(&store, clock.clone(), "test")
+        .revoke_token(
+            &scimgate::admin::TokenRef::Value(scimgate::token::parse(&token).unwrap()),
+            None,
+            None,
+        )
+        .unwrap();
+    assert_eq!(Scim::new(&server, &token).get("/Users").status, 401);
+    server.state.monitor.tick();
+    let out = s.config().args(["--json", "status"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["clients"][0]["state"], "failing");
+    assert!(
+        v["clients"][0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("revoked")
+    );
+    let err = s.fails(&["status", "-i", "cl_nope"], 1);
+    assert!(err.contains("no API client"), "{err}");
+}
+
+#[test]
+fn unknown_tokens_are_counted_not_stored_and_metrics_tell_it_all() {
+    let s = TestStore::empty();
+    let clock = Clock::system();
+    let server = TestServer::start_with(
+        &s.db,
+        clock.clone(),
+        RawSettings {
+            monitor_tick: Some("1h".into()),
+            ..RawSettings::default()
+        },
+    );
+    let (client, token) = entra_client(
+        &s.db,
+        &clock,
+        Heartbeat::default_for(IdpKind::Entra),
+        Lifetime::For(Duration::days(90)),
+    );
+    let unknown = {
+        let other = TestStore::empty();
+        entra_client(&other.db, &clock, None, Lifetime::For(Duration::days(1))).1
+    };
+    assert_eq!(Scim::new(&server, &token).get("/Users").status, 200);
+    assert_eq!(Scim::new(&server, &unknown).get("/Users").status, 401);
+    server.state.monitor.tick();
+    let log = std::fs::read_to_string(&server.state.monitor.settings().heartbeat_log).unwrap();
+    assert!(log.contains("\"verdict\":\"unknown_token\""), "{log}");
+    assert!(
+        !log.contains(&unknown),
+        "an unknown token's value is never stored"
+    );
+    let metrics = crate::support::http()
+        .get(server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let token_id = scimgate::token::parse(&token).unwrap().id;
+    for needle in [
+        format!(
+            "scimgate_token_expiry_timestamp_seconds{{token_id=\"{token_id}\",client_id=\"{client}\",kind=\"access_token\"}}"
+        ),
+        format!(
+            "scimgate_client_state{{client_id=\"{client}\",client_name=\"Entra prod\",state=\"healthy\"}} 1"
+        ),
+        format!(
+            "scimgate_client_heartbeat_interval_seconds{{client_id=\"{client}\",client_name=\"Entra prod\"}} 2400"
+        ),
+        format!("scimgate_scim_requests_total{{client_id=\"{client}\",status=\"200\"}} 1"),
+        "scimgate_scim_requests_total{client_id=\"unknown\",status=\"401\"} 1".to_string(),
+        "scimgate_client_last_heartbeat_age_seconds{".to_string(),
+    ] {
+        assert!(metrics.contains(&needle), "missing {needle} in\n{metrics}");
+    }
+    let r = crate::oauth_support::post_form(
+        &server,
+        "/oauth2/token",
+        Some(("cl_x", "wrong")),
+        &[("grant_type", "client_credentials")],
+    );
+    assert_eq!(r.status(), 401);
+    let metrics = crate::support::http()
+        .get(server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(metrics.contains("scimgate_token_requests_total{grant_type=\"client_credentials\",outcome=\"invalid_client\"} 1"), "{metrics}");
+}
+
+#[test]
+fn monitoring_off_attributes_nothing() {
+    let s = TestStore::empty();
+    let server = TestServer::start_with(
+        &s.db,
+        Clock::system(),
+        RawSettings {
+            monitoring: Some(false),
+            ..RawSettings::default()
+        },
+    );
+    let (_, token) = entra_client(
+        &s.db,
+        &Clock::system(),
+        None,
+        Lifetime::For(Duration::days(1)),
+    );
+    assert_eq!(Scim::new(&server, &token).get("/Users").status, 200);
+    server.state.monitor.drain();
+    assert!(!server.state.monitor.settings().heartbeat_log.exists());
+}
+
+/// A real SMTP server: Python's aiosmtpd writing to a Maildir (installed by scripts/test.sh;
+/// SCIMGATE_TEST_PYTHON names its interpreter).
+#[test]
+fn email_notifications_reach_a_real_smtp_server() {
+    let python = std::env::var("SCIMGATE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let dir = tempfile::tempdir().unwrap();
+    let mbox = dir.path().join("mbox");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut smtp = std::process::Command::new(&python)
+        .args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+        ])
+        .arg(&mbox)
+        .spawn()
+        .expect("start aiosmtpd (pip install aiosmtpd; scripts/test.sh does)");
+    let deadline = Instant::now() + StdDuration::from_secs(15);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "aiosmtpd did not start");
+        std::thread::sleep(StdDuration::from_millis(100));
+    }
+    let s = TestStore::empty();
+    let start = chrono::Utc::now().timestamp();
+    let clock = Clock::manual(start);
+    let server = TestServer::start_with(
+        &s.db,
+        clock.clone(),
+        RawSettings {
+            monitor_tick: Some("1h".into()),
+            smtp_host: Some("127.0.0.1".into()),
+            smtp_port: Some(port),
+            smtp_tls: Some("none".into()),
+            smtp_from: Some("scimgate@example.com".into()),
+            smtp_to: Some("ops@example.com, iam@example.com".into()),
+            ..RawSettings::default()
+        },
+    );
+    let (_, token) = entra_client(&s.db, &clock, None, Lifetime::For(Duration::days(10)));
+    assert_eq!(Scim::new(&server, &token).get("/Users").status, 200);
+    clock.set(start + 3 * 86_400 + 60);
+    let r = server.state.monitor.tick();
+    assert_eq!(r.notifications.len(), 1, "{:?}", r.notifications);
+    server.state.monitor.wait_for_deliveries();
+    let mut text = String::new();
+    let deadline = Instant::now() + StdDuration::from_secs(10);
+    while !text.contains("rotate-token") && Instant::now() < deadline {
+        std::thread::sleep(StdDuration::from_millis(100));
+        // aiosmtpd's Mailbox handler writes a Maildir: one file per message in new/.
+        text = std::fs::read_dir(mbox.join("new"))
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default();
+    }
+    let _ = smtp.kill();
+    let _ = smtp.wait();
+
+    assert!(
+        text.contains("To: ops@example.com, iam@example.com"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Subject: [scimgate warning] Entra prod (token_expiry)"),
+        "{text}"
+    );
+    // The body is quoted-printable: undo its soft line breaks before reading it.
+    let body = text.replace("=\r\n", "").replace("=\n", "");
+    assert!(body.contains("expires in 7 days"), "{text}");
+}
