@@ -27,6 +27,28 @@ pub fn config_bin() -> &'static Path {
         let mut cmd = std::process::Command::new(env!("CARGO"));
         cmd.args(["build", "--quiet", "-p", "scimgate-cli", "--bin", "config"])
             .current_dir(env!("CARGO_MANIFEST_DIR"));
+        // Not the variables cargo set for this test process: build scripts watch some of
+        // them (ring: CARGO_MANIFEST_DIR, CARGO_PKG_*), and seeing other values than a plain
+        // `cargo build` does, they would rebuild ring and all above it each time the two
+        // alternate (about 25 s each way in scripts/test.sh).
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy();
+            if [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_BIN_",
+                "CARGO_CRATE_",
+            ]
+            .iter()
+            .any(|p| k.starts_with(p))
+                || matches!(
+                    &*k,
+                    "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR" | "OUT_DIR"
+                )
+            {
+                cmd.env_remove(&key);
+            }
+        }
         if release {
             cmd.arg("--release");
         }

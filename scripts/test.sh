@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The whole test suite of scimgate (what the README and .ci/run name).
+#
+# Needs the Rust toolchain, Python >= 3.11 with pip (venv), Node 20 with npm, and, for
+# Chromium, root with apt. Installs what is missing, idempotently (a second run installs
+# nothing):
+#   - Debian's chromium (/usr/bin/chromium) for the browser test (apt-get; skipped if present),
+#     and curl for the SCIM compliance script;
+#   - tests/browser/node_modules: playwright-core, pinned in tests/browser/package-lock.json
+#     (npm ci; it drives the system Chromium, it downloads no browser);
+#   - target/venv: a Python venv with tests/thirdparty/requirements.txt (authlib, requests,
+#     aiosmtpd, pinned); its python is exported as SCIMGATE_TEST_PYTHON for every suite.
+# Then runs, in order, each suite whatever the previous one did:
+#   1. cargo test --workspace
+#   2. bash scripts/scim-compliance.sh <target>/debug   (after cargo build --workspace)
+#   3. node tests/browser/oauth_login.mjs               (login → consent → code in Chromium)
+#   4. python tests/thirdparty/authlib_client.py        (Authlib as a strict OAuth2 client)
+# Last line: "N passed, M failed" (suites); exit status 1 if any suite failed.
+#
+# Env: CARGO_TARGET_DIR (binaries are taken from $CARGO_TARGET_DIR/debug, default
+# target/debug), CARGO_BUILD_JOBS, PYTHON (the interpreter that makes the venv).
+# Usage: bash scripts/test.sh [SUITE...]   SUITE: cargo, compliance, browser, thirdparty.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+case $TARGET in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
+BIN=$TARGET/debug
+VENV=$ROOT/target/venv
+SUITES=("$@")
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(cargo compliance browser thirdparty)
+wants() { local s; for s in "${SUITES[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+for s in "${SUITES[@]}"; do
+  case $s in cargo | compliance | browser | thirdparty) ;; *) echo "unknown suite: $s" >&2; exit 2 ;; esac
+done
+
+T0=$SECONDS
+mkdir -p "$ROOT/target"
+LOGS=$ROOT/target/test-logs
+mkdir -p "$LOGS"
+# One setup at a time per checkout.
+exec 9>"$ROOT/target/.test-setup.lock"
+flock 9
+
+step() { echo; echo "== $*"; }
+SETUP_FAILED=()
+
+# --- setup: system packages (apt-get update once, only when something is missing)
+APT_UPDATED=
+apt_install() {
+  local as_root=()
+  [ "$(id -u)" = 0 ] || { command -v sudo >/dev/null && as_root=(sudo -n); }
+  if [ -z "$APT_UPDATED" ]; then
+    "${as_root[@]}" apt-get update -qq >"$LOGS/apt.log" 2>&1 || { tail -5 "$LOGS/apt.log"; return 1; }
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq "$@" >>"$LOGS/apt.log" 2>&1 \
+    || { tail -20 "$LOGS/apt.log"; return 1; }
+}
+if wants browser && [ ! -x /usr/bin/chromium ]; then
+  step "setup: apt-get install chromium"
+  apt_install chromium || SETUP_FAILED+=(browser)
+fi
+if wants compliance && ! command -v curl >/dev/null; then
+  step "setup: apt-get install curl"
+  apt_install curl || SETUP_FAILED+=(compliance)
+fi
+
+# --- setup: playwright-core for the browser test (npm ci when the lock file changed)
+if wants browser; then
+  stamp=tests/browser/node_modules/.scimgate-lock
+  if ! cmp -s tests/browser/package-lock.json "$stamp" 2>/dev/null; then
+    step "setup: npm ci (tests/browser)"
+    if (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) >"$LOGS/npm.log" 2>&1; then
+      cp tests/browser/package-lock.json "$stamp"
+    else
+      tail -20 "$LOGS/npm.log"; SETUP_FAILED+=(browser)
+    fi
+  fi
+fi
+
+# --- setup: the Python venv (recreated when requirements.txt changed)
+REQS=tests/thirdparty/requirements.txt
+if ! cmp -s "$REQS" "$VENV/.requirements" 2>/dev/null || ! "$VENV/bin/python" -c '' 2>/dev/null; then
+  step "setup: Python venv $VENV ($REQS)"
+  PY=""
+  for c in ${PYTHON:-} python3 python3.13 python3.12 python3.11; do
+    command -v "$c" >/dev/null && "$c" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { PY=$c; break; }
+  done
+  if [ -n "$PY" ] && rm -rf "$VENV" && "$PY" -m venv "$VENV" \
+    && "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQS" >"$LOGS/pip.log" 2>&1; then
+    cp "$REQS" "$VENV/.requirements"
+  else
+    echo "could not make the venv (Python >= 3.11 with venv and pip needed)"; tail -20 "$LOGS/pip.log" 2>/dev/null
+    SETUP_FAILED+=(thirdparty)
+  fi
+fi
+[ -x "$VENV/bin/python" ] && export SCIMGATE_TEST_PYTHON=$VENV/bin/python
+exec 9>&-
+echo "setup: $((SECONDS - T0))s${SCIMGATE_TEST_PYTHON:+; SCIMGATE_TEST_PYTHON=$SCIMGATE_TEST_PYTHON}"
+
+# --- the suites
+PASSED=0 FAILED=0 REPORT=()
+record() { # NAME RC SECONDS
+  if [ "$2" = 0 ]; then PASSED=$((PASSED + 1)); REPORT+=("PASS  $1 ($3s)")
+  else FAILED=$((FAILED + 1)); REPORT+=("FAIL  $1 ($3s, exit $2)"); fi
+}
+setup_failed() { local s; for s in "${SETUP_FAILED[@]+"${SETUP_FAILED[@]}"}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+
+BUILT=
+build() { # the debug binaries scimgate and config, once
+  [ -n "$BUILT" ] && return "$BUILT"
+  step "cargo build --workspace"
+  cargo build --workspace --quiet; BUILT=$?
+  return "$BUILT"
+}
+
+run_suite() { # NAME COMMAND...
+  local name=$1 t=$SECONDS rc; shift
+  step "$name"
+  if setup_failed "$name"; then echo "setup for $name failed (see above)"; record "$name" setup $((SECONDS - t)); return; fi
+  "$@"; rc=$?
+  record "$name" "$rc" $((SECONDS - t))
+}
+needs_bins() { build || { echo "cargo build --workspace failed"; return 1; }; "$@"; }
+
+wants cargo && run_suite cargo cargo test --workspace
+wants compliance && run_suite compliance needs_bins bash scripts/scim-compliance.sh "$BIN"
+wants browser && run_suite browser needs_bins node tests/browser/oauth_login.mjs "$BIN"
+wants thirdparty && run_suite thirdparty needs_bins "$VENV/bin/python" tests/thirdparty/authlib_client.py "$BIN"
+
+echo
+echo "== summary (total $((SECONDS - T0))s)"
+printf '%s\n' "${REPORT[@]}"
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]
