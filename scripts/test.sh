@@ -14,6 +14,7 @@
 #   1. cargo test --workspace
 #   2. bash scripts/scim-compliance.sh <target>/debug   (after cargo build --workspace)
 #   3. node tests/browser/oauth_login.mjs               (login → consent → code in Chromium)
+#      node tests/browser/timeline.mjs                  (the operator's token timeline, screenshot)
 #   4. python tests/thirdparty/authlib_client.py        (Authlib as a strict OAuth2 client)
 # Last line: "N passed, M failed" (suites); exit status 1 if any suite failed.
 #
@@ -128,6 +129,7 @@ needs_bins() { build || { echo "cargo build --workspace failed"; return 1; }; "$
 wants cargo && run_suite cargo cargo test --workspace
 wants compliance && run_suite compliance needs_bins bash scripts/scim-compliance.sh "$BIN"
 wants browser && run_suite browser needs_bins node tests/browser/oauth_login.mjs "$BIN"
+wants browser && run_suite timeline needs_bins node tests/browser/timeline.mjs "$BIN"
 wants thirdparty && run_suite thirdparty needs_bins "$VENV/bin/python" tests/thirdparty/authlib_client.py "$BIN"
 
 echo

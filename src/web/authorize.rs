@@ -9,6 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use subtle::ConstantTimeEq;
 
+use super::login::{LoginOutcome, check_login};
 use super::pages;
 use super::session::{COOKIE, Session};
 use super::{WebError, html, redirect};
@@ -173,84 +174,23 @@ async fn login(
     csrf: &str,
 ) -> Result<HttpResponse, WebError> {
     let now = state.clock.now();
-    // Longer names do not exist (see `config create-user`); cut them before they reach the
-    // throttle's memory or the audit log.
-    let username: String = params
-        .get("username")
-        .unwrap_or("")
-        .trim()
-        .chars()
-        .take(65)
-        .collect();
-    let password = params.get("password").unwrap_or("").to_string();
-    let ip = peer_ip(req);
-    let user_key = format!("login-user:{}", username.to_lowercase());
-    let ip_key = format!("login-ip:{ip}");
-    let keys = [user_key.as_str(), ip_key.as_str()];
-    if let Some(wait) = state.login_throttle.locked(&keys, now) {
-        let msg = format!(
-            "Too many failed sign-in attempts. Try again in {} minute(s).",
-            (wait + 59) / 60
-        );
-        return Ok(html(
-            StatusCode::TOO_MANY_REQUESTS,
-            pages::login(&ar.client, params, csrf, Some(&msg)),
-        ));
-    }
-    let store = state.store.clone();
-    let u = username.clone();
-    let verified = web::block(
-        move || -> Result<Option<String>, crate::store::StoreError> {
-            let found = if u.is_empty() || u.len() > 64 {
-                None
-            } else {
-                store.user_with_hash(&u)?
-            };
-            // Verify against a dummy hash for unknown names, so timing does not tell them apart.
-            let hash = found
-                .as_ref()
-                .map(|(_, h)| h.as_str())
-                .unwrap_or(super::dummy_hash());
-            let ok = crate::password::verify(&password, hash);
-            Ok(found.filter(|_| ok).map(|(user, _)| user.username))
-        },
+    let user = match check_login(
+        state,
+        req,
+        params.get("username").unwrap_or(""),
+        params.get("password").unwrap_or(""),
+        Some(&ar.client.id),
     )
-    .await??;
-    let Some(user) = verified else {
-        let failure = state.login_throttle.failure(&keys, now);
-        let mut events = vec![NewAuditEvent {
-            actor: format!("ip:{ip}"),
-            action: "user.login".into(),
-            outcome: "failure".into(),
-            client_id: Some(ar.client.id.clone()),
-            detail: Some(format!("failed sign-in as `{username}`")),
-            ..NewAuditEvent::default()
-        }];
-        events.extend(failure.lockout_events("sign-ins", state.settings.lockout));
-        let store = state.store.clone();
-        web::block(move || store.audit_many(&events, now)).await??;
-        actix_web::rt::time::sleep(failure.delay).await;
-        return Ok(html(
-            StatusCode::UNAUTHORIZED,
-            pages::login(
-                &ar.client,
-                params,
-                csrf,
-                Some("Wrong user name or password."),
-            ),
-        ));
+    .await?
+    {
+        LoginOutcome::Accepted(user) => user,
+        LoginOutcome::Refused(status, msg) => {
+            return Ok(html(
+                status,
+                pages::login(&ar.client, params, csrf, Some(&msg)),
+            ));
+        }
     };
-    state.login_throttle.success(&[user_key.as_str()]);
-    let e = NewAuditEvent {
-        actor: format!("user:{user}"),
-        action: "user.login".into(),
-        outcome: "success".into(),
-        client_id: Some(ar.client.id.clone()),
-        detail: Some(format!("signed in from {ip}")),
-        ..NewAuditEvent::default()
-    };
-    let store = state.store.clone();
-    web::block(move || store.audit(&e, now)).await??;
     let (sid, session) = state.sessions.login(old_sid, &user, now);
     let mut resp = consent_or_code(state, ar, params, &session, &user).await?;
     resp.add_cookie(&session_cookie(state, sid))

@@ -1,4 +1,5 @@
-//! Server-rendered pages: the login and consent screens of `/oauth2/authorize`. No
+//! Server-rendered pages: the login and consent screens of `/oauth2/authorize` and the
+//! operator pages under `/ui` (the token timeline). No
 //! scripts and no external assets; every page is sent with `Cache-Control: no-store`, a
 //! Content-Security-Policy that allows only its inline style, and no framing
 //! (clickjacking on a consent button is the attack this prevents).
@@ -7,8 +8,11 @@
 //! the client (only once the client and redirect URI are known to be genuine).
 
 pub mod authorize;
+pub mod login;
+pub mod operator;
 pub mod pages;
 pub mod session;
+pub mod timeline;
 
 use std::sync::OnceLock;
 
@@ -19,6 +23,7 @@ use crate::store::StoreError;
 
 /// The routes of the pages.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    operator::configure(cfg);
     cfg.route(
         "/oauth2/authorize",
         web::get().to(authorize::show_authorize),

@@ -89,6 +89,11 @@ impl Sessions {
         self.insert(None, now)
     }
 
+    /// End session `id` (sign out).
+    pub fn end(&self, id: &str) {
+        self.map().remove(&TokenHash::of(id));
+    }
+
     /// Replace session `old` (if any) by a new logged-in one for `user`.
     pub fn login(&self, old: Option<&str>, user: &str, now: Timestamp) -> (String, Session) {
         if let Some(old) = old {

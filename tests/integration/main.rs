@@ -17,3 +17,4 @@ mod scim_guard;
 mod scim_resources;
 mod server;
 mod support;
+mod timeline;

@@ -1,0 +1,173 @@
+//! The operator pages under `/ui`: sign in with a login account, then the token timeline
+//! (`/ui/timeline`). Same sessions, CSRF rule, throttling and page headers as the
+//! authorization pages; the session cookie is scoped to `/ui`.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use subtle::ConstantTimeEq;
+
+use super::login::{LoginOutcome, check_login};
+use super::pages::escape;
+use super::session::{COOKIE, Session};
+use super::timeline::{self, Timeline};
+use super::{WebError, html, redirect};
+use crate::http::AppState;
+use crate::oauth::params::Params;
+use crate::store::TokenFilter;
+
+/// The routes of the operator pages.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ui", web::get().to(|| async { redirect("/ui/timeline") }))
+        .route("/ui/login", web::get().to(show_login))
+        .route("/ui/login", web::post().to(submit_login))
+        .route("/ui/logout", web::get().to(logout))
+        .route("/ui/timeline", web::get().to(show_timeline));
+}
+
+fn cookie(state: &AppState, id: String) -> Cookie<'static> {
+    Cookie::build(COOKIE, id)
+        .path("/ui")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.settings.public_url.starts_with("https://"))
+        .finish()
+}
+
+fn session(state: &AppState, req: &HttpRequest) -> Option<(String, Session)> {
+    let c = req.cookie(COOKIE)?;
+    let s = state.sessions.get(c.value(), state.clock.now())?;
+    Some((c.value().to_string(), s))
+}
+
+fn login_page(csrf: &str, error: Option<&str>) -> String {
+    let error = error
+        .map(|e| format!("<p class=\"error\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    format!(
+        r##"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>scimgate — sign in</title>
+<style>body {{ font-family: system-ui, sans-serif; max-width: 380px; margin: 80px auto; color: #1f2328; }}
+label {{ display: block; margin: 12px 0 4px; }} input {{ width: 100%; padding: 6px; box-sizing: border-box; }}
+button {{ margin-top: 16px; padding: 8px 16px; }} .error {{ color: #cf222e; }}</style></head>
+<body><h1>scimgate operator pages</h1>{error}
+<form method="post" action="/ui/login">
+<input type="hidden" name="csrf_token" value="{csrf}">
+<label for="username">User name</label><input id="username" name="username" autocomplete="username" required>
+<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button></form></body></html>"##,
+        csrf = escape(csrf)
+    )
+}
+
+async fn show_login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, WebError> {
+    if let Some((_, s)) = session(&state, &req) {
+        if s.user.is_some() {
+            return Ok(redirect("/ui/timeline"));
+        }
+        return Ok(html(StatusCode::OK, login_page(&s.csrf, None)));
+    }
+    let (id, s) = state.sessions.start(state.clock.now());
+    let mut resp = html(StatusCode::OK, login_page(&s.csrf, None));
+    resp.add_cookie(&cookie(&state, id))
+        .map_err(|_| WebError::Internal)?;
+    Ok(resp)
+}
+
+async fn submit_login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let params = Params::from_form(&req, &body)
+        .map_err(|e| WebError::Page(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let Some((sid, s)) = session(&state, &req).filter(|(_, s)| {
+        params
+            .get("csrf_token")
+            .is_some_and(|t| bool::from(s.csrf.as_bytes().ct_eq(t.as_bytes())))
+    }) else {
+        return Err(WebError::Page(
+            StatusCode::FORBIDDEN,
+            "This form has expired or did not come from this server (the CSRF check failed). Open /ui/login again.".into(),
+        ));
+    };
+    match check_login(
+        &state,
+        &req,
+        params.get("username").unwrap_or(""),
+        params.get("password").unwrap_or(""),
+        None,
+    )
+    .await?
+    {
+        LoginOutcome::Refused(status, msg) => Ok(html(status, login_page(&s.csrf, Some(&msg)))),
+        LoginOutcome::Accepted(user) => {
+            let (id, _) = state.sessions.login(Some(&sid), &user, state.clock.now());
+            let mut resp = redirect("/ui/timeline");
+            resp.add_cookie(&cookie(&state, id))
+                .map_err(|_| WebError::Internal)?;
+            Ok(resp)
+        }
+    }
+}
+
+async fn logout(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, WebError> {
+    if let Some((sid, _)) = session(&state, &req) {
+        state.sessions.end(&sid);
+    }
+    let mut resp = redirect("/ui/login");
+    let mut gone = cookie(&state, String::new());
+    gone.make_removal();
+    resp.add_cookie(&gone).map_err(|_| WebError::Internal)?;
+    Ok(resp)
+}
+
+async fn show_timeline(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, WebError> {
+    let Some(user) = session(&state, &req).and_then(|(_, s)| s.user) else {
+        return Ok(redirect("/ui/login"));
+    };
+    let st = state.clone();
+    let page = web::block(move || -> Result<String, crate::store::StoreError> {
+        let now = st.clock.now();
+        let clients = st.store.list_clients()?;
+        let health = st.store.client_health()?;
+        let tokens = st.store.list_tokens(
+            &TokenFilter {
+                include_inactive: true,
+                limit: Some(5000),
+                ..TokenFilter::default()
+            },
+            now,
+        )?;
+        // Only what the window shows: tokens alive at some point of it.
+        let tokens: Vec<_> = tokens
+            .into_iter()
+            .filter(|t| {
+                t.expires_at >= now - timeline::PAST && t.issued_at <= now + timeline::AHEAD
+            })
+            .filter(|t| {
+                t.expires_at - t.issued_at > 86_400
+                    || t.status(now) == crate::model::TokenStatus::Active
+            })
+            .collect();
+        let activity = st.store.client_activity(now - timeline::PAST)?;
+        let leads = crate::monitor::published_leads(&st.store)?;
+        Ok(timeline::render(&Timeline {
+            clients: &clients,
+            health: &health,
+            tokens: &tokens,
+            activity: &activity,
+            leads: &leads,
+            now,
+            user: &user,
+        }))
+    })
+    .await??;
+    Ok(html(StatusCode::OK, page))
+}

@@ -1,0 +1,100 @@
+//! The operator pages: sign-in required, CSRF-checked, and the token timeline showing one
+//! row per client with its tokens, state and heartbeat marks.
+
+use scimgate::model::Scope;
+use scimgate::settings::RawSettings;
+use scimgate::time::Clock;
+
+use crate::oauth_support::{browser, hidden_value};
+use crate::support::{Scim, TestServer, TestStore, client_with_token};
+
+#[test]
+fn timeline_needs_a_login_and_shows_clients_tokens_and_heartbeats() {
+    let s = TestStore::init();
+    s.config()
+        .env("SCIMGATE_USER_PASSWORD", "operator-pw-1")
+        .args(["create-user", "-u", "ops"])
+        .assert()
+        .success();
+    let server = TestServer::start_with(
+        &s.db,
+        Clock::system(),
+        RawSettings {
+            monitor_tick: Some("1h".into()),
+            ..RawSettings::default()
+        },
+    );
+    let (client, token) = client_with_token(&s.db, &[Scope::DirectoryRead], "60d");
+    assert_eq!(Scim::new(&server, &token).get("/Users").status, 200);
+    server.state.monitor.tick();
+    let b = browser();
+    let r = b.get(server.url("/ui/timeline")).send().unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/ui/login");
+    let page = b
+        .get(server.url("/ui/login"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let csrf = hidden_value(&page, "csrf_token");
+    // Without the CSRF token: refused.
+    let r = b
+        .post(server.url("/ui/login"))
+        .form(&[("username", "ops"), ("password", "operator-pw-1")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = b
+        .post(server.url("/ui/login"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("username", "ops"),
+            ("password", "wrong-password"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().unwrap().contains("Wrong user name or password."));
+    let r = b
+        .post(server.url("/ui/login"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("username", "ops"),
+            ("password", "operator-pw-1"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = b.get(server.url("/ui/timeline")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    let html = r.text().unwrap();
+    let token_id = scimgate::token::parse(&token).unwrap().id;
+    assert!(html.contains("<svg"), "an inline SVG");
+    assert!(
+        html.contains(&client) && html.contains("test idp"),
+        "the client's row"
+    );
+    assert!(html.contains(token_id.as_str()), "the token's bar");
+    assert!(html.contains("HEALTHY"), "the client's state");
+    assert!(html.contains("accepted call(s)"), "heartbeat marks");
+    assert!(html.contains(">now<"), "the now line");
+    assert!(!html.contains(&token), "never a token value");
+    assert!(!html.contains("<script"), "no scripts");
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "no external assets"
+    );
+    let r = b.get(server.url("/ui/logout")).send().unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        b.get(server.url("/ui/timeline")).send().unwrap().status(),
+        303
+    );
+}
