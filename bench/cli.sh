@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-100000}
-cargo build --release --quiet --workspace --example seed
+cargo build --release --quiet --workspace --bins --example seed
 R=$PWD/target/release
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT

@@ -5,12 +5,13 @@
 #   scim_get  GET /scim/v2/Users/{id} with bearer validation
 #   filter    GET /scim/v2/Users?filter=userName eq "…" with 100 and with 100,000 users
 #   post      POST /scim/v2/Users (each request a new user)
+#   monitor   GET /scim/v2/Users/{id} with lifecycle monitoring on and off (issue 5)
 # Needs wrk (apt-get install wrk). Usage: bench/http.sh [seconds per run, default 10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-10}
 CONN=${CONN:-32}
-cargo build --release --quiet --workspace --example seed
+cargo build --release --quiet --workspace --bins --example seed
 R=$PWD/target/release
 WORK=$(mktemp -d)
 SERVER=""
@@ -19,9 +20,9 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-start() { # db
+start() { # db [monitoring: true|false]
   PORT=$(free_port)
-  taskset -c 0 "$R/scimgate" serve --db "$1" --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
+  SCIMGATE_MONITORING=${2:-true} taskset -c 0 "$R/scimgate" serve --db "$1" --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return; sleep 0.1; done
   echo "server did not start"; cat "$WORK/server.log"; exit 1
@@ -48,7 +49,11 @@ local tid = tostring(math.random(1, 1e9))
 request = function()
   n = n + 1
   local body = '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"post-' .. tid .. '-' .. n .. '@example.com","name":{"givenName":"P","familyName":"Q"},"active":true}'
-  return wrk.format("POST", nil, {["Content-Type"] = "application/scim+json"}, body)
+  -- wrk.format drops the -H headers when given a table: pass them along.
+  local headers = {}
+  for k, v in pairs(wrk.headers) do headers[k] = v end
+  headers["Content-Type"] = "application/scim+json"
+  return wrk.format("POST", nil, headers, body)
 end
 LUA
 
@@ -67,6 +72,14 @@ run scim_get "$B/scim/v2/Users/00000000-0000-4000-8000-000000050000" -H "$AUTH"
 run filter_100k "$B/scim/v2/Users?filter=userName%20eq%20%22user000050@example.com%22" -H "$AUTH"
 run post_users "$B/scim/v2/Users" -H "$AUTH" -s "$WORK/post.lua"
 stop
+start "$WORK/u100000.db" false
+B="http://127.0.0.1:$PORT"
+run scim_get_monitoring_off "$B/scim/v2/Users/00000000-0000-4000-8000-000000050000" -H "$AUTH"
+stop
+start "$WORK/u100000.db"
+B="http://127.0.0.1:$PORT"
+run scim_get_monitoring_on "$B/scim/v2/Users/00000000-0000-4000-8000-000000050000" -H "$AUTH"
+stop
 start "$WORK/u100.db"
 B="http://127.0.0.1:$PORT"
 run filter_100 "$B/scim/v2/Users?filter=userName%20eq%20%22user000050@example.com%22" -H "Authorization: Bearer $TOKEN100"
@@ -80,4 +93,5 @@ print(f"scim_get / ceiling        = {r['scim_get'] / c:.2f}   (target >= 0.5)")
 print(f"filter 100k / filter 100  = {r['filter_100k'] / r['filter_100']:.2f} throughput ratio "
       f"(latency ratio {r['filter_100'] / r['filter_100k']:.2f}x; target within 1.5x)")
 print(f"post_users / ceiling      = {r['post_users'] / c:.2f}")
+print(f"monitoring on / off       = {r['scim_get_monitoring_on'] / r['scim_get_monitoring_off']:.2f}   (target >= 0.9)")
 PY

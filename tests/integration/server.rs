@@ -224,3 +224,81 @@ fn tls_serves_https_and_bad_certificates_stop_the_start() {
         "no plain HTTP under TLS"
     );
 }
+
+/// logrotate: after the heartbeat log is moved away, SIGHUP makes the server write a new
+/// one at the configured path.
+#[cfg(unix)]
+#[test]
+fn sighup_reopens_the_heartbeat_log() {
+    use scimgate::model::Scope;
+    let s = TestStore::empty();
+    let (_, token) = crate::support::client_with_token(&s.db, &[Scope::DirectoryRead], "1h");
+    let log = s.dir.path().join("hb.log");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scimgate"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--db"])
+        .arg(&s.db)
+        .env("SCIMGATE_HEARTBEAT_LOG", &log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http().get(format!("{base}/healthz")).send().is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let call = || {
+        http()
+            .get(format!("{base}/scim/v2/Users"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+            .status()
+    };
+    let wait_for = |path: &std::path::Path, lines: usize| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let n = std::fs::read_to_string(path)
+                .map(|t| t.lines().count())
+                .unwrap_or(0);
+            if n >= lines {
+                return n;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} has {n} lines, wanted {lines}",
+                path.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    assert_eq!(call(), 200);
+    wait_for(&log, 1);
+    let rotated = s.dir.path().join("hb.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    send_hup(child.id());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(call(), 200);
+    wait_for(&log, 1);
+    assert_eq!(
+        std::fs::read_to_string(&rotated).unwrap().lines().count(),
+        1,
+        "the old file got no new line"
+    );
+    // SIGTERM: a graceful stop.
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+}
+
+fn send_hup(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
