@@ -508,7 +508,7 @@ fn transition_text(
     now: Timestamp,
 ) -> String {
     let since = |t: Option<Timestamp>| {
-        t.map(|t| format_relative(t, now))
+        t.map(|t| format!("{} ({})", format_local(t), format_relative(t, now)))
             .unwrap_or_else(|| "never".into())
     };
     match new {
@@ -530,13 +530,19 @@ fn transition_text(
                 .unwrap_or_default()
         ),
         HealthState::Late => format!(
-            "Client {} ({}) is late: last successful SCIM call {} (expected every {}).",
+            "Client {} ({}) is late: last successful SCIM call at {} (expected every {}).",
             c.name,
             c.id,
             since(h.last_success_at),
             c.heartbeat
                 .map(|hb| hb.interval.to_string())
                 .unwrap_or_default()
+        ),
+        HealthState::Healthy if old == HealthState::Idle => format!(
+            "Client {} ({}) is provisioning: first successful SCIM call, from {}.",
+            c.name,
+            c.id,
+            h.last_success_ip.as_deref().unwrap_or("an unknown address")
         ),
         HealthState::Healthy => format!(
             "Client {} ({}) is healthy again (was {}).",
