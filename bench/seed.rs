@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use scimgate::admin::{Admin, IssueToken, Lifetime, RegisterClient};
-use scimgate::model::{ClientProfile, GrantType, IdpKind, IdpRef, IssuedVia, Scope};
+use scimgate::model::{GrantType, IdpKind, IdpRef, IssuedVia, Scope};
 use scimgate::store::{NewTokenRecord, Store};
 use scimgate::time::{Clock, Duration};
 use scimgate::token::{self, TokenKind};
@@ -17,23 +17,17 @@ use serde_json::json;
 fn client(admin: &Admin<'_>, name: &str) -> String {
     admin
         .register_client(RegisterClient {
-            name: name.into(),
-            profile: ClientProfile::Web,
-            grants: vec![GrantType::ClientCredentials],
-            scopes: vec![Scope::DirectoryRead, Scope::DirectoryWrite],
-            redirect_uris: vec![],
-            auth_method: None,
-            require_consent: false,
-            access_token_ttl: None,
-            refresh_token_ttl: None,
-            client_secret_ttl: None,
             idp: IdpRef {
                 kind: IdpKind::Entra,
                 app_id: None,
                 tenant: None,
                 owner: None,
             },
-            heartbeat: None,
+            ..RegisterClient::new(
+                name,
+                &[GrantType::ClientCredentials],
+                &[Scope::DirectoryRead, Scope::DirectoryWrite],
+            )
         })
         .expect("register client")
         .0

@@ -33,6 +33,33 @@ pub struct RegisterClient {
     pub heartbeat: Option<Option<Heartbeat>>,
 }
 
+impl RegisterClient {
+    /// A registration with the given grants and scopes and every other field at its
+    /// default (web profile, no redirect URIs, custom IdP, lifetimes and heartbeat by
+    /// default); callers set what they need with struct update syntax.
+    pub fn new(name: &str, grants: &[GrantType], scopes: &[Scope]) -> RegisterClient {
+        RegisterClient {
+            name: name.to_string(),
+            profile: ClientProfile::Web,
+            grants: grants.to_vec(),
+            scopes: scopes.to_vec(),
+            redirect_uris: Vec::new(),
+            auth_method: None,
+            require_consent: false,
+            access_token_ttl: None,
+            refresh_token_ttl: None,
+            client_secret_ttl: None,
+            idp: IdpRef {
+                kind: IdpKind::Custom,
+                app_id: None,
+                tenant: None,
+                owner: None,
+            },
+            heartbeat: None,
+        }
+    }
+}
+
 /// What `update-api-client` may change (`None` = unchanged).
 #[derive(Debug, Clone, Default)]
 pub struct ClientChanges {

@@ -37,8 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource(format!("{ep}/{{id}}"))
                 .route(web::get().to(move |r, s, p| get(r, s, p, kind)))
-                .route(web::put().to(move |r, s, p, b| replace(r, s, p, b, kind)))
-                .route(web::patch().to(move |r, s, p, b| patch(r, s, p, b, kind)))
+                .route(web::put().to(move |r, s, p, b| update(r, s, p, b, kind, Update::Replace)))
+                .route(web::patch().to(move |r, s, p, b| update(r, s, p, b, kind, Update::Patch)))
                 .route(web::delete().to(move |r, s, p| delete(r, s, p, kind)))
                 .default_service(web::to(method_not_allowed)),
         );
@@ -394,41 +394,28 @@ fn if_match(req: &HttpRequest) -> Result<Option<Vec<i64>>, ScimError> {
     )
 }
 
-async fn replace(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    payload: web::Payload,
-    kind: ResourceKind,
-) -> Result<HttpResponse, ScimError> {
-    authorize(&req, &state, Scope::DirectoryWrite)?;
-    let expected = if_match(&req)?;
-    let body = read_json(payload, state.settings.max_body_bytes).await?;
-    let id = path.into_inner();
-    let (doc, version) = with_scim(&state, move |s| {
-        s.replace(kind, &id, &body, expected.as_deref())
-    })
-    .await?;
-    Ok(resource_response(
-        actix_web::http::StatusCode::OK,
-        &doc,
-        version,
-    ))
+/// PUT or PATCH: the same request shape, a different service operation.
+#[derive(Clone, Copy)]
+enum Update {
+    Replace,
+    Patch,
 }
 
-async fn patch(
+async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
     payload: web::Payload,
     kind: ResourceKind,
+    how: Update,
 ) -> Result<HttpResponse, ScimError> {
     authorize(&req, &state, Scope::DirectoryWrite)?;
     let expected = if_match(&req)?;
     let body = read_json(payload, state.settings.max_body_bytes).await?;
     let id = path.into_inner();
-    let (doc, version) = with_scim(&state, move |s| {
-        s.patch(kind, &id, &body, expected.as_deref())
+    let (doc, version) = with_scim(&state, move |s| match how {
+        Update::Replace => s.replace(kind, &id, &body, expected.as_deref()),
+        Update::Patch => s.patch(kind, &id, &body, expected.as_deref()),
     })
     .await?;
     Ok(resource_response(

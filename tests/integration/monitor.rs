@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
 use scimgate::admin::{Admin, IssueToken, Lifetime, RegisterClient};
-use scimgate::model::{ClientProfile, GrantType, Heartbeat, IdpKind, IdpRef, Scope};
+use scimgate::model::{GrantType, Heartbeat, IdpKind, IdpRef, Scope};
 use scimgate::settings::RawSettings;
 use scimgate::time::{Clock, Duration};
 use serde_json::Value;
@@ -103,16 +103,6 @@ fn entra_client(
     let admin = Admin::new(&store, clock.clone(), "test");
     let (client, _) = admin
         .register_client(RegisterClient {
-            name: "Entra prod".into(),
-            profile: ClientProfile::Web,
-            grants: vec![GrantType::ClientCredentials],
-            scopes: vec![Scope::DirectoryRead, Scope::DirectoryWrite],
-            redirect_uris: vec![],
-            auth_method: None,
-            require_consent: false,
-            access_token_ttl: None,
-            refresh_token_ttl: None,
-            client_secret_ttl: None,
             idp: IdpRef {
                 kind: IdpKind::Entra,
                 app_id: Some("8f2b".into()),
@@ -120,6 +110,11 @@ fn entra_client(
                 owner: None,
             },
             heartbeat: Some(heartbeat),
+            ..RegisterClient::new(
+                "Entra prod",
+                &[GrantType::ClientCredentials],
+                &[Scope::DirectoryRead, Scope::DirectoryWrite],
+            )
         })
         .unwrap();
     let token = issue(db, clock, &client.id, valid);

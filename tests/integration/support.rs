@@ -303,29 +303,14 @@ pub fn client_with_token(
     valid_for: &str,
 ) -> (String, String) {
     use scimgate::admin::{Admin, IssueToken, Lifetime, RegisterClient};
-    use scimgate::model::{ClientProfile, GrantType, IdpKind, IdpRef};
     let store = scimgate::store::Store::open_or_create(db).expect("store");
     let admin = Admin::new(&store, scimgate::time::Clock::system(), "test");
     let (client, _) = admin
-        .register_client(RegisterClient {
-            name: "test idp".into(),
-            profile: ClientProfile::Web,
-            grants: vec![GrantType::ClientCredentials],
-            scopes: scopes.to_vec(),
-            redirect_uris: vec![],
-            auth_method: None,
-            require_consent: false,
-            access_token_ttl: None,
-            refresh_token_ttl: None,
-            client_secret_ttl: None,
-            idp: IdpRef {
-                kind: IdpKind::Custom,
-                app_id: None,
-                tenant: None,
-                owner: None,
-            },
-            heartbeat: None,
-        })
+        .register_client(RegisterClient::new(
+            "test idp",
+            &[scimgate::model::GrantType::ClientCredentials],
+            scopes,
+        ))
         .expect("register");
     let (_, secret) = admin
         .issue_access_token(IssueToken {
