@@ -1292,6 +1292,8 @@ impl AttributeResolver for ResourceResolver<'_> {
                     Some("created_at")
                 } else if sub.name.eq_ignore_ascii_case("lastModified") {
                     Some("last_modified")
+                } else if sub.name.eq_ignore_ascii_case("resourceType") {
+                    Some("resource_type")
                 } else {
                     None
                 }

@@ -449,3 +449,24 @@ fn if_match_lists_and_self_membership() {
     );
     assert_scim_error(&r, 400, Some("invalidValue"));
 }
+
+#[test]
+fn meta_resource_type_and_dates_filter() {
+    let (_s, _server, scim) = setup();
+    new_user(&scim, "meta1");
+    let r = scim.post(
+        "/.search",
+        json!({"filter": "meta.resourceType eq \"User\""}),
+    );
+    assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+    let r = scim.post(
+        "/Users/.search",
+        json!({"filter": "meta.lastModified gt \"2000-01-01T00:00:00Z\""}),
+    );
+    assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+    let r = scim.post(
+        "/Users/.search",
+        json!({"filter": "meta.created lt \"2000-01-01T00:00:00Z\""}),
+    );
+    assert_eq!(r.body["totalResults"], 0, "{}", r.body);
+}
