@@ -35,6 +35,8 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     /// The token lifecycle monitor.
     pub monitor: Arc<Monitor>,
+    /// `<public_url>/scim/v2`, computed once (every SCIM location starts with it).
+    pub scim_base_url: Arc<str>,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
         monitor.start();
         AppState {
             monitor,
+            scim_base_url: format!("{}/scim/v2", settings.public_url).into(),
             tokens: Arc::new(TokenCache::new(settings.token_cache_ttl)),
             login_throttle: Arc::new(Throttle::new(settings.login_max_failures, settings.lockout)),
             client_throttle: Arc::new(Throttle::new(

@@ -10,8 +10,8 @@
 //! so they clear everything; that is rare next to reads.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use super::schema::ResourceKind;
 
@@ -21,7 +21,8 @@ const CAPACITY: usize = 50_000;
 /// A rendered resource and its version (the ETag).
 #[derive(Debug, Clone)]
 pub struct Cached {
-    pub json: Arc<str>,
+    /// The JSON body, shared (cloning it copies nothing).
+    pub json: actix_web::web::Bytes,
     pub version: i64,
 }
 
@@ -78,7 +79,7 @@ mod tests {
 
     fn c(v: i64) -> Cached {
         Cached {
-            json: Arc::from("{}"),
+            json: actix_web::web::Bytes::from_static(b"{}"),
             version: v,
         }
     }

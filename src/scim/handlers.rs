@@ -76,8 +76,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .default_service(web::to(not_found));
 }
 
-fn base_url(state: &AppState) -> String {
-    format!("{}/scim/v2", state.settings.public_url)
+fn base_url(state: &AppState) -> &str {
+    &state.scim_base_url
 }
 
 fn scim_response(status: actix_web::http::StatusCode, body: &Value) -> HttpResponse {
@@ -151,11 +151,10 @@ fn with_scim_inline<T>(
     state: &AppState,
     f: impl FnOnce(&Scim<'_>) -> Result<T, ScimError>,
 ) -> Result<T, ScimError> {
-    let base = base_url(state);
     let scim = Scim {
         store: &state.store,
         registry: SchemaRegistry::builtin(),
-        base_url: &base,
+        base_url: base_url(state),
         now: state.clock.now(),
         cache: &state.scim_cache,
     };
@@ -169,11 +168,10 @@ async fn with_scim<T: Send + 'static>(
 ) -> Result<T, ScimError> {
     let state = state.clone();
     web::block(move || {
-        let base = base_url(&state);
         let scim = Scim {
             store: &state.store,
             registry: SchemaRegistry::builtin(),
-            base_url: &base,
+            base_url: base_url(&state),
             now: state.clock.now(),
             cache: &state.scim_cache,
         };
@@ -253,6 +251,9 @@ fn list_params(
 }
 
 fn projection(req: &HttpRequest) -> Result<(Vec<String>, Vec<String>), ScimError> {
+    if req.query_string().is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
     let q = query_map(req)?;
     Ok((
         split_list(q.get("attributes").map(String::as_str)),
@@ -383,7 +384,7 @@ async fn get(
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, SCIM_JSON))
         .insert_header((header::ETAG, etag(version)))
-        .body(found.json.to_string()))
+        .body(found.json))
 }
 
 fn if_match(req: &HttpRequest) -> Result<Option<Vec<i64>>, ScimError> {
@@ -455,7 +456,7 @@ fn list_response(mut items: Value, base: &str) -> Value {
 
 async fn service_provider_config(state: web::Data<AppState>) -> HttpResponse {
     let mut v = SchemaRegistry::builtin().service_provider_config_json();
-    prefix_meta_locations(&mut v, &base_url(&state));
+    prefix_meta_locations(&mut v, base_url(&state));
     scim_response(actix_web::http::StatusCode::OK, &v)
 }
 
@@ -463,7 +464,7 @@ async fn resource_types(state: web::Data<AppState>) -> HttpResponse {
     let v = SchemaRegistry::builtin().resource_types_json();
     scim_response(
         actix_web::http::StatusCode::OK,
-        &list_response(v, &base_url(&state)),
+        &list_response(v, base_url(&state)),
     )
 }
 
@@ -475,7 +476,7 @@ async fn resource_type(
     let mut v = SchemaRegistry::builtin()
         .resource_type_by_id(&id)
         .ok_or_else(|| ScimError::not_found(format!("no resource type {id}")))?;
-    prefix_meta_locations(&mut v, &base_url(&state));
+    prefix_meta_locations(&mut v, base_url(&state));
     Ok(scim_response(actix_web::http::StatusCode::OK, &v))
 }
 
@@ -483,7 +484,7 @@ async fn schemas(state: web::Data<AppState>) -> HttpResponse {
     let v = SchemaRegistry::builtin().schemas_json();
     scim_response(
         actix_web::http::StatusCode::OK,
-        &list_response(v, &base_url(&state)),
+        &list_response(v, base_url(&state)),
     )
 }
 
@@ -495,6 +496,6 @@ async fn schema(
     let mut v = SchemaRegistry::builtin()
         .schema_by_id(&id)
         .ok_or_else(|| ScimError::not_found(format!("no schema {id}")))?;
-    prefix_meta_locations(&mut v, &base_url(&state));
+    prefix_meta_locations(&mut v, base_url(&state));
     Ok(scim_response(actix_web::http::StatusCode::OK, &v))
 }

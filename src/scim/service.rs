@@ -255,6 +255,7 @@ impl Scim<'_> {
             json: self
                 .shape(kind, &rec, attributes, excluded)?
                 .to_string()
+                .into_bytes()
                 .into(),
             version: rec.version,
         };

@@ -358,9 +358,11 @@ fn silent_entra_client_goes_late_then_missed_in_real_time() {
             ..RawSettings::default()
         },
     );
+    // Late from 3 s of silence, missed from 9 s: a window wide enough for `config status`
+    // to see "late" on a loaded machine.
     let hb = Heartbeat {
-        interval: Duration::seconds(2),
-        missed: 2,
+        interval: Duration::seconds(3),
+        missed: 3,
     };
     let (client, token) = entra_client(
         &s.db,
@@ -394,7 +396,7 @@ fn silent_entra_client_goes_late_then_missed_in_real_time() {
     wait_for("late", 6);
     let (ok, v) = status(1);
     assert!(ok, "late → exit 1: {v}");
-    wait_for("missed", 6);
+    wait_for("missed", 12);
     let (ok, v) = status(2);
     assert!(ok, "missed → exit 2: {v}");
     let human = s.config().arg("status").output().unwrap();
