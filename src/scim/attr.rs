@@ -124,4 +124,18 @@ pub trait AttributeResolver {
         let _ = path;
         None
     }
+
+    /// Whether a multi-valued attribute is computed rather than stored in the document
+    /// (a User's `groups`): the SQL translator then reads it from where it is kept.
+    fn computed(&self, path: &ResolvedPath) -> Option<Computed> {
+        let _ = path;
+        None
+    }
+}
+
+/// Multi-valued attributes the server computes instead of storing in documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Computed {
+    /// A User's `groups`: from the group membership table.
+    UserGroups,
 }

@@ -1275,6 +1275,11 @@ impl AttributeResolver for ResourceResolver<'_> {
     /// `displayName` (User and Group) → `display_name`, `meta.created` → `created_at`,
     /// `meta.lastModified` → `last_modified`; anything else (including every extension
     /// attribute) → `None`.
+    fn computed(&self, path: &ResolvedPath) -> Option<super::attr::Computed> {
+        (self.kind == ResourceKind::User && path.extension.is_none() && path.attr.name == "groups")
+            .then_some(super::attr::Computed::UserGroups)
+    }
+
     fn column(&self, path: &ResolvedPath) -> Option<&'static str> {
         if path.extension.is_some() {
             return None;

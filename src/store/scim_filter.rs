@@ -40,7 +40,7 @@
 //! * `not (f)` → `NOT COALESCE(f, 0)`, so a comparison that is NULL because the attribute is
 //!   absent counts as false before negation: `not (title eq "x")` matches rows without title.
 
-use crate::scim::attr::{AttrInfo, AttributeResolver, ResolvedPath};
+use crate::scim::attr::{AttrInfo, AttributeResolver, Computed, ResolvedPath};
 use crate::scim::filter::{AttrPath, CompareOp, Filter, FilterError};
 use crate::scim::filter_eval::{
     Operand, check_operand, comparison_leaf, require_complex, resolve_in_element, resolve_root,
@@ -137,7 +137,7 @@ impl Builder<'_> {
                         Some(k) => format!("json_extract(e.value, '{}')", json_path(&[k])?),
                         None => "e.value".to_string(),
                     };
-                    let array = array_path(&rp.extension, &rp.attr)?;
+                    let array = array_source(self.resolver, &rp)?;
                     Ok(match operand {
                         Operand::Null => {
                             let exists = each(&array, &format!("{element} IS NOT NULL"));
@@ -180,7 +180,7 @@ impl Builder<'_> {
                         keys.extend(rp.sub.as_ref().map(|s| s.name.as_str()));
                         return Ok(present("doc", &json_path(&keys)?));
                     }
-                    let array = array_path(&rp.extension, &rp.attr)?;
+                    let array = array_source(self.resolver, &rp)?;
                     let cond = match &rp.sub {
                         Some(sub) => present("e.value", &json_path(&[&sub.name])?),
                         None => "(CASE e.type WHEN 'null' THEN 0 WHEN 'text' THEN e.value <> '' \
@@ -214,7 +214,7 @@ impl Builder<'_> {
                         prefix: Vec::new(),
                     };
                     let inner = self.filter(filter, &inner_ctx)?;
-                    Ok(each(&array_path(&rp.extension, &rp.attr)?, &inner))
+                    Ok(each(&array_source(self.resolver, &rp)?, &inner))
                 } else {
                     let mut prefix: Vec<String> = rp.extension.iter().cloned().collect();
                     prefix.push(rp.attr.name.clone());
@@ -294,10 +294,17 @@ impl Builder<'_> {
     }
 }
 
-/// `EXISTS (SELECT 1 FROM json_each(doc, '<array>') AS e WHERE <cond>)`.
-fn each(array: &str, cond: &str) -> String {
-    format!("EXISTS (SELECT 1 FROM json_each(doc, '{array}') AS e WHERE {cond})")
+/// `EXISTS (SELECT 1 FROM <source> AS e WHERE <cond>)`.
+fn each(source: &str, cond: &str) -> String {
+    format!("EXISTS (SELECT 1 FROM {source} AS e WHERE {cond})")
 }
+
+/// A User's `groups` as the JSON array the API shows, built from the membership table for
+/// the row being filtered (`scim_resources`), so `groups.value eq "…"` and
+/// `groups[display eq "…"]` work although `groups` is not stored in the document.
+const USER_GROUPS_SOURCE: &str = "json_each((SELECT json_group_array(json_object('value', \
+    m.group_id, 'display', g.display_name, 'type', 'direct')) FROM scim_group_members AS m \
+    JOIN scim_resources AS g ON g.id = m.group_id WHERE m.member_id = scim_resources.id))";
 
 /// SQL that is true when the JSON at `path` within `base` is present for `pr`.
 fn present(base: &str, path: &str) -> String {
@@ -310,10 +317,18 @@ fn present(base: &str, path: &str) -> String {
     )
 }
 
-fn array_path(extension: &Option<String>, attr: &AttrInfo) -> Result<String, FilterError> {
-    let mut keys: Vec<&str> = extension.iter().map(String::as_str).collect();
-    keys.push(&attr.name);
-    json_path(&keys)
+/// Where the elements of a multi-valued attribute come from: `json_each` over the document,
+/// or the membership table for a computed `groups`.
+fn array_source(
+    resolver: &dyn AttributeResolver,
+    rp: &ResolvedPath,
+) -> Result<String, FilterError> {
+    if resolver.computed(rp) == Some(Computed::UserGroups) {
+        return Ok(USER_GROUPS_SOURCE.to_string());
+    }
+    let mut keys: Vec<&str> = rp.extension.iter().map(String::as_str).collect();
+    keys.push(&rp.attr.name);
+    Ok(format!("json_each(doc, '{}')", json_path(&keys)?))
 }
 
 fn element_path(prefix: &[String], sub: &str) -> Result<String, FilterError> {

@@ -470,3 +470,30 @@ fn meta_resource_type_and_dates_filter() {
     );
     assert_eq!(r.body["totalResults"], 0, "{}", r.body);
 }
+
+/// `groups` is computed from memberships, not stored: filters on it still work.
+#[test]
+fn users_filter_by_their_computed_groups() {
+    let (_s, _server, scim) = setup();
+    let a = new_user(&scim, "in-group");
+    new_user(&scim, "not-in-group");
+    let aid = a["id"].as_str().unwrap();
+    let g = scim.post(
+        "/Groups",
+        json!({"schemas": [GROUP], "displayName": "Tour Guides", "members": [{"value": aid}]}),
+    );
+    let gid = g.body["id"].as_str().unwrap();
+    for filter in [
+        format!("groups.value eq \"{gid}\""),
+        format!("groups eq \"{gid}\""),
+        "groups[display eq \"tour guides\"]".to_string(),
+        "groups pr".to_string(),
+    ] {
+        let r = scim.post("/Users/.search", json!({"filter": filter}));
+        assert_eq!(r.body["totalResults"], 1, "{filter}: {}", r.body);
+        assert_eq!(r.body["Resources"][0]["id"], aid, "{filter}");
+    }
+    let r = scim.post("/Users/.search", json!({"filter": "not (groups pr)"}));
+    assert_eq!(r.body["totalResults"], 1);
+    assert_eq!(r.body["Resources"][0]["userName"], "not-in-group");
+}
