@@ -4,6 +4,7 @@
 //! Usage: seed tokens DB N        N access tokens over 5 clients, expiries spread over 2 years
 //!        seed users DB N         N SCIM users named user000000…
 //!        seed token DB           register a client and print a fresh read+write token
+//!        seed client DB          register a client_credentials client; print `ID SECRET`
 
 use std::path::PathBuf;
 
@@ -15,7 +16,12 @@ use scimgate::token::{self, TokenKind};
 use serde_json::json;
 
 fn client(admin: &Admin<'_>, name: &str) -> String {
-    admin
+    register(admin, name).0
+}
+
+/// Register a confidential client_credentials client: (id, secret).
+fn register(admin: &Admin<'_>, name: &str) -> (String, String) {
+    let (client, secret) = admin
         .register_client(RegisterClient {
             name: name.into(),
             profile: ClientProfile::Web,
@@ -35,14 +41,14 @@ fn client(admin: &Admin<'_>, name: &str) -> String {
             },
             heartbeat: None,
         })
-        .expect("register client")
-        .0
-        .id
+        .expect("register client");
+    let secret = secret.map(|s| s.expose().to_string()).unwrap_or_default();
+    (client.id, secret)
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: seed tokens|users DB N | seed token DB";
+    let usage = "usage: seed tokens|users DB N | seed token|client DB";
     let what = args.get(1).expect(usage);
     let db = PathBuf::from(args.get(2).expect(usage));
     let store = Store::open_or_create(&db).expect("open store");
@@ -60,6 +66,10 @@ fn main() {
                 })
                 .expect("issue");
             println!("{}", secret.expose());
+        }
+        "client" => {
+            let (id, secret) = register(&admin, "bench client_credentials");
+            println!("{id} {secret}");
         }
         "tokens" => {
             let n: usize = args.get(3).expect(usage).parse().expect("N");
