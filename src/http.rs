@@ -10,7 +10,7 @@ use crate::guard::TokenCache;
 use crate::monitor::usage::UsageRecorder;
 use crate::scim::cache::ResourceCache;
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::store::{Store, TokenBatcher};
 use crate::throttle::Throttle;
 use crate::time::Clock;
 use crate::web::session::Sessions;
@@ -26,6 +26,8 @@ pub struct AppState {
     pub scim_cache: Arc<ResourceCache>,
     /// Recently validated bearer tokens (see `guard`).
     pub tokens: Arc<TokenCache>,
+    /// Group commit of issued tokens (see `store::batch`).
+    pub token_batcher: TokenBatcher,
     /// Failed sign-ins on the authorization pages (per account and per address).
     pub login_throttle: Arc<Throttle>,
     /// Failed client authentications at the OAuth2 endpoints (per client and per address).
@@ -35,11 +37,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over `store`: the usage recorder's flusher started, caches, throttles and
+    /// State over `store`: the usage recorder's flusher and the token committer started,
+    /// caches, throttles and
     /// sessions empty (they live in memory, see [`crate::throttle`]).
     pub fn new(store: Arc<Store>, settings: Settings, clock: Clock) -> AppState {
         let usage = UsageRecorder::start(store.clone(), settings.usage_flush_interval);
+        let token_batcher =
+            TokenBatcher::start(store.clone()).expect("spawn the token committer thread");
         AppState {
+            token_batcher,
             tokens: Arc::new(TokenCache::new(settings.token_cache_ttl)),
             login_throttle: Arc::new(Throttle::new(settings.login_max_failures, settings.lockout)),
             client_throttle: Arc::new(Throttle::new(
@@ -55,8 +61,10 @@ impl AppState {
         }
     }
 
-    /// Flush pending usage records; call after the HTTP server has stopped.
+    /// Flush pending usage records and queued tokens; call after the HTTP server has
+    /// stopped.
     pub fn shutdown(self) {
+        self.token_batcher.shutdown();
         self.usage.shutdown();
     }
 }

@@ -1,6 +1,10 @@
 //! The three grants of the token endpoint, after the client has authenticated:
 //! client_credentials, authorization_code (+PKCE) and refresh_token (rotated on every use,
-//! with reuse detection). Blocking code: the handler runs it in `web::block`.
+//! with reuse detection). The code and refresh grants are blocking code (each is one
+//! read-check-write transaction, so that two requests with the same code or refresh token
+//! cannot both win): the handler runs them in `web::block`. client_credentials only reads,
+//! then its record joins the group commit ([`crate::store::TokenBatcher`]), which batches
+//! concurrent issuances into one transaction.
 //!
 //! Every token goes to the store as a hash before the response is built; the plaintexts
 //! exist only in the returned [`Issued`]. Lifetimes are the client's registered ones,
@@ -107,12 +111,15 @@ impl Row<'_> {
 }
 
 /// `grant_type=client_credentials`: an access token for the client itself, no refresh token.
+/// Returns the token and its record *uncommitted*: the caller hands the record to the group
+/// commit ([`crate::store::TokenBatcher`]) and answers only once it is committed. Reads
+/// only (the lifetime policy), so the handler calls it inline.
 pub fn client_credentials(
     state: &AppState,
     client: &Client,
     params: &Params,
     now: Timestamp,
-) -> Result<Issued, OAuthError> {
+) -> Result<(Issued, NewTokenRecord), OAuthError> {
     require_grant(client, GrantType::ClientCredentials)?;
     let scopes = requested_scopes(params.get("scope"), &client.scopes)?;
     let (access_ttl, _) = lifetimes(state, client)?;
@@ -126,16 +133,16 @@ pub fn client_credentials(
         family: None,
         parent: None,
     };
-    state
-        .store
-        .insert_tokens(&[row.record(&access, access_ttl)])?;
-    tracing::info!(client_id = %client.id, token_id = %access.id, "issued access token (client_credentials)");
-    Ok(Issued {
-        access,
-        expires_in: access_ttl,
-        refresh: None,
-        scopes,
-    })
+    let record = row.record(&access, access_ttl);
+    Ok((
+        Issued {
+            access,
+            expires_in: access_ttl,
+            refresh: None,
+            scopes,
+        },
+        record,
+    ))
 }
 
 fn security_event(

@@ -3,6 +3,10 @@
 //! is neither expired nor revoked, and was issued to the asking client; anything else is
 //! `{"active": false}` with nothing more, so the endpoint is no oracle for other clients'
 //! tokens.
+//!
+//! Cost: client authentication (one cached read) and one lookup of the token by its hash
+//! (unique index, cached statement), both inline on the request's thread: a few
+//! microseconds, less than the hand-off to the blocking pool would cost.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
@@ -22,10 +26,10 @@ pub async fn introspect_token(
 ) -> Result<HttpResponse, OAuthError> {
     let params = Params::from_form(&req, &body)?;
     let client = authenticate(&state, &req, &params, Public::Refused).await?;
-    let value = params.require("token")?.to_string();
-    let st = state.get_ref().clone();
+    let value = params.require("token")?;
     let now = state.clock.now();
-    let body = web::block(move || introspect(&st, &client, &value, now)).await??;
+    // Inline: one indexed read by hash on a cached statement (see the module doc).
+    let body = introspect(&state, &client, value, now)?;
     let mut resp = HttpResponse::Ok();
     no_store(&mut resp);
     Ok(resp.json(body))

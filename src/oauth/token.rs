@@ -1,5 +1,8 @@
 //! `POST /oauth2/token` (RFC 6749 §3.2): parse the form, authenticate the client once,
 //! dispatch on `grant_type`, answer with the tokens and `Cache-Control: no-store`.
+//!
+//! client_credentials stays on the request's thread: authenticate and build the token
+//! inline (reads only), then await the group commit; no hop to the blocking pool.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
@@ -28,12 +31,18 @@ pub async fn issue_token(
         )));
     }
     let client = authenticate(&state, &req, &params, Public::Allowed).await?;
-    let st = state.get_ref().clone();
     let now = state.clock.now();
+    if grant_type == "client_credentials" {
+        let (issued, record) = grants::client_credentials(&state, &client, &params, now)?;
+        // Committed (with whatever else is being issued right now) before we answer.
+        state.token_batcher.submit(vec![record]).await?;
+        tracing::info!(client_id = %client.id, token_id = %issued.access.id, "issued access token (client_credentials)");
+        return Ok(token_response(&issued));
+    }
+    let st = state.get_ref().clone();
     let issued = web::block(move || match grant_type.as_str() {
         "authorization_code" => grants::authorization_code(&st, &client, &params, now),
-        "refresh_token" => grants::refresh_token(&st, &client, &params, now),
-        _ => grants::client_credentials(&st, &client, &params, now),
+        _ => grants::refresh_token(&st, &client, &params, now),
     })
     .await??;
     Ok(token_response(&issued))
