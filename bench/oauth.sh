@@ -5,14 +5,18 @@
 #   client_credentials  POST /oauth2/token, HTTP Basic, grant_type=client_credentials
 #                       (every request issues and commits a new access token)
 #   introspect          POST /oauth2/introspect of a live token, HTTP Basic
-# The ceiling runs first and last; the ratios use the mean of the two, and the spread
-# between them shows how much the shared machine drifted during the run.
+# The machine is shared (other builds come and go), so the three are interleaved: ROUNDS
+# rounds (default 5) of ceiling, client_credentials, introspect, ceiling again. Each round's
+# ratios use the mean of the two ceilings around it; the result is the median round, and
+# every round is printed so the spread is visible.
 # Any non-2xx response, or a response without the expected body, fails the run.
 # The store holds SEED_TOKENS (default 100,000) tokens so the indexes are not toy-sized.
-# Needs wrk (apt-get install wrk). Usage: bench/oauth.sh [seconds per run, default 10]
+# Needs wrk (apt-get install wrk).
+# Usage: bench/oauth.sh [seconds per run, default 5]   (env: ROUNDS, CONN, SEED_TOKENS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DUR=${1:-10}
+DUR=${1:-5}
+ROUNDS=${ROUNDS:-5}
 CONN=${CONN:-32}
 SEED_TOKENS=${SEED_TOKENS:-100000}
 cargo build --release --quiet -j 1 --bin scimgate --example seed
@@ -49,7 +53,7 @@ run() {
   printf '%-20s %10s req/s  p50 %8s  p99 %8s%s%s\n' "$name" "$rps" "$p50" "$p99" \
     "${non2xx:+  NON-2XX: $non2xx}" "${errors:+  $errors}"
   if [ -n "$non2xx" ] || [ -n "$errors" ]; then FAILED=1; fi
-  echo "$name $rps $p50 $p99" >>"$WORK/results"
+  echo "$ROUND $name $rps $p50 $p99" >>"$WORK/results"
 }
 
 "$R/examples/seed" tokens "$WORK/oauth.db" "$SEED_TOKENS"
@@ -97,26 +101,48 @@ LUA
 check_lua "$WORK/cc.lua" '"access_token"'
 check_lua "$WORK/introspect.lua" '"active":true'
 
-before=$(sqlite3 "$WORK/oauth.db" 'SELECT count(*) FROM tokens' 2>/dev/null || echo "")
-run ceiling "$B/healthz"
-run client_credentials "$B/oauth2/token" -H "$BASIC" -s "$WORK/cc.lua"
-run introspect "$B/oauth2/introspect" -H "$BASIC" -s "$WORK/introspect.lua"
-run ceiling_again "$B/healthz"
+echo "wrk $(wrk --version 2>&1 | head -1 | awk '{print $2}'); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+before=$(sqlite3 "$WORK/oauth.db" 'SELECT count(*) FROM tokens')
+for ROUND in $(seq "$ROUNDS"); do
+  echo "round $ROUND"
+  run ceiling "$B/healthz"
+  run client_credentials "$B/oauth2/token" -H "$BASIC" -s "$WORK/cc.lua"
+  run introspect "$B/oauth2/introspect" -H "$BASIC" -s "$WORK/introspect.lua"
+  run ceiling_after "$B/healthz"
+done
 stop
-if [ -n "$before" ]; then
-  after=$(sqlite3 "$WORK/oauth.db" 'SELECT count(*) FROM tokens')
-  echo "tokens committed during the run: $((after - before))"
-fi
+after=$(sqlite3 "$WORK/oauth.db" 'SELECT count(*) FROM tokens')
+echo "tokens committed during the run: $((after - before))"
+grep -a "token committer stopped" "$WORK/server.log" | sed 's/.*INFO //' || true
 
 python3 - "$WORK/results" <<'PY'
-import sys
-r = {l.split()[0]: l.split()[1:] for l in open(sys.argv[1])}
-c1, c2 = float(r["ceiling"][0]), float(r["ceiling_again"][0])
-c = (c1 + c2) / 2
-print(f"ceiling: {c:.0f} req/s (mean of {c1:.0f} before and {c2:.0f} after; drift {abs(c1 - c2) / c:.1%})")
-for name, target in (("client_credentials", 0.5), ("introspect", 0.6)):
-    ratio = float(r[name][0]) / c
+import statistics, sys
+rounds = {}
+for line in open(sys.argv[1]):
+    rnd, name, rps, p50, p99 = line.split()
+    rounds.setdefault(int(rnd), {})[name] = (float(rps), p50, p99)
+targets = {"client_credentials": 0.5, "introspect": 0.6}
+ratios = {n: [] for n in targets}
+print()
+print("round  ceiling req/s (before/after)   client_credentials        introspect")
+for rnd, r in sorted(rounds.items()):
+    c = (r["ceiling"][0] + r["ceiling_after"][0]) / 2
+    cells = []
+    for n in targets:
+        ratios[n].append((r[n][0] / c, rnd))
+        cells.append(f"{r[n][0]:8.0f} = {r[n][0] / c:.2f}x")
+    print(f"{rnd:5d}  {c:8.0f} ({r['ceiling'][0]:.0f}/{r['ceiling_after'][0]:.0f})   "
+          + "      ".join(cells))
+print()
+print("median round, per endpoint (req/s, p50, p99, ratio to that round's ceiling):")
+for n, target in targets.items():
+    ordered = sorted(ratios[n])
+    ratio, rnd = ordered[len(ordered) // 2]
+    r = rounds[rnd]
+    c = (r["ceiling"][0] + r["ceiling_after"][0]) / 2
+    print(f"  ceiling            (round {rnd}) {c:8.0f} req/s  p50 {r['ceiling'][1]:>8}  p99 {r['ceiling'][2]:>8}")
     ok = "ok" if ratio >= target else "BELOW TARGET"
-    print(f"{name + ' / ceiling':32s} = {ratio:.2f}   (target >= {target}) {ok}")
+    print(f"  {n:18s} (round {rnd}) {r[n][0]:8.0f} req/s  p50 {r[n][1]:>8}  p99 {r[n][2]:>8}"
+          f"  ratio {ratio:.2f} (target >= {target}) {ok}")
 PY
 if [ "$FAILED" != 0 ]; then echo "FAILED: non-2xx responses or socket errors"; exit 1; fi

@@ -7,6 +7,8 @@ use actix_web::{HttpResponse, web};
 
 use crate::error::HttpError;
 use crate::guard::TokenCache;
+use crate::oauth::client_auth::ClientCache;
+use crate::oauth::grants::LifetimePolicy;
 use crate::monitor::usage::UsageRecorder;
 use crate::scim::cache::ResourceCache;
 use crate::settings::Settings;
@@ -26,6 +28,10 @@ pub struct AppState {
     pub scim_cache: Arc<ResourceCache>,
     /// Recently validated bearer tokens (see `guard`).
     pub tokens: Arc<TokenCache>,
+    /// Recently read OAuth2 client rows (see `oauth::client_auth`).
+    pub clients: Arc<ClientCache>,
+    /// The maximum token lifetime, re-read at most every `token_cache_ttl`.
+    pub lifetime_policy: Arc<LifetimePolicy>,
     /// Group commit of issued tokens (see `store::batch`).
     pub token_batcher: TokenBatcher,
     /// Failed sign-ins on the authorization pages (per account and per address).
@@ -47,6 +53,8 @@ impl AppState {
         AppState {
             token_batcher,
             tokens: Arc::new(TokenCache::new(settings.token_cache_ttl)),
+            clients: Arc::new(ClientCache::new(settings.token_cache_ttl)),
+            lifetime_policy: Arc::new(LifetimePolicy::new(settings.token_cache_ttl)),
             login_throttle: Arc::new(Throttle::new(settings.login_max_failures, settings.lockout)),
             client_throttle: Arc::new(Throttle::new(
                 settings.client_auth_max_failures,

@@ -10,9 +10,17 @@
 //! costs the same hash and compare. Failures are throttled per client id and per source
 //! address ([`crate::throttle`]) and audited.
 //!
-//! Cost: no KDF (argon2 is for human passwords only), one indexed read of the client row
-//! with its secret hash on a cached statement ([`crate::store::Store::client_with_secret`]),
-//! done inline on the request's thread.
+//! Cost: no KDF (argon2 is for human passwords only); the client row with its secret hash
+//! comes from one indexed read on a cached statement
+//! ([`crate::store::Store::client_with_secret`]), done inline on the request's thread, and
+//! is then kept in [`ClientCache`] for `token_cache_ttl` (1 s by default; 0 disables), so
+//! a busy IdP costs one store read per client per second. The secret is still hashed and
+//! compared on every request; only the stored row is cached. The server never changes
+//! clients; a change made with `config` (secret rotation, deletion) applies within the TTL.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -41,6 +49,61 @@ impl std::fmt::Debug for Presented {
             .field("secret", &self.secret.as_ref().map(|_| "REDACTED"))
             .field("basic", &self.basic)
             .finish()
+    }
+}
+
+/// A client row with its stored secret hash, as read for authentication.
+type ClientRow = (Client, Option<TokenHash>);
+
+/// Recently read client rows, by client id; see the module documentation. Unknown client
+/// ids are not cached (so a flood of made-up ids cannot fill it).
+#[derive(Debug)]
+pub struct ClientCache {
+    ttl: Duration,
+    map: Mutex<HashMap<String, (ClientRow, Instant)>>,
+}
+
+/// Entries kept at most; cleared when full.
+const CLIENT_CACHE_CAPACITY: usize = 10_000;
+
+impl ClientCache {
+    /// A cache trusting rows for `ttl` (zero disables it).
+    pub fn new(ttl: Duration) -> ClientCache {
+        ClientCache {
+            ttl,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (ClientRow, Instant)>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get_or_load(
+        &self,
+        id: &str,
+        load: impl FnOnce() -> crate::store::Result<Option<ClientRow>>,
+    ) -> crate::store::Result<Option<ClientRow>> {
+        if self.ttl.is_zero() {
+            return load();
+        }
+        if let Some((row, _)) = self.lock().get(id).filter(|(_, at)| at.elapsed() < self.ttl) {
+            return Ok(Some(row.clone()));
+        }
+        let loaded = load()?;
+        if let Some(row) = &loaded {
+            let mut map = self.lock();
+            if map.len() >= CLIENT_CACHE_CAPACITY {
+                map.clear();
+            }
+            map.insert(id.to_string(), (row.clone(), Instant::now()));
+        }
+        Ok(loaded)
+    }
+
+    /// Forget everything.
+    pub fn clear(&self) {
+        self.lock().clear();
     }
 }
 
@@ -150,7 +213,10 @@ pub fn verify(
     now: Timestamp,
 ) -> Result<Client, OAuthError> {
     const DENIED: &str = "unknown client or wrong client secret";
-    let (client, stored) = match state.store.client_with_secret(&p.client_id)? {
+    let row = state
+        .clients
+        .get_or_load(&p.client_id, || state.store.client_with_secret(&p.client_id))?;
+    let (client, stored) = match row {
         Some((c, hash)) if c.auth_method != AuthMethod::None => (Some(c), hash),
         Some((c, _)) => (Some(c), None),
         None => (None, None),

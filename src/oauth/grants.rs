@@ -65,15 +65,45 @@ fn require_grant(client: &Client, g: GrantType) -> Result<(), OAuthError> {
     }
 }
 
+/// The server-wide maximum token lifetime (`config policy`), read from the store at most
+/// once per `token_cache_ttl` (1 s by default; 0 reads it on every request): issuance is
+/// hot, the policy changes rarely, and a change applies to tokens issued after it within
+/// the TTL.
+#[derive(Debug)]
+pub struct LifetimePolicy {
+    ttl: std::time::Duration,
+    cached: std::sync::Mutex<Option<(i64, std::time::Instant)>>,
+}
+
+impl LifetimePolicy {
+    pub fn new(ttl: std::time::Duration) -> LifetimePolicy {
+        LifetimePolicy {
+            ttl,
+            cached: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The maximum lifetime in seconds.
+    fn max_secs(&self, state: &AppState) -> Result<i64, OAuthError> {
+        let lock = || self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((v, _)) = lock().filter(|(_, at)| at.elapsed() < self.ttl) {
+            return Ok(v);
+        }
+        let max = Admin::new(&state.store, state.clock.clone(), "server")
+            .max_token_lifetime()
+            .map_err(|e| match e {
+                AdminError::Store(s) => OAuthError::Store(s),
+                _ => OAuthError::Internal,
+            })?
+            .secs();
+        *lock() = Some((max, std::time::Instant::now()));
+        Ok(max)
+    }
+}
+
 /// Seconds the client's access and refresh tokens live, each bounded by the policy maximum.
 fn lifetimes(state: &AppState, client: &Client) -> Result<(i64, i64), OAuthError> {
-    let max = Admin::new(&state.store, state.clock.clone(), "server")
-        .max_token_lifetime()
-        .map_err(|e| match e {
-            AdminError::Store(s) => OAuthError::Store(s),
-            _ => OAuthError::Internal,
-        })?
-        .secs();
+    let max = state.lifetime_policy.max_secs(state)?;
     Ok((
         client.access_token_ttl.secs().min(max),
         client.refresh_token_ttl.secs().min(max),

@@ -4,9 +4,11 @@
 //! `{"active": false}` with nothing more, so the endpoint is no oracle for other clients'
 //! tokens.
 //!
-//! Cost: client authentication (one cached read) and one lookup of the token by its hash
-//! (unique index, cached statement), both inline on the request's thread: a few
-//! microseconds, less than the hand-off to the blocking pool would cost.
+//! Cost: client authentication and one lookup of the token by its hash (unique index,
+//! cached statement), both inline on the request's thread: a few microseconds, less than
+//! the hand-off to the blocking pool would cost. Access tokens go through the SCIM guard's
+//! [`crate::guard::TokenCache`], so a token checked again within `token_cache_ttl` costs no
+//! store read; revocations in this process clear that cache before they answer.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
@@ -50,7 +52,17 @@ fn introspect(
         TokenKind::Refresh => "refresh_token",
         _ => return Ok(inactive),
     };
-    let Some(rec) = state.store.token_by_hash(&parsed.hash)? else {
+    // Access tokens through the guard's cache (a revocation in this process clears it at
+    // once; one by `config revoke-token` shows within `token_cache_ttl`, 1 s by default, as
+    // for the SCIM guard). Refresh tokens always from the store: rotation revokes them
+    // without clearing the cache.
+    let rec = match parsed.kind {
+        TokenKind::Access => state
+            .tokens
+            .access_token(&parsed.hash, || state.store.token_by_hash(&parsed.hash))?,
+        _ => state.store.token_by_hash(&parsed.hash)?,
+    };
+    let Some(rec) = rec else {
         return Ok(inactive);
     };
     if rec.client_id != client.id || rec.status(now) != TokenStatus::Active {

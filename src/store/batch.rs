@@ -12,11 +12,11 @@
 //! its own commit; under load, what arrives while a commit is in flight (or while the
 //! request threads hold the CPU) forms the next batch.
 //!
-//! Failure semantics: each job runs inside its own `SAVEPOINT`, so a job whose insert fails
-//! (say a duplicate hash) is rolled back alone and gets its error while the others commit.
-//! If the transaction as a whole fails (begin, commit, a savepoint that cannot be rolled
-//! back: disk full, I/O error), every job of the batch gets that error: nothing of the
-//! batch was committed. A job is never left without an answer: a job dropped unanswered
+//! Failure semantics: a job is atomic on its own (one INSERT, or a `SAVEPOINT` around a
+//! job of several records), so a job whose insert fails (say a duplicate hash) is undone
+//! alone and gets its error while the others commit. If the transaction as a whole fails
+//! (begin, commit, an error after which SQLite rolled the transaction back: disk full, I/O
+//! error), every job of the batch gets that error: nothing of the batch was committed. A job is never left without an answer: a job dropped unanswered
 //! (committer panic, shutdown) answers with an error.
 //!
 //! The reply is both a blocking wait ([`Pending::wait`]) and a `Future`, so async handlers
@@ -312,17 +312,27 @@ fn commit(store: &Store, shared: &Shared, jobs: Vec<Job>) {
     let mut results: Vec<Result<()>> = Vec::with_capacity(jobs.len());
     let outcome = store.write(|tx| {
         for job in &jobs {
-            tx.prepare_cached("SAVEPOINT issue")?.execute([])?;
-            match job.records.iter().try_for_each(|t| insert_token(tx, t)) {
-                Ok(()) => results.push(Ok(())),
-                Err(e) => {
-                    // Undo this job only; if even that fails the transaction is lost and
-                    // the whole batch reports the failure.
-                    tx.prepare_cached("ROLLBACK TO issue")?.execute([])?;
-                    results.push(Err(e));
-                }
+            // A single INSERT is atomic by itself (a constraint failure undoes that statement
+            // and leaves the transaction open); a job of several records needs a savepoint
+            // so that none of them stays if one fails.
+            let several = job.records.len() > 1;
+            if several {
+                tx.prepare_cached("SAVEPOINT issue")?.execute([])?;
             }
-            tx.prepare_cached("RELEASE issue")?.execute([])?;
+            let result = job.records.iter().try_for_each(|t| insert_token(tx, t));
+            if several {
+                if result.is_err() {
+                    tx.prepare_cached("ROLLBACK TO issue")?.execute([])?;
+                }
+                tx.prepare_cached("RELEASE issue")?.execute([])?;
+            }
+            match result {
+                Ok(()) => results.push(Ok(())),
+                // Some errors (I/O, disk full) make SQLite roll the whole transaction
+                // back; then nothing of the batch holds and every job must hear so.
+                Err(e) if tx.is_autocommit() => return Err(e),
+                Err(e) => results.push(Err(e)),
+            }
         }
         Ok(())
     });
