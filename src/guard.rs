@@ -104,7 +104,11 @@ impl TokenCache {
         }
         let generation = {
             let map = self.lock();
-            if let Some((r, _)) = map.entries.get(hash).filter(|(_, at)| at.elapsed() < self.ttl) {
+            if let Some((r, _)) = map
+                .entries
+                .get(hash)
+                .filter(|(_, at)| at.elapsed() < self.ttl)
+            {
                 return Ok(Some(r.clone()));
             }
             map.generation

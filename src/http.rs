@@ -7,9 +7,9 @@ use actix_web::{HttpResponse, web};
 
 use crate::error::HttpError;
 use crate::guard::TokenCache;
+use crate::monitor::usage::UsageRecorder;
 use crate::oauth::client_auth::ClientCache;
 use crate::oauth::grants::LifetimePolicy;
-use crate::monitor::usage::UsageRecorder;
 use crate::scim::cache::ResourceCache;
 use crate::settings::Settings;
 use crate::store::{Store, TokenBatcher};

@@ -87,7 +87,11 @@ impl ClientCache {
         if self.ttl.is_zero() {
             return load();
         }
-        if let Some((row, _)) = self.lock().get(id).filter(|(_, at)| at.elapsed() < self.ttl) {
+        if let Some((row, _)) = self
+            .lock()
+            .get(id)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+        {
             return Ok(Some(row.clone()));
         }
         let loaded = load()?;
@@ -213,9 +217,9 @@ pub fn verify(
     now: Timestamp,
 ) -> Result<Client, OAuthError> {
     const DENIED: &str = "unknown client or wrong client secret";
-    let row = state
-        .clients
-        .get_or_load(&p.client_id, || state.store.client_with_secret(&p.client_id))?;
+    let row = state.clients.get_or_load(&p.client_id, || {
+        state.store.client_with_secret(&p.client_id)
+    })?;
     let (client, stored) = match row {
         Some((c, hash)) if c.auth_method != AuthMethod::None => (Some(c), hash),
         Some((c, _)) => (Some(c), None),

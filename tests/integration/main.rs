@@ -7,6 +7,7 @@ mod cli_tokens;
 mod cli_users;
 mod concurrency;
 mod oauth;
+mod oauth_batch;
 mod oauth_endpoints;
 mod oauth_pages;
 mod oauth_scim;

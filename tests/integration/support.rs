@@ -188,6 +188,8 @@ pub fn assert_one_sentence(stderr: &str) {
 pub struct TestServer {
     pub base: String,
     pub store: Arc<scimgate::store::Store>,
+    /// The server's token committer, for its counters.
+    pub token_batcher: scimgate::store::TokenBatcher,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -217,6 +219,7 @@ impl TestServer {
         })
         .expect("settings");
         let state = AppState::new(store.clone(), settings, clock);
+        let token_batcher = state.token_batcher.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let sys = actix_web::rt::System::new();
@@ -237,6 +240,7 @@ impl TestServer {
         TestServer {
             base: format!("http://{addr}"),
             store,
+            token_batcher,
             handle,
             thread: Some(thread),
         }
