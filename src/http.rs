@@ -12,7 +12,7 @@ use crate::oauth::client_auth::ClientCache;
 use crate::oauth::grants::LifetimePolicy;
 use crate::scim::cache::ResourceCache;
 use crate::settings::Settings;
-use crate::store::{Store, TokenBatcher};
+use crate::store::{Checkpointer, Store, TokenBatcher};
 use crate::throttle::Throttle;
 use crate::time::Clock;
 use crate::web::session::Sessions;
@@ -34,6 +34,9 @@ pub struct AppState {
     pub lifetime_policy: Arc<LifetimePolicy>,
     /// Group commit of issued tokens (see `store::batch`).
     pub token_batcher: TokenBatcher,
+    /// Background WAL checkpoints (see `store::checkpoint`); `None` if its connection
+    /// could not be opened (the writer then checkpoints by itself, as SQLite does).
+    pub checkpointer: Option<Checkpointer>,
     /// Failed sign-ins on the authorization pages (per account and per address).
     pub login_throttle: Arc<Throttle>,
     /// Failed client authentications at the OAuth2 endpoints (per client and per address).
@@ -43,15 +46,20 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over `store`: the usage recorder's flusher and the token committer started,
+    /// State over `store`: the usage recorder's flusher, the token committer and the
+    /// background checkpointer started,
     /// caches, throttles and
     /// sessions empty (they live in memory, see [`crate::throttle`]).
     pub fn new(store: Arc<Store>, settings: Settings, clock: Clock) -> AppState {
         let usage = UsageRecorder::start(store.clone(), settings.usage_flush_interval);
         let token_batcher =
             TokenBatcher::start(store.clone()).expect("spawn the token committer thread");
+        let checkpointer = Checkpointer::start(&store)
+            .inspect_err(|e| tracing::warn!(error = %e, "no background WAL checkpoints"))
+            .ok();
         AppState {
             token_batcher,
+            checkpointer,
             tokens: Arc::new(TokenCache::new(settings.token_cache_ttl)),
             clients: Arc::new(ClientCache::new(settings.token_cache_ttl)),
             lifetime_policy: Arc::new(LifetimePolicy::new(settings.token_cache_ttl)),
@@ -74,6 +82,9 @@ impl AppState {
     pub fn shutdown(self) {
         self.token_batcher.shutdown();
         self.usage.shutdown();
+        if let Some(c) = &self.checkpointer {
+            c.shutdown();
+        }
     }
 }
 

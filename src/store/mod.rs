@@ -12,6 +12,7 @@
 
 mod audit;
 mod batch;
+mod checkpoint;
 mod clients;
 mod consents;
 mod grants;
@@ -30,6 +31,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use batch::{BatchStats, Pending, TokenBatcher};
+pub use checkpoint::Checkpointer;
 pub use clients::{ClientUpdate, NewClient};
 pub use grants::{CodeGrant, ROTATED_REASON, RedeemOutcome, RotateOutcome};
 pub use meta::{MAX_TOKEN_LIFETIME_KEY, TOOL_PASSWORD_KEY};
@@ -137,6 +139,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
          PRAGMA mmap_size = {MMAP_BYTES};
          PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};",
     ))?;
+
     Ok(())
 }
 
