@@ -14,7 +14,7 @@
 //! folded into the usage recorder, never done on the request path.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::HttpRequest;
@@ -71,7 +71,7 @@ pub struct TokenCache {
 
 #[derive(Debug, Default)]
 struct CacheMap {
-    entries: HashMap<TokenHash, (TokenRecord, Instant)>,
+    entries: HashMap<TokenHash, (Arc<TokenRecord>, Instant)>,
     generation: u64,
 }
 
@@ -98,9 +98,9 @@ impl TokenCache {
         &self,
         hash: &TokenHash,
         load: impl FnOnce() -> Result<Option<TokenRecord>, E>,
-    ) -> Result<Option<TokenRecord>, E> {
+    ) -> Result<Option<Arc<TokenRecord>>, E> {
         if self.ttl.is_zero() {
-            return load();
+            return Ok(load()?.map(Arc::new));
         }
         let generation = {
             let map = self.lock();
@@ -113,7 +113,7 @@ impl TokenCache {
             }
             map.generation
         };
-        let loaded = load()?;
+        let loaded = load()?.map(Arc::new);
         if let Some(r) = loaded.as_ref().filter(|r| r.kind == TokenKind::Access) {
             let mut map = self.lock();
             if map.generation == generation {
@@ -179,14 +179,14 @@ pub fn authorize(
         TokenStatus::Active => {}
         TokenStatus::Expired => {
             return Err(GuardError::Expired {
-                token_id: record.id,
-                client_id: record.client_id,
+                token_id: record.id.clone(),
+                client_id: record.client_id.clone(),
             });
         }
         TokenStatus::Revoked => {
             return Err(GuardError::Revoked {
-                token_id: record.id,
-                client_id: record.client_id,
+                token_id: record.id.clone(),
+                client_id: record.client_id.clone(),
             });
         }
     }
@@ -199,8 +199,8 @@ pub fn authorize(
         ip: source_ip(req),
     });
     Ok(Principal {
-        token_id: record.id,
-        client_id: record.client_id,
-        scopes: record.scopes,
+        token_id: record.id.clone(),
+        client_id: record.client_id.clone(),
+        scopes: record.scopes.clone(),
     })
 }

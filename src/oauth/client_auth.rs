@@ -19,7 +19,7 @@
 //! clients; a change made with `config` (secret rotation, deletion) applies within the TTL.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::HttpRequest;
@@ -52,8 +52,9 @@ impl std::fmt::Debug for Presented {
     }
 }
 
-/// A client row with its stored secret hash, as read for authentication.
-type ClientRow = (Client, Option<TokenHash>);
+/// A client row with its stored secret hash, as read for authentication. The client is
+/// shared, so a cache hit copies a pointer, not the row's strings.
+type ClientRow = (Arc<Client>, Option<TokenHash>);
 
 /// Recently read client rows, by client id; see the module documentation. Unknown client
 /// ids are not cached (so a flood of made-up ids cannot fill it).
@@ -215,10 +216,13 @@ pub fn verify(
     p: &Presented,
     public: Public,
     now: Timestamp,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     const DENIED: &str = "unknown client or wrong client secret";
     let row = state.clients.get_or_load(&p.client_id, || {
-        state.store.client_with_secret(&p.client_id)
+        Ok(state
+            .store
+            .client_with_secret(&p.client_id)?
+            .map(|(c, hash)| (Arc::new(c), hash)))
     })?;
     let (client, stored) = match row {
         Some((c, hash)) if c.auth_method != AuthMethod::None => (Some(c), hash),
@@ -264,7 +268,7 @@ pub async fn authenticate(
     req: &HttpRequest,
     params: &Params,
     public: Public,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let p = presented(req, params)?;
     let ip = super::peer_ip(req);
     let client_key = format!("client:{}", p.client_id);

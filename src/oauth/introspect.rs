@@ -11,13 +11,15 @@
 //! store read; revocations in this process clear that cache before they answer.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value, json};
+use std::sync::Arc;
+
+use serde::Serialize;
 
 use super::client_auth::{Public, authenticate};
 use super::error::{OAuthError, no_store};
 use super::params::Params;
 use crate::http::AppState;
-use crate::model::{Client, TokenStatus, scopes_to_string};
+use crate::model::{Client, TokenRecord, TokenStatus, scopes_to_string};
 use crate::time::Timestamp;
 use crate::token::{self, TokenKind};
 
@@ -31,52 +33,77 @@ pub async fn introspect_token(
     let value = params.require("token")?;
     let now = state.clock.now();
     // Inline: one indexed read by hash on a cached statement (see the module doc).
-    let body = introspect(&state, &client, value, now)?;
+    let answer = introspect(&state, &client, value, now)?;
     let mut resp = HttpResponse::Ok();
     no_store(&mut resp);
-    Ok(resp.json(body))
+    Ok(match answer {
+        Some(rec) => resp.json(Active::of(&rec, &state.settings.public_url)),
+        None => resp.json(Inactive { active: false }),
+    })
 }
 
+/// RFC 7662 §2.2 for an inactive token: nothing but `active`.
+#[derive(Serialize)]
+struct Inactive {
+    active: bool,
+}
+
+/// RFC 7662 §2.2 for an active token, serialized straight from the record.
+#[derive(Serialize)]
+struct Active<'a> {
+    active: bool,
+    scope: String,
+    client_id: &'a str,
+    token_type: &'static str,
+    exp: Timestamp,
+    iat: Timestamp,
+    sub: &'a str,
+    iss: &'a str,
+    token_id: &'a str,
+}
+
+impl<'a> Active<'a> {
+    fn of(rec: &'a TokenRecord, iss: &'a str) -> Active<'a> {
+        Active {
+            active: true,
+            scope: scopes_to_string(&rec.scopes),
+            client_id: &rec.client_id,
+            token_type: if rec.kind == TokenKind::Refresh {
+                "refresh_token"
+            } else {
+                "Bearer"
+            },
+            exp: rec.expires_at,
+            iat: rec.issued_at,
+            sub: &rec.subject,
+            iss,
+            token_id: rec.id.as_str(),
+        }
+    }
+}
+
+/// The record of `value` if it is an active access or refresh token of `client`.
 fn introspect(
     state: &AppState,
     client: &Client,
     value: &str,
     now: Timestamp,
-) -> Result<Value, OAuthError> {
-    let inactive = json!({ "active": false });
+) -> Result<Option<Arc<TokenRecord>>, OAuthError> {
     let Ok(parsed) = token::parse(value) else {
-        return Ok(inactive);
-    };
-    let token_type = match parsed.kind {
-        TokenKind::Access => "Bearer",
-        TokenKind::Refresh => "refresh_token",
-        _ => return Ok(inactive),
+        return Ok(None);
     };
     // Access tokens through the guard's cache (a revocation in this process clears it at
     // once; one by `config revoke-token` shows within `token_cache_ttl`, 1 s by default, as
     // for the SCIM guard). Refresh tokens always from the store: rotation revokes them
-    // without clearing the cache.
+    // without clearing the cache. Codes and client secrets are never active here.
     let rec = match parsed.kind {
         TokenKind::Access => state
             .tokens
             .access_token(&parsed.hash, || state.store.token_by_hash(&parsed.hash))?,
-        _ => state.store.token_by_hash(&parsed.hash)?,
+        TokenKind::Refresh => state.store.token_by_hash(&parsed.hash)?.map(Arc::new),
+        _ => return Ok(None),
     };
-    let Some(rec) = rec else {
-        return Ok(inactive);
-    };
-    if rec.client_id != client.id || rec.status(now) != TokenStatus::Active {
-        return Ok(inactive);
-    }
-    Ok(json!({
-        "active": true,
-        "scope": scopes_to_string(&rec.scopes),
-        "client_id": rec.client_id,
-        "token_type": token_type,
-        "exp": rec.expires_at,
-        "iat": rec.issued_at,
-        "sub": rec.subject,
-        "iss": state.settings.public_url,
-        "token_id": rec.id.as_str(),
+    Ok(rec.filter(|r| {
+        r.kind == parsed.kind && r.client_id == client.id && r.status(now) == TokenStatus::Active
     }))
 }

@@ -5,7 +5,7 @@
 //! inline (reads only), then await the group commit; no hop to the blocking pool.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
 
 use super::client_auth::{Public, authenticate};
 use super::error::{OAuthError, no_store};
@@ -48,16 +48,25 @@ pub async fn issue_token(
     Ok(token_response(&issued))
 }
 
+/// RFC 6749 §5.1, serialized straight from the issued tokens.
+#[derive(Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: i64,
+    scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+}
+
 fn token_response(t: &Issued) -> HttpResponse {
-    let mut body = json!({
-        "access_token": t.access.secret.expose(),
-        "token_type": "Bearer",
-        "expires_in": t.expires_in,
-        "scope": scopes_to_string(&t.scopes),
-    });
-    if let Some(r) = &t.refresh {
-        body["refresh_token"] = json!(r.secret.expose());
-    }
+    let body = TokenResponse {
+        access_token: t.access.secret.expose(),
+        token_type: "Bearer",
+        expires_in: t.expires_in,
+        scope: scopes_to_string(&t.scopes),
+        refresh_token: t.refresh.as_ref().map(|r| r.secret.expose()),
+    };
     let mut resp = HttpResponse::Ok();
     no_store(&mut resp);
     resp.json(body)
