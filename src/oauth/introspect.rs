@@ -48,18 +48,19 @@ struct Inactive {
     active: bool,
 }
 
-/// RFC 7662 §2.2 for an active token, serialized straight from the record.
+/// RFC 7662 §2.2 for an active token, serialized straight from the record (fields in
+/// alphabetical order, as docs/oauth.md shows them).
 #[derive(Serialize)]
 struct Active<'a> {
     active: bool,
-    scope: String,
     client_id: &'a str,
-    token_type: &'static str,
     exp: Timestamp,
     iat: Timestamp,
-    sub: &'a str,
     iss: &'a str,
+    scope: String,
+    sub: &'a str,
     token_id: &'a str,
+    token_type: &'static str,
 }
 
 impl<'a> Active<'a> {

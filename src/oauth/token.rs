@@ -48,15 +48,16 @@ pub async fn issue_token(
     Ok(token_response(&issued))
 }
 
-/// RFC 6749 §5.1, serialized straight from the issued tokens.
+/// RFC 6749 §5.1, serialized straight from the issued tokens (fields in alphabetical
+/// order, as docs/oauth.md shows them).
 #[derive(Serialize)]
 struct TokenResponse<'a> {
     access_token: &'a str,
-    token_type: &'static str,
     expires_in: i64,
-    scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<&'a str>,
+    scope: String,
+    token_type: &'static str,
 }
 
 fn token_response(t: &Issued) -> HttpResponse {
