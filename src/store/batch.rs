@@ -40,6 +40,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Default)]
 struct ReplyState {
     result: Option<Result<()>>,
+    /// Answered once already (the waiter may have taken the result since).
+    answered: bool,
     waker: Option<Waker>,
     /// A thread is blocked in [`Pending::wait`].
     blocking: bool,
@@ -52,13 +54,14 @@ struct Reply {
 }
 
 impl Reply {
-    fn complete(&self, result: Result<()>) {
+    fn complete(&self, result: impl FnOnce() -> Result<()>) {
         let (waker, blocking) = {
             let mut s = lock(&self.state);
-            if s.result.is_some() {
+            if s.answered {
                 return;
             }
-            s.result = Some(result);
+            s.answered = true;
+            s.result = Some(result());
             (s.waker.take(), s.blocking)
         };
         if let Some(w) = waker {
@@ -117,9 +120,11 @@ impl Drop for Job {
     fn drop(&mut self) {
         // A no-op if the job was answered; otherwise (panic, shutdown) its waiter must not
         // hang.
-        self.reply.complete(Err(StoreError::Sqlite(
-            "the token committer stopped before committing this token".into(),
-        )));
+        self.reply.complete(|| {
+            Err(StoreError::Sqlite(
+                "the token committer stopped before committing this token".into(),
+            ))
+        });
     }
 }
 
@@ -350,13 +355,13 @@ fn commit(store: &Store, shared: &Shared, jobs: Vec<Job>) {
                 .sum();
             shared.tokens.fetch_add(committed as u64, Ordering::Relaxed);
             for (job, r) in jobs.iter().zip(results) {
-                job.reply.complete(r);
+                job.reply.complete(|| r);
             }
         }
         Err(e) => {
             tracing::error!(error = %e, jobs = n, "token batch failed; nothing of it was committed");
             for job in &jobs {
-                job.reply.complete(Err(e.clone()));
+                job.reply.complete(|| Err(e.clone()));
             }
         }
     }
