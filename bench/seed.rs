@@ -4,6 +4,9 @@
 //! Usage: seed tokens DB N        N access tokens over 5 clients, expiries spread over 2 years
 //!        seed users DB N         N SCIM users named user000000…
 //!        seed token DB           register a client and print a fresh read+write token
+//!        seed client DB          register a client_credentials client; print `ID SECRET`
+//!        seed batches DB N SIZE  time inserting N tokens in transactions of SIZE (the
+//!                                SQLite cost of a group commit of SIZE issuances)
 
 use std::path::PathBuf;
 
@@ -15,7 +18,12 @@ use scimgate::token::{self, TokenKind};
 use serde_json::json;
 
 fn client(admin: &Admin<'_>, name: &str) -> String {
-    admin
+    register(admin, name).0
+}
+
+/// Register a confidential client_credentials client: (id, secret).
+fn register(admin: &Admin<'_>, name: &str) -> (String, String) {
+    let (client, secret) = admin
         .register_client(RegisterClient {
             idp: IdpRef {
                 kind: IdpKind::Entra,
@@ -29,14 +37,14 @@ fn client(admin: &Admin<'_>, name: &str) -> String {
                 &[Scope::DirectoryRead, Scope::DirectoryWrite],
             )
         })
-        .expect("register client")
-        .0
-        .id
+        .expect("register client");
+    let secret = secret.map(|s| s.expose().to_string()).unwrap_or_default();
+    (client.id, secret)
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: seed tokens|users DB N | seed token DB";
+    let usage = "usage: seed tokens|users DB N | seed token|client DB | seed batches DB N SIZE";
     let what = args.get(1).expect(usage);
     let db = PathBuf::from(args.get(2).expect(usage));
     let store = Store::open_or_create(&db).expect("open store");
@@ -54,6 +62,42 @@ fn main() {
                 })
                 .expect("issue");
             println!("{}", secret.expose());
+        }
+        "client" => {
+            let (id, secret) = register(&admin, "bench client_credentials");
+            println!("{id} {secret}");
+        }
+        "batches" => {
+            let n: usize = args.get(3).expect(usage).parse().expect("N");
+            let size: usize = args.get(4).expect(usage).parse().expect("SIZE");
+            let id = client(&admin, "batch bench");
+            let started = std::time::Instant::now();
+            let mut done = 0;
+            while done < n {
+                let batch: Vec<NewTokenRecord> = (0..size.min(n - done))
+                    .map(|_| {
+                        let t = token::generate(TokenKind::Access);
+                        NewTokenRecord {
+                            id: t.id,
+                            hash: t.hash,
+                            kind: TokenKind::Access,
+                            client_id: id.clone(),
+                            subject: id.clone(),
+                            scopes: vec![Scope::DirectoryRead],
+                            issued_at: now,
+                            expires_at: now + 3600,
+                            issued_via: IssuedVia::ClientCredentials,
+                            family_id: None,
+                            parent_id: None,
+                            label: None,
+                        }
+                    })
+                    .collect();
+                store.insert_tokens(&batch).expect("insert");
+                done += batch.len();
+            }
+            let us = started.elapsed().as_secs_f64() * 1e6 / n as f64;
+            println!("{n} tokens in transactions of {size}: {us:.1} µs per token (wall clock)");
         }
         "tokens" => {
             let n: usize = args.get(3).expect(usage).parse().expect("N");

@@ -7,14 +7,14 @@
 //!
 //! Hot path: a validated token's record is kept in [`TokenCache`] for `token_cache_ttl`
 //! (default 1 s), so a busy IdP costs one store read per token per second, not one per
-//! request. Expiry is still checked on every request against the clock; a revocation made
+//! request. Introspection (`oauth::introspect`) shares the cache for access tokens. Expiry is still checked on every request against the clock; a revocation made
 //! in this process clears the cache at once, one made by another process (`config
 //! revoke-token`) takes effect within the TTL. The lookup itself is an indexed read done
 //! inline (microseconds, less than a hop to the blocking pool). The last-use write is
 //! folded into the usage recorder, never done on the request path.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::{HttpMessage, HttpRequest};
@@ -66,10 +66,21 @@ pub enum GuardError {
 }
 
 /// Recently validated token records, by hash; see the module documentation.
+///
+/// [`clear`](TokenCache::clear) also bumps a generation number, and a record loaded from
+/// the store is kept only if no clear happened while it was being read: otherwise a lookup
+/// racing a revocation could put the pre-revocation record back after the clear and serve
+/// it for a whole TTL.
 #[derive(Debug)]
 pub struct TokenCache {
     ttl: Duration,
-    map: Mutex<HashMap<TokenHash, (TokenRecord, Instant)>>,
+    map: Mutex<CacheMap>,
+}
+
+#[derive(Debug, Default)]
+struct CacheMap {
+    entries: HashMap<TokenHash, (Arc<TokenRecord>, Instant)>,
+    generation: u64,
 }
 
 /// Entries kept at most; cleared when full.
@@ -80,38 +91,54 @@ impl TokenCache {
     pub fn new(ttl: Duration) -> TokenCache {
         TokenCache {
             ttl,
-            map: Mutex::new(HashMap::new()),
+            map: Mutex::new(CacheMap::default()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TokenHash, (TokenRecord, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheMap> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn get(&self, hash: &TokenHash) -> Option<TokenRecord> {
+    /// The access token with hash `hash`: from the cache if it was read less than the TTL
+    /// ago, else from `load` (kept if it is an access token). Other kinds are never cached:
+    /// a refresh token is revoked by rotation, which does not clear this cache.
+    pub fn access_token<E>(
+        &self,
+        hash: &TokenHash,
+        load: impl FnOnce() -> Result<Option<TokenRecord>, E>,
+    ) -> Result<Option<Arc<TokenRecord>>, E> {
         if self.ttl.is_zero() {
-            return None;
+            return Ok(load()?.map(Arc::new));
         }
-        let map = self.lock();
-        map.get(hash)
-            .filter(|(_, at)| at.elapsed() < self.ttl)
-            .map(|(r, _)| r.clone())
-    }
-
-    fn put(&self, hash: TokenHash, record: TokenRecord) {
-        if self.ttl.is_zero() {
-            return;
+        let generation = {
+            let map = self.lock();
+            if let Some((r, _)) = map
+                .entries
+                .get(hash)
+                .filter(|(_, at)| at.elapsed() < self.ttl)
+            {
+                return Ok(Some(r.clone()));
+            }
+            map.generation
+        };
+        let loaded = load()?.map(Arc::new);
+        if let Some(r) = loaded.as_ref().filter(|r| r.kind == TokenKind::Access) {
+            let mut map = self.lock();
+            if map.generation == generation {
+                if map.entries.len() >= TOKEN_CACHE_CAPACITY {
+                    map.entries.clear();
+                }
+                map.entries.insert(*hash, (r.clone(), Instant::now()));
+            }
         }
-        let mut map = self.lock();
-        if map.len() >= TOKEN_CACHE_CAPACITY {
-            map.clear();
-        }
-        map.insert(hash, (record, Instant::now()));
+        Ok(loaded)
     }
 
     /// Forget everything (after a revocation in this process).
     pub fn clear(&self) {
-        self.lock().clear();
+        let mut map = self.lock();
+        map.entries.clear();
+        map.generation += 1;
     }
 }
 
@@ -194,43 +221,36 @@ fn check(req: &HttpRequest, state: &AppState, needed: Scope) -> Result<Principal
         Ok(p) if p.kind == TokenKind::Access => p.hash,
         _ => return Err(GuardError::Unknown),
     };
-    let record = match state.tokens.get(&hash) {
-        Some(r) => r,
-        None => {
-            let r = state
-                .store
-                .token_by_hash(&hash)
-                .map_err(|e| {
-                    tracing::error!(error = %e, "token lookup failed");
-                    GuardError::Unavailable
-                })?
-                .filter(|r| r.kind == TokenKind::Access)
-                .ok_or(GuardError::Unknown)?;
-            state.tokens.put(hash, r.clone());
-            r
-        }
-    };
+    let record = state
+        .tokens
+        .access_token(&hash, || state.store.token_by_hash(&hash))
+        .map_err(|e| {
+            tracing::error!(error = %e, "token lookup failed");
+            GuardError::Unavailable
+        })?
+        .filter(|r| r.kind == TokenKind::Access)
+        .ok_or(GuardError::Unknown)?;
     let now = state.clock.now();
     match record.status(now) {
         TokenStatus::Active => {}
         TokenStatus::Expired => {
             return Err(GuardError::Expired {
-                token_id: record.id,
-                client_id: record.client_id,
+                token_id: record.id.clone(),
+                client_id: record.client_id.clone(),
             });
         }
         TokenStatus::Revoked => {
             return Err(GuardError::Revoked {
-                token_id: record.id,
-                client_id: record.client_id,
+                token_id: record.id.clone(),
+                client_id: record.client_id.clone(),
             });
         }
     }
     if !record.scopes.contains(&needed) {
         return Err(GuardError::Forbidden {
             scope: needed,
-            token_id: record.id,
-            client_id: record.client_id,
+            token_id: record.id.clone(),
+            client_id: record.client_id.clone(),
         });
     }
     state.usage.record(UsageEvent {
@@ -239,8 +259,8 @@ fn check(req: &HttpRequest, state: &AppState, needed: Scope) -> Result<Principal
         ip: source_ip(req),
     });
     Ok(Principal {
-        token_id: record.id,
-        client_id: record.client_id,
-        scopes: record.scopes,
+        token_id: record.id.clone(),
+        client_id: record.client_id.clone(),
+        scopes: record.scopes.clone(),
     })
 }

@@ -9,9 +9,11 @@ use crate::error::HttpError;
 use crate::guard::TokenCache;
 use crate::monitor::Monitor;
 use crate::monitor::usage::UsageRecorder;
+use crate::oauth::client_auth::ClientCache;
+use crate::oauth::grants::LifetimePolicy;
 use crate::scim::cache::ResourceCache;
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::store::{Checkpointer, Store, TokenBatcher};
 use crate::throttle::Throttle;
 use crate::time::Clock;
 use crate::web::session::Sessions;
@@ -27,6 +29,15 @@ pub struct AppState {
     pub scim_cache: Arc<ResourceCache>,
     /// Recently validated bearer tokens (see `guard`).
     pub tokens: Arc<TokenCache>,
+    /// Recently read OAuth2 client rows (see `oauth::client_auth`).
+    pub clients: Arc<ClientCache>,
+    /// The maximum token lifetime, re-read at most every `token_cache_ttl`.
+    pub lifetime_policy: Arc<LifetimePolicy>,
+    /// Group commit of issued tokens (see `store::batch`).
+    pub token_batcher: TokenBatcher,
+    /// Background WAL checkpoints (see `store::checkpoint`); `None` if its connection
+    /// could not be opened (the writer then checkpoints by itself, as SQLite does).
+    pub checkpointer: Option<Checkpointer>,
     /// Failed sign-ins on the authorization pages (per account and per address).
     pub login_throttle: Arc<Throttle>,
     /// Failed client authentications at the OAuth2 endpoints (per client and per address).
@@ -40,7 +51,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over `store`: the usage recorder's flusher started, caches, throttles and
+    /// State over `store`: the usage recorder's flusher, the token committer and the
+    /// background checkpointer started,
+    /// caches, throttles and
     /// sessions empty (they live in memory, see [`crate::throttle`]).
     pub fn new(store: Arc<Store>, settings: Settings, clock: Clock) -> AppState {
         let usage = UsageRecorder::start(store.clone(), settings.usage_flush_interval);
@@ -50,10 +63,19 @@ impl AppState {
             settings.monitor.clone(),
         ));
         monitor.start();
+        let token_batcher =
+            TokenBatcher::start(store.clone()).expect("spawn the token committer thread");
+        let checkpointer = Checkpointer::start(&store)
+            .inspect_err(|e| tracing::warn!(error = %e, "no background WAL checkpoints"))
+            .ok();
         AppState {
             monitor,
             scim_base_url: format!("{}/scim/v2", settings.public_url).into(),
+            token_batcher,
+            checkpointer,
             tokens: Arc::new(TokenCache::new(settings.token_cache_ttl)),
+            clients: Arc::new(ClientCache::new(settings.token_cache_ttl)),
+            lifetime_policy: Arc::new(LifetimePolicy::new(settings.token_cache_ttl)),
             login_throttle: Arc::new(Throttle::new(settings.login_max_failures, settings.lockout)),
             client_throttle: Arc::new(Throttle::new(
                 settings.client_auth_max_failures,
@@ -68,10 +90,15 @@ impl AppState {
         }
     }
 
-    /// Flush pending usage records; call after the HTTP server has stopped.
+    /// Flush pending usage records and queued tokens; call after the HTTP server has
+    /// stopped.
     pub fn shutdown(self) {
+        self.token_batcher.shutdown();
         self.usage.shutdown();
         self.monitor.shutdown();
+        if let Some(c) = &self.checkpointer {
+            c.shutdown();
+        }
     }
 }
 

@@ -264,18 +264,41 @@ pub fn parse(s: &str) -> Result<ParsedToken, TokenParseError> {
 
 /// Big-endian bytes as a base62 number, left-padded with `0` to exactly `width` digits.
 /// Callers pick `width` so that the value always fits.
+///
+/// Long division by 62⁵ on 32-bit limbs: five digits per pass over the number, with
+/// 64-bit arithmetic by a constant (a multiplication), rather than one digit per pass over
+/// the bytes. Every token is generated and every presented token parsed through here.
 fn base62_fixed(bytes: &[u8], width: usize) -> String {
-    let mut num: Vec<u8> = bytes.to_vec();
+    const CHUNK: u64 = 62 * 62 * 62 * 62 * 62; // 916_132_832 < 2^32
+    let mut limbs: Vec<u32> = Vec::with_capacity(bytes.len().div_ceil(4));
+    let head = bytes.len() % 4;
+    if head != 0 {
+        limbs.push(
+            bytes[..head]
+                .iter()
+                .fold(0, |a, b| (a << 8) | u32::from(*b)),
+        );
+    }
+    for chunk in bytes[head..].chunks_exact(4) {
+        limbs.push(u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]));
+    }
     let mut digits = vec![b'0'; width];
-    for slot in digits.iter_mut().rev() {
-        // Long division of `num` by 62; the remainder is the next digit.
-        let mut rem: u32 = 0;
-        for byte in num.iter_mut() {
-            let acc = (rem << 8) | u32::from(*byte);
-            *byte = (acc / 62) as u8;
-            rem = acc % 62;
+    let mut pos = width;
+    while pos > 0 {
+        let mut rem: u64 = 0;
+        for limb in limbs.iter_mut() {
+            let cur = (rem << 32) | u64::from(*limb);
+            *limb = (cur / CHUNK) as u32;
+            rem = cur % CHUNK;
         }
-        *slot = ALPHABET[rem as usize];
+        for _ in 0..5 {
+            if pos == 0 {
+                break;
+            }
+            pos -= 1;
+            digits[pos] = ALPHABET[(rem % 62) as usize];
+            rem /= 62;
+        }
     }
     String::from_utf8(digits).unwrap_or_default()
 }
@@ -284,6 +307,31 @@ fn base62_fixed(bytes: &[u8], width: usize) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The original one-digit-per-pass division: the format's reference.
+    fn base62_reference(bytes: &[u8], width: usize) -> String {
+        let mut num: Vec<u8> = bytes.to_vec();
+        let mut digits = vec![b'0'; width];
+        for slot in digits.iter_mut().rev() {
+            let mut rem: u32 = 0;
+            for byte in num.iter_mut() {
+                let acc = (rem << 8) | u32::from(*byte);
+                *byte = (acc / 62) as u8;
+                rem = acc % 62;
+            }
+            *slot = ALPHABET[rem as usize];
+        }
+        String::from_utf8(digits).unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn base62_matches_the_reference(bytes in proptest::collection::vec(any::<u8>(), 0..40), extra in 0usize..4) {
+            // Wide enough for any value of that many bytes (log62(256) < 1.35).
+            let width = bytes.len() * 135 / 100 + 1 + extra;
+            prop_assert_eq!(base62_fixed(&bytes, width), base62_reference(&bytes, width));
+        }
+    }
 
     #[test]
     fn generated_tokens_parse_back_with_same_kind_hash_and_id() {
@@ -360,6 +408,8 @@ mod tests {
         assert_eq!(base62_fixed(&[0, 0, 0, 62], 6), "000010");
         assert_eq!(base62_fixed(&u32::MAX.to_be_bytes(), 6), "4gfFC3");
         assert_eq!(base62_fixed(&[0xff; 32], BODY_LEN).len(), BODY_LEN);
+        assert_eq!(base62_fixed(&[], 3), "000");
+        assert_eq!(base62_fixed(&[61], 1), "z");
     }
 
     proptest! {

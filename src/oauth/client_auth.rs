@@ -9,6 +9,18 @@
 //! the stored hash, compared in constant time ([`TokenHash::ct_eq`]); an unknown client
 //! costs the same hash and compare. Failures are throttled per client id and per source
 //! address ([`crate::throttle`]) and audited.
+//!
+//! Cost: no KDF (argon2 is for human passwords only); the client row with its secret hash
+//! comes from one indexed read on a cached statement
+//! ([`crate::store::Store::client_with_secret`]), done inline on the request's thread, and
+//! is then kept in [`ClientCache`] for `token_cache_ttl` (1 s by default; 0 disables), so
+//! a busy IdP costs one store read per client per second. The secret is still hashed and
+//! compared on every request; only the stored row is cached. The server never changes
+//! clients; a change made with `config` (secret rotation, deletion) applies within the TTL.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -37,6 +49,66 @@ impl std::fmt::Debug for Presented {
             .field("secret", &self.secret.as_ref().map(|_| "REDACTED"))
             .field("basic", &self.basic)
             .finish()
+    }
+}
+
+/// A client row with its stored secret hash, as read for authentication. The client is
+/// shared, so a cache hit copies a pointer, not the row's strings.
+type ClientRow = (Arc<Client>, Option<TokenHash>);
+
+/// Recently read client rows, by client id; see the module documentation. Unknown client
+/// ids are not cached (so a flood of made-up ids cannot fill it).
+#[derive(Debug)]
+pub struct ClientCache {
+    ttl: Duration,
+    map: Mutex<HashMap<String, (ClientRow, Instant)>>,
+}
+
+/// Entries kept at most; cleared when full.
+const CLIENT_CACHE_CAPACITY: usize = 10_000;
+
+impl ClientCache {
+    /// A cache trusting rows for `ttl` (zero disables it).
+    pub fn new(ttl: Duration) -> ClientCache {
+        ClientCache {
+            ttl,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (ClientRow, Instant)>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get_or_load(
+        &self,
+        id: &str,
+        load: impl FnOnce() -> crate::store::Result<Option<ClientRow>>,
+    ) -> crate::store::Result<Option<ClientRow>> {
+        if self.ttl.is_zero() {
+            return load();
+        }
+        if let Some((row, _)) = self
+            .lock()
+            .get(id)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+        {
+            return Ok(Some(row.clone()));
+        }
+        let loaded = load()?;
+        if let Some(row) = &loaded {
+            let mut map = self.lock();
+            if map.len() >= CLIENT_CACHE_CAPACITY {
+                map.clear();
+            }
+            map.insert(id.to_string(), (row.clone(), Instant::now()));
+        }
+        Ok(loaded)
+    }
+
+    /// Forget everything.
+    pub fn clear(&self) {
+        self.lock().clear();
     }
 }
 
@@ -144,12 +216,18 @@ pub fn verify(
     p: &Presented,
     public: Public,
     now: Timestamp,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     const DENIED: &str = "unknown client or wrong client secret";
-    let client = state.store.client(&p.client_id)?;
-    let stored = match &client {
-        Some(c) if c.auth_method != AuthMethod::None => state.store.client_secret_hash(&c.id)?,
-        _ => None,
+    let row = state.clients.get_or_load(&p.client_id, || {
+        Ok(state
+            .store
+            .client_with_secret(&p.client_id)?
+            .map(|(c, hash)| (Arc::new(c), hash)))
+    })?;
+    let (client, stored) = match row {
+        Some((c, hash)) if c.auth_method != AuthMethod::None => (Some(c), hash),
+        Some((c, _)) => (Some(c), None),
+        None => (None, None),
     };
     let presented = TokenHash::of(p.secret.as_deref().unwrap_or(""));
     // Compare even when there is nothing to compare with, so timing tells nothing.
@@ -190,7 +268,7 @@ pub async fn authenticate(
     req: &HttpRequest,
     params: &Params,
     public: Public,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let p = presented(req, params)?;
     let ip = super::peer_ip(req);
     let client_key = format!("client:{}", p.client_id);
@@ -205,10 +283,10 @@ pub async fn authenticate(
             basic: p.basic,
         });
     }
-    let st = state.clone();
-    let presented = p.clone();
-    let result = actix_web::web::block(move || verify(&st, &presented, public, now)).await?;
-    match result {
+    // Inline, not on the blocking pool: one indexed read by primary key on a cached
+    // statement (WAL readers never wait for the writer) and one SHA-256 of a short string
+    // cost a few microseconds, less than the two thread hand-offs of `web::block`.
+    match verify(state, &p, public, now) {
         Ok(client) => {
             state.client_throttle.success(&[client_key.as_str()]);
             Ok(client)

@@ -1,6 +1,10 @@
 //! The three grants of the token endpoint, after the client has authenticated:
 //! client_credentials, authorization_code (+PKCE) and refresh_token (rotated on every use,
-//! with reuse detection). Blocking code: the handler runs it in `web::block`.
+//! with reuse detection). The code and refresh grants are blocking code (each is one
+//! read-check-write transaction, so that two requests with the same code or refresh token
+//! cannot both win): the handler runs them in `web::block`. client_credentials only reads,
+//! then its record joins the group commit ([`crate::store::TokenBatcher`]), which batches
+//! concurrent issuances into one transaction.
 //!
 //! Every token goes to the store as a hash before the response is built; the plaintexts
 //! exist only in the returned [`Issued`]. Lifetimes are the client's registered ones,
@@ -61,15 +65,45 @@ fn require_grant(client: &Client, g: GrantType) -> Result<(), OAuthError> {
     }
 }
 
+/// The server-wide maximum token lifetime (`config policy`), read from the store at most
+/// once per `token_cache_ttl` (1 s by default; 0 reads it on every request): issuance is
+/// hot, the policy changes rarely, and a change applies to tokens issued after it within
+/// the TTL.
+#[derive(Debug)]
+pub struct LifetimePolicy {
+    ttl: std::time::Duration,
+    cached: std::sync::Mutex<Option<(i64, std::time::Instant)>>,
+}
+
+impl LifetimePolicy {
+    pub fn new(ttl: std::time::Duration) -> LifetimePolicy {
+        LifetimePolicy {
+            ttl,
+            cached: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The maximum lifetime in seconds.
+    fn max_secs(&self, state: &AppState) -> Result<i64, OAuthError> {
+        let lock = || self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((v, _)) = lock().filter(|(_, at)| at.elapsed() < self.ttl) {
+            return Ok(v);
+        }
+        let max = Admin::new(&state.store, state.clock.clone(), "server")
+            .max_token_lifetime()
+            .map_err(|e| match e {
+                AdminError::Store(s) => OAuthError::Store(s),
+                _ => OAuthError::Internal,
+            })?
+            .secs();
+        *lock() = Some((max, std::time::Instant::now()));
+        Ok(max)
+    }
+}
+
 /// Seconds the client's access and refresh tokens live, each bounded by the policy maximum.
 fn lifetimes(state: &AppState, client: &Client) -> Result<(i64, i64), OAuthError> {
-    let max = Admin::new(&state.store, state.clock.clone(), "server")
-        .max_token_lifetime()
-        .map_err(|e| match e {
-            AdminError::Store(s) => OAuthError::Store(s),
-            _ => OAuthError::Internal,
-        })?
-        .secs();
+    let max = state.lifetime_policy.max_secs(state)?;
     Ok((
         client.access_token_ttl.secs().min(max),
         client.refresh_token_ttl.secs().min(max),
@@ -107,12 +141,15 @@ impl Row<'_> {
 }
 
 /// `grant_type=client_credentials`: an access token for the client itself, no refresh token.
+/// Returns the token and its record *uncommitted*: the caller hands the record to the group
+/// commit ([`crate::store::TokenBatcher`]) and answers only once it is committed. Reads
+/// only (the lifetime policy), so the handler calls it inline.
 pub fn client_credentials(
     state: &AppState,
     client: &Client,
     params: &Params,
     now: Timestamp,
-) -> Result<Issued, OAuthError> {
+) -> Result<(Issued, NewTokenRecord), OAuthError> {
     require_grant(client, GrantType::ClientCredentials)?;
     let scopes = requested_scopes(params.get("scope"), &client.scopes)?;
     let (access_ttl, _) = lifetimes(state, client)?;
@@ -126,16 +163,16 @@ pub fn client_credentials(
         family: None,
         parent: None,
     };
-    state
-        .store
-        .insert_tokens(&[row.record(&access, access_ttl)])?;
-    tracing::info!(client_id = %client.id, token_id = %access.id, "issued access token (client_credentials)");
-    Ok(Issued {
-        access,
-        expires_in: access_ttl,
-        refresh: None,
-        scopes,
-    })
+    let record = row.record(&access, access_ttl);
+    Ok((
+        Issued {
+            access,
+            expires_in: access_ttl,
+            refresh: None,
+            scopes,
+        },
+        record,
+    ))
 }
 
 fn security_event(

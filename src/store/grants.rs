@@ -65,11 +65,8 @@ pub const ROTATED_REASON: &str = "rotated";
 
 fn token_by_hash(conn: &Connection, hash: &TokenHash) -> Result<Option<TokenRecord>> {
     Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM tokens WHERE hash = ?1"),
-            [hash.0.as_slice()],
-            row_to_token,
-        )
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM tokens WHERE hash = ?1"))?
+        .query_row([hash.0.as_slice()], row_to_token)
         .optional()?)
 }
 

@@ -85,25 +85,26 @@ pub(super) fn row_to_token(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
 }
 
 pub(super) fn insert_token(conn: &Connection, t: &NewTokenRecord) -> Result<()> {
-    conn.execute(
+    // Cached: every issued token and code goes through here (the group commit, the grants).
+    conn.prepare_cached(
         "INSERT INTO tokens (id, hash, kind, client_id, subject, scopes, issued_at, expires_at, \
          issued_via, family_id, parent_id, label) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        params![
-            t.id.as_str(),
-            t.hash.0.to_vec(),
-            t.kind.as_str(),
-            t.client_id,
-            t.subject,
-            scopes_to_string(&t.scopes),
-            t.issued_at,
-            t.expires_at,
-            t.issued_via.as_str(),
-            t.family_id,
-            t.parent_id,
-            t.label,
-        ],
-    )?;
+    )?
+    .execute(params![
+        t.id.as_str(),
+        t.hash.0.to_vec(),
+        t.kind.as_str(),
+        t.client_id,
+        t.subject,
+        scopes_to_string(&t.scopes),
+        t.issued_at,
+        t.expires_at,
+        t.issued_via.as_str(),
+        t.family_id,
+        t.parent_id,
+        t.label,
+    ])?;
     Ok(())
 }
 

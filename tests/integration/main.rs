@@ -8,6 +8,7 @@ mod cli_users;
 mod concurrency;
 mod monitor;
 mod oauth;
+mod oauth_batch;
 mod oauth_endpoints;
 mod oauth_pages;
 mod oauth_scim;

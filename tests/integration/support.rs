@@ -212,6 +212,8 @@ pub struct TestServer {
     pub store: Arc<scimgate::store::Store>,
     /// The server's state (its monitor, caches, settings), as the handlers see it.
     pub state: scimgate::http::AppState,
+    /// The server's token committer, for its counters.
+    pub token_batcher: scimgate::store::TokenBatcher,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -242,6 +244,7 @@ impl TestServer {
         .expect("settings");
         let state = AppState::new(store.clone(), settings, clock);
         let app_state = state.clone();
+        let token_batcher = state.token_batcher.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let sys = actix_web::rt::System::new();
@@ -263,6 +266,7 @@ impl TestServer {
             base: format!("http://{addr}"),
             store,
             state,
+            token_batcher,
             handle,
             thread: Some(thread),
         }

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# OAuth2 benchmarks (issue 3), all in one server run so the ratios are comparable on a
+# shared machine. Server pinned to core 0, wrk (load generator) to core 1, loopback only.
+#   ceiling             GET /healthz (a minimal actix-web handler: the machine's HTTP ceiling)
+#   client_credentials  POST /oauth2/token, HTTP Basic, grant_type=client_credentials
+#                       (every request issues and commits a new access token)
+#   introspect          POST /oauth2/introspect of a live token, HTTP Basic
+# The machine is shared (other builds come and go), so the three are interleaved: ROUNDS
+# rounds (default 5) of ceiling, client_credentials, introspect, ceiling again. Each round's
+# ratios use the mean of the two ceilings around it; the result is the median round, and
+# every round is printed so the spread is visible.
+# Any non-2xx response, or a response without the expected body, fails the run.
+# The store holds SEED_TOKENS (default 100,000) tokens so the indexes are not toy-sized.
+# Needs wrk (apt-get install wrk).
+# Usage: bench/oauth.sh [seconds per run, default 5]   (env: ROUNDS, CONN, SEED_TOKENS)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-5}
+ROUNDS=${ROUNDS:-5}
+CONN=${CONN:-32}
+SEED_TOKENS=${SEED_TOKENS:-100000}
+cargo build --release --quiet -j 1 --bin scimgate --example seed
+R=${CARGO_TARGET_DIR:-$PWD/target}/release
+WORK=$(mktemp -d)
+SERVER=""
+cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+start() { # db
+  PORT=$(free_port)
+  taskset -c 0 "$R/scimgate" serve --db "$1" --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return; sleep 0.1; done
+  echo "server did not start"; cat "$WORK/server.log"; exit 1
+}
+stop() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""; }
+
+FAILED=0
+# run NAME URL [wrk args…]: prints "NAME req/s p50 p99"; a non-2xx response fails the run
+run() {
+  local name=$1 url=$2; shift 2
+  taskset -c 1 wrk -t1 -c"$CONN" -d"${DUR}s" --latency "$@" "$url" >"$WORK/$name.txt"
+  local rps p50 p99 non2xx errors
+  rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/$name.txt")
+  p50=$(awk '$1=="50%" {print $2}' "$WORK/$name.txt")
+  p99=$(awk '$1=="99%" {print $2}' "$WORK/$name.txt")
+  non2xx=$(awk '/Non-2xx/ {print $5}' "$WORK/$name.txt")
+  errors=$(awk '/Socket errors/ {print}' "$WORK/$name.txt")
+  bad=$(awk '/Bad responses:/ && $3 != "0" {print $3}' "$WORK/$name.txt")
+  [ -n "$bad" ] && non2xx="${non2xx:-0}, bad bodies $bad"
+  printf '%-20s %10s req/s  p50 %8s  p99 %8s%s%s\n' "$name" "$rps" "$p50" "$p99" \
+    "${non2xx:+  NON-2XX: $non2xx}" "${errors:+  $errors}"
+  if [ -n "$non2xx" ] || [ -n "$errors" ]; then FAILED=1; fi
+  echo "$ROUND $name $rps $p50 $p99" >>"$WORK/results"
+}
+
+"$R/examples/seed" tokens "$WORK/oauth.db" "$SEED_TOKENS"
+read -r CLIENT_ID CLIENT_SECRET < <("$R/examples/seed" client "$WORK/oauth.db")
+BASIC="Authorization: Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
+echo "store: $SEED_TOKENS tokens; $CONN connections; ${DUR}s per run; server on core 0, wrk on core 1"
+
+start "$WORK/oauth.db"
+B="http://127.0.0.1:$PORT"
+
+# A live token of the benchmark client, to introspect; and a check that both endpoints
+# answer what they should before measuring them.
+TOKEN=$(curl -sf -H "$BASIC" -d grant_type=client_credentials "$B/oauth2/token" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+curl -sf -H "$BASIC" --data-urlencode "token=$TOKEN" "$B/oauth2/introspect" |
+  python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["active"] is True, d'
+
+cat >"$WORK/cc.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+LUA
+cat >"$WORK/introspect.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "token=$TOKEN&token_type_hint=access_token"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+LUA
+# Every response must be a 200 with the expected body (an error with a 200 would not
+# count): each wrk thread counts the others, `done` prints the total for run() to check.
+check_lua() { # FILE PATTERN
+  cat >>"$1" <<LUA
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+bad = 0
+response = function(status, headers, body)
+  if status ~= 200 or not body:find('$2', 1, true) then bad = bad + 1 end
+end
+done = function(summary, latency, requests)
+  local n = 0
+  for _, t in ipairs(threads) do n = n + t:get("bad") end
+  io.write("Bad responses: " .. n .. "\\n")
+end
+LUA
+}
+check_lua "$WORK/cc.lua" '"access_token"'
+check_lua "$WORK/introspect.lua" '"active":true'
+
+echo "wrk $(wrk --version 2>&1 | head -1 | awk '{print $2}'); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+before=$(sqlite3 "$WORK/oauth.db" 'SELECT count(*) FROM tokens')
+for ROUND in $(seq "$ROUNDS"); do
+  echo "round $ROUND"
+  run ceiling "$B/healthz"
+  run client_credentials "$B/oauth2/token" -H "$BASIC" -s "$WORK/cc.lua"
+  run introspect "$B/oauth2/introspect" -H "$BASIC" -s "$WORK/introspect.lua"
+  run ceiling_after "$B/healthz"
+done
+stop
+after=$(sqlite3 "$WORK/oauth.db" 'SELECT count(*) FROM tokens')
+echo "tokens committed during the run: $((after - before))"
+grep -a "token committer stopped" "$WORK/server.log" | sed 's/.*INFO //' || true
+
+python3 - "$WORK/results" <<'PY'
+import statistics, sys
+rounds = {}
+for line in open(sys.argv[1]):
+    rnd, name, rps, p50, p99 = line.split()
+    rounds.setdefault(int(rnd), {})[name] = (float(rps), p50, p99)
+targets = {"client_credentials": 0.5, "introspect": 0.6}
+ratios = {n: [] for n in targets}
+print()
+print("round  ceiling req/s (before/after)   client_credentials        introspect")
+for rnd, r in sorted(rounds.items()):
+    c = (r["ceiling"][0] + r["ceiling_after"][0]) / 2
+    cells = []
+    for n in targets:
+        ratios[n].append((r[n][0] / c, rnd))
+        cells.append(f"{r[n][0]:8.0f} = {r[n][0] / c:.2f}x")
+    print(f"{rnd:5d}  {c:8.0f} ({r['ceiling'][0]:.0f}/{r['ceiling_after'][0]:.0f})   "
+          + "      ".join(cells))
+print()
+print("median round, per endpoint (req/s, p50, p99, ratio to that round's ceiling):")
+for n, target in targets.items():
+    ordered = sorted(ratios[n])
+    ratio, rnd = ordered[len(ordered) // 2]
+    r = rounds[rnd]
+    c = (r["ceiling"][0] + r["ceiling_after"][0]) / 2
+    print(f"  ceiling            (round {rnd}) {c:8.0f} req/s  p50 {r['ceiling'][1]:>8}  p99 {r['ceiling'][2]:>8}")
+    ok = "ok" if ratio >= target else "BELOW TARGET"
+    print(f"  {n:18s} (round {rnd}) {r[n][0]:8.0f} req/s  p50 {r[n][1]:>8}  p99 {r[n][2]:>8}"
+          f"  ratio {ratio:.2f} (target >= {target}) {ok}")
+PY
+if [ "$FAILED" != 0 ]; then echo "FAILED: non-2xx responses or socket errors"; exit 1; fi

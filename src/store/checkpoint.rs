@@ -1,0 +1,169 @@
+//! Background WAL checkpoints for the server, so that the thread that commits tokens
+//! rarely waits for the disk.
+//!
+//! SQLite's automatic checkpoint runs in whichever connection commits the transaction that
+//! crosses the threshold: it copies the WAL's pages into the database file and fsyncs both
+//! files, and the server's writer (the token committer, see [`super::batch`]) sat in that
+//! fsync while every issuing request waited (bench/RESULTS.md: about a quarter of the time
+//! under load was I/O wait). Here a thread with its own connection runs `PASSIVE`
+//! checkpoints every [`INTERVAL`]: they copy and fsync concurrently with the writer and
+//! never block it. The writer keeps an automatic checkpoint as a backstop at a larger
+//! threshold ([`WRITER_BACKSTOP_PAGES`]): a WAL can only start over from its beginning once
+//! everything in it is checkpointed, which under continuous writes happens when the writer
+//! itself checkpoints between two transactions — by then the background thread has copied
+//! almost everything, so that checkpoint is short.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::{Result, Store, StoreError, configure};
+
+/// How often the background thread checkpoints.
+pub const INTERVAL: Duration = Duration::from_millis(100);
+
+/// The writer's own automatic checkpoint threshold while the background thread runs.
+pub const WRITER_BACKSTOP_PAGES: i64 = 16_384;
+
+#[derive(Default)]
+struct Shared {
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
+/// Handle on the checkpoint thread; [`shutdown`](Checkpointer::shutdown) stops it (so does
+/// dropping the last clone).
+#[derive(Clone)]
+pub struct Checkpointer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        stop(&self.shared, &self.thread);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn stop(shared: &Shared, thread: &Mutex<Option<JoinHandle<()>>>) {
+    *lock(&shared.stop) = true;
+    shared.wake.notify_all();
+    if let Some(t) = lock(thread).take() {
+        let _ = t.join();
+    }
+}
+
+impl std::fmt::Debug for Checkpointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Checkpointer")
+    }
+}
+
+impl Checkpointer {
+    /// Open a second connection to `store`'s file and checkpoint from it every
+    /// [`INTERVAL`]; raise the writer's own threshold to [`WRITER_BACKSTOP_PAGES`].
+    pub fn start(store: &Store) -> Result<Checkpointer> {
+        let open_err = |e: &dyn std::fmt::Display| StoreError::Open {
+            path: store.path().display().to_string(),
+            reason: e.to_string(),
+        };
+        let conn = Connection::open_with_flags(
+            store.path(),
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_err(&e))?;
+        configure(&conn).map_err(|e| open_err(&e))?;
+        store
+            .writer()
+            .pragma_update(None, "wal_autocheckpoint", WRITER_BACKSTOP_PAGES)?;
+        let shared = Arc::new(Shared::default());
+        let thread = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("wal-checkpoint".into())
+                .spawn(move || run(&conn, &shared))
+                .map_err(|e| open_err(&e))?
+        };
+        Ok(Checkpointer {
+            inner: Arc::new(Inner {
+                shared,
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    /// Stop the thread (after the checkpoint in progress, if any).
+    pub fn shutdown(&self) {
+        stop(&self.inner.shared, &self.inner.thread);
+    }
+}
+
+fn run(conn: &Connection, shared: &Shared) {
+    loop {
+        {
+            let stopped = lock(&shared.stop);
+            let (stopped, _) = shared
+                .wake
+                .wait_timeout_while(stopped, INTERVAL, |s| !*s)
+                .unwrap_or_else(|p| p.into_inner());
+            if *stopped {
+                return;
+            }
+        }
+        // (busy, frames in the WAL, frames checkpointed); PASSIVE never blocks the writer
+        // and does nothing (no fsync) when there is nothing new.
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0))
+        {
+            tracing::warn!(error = %e, "background WAL checkpoint failed; the writer's own checkpoint still runs");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_in_the_background_and_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_or_create(&dir.path().join("s.db")).unwrap();
+        let c = Checkpointer::start(&store).unwrap();
+        let threshold: i64 = store
+            .writer()
+            .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(threshold, WRITER_BACKSTOP_PAGES);
+        let e = crate::model::NewAuditEvent {
+            actor: "test".into(),
+            action: "test.write".into(),
+            outcome: "success".into(),
+            ..Default::default()
+        };
+        let file_len = || std::fs::metadata(store.path()).unwrap().len();
+        let before = file_len();
+        // Enough rows to need new pages; the writer will not checkpoint them itself (its
+        // threshold is far away), so only the background thread can grow the file.
+        for _ in 0..300 {
+            store.audit(&e, 0).unwrap();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while file_len() <= before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no background checkpoint"
+            );
+            std::thread::sleep(INTERVAL);
+        }
+        c.shutdown();
+    }
+}
