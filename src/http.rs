@@ -109,14 +109,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     cfg.app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(limit))
         .app_data(web::JsonConfig::default().limit(limit))
-        .app_data(web::FormConfig::default().limit(limit))
-        .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics))
-        .configure(crate::oauth::configure)
-        .configure(crate::web::configure);
-    // SCIM requests are attributed to their client by the monitor's middleware (off only
-    // to measure what monitoring costs).
+        .app_data(web::FormConfig::default().limit(limit));
+    // The SCIM scope first: it carries the most traffic, and the router tries services in
+    // registration order. Its requests are attributed to their client by the monitor's
+    // middleware (off only to measure what monitoring costs).
     let scim = web::scope("/scim/v2");
     if monitoring {
         cfg.service(
@@ -128,6 +124,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     } else {
         cfg.service(scim.configure(crate::scim::handlers::configure));
     }
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics))
+        .configure(crate::oauth::configure)
+        .configure(crate::web::configure);
 }
 
 /// Prometheus metrics (see `monitor::metrics`).
@@ -178,7 +179,6 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
         tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
-            http.route = request.match_pattern().unwrap_or_default(),
             http.target = request.path(),
             http.client_ip = request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
             http.user_agent = user_agent,
