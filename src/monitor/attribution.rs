@@ -22,16 +22,20 @@ pub async fn attribute(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let method = req.method().to_string();
+    let method = req.method().clone();
     let path = req.path().to_string();
-    let ip = req.peer_addr().map(|a| a.ip().to_string());
+    let ip = req.peer_addr().map(|a| a.ip());
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(200).collect::<String>());
+        .map(|s| match s.char_indices().nth(200) {
+            Some((cut, _)) => s[..cut].to_string(),
+            None => s.to_string(),
+        });
     let res = next.call(req).await?;
-    let attribution = res.request().extensions().get::<Attribution>().cloned();
+    // Taken, not cloned: nothing after this middleware needs it.
+    let attribution = res.request().extensions_mut().remove::<Attribution>();
     if let (Some(attribution), Some(state)) = (attribution, state) {
         state.monitor.record(RequestEvent {
             at: state.clock.now(),

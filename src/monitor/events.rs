@@ -45,10 +45,11 @@ impl Verdict {
 pub struct RequestEvent {
     pub at: Timestamp,
     pub attribution: Attribution,
-    pub method: String,
+    pub method: actix_web::http::Method,
     pub path: String,
     pub status: u16,
-    pub ip: Option<String>,
+    /// Kept as an address; turned into text by the monitor thread, off the request path.
+    pub ip: Option<std::net::IpAddr>,
     pub user_agent: Option<String>,
     pub latency_ms: f64,
 }

@@ -3,12 +3,13 @@
 //! batches by the monitor thread, never on the request path.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::events::{Attribution, RequestEvent};
 use crate::time::format_rfc3339;
@@ -28,8 +29,24 @@ fn open(path: &Path) -> std::io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
-/// The JSON line of a request.
-pub fn request_line(e: &RequestEvent) -> Value {
+/// The JSON line of a request, serialised straight from borrowed fields (the monitor
+/// writes one per SCIM request, so no intermediate `Value` is built).
+#[derive(Serialize)]
+struct RequestLine<'a> {
+    ts: String,
+    event: &'static str,
+    client_id: Option<&'a str>,
+    token_id: Option<&'a str>,
+    verdict: &'static str,
+    method: &'a str,
+    path: &'a str,
+    status: u16,
+    ip: Option<String>,
+    user_agent: Option<&'a str>,
+    latency_ms: f64,
+}
+
+fn request_line<'a>(e: &'a RequestEvent, ts: String) -> RequestLine<'a> {
     let (client_id, token_id, verdict) = match &e.attribution {
         Attribution::Token {
             token_id,
@@ -42,19 +59,19 @@ pub fn request_line(e: &RequestEvent) -> Value {
         ),
         Attribution::Unknown => (None, None, "unknown_token"),
     };
-    json!({
-        "ts": format_rfc3339(e.at),
-        "event": "request",
-        "client_id": client_id,
-        "token_id": token_id,
-        "verdict": verdict,
-        "method": e.method,
-        "path": e.path,
-        "status": e.status,
-        "ip": e.ip,
-        "user_agent": e.user_agent,
-        "latency_ms": (e.latency_ms * 1000.0).round() / 1000.0,
-    })
+    RequestLine {
+        ts,
+        event: "request",
+        client_id,
+        token_id,
+        verdict,
+        method: e.method.as_str(),
+        path: &e.path,
+        status: e.status,
+        ip: e.ip.map(|ip| ip.to_string()),
+        user_agent: e.user_agent.as_deref(),
+        latency_ms: (e.latency_ms * 1000.0).round() / 1000.0,
+    }
 }
 
 impl HeartbeatLog {
@@ -81,9 +98,42 @@ impl HeartbeatLog {
         self.reopen.store(true, Ordering::SeqCst);
     }
 
+    /// Append one line per request.
+    pub fn write_requests(&self, events: &[RequestEvent]) {
+        let mut out = Vec::with_capacity(events.len() * 256);
+        // Events of the same second share their timestamp string.
+        let mut last: Option<(crate::time::Timestamp, String)> = None;
+        for e in events {
+            let ts = match &last {
+                Some((at, s)) if *at == e.at => s.clone(),
+                _ => {
+                    let s = format_rfc3339(e.at);
+                    last = Some((e.at, s.clone()));
+                    s
+                }
+            };
+            if serde_json::to_writer(&mut out, &request_line(e, ts)).is_ok() {
+                out.push(b'\n');
+            }
+        }
+        self.write_bytes(&out);
+    }
+
     /// Append lines; errors are logged, never raised (the log must not stop the monitor).
     pub fn write(&self, lines: &[Value]) {
         if lines.is_empty() {
+            return;
+        }
+        let mut out = Vec::new();
+        for line in lines {
+            let _ = serde_json::to_writer(&mut out, line);
+            out.push(b'\n');
+        }
+        self.write_bytes(&out);
+    }
+
+    fn write_bytes(&self, bytes: &[u8]) {
+        if bytes.is_empty() {
             return;
         }
         let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
@@ -100,11 +150,7 @@ impl HeartbeatLog {
             }
         }
         if let Some(f) = guard.as_mut() {
-            let mut w = BufWriter::new(f);
-            for line in lines {
-                let _ = writeln!(w, "{line}");
-            }
-            if let Err(e) = w.flush() {
+            if let Err(e) = f.write_all(bytes) {
                 tracing::error!(path = %self.path.display(), error = %e, "cannot write the heartbeat log");
             }
         }

@@ -102,12 +102,14 @@ pub fn render(store: &Store, monitor: &Monitor, now: Timestamp) -> Result<String
 
     let counters = monitor.counters();
     let scim = Family::<Labels, Counter>::default();
-    for ((client, status), n) in &counters.scim {
-        scim.get_or_create(&labels(&[
-            ("client_id", client),
-            ("status", &status.to_string()),
-        ]))
-        .inc_by(*n);
+    for (client, per_status) in &counters.scim {
+        for (status, n) in per_status {
+            scim.get_or_create(&labels(&[
+                ("client_id", client),
+                ("status", &status.to_string()),
+            ]))
+            .inc_by(*n);
+        }
     }
     registry.register(
         "scimgate_scim_requests",
