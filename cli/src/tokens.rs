@@ -248,6 +248,9 @@ pub fn show(ctx: &Ctx, a: ShowArgs) -> CliResult {
     if let Some(p) = &t.parent_id {
         pairs.push(("Replaces", p.clone()));
     }
+    if let Some(next) = ctx.admin.store.replacement_of(&t.id)? {
+        pairs.push(("Replaced by", next.to_string()));
+    }
     println!("{}", fields(&pairs));
     Ok(())
 }

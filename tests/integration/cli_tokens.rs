@@ -407,6 +407,14 @@ fn rotate_token_overlaps() {
     assert!((86_400 - 5..=86_400).contains(&old_left), "{old_left}");
     assert_eq!(s.json(&["show-token", &old_id])["status"], "active");
     let new_id = v["id"].as_str().unwrap();
+    let shown = s.config().args(["show-token", &old_id]).output().unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.starts_with("Replaced by:") && l.contains(new_id)),
+        "{shown}"
+    );
     let err = s.fails(&["rotate-token", &old_id], 1);
     assert!(
         err.contains(&format!("already rotated; its replacement is {new_id}")),
