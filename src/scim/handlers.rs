@@ -26,13 +26,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         cfg.service(
             web::resource(format!("{ep}/.search"))
                 .route(web::post().to(move |r, s, b| search(r, s, b, Some(kind))))
-                .default_service(web::to(method_not_allowed)),
+                .default_service(web::to(|| method_not_allowed("POST"))),
         )
         .service(
             web::resource(ep.to_string())
                 .route(web::get().to(move |r, s| list(r, s, kind)))
                 .route(web::post().to(move |r, s, b| create(r, s, b, kind)))
-                .default_service(web::to(method_not_allowed)),
+                .default_service(web::to(|| method_not_allowed("GET, POST"))),
         )
         .service(
             web::resource(format!("{ep}/{{id}}"))
@@ -40,38 +40,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::put().to(move |r, s, p, b| update(r, s, p, b, kind, Update::Replace)))
                 .route(web::patch().to(move |r, s, p, b| update(r, s, p, b, kind, Update::Patch)))
                 .route(web::delete().to(move |r, s, p| delete(r, s, p, kind)))
-                .default_service(web::to(method_not_allowed)),
+                .default_service(web::to(|| method_not_allowed("GET, PUT, PATCH, DELETE"))),
         );
     }
     cfg.service(
         web::resource("/.search")
             .route(web::post().to(|r, s, b| search(r, s, b, None)))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|| method_not_allowed("POST"))),
     )
     .service(
         web::resource("/ServiceProviderConfig")
             .route(web::get().to(service_provider_config))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|| method_not_allowed("GET"))),
     )
     .service(
         web::resource("/ResourceTypes")
             .route(web::get().to(resource_types))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|| method_not_allowed("GET"))),
     )
     .service(
         web::resource("/ResourceTypes/{id}")
             .route(web::get().to(resource_type))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|| method_not_allowed("GET"))),
     )
     .service(
         web::resource("/Schemas")
             .route(web::get().to(schemas))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|| method_not_allowed("GET"))),
     )
     .service(
         web::resource("/Schemas/{id}")
             .route(web::get().to(schema))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|| method_not_allowed("GET"))),
     )
     .default_service(web::to(not_found));
 }
@@ -102,12 +102,16 @@ fn resource_response(
     r.body(body.to_string())
 }
 
-async fn method_not_allowed() -> HttpResponse {
-    actix_web::ResponseError::error_response(&ScimError::new(
+/// 405 with the SCIM error body and the `Allow` header RFC 9110 asks for.
+async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    let mut resp = actix_web::ResponseError::error_response(&ScimError::new(
         405,
         None,
-        "this method is not supported on this endpoint",
-    ))
+        format!("this method is not supported on this endpoint; use {allow}"),
+    ));
+    resp.headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    resp
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {

@@ -248,7 +248,16 @@ fn discovery_endpoints() {
     assert_scim_error(&scim.post("/ServiceProviderConfig", json!({})), 405, None);
     assert_scim_error(&scim.delete("/Schemas"), 405, None);
     assert_scim_error(&scim.get("/Widgets"), 404, None);
-    assert_scim_error(&scim.post("/Users/abc", json!({})), 405, None);
+    let r = scim.post("/Users/abc", json!({}));
+    assert_scim_error(&r, 405, None);
+    assert_eq!(
+        r.header("allow").as_deref(),
+        Some("GET, PUT, PATCH, DELETE")
+    );
+    assert_eq!(
+        scim.delete("/Users").header("allow").as_deref(),
+        Some("GET, POST")
+    );
 }
 
 #[test]
