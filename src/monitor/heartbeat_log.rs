@@ -93,11 +93,6 @@ impl HeartbeatLog {
         self.reopen.clone()
     }
 
-    /// Ask for the file to be reopened before the next write (SIGHUP).
-    pub fn request_reopen(&self) {
-        self.reopen.store(true, Ordering::SeqCst);
-    }
-
     /// Append one line per request.
     pub fn write_requests(&self, events: &[RequestEvent]) {
         let mut out = Vec::with_capacity(events.len() * 256);

@@ -171,11 +171,6 @@ impl Monitor {
         &self.settings
     }
 
-    /// Reopen the heartbeat log before the next write (SIGHUP, logrotate).
-    pub fn reopen_log(&self) {
-        self.log.request_reopen();
-    }
-
     /// The flag that makes the heartbeat log reopen (for a signal handler).
     pub fn reopen_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
         self.log.reopen_flag()

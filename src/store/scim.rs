@@ -298,18 +298,6 @@ impl Store {
         })
     }
 
-    /// The resource type of an id, if it exists (for member `type` and `$ref`).
-    pub fn scim_type_of(&self, id: &str) -> Result<Option<String>> {
-        self.read(|c| {
-            Ok(c.query_row(
-                "SELECT resource_type FROM scim_resources WHERE id = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()?)
-        })
-    }
-
     /// A page of resources matching a query, and the total number of matches.
     pub fn query_scim(&self, q: &ScimQuery<'_>) -> Result<(usize, Vec<ScimRecord>)> {
         // resource_type is inlined as a literal (it comes from a fixed set, checked here)
