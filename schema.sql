@@ -178,3 +178,43 @@ CREATE TABLE expiry_warnings (
     fired_at    INTEGER NOT NULL,
     PRIMARY KEY (subject, lead)
 ) STRICT, WITHOUT ROWID;
+
+-- migration: 5
+
+-- Tokens are looked up by id (the public selector every token string now carries) and
+-- their stored hash compared in constant time, so the UNIQUE index on `hash` goes: it
+-- took a write at a random page for every token issued. The table is keyed by id
+-- (WITHOUT ROWID): new ids begin with the issue time, so issuing appends at the end of the
+-- one remaining tree instead of touching two. Same columns, same rows; rebuilt the way
+-- https://sqlite.org/lang_altertable.html describes (foreign keys off, checked after).
+CREATE TABLE tokens_v5 (
+    id              TEXT PRIMARY KEY,                   -- tok_ + selector (legacy: tok_ + 16 hex of the hash): public
+    hash            BLOB NOT NULL,                      -- SHA-256 of the token string
+    kind            TEXT NOT NULL,                      -- access_token | refresh_token | authorization_code
+    client_id       TEXT NOT NULL REFERENCES clients(id),
+    subject         TEXT NOT NULL,                      -- user name, or the client id
+    scopes          TEXT NOT NULL,                      -- space-separated
+    issued_at       INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    revoked_at      INTEGER,
+    revoked_reason  TEXT,
+    issued_via      TEXT NOT NULL,                      -- cli | client_credentials | authorization_code | refresh_token | rotate
+    family_id       TEXT,                               -- refresh rotation family
+    parent_id       TEXT,                               -- the token this one replaced
+    last_used_at    INTEGER,
+    last_used_ip    TEXT,
+    use_count       INTEGER NOT NULL DEFAULT 0,
+    label           TEXT
+) STRICT, WITHOUT ROWID;
+INSERT INTO tokens_v5 (id, hash, kind, client_id, subject, scopes, issued_at, expires_at,
+        revoked_at, revoked_reason, issued_via, family_id, parent_id, last_used_at,
+        last_used_ip, use_count, label)
+    SELECT id, hash, kind, client_id, subject, scopes, issued_at, expires_at, revoked_at,
+        revoked_reason, issued_via, family_id, parent_id, last_used_at, last_used_ip,
+        use_count, label
+    FROM tokens;
+DROP TABLE tokens;
+ALTER TABLE tokens_v5 RENAME TO tokens;
+CREATE INDEX tokens_client ON tokens(client_id, issued_at);
+CREATE INDEX tokens_live_expiry ON tokens(expires_at) WHERE revoked_at IS NULL;
+CREATE INDEX tokens_family ON tokens(family_id) WHERE family_id IS NOT NULL;

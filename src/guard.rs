@@ -217,13 +217,13 @@ pub fn authorize(
 fn check(req: &HttpRequest, state: &AppState, needed: Scope) -> Result<Principal, GuardError> {
     let value = bearer(req)?;
     // A string that is not even shaped like one of our tokens is never looked up.
-    let hash = match token::parse(value) {
-        Ok(p) if p.kind == TokenKind::Access => p.hash,
+    let parsed = match token::parse(value) {
+        Ok(p) if p.kind == TokenKind::Access => p,
         _ => return Err(GuardError::Unknown),
     };
     let record = state
         .tokens
-        .access_token(&hash, || state.store.token_by_hash(&hash))
+        .access_token(&parsed.hash, || state.store.token_by_value(&parsed))
         .map_err(|e| {
             tracing::error!(error = %e, "token lookup failed");
             GuardError::Unavailable

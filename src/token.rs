@@ -1,17 +1,28 @@
 //! Token kinds, wire format, generation, hashing and parsing: pure functions, no I/O.
 //!
 //! Format (modelled on crates.io's API tokens and GitHub's secret format):
-//! `<prefix><body><checksum>` where the prefix names the kind (`sgat_` access, `sgrt_`
-//! refresh, `sgac_` authorization code, `sgcs_` client secret), the body is 32 bytes from
-//! the OS CSPRNG in fixed-width base62 (43 characters) and the checksum is the CRC32 of
-//! prefix + body in fixed-width base62 (6 characters). The checksum lets `config` and secret
-//! scanners tell a real token from a typo without touching the store.
+//! `<prefix><selector><body><checksum>` where the prefix names the kind (`sgat_` access,
+//! `sgrt_` refresh, `sgac_` authorization code, `sgcs_` client secret), the selector is the
+//! public half (20 lowercase base36 characters: the issue time in milliseconds, then 10
+//! random digits),
+//! the body is the secret half (32 bytes from the OS CSPRNG in fixed-width base62, 43
+//! characters) and the checksum is the CRC32 of everything before it in fixed-width base62
+//! (6 characters). The checksum lets `config` and secret scanners tell a real token from a
+//! typo without touching the store.
 //!
-//! Tokens are stored only as the SHA-256 of the whole string ([`TokenHash`]); the public
-//! [`TokenId`] (`tok_` + 16 hex characters of that hash) is what logs, listings and the
-//! audit trail name. The base62 codec is written here by hand because the crates that
-//! exist either work on integers only or use a variable-width encoding, and the format
-//! needs fixed widths.
+//! Tokens are stored only as the SHA-256 of the whole string ([`TokenHash`]). The public
+//! [`TokenId`] is `tok_` + the selector: what logs, listings and the audit trail name, and
+//! the key a presented token is looked up by, after which the stored hash is compared in
+//! constant time (selector/verifier: the secret never meets an index). Because the selector
+//! starts with the time, ids are issued in ascending order and the store appends each new
+//! token at the end of its primary-key index instead of at a random page; bench/RESULTS.md
+//! has what that is worth.
+//!
+//! Tokens issued before the selector existed (`<prefix><body><checksum>`, 54 characters)
+//! still parse; their id is `tok_` + the first 16 hex characters of their hash, as it was.
+//!
+//! The base62 codec is written here by hand because the crates that exist either work on
+//! integers only or use a variable-width encoding, and the format needs fixed widths.
 
 use std::fmt;
 
@@ -22,11 +33,19 @@ use subtle::ConstantTimeEq;
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 /// Base62 characters needed for 32 bytes (62^43 > 2^256).
 pub const BODY_LEN: usize = 43;
+/// Lowercase base36 characters of the selector: 10 of milliseconds since the Unix epoch
+/// (enough for 100,000 years), then 10 random ones (51.7 bits: two tokens issued in the
+/// same millisecond share an id with odds of about 1 in 10^15).
+pub const SELECTOR_LEN: usize = 20;
+const SELECTOR_TIME_LEN: usize = 10;
+const BASE36: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 /// Base62 characters needed for a CRC32 (62^6 > 2^32).
 pub const CHECKSUM_LEN: usize = 6;
 const PREFIX_LEN: usize = 5;
-/// Total length of every token string.
-pub const TOKEN_LEN: usize = PREFIX_LEN + BODY_LEN + CHECKSUM_LEN;
+/// Total length of every token string issued now.
+pub const TOKEN_LEN: usize = PREFIX_LEN + SELECTOR_LEN + BODY_LEN + CHECKSUM_LEN;
+/// Length of a token issued before selectors existed (still accepted).
+pub const LEGACY_TOKEN_LEN: usize = PREFIX_LEN + BODY_LEN + CHECKSUM_LEN;
 
 /// What a token is for; each kind has its own never-changing prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,44 +148,56 @@ impl TokenHash {
         TokenHash(Sha256::digest(token.as_bytes()).into())
     }
 
-    /// Constant-time comparison, for compares that happen outside an index lookup.
+    /// Constant-time comparison: a presented token's hash against the stored one.
     pub fn ct_eq(&self, other: &TokenHash) -> bool {
         self.0.ct_eq(&other.0).into()
     }
 
-    /// The public id derived from this hash.
-    pub fn id(&self) -> TokenId {
-        let mut s = String::with_capacity(20);
-        s.push_str(TokenId::PREFIX);
+    /// The first 8 bytes in lowercase hex (16 characters): the id of a legacy token, and
+    /// the tail of a client id.
+    pub fn short_hex(&self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut s = String::with_capacity(16);
         for b in &self.0[..8] {
-            s.push_str(&format!("{b:02x}"));
+            s.push(HEX[usize::from(b >> 4)] as char);
+            s.push(HEX[usize::from(b & 15)] as char);
         }
-        TokenId(s)
+        s
+    }
+
+    /// The id a token in the legacy format (no selector) has always had.
+    fn legacy_id(&self) -> TokenId {
+        TokenId(format!("{}{}", TokenId::PREFIX, self.short_hex()))
     }
 }
 
 impl fmt::Debug for TokenHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TokenHash({})", self.id())
+        write!(f, "TokenHash({}…)", &self.short_hex()[..8])
     }
 }
 
-/// Public, loggable token id: `tok_` + the first 16 hex characters of the token's hash.
+/// Public, loggable token id: `tok_` + the token's selector (20 base36 characters), or for
+/// a legacy token `tok_` + the first 16 hex characters of its hash. Ids are lowercase and
+/// read back in any case.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TokenId(String);
 
 impl TokenId {
     pub const PREFIX: &'static str = "tok_";
 
-    /// Parse an id an operator typed (`tok_0123456789abcdef`, case-insensitive hex).
+    /// Parse an id an operator typed, in any case: `tok_` + 20 base36 characters, or a
+    /// legacy `tok_` + 16 hex characters.
     pub fn parse(s: &str) -> Option<TokenId> {
         let prefix = s.get(..Self::PREFIX.len())?;
         if !prefix.eq_ignore_ascii_case(Self::PREFIX) {
             return None;
         }
-        let hex = &s[Self::PREFIX.len()..];
-        (hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| TokenId(format!("{}{}", Self::PREFIX, hex.to_ascii_lowercase())))
+        let rest = &s[Self::PREFIX.len()..];
+        let well_formed = (rest.len() == SELECTOR_LEN
+            && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+            || (rest.len() == 16 && rest.bytes().all(|b| b.is_ascii_hexdigit()));
+        well_formed.then(|| TokenId(format!("{}{}", Self::PREFIX, rest.to_ascii_lowercase())))
     }
 
     /// Wrap an id read back from the store.
@@ -202,22 +233,35 @@ pub struct ParsedToken {
     pub id: TokenId,
 }
 
-/// Generate a new token of `kind` from the OS CSPRNG.
+/// Generate a new token of `kind`: the selector from the system time and the OS CSPRNG,
+/// the body from the OS CSPRNG.
 pub fn generate(kind: TokenKind) -> NewToken {
-    let mut bytes = [0u8; 32];
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    generate_at(kind, millis)
+}
+
+/// [`generate`] with the selector's time given (milliseconds since the Unix epoch).
+fn generate_at(kind: TokenKind, millis: u128) -> NewToken {
+    let mut bytes = [0u8; 40];
     // The OS RNG failing is not recoverable and not a client's doing.
     rand::rngs::SysRng
         .try_fill_bytes(&mut bytes)
         .expect("the operating system's random number generator failed");
+    let (body, random) = bytes.split_at(32);
+    let random = u64::from_be_bytes(random.try_into().unwrap_or_default());
+    let selector = selector(u64::try_from(millis).unwrap_or(u64::MAX), random);
     let mut s = String::with_capacity(TOKEN_LEN);
     s.push_str(kind.prefix());
-    s.push_str(&base62_fixed(&bytes, BODY_LEN));
+    s.push_str(&selector);
+    s.push_str(&base62_fixed(body, BODY_LEN));
     let crc = crc32fast::hash(s.as_bytes());
     s.push_str(&base62_fixed(&crc.to_be_bytes(), CHECKSUM_LEN));
     let hash = TokenHash::of(&s);
     NewToken {
         kind,
-        id: hash.id(),
+        id: TokenId(format!("{}{selector}", TokenId::PREFIX)),
         hash,
         secret: Secret(s),
     }
@@ -240,13 +284,13 @@ pub fn parse(s: &str) -> Result<ParsedToken, TokenParseError> {
     if let Some(c) = rest.chars().find(|c| !c.is_ascii_alphanumeric()) {
         return Err(TokenParseError::InvalidCharacter(c));
     }
-    if s.len() != TOKEN_LEN {
+    if s.len() != TOKEN_LEN && s.len() != LEGACY_TOKEN_LEN {
         return Err(TokenParseError::InvalidLength {
             expected: TOKEN_LEN,
             actual: s.chars().count(),
         });
     }
-    let (head, checksum) = s.split_at(PREFIX_LEN + BODY_LEN);
+    let (head, checksum) = s.split_at(s.len() - CHECKSUM_LEN);
     let expected = base62_fixed(
         &crc32fast::hash(head.as_bytes()).to_be_bytes(),
         CHECKSUM_LEN,
@@ -255,11 +299,32 @@ pub fn parse(s: &str) -> Result<ParsedToken, TokenParseError> {
         return Err(TokenParseError::InvalidChecksum);
     }
     let hash = TokenHash::of(s);
-    Ok(ParsedToken {
-        kind,
-        id: hash.id(),
-        hash,
-    })
+    let id = if s.len() == TOKEN_LEN {
+        TokenId(format!(
+            "{}{}",
+            TokenId::PREFIX,
+            &s[PREFIX_LEN..PREFIX_LEN + SELECTOR_LEN]
+        ))
+    } else {
+        hash.legacy_id()
+    };
+    Ok(ParsedToken { kind, id, hash })
+}
+
+/// The selector: `millis` as 10 base36 digits (fixed width, so ids sort by issue time),
+/// then 10 base36 digits of `random` (36^10 < 2^64, so each is near-uniform).
+fn selector(millis: u64, mut random: u64) -> String {
+    let mut digits = [b'0'; SELECTOR_LEN];
+    let mut t = millis;
+    for d in digits[..SELECTOR_TIME_LEN].iter_mut().rev() {
+        *d = BASE36[(t % 36) as usize];
+        t /= 36;
+    }
+    for d in digits[SELECTOR_TIME_LEN..].iter_mut() {
+        *d = BASE36[(random % 36) as usize];
+        random /= 36;
+    }
+    String::from_utf8(digits.to_vec()).unwrap_or_default()
 }
 
 /// Big-endian bytes as a base62 number, left-padded with `0` to exactly `width` digits.
@@ -373,9 +438,9 @@ mod tests {
         assert!(matches!(
             parse(&s[..s.len() - 1]),
             Err(TokenParseError::InvalidLength {
-                expected: 54,
-                actual: 53
-            })
+                expected: TOKEN_LEN,
+                actual
+            }) if actual == TOKEN_LEN - 1
         ));
         assert!(matches!(
             parse(&format!("{s}x")),
@@ -391,14 +456,73 @@ mod tests {
         );
     }
 
+    /// A token in the format issued before selectors existed: prefix, body, checksum.
+    fn legacy_token(kind: TokenKind) -> String {
+        let mut s = String::from(kind.prefix());
+        s.push_str(&base62_fixed(&rand::random::<[u8; 32]>(), BODY_LEN));
+        let crc = crc32fast::hash(s.as_bytes());
+        s.push_str(&base62_fixed(&crc.to_be_bytes(), CHECKSUM_LEN));
+        s
+    }
+
     #[test]
-    fn token_id_parse_normalises_case_and_rejects_junk() {
+    fn token_ids_parse_in_any_case_and_junk_is_refused() {
         let t = generate(TokenKind::Access);
-        let upper = format!("tok_{}", t.id.as_str()[4..].to_uppercase());
+        assert_eq!(TokenId::parse(t.id.as_str()), Some(t.id.clone()));
+        assert_eq!(t.id.as_str().len(), 4 + SELECTOR_LEN);
+        assert!(t.id.as_str().bytes().all(|b| !b.is_ascii_uppercase()));
+        let upper = format!("TOK_{}", t.id.as_str()[4..].to_uppercase());
         assert_eq!(TokenId::parse(&upper), Some(t.id.clone()));
+        let legacy = parse(&legacy_token(TokenKind::Access)).unwrap().id;
+        let upper = format!("TOK_{}", legacy.as_str()[4..].to_uppercase());
+        assert_eq!(TokenId::parse(&upper), Some(legacy));
         assert_eq!(TokenId::parse("tok_123"), None);
         assert_eq!(TokenId::parse("tok_zzzzzzzzzzzzzzzz"), None);
+        assert_eq!(TokenId::parse("tok_0000000000000000000-"), None);
         assert_eq!(TokenId::parse(t.secret.expose()), None);
+    }
+
+    #[test]
+    fn the_id_is_the_selector_the_token_carries() {
+        let t = generate(TokenKind::Refresh);
+        let selector = &t.secret.expose()[PREFIX_LEN..PREFIX_LEN + SELECTOR_LEN];
+        assert_eq!(t.id.as_str(), format!("tok_{selector}"));
+        // The id says nothing about the secret half: another body, same id.
+        let p = parse(t.secret.expose()).unwrap();
+        assert_eq!(p.id, t.id);
+    }
+
+    #[test]
+    fn ids_ascend_with_the_issue_time() {
+        // Each millisecond's ids sort after the previous one's, whatever the random bits;
+        // this is what lets the store append new tokens instead of inserting at random.
+        let mut last = generate_at(TokenKind::Access, 1_795_000_000_000).id;
+        for ms in (1_795_000_000_001..1_795_000_000_200u128).chain([36u128.pow(10) - 1]) {
+            let id = generate_at(TokenKind::Access, ms).id;
+            assert!(id > last, "{id} after {last}");
+            last = id;
+        }
+        // And the real clock's ids are in order too.
+        let a = generate(TokenKind::Access);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = generate(TokenKind::Access);
+        assert!(b.id > a.id);
+    }
+
+    #[test]
+    fn legacy_tokens_still_parse_with_their_old_id() {
+        for kind in TokenKind::ALL {
+            let s = legacy_token(kind);
+            assert_eq!(s.len(), LEGACY_TOKEN_LEN);
+            let p = parse(&s).expect("a legacy token parses");
+            let hash = TokenHash::of(&s);
+            assert_eq!(p.kind, kind);
+            assert_eq!(p.hash, hash);
+            assert_eq!(p.id.as_str(), format!("tok_{}", hash.short_hex()));
+            let mut typo = s.clone();
+            typo.replace_range(9..10, if &s[9..10] == "a" { "b" } else { "a" });
+            assert_eq!(parse(&typo), Err(TokenParseError::InvalidChecksum));
+        }
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub struct ClientChanges {
 fn new_client_id() -> String {
     // The id is public; 80 random bits keep it unguessable enough to not leak counts.
     let t = token::generate(TokenKind::ClientSecret);
-    format!("cl_{}", &t.hash.id().as_str()[4..])
+    format!("cl_{}", t.hash.short_hex())
 }
 
 /// A redirect URI must be absolute, carry no fragment (RFC 6749 §3.1.2) and use https

@@ -178,7 +178,7 @@ impl Admin<'_> {
     pub fn find_token(&self, r: &TokenRef) -> Result<TokenRecord> {
         let found = match r {
             TokenRef::Id(id) => self.store.token(id)?,
-            TokenRef::Value(p) => self.store.token_by_hash(&p.hash)?,
+            TokenRef::Value(p) => self.store.token_by_value(p)?,
         };
         found.ok_or_else(|| AdminError::NotFound(format!("no token matches {}", r.describe())))
     }

@@ -223,45 +223,44 @@ pub fn authorization_code(
     let refresh = client
         .has_grant(GrantType::RefreshToken)
         .then(|| token::generate(TokenKind::Refresh));
-    let outcome =
-        state
-            .store
-            .redeem_code(&parsed.hash, now, "authorization code replayed", |g| {
-                if g.record.client_id != client.id {
+    let outcome = state
+        .store
+        .redeem_code(&parsed, now, "authorization code replayed", |g| {
+            if g.record.client_id != client.id {
+                return Err(OAuthError::InvalidGrant(
+                    "the authorization code was issued to another client".into(),
+                ));
+            }
+            if g.record.expires_at <= now {
+                return Err(OAuthError::InvalidGrant(
+                    "the authorization code has expired (codes live 60 seconds)".into(),
+                ));
+            }
+            match redirect_uri {
+                Some(r) if r != g.redirect_uri => {
                     return Err(OAuthError::InvalidGrant(
-                        "the authorization code was issued to another client".into(),
+                        "redirect_uri differs from the one in the authorization request".into(),
                     ));
                 }
-                if g.record.expires_at <= now {
-                    return Err(OAuthError::InvalidGrant(
-                        "the authorization code has expired (codes live 60 seconds)".into(),
+                None if g.redirect_uri_explicit => {
+                    return Err(OAuthError::InvalidRequest(
+                        "redirect_uri is required: the authorization request had one".into(),
                     ));
                 }
-                match redirect_uri {
-                    Some(r) if r != g.redirect_uri => {
-                        return Err(OAuthError::InvalidGrant(
-                            "redirect_uri differs from the one in the authorization request".into(),
-                        ));
-                    }
-                    None if g.redirect_uri_explicit => {
-                        return Err(OAuthError::InvalidRequest(
-                            "redirect_uri is required: the authorization request had one".into(),
-                        ));
-                    }
-                    _ => {}
-                }
-                match (&g.code_challenge, verifier) {
+                _ => {}
+            }
+            match (&g.code_challenge, verifier) {
                 (Some(challenge), Some(v)) if !pkce::verify(v, challenge) => {
                     return Err(OAuthError::InvalidGrant(
                         "PKCE verification failed: code_verifier does not match the code_challenge"
                             .into(),
-                    ))
+                    ));
                 }
                 (Some(_), None) => {
                     return Err(OAuthError::InvalidGrant(
                         "code_verifier is required: the authorization request had a code_challenge"
                             .into(),
-                    ))
+                    ));
                 }
                 (None, Some(_)) => return Err(OAuthError::InvalidGrant(
                     "code_verifier was sent but the authorization request had no code_challenge"
@@ -269,26 +268,26 @@ pub fn authorization_code(
                 )),
                 _ => {}
             }
-                let family = g
-                    .record
-                    .family_id
-                    .clone()
-                    .unwrap_or_else(|| g.record.id.to_string());
-                let row = Row {
-                    client,
-                    subject: &g.record.subject,
-                    scopes: &g.record.scopes,
-                    now,
-                    via: IssuedVia::AuthorizationCode,
-                    family: Some(&family),
-                    parent: Some(g.record.id.as_str()),
-                };
-                let mut batch = vec![row.record(&access, access_ttl)];
-                if let Some(r) = &refresh {
-                    batch.push(row.record(r, refresh_ttl));
-                }
-                Ok(batch)
-            })?;
+            let family = g
+                .record
+                .family_id
+                .clone()
+                .unwrap_or_else(|| g.record.id.to_string());
+            let row = Row {
+                client,
+                subject: &g.record.subject,
+                scopes: &g.record.scopes,
+                now,
+                via: IssuedVia::AuthorizationCode,
+                family: Some(&family),
+                parent: Some(g.record.id.as_str()),
+            };
+            let mut batch = vec![row.record(&access, access_ttl)];
+            if let Some(r) = &refresh {
+                batch.push(row.record(r, refresh_ttl));
+            }
+            Ok(batch)
+        })?;
     match outcome {
         RedeemOutcome::Issued(g) => {
             tracing::info!(client_id = %client.id, code_id = %g.record.id, token_id = %access.id,
@@ -348,7 +347,7 @@ pub fn refresh_token(
     let mut granted = Vec::new();
     let outcome = state
         .store
-        .rotate_refresh(&parsed.hash, now, "refresh token reused", |old| {
+        .rotate_refresh(&parsed, now, "refresh token reused", |old| {
             if old.client_id != client.id {
                 return Err(OAuthError::InvalidGrant(
                     "the refresh token was issued to another client".into(),

@@ -100,8 +100,8 @@ fn introspect(
     let rec = match parsed.kind {
         TokenKind::Access => state
             .tokens
-            .access_token(&parsed.hash, || state.store.token_by_hash(&parsed.hash))?,
-        TokenKind::Refresh => state.store.token_by_hash(&parsed.hash)?.map(Arc::new),
+            .access_token(&parsed.hash, || state.store.token_by_value(&parsed))?,
+        TokenKind::Refresh => state.store.token_by_value(&parsed)?.map(Arc::new),
         _ => return Ok(None),
     };
     Ok(rec.filter(|r| {

@@ -47,7 +47,7 @@ fn revoke(
                 .into(),
         ));
     }
-    let Some(rec) = state.store.token_by_hash(&parsed.hash)? else {
+    let Some(rec) = state.store.token_by_value(&parsed)? else {
         return Ok(());
     };
     if rec.client_id != client.id {

@@ -426,7 +426,7 @@ mod tests {
         let b = TokenBatcher::start(store.clone()).unwrap();
         let (t, r) = record(&client);
         b.insert(vec![r]).unwrap();
-        assert!(store.token_by_hash(&t.hash).unwrap().is_some());
+        assert!(store.token(&t.id).unwrap().is_some());
         assert_eq!(b.stats().transactions, 1);
         assert_eq!(b.stats().tokens, 1);
     }
@@ -448,7 +448,7 @@ mod tests {
                         let (t, r) = record(&client);
                         b.insert(vec![r]).unwrap();
                         // Committed before the "response": visible to a fresh reader now.
-                        let found = store.token_by_hash(&t.hash).unwrap().unwrap();
+                        let found = store.token(&t.id).unwrap().unwrap();
                         assert_eq!(found.id, t.id);
                     }
                 })
@@ -480,7 +480,7 @@ mod tests {
                     let p = b.submit(vec![r]);
                     submitted.fetch_add(1, Ordering::SeqCst);
                     p.wait().unwrap();
-                    assert!(store.token_by_hash(&t.hash).unwrap().is_some());
+                    assert!(store.token(&t.id).unwrap().is_some());
                 })
             })
             .collect();
@@ -518,9 +518,9 @@ mod tests {
             Err(StoreError::Conflict(_))
         ));
         p.next().unwrap().wait().unwrap();
-        assert!(store.token_by_hash(&t1.hash).unwrap().is_some());
-        assert!(store.token_by_hash(&t2.hash).unwrap().is_none());
-        assert!(store.token_by_hash(&t3.hash).unwrap().is_some());
+        assert!(store.token(&t1.id).unwrap().is_some());
+        assert!(store.token(&t2.id).unwrap().is_none());
+        assert!(store.token(&t3.id).unwrap().is_some());
         let s = b.stats();
         assert_eq!(s.transactions, 2, "{s:?}");
         assert_eq!(s.tokens, 3, "{s:?}");
@@ -560,7 +560,7 @@ mod tests {
         drop(guard);
         stopper.join().unwrap();
         queued.wait().unwrap();
-        assert!(store.token_by_hash(&t.hash).unwrap().is_some());
+        assert!(store.token(&t.id).unwrap().is_some());
         assert!(b.insert(vec![record(&client).1]).is_err());
     }
 
@@ -578,6 +578,6 @@ mod tests {
             std::thread::yield_now();
         };
         r.unwrap();
-        assert!(store.token_by_hash(&t.hash).unwrap().is_some());
+        assert!(store.token(&t.id).unwrap().is_some());
     }
 }

@@ -9,12 +9,12 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::tokens::{COLUMNS, insert_token, row_to_token};
+use super::tokens::{COLUMNS, insert_token, row_to_token, token_by_value};
 use super::{Result, Store};
 use crate::model::TokenRecord;
 use crate::store::NewTokenRecord;
 use crate::time::Timestamp;
-use crate::token::{TokenHash, TokenKind};
+use crate::token::{ParsedToken, TokenKind};
 
 /// An authorization code's stored request data.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,13 +63,6 @@ pub enum RotateOutcome<R> {
 /// Why a refresh token was marked spent; reuse detection keys on it.
 pub const ROTATED_REASON: &str = "rotated";
 
-fn token_by_hash(conn: &Connection, hash: &TokenHash) -> Result<Option<TokenRecord>> {
-    Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM tokens WHERE hash = ?1"))?
-        .query_row([hash.0.as_slice()], row_to_token)
-        .optional()?)
-}
-
 pub(super) fn revoke_family(
     conn: &Connection,
     family_id: &str,
@@ -109,18 +102,18 @@ impl Store {
         })
     }
 
-    /// Redeem the code with hash `hash` once. `check` runs inside the transaction on a
+    /// Redeem the presented code once. `check` runs inside the transaction on a
     /// fresh code and returns the tokens to issue, or a refusal. A code presented a second
     /// time revokes its family (`family_reason`) and reports a replay.
     pub fn redeem_code<R>(
         &self,
-        hash: &TokenHash,
+        presented: &ParsedToken,
         now: Timestamp,
         family_reason: &str,
         check: impl FnOnce(&CodeGrant) -> std::result::Result<Vec<NewTokenRecord>, R>,
     ) -> Result<RedeemOutcome<R>> {
         self.write(|tx| {
-            let Some(record) = token_by_hash(tx, hash)? else {
+            let Some(record) = token_by_value(tx, presented)? else {
                 return Ok(RedeemOutcome::Unknown);
             };
             if record.kind != TokenKind::AuthorizationCode {
@@ -173,18 +166,18 @@ impl Store {
         })
     }
 
-    /// Rotate the refresh token with hash `hash`: `check` runs inside the transaction on a
+    /// Rotate the presented refresh token: `check` runs inside the transaction on a
     /// live token and returns its successors (or a refusal, which changes nothing). A token
     /// that was already rotated revokes its whole family (`family_reason`).
     pub fn rotate_refresh<R>(
         &self,
-        hash: &TokenHash,
+        presented: &ParsedToken,
         now: Timestamp,
         family_reason: &str,
         check: impl FnOnce(&TokenRecord) -> std::result::Result<Vec<NewTokenRecord>, R>,
     ) -> Result<RotateOutcome<R>> {
         self.write(|tx| {
-            let Some(record) = token_by_hash(tx, hash)? else {
+            let Some(record) = token_by_value(tx, presented)? else {
                 return Ok(RotateOutcome::Inactive(None));
             };
             if record.kind != TokenKind::Refresh {

@@ -1,10 +1,15 @@
 //! Schema migrations from `schema.sql`: split into numbered blocks, each applied once in
 //! its own transaction, the version kept in `PRAGMA user_version`. A store newer than
 //! this program is refused rather than half-understood.
+//!
+//! Foreign-key enforcement is off while a block runs and the whole store is checked with
+//! `PRAGMA foreign_key_check` before it commits: that is SQLite's procedure for changes
+//! `ALTER TABLE` cannot make (create the new table, copy, drop the old one, rename), which
+//! otherwise trip over the references other tables hold (<https://sqlite.org/lang_altertable.html>).
 
 use std::path::Path;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::{Result, StoreError};
 
@@ -47,6 +52,20 @@ pub fn migrate(conn: &Connection, path: &Path) -> Result<()> {
             known,
         });
     }
+    if found == known {
+        return Ok(());
+    }
+    // PRAGMA foreign_keys is a no-op inside a transaction: switch it around them.
+    let enforcing: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+    let result = apply(conn, found);
+    if enforcing {
+        conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    }
+    result
+}
+
+fn apply(conn: &Connection, found: i64) -> Result<()> {
     for (version, sql) in migrations() {
         if version <= found {
             continue;
@@ -60,16 +79,31 @@ pub fn migrate(conn: &Connection, path: &Path) -> Result<()> {
         }
         let applied = conn
             .execute_batch(&sql)
-            .and_then(|_| conn.execute_batch(&format!("PRAGMA user_version = {version}")));
+            .map_err(StoreError::from)
+            .and_then(|_| foreign_keys_hold(conn, version))
+            .and_then(|_| Ok(conn.execute_batch(&format!("PRAGMA user_version = {version}"))?));
         match applied {
             Ok(()) => conn.execute_batch("COMMIT")?,
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
-                return Err(e.into());
+                return Err(e);
             }
         }
     }
     Ok(())
+}
+
+/// Every reference in the store still resolves after migration `version` ran.
+fn foreign_keys_hold(conn: &Connection, version: i64) -> Result<()> {
+    let broken: Option<String> = conn
+        .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+        .optional()?;
+    match broken {
+        None => Ok(()),
+        Some(table) => Err(StoreError::Sqlite(format!(
+            "migration {version} would leave a row of `{table}` referring to a missing row"
+        ))),
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::model::{
     IssuedVia, NewAuditEvent, Scope, TokenRecord, scopes_from_str, scopes_to_string,
 };
 use crate::time::Timestamp;
-use crate::token::{TokenHash, TokenId, TokenKind};
+use crate::token::{ParsedToken, TokenHash, TokenId, TokenKind};
 
 /// A token record about to be inserted.
 #[derive(Debug, Clone)]
@@ -51,6 +51,8 @@ pub enum RevokeOutcome {
 
 pub(super) const COLUMNS: &str = "id, kind, client_id, subject, scopes, issued_at, expires_at, revoked_at, \
     revoked_reason, issued_via, family_id, parent_id, last_used_at, last_used_ip, use_count, label";
+/// How many columns [`COLUMNS`] names.
+const COLUMN_COUNT: usize = 16;
 
 fn bad(what: &str, v: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -115,6 +117,26 @@ fn token_by_id(conn: &Connection, id: &TokenId) -> Result<Option<TokenRecord>> {
         .optional()?)
 }
 
+/// The token a presented string names: looked up by its id (the selector, or for a legacy
+/// token the prefix of its hash), then the stored hash compared with the presented one in
+/// constant time. `None` for an unknown id and for a right id with a wrong secret alike.
+pub(super) fn token_by_value(
+    conn: &Connection,
+    presented: &ParsedToken,
+) -> Result<Option<TokenRecord>> {
+    // Prepared once per connection: this is the bearer check of every SCIM request.
+    let found = conn
+        .prepare_cached(&format!("SELECT {COLUMNS}, hash FROM tokens WHERE id = ?1"))?
+        .query_row([presented.id.as_str()], |r| {
+            let stored = r.get_ref(COLUMN_COUNT)?.as_blob()?;
+            let matches =
+                <[u8; 32]>::try_from(stored).is_ok_and(|h| TokenHash(h).ct_eq(&presented.hash));
+            Ok(matches.then(|| row_to_token(r)).transpose()?)
+        })
+        .optional()?;
+    Ok(found.flatten())
+}
+
 fn revoke_one(
     conn: &Connection,
     id: &TokenId,
@@ -159,16 +181,9 @@ impl Store {
         self.read(|c| token_by_id(c, id))
     }
 
-    /// A token by the hash of its value (the bearer lookup).
-    pub fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {
-        self.read(|c| {
-            // Prepared once per connection: this is the bearer check of every SCIM request.
-            Ok(
-                c.prepare_cached(&format!("SELECT {COLUMNS} FROM tokens WHERE hash = ?1"))?
-                    .query_row([hash.0.as_slice()], row_to_token)
-                    .optional()?,
-            )
-        })
+    /// The token a presented string names, if its secret matches (the bearer lookup).
+    pub fn token_by_value(&self, presented: &ParsedToken) -> Result<Option<TokenRecord>> {
+        self.read(|c| token_by_value(c, presented))
     }
 
     /// Tokens matching `filter`, soonest expiry first for live listings, newest first

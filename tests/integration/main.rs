@@ -19,3 +19,4 @@ mod scim_resources;
 mod server;
 mod support;
 mod timeline;
+mod upgrade;

@@ -37,7 +37,7 @@ fn concurrent_client_credentials_tokens_are_committed_before_the_response() {
                         .to_string();
                     // Right after the response: the store has it, introspection says active.
                     let parsed = scimgate::token::parse(&token).expect("a well-formed token");
-                    let rec = server.store.token_by_hash(&parsed.hash).unwrap();
+                    let rec = server.store.token_by_value(&parsed).unwrap();
                     assert!(
                         rec.is_some(),
                         "token not committed when its response arrived"

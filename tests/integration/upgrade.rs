@@ -1,0 +1,225 @@
+//! Tokens are looked up by the selector they carry and verified against the stored hash.
+//! A store made before selectors existed (schema 4: 54-character tokens, a UNIQUE index on
+//! `tokens.hash`) is migrated in place, and every token in it keeps working by value and by
+//! id; a token with a real selector and a forged secret is refused everywhere.
+
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, params};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::support::{Scim, TOOL_PASSWORD, TestServer, TestStore, http};
+
+const SCHEMA: &str = include_str!("../../schema.sql");
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+fn crc_suffix(head: &str) -> String {
+    let mut v = u64::from(crc32fast::hash(head.as_bytes()));
+    let mut digits = [b'0'; 6];
+    for d in digits.iter_mut().rev() {
+        *d = BASE62[(v % 62) as usize];
+        v /= 62;
+    }
+    String::from_utf8(digits.to_vec()).unwrap()
+}
+
+/// A token string in the pre-selector format: prefix, 43 base62 characters, CRC32.
+fn legacy_token(prefix: &str) -> String {
+    // A fresh token's secret half is 43 base62 characters, as the old format's body was.
+    let fresh = scimgate::token::generate(scimgate::token::TokenKind::Access);
+    let body = &fresh.secret.expose()[5 + 20..5 + 20 + 43];
+    let head = format!("{prefix}{body}");
+    format!("{head}{}", crc_suffix(&head))
+}
+
+fn sha(s: &str) -> Vec<u8> {
+    Sha256::digest(s.as_bytes()).to_vec()
+}
+
+fn legacy_id(token: &str) -> String {
+    let h = sha(token);
+    format!(
+        "tok_{}",
+        h[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+struct Legacy {
+    store: TestStore,
+    client_id: String,
+    secret: String,
+    access: String,
+    code: String,
+}
+
+/// A store as schema 4 left it, written with that schema's SQL: one client with a legacy
+/// secret, one legacy access token, and an authorization code row that refers to a token.
+fn schema_4_store() -> Legacy {
+    let store = TestStore::empty();
+    let conn = Connection::open(&store.db).unwrap();
+    let v4 = SCHEMA.split("-- migration: 5").next().unwrap();
+    conn.execute_batch(&format!("BEGIN; {v4}\nPRAGMA user_version = 4; COMMIT;"))
+        .unwrap();
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('tool_password_hash', ?1)",
+        [scimgate::password::hash(TOOL_PASSWORD).unwrap()],
+    )
+    .unwrap();
+    let client_id = "cl_00112233445566ff".to_string();
+    let secret = legacy_token("sgcs_");
+    conn.execute(
+        "INSERT INTO clients (id, name, profile, grants, scopes, redirect_uris, auth_method, \
+         secret_hash, access_token_ttl, refresh_token_ttl, idp_kind, created_at, updated_at) \
+         VALUES (?1, 'Old Entra app', 'other', 'client_credentials', \
+         'user-directory.read.all user-directory.write.all', '[]', 'client_secret_basic', \
+         ?2, 3600, 86400, 'entra', 1700000000, 1700000000)",
+        params![client_id, sha(&secret)],
+    )
+    .unwrap();
+    let access = legacy_token("sgat_");
+    let code = legacy_token("sgac_");
+    for (token, kind, expires) in [
+        (&access, "access_token", 4_000_000_000i64),
+        (&code, "authorization_code", 1_700_000_060),
+    ] {
+        conn.execute(
+            "INSERT INTO tokens (id, hash, kind, client_id, subject, scopes, issued_at, \
+             expires_at, issued_via) VALUES (?1, ?2, ?3, ?4, ?4, \
+             'user-directory.read.all user-directory.write.all', 1700000000, ?5, 'cli')",
+            params![legacy_id(token), sha(token), kind, client_id, expires],
+        )
+        .unwrap();
+    }
+    conn.execute(
+        "INSERT INTO authorization_codes (token_id, redirect_uri, redirect_uri_explicit) \
+         VALUES (?1, 'https://idp.example/cb', 1)",
+        [legacy_id(&code)],
+    )
+    .unwrap();
+    Legacy {
+        store,
+        client_id,
+        secret,
+        access,
+        code,
+    }
+}
+
+fn introspect(server: &TestServer, auth: (&str, &str), token: &str) -> Value {
+    let r = http()
+        .post(server.url("/oauth2/introspect"))
+        .basic_auth(auth.0, Some(auth.1))
+        .form(&[("token", token)])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().unwrap()
+}
+
+#[test]
+fn a_schema_4_store_migrates_and_its_tokens_keep_working() {
+    let old = schema_4_store();
+    let server = TestServer::start(&old.store.db, scimgate::time::Clock::system());
+
+    // The migration kept every row and reference and dropped the hash index.
+    let conn = Connection::open(&old.store.db).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 5);
+    let table_sql: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE name = 'tokens'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(table_sql.contains("WITHOUT ROWID"), "{table_sql}");
+    let unique_indexes: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_index_list('tokens') WHERE \"unique\" = 1 AND origin != 'pk'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unique_indexes, 0, "no UNIQUE index on tokens.hash any more");
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM tokens", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 2);
+    let code_row: String = conn
+        .query_row("SELECT token_id FROM authorization_codes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(code_row, legacy_id(&old.code));
+    let broken: i64 = conn
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(broken, 0);
+
+    // The legacy access token authorizes SCIM calls and introspects under its old id.
+    assert_eq!(Scim::new(&server, &old.access).get("/Users").status, 200);
+    let auth = (old.client_id.as_str(), old.secret.as_str());
+    let info = introspect(&server, auth, &old.access);
+    assert_eq!(info["active"], true, "{info}");
+    assert_eq!(info["token_id"], legacy_id(&old.access));
+
+    // The legacy client secret still authenticates; what it gets is a new-format token.
+    let r = http()
+        .post(server.url("/oauth2/token"))
+        .basic_auth(auth.0, Some(auth.1))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let fresh: Value = r.json().unwrap();
+    let fresh = fresh["access_token"].as_str().unwrap().to_string();
+    assert_eq!(fresh.len(), scimgate::token::TOKEN_LEN);
+    assert_eq!(Scim::new(&server, &fresh).get("/Users").status, 200);
+
+    // `config` finds the legacy token by value and by id (typed in capitals, as hex may be).
+    let shown = old.store.json(&["show-token", &old.access]);
+    assert_eq!(shown["id"], legacy_id(&old.access));
+    let id_typed = format!("TOK_{}", legacy_id(&old.access)[4..].to_uppercase());
+    old.store.json(&["revoke-token", "--id", &id_typed]);
+    // A revocation by another process shows within the token cache's second.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = Scim::new(&server, &old.access).get("/Users").status;
+        if status == 401 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {status} after revocation");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(introspect(&server, auth, &old.access)["active"], false);
+}
+
+#[test]
+fn a_real_selector_with_a_forged_secret_is_refused() {
+    let s = TestStore::init();
+    let client = s.cc_client("Forgery target");
+    let (token, id) = s.issue(&client, &[]);
+    let server = TestServer::start(&s.db, scimgate::time::Clock::system());
+    assert_eq!(Scim::new(&server, &token).get("/Users").status, 200);
+
+    // Same prefix and selector (so the same id), another secret half, a valid checksum:
+    // the string parses and names a real row, and must still be refused.
+    let forged_secret = legacy_token("sgat_")[5..5 + 43].to_string();
+    let head = format!("{}{forged_secret}", &token[..5 + 20]);
+    let forged = format!("{head}{}", crc_suffix(&head));
+    let parsed = scimgate::token::parse(&forged).expect("the forgery is well-formed");
+    assert_eq!(parsed.id.as_str(), id);
+    assert_eq!(server.store.token_by_value(&parsed).unwrap(), None);
+    let r = Scim::new(&server, &forged).get("/Users");
+    assert_eq!(r.status, 401, "{}", r.body);
+    let err = s.fails(&["show-token", &forged], 1);
+    assert!(err.contains("no token matches"), "{err}");
+    // The real token is untouched.
+    assert_eq!(Scim::new(&server, &token).get("/Users").status, 200);
+}
