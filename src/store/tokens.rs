@@ -131,7 +131,7 @@ pub(super) fn token_by_value(
             let stored = r.get_ref(COLUMN_COUNT)?.as_blob()?;
             let matches =
                 <[u8; 32]>::try_from(stored).is_ok_and(|h| TokenHash(h).ct_eq(&presented.hash));
-            Ok(matches.then(|| row_to_token(r)).transpose()?)
+            matches.then(|| row_to_token(r)).transpose()
         })
         .optional()?;
     Ok(found.flatten())
