@@ -113,7 +113,7 @@ done
 stop
 after=$(sqlite3 "$WORK/oauth.db" 'SELECT count(*) FROM tokens')
 echo "tokens committed during the run: $((after - before))"
-grep -a "token committer stopped" "$WORK/server.log" | sed 's/.*INFO //' || true
+grep -a "token batcher closed" "$WORK/server.log" | sed 's/.*INFO //' || true
 
 python3 - "$WORK/results" <<'PY'
 import statistics, sys

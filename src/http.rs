@@ -51,10 +51,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over `store`: the usage recorder's flusher, the token committer and the
-    /// background checkpointer started,
-    /// caches, throttles and
-    /// sessions empty (they live in memory, see [`crate::throttle`]).
+    /// State over `store`: the usage recorder's flusher and the background checkpointer
+    /// started, the token batcher ready, caches, throttles and sessions empty (they live
+    /// in memory, see [`crate::throttle`]).
     pub fn new(store: Arc<Store>, settings: Settings, clock: Clock) -> AppState {
         let usage = UsageRecorder::start(store.clone(), settings.usage_flush_interval);
         let monitor = Arc::new(Monitor::new(
@@ -63,8 +62,7 @@ impl AppState {
             settings.monitor.clone(),
         ));
         monitor.start();
-        let token_batcher =
-            TokenBatcher::start(store.clone()).expect("spawn the token committer thread");
+        let token_batcher = TokenBatcher::new(store.clone());
         let checkpointer = Checkpointer::start(&store)
             .inspect_err(|e| tracing::warn!(error = %e, "no background WAL checkpoints"))
             .ok();
@@ -160,6 +158,7 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
 /// The span each request is logged under (tracing-actix-web): method, route, path, client
 /// address, user agent, request id, status and error message — but the path without its
 /// query string, so a client that puts a secret in the URL does not put it in the log.
+/// Handlers may fill in `client_id` and `token_id` (client_credentials issuance does).
 pub struct RequestSpan;
 
 impl tracing_actix_web::RootSpanBuilder for RequestSpan {
@@ -183,6 +182,8 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
             http.client_ip = request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
             http.user_agent = user_agent,
             request_id = request_id,
+            client_id = tracing::field::Empty,
+            token_id = tracing::field::Empty,
             http.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
             exception.message = tracing::field::Empty,

@@ -55,7 +55,7 @@ pub struct Counters {
     /// client id (or `unknown`) → HTTP status → requests.
     pub scim: HashMap<String, HashMap<u16, u64>>,
     /// (grant type, outcome) → token endpoint requests.
-    pub token_endpoint: HashMap<(String, String), u64>,
+    pub token_endpoint: HashMap<(&'static str, &'static str), u64>,
 }
 
 #[derive(Default)]
@@ -182,10 +182,10 @@ impl Monitor {
     }
 
     /// Count a token-endpoint request for `/metrics`.
-    pub fn count_token_request(&self, grant_type: &str, outcome: &str) {
+    pub fn count_token_request(&self, grant_type: &'static str, outcome: &'static str) {
         *lock(&self.counters)
             .token_endpoint
-            .entry((grant_type.to_string(), outcome.to_string()))
+            .entry((grant_type, outcome))
             .or_default() += 1;
     }
 

@@ -1,33 +1,40 @@
 //! Group commit for token issuance: many concurrent requests' token records go to SQLite
 //! in one transaction, and each request learns the outcome of *its* records before it
 //! answers, so "a token returned to a client is committed before the response leaves"
-//! holds while the commit cost (the WAL append of the touched table and index pages) is
-//! shared by the whole batch.
+//! holds while the commit cost (the WAL append of the touched pages) is shared by the
+//! whole batch.
 //!
-//! Shape: a queue of jobs (the records of one request and a reply slot) and one committer
-//! thread. [`TokenBatcher::submit`] appends a job and wakes the committer only if it is
-//! asleep (no syscall per request under load); the committer takes *everything* queued,
-//! commits it in one `BEGIN IMMEDIATE` transaction and fills each reply. There is no timer:
-//! when idle the committer starts at once, so a lone request pays one thread hand-off and
-//! its own commit; under load, what arrives while a commit is in flight (or while the
-//! request threads hold the CPU) forms the next batch.
+//! Shape: leader/follower, no thread of its own. [`TokenBatcher::submit`] queues a job (the
+//! records of one request and a reply slot); the first job queued while no leader exists
+//! makes its submitter the leader. The leader, once it runs again, takes *everything*
+//! queued by then, commits it in one `BEGIN IMMEDIATE` transaction and fills every reply;
+//! if more jobs queued up meanwhile, the first of them is made the next leader. An async
+//! leader ([`TokenBatcher::commit`]) first yields to its runtime, so the requests that
+//! arrived in the same turn of the event loop queue behind it and share its transaction;
+//! a lone request pays one yield and its own commit, and there is no timer.
+//!
+//! Why not a committer thread (the first design): handing every batch to another thread
+//! and waking each request's task back from it cost two context switches per batch and a
+//! cross-thread wake (an eventfd write) per request, about a fifth of the issuance path
+//! on one core (bench/RESULTS.md). Committing where the requests run costs none of that.
+//! The price: while a leader commits, its worker thread serves nothing else, for as long
+//! as the transaction takes (tens of microseconds; longer if another process holds the
+//! store's write lock, up to the busy timeout).
 //!
 //! Failure semantics: a job is atomic on its own (one INSERT, or a `SAVEPOINT` around a
-//! job of several records), so a job whose insert fails (say a duplicate hash) is undone
+//! job of several records), so a job whose insert fails (say a duplicate id) is undone
 //! alone and gets its error while the others commit. If the transaction as a whole fails
 //! (begin, commit, an error after which SQLite rolled the transaction back: disk full, I/O
-//! error), every job of the batch gets that error: nothing of the batch was committed. A job is never left without an answer: a job dropped unanswered
-//! (committer panic, shutdown) answers with an error.
-//!
-//! The reply is both a blocking wait ([`Pending::wait`]) and a `Future`, so async handlers
-//! await it without a hop to the blocking pool.
+//! error), every job of the batch gets that error: nothing of the batch was committed. A
+//! job is never left without an answer, and leadership is never lost: a [`Pending`]
+//! dropped before its answer (the client went away) takes its job out of the queue and,
+//! if it was the leader, passes the lead on.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
-use std::thread::JoinHandle;
 
 use super::tokens::insert_token;
 use super::{NewTokenRecord, Result, Store, StoreError};
@@ -42,6 +49,8 @@ struct ReplyState {
     result: Option<Result<()>>,
     /// Answered once already (the waiter may have taken the result since).
     answered: bool,
+    /// This job's submitter commits the next batch. Set only under the queue lock.
+    lead: bool,
     waker: Option<Waker>,
     /// A thread is blocked in [`Pending::wait`].
     blocking: bool,
@@ -71,42 +80,20 @@ impl Reply {
             self.cv.notify_one();
         }
     }
-}
 
-/// The answer to one [`TokenBatcher::submit`]: `Ok` once the records are committed.
-/// Await it, or [`wait`](Pending::wait) for it from blocking code.
-#[must_use = "the records are committed only when this resolves to Ok"]
-pub struct Pending {
-    reply: Arc<Reply>,
-}
-
-impl Pending {
-    /// Block until the batch holding these records has committed (or failed).
-    pub fn wait(self) -> Result<()> {
-        let mut s = lock(&self.reply.state);
-        loop {
-            if let Some(r) = s.result.take() {
-                return r;
-            }
-            s.blocking = true;
-            s = self.reply.cv.wait(s).unwrap_or_else(|p| p.into_inner());
+    /// Make this job's submitter the leader (caller holds the queue lock).
+    fn elect(&self) {
+        let (waker, blocking) = {
+            let mut s = lock(&self.state);
+            s.lead = true;
+            (s.waker.take(), s.blocking)
+        };
+        if let Some(w) = waker {
+            w.wake();
         }
-    }
-}
-
-impl Future for Pending {
-    type Output = Result<()>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let mut s = lock(&self.reply.state);
-        if let Some(r) = s.result.take() {
-            return Poll::Ready(r);
+        if blocking {
+            self.cv.notify_one();
         }
-        match &s.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => s.waker = Some(cx.waker().clone()),
-        }
-        Poll::Pending
     }
 }
 
@@ -118,11 +105,10 @@ struct Job {
 
 impl Drop for Job {
     fn drop(&mut self) {
-        // A no-op if the job was answered; otherwise (panic, shutdown) its waiter must not
-        // hang.
+        // A no-op if the job was answered; otherwise its waiter must not hang.
         self.reply.complete(|| {
             Err(StoreError::Sqlite(
-                "the token committer stopped before committing this token".into(),
+                "the token batch was abandoned before committing this token".into(),
             ))
         });
     }
@@ -131,12 +117,12 @@ impl Drop for Job {
 #[derive(Default)]
 struct Queue {
     jobs: Vec<Job>,
-    /// The committer is waiting on `wake` (only then does a submit notify it).
-    sleeping: bool,
+    /// A leader exists (elected, or committing): a new job waits for it.
+    leader: bool,
     closed: bool,
 }
 
-/// Counters of what the committer did, for tests and metrics.
+/// Counters of what the batcher did, for tests and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatchStats {
     /// Transactions committed (or attempted).
@@ -149,36 +135,182 @@ pub struct BatchStats {
     pub largest_batch: u64,
 }
 
-#[derive(Default)]
 struct Shared {
+    store: Arc<Store>,
     queue: Mutex<Queue>,
-    wake: Condvar,
     transactions: AtomicU64,
     jobs: AtomicU64,
     tokens: AtomicU64,
     largest: AtomicU64,
 }
 
-struct Inner {
-    shared: Arc<Shared>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+impl Shared {
+    /// Pass the lead to the first queued job, or note that there is no leader (caller
+    /// holds the queue lock).
+    fn hand_over(q: &mut Queue) {
+        match q.jobs.first() {
+            Some(next) => next.reply.elect(),
+            None => q.leader = false,
+        }
+    }
+
+    /// The leader's work: commit everything queued (taken once the write lock is held, so
+    /// what queues while waiting for it joins), answer it, pass the lead on.
+    fn lead(&self) {
+        let mut taken: Vec<Job> = Vec::new();
+        let mut took = false;
+        let mut results: Vec<Result<()>> = Vec::new();
+        let outcome = self.store.write(|tx| {
+            taken = std::mem::take(&mut lock(&self.queue).jobs);
+            took = true;
+            results.reserve(taken.len());
+            for job in &taken {
+                // A single INSERT is atomic by itself (a constraint failure undoes that
+                // statement and leaves the transaction open); a job of several records
+                // needs a savepoint so that none of them stays if one fails.
+                let several = job.records.len() > 1;
+                if several {
+                    tx.prepare_cached("SAVEPOINT issue")?.execute([])?;
+                }
+                let result = job.records.iter().try_for_each(|t| insert_token(tx, t));
+                if several {
+                    if result.is_err() {
+                        tx.prepare_cached("ROLLBACK TO issue")?.execute([])?;
+                    }
+                    tx.prepare_cached("RELEASE issue")?.execute([])?;
+                }
+                match result {
+                    Ok(()) => results.push(Ok(())),
+                    // Some errors (I/O, disk full) make SQLite roll the whole transaction
+                    // back; then nothing of the batch holds and every job must hear so.
+                    Err(e) if tx.is_autocommit() => return Err(e),
+                    Err(e) => results.push(Err(e)),
+                }
+            }
+            Ok(())
+        });
+        if !took {
+            // The transaction failed before the jobs were taken: they fail with it.
+            taken = std::mem::take(&mut lock(&self.queue).jobs);
+        }
+        let n = taken.len() as u64;
+        self.transactions.fetch_add(1, Ordering::Relaxed);
+        self.jobs.fetch_add(n, Ordering::Relaxed);
+        self.largest.fetch_max(n, Ordering::Relaxed);
+        match outcome {
+            Ok(()) => {
+                let committed: usize = taken
+                    .iter()
+                    .zip(&results)
+                    .filter(|(_, r)| r.is_ok())
+                    .map(|(j, _)| j.records.len())
+                    .sum();
+                self.tokens.fetch_add(committed as u64, Ordering::Relaxed);
+                for (job, r) in taken.iter().zip(results) {
+                    job.reply.complete(|| r);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, jobs = n, "token batch failed; nothing of it was committed");
+                for job in &taken {
+                    job.reply.complete(|| Err(e.clone()));
+                }
+            }
+        }
+        Shared::hand_over(&mut lock(&self.queue));
+    }
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
-        lock(&self.shared.queue).closed = true;
-        self.shared.wake.notify_all();
-        if let Some(t) = lock(&self.thread).take() {
-            let _ = t.join();
+/// The answer to one [`TokenBatcher::submit`]: `Ok` once the records are committed.
+/// Await it, or [`wait`](Pending::wait) for it from blocking code; whichever side holds
+/// the lead commits the batch when it gets there.
+#[must_use = "the records are committed only when this resolves to Ok"]
+pub struct Pending {
+    reply: Arc<Reply>,
+    shared: Arc<Shared>,
+}
+
+impl Pending {
+    /// Whether this submit leads the next batch (for a caller that wants to yield first).
+    fn leads(&self) -> bool {
+        lock(&self.reply.state).lead
+    }
+
+    /// Block until the batch holding these records has committed (or failed), committing
+    /// it here if the lead comes to this thread.
+    pub fn wait(self) -> Result<()> {
+        loop {
+            {
+                let mut s = lock(&self.reply.state);
+                loop {
+                    if let Some(r) = s.result.take() {
+                        return r;
+                    }
+                    if s.lead {
+                        break;
+                    }
+                    s.blocking = true;
+                    s = self.reply.cv.wait(s).unwrap_or_else(|p| p.into_inner());
+                }
+            }
+            self.shared.lead();
         }
     }
 }
 
-/// Handle on the committer thread; cheap to clone. The thread stops (after committing what
-/// is queued) when the last handle is dropped or [`shutdown`](TokenBatcher::shutdown) runs.
+impl Future for Pending {
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        loop {
+            {
+                let mut s = lock(&self.reply.state);
+                if let Some(r) = s.result.take() {
+                    return Poll::Ready(r);
+                }
+                if !s.lead {
+                    match &s.waker {
+                        Some(w) if w.will_wake(cx.waker()) => {}
+                        _ => s.waker = Some(cx.waker().clone()),
+                    }
+                    return Poll::Pending;
+                }
+            }
+            // Our job is still queued (only a leader takes jobs), so this batch answers it.
+            self.shared.lead();
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let mut q = lock(&self.shared.queue);
+        let lead = {
+            let s = lock(&self.reply.state);
+            if s.answered {
+                return;
+            }
+            s.lead
+        };
+        // Nobody will read the answer: take the job back if it is still queued (its drop
+        // answers the dead reply), and never leave the queue without a leader.
+        if let Some(pos) = q
+            .jobs
+            .iter()
+            .position(|j| Arc::ptr_eq(&j.reply, &self.reply))
+        {
+            drop(q.jobs.remove(pos));
+        }
+        if lead {
+            Shared::hand_over(&mut q);
+        }
+    }
+}
+
+/// Group commit over one store; cheap to clone (all clones share the queue).
 #[derive(Clone)]
 pub struct TokenBatcher {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for TokenBatcher {
@@ -190,21 +322,17 @@ impl std::fmt::Debug for TokenBatcher {
 }
 
 impl TokenBatcher {
-    /// Start the committer thread over `store`.
-    pub fn start(store: Arc<Store>) -> std::io::Result<TokenBatcher> {
-        let shared = Arc::new(Shared::default());
-        let thread = {
-            let shared = shared.clone();
-            std::thread::Builder::new()
-                .name("token-committer".into())
-                .spawn(move || run(&store, &shared))?
-        };
-        Ok(TokenBatcher {
-            inner: Arc::new(Inner {
-                shared,
-                thread: Mutex::new(Some(thread)),
+    pub fn new(store: Arc<Store>) -> TokenBatcher {
+        TokenBatcher {
+            shared: Arc::new(Shared {
+                store,
+                queue: Mutex::default(),
+                transactions: AtomicU64::new(0),
+                jobs: AtomicU64::new(0),
+                tokens: AtomicU64::new(0),
+                largest: AtomicU64::new(0),
             }),
-        })
+        }
     }
 
     /// Queue `records` (one request's tokens, committed all or none) for the next
@@ -213,40 +341,50 @@ impl TokenBatcher {
         let reply = Arc::new(Reply::default());
         let pending = Pending {
             reply: reply.clone(),
+            shared: self.shared.clone(),
         };
         let job = Job { records, reply };
-        let shared = &self.inner.shared;
-        let mut q = lock(&shared.queue);
+        let mut q = lock(&self.shared.queue);
         if q.closed {
             drop(q);
             drop(job); // answers with an error
             return pending;
         }
-        q.jobs.push(job);
-        let wake = std::mem::take(&mut q.sleeping);
-        drop(q);
-        if wake {
-            shared.wake.notify_one();
+        if !q.leader {
+            q.leader = true;
+            lock(&job.reply.state).lead = true;
         }
+        q.jobs.push(job);
         pending
+    }
+
+    /// Queue `records` and resolve once they are committed. A leader first yields to the
+    /// runtime so that the other requests of this turn of the event loop join its batch.
+    pub async fn commit(&self, records: Vec<NewTokenRecord>) -> Result<()> {
+        let pending = self.submit(records);
+        if pending.leads() {
+            tokio::task::yield_now().await;
+        }
+        pending.await
     }
 
     /// Queue several jobs at once (so a test knows they share a transaction).
     #[cfg(test)]
     fn submit_many(&self, jobs: Vec<Vec<NewTokenRecord>>) -> Vec<Pending> {
-        let shared = &self.inner.shared;
-        let mut q = lock(&shared.queue);
+        let mut q = lock(&self.shared.queue);
         let mut out = Vec::new();
         for records in jobs {
             let reply = Arc::new(Reply::default());
             out.push(Pending {
                 reply: reply.clone(),
+                shared: self.shared.clone(),
             });
+            if !q.leader {
+                q.leader = true;
+                lock(&reply.state).lead = true;
+            }
             q.jobs.push(Job { records, reply });
         }
-        q.sleeping = false;
-        drop(q);
-        shared.wake.notify_one();
         out
     }
 
@@ -255,9 +393,9 @@ impl TokenBatcher {
         self.submit(records).wait()
     }
 
-    /// What the committer has done so far.
+    /// What the batcher has done so far.
     pub fn stats(&self) -> BatchStats {
-        let s = &self.inner.shared;
+        let s = &self.shared;
         BatchStats {
             transactions: s.transactions.load(Ordering::Relaxed),
             jobs: s.jobs.load(Ordering::Relaxed),
@@ -266,104 +404,18 @@ impl TokenBatcher {
         }
     }
 
-    /// Commit what is queued and stop the committer; later submits fail.
+    /// Refuse new submits (what is queued still commits, by its leader) and log the
+    /// counters.
     pub fn shutdown(&self) {
-        lock(&self.inner.shared.queue).closed = true;
-        self.inner.shared.wake.notify_all();
-        if let Some(t) = lock(&self.inner.thread).take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// The committer: sleep until there is work, take all of it, commit, answer.
-fn run(store: &Store, shared: &Shared) {
-    loop {
-        let jobs = {
-            let mut q = lock(&shared.queue);
-            if q.jobs.is_empty() && !q.closed {
-                while q.jobs.is_empty() && !q.closed {
-                    q.sleeping = true;
-                    q = shared.wake.wait(q).unwrap_or_else(|p| p.into_inner());
-                }
-                // Woken by a submit, possibly ahead of the thread that submitted (the
-                // scheduler favours a thread that slept): let the request threads run on
-                // first, so that what they are about to submit joins this batch. Free when
-                // idle (returns at once if nothing else is runnable); no timer.
-                drop(q);
-                std::thread::yield_now();
-                q = lock(&shared.queue);
-            }
-            q.sleeping = false;
-            if q.jobs.is_empty() {
-                // Closed and drained.
-                let s = |c: &AtomicU64| c.load(Ordering::Relaxed);
-                tracing::info!(
-                    transactions = s(&shared.transactions),
-                    jobs = s(&shared.jobs),
-                    tokens = s(&shared.tokens),
-                    largest_batch = s(&shared.largest),
-                    "token committer stopped"
-                );
-                return;
-            }
-            std::mem::take(&mut q.jobs)
-        };
-        commit(store, shared, jobs);
-    }
-}
-
-fn commit(store: &Store, shared: &Shared, jobs: Vec<Job>) {
-    let mut results: Vec<Result<()>> = Vec::with_capacity(jobs.len());
-    let outcome = store.write(|tx| {
-        for job in &jobs {
-            // A single INSERT is atomic by itself (a constraint failure undoes that statement
-            // and leaves the transaction open); a job of several records needs a savepoint
-            // so that none of them stays if one fails.
-            let several = job.records.len() > 1;
-            if several {
-                tx.prepare_cached("SAVEPOINT issue")?.execute([])?;
-            }
-            let result = job.records.iter().try_for_each(|t| insert_token(tx, t));
-            if several {
-                if result.is_err() {
-                    tx.prepare_cached("ROLLBACK TO issue")?.execute([])?;
-                }
-                tx.prepare_cached("RELEASE issue")?.execute([])?;
-            }
-            match result {
-                Ok(()) => results.push(Ok(())),
-                // Some errors (I/O, disk full) make SQLite roll the whole transaction
-                // back; then nothing of the batch holds and every job must hear so.
-                Err(e) if tx.is_autocommit() => return Err(e),
-                Err(e) => results.push(Err(e)),
-            }
-        }
-        Ok(())
-    });
-    let n = jobs.len() as u64;
-    shared.transactions.fetch_add(1, Ordering::Relaxed);
-    shared.jobs.fetch_add(n, Ordering::Relaxed);
-    shared.largest.fetch_max(n, Ordering::Relaxed);
-    match outcome {
-        Ok(()) => {
-            let committed: usize = jobs
-                .iter()
-                .zip(&results)
-                .filter(|(_, r)| r.is_ok())
-                .map(|(j, _)| j.records.len())
-                .sum();
-            shared.tokens.fetch_add(committed as u64, Ordering::Relaxed);
-            for (job, r) in jobs.iter().zip(results) {
-                job.reply.complete(|| r);
-            }
-        }
-        Err(e) => {
-            tracing::error!(error = %e, jobs = n, "token batch failed; nothing of it was committed");
-            for job in &jobs {
-                job.reply.complete(|| Err(e.clone()));
-            }
-        }
+        lock(&self.shared.queue).closed = true;
+        let s = self.stats();
+        tracing::info!(
+            transactions = s.transactions,
+            jobs = s.jobs,
+            tokens = s.tokens,
+            largest_batch = s.largest_batch,
+            "token batcher closed"
+        );
     }
 }
 
@@ -423,7 +475,7 @@ mod tests {
     #[test]
     fn a_lone_submit_commits_at_once() {
         let (_d, store, client) = store_with_client();
-        let b = TokenBatcher::start(store.clone()).unwrap();
+        let b = TokenBatcher::new(store.clone());
         let (t, r) = record(&client);
         b.insert(vec![r]).unwrap();
         assert!(store.token(&t.id).unwrap().is_some());
@@ -434,7 +486,7 @@ mod tests {
     #[test]
     fn concurrent_submits_are_all_committed_and_visible_at_once() {
         let (_d, store, client) = store_with_client();
-        let b = TokenBatcher::start(store.clone()).unwrap();
+        let b = TokenBatcher::new(store.clone());
         const THREADS: usize = 16;
         const EACH: usize = 50;
         let barrier = Arc::new(std::sync::Barrier::new(THREADS));
@@ -466,7 +518,7 @@ mod tests {
     #[test]
     fn what_queues_during_a_commit_shares_the_next_transaction() {
         let (_d, store, client) = store_with_client();
-        let b = TokenBatcher::start(store.clone()).unwrap();
+        let b = TokenBatcher::new(store.clone());
         const THREADS: usize = 16;
         // The writer is busy (as during a commit): submits queue up behind it.
         let guard = store.writer();
@@ -493,8 +545,8 @@ mod tests {
         }
         let s = b.stats();
         assert_eq!(s.tokens, THREADS as u64, "{s:?}");
-        // The committer took what was queued when it woke (at least one job) and waited for
-        // the writer; everything else went into one more transaction.
+        // The leader waited for the writer and then took everything queued meanwhile
+        // (a submit that came after it took the queue leads one more transaction).
         assert!(s.transactions <= 2, "{s:?}");
         assert!(s.largest_batch >= (THREADS / 2) as u64, "{s:?}");
     }
@@ -502,7 +554,7 @@ mod tests {
     #[test]
     fn a_failing_job_fails_alone() {
         let (_d, store, client) = store_with_client();
-        let b = TokenBatcher::start(store.clone()).unwrap();
+        let b = TokenBatcher::new(store.clone());
         let (_, dup) = record(&client);
         b.insert(vec![dup.clone()]).unwrap();
         let (t1, r1) = record(&client);
@@ -529,9 +581,9 @@ mod tests {
     #[test]
     fn a_failed_transaction_reaches_every_waiter() {
         let (_d, store, client) = store_with_client();
-        let b = TokenBatcher::start(store.clone()).unwrap();
+        let b = TokenBatcher::new(store.clone());
         let guard = store.writer();
-        // An open transaction on the writer connection makes the committer's BEGIN
+        // An open transaction on the writer connection makes the leader's BEGIN
         // IMMEDIATE fail ("cannot start a transaction within a transaction").
         guard.execute_batch("BEGIN").unwrap();
         let jobs = (0..3).map(|_| vec![record(&client).1]).collect();
@@ -548,13 +600,13 @@ mod tests {
     #[test]
     fn submits_after_shutdown_fail_and_queued_ones_commit() {
         let (_d, store, client) = store_with_client();
-        let b = TokenBatcher::start(store.clone()).unwrap();
+        let b = TokenBatcher::new(store.clone());
         let guard = store.writer();
         let (t, r) = record(&client);
         let queued = b.submit(vec![r]);
         let b2 = b.clone();
         let stopper = std::thread::spawn(move || b2.shutdown());
-        while !lock(&b.inner.shared.queue).closed {
+        while !lock(&b.shared.queue).closed {
             std::thread::yield_now();
         }
         drop(guard);
@@ -567,7 +619,7 @@ mod tests {
     #[test]
     fn the_reply_is_a_future() {
         let (_d, store, client) = store_with_client();
-        let b = TokenBatcher::start(store.clone()).unwrap();
+        let b = TokenBatcher::new(store.clone());
         let (t, r) = record(&client);
         let mut p = std::pin::pin!(b.submit(vec![r]));
         let mut cx = Context::from_waker(Waker::noop());
@@ -579,5 +631,58 @@ mod tests {
         };
         r.unwrap();
         assert!(store.token(&t.id).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_dropped_leader_passes_the_lead_and_its_job_is_not_committed() {
+        let (_d, store, client) = store_with_client();
+        let b = TokenBatcher::new(store.clone());
+        let (t1, r1) = record(&client);
+        let (t2, r2) = record(&client);
+        let mut p = b.submit_many(vec![vec![r1], vec![r2]]).into_iter();
+        let leader = p.next().unwrap();
+        assert!(leader.leads());
+        drop(leader); // the client went away before its turn came
+        p.next().unwrap().wait().unwrap();
+        assert!(store.token(&t1.id).unwrap().is_none());
+        assert!(store.token(&t2.id).unwrap().is_some());
+        // And the queue has no stale leader: the next submit leads and commits.
+        let (t3, r3) = record(&client);
+        b.insert(vec![r3]).unwrap();
+        assert!(store.token(&t3.id).unwrap().is_some());
+    }
+
+    #[test]
+    fn async_submits_of_one_event_loop_turn_share_a_transaction() {
+        let (_d, store, client) = store_with_client();
+        let b = TokenBatcher::new(store.clone());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let local = tokio::task::LocalSet::new();
+        const TASKS: usize = 20;
+        let ids = local.block_on(&rt, async {
+            let handles: Vec<_> = (0..TASKS)
+                .map(|_| {
+                    let (b, (t, r)) = (b.clone(), record(&client));
+                    tokio::task::spawn_local(async move {
+                        b.commit(vec![r]).await.unwrap();
+                        t.id
+                    })
+                })
+                .collect();
+            let mut ids = Vec::new();
+            for h in handles {
+                ids.push(h.await.unwrap());
+            }
+            ids
+        });
+        for id in &ids {
+            assert!(store.token(id).unwrap().is_some());
+        }
+        let s = b.stats();
+        assert_eq!(s.tokens, TASKS as u64);
+        // The first task leads and yields; the other nineteen queue behind it.
+        assert_eq!(s.transactions, 1, "{s:?}");
     }
 }

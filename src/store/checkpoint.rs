@@ -3,7 +3,7 @@
 //!
 //! SQLite's automatic checkpoint runs in whichever connection commits the transaction that
 //! crosses the threshold: it copies the WAL's pages into the database file and fsyncs both
-//! files, and the server's writer (the token committer, see [`super::batch`]) sat in that
+//! files, and the server's writer (the token batch leader, see [`super::batch`]) sat in that
 //! fsync while every issuing request waited (bench/RESULTS.md: about a quarter of the time
 //! under load was I/O wait). Here a thread with its own connection runs `PASSIVE`
 //! checkpoints every [`INTERVAL`]: they copy and fsync concurrently with the writer and

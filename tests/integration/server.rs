@@ -113,7 +113,8 @@ fn wait_with_timeout(
 
 #[test]
 fn sigterm_stops_the_server_gracefully() {
-    let s = TestStore::empty();
+    let s = TestStore::init();
+    let client = crate::oauth_support::cc_client(&s, &["user-directory.read.all"], &[]);
     let (mut child, port) = spawn_serve(s.dir.path(), &[], |port| {
         http()
             .get(format!("http://127.0.0.1:{port}/readyz"))
@@ -133,6 +134,17 @@ fn sigterm_stops_the_server_gracefully() {
         .send()
         .expect("token endpoint");
     assert_eq!(r.status(), 400);
+    // An issued token is named on its request's log line by id, never by value.
+    let r = http()
+        .post(format!("http://127.0.0.1:{port}/oauth2/token"))
+        .basic_auth(&client.id, Some(client.secret()))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .expect("token endpoint");
+    assert_eq!(r.status(), 200);
+    let issued: serde_json::Value = r.json().unwrap();
+    let token = issued["access_token"].as_str().unwrap().to_string();
+    let token_id = scimgate::token::parse(&token).unwrap().id;
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -152,6 +164,17 @@ fn sigterm_stops_the_server_gracefully() {
     assert!(log.contains("request_id"), "{log}");
     assert!(log.contains("/oauth2/token"), "{log}");
     assert!(!log.contains("sgcs_leakedsecret"), "{log}");
+    let issuance = log
+        .lines()
+        .find(|l| l.contains(token_id.as_str()))
+        .unwrap_or_else(|| panic!("no log line names {token_id}: {log}"));
+    assert!(issuance.contains("/oauth2/token"), "{issuance}");
+    assert!(issuance.contains(&client.id), "{issuance}");
+    assert!(!log.contains(&token), "the token itself was logged: {log}");
+    assert!(
+        !log.contains(client.secret()),
+        "the client secret was logged: {log}"
+    );
 }
 
 #[test]

@@ -212,7 +212,7 @@ pub struct TestServer {
     pub store: Arc<scimgate::store::Store>,
     /// The server's state (its monitor, caches, settings), as the handlers see it.
     pub state: scimgate::http::AppState,
-    /// The server's token committer, for its counters.
+    /// The server's token batcher (group commit), for its counters.
     pub token_batcher: scimgate::store::TokenBatcher,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
