@@ -50,7 +50,7 @@ impl TokenRef {
         {
             return TokenId::parse(s).map(TokenRef::Id).ok_or_else(|| {
                 AdminError::Invalid(format!(
-                    "`{s}` is not a token id: a token id is tok_ followed by 16 hex characters"
+                    "`{s}` is not a token id: a token id is tok_ followed by 20 letters and digits (16 hex characters for a token in the older format)"
                 ))
             });
         }
