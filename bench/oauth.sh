@@ -10,6 +10,7 @@
 # ratios use the mean of the two ceilings around it; the result is the median round, and
 # every round is printed so the spread is visible.
 # Any non-2xx response, or a response without the expected body, fails the run.
+# Every measurement starts after `sync` (see run()), so none pays for another's writeback.
 # The store holds SEED_TOKENS (default 100,000) tokens so the indexes are not toy-sized.
 # Needs wrk (apt-get install wrk).
 # Usage: bench/oauth.sh [seconds per run, default 5]   (env: ROUNDS, CONN, SEED_TOKENS)
@@ -41,6 +42,10 @@ FAILED=0
 # run NAME URL [wrk args…]: prints "NAME req/s p50 p99"; a non-2xx response fails the run
 run() {
   local name=$1 url=$2; shift 2
+  # Start every measurement with no dirty pages left by the one before: the kernel writes
+  # them back 30 s after they were dirtied (vm.dirty_expire_centisecs), and that writeback
+  # otherwise lands in whichever measurement runs then (a ceiling run measured 40 % low).
+  sync
   taskset -c 1 wrk -t1 -c"$CONN" -d"${DUR}s" --latency "$@" "$url" >"$WORK/$name.txt"
   local rps p50 p99 non2xx errors
   rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/$name.txt")

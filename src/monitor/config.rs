@@ -80,6 +80,13 @@ pub fn parse_leads(s: &str) -> Result<Vec<Duration>, String> {
         .collect::<Result<Vec<_>, _>>()?;
     leads.sort_by(|a, b| b.cmp(a));
     leads.dedup();
+    let min = crate::store::WARNABLE_MIN_LIFETIME;
+    if let Some(short) = leads.iter().find(|l| l.secs() < min) {
+        return Err(format!(
+            "the lead time {short} is shorter than {}: expiry warnings are for long-lived credentials",
+            Duration::seconds(min)
+        ));
+    }
     Ok(leads)
 }
 
@@ -214,6 +221,16 @@ mod tests {
             vec![Duration::days(30), Duration::days(7), Duration::days(1)]
         );
         assert!(m.webhook.is_none() && m.email.is_none());
+    }
+
+    #[test]
+    fn leads_shorter_than_an_hour_are_refused() {
+        assert_eq!(
+            parse_leads("2h, 1h").unwrap(),
+            vec![Duration::hours(2), Duration::hours(1)]
+        );
+        let err = parse_leads("7d,30m").unwrap_err();
+        assert!(err.contains("30m") && err.contains("long-lived"), "{err}");
     }
 
     #[test]

@@ -36,7 +36,7 @@ use self::events::{Attribution, RequestEvent, Verdict};
 use self::heartbeat_log::HeartbeatLog;
 use self::notify::{Notification, Notifier, Severity};
 use crate::model::{Client, ClientHealth, HealthState, NewAuditEvent};
-use crate::store::{Activity, Store, StoreError, TokenFilter};
+use crate::store::{Activity, Store, StoreError};
 use crate::time::{Clock, Duration, Timestamp, format_local, format_relative};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -391,13 +391,12 @@ impl Monitor {
             return Ok(());
         };
         let names: HashMap<&str, &Client> = clients.iter().map(|c| (c.id.as_str(), c)).collect();
-        let tokens = self.store.list_tokens(
-            &TokenFilter {
-                expiring_before: Some(now + max.secs()),
-                ..TokenFilter::default()
-            },
-            now,
-        )?;
+        // Only tokens some lead applies to: expiring within the longest lead, living longer
+        // than the shortest (expiry::applicable decides per token).
+        let shortest = self.settings.leads.last().map_or(0, |l| l.secs());
+        let tokens = self
+            .store
+            .tokens_due_for_warning(now, max.secs(), shortest)?;
         for t in tokens {
             let leads = expiry::applicable(
                 t.expires_at - t.issued_at,

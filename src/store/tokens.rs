@@ -51,6 +51,19 @@ pub enum RevokeOutcome {
 
 pub(super) const COLUMNS: &str = "id, kind, client_id, subject, scopes, issued_at, expires_at, revoked_at, \
     revoked_reason, issued_via, family_id, parent_id, last_used_at, last_used_ip, use_count, label";
+/// Tokens living at most this long (seconds) are not in the partial index
+/// `tokens_warnable` (schema.sql, migration 5, which spells the same number), so the
+/// monitor's expiry scan never reads them: expiry warnings are for long-lived credentials,
+/// and warning leads shorter than this are refused (monitor settings).
+pub const WARNABLE_MIN_LIFETIME: i64 = 3600;
+
+/// The monitor's expiry scan, after `SELECT columns`. Its first two terms repeat the
+/// partial index `tokens_warnable`'s condition word for word, so that SQLite may use it.
+const DUE_FOR_WARNING: &str = "FROM tokens \
+     WHERE revoked_at IS NULL AND expires_at - issued_at > 3600 \
+     AND expires_at > ?1 AND expires_at <= ?2 AND expires_at - issued_at > ?3 \
+     AND kind != 'authorization_code' ORDER BY expires_at, id";
+
 /// How many columns [`COLUMNS`] names.
 const COLUMN_COUNT: usize = 16;
 
@@ -223,6 +236,27 @@ impl Store {
         })
     }
 
+    /// Live tokens that expire in `(now, now + within]` and live longer than `longer_than`
+    /// seconds, soonest first: the monitor's expiry-warning scan. Reads the partial index
+    /// `tokens_warnable`, which holds only tokens living longer than
+    /// [`WARNABLE_MIN_LIFETIME`], so the scan never visits the one-hour OAuth access tokens
+    /// that make up most rows; `longer_than` below that is raised to it.
+    pub fn tokens_due_for_warning(
+        &self,
+        now: Timestamp,
+        within: i64,
+        longer_than: i64,
+    ) -> Result<Vec<TokenRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} {DUE_FOR_WARNING}"))?;
+            let rows = stmt.query_map(
+                params![now, now + within, longer_than.max(WARNABLE_MIN_LIFETIME)],
+                row_to_token,
+            )?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
     /// Revoke one token by id. `Ok(None)`: no such token, nothing changed.
     pub fn revoke_token(
         &self,
@@ -324,5 +358,77 @@ impl Store {
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::{IssuedVia, Scope};
+    use crate::store::Store;
+    use crate::token;
+
+    #[test]
+    fn the_warning_scan_reads_only_long_lived_tokens_through_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open_or_create(&dir.path().join("s.db")).unwrap());
+        let admin = crate::admin::Admin::new(&store, crate::time::Clock::system(), "test");
+        let client = admin
+            .register_client(crate::admin::RegisterClient::new(
+                "scan",
+                &[crate::model::GrantType::ClientCredentials],
+                &[Scope::DirectoryRead],
+            ))
+            .unwrap()
+            .0
+            .id;
+        let now = 1_800_000_000;
+        let issue = |lifetime: i64| {
+            let t = token::generate(TokenKind::Access);
+            let r = NewTokenRecord {
+                id: t.id.clone(),
+                hash: t.hash,
+                kind: TokenKind::Access,
+                client_id: client.clone(),
+                subject: client.clone(),
+                scopes: vec![Scope::DirectoryRead],
+                issued_at: now - 10,
+                expires_at: now - 10 + lifetime,
+                issued_via: IssuedVia::Cli,
+                family_id: None,
+                parent_id: None,
+                label: None,
+            };
+            store.insert_tokens(&[r]).unwrap();
+            t.id
+        };
+        let hour = issue(3600);
+        let two_days = issue(2 * 86_400);
+        let year = issue(365 * 86_400);
+        let due: Vec<TokenId> = store
+            .tokens_due_for_warning(now, 30 * 86_400, 86_400)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(
+            due,
+            vec![two_days.clone()],
+            "not {hour} (too short-lived), not {year} (not due)"
+        );
+        // And SQLite answers it from the partial index, not by visiting every live token.
+        let plan: String = store
+            .read(|c| {
+                let mut stmt = c.prepare(&format!(
+                    "EXPLAIN QUERY PLAN SELECT {COLUMNS} {DUE_FOR_WARNING}"
+                ))?;
+                let rows =
+                    stmt.query_map(params![now, now + 1, 3600], |r| r.get::<_, String>(3))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("; "))
+            })
+            .unwrap();
+        assert!(plan.contains("tokens_warnable"), "{plan}");
     }
 }
