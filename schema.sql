@@ -218,6 +218,9 @@ ALTER TABLE tokens_v5 RENAME TO tokens;
 CREATE INDEX tokens_client ON tokens(client_id, issued_at);
 CREATE INDEX tokens_live_expiry ON tokens(expires_at) WHERE revoked_at IS NULL;
 CREATE INDEX tokens_family ON tokens(family_id) WHERE family_id IS NOT NULL;
+-- The token that replaced a rotated one (`show-token`'s "Replaced by"), without a scan.
+-- Partial: client_credentials tokens have no parent and are never written to it.
+CREATE INDEX tokens_parent ON tokens(parent_id) WHERE parent_id IS NOT NULL;
 -- Live tokens that live longer than an hour, by expiry: the monitor's expiry-warning scan
 -- (warning leads are at least an hour). Partial, so the one-hour OAuth access tokens that
 -- make up most rows are neither written to it nor read by the scan. The 3600 is

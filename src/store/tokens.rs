@@ -64,6 +64,11 @@ const DUE_FOR_WARNING: &str = "FROM tokens \
      AND expires_at > ?1 AND expires_at <= ?2 AND expires_at - issued_at > ?3 \
      AND kind != 'authorization_code' ORDER BY expires_at, id";
 
+/// The token a rotation issued to replace `?1` (read through the partial index
+/// `tokens_parent`).
+const REPLACEMENT_OF: &str =
+    "SELECT id FROM tokens WHERE parent_id = ?1 AND issued_via = 'rotate' LIMIT 1";
+
 /// How many columns [`COLUMNS`] names.
 const COLUMN_COUNT: usize = 16;
 
@@ -331,13 +336,11 @@ impl Store {
     /// The id of the token that replaced `id` in a rotation, if any.
     pub fn replacement_of(&self, id: &TokenId) -> Result<Option<TokenId>> {
         self.read(|c| {
-            Ok(c.query_row(
-                "SELECT id FROM tokens WHERE parent_id = ?1 AND issued_via = 'rotate' LIMIT 1",
-                [id.as_str()],
-                |r| r.get::<_, String>(0),
+            Ok(
+                c.query_row(REPLACEMENT_OF, [id.as_str()], |r| r.get::<_, String>(0))
+                    .optional()?
+                    .map(TokenId::from_stored),
             )
-            .optional()?
-            .map(TokenId::from_stored))
         })
     }
 
@@ -430,5 +433,19 @@ mod tests {
             })
             .unwrap();
         assert!(plan.contains("tokens_warnable"), "{plan}");
+    }
+
+    #[test]
+    fn finding_a_replacement_uses_the_parent_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_or_create(&dir.path().join("s.db")).unwrap();
+        let plan: String = store
+            .read(|c| {
+                let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {REPLACEMENT_OF}"))?;
+                let rows = stmt.query_map(["tok_x"], |r| r.get::<_, String>(3))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("; "))
+            })
+            .unwrap();
+        assert!(plan.contains("tokens_parent"), "{plan}");
     }
 }
