@@ -15,10 +15,6 @@ use scimgate::settings::{LogFormat, RawSettings, Settings};
 use scimgate::store::Store;
 use scimgate::time::Clock;
 
-/// mimalloc rather than glibc's malloc: measured on the issuance path (bench/RESULTS.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "scimgate",
