@@ -29,6 +29,9 @@ pub enum OAuthError {
     /// RFC 7009 §2.2.1: the server does not revoke this kind of token.
     #[error("{0}")]
     UnsupportedTokenType(String),
+    /// The request body is larger than the server's `max_body_bytes` (413).
+    #[error("the request body is larger than {0} bytes")]
+    BodyTooLarge(usize),
     #[error("the store is unavailable")]
     Store(#[from] StoreError),
     #[error("internal error")]
@@ -39,7 +42,7 @@ impl OAuthError {
     /// The RFC 6749 §5.2 error code.
     pub fn code(&self) -> &'static str {
         match self {
-            OAuthError::InvalidRequest(_) => "invalid_request",
+            OAuthError::InvalidRequest(_) | OAuthError::BodyTooLarge(_) => "invalid_request",
             OAuthError::InvalidClient { .. } => "invalid_client",
             OAuthError::InvalidGrant(_) => "invalid_grant",
             OAuthError::UnauthorizedClient(_) => "unauthorized_client",
@@ -62,6 +65,7 @@ impl ResponseError for OAuthError {
     fn status_code(&self) -> StatusCode {
         match self {
             OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+            OAuthError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             OAuthError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             OAuthError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,

@@ -26,9 +26,9 @@ use crate::token::{self, TokenKind};
 pub async fn introspect_token(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
-    let params = Params::from_form(&req, &body)?;
+    let params = Params::read_form(&req, payload, state.settings.max_body_bytes).await?;
     let client = authenticate(&state, &req, &params, Public::Refused).await?;
     let value = params.require("token")?;
     let now = state.clock.now();

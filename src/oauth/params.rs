@@ -1,11 +1,13 @@
 //! Request parameters of the OAuth2 endpoints, read from an
 //! `application/x-www-form-urlencoded` body or a query string. RFC 6749 §3.1/§3.2: a
 //! parameter sent more than once is an error, and a parameter sent empty is treated as
-//! omitted. The body size is bounded by the server's `max_body_bytes` (actix
-//! `PayloadConfig`) before it reaches this code.
+//! omitted. A body larger than the server's `max_body_bytes` is refused (413) while it is
+//! read, before any of it is parsed.
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
+use actix_web::web::{self, Bytes, BytesMut};
+use futures_util::StreamExt;
 
 use super::error::OAuthError;
 
@@ -38,6 +40,16 @@ impl Params {
             out.push((k.into_owned(), v.into_owned()));
         }
         Ok(Params(out))
+    }
+
+    /// Read a POST body of at most `limit` bytes and parse it (content type checked first).
+    pub async fn read_form(
+        req: &HttpRequest,
+        payload: web::Payload,
+        limit: usize,
+    ) -> Result<Params, OAuthError> {
+        let body = read_body(req, payload, limit).await?;
+        Params::from_form(req, &body)
     }
 
     /// Parse a POST body after checking its content type.
@@ -74,6 +86,48 @@ impl Params {
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
+}
+
+/// A request body of at most `limit` bytes; a larger one is refused with an OAuth2 error
+/// body and 413 (a declared length at once, a chunked body as soon as it passes the limit).
+/// A body that arrives in one chunk (every form an OAuth client sends) is taken as it is,
+/// without a copy.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Bytes, OAuthError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(OAuthError::BodyTooLarge(limit));
+    }
+    let mut first = Bytes::new();
+    let mut joined: Option<BytesMut> = None;
+    let mut len = 0usize;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            OAuthError::InvalidRequest(format!("the request body is unreadable: {e}"))
+        })?;
+        len += chunk.len();
+        if len > limit {
+            return Err(OAuthError::BodyTooLarge(limit));
+        }
+        match &mut joined {
+            None if first.is_empty() => first = chunk,
+            None => {
+                let mut b = BytesMut::with_capacity(len);
+                b.extend_from_slice(&first);
+                b.extend_from_slice(&chunk);
+                joined = Some(b);
+            }
+            Some(b) => b.extend_from_slice(&chunk),
+        }
+    }
+    Ok(joined.map_or(first, BytesMut::freeze))
 }
 
 #[cfg(test)]

@@ -16,9 +16,9 @@ use crate::token::{self, TokenKind};
 pub async fn revoke_token(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
-    let params = Params::from_form(&req, &body)?;
+    let params = Params::read_form(&req, payload, state.settings.max_body_bytes).await?;
     let client = authenticate(&state, &req, &params, Public::Allowed).await?;
     let value = params.require("token")?.to_string();
     let st = state.get_ref().clone();

@@ -20,9 +20,9 @@ pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "clie
 pub async fn issue_token(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
-    let params = Params::from_form(&req, &body);
+    let params = Params::read_form(&req, payload, state.settings.max_body_bytes).await;
     // Counted for /metrics: grant type as sent (bounded to the known ones) and outcome.
     let grant: &'static str = params
         .as_ref()

@@ -230,7 +230,29 @@ fn oversized_body_is_a_client_error() {
         Some((&c.id, c.secret())),
         &[("grant_type", "client_credentials"), ("pad", &big)],
     );
-    assert_eq!(r.status(), 413);
+    assert_oauth_error(r, 413, "invalid_request");
+    // The same without a Content-Length (chunked): refused while it is read.
+    let body = format!("grant_type=client_credentials&pad={big}");
+    let r = crate::support::http()
+        .post(server.url("/oauth2/introspect"))
+        .basic_auth(&c.id, Some(c.secret()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(reqwest::blocking::Body::new(std::io::Cursor::new(body)))
+        .send()
+        .unwrap();
+    assert_oauth_error(r, 413, "invalid_request");
+    // A body in several chunks under the limit is read whole.
+    let r = crate::support::http()
+        .post(server.url("/oauth2/token"))
+        .basic_auth(&c.id, Some(c.secret()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(reqwest::blocking::Body::new(std::io::Cursor::new(format!(
+            "pad={}&grant_type=client_credentials",
+            "b".repeat(100_000)
+        ))))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }
 
 #[test]
