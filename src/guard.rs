@@ -253,11 +253,15 @@ fn check(req: &HttpRequest, state: &AppState, needed: Scope) -> Result<Principal
             client_id: record.client_id.clone(),
         });
     }
-    state.usage.record(UsageEvent {
-        token_id: record.id.clone(),
-        at: now,
-        ip: source_ip(req),
-    });
+    // With monitoring on, the monitor's drain records this use from the request's event,
+    // off the request path.
+    if !state.monitor.records_usage() {
+        state.usage.record(UsageEvent {
+            token_id: record.id.clone(),
+            at: now,
+            ip: source_ip(req),
+        });
+    }
     Ok(Principal {
         token_id: record.id.clone(),
         client_id: record.client_id.clone(),

@@ -56,11 +56,10 @@ impl AppState {
     /// in memory, see [`crate::throttle`]).
     pub fn new(store: Arc<Store>, settings: Settings, clock: Clock) -> AppState {
         let usage = UsageRecorder::start(store.clone(), settings.usage_flush_interval);
-        let monitor = Arc::new(Monitor::new(
-            store.clone(),
-            clock.clone(),
-            settings.monitor.clone(),
-        ));
+        let monitor = Arc::new(
+            Monitor::new(store.clone(), clock.clone(), settings.monitor.clone())
+                .with_usage(usage.clone()),
+        );
         monitor.start();
         let token_batcher = TokenBatcher::new(store.clone());
         let checkpointer = Checkpointer::start(&store)
@@ -92,8 +91,9 @@ impl AppState {
     /// stopped.
     pub fn shutdown(self) {
         self.token_batcher.shutdown();
-        self.usage.shutdown();
+        // The monitor first: its last drain hands token uses to the usage recorder.
         self.monitor.shutdown();
+        self.usage.shutdown();
         if let Some(c) = &self.checkpointer {
             c.shutdown();
         }

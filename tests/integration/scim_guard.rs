@@ -120,8 +120,24 @@ fn scopes_are_enforced_and_write_does_not_imply_read() {
 
 #[test]
 fn last_use_is_recorded_off_the_request_path() {
+    // With monitoring on (the default) the monitor's drain records uses; with it off the
+    // guard does. Both must land.
+    for monitoring in [true, false] {
+        last_use_is_recorded(monitoring);
+    }
+}
+
+fn last_use_is_recorded(monitoring: bool) {
     let s = TestStore::empty();
-    let server = TestServer::start(&s.db, Clock::system());
+    let server = TestServer::start_with(
+        &s.db,
+        Clock::system(),
+        scimgate::settings::RawSettings {
+            monitoring: Some(monitoring),
+            ..Default::default()
+        },
+    );
+    assert_eq!(server.state.monitor.records_usage(), monitoring);
     let (_, token) = client_with_token(&s.db, &[Scope::DirectoryRead], "1h");
     let scim = Scim::new(&server, &token);
     for _ in 0..5 {
@@ -138,7 +154,7 @@ fn last_use_is_recorded_off_the_request_path() {
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "use not recorded: {rec:?}"
+            "use not recorded (monitoring {monitoring}): {rec:?}"
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
