@@ -422,8 +422,8 @@ impl TokenBatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{IssuedVia, Scope};
-    use crate::token::{self, TokenKind};
+    use crate::model::Scope;
+    use crate::token;
 
     fn store_with_client() -> (tempfile::TempDir, Arc<Store>, String) {
         let dir = tempfile::tempdir().unwrap();
@@ -454,22 +454,7 @@ mod tests {
     }
 
     fn record(client: &str) -> (token::NewToken, NewTokenRecord) {
-        let t = token::generate(TokenKind::Access);
-        let r = NewTokenRecord {
-            id: t.id.clone(),
-            hash: t.hash,
-            kind: TokenKind::Access,
-            client_id: client.into(),
-            subject: client.into(),
-            scopes: vec![Scope::DirectoryRead],
-            issued_at: 1_000,
-            expires_at: i64::MAX / 2,
-            issued_via: IssuedVia::ClientCredentials,
-            family_id: None,
-            parent_id: None,
-            label: None,
-        };
-        (t, r)
+        super::super::tokens::access_record(client, 1_000, i64::MAX / 2)
     }
 
     #[test]

@@ -369,9 +369,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::model::{IssuedVia, Scope};
+    use crate::model::Scope;
     use crate::store::Store;
-    use crate::token;
 
     #[test]
     fn the_warning_scan_reads_only_long_lived_tokens_through_its_index() {
@@ -389,21 +388,7 @@ mod tests {
             .id;
         let now = 1_800_000_000;
         let issue = |lifetime: i64| {
-            let t = token::generate(TokenKind::Access);
-            let r = NewTokenRecord {
-                id: t.id.clone(),
-                hash: t.hash,
-                kind: TokenKind::Access,
-                client_id: client.clone(),
-                subject: client.clone(),
-                scopes: vec![Scope::DirectoryRead],
-                issued_at: now - 10,
-                expires_at: now - 10 + lifetime,
-                issued_via: IssuedVia::Cli,
-                family_id: None,
-                parent_id: None,
-                label: None,
-            };
+            let (t, r) = access_record(&client, now - 10, now - 10 + lifetime);
             store.insert_tokens(&[r]).unwrap();
             t.id
         };
@@ -448,4 +433,29 @@ mod tests {
             .unwrap();
         assert!(plan.contains("tokens_parent"), "{plan}");
     }
+}
+
+/// An access token and its record for `client`, for tests.
+#[cfg(test)]
+pub(crate) fn access_record(
+    client: &str,
+    issued_at: Timestamp,
+    expires_at: Timestamp,
+) -> (crate::token::NewToken, NewTokenRecord) {
+    let t = crate::token::generate(TokenKind::Access);
+    let r = NewTokenRecord {
+        id: t.id.clone(),
+        hash: t.hash,
+        kind: TokenKind::Access,
+        client_id: client.into(),
+        subject: client.into(),
+        scopes: vec![crate::model::Scope::DirectoryRead],
+        issued_at,
+        expires_at,
+        issued_via: crate::model::IssuedVia::Cli,
+        family_id: None,
+        parent_id: None,
+        label: None,
+    };
+    (t, r)
 }
