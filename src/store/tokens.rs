@@ -364,6 +364,31 @@ impl Store {
     }
 }
 
+/// An access token and its record for `client`, for tests.
+#[cfg(test)]
+pub(crate) fn access_record(
+    client: &str,
+    issued_at: Timestamp,
+    expires_at: Timestamp,
+) -> (crate::token::NewToken, NewTokenRecord) {
+    let t = crate::token::generate(TokenKind::Access);
+    let r = NewTokenRecord {
+        id: t.id.clone(),
+        hash: t.hash,
+        kind: TokenKind::Access,
+        client_id: client.into(),
+        subject: client.into(),
+        scopes: vec![crate::model::Scope::DirectoryRead],
+        issued_at,
+        expires_at,
+        issued_via: crate::model::IssuedVia::Cli,
+        family_id: None,
+        parent_id: None,
+        label: None,
+    };
+    (t, r)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -433,29 +458,4 @@ mod tests {
             .unwrap();
         assert!(plan.contains("tokens_parent"), "{plan}");
     }
-}
-
-/// An access token and its record for `client`, for tests.
-#[cfg(test)]
-pub(crate) fn access_record(
-    client: &str,
-    issued_at: Timestamp,
-    expires_at: Timestamp,
-) -> (crate::token::NewToken, NewTokenRecord) {
-    let t = crate::token::generate(TokenKind::Access);
-    let r = NewTokenRecord {
-        id: t.id.clone(),
-        hash: t.hash,
-        kind: TokenKind::Access,
-        client_id: client.into(),
-        subject: client.into(),
-        scopes: vec![crate::model::Scope::DirectoryRead],
-        issued_at,
-        expires_at,
-        issued_via: crate::model::IssuedVia::Cli,
-        family_id: None,
-        parent_id: None,
-        label: None,
-    };
-    (t, r)
 }
