@@ -113,7 +113,7 @@ pub(super) fn insert_token(conn: &Connection, t: &NewTokenRecord) -> Result<()> 
     )?
     .execute(params![
         t.id.as_str(),
-        t.hash.0.to_vec(),
+        &t.hash.0[..],
         t.kind.as_str(),
         t.client_id,
         t.subject,
