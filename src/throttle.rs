@@ -77,12 +77,6 @@ impl Throttle {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// No failure is on record for any key (the usual case): a caller may skip building
-    /// keys, [`locked`](Throttle::locked) and [`success`](Throttle::success).
-    pub fn is_clear(&self) -> bool {
-        self.entries().is_empty()
-    }
-
     /// Seconds until the first of `keys` that is locked out is free again; `None` if none is.
     pub fn locked(&self, keys: &[&str], now: Timestamp) -> Option<i64> {
         let entries = self.entries();

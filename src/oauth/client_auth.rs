@@ -270,39 +270,28 @@ pub async fn authenticate(
     public: Public,
 ) -> Result<Arc<Client>, OAuthError> {
     let p = presented(req, params)?;
+    let ip = super::peer_ip(req);
+    let client_key = format!("client:{}", p.client_id);
+    let ip_key = format!("client-ip:{ip}");
+    let keys = [client_key.as_str(), ip_key.as_str()];
     let now = state.clock.now();
-    let keys_of = |ip: &str| [format!("client:{}", p.client_id), format!("client-ip:{ip}")];
-    // With no failure on record anywhere (the usual case) there is nothing to check or
-    // reset, and the keys are not even built: this is every token request's path.
-    let throttled = !state.client_throttle.is_clear();
-    if throttled {
-        let keys = keys_of(&super::peer_ip(req));
-        let keys = [keys[0].as_str(), keys[1].as_str()];
-        if let Some(wait) = state.client_throttle.locked(&keys, now) {
-            return Err(OAuthError::InvalidClient {
-                description: format!(
-                    "too many failed client authentications; try again in {wait} seconds"
-                ),
-                basic: p.basic,
-            });
-        }
+    if let Some(wait) = state.client_throttle.locked(&keys, now) {
+        return Err(OAuthError::InvalidClient {
+            description: format!(
+                "too many failed client authentications; try again in {wait} seconds"
+            ),
+            basic: p.basic,
+        });
     }
     // Inline, not on the blocking pool: one indexed read by primary key on a cached
     // statement (WAL readers never wait for the writer) and one SHA-256 of a short string
     // cost a few microseconds, less than the two thread hand-offs of `web::block`.
     match verify(state, &p, public, now) {
         Ok(client) => {
-            if throttled {
-                state
-                    .client_throttle
-                    .success(&[format!("client:{}", p.client_id).as_str()]);
-            }
+            state.client_throttle.success(&[client_key.as_str()]);
             Ok(client)
         }
         Err(e @ OAuthError::InvalidClient { .. }) => {
-            let ip = super::peer_ip(req);
-            let keys = keys_of(&ip);
-            let keys = [keys[0].as_str(), keys[1].as_str()];
             let failure = state.client_throttle.failure(&keys, now);
             let mut events = vec![NewAuditEvent {
                 actor: format!("ip:{ip}"),
