@@ -5,9 +5,9 @@
 //! `sgrt_` refresh, `sgac_` authorization code, `sgcs_` client secret), the selector is the
 //! public half (20 lowercase base36 characters: the issue time in milliseconds, then 10
 //! random digits),
-//! the body is the secret half (32 bytes from the OS CSPRNG in fixed-width base62, 43
-//! characters) and the checksum is the CRC32 of everything before it in fixed-width base62
-//! (6 characters). The checksum lets `config` and secret scanners tell a real token from a
+//! the body is the secret half (43 characters drawn uniformly from the base62 alphabet
+//! with bytes from the OS CSPRNG: ≈ 256 bits) and the checksum is the CRC32 of everything
+//! before it in fixed-width base62 (6 characters). The checksum lets `config` and secret scanners tell a real token from a
 //! typo without touching the store.
 //!
 //! Tokens are stored only as the SHA-256 of the whole string ([`TokenHash`]). The public
@@ -21,8 +21,11 @@
 //! Tokens issued before the selector existed (`<prefix><body><checksum>`, 54 characters)
 //! still parse; their id is `tok_` + the first 16 hex characters of their hash, as it was.
 //!
-//! The base62 codec is written here by hand because the crates that exist either work on
-//! integers only or use a variable-width encoding, and the format needs fixed widths.
+//! The base62 code is written here by hand because the crates that exist either work on
+//! integers only or use a variable-width encoding, and the format needs fixed widths. The
+//! body is drawn character by character (rejection sampling) rather than by encoding 32
+//! random bytes as one 256-bit number: the same distribution of secrets, without a
+//! big-number division on every token issued.
 
 use std::fmt;
 
@@ -31,7 +34,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-/// Base62 characters needed for 32 bytes (62^43 > 2^256).
+/// Base62 characters of the secret body: 43 × log2(62) ≈ 256.03 bits.
 pub const BODY_LEN: usize = 43;
 /// Lowercase base36 characters of the selector: 10 of milliseconds since the Unix epoch
 /// (enough for 100,000 years), then 10 random ones (51.7 bits: two tokens issued in the
@@ -238,26 +241,24 @@ pub struct ParsedToken {
 pub fn generate(kind: TokenKind) -> NewToken {
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     generate_at(kind, millis)
 }
 
 /// [`generate`] with the selector's time given (milliseconds since the Unix epoch).
-fn generate_at(kind: TokenKind, millis: u128) -> NewToken {
-    let mut bytes = [0u8; 40];
-    // The OS RNG failing is not recoverable and not a client's doing.
-    rand::rngs::SysRng
-        .try_fill_bytes(&mut bytes)
-        .expect("the operating system's random number generator failed");
-    let (body, random) = bytes.split_at(32);
+fn generate_at(kind: TokenKind, millis: u64) -> NewToken {
+    // One read of the OS RNG for the selector's random half and the body's candidates.
+    let mut bytes = [0u8; 64];
+    os_random(&mut bytes);
+    let (random, candidates) = bytes.split_at(8);
     let random = u64::from_be_bytes(random.try_into().unwrap_or_default());
-    let selector = selector(u64::try_from(millis).unwrap_or(u64::MAX), random);
+    let selector = selector(millis, random);
     let mut s = String::with_capacity(TOKEN_LEN);
     s.push_str(kind.prefix());
     s.push_str(&selector);
-    s.push_str(&base62_fixed(body, BODY_LEN));
-    let crc = crc32fast::hash(s.as_bytes());
-    s.push_str(&base62_fixed(&crc.to_be_bytes(), CHECKSUM_LEN));
+    push_random_body(&mut s, candidates);
+    let crc = checksum(s.as_bytes());
+    s.push_str(std::str::from_utf8(&crc).unwrap_or_default());
     let hash = TokenHash::of(&s);
     NewToken {
         kind,
@@ -265,6 +266,53 @@ fn generate_at(kind: TokenKind, millis: u128) -> NewToken {
         hash,
         secret: Secret(s),
     }
+}
+
+/// Fill `buf` from the operating system's CSPRNG (getrandom(2)): every secret comes from
+/// the kernel, never from a user-space generator whose state a fork or a VM snapshot
+/// could duplicate.
+fn os_random(buf: &mut [u8]) {
+    // The OS RNG failing is not recoverable and not a client's doing.
+    rand::rngs::SysRng
+        .try_fill_bytes(buf)
+        .expect("the operating system's random number generator failed");
+}
+
+/// Append [`BODY_LEN`] characters drawn uniformly from the base62 alphabet: random bytes
+/// below 248 (4 × 62) taken modulo 62, the others dropped (rejection sampling, so every
+/// character is equally likely). 43 characters carry 43 × log2(62) ≈ 256.03 bits.
+/// `candidates` (56 bytes give 54 usable ones on average) are used first; should they run
+/// short, more are read from the OS.
+fn push_random_body(s: &mut String, candidates: &[u8]) {
+    let mut wanted = BODY_LEN;
+    let take = |bytes: &[u8], s: &mut String, wanted: &mut usize| {
+        for &b in bytes {
+            if *wanted == 0 {
+                break;
+            }
+            if b < 248 {
+                s.push(char::from(ALPHABET[usize::from(b % 62)]));
+                *wanted -= 1;
+            }
+        }
+    };
+    take(candidates, s, &mut wanted);
+    while wanted > 0 {
+        let mut more = [0u8; 16];
+        os_random(&mut more);
+        take(&more, s, &mut wanted);
+    }
+}
+
+/// The checksum of a token's head: its CRC-32 as 6 base62 digits (62⁶ > 2³²).
+fn checksum(head: &[u8]) -> [u8; CHECKSUM_LEN] {
+    let mut v = crc32fast::hash(head);
+    let mut digits = [b'0'; CHECKSUM_LEN];
+    for d in digits.iter_mut().rev() {
+        *d = ALPHABET[(v % 62) as usize];
+        v /= 62;
+    }
+    digits
 }
 
 /// Check a token string's form (prefix, length, charset, checksum) without any lookup.
@@ -291,11 +339,7 @@ pub fn parse(s: &str) -> Result<ParsedToken, TokenParseError> {
         });
     }
     let (head, checksum) = s.split_at(s.len() - CHECKSUM_LEN);
-    let expected = base62_fixed(
-        &crc32fast::hash(head.as_bytes()).to_be_bytes(),
-        CHECKSUM_LEN,
-    );
-    if checksum != expected {
+    if checksum.as_bytes() != self::checksum(head.as_bytes()) {
         return Err(TokenParseError::InvalidChecksum);
     }
     let hash = TokenHash::of(s);
@@ -327,6 +371,7 @@ fn selector(millis: u64, mut random: u64) -> String {
     String::from_utf8(digits.to_vec()).unwrap_or_default()
 }
 
+#[cfg(test)]
 /// Big-endian bytes as a base62 number, left-padded with `0` to exactly `width` digits.
 /// Callers pick `width` so that the value always fits.
 ///
@@ -395,6 +440,55 @@ mod tests {
             // Wide enough for any value of that many bytes (log62(256) < 1.35).
             let width = bytes.len() * 135 / 100 + 1 + extra;
             prop_assert_eq!(base62_fixed(&bytes, width), base62_reference(&bytes, width));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_checksum_is_the_crc_in_fixed_width_base62(head in proptest::collection::vec(any::<u8>(), 0..80)) {
+            let crc = crc32fast::hash(&head).to_be_bytes();
+            let digits = checksum(&head);
+            prop_assert_eq!(
+                std::str::from_utf8(&digits).unwrap(),
+                base62_reference(&crc, CHECKSUM_LEN)
+            );
+        }
+    }
+
+    #[test]
+    fn the_body_drops_bytes_that_would_bias_it() {
+        // 248..=255 would make the first eight characters likelier: they are skipped.
+        let mut candidates = vec![248u8, 255, 0, 61, 62, 247];
+        candidates.extend(std::iter::repeat_n(1u8, 50));
+        let mut s = String::new();
+        push_random_body(&mut s, &candidates);
+        assert_eq!(s.len(), BODY_LEN);
+        assert!(s.starts_with("0z0z1"), "{s}");
+        // Too few usable candidates: the rest comes from the OS, still in the alphabet.
+        let mut s = String::new();
+        push_random_body(&mut s, &[0xff; 56]);
+        assert_eq!(s.len(), BODY_LEN);
+        assert!(s.bytes().all(|b| ALPHABET.contains(&b)), "{s}");
+    }
+
+    #[test]
+    fn body_characters_are_spread_over_the_whole_alphabet() {
+        // 2,000 bodies = 86,000 characters, ≈ 1,387 per character: each within ±20 %.
+        let mut counts = [0usize; 62];
+        for _ in 0..2000 {
+            let t = generate(TokenKind::Access);
+            let body = &t.secret.expose()[PREFIX_LEN + SELECTOR_LEN..][..BODY_LEN];
+            for b in body.bytes() {
+                counts[ALPHABET.iter().position(|a| *a == b).unwrap()] += 1;
+            }
+        }
+        let expected = 2000 * BODY_LEN / 62;
+        for (i, n) in counts.iter().enumerate() {
+            assert!(
+                n * 10 > expected * 8 && n * 10 < expected * 12,
+                "{} drawn {n} times, expected ≈ {expected}",
+                ALPHABET[i] as char
+            );
         }
     }
 
@@ -497,7 +591,7 @@ mod tests {
         // Each millisecond's ids sort after the previous one's, whatever the random bits;
         // this is what lets the store append new tokens instead of inserting at random.
         let mut last = generate_at(TokenKind::Access, 1_795_000_000_000).id;
-        for ms in (1_795_000_000_001..1_795_000_000_200u128).chain([36u128.pow(10) - 1]) {
+        for ms in (1_795_000_000_001..1_795_000_000_200u64).chain([36u64.pow(10) - 1]) {
             let id = generate_at(TokenKind::Access, ms).id;
             assert!(id > last, "{id} after {last}");
             last = id;

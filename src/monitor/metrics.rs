@@ -19,7 +19,7 @@ use prometheus_client::registry::Registry;
 use super::Monitor;
 use super::health;
 use crate::model::HealthState;
-use crate::store::{Store, StoreError, TokenFilter};
+use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
 
 type Labels = Vec<(String, String)>;
@@ -36,11 +36,7 @@ pub fn render(store: &Store, monitor: &Monitor, now: Timestamp) -> Result<String
     let mut registry = Registry::default();
 
     let expiry = Family::<Labels, Gauge>::default();
-    let tokens = store.list_tokens(&TokenFilter::default(), now)?;
-    for t in tokens
-        .iter()
-        .filter(|t| t.expires_at - t.issued_at > 86_400)
-    {
+    for t in &store.long_lived_tokens(now, 86_400)? {
         expiry
             .get_or_create(&labels(&[
                 ("token_id", t.id.as_str()),

@@ -91,10 +91,32 @@ impl ResponseError for OAuthError {
     }
 }
 
-/// RFC 6749 §5.1: token responses (and their errors) must not be cached.
+/// RFC 6749 §5.1: token responses (and their errors) must not be cached. The header
+/// values are static (no parse, no allocation): token and introspection responses are hot.
 pub fn no_store(resp: &mut actix_web::HttpResponseBuilder) {
-    resp.insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"));
+    resp.insert_header((
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    ))
+    .insert_header((header::PRAGMA, header::HeaderValue::from_static("no-cache")));
+}
+
+/// `body` as `application/json`: what `HttpResponseBuilder::json` does, without
+/// formatting the media type into a new header value on every response.
+pub fn json_body(
+    resp: &mut actix_web::HttpResponseBuilder,
+    body: &impl serde::Serialize,
+) -> actix_web::HttpResponse {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => resp
+            .insert_header((
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
+            ))
+            .body(bytes),
+        // Our own response types always serialize; should one not, that is our fault.
+        Err(e) => actix_web::HttpResponse::InternalServerError().body(e.to_string()),
+    }
 }
 
 #[cfg(test)]

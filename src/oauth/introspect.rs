@@ -16,7 +16,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::client_auth::{Public, authenticate};
-use super::error::{OAuthError, no_store};
+use super::error::{OAuthError, json_body, no_store};
 use super::params::Params;
 use crate::http::AppState;
 use crate::model::{Client, TokenRecord, TokenStatus, scopes_to_string};
@@ -37,8 +37,8 @@ pub async fn introspect_token(
     let mut resp = HttpResponse::Ok();
     no_store(&mut resp);
     Ok(match answer {
-        Some(rec) => resp.json(Active::of(&rec, &state.settings.public_url)),
-        None => resp.json(Inactive { active: false }),
+        Some(rec) => json_body(&mut resp, &Active::of(&rec, &state.settings.public_url)),
+        None => json_body(&mut resp, &Inactive { active: false }),
     })
 }
 

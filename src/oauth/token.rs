@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use super::client_auth::{Public, authenticate};
-use super::error::{OAuthError, no_store};
+use super::error::{OAuthError, json_body, no_store};
 use super::grants::{self, Issued};
 use super::params::Params;
 use crate::http::AppState;
@@ -98,5 +98,5 @@ fn token_response(t: &Issued) -> HttpResponse {
     };
     let mut resp = HttpResponse::Ok();
     no_store(&mut resp);
-    resp.json(body)
+    json_body(&mut resp, &body)
 }

@@ -170,8 +170,9 @@ impl Store {
     pub fn active_token_counts(&self, now: Timestamp) -> Result<Vec<(String, i64)>> {
         self.read(|c| {
             let mut stmt = c.prepare(
-                "SELECT client_id, count(*) FROM tokens WHERE revoked_at IS NULL \
-                 AND expires_at > ?1 AND kind != 'authorization_code' GROUP BY client_id",
+                "SELECT client_id, count(*) FROM tokens INDEXED BY tokens_client \
+                 WHERE client_id IN (SELECT id FROM clients) AND expires_at > ?1 \
+                 AND revoked_at IS NULL AND kind != 3 GROUP BY client_id", // 3: codes
             )?;
             let rows = stmt.query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

@@ -1,12 +1,15 @@
 //! The `tokens` table: every access token, refresh token and authorization code, by
 //! SHA-256 hash only. Rows are never deleted; revocation sets `revoked_at`.
+//!
+//! Kinds, issue paths and scope sets are stored as small integers, and a subject that is
+//! the client itself as NULL (schema.sql, migration 6: a row half the size, for the
+//! issuance rate); [`kind_code`], [`via_code`] and [`scope_bits`] are the only encoders
+//! and [`row_to_token`] the only decoder.
 
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{Result, Store, StoreError, audit};
-use crate::model::{
-    IssuedVia, NewAuditEvent, Scope, TokenRecord, scopes_from_str, scopes_to_string,
-};
+use crate::model::{IssuedVia, NewAuditEvent, Scope, TokenRecord};
 use crate::time::Timestamp;
 use crate::token::{ParsedToken, TokenHash, TokenId, TokenKind};
 
@@ -62,39 +65,108 @@ pub const WARNABLE_MIN_LIFETIME: i64 = 3600;
 const DUE_FOR_WARNING: &str = "FROM tokens \
      WHERE revoked_at IS NULL AND expires_at - issued_at > 3600 \
      AND expires_at > ?1 AND expires_at <= ?2 AND expires_at - issued_at > ?3 \
-     AND kind != 'authorization_code' ORDER BY expires_at, id";
+     AND kind != 3 ORDER BY expires_at, id"; // kind 3: authorization codes
 
-/// The token a rotation issued to replace `?1` (read through the partial index
-/// `tokens_parent`).
+/// The token a rotation (`issued_via` 5) issued to replace `?1` (read through the partial
+/// index `tokens_parent`).
 const REPLACEMENT_OF: &str =
-    "SELECT id FROM tokens WHERE parent_id = ?1 AND issued_via = 'rotate' LIMIT 1";
+    "SELECT id FROM tokens WHERE parent_id = ?1 AND issued_via = 5 LIMIT 1";
 
 /// How many columns [`COLUMNS`] names.
 const COLUMN_COUNT: usize = 16;
 
-fn bad(what: &str, v: &str) -> rusqlite::Error {
+/// `tokens.kind` as stored. Client secrets are not tokens rows: their 0 is refused by
+/// the column's CHECK constraint.
+pub(super) fn kind_code(kind: TokenKind) -> i64 {
+    match kind {
+        TokenKind::Access => 1,
+        TokenKind::Refresh => 2,
+        TokenKind::AuthorizationCode => 3,
+        TokenKind::ClientSecret => 0,
+    }
+}
+
+fn kind_from_code(code: i64) -> Option<TokenKind> {
+    [
+        TokenKind::Access,
+        TokenKind::Refresh,
+        TokenKind::AuthorizationCode,
+    ]
+    .into_iter()
+    .find(|k| kind_code(*k) == code)
+}
+
+/// `tokens.issued_via` as stored.
+fn via_code(via: IssuedVia) -> i64 {
+    match via {
+        IssuedVia::Cli => 1,
+        IssuedVia::ClientCredentials => 2,
+        IssuedVia::AuthorizationCode => 3,
+        IssuedVia::RefreshToken => 4,
+        IssuedVia::Rotate => 5,
+    }
+}
+
+fn via_from_code(code: i64) -> Option<IssuedVia> {
+    [
+        IssuedVia::Cli,
+        IssuedVia::ClientCredentials,
+        IssuedVia::AuthorizationCode,
+        IssuedVia::RefreshToken,
+        IssuedVia::Rotate,
+    ]
+    .into_iter()
+    .find(|v| via_code(*v) == code)
+}
+
+/// The bit each scope has in `tokens.scopes`.
+fn scope_bit(scope: Scope) -> i64 {
+    match scope {
+        Scope::DirectoryRead => 1,
+        Scope::DirectoryWrite => 2,
+    }
+}
+
+/// `tokens.scopes` as stored: one bit per scope.
+pub(super) fn scope_bits(scopes: &[Scope]) -> i64 {
+    scopes.iter().fold(0, |bits, s| bits | scope_bit(*s))
+}
+
+/// The scopes of a stored bit set, in canonical order; `None` if it has unknown bits.
+fn scopes_from_bits(bits: i64) -> Option<Vec<Scope>> {
+    let scopes: Vec<Scope> = Scope::ALL
+        .iter()
+        .copied()
+        .filter(|s| bits & scope_bit(*s) != 0)
+        .collect();
+    (scope_bits(&scopes) == bits).then_some(scopes)
+}
+
+fn bad(what: &str, v: i64) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
         0,
-        rusqlite::types::Type::Text,
-        format!("bad {what} `{v}`").into(),
+        rusqlite::types::Type::Integer,
+        format!("bad {what} code {v}").into(),
     )
 }
 
 pub(super) fn row_to_token(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
-    let kind: String = r.get(1)?;
-    let scopes: String = r.get(4)?;
-    let via: String = r.get(9)?;
+    let kind: i64 = r.get(1)?;
+    let client_id: String = r.get(2)?;
+    let subject: Option<String> = r.get(3)?;
+    let scopes: i64 = r.get(4)?;
+    let via: i64 = r.get(9)?;
     Ok(TokenRecord {
         id: TokenId::from_stored(r.get(0)?),
-        kind: TokenKind::from_name(&kind).ok_or_else(|| bad("kind", &kind))?,
-        client_id: r.get(2)?,
-        subject: r.get(3)?,
-        scopes: scopes_from_str(&scopes).map_err(|_| bad("scopes", &scopes))?,
+        kind: kind_from_code(kind).ok_or_else(|| bad("kind", kind))?,
+        subject: subject.unwrap_or_else(|| client_id.clone()),
+        client_id,
+        scopes: scopes_from_bits(scopes).ok_or_else(|| bad("scopes", scopes))?,
         issued_at: r.get(5)?,
         expires_at: r.get(6)?,
         revoked_at: r.get(7)?,
         revoked_reason: r.get(8)?,
-        issued_via: IssuedVia::from_name(&via).ok_or_else(|| bad("issued_via", &via))?,
+        issued_via: via_from_code(via).ok_or_else(|| bad("issued_via", via))?,
         family_id: r.get(10)?,
         parent_id: r.get(11)?,
         last_used_at: r.get(12)?,
@@ -114,13 +186,13 @@ pub(super) fn insert_token(conn: &Connection, t: &NewTokenRecord) -> Result<()> 
     .execute(params![
         t.id.as_str(),
         &t.hash.0[..],
-        t.kind.as_str(),
+        kind_code(t.kind),
         t.client_id,
-        t.subject,
-        scopes_to_string(&t.scopes),
+        (t.subject != t.client_id).then_some(t.subject.as_str()),
+        scope_bits(&t.scopes),
         t.issued_at,
         t.expires_at,
-        t.issued_via.as_str(),
+        via_code(t.issued_via),
         t.family_id,
         t.parent_id,
         t.label,
@@ -175,6 +247,46 @@ fn revoke_one(
     Ok(Some(RevokeOutcome::Revoked(rec)))
 }
 
+/// The SQL and arguments of [`Store::list_tokens`].
+fn list_query(filter: &TokenFilter, now: Timestamp) -> (String, Vec<rusqlite::types::Value>) {
+    let live = !filter.include_inactive || filter.expiring_before.is_some();
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    let mut sql = if live {
+        format!("SELECT {COLUMNS} FROM tokens INDEXED BY tokens_client WHERE")
+    } else {
+        format!("SELECT {COLUMNS} FROM tokens WHERE")
+    };
+    match &filter.client_id {
+        Some(client) => {
+            sql.push_str(" client_id = ?");
+            args.push(client.clone().into());
+        }
+        None if live => sql.push_str(" client_id IN (SELECT id FROM clients)"),
+        None => sql.push_str(" 1=1"),
+    }
+    if live {
+        sql.push_str(" AND expires_at > ? AND revoked_at IS NULL");
+        args.push(now.into());
+    }
+    if let Some(before) = filter.expiring_before {
+        sql.push_str(" AND expires_at <= ?");
+        args.push(before.into());
+    }
+    if !filter.include_codes {
+        sql.push_str(" AND kind != 3"); // authorization codes
+    }
+    if live {
+        sql.push_str(" ORDER BY expires_at, id");
+    } else {
+        sql.push_str(" ORDER BY issued_at DESC, id");
+    }
+    if let Some(limit) = filter.limit {
+        sql.push_str(" LIMIT ?");
+        args.push((limit as i64).into());
+    }
+    (sql, args)
+}
+
 impl Store {
     /// Insert one token record with its audit event; committed when this returns.
     pub fn insert_token(&self, t: &NewTokenRecord, audit: &NewAuditEvent) -> Result<()> {
@@ -206,34 +318,14 @@ impl Store {
 
     /// Tokens matching `filter`, soonest expiry first for live listings, newest first
     /// otherwise.
+    ///
+    /// A live listing reads `tokens_client` (client_id, expires_at): the live tokens of a
+    /// client are the range after `now` in it, and the live tokens of every client are
+    /// that range for each client (clients are few, and every token's client is a row of
+    /// `clients`). There is no index on expiry alone, because each one costs every
+    /// issuance a write.
     pub fn list_tokens(&self, filter: &TokenFilter, now: Timestamp) -> Result<Vec<TokenRecord>> {
-        let mut sql = format!("SELECT {COLUMNS} FROM tokens WHERE 1=1");
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        if !filter.include_inactive || filter.expiring_before.is_some() {
-            // Matches the partial index tokens_live_expiry.
-            sql.push_str(" AND revoked_at IS NULL AND expires_at > ?");
-            args.push(now.into());
-        }
-        if let Some(before) = filter.expiring_before {
-            sql.push_str(" AND expires_at <= ?");
-            args.push(before.into());
-        }
-        if let Some(client) = &filter.client_id {
-            sql.push_str(" AND client_id = ?");
-            args.push(client.clone().into());
-        }
-        if !filter.include_codes {
-            sql.push_str(" AND kind != 'authorization_code'");
-        }
-        if filter.include_inactive && filter.expiring_before.is_none() {
-            sql.push_str(" ORDER BY issued_at DESC, id");
-        } else {
-            sql.push_str(" ORDER BY expires_at, id");
-        }
-        if let Some(limit) = filter.limit {
-            sql.push_str(" LIMIT ?");
-            args.push((limit as i64).into());
-        }
+        let (sql, args) = list_query(filter, now);
         self.read(|c| {
             let mut stmt = c.prepare(&sql)?;
             let rows = stmt.query_map(params_from_iter(args.iter()), row_to_token)?;
@@ -255,11 +347,22 @@ impl Store {
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} {DUE_FOR_WARNING}"))?;
             let rows = stmt.query_map(
-                params![now, now + within, longer_than.max(WARNABLE_MIN_LIFETIME)],
+                params![
+                    now,
+                    now.saturating_add(within),
+                    longer_than.max(WARNABLE_MIN_LIFETIME)
+                ],
                 row_to_token,
             )?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
+    }
+
+    /// Every live token that lives longer than `longer_than` seconds (at least
+    /// [`WARNABLE_MIN_LIFETIME`]), soonest expiry first: the expiry gauges of `/metrics`,
+    /// read through `tokens_warnable` like the warning scan.
+    pub fn long_lived_tokens(&self, now: Timestamp, longer_than: i64) -> Result<Vec<TokenRecord>> {
+        self.tokens_due_for_warning(now, i64::MAX, longer_than)
     }
 
     /// Revoke one token by id. `Ok(None)`: no such token, nothing changed.
@@ -295,7 +398,7 @@ impl Store {
                  AND (?4 IS NULL OR kind = ?4) RETURNING {COLUMNS}"
             ))?;
             let rows = stmt.query_map(
-                params![client_id, now, reason, kind.map(TokenKind::as_str)],
+                params![client_id, now, reason, kind.map(kind_code)],
                 row_to_token,
             )?;
             let revoked = rows.collect::<rusqlite::Result<Vec<_>>>()?;
@@ -443,6 +546,125 @@ mod tests {
             })
             .unwrap();
         assert!(plan.contains("tokens_warnable"), "{plan}");
+    }
+
+    #[test]
+    fn stored_codes_read_back_as_what_was_written() {
+        for kind in [
+            TokenKind::Access,
+            TokenKind::Refresh,
+            TokenKind::AuthorizationCode,
+        ] {
+            assert_eq!(kind_from_code(kind_code(kind)), Some(kind));
+        }
+        assert_eq!(kind_from_code(kind_code(TokenKind::ClientSecret)), None);
+        for via in [
+            IssuedVia::Cli,
+            IssuedVia::ClientCredentials,
+            IssuedVia::AuthorizationCode,
+            IssuedVia::RefreshToken,
+            IssuedVia::Rotate,
+        ] {
+            assert_eq!(via_from_code(via_code(via)), Some(via));
+        }
+        let both = vec![Scope::DirectoryRead, Scope::DirectoryWrite];
+        for scopes in [
+            vec![],
+            vec![Scope::DirectoryRead],
+            vec![Scope::DirectoryWrite],
+            both,
+        ] {
+            assert_eq!(scopes_from_bits(scope_bits(&scopes)), Some(scopes));
+        }
+        assert_eq!(
+            scopes_from_bits(4),
+            None,
+            "an unknown bit is an error, not dropped"
+        );
+    }
+
+    #[test]
+    fn live_listings_read_the_client_index_across_clients() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open_or_create(&dir.path().join("s.db")).unwrap());
+        let admin = crate::admin::Admin::new(&store, crate::time::Clock::system(), "test");
+        let register = |name: &str| {
+            admin
+                .register_client(crate::admin::RegisterClient::new(
+                    name,
+                    &[crate::model::GrantType::ClientCredentials],
+                    &[Scope::DirectoryRead],
+                ))
+                .unwrap()
+                .0
+                .id
+        };
+        let (a, b) = (register("a"), register("b"));
+        let now = 1_800_000_000;
+        let issue = |client: &str, issued: i64, expires: i64| {
+            let (t, r) = access_record(client, issued, expires);
+            store.insert_tokens(&[r]).unwrap();
+            t.id
+        };
+        let a_soon = issue(&a, now - 100, now + 50);
+        let b_hour = issue(&b, now - 10, now + 3590);
+        let a_year = issue(&a, now - 86_400, now + 365 * 86_400);
+        let _a_expired = issue(&a, now - 7200, now - 3600);
+        let b_revoked = issue(&b, now - 10, now + 600);
+        store
+            .revoke_token(&b_revoked, "test", now, &NewAuditEvent::default())
+            .unwrap();
+        let ids = |f: TokenFilter| -> Vec<TokenId> {
+            let found = store.list_tokens(&f, now).unwrap();
+            found.into_iter().map(|t| t.id).collect()
+        };
+        assert_eq!(
+            ids(TokenFilter::default()),
+            vec![a_soon.clone(), b_hour.clone(), a_year.clone()],
+            "live tokens of both clients, soonest expiry first"
+        );
+        let within_a_day = TokenFilter {
+            expiring_before: Some(now + 86_400),
+            ..TokenFilter::default()
+        };
+        assert_eq!(ids(within_a_day), vec![a_soon.clone(), b_hour]);
+        let of_a = TokenFilter {
+            client_id: Some(a.clone()),
+            limit: Some(1),
+            ..TokenFilter::default()
+        };
+        assert_eq!(ids(of_a), vec![a_soon]);
+        let counts = store.active_token_counts(now).unwrap();
+        assert_eq!(counts.len(), 2);
+        assert!(
+            counts.contains(&(a.clone(), 2)) && counts.contains(&(b, 1)),
+            "{counts:?}"
+        );
+        let long = store.long_lived_tokens(now, 86_400).unwrap();
+        assert_eq!(long.iter().map(|t| &t.id).collect::<Vec<_>>(), [&a_year]);
+
+        // Both live listings are searches of tokens_client, not scans of the table.
+        for filter in [
+            TokenFilter::default(),
+            TokenFilter {
+                client_id: Some(a),
+                ..TokenFilter::default()
+            },
+        ] {
+            let (sql, args) = list_query(&filter, now);
+            let plan: String = store
+                .read(|c| {
+                    let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                    let rows =
+                        stmt.query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(3))?;
+                    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("; "))
+                })
+                .unwrap();
+            assert!(
+                plan.contains("SEARCH tokens USING INDEX tokens_client"),
+                "{plan}"
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Tokens are looked up by the selector they carry and verified against the stored hash.
 //! A store made before selectors existed (schema 4: 54-character tokens, a UNIQUE index on
 //! `tokens.hash`) is migrated in place, and every token in it keeps working by value and by
-//! id; a token with a real selector and a forged secret is refused everywhere.
+//! id; a token with a real selector and a forged secret is refused everywhere. Migration 6
+//! then stores kinds, issue paths and scopes as codes and a client's own subject as NULL:
+//! every value must read back as it was written.
 
 use std::time::{Duration, Instant};
 
@@ -54,6 +56,7 @@ struct Legacy {
     secret: String,
     access: String,
     code: String,
+    refresh: String,
 }
 
 /// A store as schema 4 left it, written with that schema's SQL: one client with a legacy
@@ -94,6 +97,23 @@ fn schema_4_store() -> Legacy {
         )
         .unwrap();
     }
+    // A rotated refresh token of an end user: every text column migration 6 encodes has a
+    // value other than the access token's.
+    let refresh = legacy_token("sgrt_");
+    conn.execute(
+        "INSERT INTO tokens (id, hash, kind, client_id, subject, scopes, issued_at, \
+         expires_at, revoked_at, revoked_reason, issued_via, family_id, parent_id, \
+         last_used_at, last_used_ip, use_count, label) VALUES (?1, ?2, 'refresh_token', ?3, \
+         'alice@example.com', 'user-directory.read.all', 1700000100, 1702592100, 1700000200, \
+         'rotated', 'rotate', 'fam_1', ?4, 1700000150, '192.0.2.7', 3, 'okta')",
+        params![
+            legacy_id(&refresh),
+            sha(&refresh),
+            client_id,
+            legacy_id(&access)
+        ],
+    )
+    .unwrap();
     conn.execute(
         "INSERT INTO authorization_codes (token_id, redirect_uri, redirect_uri_explicit) \
          VALUES (?1, 'https://idp.example/cb', 1)",
@@ -106,6 +126,7 @@ fn schema_4_store() -> Legacy {
         secret,
         access,
         code,
+        refresh,
     }
 }
 
@@ -130,7 +151,7 @@ fn a_schema_4_store_migrates_and_its_tokens_keep_working() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     let table_sql: String = conn
         .query_row(
             "SELECT sql FROM sqlite_schema WHERE name = 'tokens'",
@@ -150,7 +171,39 @@ fn a_schema_4_store_migrates_and_its_tokens_keep_working() {
     let rows: i64 = conn
         .query_row("SELECT count(*) FROM tokens", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(rows, 2);
+    assert_eq!(rows, 3);
+    // Migration 6's encodings, as stored.
+    let stored: Vec<(i64, Option<String>, i64, i64)> = conn
+        .prepare("SELECT kind, subject, scopes, issued_via FROM tokens ORDER BY kind")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(
+        stored,
+        vec![
+            (1, None, 3, 1),
+            (2, Some("alice@example.com".into()), 1, 5),
+            (3, None, 3, 1),
+        ]
+    );
+    let indexes: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_index_list('tokens') WHERE origin = 'c' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(
+        indexes,
+        [
+            "tokens_client",
+            "tokens_family",
+            "tokens_parent",
+            "tokens_warnable"
+        ]
+    );
     let code_row: String = conn
         .query_row("SELECT token_id FROM authorization_codes", [], |r| r.get(0))
         .unwrap();
@@ -185,6 +238,26 @@ fn a_schema_4_store_migrates_and_its_tokens_keep_working() {
     // `config` finds the legacy token by value and by id (typed in capitals, as hex may be).
     let shown = old.store.json(&["show-token", &old.access]);
     assert_eq!(shown["id"], legacy_id(&old.access));
+    assert_eq!(shown["kind"], "access_token");
+    assert_eq!(shown["subject"], old.client_id.as_str());
+    assert_eq!(
+        shown["scopes"],
+        serde_json::json!(["user-directory.read.all", "user-directory.write.all"])
+    );
+    assert_eq!(shown["issued_via"], "cli");
+    // Every column of the refresh token reads back as schema 4 held it.
+    let r = old.store.json(&["show-token", &legacy_id(&old.refresh)]);
+    let expected = serde_json::json!({
+        "kind": "refresh_token", "client_id": old.client_id, "subject": "alice@example.com",
+        "scopes": ["user-directory.read.all"], "issued_at": "2023-11-14T22:15:00Z",
+        "expires_at": "2023-12-14T22:15:00Z", "revoked_at": "2023-11-14T22:16:40Z", "revoked_reason": "rotated",
+        "issued_via": "rotate", "family_id": "fam_1", "parent_id": legacy_id(&old.access),
+        "last_used_at": "2023-11-14T22:15:50Z", "last_used_ip": "192.0.2.7", "use_count": 3,
+        "label": "okta",
+    });
+    for (key, value) in expected.as_object().unwrap() {
+        assert_eq!(&r[key], value, "{key} in {r}");
+    }
     let id_typed = format!("TOK_{}", legacy_id(&old.access)[4..].to_uppercase());
     old.store.json(&["revoke-token", "--id", &id_typed]);
     // A revocation by another process shows within the token cache's second.
