@@ -76,7 +76,7 @@ fn main() {
             while done < n {
                 let batch: Vec<NewTokenRecord> = (0..size.min(n - done))
                     .map(|_| {
-                        let t = token::generate(TokenKind::Access);
+                        let t = token::generate(TokenKind::Access, now);
                         NewTokenRecord {
                             id: t.id,
                             hash: t.hash,
@@ -106,7 +106,7 @@ fn main() {
                 .collect();
             let mut batch = Vec::with_capacity(1000);
             for i in 0..n {
-                let t = token::generate(TokenKind::Access);
+                let t = token::generate(TokenKind::Access, now);
                 // Expiries spread evenly over the next two years.
                 let expires_at = now + 3600 + (i as i64 * 730 * 86_400 / n as i64);
                 batch.push(NewTokenRecord {

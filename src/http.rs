@@ -155,6 +155,23 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
 }
 
+/// Name the client and the token a request issued on the request's own log line (the
+/// `client_id` and `token_id` fields of [`RequestSpan`]) rather than in a line of its
+/// own: this is the hot path of issuance. Both fields go to the subscriber in one call,
+/// which costs half of two `Span::record` calls (one span lookup and one append to the
+/// formatted fields instead of two).
+pub fn record_issue(client_id: &str, token_id: &str) {
+    let span = tracing::Span::current();
+    let Some(fields) = span.metadata().map(|m| m.fields()) else {
+        return; // logging is off for this request
+    };
+    if let (Some(client), Some(token)) = (fields.field("client_id"), fields.field("token_id")) {
+        let values: [(&tracing::field::Field, Option<&dyn tracing::Value>); 2] =
+            [(&client, Some(&client_id)), (&token, Some(&token_id))];
+        span.record_all(&fields.value_set(&values));
+    }
+}
+
 /// The span each request is logged under (tracing-actix-web): method, route, path, client
 /// address, user agent, request id, status and error message — but the path without its
 /// query string, so a client that puts a secret in the URL does not put it in the log.

@@ -236,13 +236,28 @@ pub struct ParsedToken {
     pub id: TokenId,
 }
 
-/// Generate a new token of `kind`: the selector from the system time and the OS CSPRNG,
-/// the body from the OS CSPRNG.
-pub fn generate(kind: TokenKind) -> NewToken {
-    let millis = std::time::SystemTime::now()
+/// Generate a new token of `kind` issued at `issued_at` (the `issued_at` its record will
+/// carry): the selector from that second (the milliseconds within it from the system
+/// clock) and the OS CSPRNG, the body from the OS CSPRNG.
+///
+/// The selector's time is the record's issue time, not merely the system's, because the
+/// store finds live short-lived tokens by id range ([`first_id_issued_at`]); a server
+/// run on a test clock must give ids that agree with it.
+pub fn generate(kind: TokenKind, issued_at: i64) -> NewToken {
+    let within = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    generate_at(kind, millis)
+        .map_or(0, |d| u64::from(d.subsec_millis()));
+    let secs = u64::try_from(issued_at).unwrap_or(0);
+    generate_at(kind, secs.saturating_mul(1000).saturating_add(within))
+}
+
+/// The smallest id a token issued at or after `secs` (Unix seconds) can have: `tok_` and
+/// the selector's time digits. Ids compare as strings in issue-time order, so the tokens
+/// issued since `secs` are the ids from this one on.
+pub fn first_id_issued_at(secs: i64) -> String {
+    let millis = u64::try_from(secs).unwrap_or(0).saturating_mul(1000);
+    let selector = selector(millis, 0);
+    format!("{}{}", TokenId::PREFIX, &selector[..SELECTOR_TIME_LEN])
 }
 
 /// [`generate`] with the selector's time given (milliseconds since the Unix epoch).
@@ -476,7 +491,7 @@ mod tests {
         // 2,000 bodies = 86,000 characters, ≈ 1,387 per character: each within ±20 %.
         let mut counts = [0usize; 62];
         for _ in 0..2000 {
-            let t = generate(TokenKind::Access);
+            let t = generate(TokenKind::Access, 1_800_000_000);
             let body = &t.secret.expose()[PREFIX_LEN + SELECTOR_LEN..][..BODY_LEN];
             for b in body.bytes() {
                 counts[ALPHABET.iter().position(|a| *a == b).unwrap()] += 1;
@@ -495,7 +510,7 @@ mod tests {
     #[test]
     fn generated_tokens_parse_back_with_same_kind_hash_and_id() {
         for kind in TokenKind::ALL {
-            let t = generate(kind);
+            let t = generate(kind, 1_800_000_000);
             assert!(t.secret.expose().starts_with(kind.prefix()));
             assert_eq!(t.secret.expose().len(), TOKEN_LEN);
             let p = parse(t.secret.expose()).expect("a fresh token parses");
@@ -505,15 +520,15 @@ mod tests {
 
     #[test]
     fn two_tokens_differ() {
-        let a = generate(TokenKind::Access);
-        let b = generate(TokenKind::Access);
+        let a = generate(TokenKind::Access, 1_800_000_000);
+        let b = generate(TokenKind::Access, 1_800_000_000);
         assert_ne!(a.secret, b.secret);
         assert_ne!(a.id, b.id);
     }
 
     #[test]
     fn debug_never_shows_the_secret() {
-        let t = generate(TokenKind::Access);
+        let t = generate(TokenKind::Access, 1_800_000_000);
         let printed = format!("{t:?}");
         assert!(!printed.contains(t.secret.expose()), "{printed}");
         assert!(printed.contains("REDACTED"));
@@ -521,7 +536,7 @@ mod tests {
 
     #[test]
     fn typed_errors() {
-        let t = generate(TokenKind::Refresh);
+        let t = generate(TokenKind::Refresh, 1_800_000_000);
         let s = t.secret.expose();
         assert_eq!(parse("hello"), Err(TokenParseError::MissingPrefix));
         assert_eq!(parse(""), Err(TokenParseError::MissingPrefix));
@@ -561,7 +576,7 @@ mod tests {
 
     #[test]
     fn token_ids_parse_in_any_case_and_junk_is_refused() {
-        let t = generate(TokenKind::Access);
+        let t = generate(TokenKind::Access, 1_800_000_000);
         assert_eq!(TokenId::parse(t.id.as_str()), Some(t.id.clone()));
         assert_eq!(t.id.as_str().len(), 4 + SELECTOR_LEN);
         assert!(t.id.as_str().bytes().all(|b| !b.is_ascii_uppercase()));
@@ -578,7 +593,7 @@ mod tests {
 
     #[test]
     fn the_id_is_the_selector_the_token_carries() {
-        let t = generate(TokenKind::Refresh);
+        let t = generate(TokenKind::Refresh, 1_800_000_000);
         let selector = &t.secret.expose()[PREFIX_LEN..PREFIX_LEN + SELECTOR_LEN];
         assert_eq!(t.id.as_str(), format!("tok_{selector}"));
         // The id says nothing about the secret half: another body, same id.
@@ -597,9 +612,9 @@ mod tests {
             last = id;
         }
         // And the real clock's ids are in order too.
-        let a = generate(TokenKind::Access);
+        let a = generate(TokenKind::Access, 1_800_000_000);
         std::thread::sleep(std::time::Duration::from_millis(2));
-        let b = generate(TokenKind::Access);
+        let b = generate(TokenKind::Access, 1_800_000_000);
         assert!(b.id > a.id);
     }
 
@@ -633,7 +648,7 @@ mod tests {
     proptest! {
         #[test]
         fn any_single_character_change_is_rejected(pos in 0usize..TOKEN_LEN, replacement in 0usize..62) {
-            let t = generate(TokenKind::Access);
+            let t = generate(TokenKind::Access, 1_800_000_000);
             let s = t.secret.expose();
             let new_char = ALPHABET[replacement] as char;
             prop_assume!(s.as_bytes()[pos] as char != new_char);
@@ -644,7 +659,7 @@ mod tests {
 
         #[test]
         fn any_dropped_character_is_rejected(pos in 0usize..TOKEN_LEN) {
-            let t = generate(TokenKind::ClientSecret);
+            let t = generate(TokenKind::ClientSecret, 1_800_000_000);
             let mut changed = t.secret.expose().to_string();
             changed.remove(pos);
             prop_assert!(parse(&changed).is_err());

@@ -81,7 +81,7 @@ pub struct ClientChanges {
 
 fn new_client_id() -> String {
     // The id is public; 80 random bits keep it unguessable enough to not leak counts.
-    let t = token::generate(TokenKind::ClientSecret);
+    let t = token::generate(TokenKind::ClientSecret, 0);
     format!("cl_{}", t.hash.short_hex())
 }
 
@@ -201,7 +201,8 @@ impl Admin<'_> {
             ));
         }
         let now = self.now();
-        let secret = (auth != AuthMethod::None).then(|| token::generate(TokenKind::ClientSecret));
+        let secret =
+            (auth != AuthMethod::None).then(|| token::generate(TokenKind::ClientSecret, now));
         let client = Client {
             id: new_client_id(),
             name,
@@ -361,7 +362,7 @@ impl Admin<'_> {
             )));
         }
         let now = self.now();
-        let secret = token::generate(TokenKind::ClientSecret);
+        let secret = token::generate(TokenKind::ClientSecret, now);
         let ttl = validity.or(client.secret_ttl);
         let expires = ttl.map(|d| now + d.secs());
         let e = NewAuditEvent {

@@ -116,7 +116,7 @@ impl Admin<'_> {
             .label
             .map(|l| l.trim().to_string())
             .filter(|l| !l.is_empty());
-        let t = token::generate(TokenKind::Access);
+        let t = token::generate(TokenKind::Access, now);
         let record = NewTokenRecord {
             id: t.id.clone(),
             hash: t.hash,
@@ -316,7 +316,7 @@ impl Admin<'_> {
             old.expires_at - old.issued_at,
         )));
         let expires_at = self.expiry(lifetime, now)?;
-        let t = token::generate(TokenKind::Access);
+        let t = token::generate(TokenKind::Access, now);
         let record = NewTokenRecord {
             id: t.id.clone(),
             hash: t.hash,

@@ -80,7 +80,7 @@ pub fn parse_leads(s: &str) -> Result<Vec<Duration>, String> {
         .collect::<Result<Vec<_>, _>>()?;
     leads.sort_by(|a, b| b.cmp(a));
     leads.dedup();
-    let min = crate::store::WARNABLE_MIN_LIFETIME;
+    let min = crate::store::SHORT_LIFETIME;
     if let Some(short) = leads.iter().find(|l| l.secs() < min) {
         return Err(format!(
             "the lead time {short} is shorter than {}: expiry warnings are for long-lived credentials",

@@ -192,7 +192,7 @@ pub fn issue_code(
     now: Timestamp,
     issuer: &str,
 ) -> Result<String, StoreError> {
-    let code = token::generate(TokenKind::AuthorizationCode);
+    let code = token::generate(TokenKind::AuthorizationCode, now);
     let record = NewTokenRecord {
         id: code.id.clone(),
         hash: code.hash,

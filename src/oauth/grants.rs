@@ -153,7 +153,7 @@ pub fn client_credentials(
     require_grant(client, GrantType::ClientCredentials)?;
     let scopes = requested_scopes(params.get("scope"), &client.scopes)?;
     let (access_ttl, _) = lifetimes(state, client)?;
-    let access = token::generate(TokenKind::Access);
+    let access = token::generate(TokenKind::Access, now);
     let row = Row {
         client,
         subject: &client.id,
@@ -219,10 +219,10 @@ pub fn authorization_code(
         _ => return Err(OAuthError::InvalidGrant(UNKNOWN.into())),
     };
     let (access_ttl, refresh_ttl) = lifetimes(state, client)?;
-    let access = token::generate(TokenKind::Access);
+    let access = token::generate(TokenKind::Access, now);
     let refresh = client
         .has_grant(GrantType::RefreshToken)
-        .then(|| token::generate(TokenKind::Refresh));
+        .then(|| token::generate(TokenKind::Refresh, now));
     let outcome = state
         .store
         .redeem_code(&parsed, now, "authorization code replayed", |g| {
@@ -342,8 +342,8 @@ pub fn refresh_token(
         _ => return Err(OAuthError::InvalidGrant(INACTIVE.into())),
     };
     let (access_ttl, refresh_ttl) = lifetimes(state, client)?;
-    let access = token::generate(TokenKind::Access);
-    let refresh = token::generate(TokenKind::Refresh);
+    let access = token::generate(TokenKind::Access, now);
+    let refresh = token::generate(TokenKind::Refresh, now);
     let mut granted = Vec::new();
     let outcome = state
         .store

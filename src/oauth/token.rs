@@ -60,11 +60,7 @@ async fn issue(
         let (issued, record) = grants::client_credentials(state, &client, &params, now)?;
         // Committed (with whatever else is being issued right now) before we answer.
         state.token_batcher.commit(vec![record]).await?;
-        // Named on the request's own log line (see http::RequestSpan) rather than in a
-        // line of its own: this is the hot path of issuance.
-        let span = tracing::Span::current();
-        span.record("client_id", client.id.as_str());
-        span.record("token_id", issued.access.id.as_str());
+        crate::http::record_issue(client.id.as_str(), issued.access.id.as_str());
         return Ok(token_response(&issued));
     }
     let st = state.get_ref().clone();

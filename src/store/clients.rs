@@ -3,6 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::tokens::{live_params, live_tokens, query_named};
 use super::{Result, Store, StoreError, audit};
 use crate::model::{
     AuthMethod, Client, ClientProfile, GrantType, Heartbeat, IdpKind, IdpRef, NewAuditEvent,
@@ -168,15 +169,12 @@ impl Store {
 
     /// Number of live (unrevoked, unexpired) access and refresh tokens per client.
     pub fn active_token_counts(&self, now: Timestamp) -> Result<Vec<(String, i64)>> {
-        self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT client_id, count(*) FROM tokens INDEXED BY tokens_client \
-                 WHERE client_id IN (SELECT id FROM clients) AND expires_at > ?1 \
-                 AND revoked_at IS NULL AND kind != 3 GROUP BY client_id", // 3: codes
-            )?;
-            let rows = stmt.query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
+        let sql = format!(
+            "SELECT client_id, count(*) FROM ({}) GROUP BY client_id",
+            live_tokens("client_id", false, " AND kind != 3") // 3: authorization codes
+        );
+        let params = live_params(now, None);
+        self.read(|c| query_named(c, &sql, &params, |r| Ok((r.get(0)?, r.get(1)?))))
     }
 
     /// Apply `update` to client `id` and return the new state.
@@ -318,12 +316,12 @@ impl Store {
                 return Err(StoreError::NotFound(format!("API client {id}")));
             }
             let revoked: Vec<String> = {
-                let mut stmt = tx.prepare(
-                    "UPDATE tokens SET revoked_at = ?2, revoked_reason = 'client deleted' \
-                     WHERE client_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 RETURNING id",
-                )?;
-                let rows = stmt.query_map(params![id, now], |r| r.get(0))?;
-                rows.collect::<rusqlite::Result<_>>()?
+                let sql = format!(
+                    "UPDATE tokens SET revoked_at = :now, revoked_reason = 'client deleted' \
+                     WHERE id IN ({}) RETURNING id",
+                    live_tokens("id", true, "")
+                );
+                query_named(tx, &sql, &live_params(now, Some(id)), |r| r.get(0))?
             };
             audit::append(tx, audit, now)?;
             for token_id in &revoked {

@@ -38,7 +38,7 @@ pub use grants::{CodeGrant, ROTATED_REASON, RedeemOutcome, RotateOutcome};
 pub use meta::{MAX_TOKEN_LIFETIME_KEY, TOOL_PASSWORD_KEY};
 pub use monitor::Activity;
 pub use scim::{ScimQuery, ScimRecord};
-pub use tokens::{NewTokenRecord, RevokeOutcome, TokenFilter, WARNABLE_MIN_LIFETIME};
+pub use tokens::{NewTokenRecord, RevokeOutcome, SHORT_LIFETIME, TokenFilter};
 
 /// How long a statement waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: StdDuration = StdDuration::from_secs(10);

@@ -6,7 +6,7 @@
 //! issuance rate); [`kind_code`], [`via_code`] and [`scope_bits`] are the only encoders
 //! and [`row_to_token`] the only decoder.
 
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Result, Store, StoreError, audit};
 use crate::model::{IssuedVia, NewAuditEvent, Scope, TokenRecord};
@@ -54,11 +54,89 @@ pub enum RevokeOutcome {
 
 pub(super) const COLUMNS: &str = "id, kind, client_id, subject, scopes, issued_at, expires_at, revoked_at, \
     revoked_reason, issued_via, family_id, parent_id, last_used_at, last_used_ip, use_count, label";
-/// Tokens living at most this long (seconds) are not in the partial index
-/// `tokens_warnable` (schema.sql, migration 5, which spells the same number), so the
-/// monitor's expiry scan never reads them: expiry warnings are for long-lived credentials,
-/// and warning leads shorter than this are refused (monitor settings).
-pub const WARNABLE_MIN_LIFETIME: i64 = 3600;
+/// Tokens living at most this long (seconds): the one-hour OAuth access tokens and the
+/// 60-second codes, nearly every row. They are in no secondary index (schema.sql,
+/// migration 6, which spells the same number), so issuing one writes its row and nothing
+/// else; the live ones were issued within this long, and are found by id ([`live_tokens`]).
+/// The monitor's expiry scan never reads them either (`tokens_warnable`): expiry warnings
+/// are for long-lived credentials, and warning leads shorter than this are refused
+/// (monitor settings).
+pub const SHORT_LIFETIME: i64 = 3600;
+
+/// The live (unrevoked, unexpired) tokens, as a compound SELECT of `columns` whose two
+/// arms both end with `extra` (further `AND` terms). Named parameters: `:now`, `:first_id`
+/// and `:end_id` ([`live_id_range`]), and `:client` if `one_client`.
+///
+/// Each arm reads one index, and their conditions are complementary, so every live token
+/// comes out exactly once:
+/// - tokens living longer than [`SHORT_LIFETIME`], and legacy tokens (20-character ids,
+///   which carry no issue time): the partial index `tokens_client`, the range after `:now`
+///   of each client (clients are few, and every token's client is a row of `clients`);
+/// - the short-lived rest: alive at `:now`, so issued after `:now - SHORT_LIFETIME`, and
+///   ids begin with their issue time: the primary key from `:first_id` on.
+pub(super) fn live_tokens(columns: &str, one_client: bool, extra: &str) -> String {
+    let (clients, short_client) = if one_client {
+        ("client_id = :client", " AND client_id = :client")
+    } else {
+        ("client_id IN (SELECT id FROM clients)", "")
+    };
+    format!(
+        "SELECT {columns} FROM tokens INDEXED BY tokens_client WHERE {clients} \
+         AND (expires_at - issued_at > 3600 OR length(id) != 24) \
+         AND expires_at > :now AND revoked_at IS NULL{extra} \
+         UNION ALL \
+         SELECT {columns} FROM tokens WHERE id >= :first_id AND id < :end_id \
+         AND length(id) = 24 AND expires_at - issued_at <= 3600 \
+         AND expires_at > :now AND revoked_at IS NULL{short_client}{extra}"
+    )
+}
+
+/// `:first_id` and `:end_id` of [`live_tokens`] at `now`. The range starts a second early
+/// (ids issued in the second before `issued_at` was read, by a program that read the two
+/// clocks apart) and ends a century ahead (tokens from a clock ahead of this one), which
+/// keeps out all but 1 in 128 legacy ids: hex never sorts among this century's selectors.
+fn live_id_range(now: Timestamp) -> [(&'static str, rusqlite::types::Value); 2] {
+    const CENTURY: i64 = 100 * 366 * 86_400;
+    [
+        (
+            ":first_id",
+            crate::token::first_id_issued_at(now - SHORT_LIFETIME - 1).into(),
+        ),
+        (
+            ":end_id",
+            crate::token::first_id_issued_at(now.saturating_add(CENTURY)).into(),
+        ),
+    ]
+}
+
+/// Run `sql` with named `params`, mapping each row with `f`.
+pub(super) fn query_named<T>(
+    conn: &Connection,
+    sql: &str,
+    params: &[(&str, rusqlite::types::Value)],
+    f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let refs: Vec<(&str, &dyn rusqlite::ToSql)> = params
+        .iter()
+        .map(|(k, v)| (*k, v as &dyn rusqlite::ToSql))
+        .collect();
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map(refs.as_slice(), f)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// The parameters of [`live_tokens`] at `now`, for one client or all.
+pub(super) fn live_params(
+    now: Timestamp,
+    client: Option<&str>,
+) -> Vec<(&'static str, rusqlite::types::Value)> {
+    let mut params = vec![(":now", now.into())];
+    params.extend(live_id_range(now));
+    if let Some(c) = client {
+        params.push((":client", c.to_string().into()));
+    }
+    params
+}
 
 /// The monitor's expiry scan, after `SELECT columns`. Its first two terms repeat the
 /// partial index `tokens_warnable`'s condition word for word, so that SQLite may use it.
@@ -247,44 +325,40 @@ fn revoke_one(
     Ok(Some(RevokeOutcome::Revoked(rec)))
 }
 
-/// The SQL and arguments of [`Store::list_tokens`].
-fn list_query(filter: &TokenFilter, now: Timestamp) -> (String, Vec<rusqlite::types::Value>) {
+/// The SQL and named parameters of [`Store::list_tokens`].
+fn list_query(
+    filter: &TokenFilter,
+    now: Timestamp,
+) -> (String, Vec<(&'static str, rusqlite::types::Value)>) {
     let live = !filter.include_inactive || filter.expiring_before.is_some();
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
-    let mut sql = if live {
-        format!("SELECT {COLUMNS} FROM tokens INDEXED BY tokens_client WHERE")
+    let mut extra = String::new();
+    let mut params = if live {
+        live_params(now, filter.client_id.as_deref())
     } else {
-        format!("SELECT {COLUMNS} FROM tokens WHERE")
+        Vec::new()
     };
-    match &filter.client_id {
-        Some(client) => {
-            sql.push_str(" client_id = ?");
-            args.push(client.clone().into());
-        }
-        None if live => sql.push_str(" client_id IN (SELECT id FROM clients)"),
-        None => sql.push_str(" 1=1"),
-    }
-    if live {
-        sql.push_str(" AND expires_at > ? AND revoked_at IS NULL");
-        args.push(now.into());
-    }
     if let Some(before) = filter.expiring_before {
-        sql.push_str(" AND expires_at <= ?");
-        args.push(before.into());
+        extra.push_str(" AND expires_at <= :before");
+        params.push((":before", before.into()));
     }
     if !filter.include_codes {
-        sql.push_str(" AND kind != 3"); // authorization codes
+        extra.push_str(" AND kind != 3"); // authorization codes
     }
-    if live {
-        sql.push_str(" ORDER BY expires_at, id");
+    let mut sql = if live {
+        live_tokens(COLUMNS, filter.client_id.is_some(), &extra) + " ORDER BY expires_at, id"
     } else {
-        sql.push_str(" ORDER BY issued_at DESC, id");
-    }
+        let mut sql = format!("SELECT {COLUMNS} FROM tokens WHERE 1=1{extra}");
+        if let Some(client) = &filter.client_id {
+            sql.push_str(" AND client_id = :client");
+            params.push((":client", client.clone().into()));
+        }
+        sql + " ORDER BY issued_at DESC, id"
+    };
     if let Some(limit) = filter.limit {
-        sql.push_str(" LIMIT ?");
-        args.push((limit as i64).into());
+        sql.push_str(" LIMIT :limit");
+        params.push((":limit", (limit as i64).into()));
     }
-    (sql, args)
+    (sql, params)
 }
 
 impl Store {
@@ -325,18 +399,14 @@ impl Store {
     /// `clients`). There is no index on expiry alone, because each one costs every
     /// issuance a write.
     pub fn list_tokens(&self, filter: &TokenFilter, now: Timestamp) -> Result<Vec<TokenRecord>> {
-        let (sql, args) = list_query(filter, now);
-        self.read(|c| {
-            let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map(params_from_iter(args.iter()), row_to_token)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
+        let (sql, params) = list_query(filter, now);
+        self.read(|c| query_named(c, &sql, &params, row_to_token))
     }
 
     /// Live tokens that expire in `(now, now + within]` and live longer than `longer_than`
     /// seconds, soonest first: the monitor's expiry-warning scan. Reads the partial index
     /// `tokens_warnable`, which holds only tokens living longer than
-    /// [`WARNABLE_MIN_LIFETIME`], so the scan never visits the one-hour OAuth access tokens
+    /// [`SHORT_LIFETIME`], so the scan never visits the one-hour OAuth access tokens
     /// that make up most rows; `longer_than` below that is raised to it.
     pub fn tokens_due_for_warning(
         &self,
@@ -350,7 +420,7 @@ impl Store {
                 params![
                     now,
                     now.saturating_add(within),
-                    longer_than.max(WARNABLE_MIN_LIFETIME)
+                    longer_than.max(SHORT_LIFETIME)
                 ],
                 row_to_token,
             )?;
@@ -359,7 +429,7 @@ impl Store {
     }
 
     /// Every live token that lives longer than `longer_than` seconds (at least
-    /// [`WARNABLE_MIN_LIFETIME`]), soonest expiry first: the expiry gauges of `/metrics`,
+    /// [`SHORT_LIFETIME`]), soonest expiry first: the expiry gauges of `/metrics`,
     /// read through `tokens_warnable` like the warning scan.
     pub fn long_lived_tokens(&self, now: Timestamp, longer_than: i64) -> Result<Vec<TokenRecord>> {
         self.tokens_due_for_warning(now, i64::MAX, longer_than)
@@ -392,16 +462,15 @@ impl Store {
         audit: &NewAuditEvent,
     ) -> Result<Vec<TokenRecord>> {
         self.write(|tx| {
-            let mut stmt = tx.prepare(&format!(
-                "UPDATE tokens SET revoked_at = ?2, revoked_reason = ?3 \
-                 WHERE client_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
-                 AND (?4 IS NULL OR kind = ?4) RETURNING {COLUMNS}"
-            ))?;
-            let rows = stmt.query_map(
-                params![client_id, now, reason, kind.map(kind_code)],
-                row_to_token,
-            )?;
-            let revoked = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            let sql = format!(
+                "UPDATE tokens SET revoked_at = :now, revoked_reason = :reason \
+                 WHERE id IN ({}) RETURNING {COLUMNS}",
+                live_tokens("id", true, " AND (:kind IS NULL OR kind = :kind)")
+            );
+            let mut params = live_params(now, Some(client_id));
+            params.push((":reason", reason.to_string().into()));
+            params.push((":kind", kind.map(kind_code).into()));
+            let revoked = query_named(tx, &sql, &params, row_to_token)?;
             for t in &revoked {
                 let e = NewAuditEvent {
                     token_id: Some(t.id.to_string()),
@@ -474,7 +543,7 @@ pub(crate) fn access_record(
     issued_at: Timestamp,
     expires_at: Timestamp,
 ) -> (crate::token::NewToken, NewTokenRecord) {
-    let t = crate::token::generate(TokenKind::Access);
+    let t = crate::token::generate(TokenKind::Access, issued_at);
     let r = NewTokenRecord {
         id: t.id.clone(),
         hash: t.hash,
@@ -627,13 +696,13 @@ mod tests {
             expiring_before: Some(now + 86_400),
             ..TokenFilter::default()
         };
-        assert_eq!(ids(within_a_day), vec![a_soon.clone(), b_hour]);
+        assert_eq!(ids(within_a_day), vec![a_soon.clone(), b_hour.clone()]);
         let of_a = TokenFilter {
             client_id: Some(a.clone()),
             limit: Some(1),
             ..TokenFilter::default()
         };
-        assert_eq!(ids(of_a), vec![a_soon]);
+        assert_eq!(ids(of_a), vec![a_soon.clone()]);
         let counts = store.active_token_counts(now).unwrap();
         assert_eq!(counts.len(), 2);
         assert!(
@@ -642,8 +711,22 @@ mod tests {
         );
         let long = store.long_lived_tokens(now, 86_400).unwrap();
         assert_eq!(long.iter().map(|t| &t.id).collect::<Vec<_>>(), [&a_year]);
+        // Revoking a client's tokens finds its short-lived ones (by id) and its long-lived
+        // ones (by the index), and nothing of the other client.
+        let mut revoked: Vec<TokenId> = store
+            .revoke_client_tokens(&a, None, "test", now, &NewAuditEvent::default())
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        revoked.sort();
+        let mut expected = vec![a_soon.clone(), a_year.clone()];
+        expected.sort();
+        assert_eq!(revoked, expected);
+        assert_eq!(ids(TokenFilter::default()), vec![b_hour.clone()]);
 
-        // Both live listings are searches of tokens_client, not scans of the table.
+        // Both live listings search two indexes (the client index for long-lived tokens,
+        // the primary key for the last hour's), and neither scans the table.
         for filter in [
             TokenFilter::default(),
             TokenFilter {
@@ -651,19 +734,20 @@ mod tests {
                 ..TokenFilter::default()
             },
         ] {
-            let (sql, args) = list_query(&filter, now);
-            let plan: String = store
+            let (sql, params) = list_query(&filter, now);
+            let plan = store
                 .read(|c| {
-                    let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-                    let rows =
-                        stmt.query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(3))?;
-                    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("; "))
+                    let sql = format!("EXPLAIN QUERY PLAN {sql}");
+                    query_named(c, &sql, &params, |r| r.get::<_, String>(3))
                 })
-                .unwrap();
+                .unwrap()
+                .join("; ");
             assert!(
                 plan.contains("SEARCH tokens USING INDEX tokens_client"),
                 "{plan}"
             );
+            assert!(plan.contains("USING PRIMARY KEY (id>? AND id<?)"), "{plan}");
+            assert!(!plan.contains("SCAN tokens"), "{plan}");
         }
     }
 

@@ -48,7 +48,7 @@ fn introspection_fields_and_inactive_cases() {
     );
 
     // Unknown, malformed, another client's: `{"active": false}` and nothing else.
-    let unknown = scimgate::token::generate(scimgate::token::TokenKind::Access);
+    let unknown = scimgate::token::generate(scimgate::token::TokenKind::Access, 1_800_000_000);
     for t in [unknown.secret.expose(), "garbage", c.secret()] {
         let v = introspect(&server, &c, t);
         assert_eq!(v, serde_json::json!({"active": false}), "{t}");
@@ -95,7 +95,7 @@ fn revoke_then_introspect() {
     assert_eq!(introspect(&server, &other, &theirs)["active"], true);
     // Unknown and malformed tokens: 200.
     assert_eq!(revoke(&c, "sgat_unknown").status(), 200);
-    let unknown = scimgate::token::generate(scimgate::token::TokenKind::Access);
+    let unknown = scimgate::token::generate(scimgate::token::TokenKind::Access, 1_800_000_000);
     assert_eq!(revoke(&c, unknown.secret.expose()).status(), 200);
 
     let r = revoke(&c, &token);

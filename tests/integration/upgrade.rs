@@ -29,7 +29,7 @@ fn crc_suffix(head: &str) -> String {
 /// A token string in the pre-selector format: prefix, 43 base62 characters, CRC32.
 fn legacy_token(prefix: &str) -> String {
     // A fresh token's secret half is 43 base62 characters, as the old format's body was.
-    let fresh = scimgate::token::generate(scimgate::token::TokenKind::Access);
+    let fresh = scimgate::token::generate(scimgate::token::TokenKind::Access, 1_800_000_000);
     let body = &fresh.secret.expose()[5 + 20..5 + 20 + 43];
     let head = format!("{prefix}{body}");
     format!("{head}{}", crc_suffix(&head))
@@ -57,6 +57,7 @@ struct Legacy {
     access: String,
     code: String,
     refresh: String,
+    short: String,
 }
 
 /// A store as schema 4 left it, written with that schema's SQL: one client with a legacy
@@ -97,6 +98,23 @@ fn schema_4_store() -> Legacy {
         )
         .unwrap();
     }
+    // A legacy one-hour access token still alive: it must stay in live listings and be
+    // revoked with its client, though its id carries no issue time.
+    let now = chrono::Utc::now().timestamp();
+    let short = legacy_token("sgat_");
+    conn.execute(
+        "INSERT INTO tokens (id, hash, kind, client_id, subject, scopes, issued_at, \
+         expires_at, issued_via) VALUES (?1, ?2, 'access_token', ?3, ?3, \
+         'user-directory.read.all', ?4, ?5, 'client_credentials')",
+        params![
+            legacy_id(&short),
+            sha(&short),
+            client_id,
+            now - 60,
+            now + 3540
+        ],
+    )
+    .unwrap();
     // A rotated refresh token of an end user: every text column migration 6 encodes has a
     // value other than the access token's.
     let refresh = legacy_token("sgrt_");
@@ -127,6 +145,7 @@ fn schema_4_store() -> Legacy {
         access,
         code,
         refresh,
+        short,
     }
 }
 
@@ -171,10 +190,10 @@ fn a_schema_4_store_migrates_and_its_tokens_keep_working() {
     let rows: i64 = conn
         .query_row("SELECT count(*) FROM tokens", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(rows, 3);
+    assert_eq!(rows, 4);
     // Migration 6's encodings, as stored.
     let stored: Vec<(i64, Option<String>, i64, i64)> = conn
-        .prepare("SELECT kind, subject, scopes, issued_via FROM tokens ORDER BY kind")
+        .prepare("SELECT kind, subject, scopes, issued_via FROM tokens ORDER BY kind, issued_via")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .unwrap()
@@ -184,6 +203,7 @@ fn a_schema_4_store_migrates_and_its_tokens_keep_working() {
         stored,
         vec![
             (1, None, 3, 1),
+            (1, None, 1, 2),
             (2, Some("alice@example.com".into()), 1, 5),
             (3, None, 3, 1),
         ]
@@ -234,6 +254,22 @@ fn a_schema_4_store_migrates_and_its_tokens_keep_working() {
     let fresh = fresh["access_token"].as_str().unwrap().to_string();
     assert_eq!(fresh.len(), scimgate::token::TOKEN_LEN);
     assert_eq!(Scim::new(&server, &fresh).get("/Users").status, 200);
+
+    // Live listings find both live legacy tokens, the long-lived and the one-hour one.
+    let listed: Vec<String> = old
+        .store
+        .json(&["list-tokens"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(listed.contains(&legacy_id(&old.access)), "{listed:?}");
+    assert!(listed.contains(&legacy_id(&old.short)), "{listed:?}");
+    assert!(
+        !listed.contains(&legacy_id(&old.refresh)),
+        "revoked: {listed:?}"
+    );
 
     // `config` finds the legacy token by value and by id (typed in capitals, as hex may be).
     let shown = old.store.json(&["show-token", &old.access]);
