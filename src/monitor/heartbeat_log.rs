@@ -166,3 +166,45 @@ impl HeartbeatLog {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::events::Verdict;
+
+    #[test]
+    fn a_drain_larger_than_the_buffer_is_written_whole_line_by_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = HeartbeatLog::new(dir.path().join("hb.log"));
+        // 1,000 lines of ≈ 300 bytes: several 64 KiB flushes, lines across their edges.
+        let events: Vec<RequestEvent> = (0..1000)
+            .map(|i| RequestEvent {
+                at: 1_800_000_000 + i / 100,
+                attribution: Attribution::Token {
+                    token_id: format!("tok_{i:020}"),
+                    client_id: "cl_0011223344556677".into(),
+                    verdict: Verdict::Accepted,
+                },
+                method: actix_web::http::Method::GET,
+                path: format!("/scim/v2/Users/{i:036}"),
+                status: 200,
+                ip: Some([192, 0, 2, 7].into()),
+                user_agent: Some("Okta SCIM Client 1.0.0".into()),
+                latency_ms: 0.25,
+            })
+            .collect();
+        log.write_requests(&events);
+        log.write_requests(&events[..1]);
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1001);
+        assert!(text.len() > 4 * 64 * 1024, "{} bytes", text.len());
+        for (i, line) in lines.iter().enumerate() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let n = if i == 1000 { 0 } else { i };
+            assert_eq!(v["token_id"], format!("tok_{n:020}"));
+            assert_eq!(v["path"], format!("/scim/v2/Users/{n:036}"));
+            assert_eq!(v["ip"], "192.0.2.7");
+        }
+    }
+}
