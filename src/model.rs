@@ -264,6 +264,14 @@ pub enum IssuedVia {
 }
 
 impl IssuedVia {
+    pub const ALL: [IssuedVia; 5] = [
+        IssuedVia::Cli,
+        IssuedVia::ClientCredentials,
+        IssuedVia::AuthorizationCode,
+        IssuedVia::RefreshToken,
+        IssuedVia::Rotate,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             IssuedVia::Cli => "cli",
@@ -274,15 +282,7 @@ impl IssuedVia {
         }
     }
     pub fn from_name(s: &str) -> Option<IssuedVia> {
-        [
-            IssuedVia::Cli,
-            IssuedVia::ClientCredentials,
-            IssuedVia::AuthorizationCode,
-            IssuedVia::RefreshToken,
-            IssuedVia::Rotate,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
+        IssuedVia::ALL.into_iter().find(|v| v.as_str() == s)
     }
 }
 

@@ -165,13 +165,10 @@ pub(super) fn kind_code(kind: TokenKind) -> i64 {
 }
 
 fn kind_from_code(code: i64) -> Option<TokenKind> {
-    [
-        TokenKind::Access,
-        TokenKind::Refresh,
-        TokenKind::AuthorizationCode,
-    ]
-    .into_iter()
-    .find(|k| kind_code(*k) == code)
+    TokenKind::ALL
+        .into_iter()
+        .filter(|k| *k != TokenKind::ClientSecret)
+        .find(|k| kind_code(*k) == code)
 }
 
 /// `tokens.issued_via` as stored.
@@ -186,15 +183,7 @@ fn via_code(via: IssuedVia) -> i64 {
 }
 
 fn via_from_code(code: i64) -> Option<IssuedVia> {
-    [
-        IssuedVia::Cli,
-        IssuedVia::ClientCredentials,
-        IssuedVia::AuthorizationCode,
-        IssuedVia::RefreshToken,
-        IssuedVia::Rotate,
-    ]
-    .into_iter()
-    .find(|v| via_code(*v) == code)
+    IssuedVia::ALL.into_iter().find(|v| via_code(*v) == code)
 }
 
 /// The bit each scope has in `tokens.scopes`.
@@ -627,13 +616,7 @@ mod tests {
             assert_eq!(kind_from_code(kind_code(kind)), Some(kind));
         }
         assert_eq!(kind_from_code(kind_code(TokenKind::ClientSecret)), None);
-        for via in [
-            IssuedVia::Cli,
-            IssuedVia::ClientCredentials,
-            IssuedVia::AuthorizationCode,
-            IssuedVia::RefreshToken,
-            IssuedVia::Rotate,
-        ] {
+        for via in IssuedVia::ALL {
             assert_eq!(via_from_code(via_code(via)), Some(via));
         }
         let both = vec![Scope::DirectoryRead, Scope::DirectoryWrite];
