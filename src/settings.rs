@@ -268,7 +268,8 @@ pub struct Settings {
     pub tls: Option<TlsFiles>,
     /// Failed logins (per account, and per source IP) before a lockout.
     pub login_max_failures: u32,
-    /// Failed client authentications (per client id, and per source IP) before a lockout.
+    /// Failed client authentications (per client and source IP; unknown client ids per
+    /// source IP) before a lockout.
     pub client_auth_max_failures: u32,
     /// How long a lockout lasts.
     pub lockout: Duration,

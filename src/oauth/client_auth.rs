@@ -7,8 +7,9 @@
 //!
 //! Secrets are machine-generated, so the check is SHA-256 of the presented secret against
 //! the stored hash, compared in constant time ([`TokenHash::ct_eq`]); an unknown client
-//! costs the same hash and compare. Failures are throttled per client id and per source
-//! address ([`crate::throttle`]) and audited.
+//! costs the same hash and compare. Failures are throttled per client and source address,
+//! and unknown client ids per source address ([`crate::throttle`], [`throttle_key`]), and
+//! audited.
 //!
 //! Cost: no KDF (argon2 is for human passwords only); the client row with its secret hash
 //! comes from one indexed read on a cached statement
@@ -213,21 +214,26 @@ fn presented_unchecked(req: &HttpRequest, params: &Params) -> Result<Presented, 
     })
 }
 
-/// Check presented credentials against the store (blocking). The error names no detail an
+/// The client named `client_id` with its secret hash, from [`ClientCache`] or the store;
+/// `None` for an unknown id.
+fn lookup(state: &AppState, client_id: &str) -> Result<Option<ClientRow>, OAuthError> {
+    Ok(state.clients.get_or_load(client_id, || {
+        Ok(state
+            .store
+            .client_with_secret(client_id)?
+            .map(|(c, hash)| (Arc::new(c), hash)))
+    })?)
+}
+
+/// Check presented credentials against the client's row. The error names no detail an
 /// attacker could use to tell an unknown client from a wrong secret.
-pub fn verify(
-    state: &AppState,
+fn verify(
+    row: Option<ClientRow>,
     p: &Presented,
     public: Public,
     now: Timestamp,
 ) -> Result<Arc<Client>, OAuthError> {
     const DENIED: &str = "unknown client or wrong client secret";
-    let row = state.clients.get_or_load(&p.client_id, || {
-        Ok(state
-            .store
-            .client_with_secret(&p.client_id)?
-            .map(|(c, hash)| (Arc::new(c), hash)))
-    })?;
     let (client, stored) = match row {
         Some((c, hash)) if c.auth_method != AuthMethod::None => (Some(c), hash),
         Some((c, _)) => (Some(c), None),
@@ -266,6 +272,19 @@ pub fn verify(
     Ok(client)
 }
 
+/// What a failed authentication counts against. A known client is throttled per source
+/// address (`client:ID@ADDR`): its id is no secret (it is in every authorization URL), and
+/// wrong secrets sent from elsewhere must not lock the client out where its IdP calls
+/// from. Unknown ids are counted per address (`client-ip:ADDR`), which stops one address
+/// from guessing ids, and from filling the audit log, without touching real clients.
+fn throttle_key(client_id: &str, known: bool, ip: &str) -> String {
+    if known {
+        format!("client:{client_id}@{ip}")
+    } else {
+        format!("client-ip:{ip}")
+    }
+}
+
 /// Authenticate the client of `req`, with throttling and auditing around [`verify`].
 pub async fn authenticate(
     state: &AppState,
@@ -275,9 +294,12 @@ pub async fn authenticate(
 ) -> Result<Arc<Client>, OAuthError> {
     let p = presented(req, params)?;
     let ip = super::peer_ip(req);
-    let client_key = format!("client:{}", p.client_id);
-    let ip_key = format!("client-ip:{ip}");
-    let keys = [client_key.as_str(), ip_key.as_str()];
+    // Inline, not on the blocking pool: one indexed read by primary key on a cached
+    // statement (WAL readers never wait for the writer) and one SHA-256 of a short string
+    // cost a few microseconds, less than the two thread hand-offs of `web::block`.
+    let row = lookup(state, &p.client_id)?;
+    let key = throttle_key(&p.client_id, row.is_some(), &ip);
+    let keys = [key.as_str()];
     let now = state.clock.now();
     if let Some(wait) = state.client_throttle.locked(&keys, now) {
         return Err(OAuthError::InvalidClient {
@@ -287,12 +309,9 @@ pub async fn authenticate(
             basic: p.basic,
         });
     }
-    // Inline, not on the blocking pool: one indexed read by primary key on a cached
-    // statement (WAL readers never wait for the writer) and one SHA-256 of a short string
-    // cost a few microseconds, less than the two thread hand-offs of `web::block`.
-    match verify(state, &p, public, now) {
+    match verify(row, &p, public, now) {
         Ok(client) => {
-            state.client_throttle.success(&[client_key.as_str()]);
+            state.client_throttle.success(&keys);
             Ok(client)
         }
         Err(e @ OAuthError::InvalidClient { .. }) => {

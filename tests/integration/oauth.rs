@@ -553,9 +553,86 @@ fn client_authentication_lockout_after_repeated_failures() {
         "{v}"
     );
     assert!(audit_actions(&s).contains(&"security.lockout".to_string()));
+    // The client id is no secret: wrong secrets sent from one address lock the client out
+    // from that address only, not where its IdP calls from.
+    let elsewhere = |secret: &str| {
+        post_form_from_address(
+            "127.0.0.2",
+            &server,
+            "/oauth2/token",
+            Some((&c.id, secret)),
+            &cc,
+        )
+    };
+    assert_eq!(
+        elsewhere(c.secret()).status(),
+        200,
+        "not locked out elsewhere"
+    );
+    for _ in 0..2 {
+        assert_oauth_error(elsewhere("sgcs_wrong"), 401, "invalid_client");
+    }
+    assert_eq!(
+        elsewhere(c.secret()).status(),
+        200,
+        "a success resets that address's count"
+    );
     clock.advance(Duration::minutes(11));
     let r = post_form(&server, "/oauth2/token", Some((&c.id, c.secret())), &cc);
     assert_eq!(r.status(), 200, "the lockout ends");
+}
+
+#[test]
+fn guessing_client_ids_locks_out_the_address_not_the_clients() {
+    let s = TestStore::init();
+    let c = cc_client(&s, &[READ], &[]);
+    let server = TestServer::start_with(
+        &s.db,
+        Clock::manual(1_900_000_000),
+        scimgate::settings::RawSettings {
+            client_auth_max_failures: Some(3),
+            ..Default::default()
+        },
+    );
+    let cc = [("grant_type", "client_credentials")];
+    let from = |id: &str, secret: &str| {
+        post_form_from_address(
+            "127.0.0.3",
+            &server,
+            "/oauth2/token",
+            Some((id, secret)),
+            &cc,
+        )
+    };
+    for i in 0..3 {
+        let r = from(&format!("cl_guess{i}"), "sgcs_wrong");
+        let v = assert_oauth_error(r, 401, "invalid_client");
+        assert!(!v.to_string().contains("too many"), "{v}");
+    }
+    let audited = audit_actions(&s).len();
+    let v = assert_oauth_error(from("cl_guess9", "sgcs_wrong"), 401, "invalid_client");
+    assert!(v.to_string().contains("too many"), "{v}");
+    assert_eq!(
+        audit_actions(&s).len(),
+        audited,
+        "a locked-out address writes no more audit events"
+    );
+    assert_eq!(
+        from(&c.id, c.secret()).status(),
+        200,
+        "a real client calling from that address still gets its token"
+    );
+    let r = post_form(
+        &server,
+        "/oauth2/token",
+        Some(("cl_guess10", "sgcs_wrong")),
+        &cc,
+    );
+    let v = assert_oauth_error(r, 401, "invalid_client");
+    assert!(
+        !v.to_string().contains("too many"),
+        "other addresses are not locked: {v}"
+    );
 }
 
 #[test]

@@ -97,7 +97,35 @@ pub fn post_form(
     basic: Option<(&str, &str)>,
     form: &[(&str, &str)],
 ) -> Response {
-    let mut req = crate::support::http().post(server.url(path)).form(form);
+    post_form_from(crate::support::http(), server, path, basic, form)
+}
+
+/// [`post_form`] from another loopback source address (e.g. 127.0.0.2): the server sees
+/// a different peer, as it would a second IdP or an attacker elsewhere.
+pub fn post_form_from_address(
+    source: &str,
+    server: &TestServer,
+    path: &str,
+    basic: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> Response {
+    let http = Http::builder()
+        .no_proxy()
+        .local_address(source.parse::<std::net::IpAddr>().expect("an IP address"))
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .expect("http client");
+    post_form_from(http, server, path, basic, form)
+}
+
+fn post_form_from(
+    http: Http,
+    server: &TestServer,
+    path: &str,
+    basic: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> Response {
+    let mut req = http.post(server.url(path)).form(form);
     if let Some((id, secret)) = basic {
         req = req.basic_auth(id, Some(secret));
     }
