@@ -1,7 +1,8 @@
 //! Throttling of password guessing: failed logins (per account and per source address) and
 //! failed client authentications at the OAuth2 endpoints (per client and source address;
-//! unknown client ids per source address: `oauth::client_auth::throttle_key`). Each failure slows the next answer a little more; `max_failures` failures in
-//! a row lock the key out for `lockout`; a success resets the keys it names.
+//! unknown client ids per source address: `oauth::client_auth::throttle_key`). Each
+//! failure slows the next answer a little more; `max_failures` failures in a row lock the
+//! key out for `lockout`; a success resets the keys it names.
 //!
 //! The state is in memory, per server process: a restart forgets it, and several server
 //! instances behind a load balancer each count on their own (the limit is then per
