@@ -171,7 +171,7 @@ pub fn authorize(
     // Leave the verdict for the monitor's attribution middleware.
     let attribution = match &result {
         Ok(p) => Some(Attribution::Token {
-            token_id: p.token_id.to_string(),
+            token_id: Some(p.token_id.to_string()),
             client_id: p.client_id.clone(),
             verdict: Verdict::Accepted,
         }),
@@ -179,7 +179,7 @@ pub fn authorize(
             token_id,
             client_id,
         }) => Some(Attribution::Token {
-            token_id: token_id.to_string(),
+            token_id: Some(token_id.to_string()),
             client_id: client_id.clone(),
             verdict: Verdict::Expired,
         }),
@@ -187,7 +187,7 @@ pub fn authorize(
             token_id,
             client_id,
         }) => Some(Attribution::Token {
-            token_id: token_id.to_string(),
+            token_id: Some(token_id.to_string()),
             client_id: client_id.clone(),
             verdict: Verdict::Revoked,
         }),
@@ -196,7 +196,7 @@ pub fn authorize(
             client_id,
             ..
         }) => Some(Attribution::Token {
-            token_id: token_id.to_string(),
+            token_id: Some(token_id.to_string()),
             client_id: client_id.clone(),
             verdict: Verdict::Forbidden,
         }),

@@ -69,12 +69,7 @@ pub fn status(ctx: &Ctx, a: StatusArgs) -> Result<u8, CliError> {
         let last = h.and_then(|h| h.last_success_at);
         let ip = h.and_then(|h| h.last_success_ip.clone());
         let mut note = match state {
-            HealthState::Failing => format!(
-                "calls refused: token {} {}",
-                h.and_then(|h| h.last_token_id.clone()).unwrap_or_default(),
-                h.and_then(|h| h.last_failure_reason.clone())
-                    .unwrap_or_default()
-            ),
+            HealthState::Failing => h.map(health::failure_note).unwrap_or_default(),
             HealthState::Missed | HealthState::Late => c
                 .heartbeat
                 .map(|hb| format!("expected every {}", hb.interval))

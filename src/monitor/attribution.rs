@@ -1,8 +1,13 @@
-//! The middleware around `/scim/v2` that attributes each request with a bearer token to
-//! its client and token (time, method, path, status, source IP, user agent, latency) —
-//! including requests the guard refused because the token expired or was revoked, the
-//! moment provisioning breaks. The guard leaves its verdict in the request's extensions;
-//! this reads it after the response and hands the event to the monitor (a buffer push).
+//! Turning a finished request into a [`RequestEvent`] for the monitor.
+//!
+//! - [`attribute`]: the middleware around `/scim/v2` that attributes each request with a
+//!   bearer token to its client and token (time, method, path, status, source IP, user
+//!   agent, latency) — including requests the guard refused because the token expired or
+//!   was revoked, the moment provisioning breaks. The guard leaves its verdict in the
+//!   request's extensions; this reads it after the response and hands the event to the
+//!   monitor (a buffer push).
+//! - [`event`]: the same event for a request whose handler judged the credential itself
+//!   (the token endpoint, when it refuses a client's dead refresh token or expired secret).
 
 use std::time::Instant;
 
@@ -10,10 +15,11 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, web};
+use actix_web::{HttpMessage, HttpRequest, web};
 
 use super::events::{Attribution, RequestEvent};
 use crate::http::AppState;
+use crate::time::Timestamp;
 
 /// See the module documentation.
 pub async fn attribute(
@@ -21,10 +27,29 @@ pub async fn attribute(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let method = req.method().clone();
-    let path = req.path().to_string();
-    let ip = req.peer_addr().map(|a| a.ip());
+    let res = next.call(req).await?;
+    // Taken, not cloned: nothing after this middleware needs it.
+    let attribution = res.request().extensions_mut().remove::<Attribution>();
+    if let Some(attribution) = attribution {
+        if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+            let at = state.clock.now();
+            let status = res.status().as_u16();
+            state
+                .monitor
+                .record(event(res.request(), attribution, status, started, at));
+        }
+    }
+    Ok(res)
+}
+
+/// The event of `req`, answered with `status` at `at`, begun at `started`.
+pub fn event(
+    req: &HttpRequest,
+    attribution: Attribution,
+    status: u16,
+    started: Instant,
+    at: Timestamp,
+) -> RequestEvent {
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
@@ -33,20 +58,14 @@ pub async fn attribute(
             Some((cut, _)) => s[..cut].to_string(),
             None => s.to_string(),
         });
-    let res = next.call(req).await?;
-    // Taken, not cloned: nothing after this middleware needs it.
-    let attribution = res.request().extensions_mut().remove::<Attribution>();
-    if let (Some(attribution), Some(state)) = (attribution, state) {
-        state.monitor.record(RequestEvent {
-            at: state.clock.now(),
-            attribution,
-            method,
-            path,
-            status: res.status().as_u16(),
-            ip,
-            user_agent,
-            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
-        });
+    RequestEvent {
+        at,
+        attribution,
+        method: req.method().clone(),
+        path: req.path().to_string(),
+        status,
+        ip: req.peer_addr().map(|a| a.ip()),
+        user_agent,
+        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
     }
-    Ok(res)
 }

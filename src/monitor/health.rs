@@ -1,8 +1,10 @@
 //! A client's health state from what the monitor recorded — pure, so the server's monitor
 //! and `config status` decide the same way.
 //!
-//! - failing: the latest call was refused because its token had expired or was revoked
-//!   (provisioning is broken now; a success clears it);
+//! - failing: the latest call was refused because the client's credential is dead — a
+//!   SCIM call's bearer token expired or was revoked, or the token endpoint refused the
+//!   client's refresh token (expired, revoked, reused) or its expired secret. Provisioning
+//!   is broken now; the next accepted SCIM call clears it;
 //! - missed: no successful call for `missed` × the heartbeat interval (an error);
 //! - late: no successful call for longer than one interval;
 //! - healthy: calls succeed as expected; idle: no heartbeat expected and no call yet.
@@ -12,9 +14,58 @@
 use crate::model::{Client, ClientHealth, HealthState};
 use crate::time::Timestamp;
 
-/// Failure reasons that mean the client's credentials stopped working.
+#[cfg(doc)]
+use super::events::Verdict;
+
+/// Failure reasons that mean the client's credentials stopped working (the names of
+/// [`Verdict`]s; `forbidden`, a scope the client lacks, is the IdP's misconfiguration).
 pub fn is_credential_failure(reason: &str) -> bool {
-    matches!(reason, "expired" | "revoked")
+    matches!(
+        reason,
+        "expired"
+            | "revoked"
+            | "refresh_token_expired"
+            | "refresh_token_revoked"
+            | "refresh_token_reused"
+            | "client_secret_expired"
+    )
+}
+
+/// What broke, for a failing client, as a clause: "its SCIM calls are refused because
+/// token tok_… is revoked (HTTP 401)". `config status` and the monitor's alerts say the
+/// same.
+pub fn failure_clause(h: &ClientHealth) -> String {
+    let token = h.last_token_id.as_deref().unwrap_or("?");
+    let status = h.last_failure_status.unwrap_or(401);
+    match h.last_failure_reason.as_deref().unwrap_or("invalid") {
+        "refresh_token_expired" => format!(
+            "the token endpoint refuses its refresh token {token}, which has expired (HTTP {status}), so it gets no new access tokens"
+        ),
+        "refresh_token_revoked" => format!(
+            "the token endpoint refuses its refresh token {token}, which is revoked (HTTP {status}), so it gets no new access tokens"
+        ),
+        "refresh_token_reused" => format!(
+            "its spent refresh token {token} was presented again, so every token of that grant is revoked (HTTP {status}): the copy may be stolen, and the IdP must be authorized again"
+        ),
+        "client_secret_expired" => format!(
+            "the token endpoint refuses its client secret, which has expired (HTTP {status}); rotate it with `config rotate-client-secret` and put the new one in the IdP"
+        ),
+        reason => format!(
+            "its SCIM calls are refused because token {token} is {reason} (HTTP {status}); issue a new token and put it in the IdP"
+        ),
+    }
+}
+
+/// [`failure_clause`] in a few words, for the NOTE column of `config status`.
+pub fn failure_note(h: &ClientHealth) -> String {
+    let token = h.last_token_id.as_deref().unwrap_or("?");
+    match h.last_failure_reason.as_deref().unwrap_or("invalid") {
+        "refresh_token_expired" => format!("token endpoint refused: refresh token {token} expired"),
+        "refresh_token_revoked" => format!("token endpoint refused: refresh token {token} revoked"),
+        "refresh_token_reused" => format!("refresh token {token} reused: grant revoked"),
+        "client_secret_expired" => "token endpoint refused: client secret expired".into(),
+        reason => format!("calls refused: token {token} {reason}"),
+    }
 }
 
 /// The state `client` is in at `now`, given its recorded calls.

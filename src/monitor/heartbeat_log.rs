@@ -54,7 +54,7 @@ fn request_line<'a>(e: &'a RequestEvent, ts: String) -> RequestLine<'a> {
             verdict,
         } => (
             Some(client_id.as_str()),
-            Some(token_id.as_str()),
+            token_id.as_deref(),
             verdict.as_str(),
         ),
         Attribution::Unknown => (None, None, "unknown_token"),
@@ -181,7 +181,7 @@ mod tests {
             .map(|i| RequestEvent {
                 at: 1_800_000_000 + i / 100,
                 attribution: Attribution::Token {
-                    token_id: format!("tok_{i:020}"),
+                    token_id: Some(format!("tok_{i:020}")),
                     client_id: "cl_0011223344556677".into(),
                     verdict: Verdict::Accepted,
                 },

@@ -194,7 +194,7 @@ impl Monitor {
         self.log.reopen_flag()
     }
 
-    /// Record a finished SCIM request (request path: one short lock, no I/O).
+    /// Record a finished attributed request (request path: one short lock, no I/O).
     pub fn record(&self, event: RequestEvent) {
         lock(&self.pending).push(event);
     }
@@ -222,7 +222,7 @@ impl Monitor {
         if let Some(usage) = &self.usage {
             for e in &events {
                 if let Attribution::Token {
-                    token_id,
+                    token_id: Some(token_id),
                     verdict: Verdict::Accepted,
                     ..
                 } = &e.attribution
@@ -237,7 +237,8 @@ impl Monitor {
         }
         {
             let mut counters = lock(&self.counters);
-            for e in &events {
+            // Token endpoint refusals are counted by `count_token_request`.
+            for e in events.iter().filter(|e| e.path.starts_with("/scim/")) {
                 let client = match &e.attribution {
                     Attribution::Token { client_id, .. } => client_id.as_str(),
                     Attribution::Unknown => "unknown",
@@ -312,7 +313,7 @@ impl Monitor {
                     last_failure_reason: None,
                     last_token_id: None,
                 });
-            h.last_token_id = Some(token_id.clone());
+            h.last_token_id = token_id.clone();
             let bucket = activity
                 .entry((client_id.clone(), e.at - e.at.rem_euclid(3600)))
                 .or_default();
@@ -547,12 +548,10 @@ fn transition_text(
     };
     match new {
         HealthState::Failing => format!(
-            "Client {} ({}) is failing: its SCIM calls are refused because token {} is {} (HTTP {}). Provisioning is broken; issue a new token and put it in the IdP.",
+            "Client {} ({}) is failing: {}. Provisioning is broken.",
             c.name,
             c.id,
-            h.last_token_id.as_deref().unwrap_or("?"),
-            h.last_failure_reason.as_deref().unwrap_or("invalid"),
-            h.last_failure_status.unwrap_or(401)
+            health::failure_clause(h)
         ),
         HealthState::Missed => format!(
             "Client {} ({}) missed its heartbeats: no successful SCIM call since {} (expected every {}).",

@@ -23,14 +23,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::HttpRequest;
 use actix_web::http::header;
+use actix_web::{HttpMessage, HttpRequest};
 use base64::Engine;
 
 use super::error::OAuthError;
 use super::params::Params;
 use crate::http::AppState;
 use crate::model::{AuthMethod, Client, NewAuditEvent};
+use crate::monitor::events::{Attribution, Verdict};
 use crate::time::Timestamp;
 use crate::token::TokenHash;
 
@@ -231,7 +232,6 @@ fn verify(
     row: Option<ClientRow>,
     p: &Presented,
     public: Public,
-    now: Timestamp,
 ) -> Result<Arc<Client>, OAuthError> {
     const DENIED: &str = "unknown client or wrong client secret";
     let (client, stored) = match row {
@@ -263,13 +263,30 @@ fn verify(
     if p.secret.is_none() || stored.is_none() || !matches {
         return Err(invalid_client(DENIED, p.basic));
     }
-    if client.secret_expires_at.is_some_and(|t| t <= now) {
-        return Err(invalid_client(
-            "the client secret has expired; rotate it with `config rotate-client-secret`",
-            p.basic,
-        ));
-    }
     Ok(client)
+}
+
+/// Refuse a right secret that has expired, and leave the monitor a note in the request's
+/// extensions: the client's credential is dead, so its provisioning is broken (the token
+/// endpoint records it, [`crate::oauth::token`]).
+fn refuse_expired_secret(
+    req: &HttpRequest,
+    client: Arc<Client>,
+    basic: bool,
+    now: Timestamp,
+) -> Result<Arc<Client>, OAuthError> {
+    if !client.secret_expires_at.is_some_and(|t| t <= now) {
+        return Ok(client);
+    }
+    req.extensions_mut().insert(Attribution::Token {
+        token_id: None,
+        client_id: client.id.clone(),
+        verdict: Verdict::ClientSecretExpired,
+    });
+    Err(invalid_client(
+        "the client secret has expired; rotate it with `config rotate-client-secret`",
+        basic,
+    ))
 }
 
 /// What a failed authentication counts against. A known client is throttled per source
@@ -309,7 +326,7 @@ pub async fn authenticate(
             basic: p.basic,
         });
     }
-    match verify(row, &p, public, now) {
+    match verify(row, &p, public).and_then(|c| refuse_expired_secret(req, c, p.basic, now)) {
         Ok(client) => {
             state.client_throttle.success(&keys);
             Ok(client)

@@ -15,12 +15,47 @@ use super::params::Params;
 use super::pkce;
 use crate::admin::{Admin, AdminError};
 use crate::http::AppState;
+use crate::model::TokenRecord;
 use crate::model::{
     Client, GrantType, IssuedVia, NewAuditEvent, Scope, scopes_from_str, scopes_to_string,
 };
+use crate::monitor::events::{Attribution, Verdict};
 use crate::store::{NewTokenRecord, RedeemOutcome, RotateOutcome};
 use crate::time::Timestamp;
 use crate::token::{self, NewToken, TokenKind};
+
+/// A refused refresh: the error to answer with and, when the refusal means the client's
+/// own refresh token is dead (expired, revoked, or just revoked with its family for
+/// reuse), what the monitor should attribute to the client: its provisioning is broken.
+#[derive(Debug)]
+pub struct Refusal {
+    pub error: OAuthError,
+    pub dead_credential: Option<Attribution>,
+}
+
+impl<E: Into<OAuthError>> From<E> for Refusal {
+    fn from(e: E) -> Refusal {
+        Refusal {
+            error: e.into(),
+            dead_credential: None,
+        }
+    }
+}
+
+impl Refusal {
+    fn dead(error: OAuthError, client: &Client, token: &TokenRecord, verdict: Verdict) -> Refusal {
+        // A token of another client says nothing about this client's health.
+        let dead_credential = (token.client_id == client.id).then(|| Attribution::Token {
+            token_id: Some(token.id.to_string()),
+            client_id: client.id.clone(),
+            verdict,
+        });
+        Refusal {
+            error,
+            dead_credential,
+        }
+    }
+}
 
 /// Tokens just issued, for the response body.
 #[derive(Debug)]
@@ -332,14 +367,14 @@ pub fn refresh_token(
     client: &Client,
     params: &Params,
     now: Timestamp,
-) -> Result<Issued, OAuthError> {
+) -> Result<Issued, Refusal> {
     const INACTIVE: &str = "the refresh token is invalid, expired or revoked";
     let presented = params.require("refresh_token")?;
     let scope = params.get("scope");
     require_grant(client, GrantType::RefreshToken)?;
     let parsed = match token::parse(presented) {
         Ok(p) if p.kind == TokenKind::Refresh => p,
-        _ => return Err(OAuthError::InvalidGrant(INACTIVE.into())),
+        _ => return Err(OAuthError::InvalidGrant(INACTIVE.into()).into()),
     };
     let (access_ttl, refresh_ttl) = lifetimes(state, client)?;
     let access = token::generate(TokenKind::Access, now);
@@ -387,7 +422,7 @@ pub fn refresh_token(
                 scopes: granted,
             })
         }
-        RotateOutcome::Rejected(e) => Err(e),
+        RotateOutcome::Rejected(e) => Err(e.into()),
         RotateOutcome::Reused { token, revoked } => {
             state.tokens.clear();
             security_event(
@@ -402,12 +437,26 @@ pub fn refresh_token(
                     ids(&revoked)
                 ),
             )?;
-            Err(OAuthError::InvalidGrant(
-                "the refresh token was already used; every token of this grant is now revoked"
-                    .into(),
+            Err(Refusal::dead(
+                OAuthError::InvalidGrant(
+                    "the refresh token was already used; every token of this grant is now revoked"
+                        .into(),
+                ),
+                client,
+                &token,
+                Verdict::RefreshTokenReused,
             ))
         }
-        RotateOutcome::Inactive(_) => Err(OAuthError::InvalidGrant(INACTIVE.into())),
+        RotateOutcome::Inactive(Some(token)) => {
+            let verdict = if token.revoked_at.is_some() {
+                Verdict::RefreshTokenRevoked
+            } else {
+                Verdict::RefreshTokenExpired
+            };
+            let error = OAuthError::InvalidGrant(INACTIVE.into());
+            Err(Refusal::dead(error, client, &token, verdict))
+        }
+        RotateOutcome::Inactive(None) => Err(OAuthError::InvalidGrant(INACTIVE.into()).into()),
     }
 }
 

@@ -3,16 +3,25 @@
 //!
 //! client_credentials stays on the request's thread: authenticate and build the token
 //! inline (reads only), then await the group commit; no hop to the blocking pool.
+//!
+//! A refusal because the client's own credential is dead (its refresh token expired, was
+//! revoked or reused, or its secret expired) is attributed to the client for the monitor,
+//! as a SCIM call with a dead bearer token is: for an IdP in OAuth mode that is the moment
+//! provisioning breaks, and it may never make the SCIM call that would show it.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use std::time::Instant;
+
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use serde::Serialize;
 
 use super::client_auth::{Public, authenticate};
 use super::error::{OAuthError, json_body, no_store};
-use super::grants::{self, Issued};
+use super::grants::{self, Issued, Refusal};
 use super::params::Params;
 use crate::http::AppState;
 use crate::model::scopes_to_string;
+use crate::monitor::attribution;
+use crate::monitor::events::Attribution;
 
 /// The grants this server implements, in the order the metadata lists them.
 pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
@@ -22,6 +31,7 @@ pub async fn issue_token(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
+    let started = Instant::now();
     let params = Params::read_form(&req, payload, state.settings.max_body_bytes).await;
     // Counted for /metrics: grant type as sent (bounded to the known ones) and outcome.
     let grant: &'static str = params
@@ -39,6 +49,14 @@ pub async fn issue_token(
         Err(e) => e.code(),
     };
     state.monitor.count_token_request(grant, outcome);
+    if let Err(e) = &result {
+        let dead = req.extensions_mut().remove::<Attribution>();
+        if let Some(dead) = dead.filter(|_| state.monitor.enabled()) {
+            let status = e.status_code().as_u16();
+            let event = attribution::event(&req, dead, status, started, state.clock.now());
+            state.monitor.record(event);
+        }
+    }
     result
 }
 
@@ -65,11 +83,24 @@ async fn issue(
     }
     let st = state.get_ref().clone();
     let issued = web::block(move || match grant_type.as_str() {
-        "authorization_code" => grants::authorization_code(&st, &client, &params, now),
+        "authorization_code" => {
+            grants::authorization_code(&st, &client, &params, now).map_err(Refusal::from)
+        }
         _ => grants::refresh_token(&st, &client, &params, now),
     })
-    .await??;
-    Ok(token_response(&issued))
+    .await?;
+    match issued {
+        Ok(issued) => Ok(token_response(&issued)),
+        Err(Refusal {
+            error,
+            dead_credential,
+        }) => {
+            if let Some(dead) = dead_credential {
+                req.extensions_mut().insert(dead);
+            }
+            Err(error)
+        }
+    }
 }
 
 /// RFC 6749 §5.1, serialized straight from the issued tokens (fields in alphabetical

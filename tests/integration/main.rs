@@ -7,6 +7,7 @@ mod cli_tokens;
 mod cli_users;
 mod concurrency;
 mod monitor;
+mod monitor_oauth;
 mod oauth;
 mod oauth_batch;
 mod oauth_endpoints;
