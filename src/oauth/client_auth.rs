@@ -275,7 +275,7 @@ fn refuse_expired_secret(
     basic: bool,
     now: Timestamp,
 ) -> Result<Arc<Client>, OAuthError> {
-    if !client.secret_expires_at.is_some_and(|t| t <= now) {
+    if client.secret_expires_at.is_none_or(|t| t > now) {
         return Ok(client);
     }
     req.extensions_mut().insert(Attribution::Token {
