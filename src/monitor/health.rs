@@ -31,32 +31,47 @@ pub fn is_credential_failure(reason: &str) -> bool {
     )
 }
 
-/// What broke, for a failing client, as a clause: "its SCIM calls are refused because
-/// token tok_… is revoked (HTTP 401)". `config status` and the monitor's alerts say the
-/// same.
-pub fn failure_clause(h: &ClientHealth) -> String {
+/// What broke for a failing client, and what to do about it, as two clauses: ("its SCIM
+/// calls are refused because token tok_… is revoked (HTTP 401)", "issue a new token and
+/// put it in the IdP"). The monitor's alerts say these; `config status` the short form
+/// ([`failure_note`]).
+pub fn failure_clauses(h: &ClientHealth) -> (String, &'static str) {
+    const AUTHORIZE_AGAIN: &str = "authorize the IdP again so that it gets new tokens";
     let token = h.last_token_id.as_deref().unwrap_or("?");
     let status = h.last_failure_status.unwrap_or(401);
     match h.last_failure_reason.as_deref().unwrap_or("invalid") {
-        "refresh_token_expired" => format!(
-            "the token endpoint refuses its refresh token {token}, which has expired (HTTP {status}), so it gets no new access tokens"
+        "refresh_token_expired" => (
+            format!(
+                "the token endpoint refuses its refresh token {token}, which has expired (HTTP {status})"
+            ),
+            AUTHORIZE_AGAIN,
         ),
-        "refresh_token_revoked" => format!(
-            "the token endpoint refuses its refresh token {token}, which is revoked (HTTP {status}), so it gets no new access tokens"
+        "refresh_token_revoked" => (
+            format!(
+                "the token endpoint refuses its refresh token {token}, which is revoked (HTTP {status})"
+            ),
+            AUTHORIZE_AGAIN,
         ),
-        "refresh_token_reused" => format!(
-            "its spent refresh token {token} was presented again, so every token of that grant is revoked (HTTP {status}): the copy may be stolen, and the IdP must be authorized again"
+        "refresh_token_reused" => (
+            format!(
+                "its refresh token {token} was presented again after it had been used, so every token of that grant is revoked (HTTP {status}); someone may hold a copy"
+            ),
+            "authorize the IdP again, and find out who else has its tokens",
         ),
-        "client_secret_expired" => format!(
-            "the token endpoint refuses its client secret, which has expired (HTTP {status}); rotate it with `config rotate-client-secret` and put the new one in the IdP"
+        "client_secret_expired" => (
+            format!(
+                "the token endpoint refuses its client secret, which has expired (HTTP {status})"
+            ),
+            "rotate it with `config rotate-client-secret` and put the new secret in the IdP",
         ),
-        reason => format!(
-            "its SCIM calls are refused because token {token} is {reason} (HTTP {status}); issue a new token and put it in the IdP"
+        reason => (
+            format!("its SCIM calls are refused because token {token} is {reason} (HTTP {status})"),
+            "issue a new token and put it in the IdP",
         ),
     }
 }
 
-/// [`failure_clause`] in a few words, for the NOTE column of `config status`.
+/// [`failure_clauses`] in a few words, for the NOTE column of `config status`.
 pub fn failure_note(h: &ClientHealth) -> String {
     let token = h.last_token_id.as_deref().unwrap_or("?");
     match h.last_failure_reason.as_deref().unwrap_or("invalid") {

@@ -547,12 +547,13 @@ fn transition_text(
             .unwrap_or_else(|| "never".into())
     };
     match new {
-        HealthState::Failing => format!(
-            "Client {} ({}) is failing: {}. Provisioning is broken.",
-            c.name,
-            c.id,
-            health::failure_clause(h)
-        ),
+        HealthState::Failing => {
+            let (cause, remedy) = health::failure_clauses(h);
+            format!(
+                "Client {} ({}) is failing: {cause}. Provisioning is broken; {remedy}.",
+                c.name, c.id
+            )
+        }
         HealthState::Missed => format!(
             "Client {} ({}) missed its heartbeats: no successful SCIM call since {} (expected every {}).",
             c.name,
