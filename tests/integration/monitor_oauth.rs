@@ -12,6 +12,16 @@ use serde_json::Value;
 use crate::oauth_support::*;
 use crate::support::{Scim, TestServer, TestStore};
 
+/// A server on `s` with a manual clock, whose monitor ticks only when the test says so.
+fn server_ticked_by_hand(s: &TestStore) -> (TestServer, Clock) {
+    let clock = Clock::manual(chrono::Utc::now().timestamp());
+    let raw = RawSettings {
+        monitor_tick: Some("1h".into()),
+        ..RawSettings::default()
+    };
+    (TestServer::start_with(&s.db, clock.clone(), raw), clock)
+}
+
 fn health_state(server: &TestServer, client: &str) -> String {
     server
         .store
@@ -86,15 +96,7 @@ fn okta_refresh_token_reused_revoked_or_expired_makes_the_client_failing() {
     create_user(&s);
     let okta = code_client(&s, &[]);
     let other = code_client(&s, &[]);
-    let clock = Clock::manual(chrono::Utc::now().timestamp());
-    let server = TestServer::start_with(
-        &s.db,
-        clock.clone(),
-        RawSettings {
-            monitor_tick: Some("1h".into()),
-            ..RawSettings::default()
-        },
-    );
+    let (server, clock) = server_ticked_by_hand(&s);
 
     // Okta in OAuth mode provisions: healthy (quietly, from idle).
     let (access, r1) = authorize(&server, &okta);
@@ -203,15 +205,7 @@ fn okta_refresh_token_reused_revoked_or_expired_makes_the_client_failing() {
 fn an_expired_client_secret_makes_the_client_failing() {
     let s = TestStore::init();
     let board = cc_client(&s, &[READ], &["--client-secret-validity", "1d"]);
-    let clock = Clock::manual(chrono::Utc::now().timestamp());
-    let server = TestServer::start_with(
-        &s.db,
-        clock.clone(),
-        RawSettings {
-            monitor_tick: Some("1h".into()),
-            ..RawSettings::default()
-        },
-    );
+    let (server, clock) = server_ticked_by_hand(&s);
     let cc = [("grant_type", "client_credentials")];
     let r = post_form(
         &server,
