@@ -1,5 +1,6 @@
-//! Bearer-token protection of the SCIM API (RFC 6750): find the token by its hash, check
-//! kind, expiry, revocation and scope, and attribute the request to its client.
+//! Bearer-token protection of the SCIM API (RFC 6750): find the token by the id it
+//! carries and compare its SHA-256 with the stored one in constant time, check kind,
+//! expiry, revocation and scope, and attribute the request to its client.
 //!
 //! `GET` and `.search` need `user-directory.read.all`; writes need
 //! `user-directory.write.all` (write does not imply read). Failures answer 401 with
@@ -7,9 +8,10 @@
 //!
 //! Hot path: a validated token's record is kept in [`TokenCache`] for `token_cache_ttl`
 //! (default 1 s), so a busy IdP costs one store read per token per second, not one per
-//! request. Introspection (`oauth::introspect`) shares the cache for access tokens. Expiry is still checked on every request against the clock; a revocation made
-//! in this process clears the cache at once, one made by another process (`config
-//! revoke-token`) takes effect within the TTL. The lookup itself is an indexed read done
+//! request. Introspection (`oauth::introspect`) shares the cache for access tokens.
+//! Expiry is still checked on every request against the clock; a revocation made in this
+//! process clears the cache at once, one made by another process (`config revoke-token`)
+//! takes effect within the TTL. The lookup itself is an indexed read done
 //! inline (microseconds, less than a hop to the blocking pool). The last-use write is
 //! folded into the usage recorder, never done on the request path.
 

@@ -4,8 +4,8 @@
 //! `{"active": false}` with nothing more, so the endpoint is no oracle for other clients'
 //! tokens.
 //!
-//! Cost: client authentication and one lookup of the token by its hash (unique index,
-//! cached statement), both inline on the request's thread: a few microseconds, less than
+//! Cost: client authentication and one lookup of the token by its id (the primary key, a
+//! cached statement; its hash then compared in constant time), both inline on the request's thread: a few microseconds, less than
 //! the hand-off to the blocking pool would cost. Access tokens go through the SCIM guard's
 //! [`crate::guard::TokenCache`], so a token checked again within `token_cache_ttl` costs no
 //! store read; revocations in this process clear that cache before they answer.
@@ -32,7 +32,7 @@ pub async fn introspect_token(
     let client = authenticate(&state, &req, &params, Public::Refused).await?;
     let value = params.require("token")?;
     let now = state.clock.now();
-    // Inline: one indexed read by hash on a cached statement (see the module doc).
+    // Inline: one read by primary key on a cached statement (see the module doc).
     let answer = introspect(&state, &client, value, now)?;
     let mut resp = HttpResponse::Ok();
     no_store(&mut resp);
