@@ -87,6 +87,8 @@ pub enum Command {
     RevokeToken(tokens::RevokeArgs),
     /// Replace an access token with a new one; the old one keeps working for an overlap.
     RotateToken(tokens::RotateArgs),
+    /// Delete tokens that expired long ago (live tokens are never touched).
+    PruneTokens(tokens::PruneArgs),
     /// Clients' provisioning health; exit 0 ok, 1 warning, 2 critical (for cron/Nagios).
     Status(status::StatusArgs),
     /// Show the audit log.
@@ -182,6 +184,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Command::ShowToken(a) => tokens::show(&ctx, a),
         Command::RevokeToken(a) => tokens::revoke(&ctx, a),
         Command::RotateToken(a) => tokens::rotate(&ctx, a),
+        Command::PruneTokens(a) => tokens::prune(&ctx, a),
         Command::Audit(a) => store_cmds::audit(&ctx, a),
         Command::Policy(a) => store_cmds::policy(&ctx, a),
         Command::SetToolPassword(a) => store_cmds::set_tool_password(&ctx, a),

@@ -1,4 +1,5 @@
-//! Token commands: issue-access-token, list-tokens, show-token, revoke-token, rotate-token.
+//! Token commands: issue-access-token, list-tokens, show-token, revoke-token, rotate-token,
+//! prune-tokens.
 //! Unlike Spotfire's tool, `revoke-token` fails (exit 1) when nothing matches, and every
 //! issued token can be looked up afterwards by its id.
 
@@ -380,5 +381,40 @@ pub fn rotate(ctx: &Ctx, a: RotateArgs) -> CliResult {
     println!(
         "Put the new token in the IdP before the old one stops working. It is shown only once."
     );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Delete tokens that expired more than this long ago, e.g. 90d.
+    #[arg(long, value_parser = Duration::parse)]
+    pub expired_for: Duration,
+    /// Only count what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub fn prune(ctx: &Ctx, a: PruneArgs) -> CliResult {
+    let (cutoff, pruned) = ctx.admin.prune_tokens(a.expired_for, a.dry_run)?;
+    if ctx.json {
+        print_json(&json!({
+            "expired_before": scimgate::time::format_rfc3339(cutoff),
+            "tokens": pruned.tokens,
+            "authorization_codes": pruned.codes,
+            "dry_run": a.dry_run,
+        }));
+        return Ok(());
+    }
+    let what = format!(
+        "{} token(s) ({} of them authorization codes) that expired before {}",
+        pruned.tokens,
+        pruned.codes,
+        format_local(cutoff)
+    );
+    if a.dry_run {
+        println!("{what} would be deleted; nothing was deleted (--dry-run).");
+    } else {
+        println!("Deleted {what}. The audit log keeps their events.");
+    }
     Ok(())
 }

@@ -1,10 +1,11 @@
 //! Token operations for operators: issue (Spotfire's `issue-access-token` rules), look up by
-//! id or value, list, revoke (which, unlike Spotfire's, fails when nothing matches) and
-//! rotate with an overlap so an IdP can be switched over without downtime.
+//! id or value, list, revoke (which, unlike Spotfire's, fails when nothing matches),
+//! rotate with an overlap so an IdP can be switched over without downtime, and prune what
+//! expired long ago.
 
 use super::{Admin, AdminError, Result};
 use crate::model::{GrantType, IssuedVia, NewAuditEvent, Scope, TokenRecord};
-use crate::store::{NewTokenRecord, RevokeOutcome, TokenFilter};
+use crate::store::{NewTokenRecord, Pruned, RevokeOutcome, TokenFilter};
 use crate::time::{Duration, Timestamp, format_local};
 use crate::token::{self, Secret, TokenId, TokenKind};
 
@@ -267,6 +268,31 @@ impl Admin<'_> {
         Ok(self
             .store
             .revoke_client_tokens(client_id, kind, reason, self.now(), &e)?)
+    }
+
+    /// Delete the tokens that expired more than `expired_for` ago (see `store::retention`);
+    /// with `dry_run`, only count them. Returns the cutoff and what was (or would be)
+    /// deleted; a real prune is audited (`token.prune`), even when it found nothing.
+    pub fn prune_tokens(
+        &self,
+        expired_for: Duration,
+        dry_run: bool,
+    ) -> Result<(Timestamp, Pruned)> {
+        let now = self.now();
+        let cutoff = now.saturating_sub(expired_for.secs());
+        if dry_run {
+            return Ok((cutoff, self.store.count_expired_tokens(cutoff)?));
+        }
+        let pruned = self.store.prune_tokens(cutoff, now, |p| NewAuditEvent {
+            detail: Some(format!(
+                "deleted {} token(s), {} of them authorization codes, that expired before {}",
+                p.tokens,
+                p.codes,
+                format_local(cutoff)
+            )),
+            ..self.event("token.prune", "success")
+        })?;
+        Ok((cutoff, pruned))
     }
 
     /// Issue a replacement for a live access token (same client, scopes and label, a fresh

@@ -8,7 +8,8 @@
 //! One writer connection behind a mutex, a pool of readers. The file is created 0600.
 //!
 //! One file per group of tables: `clients`, `tokens`, `users`, `audit`, `meta`, `consents`;
-//! `grants` holds the OAuth2 grant transactions (code redemption, refresh rotation).
+//! `grants` holds the OAuth2 grant transactions (code redemption, refresh rotation),
+//! `retention` the deletion of tokens long expired.
 
 mod audit;
 mod batch;
@@ -19,6 +20,7 @@ mod grants;
 mod meta;
 mod migrate;
 mod monitor;
+mod retention;
 mod scim;
 pub(crate) mod scim_filter;
 mod tokens;
@@ -37,6 +39,7 @@ pub use clients::{ClientUpdate, NewClient};
 pub use grants::{CodeGrant, ROTATED_REASON, RedeemOutcome, RotateOutcome};
 pub use meta::{MAX_TOKEN_LIFETIME_KEY, TOOL_PASSWORD_KEY};
 pub use monitor::Activity;
+pub use retention::Pruned;
 pub use scim::{ScimQuery, ScimRecord};
 pub use tokens::{NewTokenRecord, RevokeOutcome, SHORT_LIFETIME, TokenFilter};
 

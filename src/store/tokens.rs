@@ -1,5 +1,6 @@
 //! The `tokens` table: every access token, refresh token and authorization code, by
-//! SHA-256 hash only. Rows are never deleted; revocation sets `revoked_at`.
+//! SHA-256 hash only. Revocation sets `revoked_at`; rows are deleted only long after they
+//! expired, by `config prune-tokens` (`store::retention`).
 //!
 //! Kinds, issue paths and scope sets are stored as small integers, and a subject that is
 //! the client itself as NULL (schema.sql, migration 6: a row half the size, for the

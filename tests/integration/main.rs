@@ -3,6 +3,7 @@
 
 mod cli_clients;
 mod cli_misc;
+mod cli_prune;
 mod cli_tokens;
 mod cli_users;
 mod concurrency;

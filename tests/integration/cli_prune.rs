@@ -1,0 +1,109 @@
+//! `config prune-tokens`: tokens that expired long ago are deleted (a dry run only counts
+//! them); live tokens, recently expired ones and the audit log stay.
+
+use scimgate::model::{IssuedVia, Scope};
+use scimgate::store::{NewTokenRecord, Store};
+use scimgate::token::{self, TokenKind};
+
+use crate::support::TestStore;
+
+/// A one-hour access token of `client` issued `days_ago` days ago, written the way the
+/// token endpoint writes one; returns its id.
+fn old_token(store: &Store, client: &str, days_ago: i64) -> String {
+    let issued = chrono::Utc::now().timestamp() - days_ago * 86_400;
+    let t = token::generate(TokenKind::Access, issued);
+    store
+        .insert_tokens(&[NewTokenRecord {
+            id: t.id.clone(),
+            hash: t.hash,
+            kind: TokenKind::Access,
+            client_id: client.to_string(),
+            subject: client.to_string(),
+            scopes: vec![Scope::DirectoryRead],
+            issued_at: issued,
+            expires_at: issued + 3600,
+            issued_via: IssuedVia::ClientCredentials,
+            family_id: None,
+            parent_id: None,
+            label: None,
+        }])
+        .unwrap();
+    t.id.to_string()
+}
+
+#[test]
+fn prune_tokens_deletes_only_what_expired_long_ago() {
+    let s = TestStore::init();
+    let client = s.cc_client("Board provisioning");
+    let (_, live) = s.issue(&client, &["--valid-for", "90d"]);
+    let store = Store::open_existing(&s.db).unwrap();
+    let old: Vec<String> = [200, 120, 31]
+        .into_iter()
+        .map(|d| old_token(&store, &client, d))
+        .collect();
+    let recent = old_token(&store, &client, 2);
+    drop(store);
+
+    let v = s.json(&["prune-tokens", "--expired-for", "30d", "--dry-run"]);
+    assert_eq!(v["tokens"], 3, "{v}");
+    assert_eq!(v["authorization_codes"], 0);
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(
+        s.json(&["show-token", &old[0]])["status"],
+        "expired",
+        "a dry run deletes nothing"
+    );
+
+    let out = s
+        .config()
+        .args(["prune-tokens", "--expired-for", "30d"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .starts_with("Deleted 3 token(s) (0 of them authorization codes) that expired before "),
+        "{stdout}"
+    );
+    for id in &old {
+        let err = s.fails(&["show-token", id], 1);
+        assert!(err.contains(id.as_str()), "{err}");
+    }
+    assert_eq!(s.json(&["show-token", &recent])["status"], "expired");
+    assert_eq!(s.json(&["show-token", &live])["status"], "active");
+    let audit = s.audit();
+    let prune = audit
+        .iter()
+        .find(|e| e["action"] == "token.prune")
+        .expect("the prune is audited");
+    assert!(
+        prune["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("deleted 3 token(s)"),
+        "{prune}"
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["action"] == "token.issue" && e["token_id"] == live.as_str()),
+        "the audit log keeps its events"
+    );
+
+    // Again: nothing left to prune, and it says so.
+    let v = s.json(&["prune-tokens", "--expired-for", "30d"]);
+    assert_eq!(v["tokens"], 0);
+}
+
+#[test]
+fn prune_tokens_refuses_bad_input() {
+    let s = TestStore::init();
+    for args in [
+        &["prune-tokens"][..],
+        &["prune-tokens", "--expired-for", "0d"],
+        &["prune-tokens", "--expired-for", "soon"],
+    ] {
+        s.fails(args, 2);
+    }
+}
