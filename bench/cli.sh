@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # CLI benchmark (issue 2): with 100,000 tokens in the store, time list-tokens
 # --expiring-within 14d, show-token and revoke-token, and separately the fixed cost every
-# command pays (process start, opening the store, argon2id of the tool password).
+# command pays (process start, opening the store, argon2id of the tool password). Then
+# add EXPIRED (default 500,000) tokens that expired 100 days ago and time one
+# `prune-tokens --expired-for 30d` (it deletes them, so it runs once).
 # Needs hyperfine (apt-get install hyperfine). Prints hyperfine's summaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-100000}
+EXPIRED=${EXPIRED:-500000}
 cargo build --release --quiet --workspace --bins --example seed
 R=$PWD/target/release
 WORK=$(mktemp -d)
@@ -31,3 +34,8 @@ rows = [l for l in open(sys.argv[1]) if l.startswith("| `revoke")]
 means = [float(re.split(r"\s*\|\s*", r)[2].split()[0]) for r in rows]
 print(f"revoke-token --id ID: mean {sum(means)/len(means):.1f} ms, max {max(means):.1f} ms over {len(means)} tokens")
 PY
+"$R/examples/seed" expired "$SCIMGATE_DB" "$EXPIRED"
+start=$(date +%s.%N)
+"$R/config" prune-tokens --expired-for 30d
+end=$(date +%s.%N)
+python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); n=int(sys.argv[3]); print(f'prune-tokens: {n:,} expired tokens among {n + int(sys.argv[4]):,} in {s:.2f} s ({s * 1e6 / n:.1f} µs per token, {s * 1e3 / (n / 5000):.1f} ms per transaction of 5,000)')" "$start" "$end" "$EXPIRED" "$N"

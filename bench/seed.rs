@@ -7,6 +7,8 @@
 //!        seed client DB          register a client_credentials client; print `ID SECRET`
 //!        seed batches DB N SIZE  time inserting N tokens in transactions of SIZE (the
 //!                                SQLite cost of a group commit of SIZE issuances)
+//!        seed expired DB N       N one-hour client_credentials tokens issued 100 days ago
+//!                                (what `config prune-tokens` deletes)
 
 use std::path::PathBuf;
 
@@ -44,7 +46,8 @@ fn register(admin: &Admin<'_>, name: &str) -> (String, String) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: seed tokens|users DB N | seed token|client DB | seed batches DB N SIZE";
+    let usage =
+        "usage: seed tokens|users|expired DB N | seed token|client DB | seed batches DB N SIZE";
     let what = args.get(1).expect(usage);
     let db = PathBuf::from(args.get(2).expect(usage));
     let store = Store::open_or_create(&db).expect("open store");
@@ -98,6 +101,36 @@ fn main() {
             }
             let us = started.elapsed().as_secs_f64() * 1e6 / n as f64;
             println!("{n} tokens in transactions of {size}: {us:.1} µs per token (wall clock)");
+        }
+        "expired" => {
+            let n: usize = args.get(3).expect(usage).parse().expect("N");
+            let id = client(&admin, "expired idp");
+            let start = now - 100 * 86_400;
+            for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+                let batch: Vec<NewTokenRecord> = chunk
+                    .iter()
+                    .map(|i| {
+                        // Spread over a day, as a busy IdP's tokens would be.
+                        let issued = start + (*i as i64 * 86_400 / n as i64);
+                        let t = token::generate(TokenKind::Access, issued);
+                        NewTokenRecord {
+                            id: t.id,
+                            hash: t.hash,
+                            kind: TokenKind::Access,
+                            client_id: id.clone(),
+                            subject: id.clone(),
+                            scopes: vec![Scope::DirectoryRead],
+                            issued_at: issued,
+                            expires_at: issued + 3600,
+                            issued_via: IssuedVia::ClientCredentials,
+                            family_id: None,
+                            parent_id: None,
+                            label: None,
+                        }
+                    })
+                    .collect();
+                store.insert_tokens(&batch).expect("insert");
+            }
         }
         "tokens" => {
             let n: usize = args.get(3).expect(usage).parse().expect("N");
