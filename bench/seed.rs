@@ -80,20 +80,9 @@ fn main() {
                 let batch: Vec<NewTokenRecord> = (0..size.min(n - done))
                     .map(|_| {
                         let t = token::generate(TokenKind::Access, now);
-                        NewTokenRecord {
-                            id: t.id,
-                            hash: t.hash,
-                            kind: TokenKind::Access,
-                            client_id: id.clone(),
-                            subject: id.clone(),
-                            scopes: vec![Scope::DirectoryRead],
-                            issued_at: now,
-                            expires_at: now + 3600,
-                            issued_via: IssuedVia::ClientCredentials,
-                            family_id: None,
-                            parent_id: None,
-                            label: None,
-                        }
+                        let scopes = vec![Scope::DirectoryRead];
+                        let via = IssuedVia::ClientCredentials;
+                        NewTokenRecord::own_access(&t, &id, scopes, now, now + 3600, via)
                     })
                     .collect();
                 store.insert_tokens(&batch).expect("insert");
@@ -113,20 +102,9 @@ fn main() {
                         // Spread over a day, as a busy IdP's tokens would be.
                         let issued = start + (*i as i64 * 86_400 / n as i64);
                         let t = token::generate(TokenKind::Access, issued);
-                        NewTokenRecord {
-                            id: t.id,
-                            hash: t.hash,
-                            kind: TokenKind::Access,
-                            client_id: id.clone(),
-                            subject: id.clone(),
-                            scopes: vec![Scope::DirectoryRead],
-                            issued_at: issued,
-                            expires_at: issued + 3600,
-                            issued_via: IssuedVia::ClientCredentials,
-                            family_id: None,
-                            parent_id: None,
-                            label: None,
-                        }
+                        let scopes = vec![Scope::DirectoryRead];
+                        let via = IssuedVia::ClientCredentials;
+                        NewTokenRecord::own_access(&t, &id, scopes, issued, issued + 3600, via)
                     })
                     .collect();
                 store.insert_tokens(&batch).expect("insert");
@@ -142,20 +120,16 @@ fn main() {
                 let t = token::generate(TokenKind::Access, now);
                 // Expiries spread evenly over the next two years.
                 let expires_at = now + 3600 + (i as i64 * 730 * 86_400 / n as i64);
-                batch.push(NewTokenRecord {
-                    id: t.id,
-                    hash: t.hash,
-                    kind: TokenKind::Access,
-                    client_id: clients[i % clients.len()].clone(),
-                    subject: clients[i % clients.len()].clone(),
-                    scopes: vec![Scope::DirectoryRead, Scope::DirectoryWrite],
-                    issued_at: now,
+                let scopes = vec![Scope::DirectoryRead, Scope::DirectoryWrite];
+                let client = &clients[i % clients.len()];
+                batch.push(NewTokenRecord::own_access(
+                    &t,
+                    client,
+                    scopes,
+                    now,
                     expires_at,
-                    issued_via: IssuedVia::Cli,
-                    family_id: None,
-                    parent_id: None,
-                    label: None,
-                });
+                    IssuedVia::Cli,
+                ));
                 if batch.len() == 1000 {
                     store.insert_tokens(&batch).expect("insert");
                     batch.clear();

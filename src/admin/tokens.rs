@@ -119,18 +119,8 @@ impl Admin<'_> {
             .filter(|l| !l.is_empty());
         let t = token::generate(TokenKind::Access, now);
         let record = NewTokenRecord {
-            id: t.id.clone(),
-            hash: t.hash,
-            kind: TokenKind::Access,
-            client_id: client.id.clone(),
-            subject: client.id.clone(),
-            scopes,
-            issued_at: now,
-            expires_at,
-            issued_via: IssuedVia::Cli,
-            family_id: None,
-            parent_id: None,
             label,
+            ..NewTokenRecord::own_access(&t, &client.id, scopes, now, expires_at, IssuedVia::Cli)
         };
         let e = NewAuditEvent {
             client_id: Some(client.id.clone()),

@@ -31,6 +31,35 @@ pub struct NewTokenRecord {
     pub label: Option<String>,
 }
 
+impl NewTokenRecord {
+    /// The record of access token `t` that `client_id` holds as itself (`config
+    /// issue-access-token`, client_credentials): its own subject, no grant family, no
+    /// parent, no label (set those with struct update syntax).
+    pub fn own_access(
+        t: &crate::token::NewToken,
+        client_id: &str,
+        scopes: Vec<Scope>,
+        issued_at: Timestamp,
+        expires_at: Timestamp,
+        issued_via: IssuedVia,
+    ) -> NewTokenRecord {
+        NewTokenRecord {
+            id: t.id.clone(),
+            hash: t.hash,
+            kind: TokenKind::Access,
+            client_id: client_id.to_string(),
+            subject: client_id.to_string(),
+            scopes,
+            issued_at,
+            expires_at,
+            issued_via,
+            family_id: None,
+            parent_id: None,
+            label: None,
+        }
+    }
+}
+
 /// Which tokens `list-tokens` shows.
 #[derive(Debug, Clone, Default)]
 pub struct TokenFilter {
@@ -534,20 +563,8 @@ pub(crate) fn access_record(
     expires_at: Timestamp,
 ) -> (crate::token::NewToken, NewTokenRecord) {
     let t = crate::token::generate(TokenKind::Access, issued_at);
-    let r = NewTokenRecord {
-        id: t.id.clone(),
-        hash: t.hash,
-        kind: TokenKind::Access,
-        client_id: client.into(),
-        subject: client.into(),
-        scopes: vec![crate::model::Scope::DirectoryRead],
-        issued_at,
-        expires_at,
-        issued_via: crate::model::IssuedVia::Cli,
-        family_id: None,
-        parent_id: None,
-        label: None,
-    };
+    let scopes = vec![Scope::DirectoryRead];
+    let r = NewTokenRecord::own_access(&t, client, scopes, issued_at, expires_at, IssuedVia::Cli);
     (t, r)
 }
 

@@ -12,22 +12,10 @@ use crate::support::TestStore;
 fn old_token(store: &Store, client: &str, days_ago: i64) -> String {
     let issued = chrono::Utc::now().timestamp() - days_ago * 86_400;
     let t = token::generate(TokenKind::Access, issued);
-    store
-        .insert_tokens(&[NewTokenRecord {
-            id: t.id.clone(),
-            hash: t.hash,
-            kind: TokenKind::Access,
-            client_id: client.to_string(),
-            subject: client.to_string(),
-            scopes: vec![Scope::DirectoryRead],
-            issued_at: issued,
-            expires_at: issued + 3600,
-            issued_via: IssuedVia::ClientCredentials,
-            family_id: None,
-            parent_id: None,
-            label: None,
-        }])
-        .unwrap();
+    let scopes = vec![Scope::DirectoryRead];
+    let via = IssuedVia::ClientCredentials;
+    let record = NewTokenRecord::own_access(&t, client, scopes, issued, issued + 3600, via);
+    store.insert_tokens(&[record]).unwrap();
     t.id.to_string()
 }
 

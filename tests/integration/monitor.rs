@@ -514,12 +514,7 @@ fn unknown_tokens_are_counted_not_stored_and_metrics_tell_it_all() {
         !log.contains(&unknown),
         "an unknown token's value is never stored"
     );
-    let metrics = crate::support::http()
-        .get(server.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = server.get_text("/metrics");
     let token_id = scimgate::token::parse(&token).unwrap().id;
     for needle in [
         format!(
@@ -544,12 +539,7 @@ fn unknown_tokens_are_counted_not_stored_and_metrics_tell_it_all() {
         &[("grant_type", "client_credentials")],
     );
     assert_eq!(r.status(), 401);
-    let metrics = crate::support::http()
-        .get(server.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = server.get_text("/metrics");
     assert!(metrics.contains("scimgate_token_requests_total{grant_type=\"client_credentials\",outcome=\"invalid_client\"} 1"), "{metrics}");
 }
 

@@ -266,12 +266,7 @@ fn an_expired_client_secret_makes_the_client_failing() {
     );
 
     // /metrics counts the refusal as a token request, not as a SCIM request.
-    let metrics = crate::support::http()
-        .get(server.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = server.get_text("/metrics");
     assert!(
         !metrics
             .lines()

@@ -275,6 +275,13 @@ impl TestServer {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// GET `path` and return the body (for pages such as `/metrics`).
+    pub fn get_text(&self, path: &str) -> String {
+        let r = http().get(self.url(path)).send().expect("request");
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.text().expect("body")
+    }
 }
 
 impl Drop for TestServer {
