@@ -19,6 +19,7 @@
 //! | monitor tick | `monitor_tick` | `SCIMGATE_MONITOR_TICK` | — | `30s` |
 //! | heartbeat log file | `heartbeat_log` | `SCIMGATE_HEARTBEAT_LOG` | — | `scim_heartbeat.log` next to the store |
 //! | expiry warning lead times | `expiry_warnings` | `SCIMGATE_EXPIRY_WARNINGS` | — | `30d,7d,1d` |
+//! | delete tokens expired this long (daily) | `token_retention` | `SCIMGATE_TOKEN_RETENTION` | — | none (keep all) |
 //! | webhook URL (JSON POST) | `webhook_url` | `SCIMGATE_WEBHOOK_URL` | — | none |
 //! | webhook HMAC secret | `webhook_secret` | `SCIMGATE_WEBHOOK_SECRET` | — | none (unsigned) |
 //! | webhook timeout / retries | `webhook_timeout`, `webhook_retries` | `SCIMGATE_WEBHOOK_TIMEOUT`, `…_RETRIES` | — | `10s`, `3` |
@@ -72,6 +73,7 @@ pub struct RawSettings {
     pub monitor_tick: Option<String>,
     pub heartbeat_log: Option<String>,
     pub expiry_warnings: Option<String>,
+    pub token_retention: Option<String>,
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<String>,
     pub webhook_timeout: Option<String>,
@@ -123,6 +125,7 @@ impl RawSettings {
             monitor_tick: get("SCIMGATE_MONITOR_TICK"),
             heartbeat_log: get("SCIMGATE_HEARTBEAT_LOG"),
             expiry_warnings: get("SCIMGATE_EXPIRY_WARNINGS"),
+            token_retention: get("SCIMGATE_TOKEN_RETENTION"),
             webhook_url: get("SCIMGATE_WEBHOOK_URL"),
             webhook_secret: get("SCIMGATE_WEBHOOK_SECRET"),
             webhook_timeout: get("SCIMGATE_WEBHOOK_TIMEOUT"),
@@ -168,6 +171,7 @@ impl RawSettings {
             monitor_tick: over.monitor_tick.or(self.monitor_tick),
             heartbeat_log: over.heartbeat_log.or(self.heartbeat_log),
             expiry_warnings: over.expiry_warnings.or(self.expiry_warnings),
+            token_retention: over.token_retention.or(self.token_retention),
             webhook_url: over.webhook_url.or(self.webhook_url),
             webhook_secret: over.webhook_secret.or(self.webhook_secret),
             webhook_timeout: over.webhook_timeout.or(self.webhook_timeout),

@@ -273,14 +273,11 @@ impl Admin<'_> {
         if dry_run {
             return Ok((cutoff, self.store.count_expired_tokens(cutoff)?));
         }
-        let pruned = self.store.prune_tokens(cutoff, now, |p| NewAuditEvent {
-            detail: Some(format!(
-                "deleted {} token(s), {} of them authorization codes, that expired before {}",
-                p.tokens,
-                p.codes,
-                format_local(cutoff)
-            )),
-            ..self.event("token.prune", "success")
+        let pruned = self.store.prune_tokens(cutoff, now, |p| {
+            Some(NewAuditEvent {
+                detail: Some(p.describe(cutoff)),
+                ..self.event("token.prune", "success")
+            })
         })?;
         Ok((cutoff, pruned))
     }

@@ -66,6 +66,9 @@ pub struct MonitorSettings {
     pub heartbeat_log: PathBuf,
     /// Lead times, longest first.
     pub leads: Vec<Duration>,
+    /// Delete tokens that expired this long ago, once a day (`store::retention`); `None`
+    /// keeps every token.
+    pub token_retention: Option<Duration>,
     pub webhook: Option<WebhookSettings>,
     pub email: Option<EmailSettings>,
 }
@@ -119,6 +122,12 @@ pub fn resolve(raw: &RawSettings, db: &Path) -> Result<MonitorSettings, Settings
     };
     let leads = parse_leads(raw.expiry_warnings.as_deref().unwrap_or(DEFAULT_LEADS))
         .map_err(|e| invalid("expiry_warnings", e))?;
+    let token_retention = raw
+        .token_retention
+        .as_deref()
+        .map(Duration::parse)
+        .transpose()
+        .map_err(|e| invalid("token_retention", e.to_string()))?;
     let webhook = match &raw.webhook_url {
         None => None,
         Some(u) => {
@@ -198,6 +207,7 @@ pub fn resolve(raw: &RawSettings, db: &Path) -> Result<MonitorSettings, Settings
         tick,
         heartbeat_log,
         leads,
+        token_retention,
         webhook,
         email,
     })
@@ -221,6 +231,24 @@ mod tests {
             vec![Duration::days(30), Duration::days(7), Duration::days(1)]
         );
         assert!(m.webhook.is_none() && m.email.is_none());
+    }
+
+    #[test]
+    fn token_retention_is_off_unless_set_and_must_be_a_duration() {
+        let m = resolve(&RawSettings::default(), Path::new("s.db")).unwrap();
+        assert_eq!(m.token_retention, None, "every token is kept by default");
+        let raw = RawSettings {
+            token_retention: Some("90d".into()),
+            ..RawSettings::default()
+        };
+        let m = resolve(&raw, Path::new("s.db")).unwrap();
+        assert_eq!(m.token_retention, Some(Duration::days(90)));
+        let bad = RawSettings {
+            token_retention: Some("forever".into()),
+            ..RawSettings::default()
+        };
+        let err = resolve(&bad, Path::new("s.db")).unwrap_err().to_string();
+        assert!(err.contains("token_retention"), "{err}");
     }
 
     #[test]

@@ -41,6 +41,9 @@ use crate::store::{Activity, Store, StoreError};
 use crate::time::{Clock, Duration, Timestamp, format_local, format_relative};
 use crate::token::TokenId;
 
+/// How often the tick prunes expired tokens when `token_retention` is set (seconds).
+const PRUNE_EVERY: i64 = 86_400;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -86,6 +89,8 @@ pub struct Monitor {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Where accepted requests' token uses go (see [`Monitor::with_usage`]).
     usage: Option<UsageRecorder>,
+    /// When the tick last pruned expired tokens (`token_retention`), in this process.
+    last_prune: Mutex<Option<Timestamp>>,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -113,6 +118,7 @@ impl Monitor {
             wake: Condvar::new(),
             thread: Mutex::default(),
             usage: None,
+            last_prune: Mutex::default(),
         }
     }
 
@@ -413,6 +419,41 @@ impl Monitor {
         self.store
             .save_monitor_state(&changed, &acts, &audits, now)?;
         self.check_expiry(&clients, now, report)?;
+        self.prune_if_due(now)?;
+        Ok(())
+    }
+
+    /// With `token_retention` set, delete the tokens that expired that long ago: at the
+    /// first tick, then once a day (the same deletion as `config prune-tokens`).
+    fn prune_if_due(&self, now: Timestamp) -> Result<(), StoreError> {
+        let Some(retention) = self.settings.token_retention else {
+            return Ok(());
+        };
+        let mut last = lock(&self.last_prune);
+        if last.is_some_and(|t| now - t < PRUNE_EVERY) {
+            return Ok(());
+        }
+        let cutoff = now.saturating_sub(retention.secs());
+        // Audited when it deleted something: a daily "deleted 0" would only be noise.
+        let pruned = self.store.prune_tokens(cutoff, now, |p| {
+            (p.tokens > 0).then(|| NewAuditEvent {
+                actor: "server:monitor".into(),
+                action: "token.prune".into(),
+                outcome: "success".into(),
+                detail: Some(format!(
+                    "{} (token_retention {retention})",
+                    p.describe(cutoff)
+                )),
+                ..NewAuditEvent::default()
+            })
+        })?;
+        *last = Some(now);
+        tracing::info!(
+            tokens = pruned.tokens,
+            codes = pruned.codes,
+            %retention,
+            "pruned expired tokens"
+        );
         Ok(())
     }
 

@@ -30,6 +30,19 @@ pub struct Pruned {
     pub codes: u64,
 }
 
+impl Pruned {
+    /// For the audit log: "deleted 3 token(s), 1 of them authorization codes, that
+    /// expired before 2026-11-04 02:00:00 UTC".
+    pub fn describe(&self, cutoff: Timestamp) -> String {
+        format!(
+            "deleted {} token(s), {} of them authorization codes, that expired before {}",
+            self.tokens,
+            self.codes,
+            crate::time::format_local(cutoff)
+        )
+    }
+}
+
 /// `tokens.kind` of an authorization code (store/tokens.rs, migration 6).
 const CODE: i64 = 3;
 
@@ -51,12 +64,13 @@ impl Store {
     }
 
     /// Delete every token that expired before `cutoff` (at most `now`), in transactions of
-    /// [`BATCH`] tokens walking the primary key, then append `audit(&pruned)`.
+    /// [`BATCH`] tokens walking the primary key, then append `audit(&pruned)` if it gives
+    /// an event.
     pub fn prune_tokens(
         &self,
         cutoff: Timestamp,
         now: Timestamp,
-        audit: impl FnOnce(&Pruned) -> NewAuditEvent,
+        audit: impl FnOnce(&Pruned) -> Option<NewAuditEvent>,
     ) -> Result<Pruned> {
         self.prune_in_batches(cutoff.min(now), now, BATCH, audit)
     }
@@ -66,7 +80,7 @@ impl Store {
         cutoff: Timestamp,
         now: Timestamp,
         batch: usize,
-        audit: impl FnOnce(&Pruned) -> NewAuditEvent,
+        audit: impl FnOnce(&Pruned) -> Option<NewAuditEvent>,
     ) -> Result<Pruned> {
         let mut pruned = Pruned::default();
         let mut after = String::new();
@@ -105,8 +119,9 @@ impl Store {
                 _ => break,
             }
         }
-        let event = audit(&pruned);
-        self.write(|tx| audit::append(tx, &event, now))?;
+        if let Some(event) = audit(&pruned) {
+            self.write(|tx| audit::append(tx, &event, now))?;
+        }
         Ok(pruned)
     }
 
@@ -188,10 +203,10 @@ mod tests {
         let pruned = store
             .prune_in_batches(cutoff, now, 5, |p| {
                 seen = Some(*p);
-                NewAuditEvent {
+                Some(NewAuditEvent {
                     action: "token.prune".into(),
                     ..NewAuditEvent::default()
-                }
+                })
             })
             .unwrap();
         assert_eq!(
@@ -222,9 +237,7 @@ mod tests {
         }
         // Nothing is left to prune, and a cutoff in the future is held at now.
         assert_eq!(store.count_expired_tokens(cutoff).unwrap().tokens, 0);
-        let pruned = store
-            .prune_tokens(now + 400 * day, now, |_| NewAuditEvent::default())
-            .unwrap();
+        let pruned = store.prune_tokens(now + 400 * day, now, |_| None).unwrap();
         assert_eq!(pruned.tokens, 2, "only the two that expired yesterday");
         for id in [&live, &short, &revoked] {
             assert!(store.has_token(id).unwrap(), "{id} is live: kept");

@@ -1,11 +1,14 @@
-//! `config prune-tokens`: tokens that expired long ago are deleted (a dry run only counts
-//! them); live tokens, recently expired ones and the audit log stay.
+//! `config prune-tokens`, and the server's `token_retention`: tokens that expired long ago
+//! are deleted (a dry run only counts them); live tokens, recently expired ones and the
+//! audit log stay.
 
 use scimgate::model::{IssuedVia, Scope};
+use scimgate::settings::RawSettings;
 use scimgate::store::{NewTokenRecord, Store};
+use scimgate::time::{Clock, Duration};
 use scimgate::token::{self, TokenKind};
 
-use crate::support::TestStore;
+use crate::support::{TestServer, TestStore};
 
 /// A one-hour access token of `client` issued `days_ago` days ago, written the way the
 /// token endpoint writes one; returns its id.
@@ -94,4 +97,47 @@ fn prune_tokens_refuses_bad_input() {
     ] {
         s.fails(args, 2);
     }
+}
+
+#[test]
+fn the_server_prunes_daily_with_token_retention() {
+    let s = TestStore::init();
+    let client = s.cc_client("Board provisioning");
+    let (_, live) = s.issue(&client, &["--valid-for", "90d"]);
+    let clock = Clock::manual(chrono::Utc::now().timestamp());
+    let server = TestServer::start_with(
+        &s.db,
+        clock.clone(),
+        RawSettings {
+            monitor_tick: Some("1h".into()),
+            token_retention: Some("30d".into()),
+            ..RawSettings::default()
+        },
+    );
+    let first = old_token(&server.store, &client, 40);
+    let pruned_by_server = |s: &TestStore| {
+        s.audit()
+            .iter()
+            .filter(|e| e["action"] == "token.prune" && e["actor"] == "server:monitor")
+            .count()
+    };
+    server.state.monitor.tick();
+    s.fails(&["show-token", &first], 1);
+    assert_eq!(s.json(&["show-token", &live])["status"], "active");
+    assert_eq!(pruned_by_server(&s), 1);
+
+    // Within the day: not again.
+    let second = old_token(&server.store, &client, 40);
+    clock.advance(Duration::hours(23));
+    server.state.monitor.tick();
+    assert_eq!(s.json(&["show-token", &second])["status"], "expired");
+    // A day after the last prune: again.
+    clock.advance(Duration::hours(2));
+    server.state.monitor.tick();
+    s.fails(&["show-token", &second], 1);
+    assert_eq!(pruned_by_server(&s), 2);
+    // Nothing to delete: nothing audited.
+    clock.advance(Duration::days(1));
+    server.state.monitor.tick();
+    assert_eq!(pruned_by_server(&s), 2);
 }
