@@ -15,9 +15,9 @@ use super::params::Params;
 use super::pkce;
 use crate::admin::{Admin, AdminError};
 use crate::http::AppState;
-use crate::model::TokenRecord;
 use crate::model::{
-    Client, GrantType, IssuedVia, NewAuditEvent, Scope, scopes_from_str, scopes_to_string,
+    Client, GrantType, IssuedVia, NewAuditEvent, Scope, TokenRecord, scopes_from_str,
+    scopes_to_string,
 };
 use crate::monitor::events::{Attribution, Verdict};
 use crate::store::{NewTokenRecord, RedeemOutcome, RotateOutcome};
