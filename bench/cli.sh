@@ -38,4 +38,4 @@ PY
 start=$(date +%s.%N)
 "$R/config" prune-tokens --expired-for 30d
 end=$(date +%s.%N)
-python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); n=int(sys.argv[3]); print(f'prune-tokens: {n:,} expired tokens among {n + int(sys.argv[4]):,} in {s:.2f} s ({s * 1e6 / n:.1f} µs per token, {s * 1e3 / (n / 5000):.1f} ms per transaction of 5,000)')" "$start" "$end" "$EXPIRED" "$N"
+python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); n=int(sys.argv[3]); print(f'prune-tokens: {n:,} expired tokens among {n + int(sys.argv[4]):,} in {s:.2f} s ({s * 1e6 / n:.1f} µs per token; what it costs a running server: bench/prune.sh)')" "$start" "$end" "$EXPIRED" "$N"

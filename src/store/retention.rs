@@ -17,9 +17,12 @@ use super::{Result, Store, audit};
 use crate::model::NewAuditEvent;
 use crate::time::Timestamp;
 
-/// Rows deleted per transaction: a running server's writes wait for at most one batch
-/// (milliseconds), not for the whole prune.
-const BATCH: usize = 5_000;
+/// Rows deleted per transaction, and the pause after each: a running server's writes wait
+/// for at most one batch (≈ 2 ms), then get the lock in the pause (in this process the
+/// writer's mutex is free; another process's writer polls for the lock every millisecond,
+/// `store::wait_for_lock`), so a prune never holds the server up for longer.
+const BATCH: usize = 1_000;
+const PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// What a prune found (and, unless it was a dry run, deleted).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -118,6 +121,7 @@ impl Store {
                 Some(id) if n == batch => after = id,
                 _ => break,
             }
+            std::thread::sleep(PAUSE);
         }
         if let Some(event) = audit(&pruned) {
             self.write(|tx| audit::append(tx, &event, now))?;
