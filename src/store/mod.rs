@@ -302,6 +302,51 @@ mod tests {
     }
 
     #[test]
+    fn a_writer_gets_in_between_another_process_s_short_transactions() {
+        // Another connection (as `config prune-tokens` would be) holds the write lock for
+        // 30 ms at a time with 3 ms gaps, for 2 s. Polling every millisecond, the store's
+        // writer takes the first gap; SQLite's own busy timeout backs off to 100 ms sleeps
+        // and can miss every gap until the other side is done.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = Store::open_or_create(&path).unwrap();
+        let other = Connection::open(&path).unwrap();
+        let started = std::time::Instant::now();
+        let bursts = std::thread::spawn(move || {
+            while started.elapsed() < StdDuration::from_secs(2) {
+                other.execute_batch("BEGIN IMMEDIATE").unwrap();
+                std::thread::sleep(StdDuration::from_millis(30));
+                other.execute_batch("COMMIT").unwrap();
+                std::thread::sleep(StdDuration::from_millis(3));
+            }
+        });
+        std::thread::sleep(StdDuration::from_millis(5));
+        let waited = std::time::Instant::now();
+        store.write(|tx| Ok(tx.execute_batch("SELECT 1")?)).unwrap();
+        let waited = waited.elapsed();
+        bursts.join().unwrap();
+        assert!(
+            waited < StdDuration::from_millis(500),
+            "waited {waited:?} for the write lock"
+        );
+    }
+
+    #[test]
+    fn wait_for_lock_gives_up_after_the_busy_timeout() {
+        let t = std::time::Instant::now();
+        assert!(wait_for_lock(0), "retries at first");
+        assert!(
+            t.elapsed() < StdDuration::from_millis(50),
+            "after about a millisecond"
+        );
+        let limit = (BUSY_TIMEOUT.as_millis() as i32) + 1;
+        assert!(
+            !wait_for_lock(limit),
+            "gives up after BUSY_TIMEOUT of retries"
+        );
+    }
+
+    #[test]
     fn missing_store_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let err = Store::open_existing(&dir.path().join("none.db")).unwrap_err();
