@@ -257,6 +257,8 @@ fn seed_001_story_with_a_controlled_clock() {
     assert_eq!(expired_line["verdict"], "expired");
     assert_eq!(expired_line["client_id"], client.as_str());
     assert_eq!(expired_line["ip"], "127.0.0.1");
+    assert_eq!(expired_line["method"], "GET");
+    assert_eq!(expired_line["path"], "/scim/v2/Users");
     assert!(expired_line["latency_ms"].is_number());
     let states: Vec<&str> = log
         .iter()
