@@ -15,6 +15,7 @@
 //! | failed logins before lockout | `login_max_failures` | `SCIMGATE_LOGIN_MAX_FAILURES` | — | `5` |
 //! | failed client authentications before lockout | `client_auth_max_failures` | `SCIMGATE_CLIENT_AUTH_MAX_FAILURES` | — | `10` |
 //! | lockout duration | `lockout` | `SCIMGATE_LOCKOUT` | — | `15m` |
+//! | refresh-token retry grace (at most `5m`) | `refresh_reuse_grace` | `SCIMGATE_REFRESH_REUSE_GRACE` | — | none (every reuse revokes) |
 //! | lifecycle monitoring on | `monitoring` | `SCIMGATE_MONITORING` | — | `true` |
 //! | monitor tick | `monitor_tick` | `SCIMGATE_MONITOR_TICK` | — | `30s` |
 //! | heartbeat log file | `heartbeat_log` | `SCIMGATE_HEARTBEAT_LOG` | — | `scim_heartbeat.log` next to the store |
@@ -69,6 +70,7 @@ pub struct RawSettings {
     pub login_max_failures: Option<u32>,
     pub client_auth_max_failures: Option<u32>,
     pub lockout: Option<String>,
+    pub refresh_reuse_grace: Option<String>,
     pub monitoring: Option<bool>,
     pub monitor_tick: Option<String>,
     pub heartbeat_log: Option<String>,
@@ -121,6 +123,7 @@ impl RawSettings {
                 "a number",
             )?,
             lockout: get("SCIMGATE_LOCKOUT"),
+            refresh_reuse_grace: get("SCIMGATE_REFRESH_REUSE_GRACE"),
             monitoring: parse_env(&get, "SCIMGATE_MONITORING", "true or false")?,
             monitor_tick: get("SCIMGATE_MONITOR_TICK"),
             heartbeat_log: get("SCIMGATE_HEARTBEAT_LOG"),
@@ -167,6 +170,7 @@ impl RawSettings {
                 .client_auth_max_failures
                 .or(self.client_auth_max_failures),
             lockout: over.lockout.or(self.lockout),
+            refresh_reuse_grace: over.refresh_reuse_grace.or(self.refresh_reuse_grace),
             monitoring: over.monitoring.or(self.monitoring),
             monitor_tick: over.monitor_tick.or(self.monitor_tick),
             heartbeat_log: over.heartbeat_log.or(self.heartbeat_log),
@@ -254,6 +258,9 @@ impl TlsFiles {
     }
 }
 
+/// The longest `refresh_reuse_grace` accepted (seconds).
+const MAX_REFRESH_REUSE_GRACE: i64 = 300;
+
 /// Validated server settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -277,6 +284,10 @@ pub struct Settings {
     pub client_auth_max_failures: u32,
     /// How long a lockout lasts.
     pub lockout: Duration,
+    /// How soon after a rotation the rotated refresh token may be presented again as a
+    /// retry (its answer lost) instead of as a reuse; `None`: every reuse revokes the
+    /// grant family (RFC 9700 §4.14.2).
+    pub refresh_reuse_grace: Option<Duration>,
     /// Lifecycle monitoring: tick, heartbeat log, warnings, notifiers.
     pub monitor: crate::monitor::config::MonitorSettings,
 }
@@ -356,8 +367,22 @@ impl Settings {
             Some(l) => Duration::parse(&l).map_err(|e| invalid("lockout", e.to_string()))?,
             None => Duration::minutes(15),
         };
+        let refresh_reuse_grace = raw
+            .refresh_reuse_grace
+            .map(|g| {
+                let d = Duration::parse(&g).map_err(|e| e.to_string())?;
+                if d.secs() > MAX_REFRESH_REUSE_GRACE {
+                    return Err(format!(
+                        "`{g}` is too long: a retry comes within seconds, and a longer grace lets a stolen refresh token go unnoticed; use at most 5m"
+                    ));
+                }
+                Ok(d)
+            })
+            .transpose()
+            .map_err(|e| invalid("refresh_reuse_grace", e))?;
         Ok(Settings {
             monitor,
+            refresh_reuse_grace,
             db,
             listen,
             public_url,
@@ -413,6 +438,24 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().starts_with("setting `lockout`"), "{err}");
+        let err = Settings::resolve(RawSettings {
+            refresh_reuse_grace: Some("1h".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("setting `refresh_reuse_grace`"),
+            "{err}"
+        );
+        assert_eq!(
+            Settings::resolve(RawSettings {
+                refresh_reuse_grace: Some("30s".into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .refresh_reuse_grace,
+            Some(Duration::seconds(30))
+        );
         let err = Settings::resolve(RawSettings {
             tls_cert: Some("cert.pem".into()),
             ..Default::default()

@@ -213,6 +213,7 @@ pub fn client_credentials(
 fn security_event(
     state: &AppState,
     action: &str,
+    outcome: &str,
     client_id: &str,
     token_id: &str,
     detail: String,
@@ -221,7 +222,7 @@ fn security_event(
     let e = NewAuditEvent {
         actor: "server".into(),
         action: action.into(),
-        outcome: "denied".into(),
+        outcome: outcome.into(),
         client_id: Some(client_id.to_string()),
         token_id: Some(token_id.to_string()),
         detail: Some(detail),
@@ -342,6 +343,7 @@ pub fn authorization_code(
             security_event(
                 state,
                 "security.code_replay",
+                "denied",
                 &code.client_id,
                 code.id.as_str(),
                 format!(
@@ -379,42 +381,68 @@ pub fn refresh_token(
     let (access_ttl, refresh_ttl) = lifetimes(state, client)?;
     let access = token::generate(TokenKind::Access, now);
     let refresh = token::generate(TokenKind::Refresh, now);
+    let grace = state.settings.refresh_reuse_grace.map(|g| g.secs());
     let mut granted = Vec::new();
-    let outcome = state
-        .store
-        .rotate_refresh(&parsed, now, "refresh token reused", |old| {
-            if old.client_id != client.id {
-                return Err(OAuthError::InvalidGrant(
-                    "the refresh token was issued to another client".into(),
-                ));
-            }
-            // Never more than the original grant, nor than the client is registered for now.
-            let still: Vec<Scope> = old
-                .scopes
-                .iter()
-                .copied()
-                .filter(|s| client.has_scope(*s))
-                .collect();
-            granted = requested_scopes(scope, &still)?;
-            let family = old.family_id.clone().unwrap_or_else(|| old.id.to_string());
-            let row = Row {
-                client,
-                subject: &old.subject,
-                scopes: &granted,
-                now,
-                via: IssuedVia::RefreshToken,
-                family: Some(&family),
-                parent: Some(old.id.as_str()),
-            };
-            Ok(vec![
-                row.record(&access, access_ttl),
-                row.record(&refresh, refresh_ttl),
-            ])
-        })?;
+    let outcome =
+        state
+            .store
+            .rotate_refresh(&parsed, now, "refresh token reused", grace, |old| {
+                if old.client_id != client.id {
+                    return Err(OAuthError::InvalidGrant(
+                        "the refresh token was issued to another client".into(),
+                    ));
+                }
+                // Never more than the original grant, nor than the client is registered for now.
+                let still: Vec<Scope> = old
+                    .scopes
+                    .iter()
+                    .copied()
+                    .filter(|s| client.has_scope(*s))
+                    .collect();
+                granted = requested_scopes(scope, &still)?;
+                let family = old.family_id.clone().unwrap_or_else(|| old.id.to_string());
+                let row = Row {
+                    client,
+                    subject: &old.subject,
+                    scopes: &granted,
+                    now,
+                    via: IssuedVia::RefreshToken,
+                    family: Some(&family),
+                    parent: Some(old.id.as_str()),
+                };
+                Ok(vec![
+                    row.record(&access, access_ttl),
+                    row.record(&refresh, refresh_ttl),
+                ])
+            })?;
     match outcome {
         RotateOutcome::Rotated(old) => {
             tracing::info!(client_id = %client.id, old_refresh_id = %old.id, token_id = %access.id,
                 refresh_id = %refresh.id, "rotated refresh token");
+            Ok(Issued {
+                access,
+                expires_in: access_ttl,
+                refresh: Some(refresh),
+                scopes: granted,
+            })
+        }
+        RotateOutcome::Retried { token, superseded } => {
+            state.tokens.clear();
+            security_event(
+                state,
+                "security.refresh_retry",
+                "success",
+                &token.client_id,
+                token.id.as_str(),
+                format!(
+                    "rotated refresh token presented again by client {} within the refresh_reuse_grace, before anything its rotation issued was used (a lost answer?); issued new tokens ({}, {}) and revoked the {} token(s) that rotation issued: {}",
+                    client.id,
+                    access.id,
+                    refresh.id,
+                    superseded.len(),
+                    ids(&superseded)
+                ),
+            )?;
             Ok(Issued {
                 access,
                 expires_in: access_ttl,
@@ -428,6 +456,7 @@ pub fn refresh_token(
             security_event(
                 state,
                 "security.refresh_reuse",
+                "denied",
                 &token.client_id,
                 token.id.as_str(),
                 format!(

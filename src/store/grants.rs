@@ -56,12 +56,45 @@ pub enum RotateOutcome<R> {
         token: TokenRecord,
         revoked: Vec<TokenRecord>,
     },
+    /// The token had been rotated within the grace, and what that rotation issued was
+    /// never used (its answer was lost, most likely): those tokens are revoked and the
+    /// successors from `check` committed in their place.
+    Retried {
+        token: TokenRecord,
+        superseded: Vec<TokenRecord>,
+    },
     /// No such refresh token, or it expired or was revoked for another reason.
     Inactive(Option<TokenRecord>),
 }
 
 /// Why a refresh token was marked spent; reuse detection keys on it.
 pub const ROTATED_REASON: &str = "rotated";
+/// Why the tokens of a rotation that was retried within the grace were revoked.
+const SUPERSEDED_REASON: &str = "superseded: the rotation that issued it was retried";
+
+/// Whether a rotation of `record` retried `now` may replace the first one: within `grace`
+/// seconds of it, and nothing the first one issued has been used since (a rotated
+/// successor means the client got that answer, so this is a copy being replayed).
+fn may_retry(
+    conn: &Connection,
+    record: &TokenRecord,
+    grace: Option<i64>,
+    now: Timestamp,
+) -> Result<bool> {
+    let Some(grace) = grace else {
+        return Ok(false);
+    };
+    if record.expires_at <= now || record.revoked_at.is_none_or(|t| now - t > grace) {
+        return Ok(false);
+    }
+    let used: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM tokens WHERE parent_id = ?1 \
+             AND (revoked_reason = ?2 OR last_used_at IS NOT NULL))",
+        )?
+        .query_row(params![record.id.as_str(), ROTATED_REASON], |r| r.get(0))?;
+    Ok(!used)
+}
 
 pub(super) fn revoke_family(
     conn: &Connection,
@@ -168,12 +201,15 @@ impl Store {
 
     /// Rotate the presented refresh token: `check` runs inside the transaction on a
     /// live token and returns its successors (or a refusal, which changes nothing). A token
-    /// that was already rotated revokes its whole family (`family_reason`).
+    /// that was already rotated revokes its whole family (`family_reason`), unless it was
+    /// rotated less than `grace` seconds ago and nothing that rotation issued has been used:
+    /// then that rotation is replaced ([`RotateOutcome::Retried`]).
     pub fn rotate_refresh<R>(
         &self,
         presented: &ParsedToken,
         now: Timestamp,
         family_reason: &str,
+        grace: Option<i64>,
         check: impl FnOnce(&TokenRecord) -> std::result::Result<Vec<NewTokenRecord>, R>,
     ) -> Result<RotateOutcome<R>> {
         self.write(|tx| {
@@ -182,6 +218,31 @@ impl Store {
             };
             if record.kind != TokenKind::Refresh {
                 return Ok(RotateOutcome::Inactive(None));
+            }
+            if record.revoked_reason.as_deref() == Some(ROTATED_REASON)
+                && may_retry(tx, &record, grace, now)?
+            {
+                let batch = match check(&record) {
+                    Ok(batch) => batch,
+                    Err(r) => return Ok(RotateOutcome::Rejected(r)),
+                };
+                let mut stmt = tx.prepare_cached(&format!(
+                    "UPDATE tokens SET revoked_at = ?2, revoked_reason = ?3 \
+                     WHERE parent_id = ?1 AND revoked_at IS NULL RETURNING {COLUMNS}"
+                ))?;
+                let superseded = stmt
+                    .query_map(
+                        params![record.id.as_str(), now, SUPERSEDED_REASON],
+                        row_to_token,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                for t in &batch {
+                    insert_token(tx, t)?;
+                }
+                return Ok(RotateOutcome::Retried {
+                    token: record,
+                    superseded,
+                });
             }
             if record.revoked_reason.as_deref() == Some(ROTATED_REASON) {
                 let family = record

@@ -43,33 +43,6 @@ fn state_changes(server: &TestServer) -> Vec<scimgate::monitor::notify::Notifica
         .collect()
 }
 
-fn refresh(server: &TestServer, client: &Registered, refresh_token: &str) -> (u16, Value) {
-    status_json(post_form(
-        server,
-        "/oauth2/token",
-        Some((&client.id, client.secret())),
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ],
-    ))
-}
-
-/// Access and refresh token from a fresh authorization (login, consent, code exchange).
-fn authorize(server: &TestServer, client: &Registered) -> (String, String) {
-    let code = code_for(&browser(), server, &auth_query(&client.id, &[]));
-    let (status, v) = status_json(exchange(server, client, &code, Some(VERIFIER)));
-    assert_eq!(status, 200, "{v}");
-    (
-        v["access_token"].as_str().unwrap().to_string(),
-        v["refresh_token"].as_str().unwrap().to_string(),
-    )
-}
-
-fn token_id(token: &str) -> String {
-    scimgate::token::parse(token).unwrap().id.to_string()
-}
-
 fn token_endpoint_lines(server: &TestServer) -> Vec<Value> {
     let path = &server.state.monitor.settings().heartbeat_log;
     std::fs::read_to_string(path)

@@ -698,3 +698,75 @@ fn concurrent_redemptions_of_one_code_or_refresh_token_let_exactly_one_win() {
         "{statuses:?}"
     );
 }
+
+#[test]
+fn refresh_retry_within_the_grace_replaces_the_lost_rotation() {
+    let s = TestStore::init();
+    create_user(&s);
+    let c = code_client(&s, &[]);
+    let clock = Clock::manual(chrono::Utc::now().timestamp());
+    let server = TestServer::start_with(
+        &s.db,
+        clock.clone(),
+        scimgate::settings::RawSettings {
+            refresh_reuse_grace: Some("30s".into()),
+            ..Default::default()
+        },
+    );
+    let refreshed = |token: &str| {
+        let (status, v) = refresh(&server, &c, token);
+        assert_eq!(status, 200, "{v}");
+        (
+            v["access_token"].as_str().unwrap().to_string(),
+            v["refresh_token"].as_str().unwrap().to_string(),
+        )
+    };
+    let status_of = |token: &str| s.json(&["show-token", token])["status"].clone();
+
+    // The IdP refreshes; the answer is lost, and it retries with the same token 5 s later.
+    let (_, r1) = authorize(&server, &c);
+    let (a2, r2) = refreshed(&r1);
+    clock.advance(Duration::seconds(5));
+    let (a3, r3) = refreshed(&r1);
+    assert_eq!(
+        status_of(&a2),
+        "revoked",
+        "the lost answer's tokens are revoked"
+    );
+    assert_eq!(status_of(&r2), "revoked");
+    assert_eq!(status_of(&a3), "active");
+    let retry = s
+        .audit()
+        .into_iter()
+        .find(|e| e["action"] == "security.refresh_retry")
+        .expect("the retry is audited");
+    assert_eq!(retry["token_id"], token_id(&r1).as_str());
+    assert!(
+        retry["detail"].as_str().unwrap().contains(&token_id(&r2)),
+        "{retry}"
+    );
+
+    // The new pair works; once its refresh token has been used, the old one presented
+    // again is a reuse, even within the grace: the whole grant is revoked.
+    let (_, r4) = refreshed(&r3);
+    clock.advance(Duration::seconds(5));
+    let (status, v) = refresh(&server, &c, &r1);
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{v}"
+    );
+    assert_eq!(status_of(&r4), "revoked");
+
+    // After the grace, a retry is a reuse too.
+    let (_, q1) = authorize(&server, &c);
+    let (_, q2) = refreshed(&q1);
+    clock.advance(Duration::seconds(31));
+    let (status, _) = refresh(&server, &c, &q1);
+    assert_eq!(status, 400);
+    assert_eq!(
+        status_of(&q2),
+        "revoked",
+        "reuse after the grace revokes the grant"
+    );
+}

@@ -359,3 +359,32 @@ pub fn audit_actions(s: &TestStore) -> Vec<String> {
         .map(|e| e["action"].as_str().unwrap_or_default().to_string())
         .collect()
 }
+
+/// `grant_type=refresh_token` with `refresh_token`, as `client` (Basic): status and body.
+pub fn refresh(server: &TestServer, client: &Registered, refresh_token: &str) -> (u16, Value) {
+    status_json(post_form(
+        server,
+        "/oauth2/token",
+        Some((&client.id, client.secret())),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+    ))
+}
+
+/// Access and refresh token from a fresh authorization (login, consent, code exchange).
+pub fn authorize(server: &TestServer, client: &Registered) -> (String, String) {
+    let code = code_for(&browser(), server, &auth_query(&client.id, &[]));
+    let (status, v) = status_json(exchange(server, client, &code, Some(VERIFIER)));
+    assert_eq!(status, 200, "{v}");
+    (
+        v["access_token"].as_str().unwrap().to_string(),
+        v["refresh_token"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The public id of a token.
+pub fn token_id(token: &str) -> String {
+    scimgate::token::parse(token).unwrap().id.to_string()
+}
