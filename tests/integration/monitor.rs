@@ -135,15 +135,6 @@ fn issue(db: &std::path::Path, clock: &Clock, client: &str, valid: Lifetime) -> 
     secret.expose().to_string()
 }
 
-fn health_state(server: &TestServer, client: &str) -> String {
-    server
-        .store
-        .client_health_of(client)
-        .unwrap()
-        .map(|h| h.state.as_str().to_string())
-        .unwrap_or_default()
-}
-
 fn log_lines(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -183,7 +174,7 @@ fn seed_001_story_with_a_controlled_clock() {
     assert_eq!(scim.get("/Users").status, 200);
     let r = m.tick();
     assert!(r.notifications.is_empty(), "{:?}", r.notifications);
-    assert_eq!(health_state(&server, &client), "healthy");
+    assert_eq!(server.health_state(&client), "healthy");
 
     // Each warning lead time: exactly one warning, never repeated.
     let mut warned = Vec::new();
@@ -205,7 +196,7 @@ fn seed_001_story_with_a_controlled_clock() {
             "the {label} warning is not repeated"
         );
     }
-    assert_eq!(health_state(&server, &client), "healthy");
+    assert_eq!(server.health_state(&client), "healthy");
 
     // The token expires; the IdP's next calls get 401; the client is failing; one alert.
     clock.set(expires + 30);
@@ -221,7 +212,7 @@ fn seed_001_story_with_a_controlled_clock() {
     assert_eq!(failing.len(), 1, "{:?}", r.notifications);
     assert_eq!(failing[0].details["to"], "failing");
     assert!(failing[0].text.contains("expired"), "{}", failing[0].text);
-    assert_eq!(health_state(&server, &client), "failing");
+    assert_eq!(server.health_state(&client), "failing");
     assert_eq!(scim.get("/Users").status, 401);
     assert!(
         m.tick().notifications.is_empty(),
@@ -234,7 +225,7 @@ fn seed_001_story_with_a_controlled_clock() {
     let r = m.tick();
     assert_eq!(r.notifications.len(), 1, "{:?}", r.notifications);
     assert_eq!(r.notifications[0].details["to"], "healthy");
-    assert_eq!(health_state(&server, &client), "healthy");
+    assert_eq!(server.health_state(&client), "healthy");
 
     // The heartbeat log tells the story, including the cut from 200 to 401.
     let log = log_lines(&server.state.monitor.settings().heartbeat_log);
@@ -343,7 +334,7 @@ fn seed_001_story_with_a_controlled_clock() {
         },
     );
     assert!(again.state.monitor.tick().notifications.is_empty());
-    assert_eq!(health_state(&again, &client), "healthy");
+    assert_eq!(again.health_state(&client), "healthy");
     let _ = warned;
 }
 
@@ -381,11 +372,11 @@ fn silent_entra_client_goes_late_then_missed_in_real_time() {
     };
     let wait_for = |state: &str, secs: u64| {
         let deadline = Instant::now() + StdDuration::from_secs(secs);
-        while health_state(&server, &client) != state {
+        while server.health_state(&client) != state {
             assert!(
                 Instant::now() < deadline,
                 "never became {state}: {}",
-                health_state(&server, &client)
+                server.health_state(&client)
             );
             std::thread::sleep(StdDuration::from_millis(100));
         }

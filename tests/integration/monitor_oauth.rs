@@ -22,15 +22,6 @@ fn server_ticked_by_hand(s: &TestStore) -> (TestServer, Clock) {
     (TestServer::start_with(&s.db, clock.clone(), raw), clock)
 }
 
-fn health_state(server: &TestServer, client: &str) -> String {
-    server
-        .store
-        .client_health_of(client)
-        .unwrap()
-        .map(|h| h.state.as_str().to_string())
-        .unwrap_or_else(|| "idle".into())
-}
-
 /// The state-change notifications of one monitor tick.
 fn state_changes(server: &TestServer) -> Vec<scimgate::monitor::notify::Notification> {
     server
@@ -75,7 +66,7 @@ fn okta_refresh_token_reused_revoked_or_expired_makes_the_client_failing() {
     let (access, r1) = authorize(&server, &okta);
     assert_eq!(Scim::new(&server, &access).get("/Users").status, 200);
     assert!(state_changes(&server).is_empty());
-    assert_eq!(health_state(&server, &okta.id), "healthy");
+    assert_eq!(server.health_state(&okta.id), "healthy");
 
     // A wrong secret is a guess or a typo, not a dead credential: nothing changes.
     let r = post_form(
@@ -124,7 +115,7 @@ fn okta_refresh_token_reused_revoked_or_expired_makes_the_client_failing() {
     );
     assert_oauth_error(r, 400, "invalid_grant");
     assert!(state_changes(&server).is_empty());
-    assert_eq!(health_state(&server, &other.id), "idle");
+    assert_eq!(server.health_state(&other.id), "idle");
 
     // The heartbeat log has the refusals, attributed to the client and token.
     let lines = token_endpoint_lines(&server);
@@ -198,7 +189,7 @@ fn an_expired_client_secret_makes_the_client_failing() {
     );
     assert_oauth_error(r, 401, "invalid_client");
     assert!(state_changes(&server).is_empty());
-    assert_eq!(health_state(&server, &board.id), "idle");
+    assert_eq!(server.health_state(&board.id), "idle");
 
     // The right secret, expired: refused, and the client is failing.
     let r = post_form(

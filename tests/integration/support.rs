@@ -276,6 +276,15 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
+    /// The health state the monitor stored for `client` (`idle` before it has any).
+    pub fn health_state(&self, client: &str) -> String {
+        self.store
+            .client_health_of(client)
+            .unwrap()
+            .map(|h| h.state.as_str().to_string())
+            .unwrap_or_else(|| "idle".into())
+    }
+
     /// GET `path` and return the body (for pages such as `/metrics`).
     pub fn get_text(&self, path: &str) -> String {
         let r = http().get(self.url(path)).send().expect("request");
