@@ -415,16 +415,17 @@ pub fn refresh_token(
                     row.record(&refresh, refresh_ttl),
                 ])
             })?;
+    let issued = |access, refresh, scopes| Issued {
+        access,
+        expires_in: access_ttl,
+        refresh: Some(refresh),
+        scopes,
+    };
     match outcome {
         RotateOutcome::Rotated(old) => {
             tracing::info!(client_id = %client.id, old_refresh_id = %old.id, token_id = %access.id,
                 refresh_id = %refresh.id, "rotated refresh token");
-            Ok(Issued {
-                access,
-                expires_in: access_ttl,
-                refresh: Some(refresh),
-                scopes: granted,
-            })
+            Ok(issued(access, refresh, granted))
         }
         RotateOutcome::Retried { token, superseded } => {
             state.tokens.clear();
@@ -443,12 +444,7 @@ pub fn refresh_token(
                     ids(&superseded)
                 ),
             )?;
-            Ok(Issued {
-                access,
-                expires_in: access_ttl,
-                refresh: Some(refresh),
-                scopes: granted,
-            })
+            Ok(issued(access, refresh, granted))
         }
         RotateOutcome::Rejected(e) => Err(e.into()),
         RotateOutcome::Reused { token, revoked } => {
