@@ -74,7 +74,9 @@ const SUPERSEDED_REASON: &str = "superseded: the rotation that issued it was ret
 
 /// Whether a rotation of `record` retried `now` may replace the first one: within `grace`
 /// seconds of it, and nothing the first one issued has been used since (a rotated
-/// successor means the client got that answer, so this is a copy being replayed).
+/// successor means the client got that answer, so this is a copy being replayed). An
+/// access token's use reaches `last_used_at` within about a second (it is recorded in
+/// batches), so a use in the last second may go unseen here.
 fn may_retry(
     conn: &Connection,
     record: &TokenRecord,

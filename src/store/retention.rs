@@ -13,9 +13,11 @@
 
 use rusqlite::params;
 
+use super::tokens::kind_code;
 use super::{Result, Store, audit};
 use crate::model::NewAuditEvent;
 use crate::time::Timestamp;
+use crate::token::TokenKind;
 
 /// Rows deleted per transaction, and the pause after each: a running server's writes wait
 /// for at most one batch (≈ 2 ms), then get the lock in the pause (in this process the
@@ -46,9 +48,6 @@ impl Pruned {
     }
 }
 
-/// `tokens.kind` of an authorization code (store/tokens.rs, migration 6).
-const CODE: i64 = 3;
-
 impl Store {
     /// How many tokens expired before `cutoff` (what [`Store::prune_tokens`] would delete).
     pub fn count_expired_tokens(&self, cutoff: Timestamp) -> Result<Pruned> {
@@ -56,7 +55,7 @@ impl Store {
             let (tokens, codes) = c.query_row(
                 "SELECT count(*), count(*) FILTER (WHERE kind = ?2) FROM tokens \
                  WHERE expires_at < ?1",
-                params![cutoff, CODE],
+                params![cutoff, kind_code(TokenKind::AuthorizationCode)],
                 |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
             )?;
             Ok(Pruned {
@@ -103,9 +102,10 @@ impl Store {
                 let mut warnings =
                     tx.prepare_cached("DELETE FROM expiry_warnings WHERE subject = ?1")?;
                 let mut token = tx.prepare_cached("DELETE FROM tokens WHERE id = ?1")?;
+                let code = kind_code(TokenKind::AuthorizationCode);
                 let mut codes = 0;
                 for (id, kind) in &found {
-                    if *kind == CODE {
+                    if *kind == code {
                         code_row.execute([id])?;
                         codes += 1;
                     } else {
