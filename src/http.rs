@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 
 use crate::error::HttpError;
@@ -104,6 +105,7 @@ impl AppState {
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let limit = state.settings.max_body_bytes;
     let monitoring = state.monitor.enabled();
+    let state_tls = state.settings.tls.is_some();
     cfg.app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(limit))
         .app_data(web::JsonConfig::default().limit(limit))
@@ -111,7 +113,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     // The SCIM scope first: it carries the most traffic, and the router tries services in
     // registration order. Its requests are attributed to their client by the monitor's
     // middleware (off only to measure what monitoring costs).
-    let scim = web::scope("/scim/v2");
+    let tls = state_tls;
+    // SCIM answers carry directory data and are per caller: never cached (RFC 7644 §7
+    // leaves it to the server; a shared cache must not keep a user's record).
+    let scim = web::scope("/scim/v2").wrap(security_headers(tls).add((
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    )));
     if monitoring {
         cfg.service(
             scim.wrap(actix_web::middleware::from_fn(
@@ -122,11 +130,34 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     } else {
         cfg.service(scim.configure(crate::scim::handlers::configure));
     }
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics))
-        .configure(crate::oauth::configure)
-        .configure(crate::web::configure);
+    cfg.service(
+        web::scope("")
+            .wrap(security_headers(tls))
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(metrics))
+            .configure(crate::oauth::configure)
+            .configure(crate::web::configure),
+    );
+}
+
+/// Headers on every response: `X-Content-Type-Options: nosniff` (a JSON error echoing
+/// input is never sniffed as HTML), and under TLS `Strict-Transport-Security` (one year),
+/// so a browser that once reached the pages over HTTPS never falls back to HTTP.
+/// `DefaultHeaders` adds each only where the handler set none.
+fn security_headers(tls: bool) -> actix_web::middleware::DefaultHeaders {
+    let headers = actix_web::middleware::DefaultHeaders::new().add((
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    ));
+    if tls {
+        headers.add((
+            header::STRICT_TRANSPORT_SECURITY,
+            header::HeaderValue::from_static("max-age=31536000"),
+        ))
+    } else {
+        headers
+    }
 }
 
 /// Prometheus metrics (see `monitor::metrics`).

@@ -21,7 +21,8 @@
 //! - [`http`]: every route, declared once; [`error`]: errors → HTTP responses.
 //! - [`oauth`]: the OAuth2 authorization server (token, revoke, introspect, metadata, and
 //!   the authorization request behind the pages); [`web`]: the login and consent pages.
-//! - [`throttle`]: lockout of repeated failed sign-ins and client authentications.
+//! - [`throttle`]: slowing of repeated failed sign-ins and client authentications.
+//! - [`text`]: untrusted text made safe for logs and terminals.
 //!
 //! A `config issue-access-token` call goes: CLI parses flags → [`admin::issue_access_token`]
 //! validates against the client and policy → [`token::generate`] → [`store::Store::insert_token`]
@@ -43,6 +44,7 @@ pub mod password;
 pub mod scim;
 pub mod settings;
 pub mod store;
+pub mod text;
 pub mod throttle;
 pub mod time;
 pub mod token;

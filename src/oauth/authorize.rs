@@ -8,9 +8,7 @@
 
 use super::params::Params;
 use super::pkce;
-use crate::model::{
-    AuthMethod, Client, GrantType, IssuedVia, Scope, scopes_from_str, scopes_to_string,
-};
+use crate::model::{AuthMethod, Client, GrantType, IssuedVia, Scope, scopes_to_string};
 use crate::store::{NewTokenRecord, Store, StoreError};
 use crate::time::Timestamp;
 use crate::token::{self, TokenKind};
@@ -110,19 +108,8 @@ pub fn validate(store: &Store, p: &Params) -> Result<AuthRequest, AuthorizeError
             "the client is not registered for the authorization_code grant".into(),
         ));
     }
-    let scopes = match p.get("scope") {
-        None => client.scopes.clone(),
-        Some(s) => {
-            let scopes = scopes_from_str(s).map_err(|e| fail("invalid_scope", e.0))?;
-            if let Some(extra) = scopes.iter().find(|s| !client.has_scope(**s)) {
-                return Err(fail(
-                    "invalid_scope",
-                    format!("scope {} is not granted to this client", extra.name()),
-                ));
-            }
-            scopes
-        }
-    };
+    let scopes = crate::oauth::grants::requested_scopes(p.get("scope"), &client.scopes)
+        .map_err(|e| fail("invalid_scope", e.to_string()))?;
     let code_challenge = match (p.get("code_challenge"), p.get("code_challenge_method")) {
         (None, None) if client.auth_method == AuthMethod::None => {
             return Err(fail(

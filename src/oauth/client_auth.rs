@@ -121,28 +121,19 @@ pub enum Public {
     Refused,
 }
 
-/// RFC 6749 appendix B: `+` is a space, `%XX` a byte.
+/// RFC 6749 §2.3.1: the Basic credentials are form-urlencoded (appendix B: `+` is a space,
+/// `%XX` a byte). Decoded by the `percent-encoding` crate: a `%` not followed by two hex
+/// digits stays as it is (`%+1` is not a byte); invalid UTF-8 is refused.
 fn form_decode(s: &str) -> Option<String> {
-    // Our client ids and secrets need no escaping: skip the byte-by-byte copy.
+    // Our client ids and secrets need no escaping: skip the copy.
     if !s.contains(['+', '%']) {
         return Some(s.to_string());
     }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = s.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 fn invalid_client(description: &str, basic: bool) -> OAuthError {
@@ -359,8 +350,12 @@ mod tests {
     #[test]
     fn form_decoding() {
         assert_eq!(form_decode("a%3Ab+c").as_deref(), Some("a:b c"));
-        assert_eq!(form_decode("%zz"), None);
-        assert_eq!(form_decode("%4"), None);
+        assert_eq!(form_decode("%zz").as_deref(), Some("%zz"));
+        assert_eq!(form_decode("%4").as_deref(), Some("%4"));
+        // Regression: `%+1` was read as the byte 0x01 (`u8::from_str_radix` takes a sign).
+        assert_eq!(form_decode("%+1").as_deref(), Some("% 1"));
+        assert_eq!(form_decode("%-1").as_deref(), Some("%-1"));
+        assert_eq!(form_decode("%ff"), None, "not UTF-8");
         assert_eq!(form_decode("plain_1").as_deref(), Some("plain_1"));
     }
 

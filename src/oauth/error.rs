@@ -2,7 +2,7 @@
 //! responses: a JSON body `{"error", "error_description"}`, the status the RFC gives
 //! (400, or 401 with `WWW-Authenticate` for a failed client authentication), and
 //! `Cache-Control: no-store`. A store failure is the server's problem: it is logged and
-//! answered with a generic `server_error`/503, never blamed on the client.
+//! answered `server_error` with 503, never blamed on the client.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
@@ -49,8 +49,9 @@ impl OAuthError {
             OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::UnsupportedTokenType(_) => "unsupported_token_type",
-            OAuthError::Store(_) => "temporarily_unavailable",
-            OAuthError::Internal => "server_error",
+            // RFC 6749 §5.2 defines no `temporarily_unavailable` at the token endpoint
+            // (only §4.1.2.1's redirect does): a store failure is a `server_error`.
+            OAuthError::Store(_) | OAuthError::Internal => "server_error",
         }
     }
 }

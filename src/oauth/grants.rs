@@ -68,14 +68,16 @@ pub struct Issued {
 
 /// The scopes a request may have: all of `allowed` when it names none, else exactly what
 /// it names, each of which must be allowed (`invalid_scope` otherwise; no silent trimming).
+/// Never empty: a request naming only blanks (`scope=+`), or a client allowed no scope,
+/// is `invalid_scope`. The one scope check of both the authorization and token endpoints.
 pub fn requested_scopes(
     requested: Option<&str>,
     allowed: &[Scope],
 ) -> Result<Vec<Scope>, OAuthError> {
-    let Some(text) = requested else {
-        return Ok(allowed.to_vec());
+    let scopes = match requested {
+        None => allowed.to_vec(),
+        Some(text) => scopes_from_str(text).map_err(|e| OAuthError::InvalidScope(e.0))?,
     };
-    let scopes = scopes_from_str(text).map_err(|e| OAuthError::InvalidScope(e.0))?;
     if let Some(extra) = scopes.iter().find(|s| !allowed.contains(s)) {
         return Err(OAuthError::InvalidScope(format!(
             "scope {} is not granted to this client (allowed: {})",

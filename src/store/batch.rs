@@ -28,7 +28,8 @@
 //! error), every job of the batch gets that error: nothing of the batch was committed. A
 //! job is never left without an answer, and leadership is never lost: a [`Pending`]
 //! dropped before its answer (the client went away) takes its job out of the queue and,
-//! if it was the leader, passes the lead on.
+//! if it was the leader, passes the lead on; a leader that panics mid-batch answers its
+//! jobs with an error and passes the lead on while unwinding ([`HandOver`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -135,8 +136,12 @@ pub struct BatchStats {
     pub largest_batch: u64,
 }
 
+/// How one record is written (the store's insert; a test swaps in a failing one).
+type InsertFn = fn(&rusqlite::Connection, &NewTokenRecord) -> Result<()>;
+
 struct Shared {
     store: Arc<Store>,
+    insert: InsertFn,
     queue: Mutex<Queue>,
     transactions: AtomicU64,
     jobs: AtomicU64,
@@ -157,6 +162,10 @@ impl Shared {
     /// The leader's work: commit everything queued (taken once the write lock is held, so
     /// what queues while waiting for it joins), answer it, pass the lead on.
     fn lead(&self) {
+        // Runs last, even when something below panics: the taken jobs are answered by
+        // their drop, and this hands the lead to whatever queued meanwhile. Without it a
+        // panic left `leader` set with nobody leading, and every later issuance hung.
+        let _hand_over = HandOver(self);
         let mut taken: Vec<Job> = Vec::new();
         let mut took = false;
         let mut results: Vec<Result<()>> = Vec::new();
@@ -172,7 +181,7 @@ impl Shared {
                 if several {
                     tx.prepare_cached("SAVEPOINT issue")?.execute([])?;
                 }
-                let result = job.records.iter().try_for_each(|t| insert_token(tx, t));
+                let result = job.records.iter().try_for_each(|t| (self.insert)(tx, t));
                 if several {
                     if result.is_err() {
                         tx.prepare_cached("ROLLBACK TO issue")?.execute([])?;
@@ -217,7 +226,15 @@ impl Shared {
                 }
             }
         }
-        Shared::hand_over(&mut lock(&self.queue));
+    }
+}
+
+/// Passes the lead on when the leader's [`Shared::lead`] ends, by return or by panic.
+struct HandOver<'a>(&'a Shared);
+
+impl Drop for HandOver<'_> {
+    fn drop(&mut self) {
+        Shared::hand_over(&mut lock(&self.0.queue));
     }
 }
 
@@ -326,6 +343,7 @@ impl TokenBatcher {
         TokenBatcher {
             shared: Arc::new(Shared {
                 store,
+                insert: insert_token,
                 queue: Mutex::default(),
                 transactions: AtomicU64::new(0),
                 jobs: AtomicU64::new(0),
@@ -616,6 +634,37 @@ mod tests {
         };
         r.unwrap();
         assert!(store.token(&t.id).unwrap().is_some());
+    }
+
+    /// Regression: a panic inside the leader's transaction left the queue marked as led
+    /// and every later issuance waited forever.
+    #[test]
+    fn a_leader_that_panics_answers_its_jobs_and_passes_the_lead() {
+        let (_d, store, client) = store_with_client();
+        let mut b = TokenBatcher::new(store.clone());
+        fn explode(_: &rusqlite::Connection, _: &NewTokenRecord) -> Result<()> {
+            panic!("injected panic in the batch");
+        }
+        Arc::get_mut(&mut b.shared).unwrap().insert = explode;
+        let (_, r1) = record(&client);
+        let (_, r2) = record(&client);
+        let mut p = b.submit_many(vec![vec![r1], vec![r2]]).into_iter();
+        let (leader, follower) = (p.next().unwrap(), p.next().unwrap());
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| leader.wait()));
+        assert!(panicked.is_err(), "the injected panic reached the leader");
+        assert!(
+            follower.wait().is_err(),
+            "the follower got an answer, not a hang"
+        );
+        // The queue has no stale leader: with a working insert, the next submit commits.
+        Arc::get_mut(&mut b.shared).unwrap().insert = insert_token;
+        let (t3, r3) = record(&client);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let b2 = b.clone();
+        std::thread::spawn(move || tx.send(b2.insert(vec![r3])).unwrap());
+        let got = rx.recv_timeout(std::time::Duration::from_secs(5));
+        assert!(matches!(got, Ok(Ok(()))), "the next issuance hung: {got:?}");
+        assert!(store.token(&t3.id).unwrap().is_some());
     }
 
     #[test]

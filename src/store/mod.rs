@@ -1,11 +1,16 @@
 //! The store: the only code that speaks SQL. No rusqlite type leaves this module; callers
 //! get domain types ([`crate::model`]) and [`StoreError`].
 //!
-//! SQLite in WAL mode with `synchronous=NORMAL`, foreign keys on and a busy timeout, so the
+//! SQLite in WAL mode with `synchronous=FULL`, foreign keys on and a busy timeout, so the
 //! server and any number of `config` processes can use one file at once: readers never
 //! block, writers queue for the single write lock (transactions are short and begin
 //! `IMMEDIATE`, so a writer waits for the lock up front instead of failing half-way).
 //! One writer connection behind a mutex, a pool of readers. The file is created 0600.
+//!
+//! Durability: `synchronous=FULL` makes every commit fsync the WAL before it returns, so a
+//! token whose response left the server survives power loss, not only a crash of the
+//! process (`NORMAL` survives only the latter). Group commit ([`TokenBatcher`]) pays one
+//! fsync per batch, not per token; the cost is in bench/RESULTS.md.
 //!
 //! One file per group of tables: `clients`, `tokens`, `users`, `audit`, `meta`, `consents`;
 //! `grants` holds the OAuth2 grant transactions (code redemption, refresh rotation),
@@ -153,7 +158,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_handler(Some(wait_for_lock))?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = NORMAL;
+         PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA cache_size = -{WRITER_CACHE_KIB};
          PRAGMA mmap_size = {MMAP_BYTES};
