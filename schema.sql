@@ -288,3 +288,19 @@ CREATE INDEX tokens_family ON tokens(family_id) WHERE family_id IS NOT NULL;
 CREATE INDEX tokens_parent ON tokens(parent_id) WHERE parent_id IS NOT NULL;
 CREATE INDEX tokens_warnable ON tokens(expires_at)
     WHERE revoked_at IS NULL AND expires_at - issued_at > 3600;
+
+-- migration: 7
+
+-- Cutting a client off (`delete-api-client`, `disable-api-client`, `rotate-client-secret`,
+-- `revoke-token --client-id X --all`) is one UPDATE of its row, whatever it holds: the
+-- client's `token_epoch` goes up by one, and every token carries the epoch its client had
+-- when it was issued, so the tokens issued before the cut (another epoch) are dead. The
+-- token queries (store/tokens.rs) read such a token as revoked at `tokens_cut_at` for
+-- `tokens_cut_reason`. A token is inserted only if its client still has the epoch the
+-- request authenticated against, so a token minted on a credential being cut off is
+-- refused, not left alive.
+ALTER TABLE clients ADD COLUMN token_epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE clients ADD COLUMN tokens_cut_at INTEGER;
+ALTER TABLE clients ADD COLUMN tokens_cut_reason TEXT;
+ALTER TABLE clients ADD COLUMN disabled_at INTEGER;       -- no token is issued while set
+ALTER TABLE tokens ADD COLUMN client_epoch INTEGER NOT NULL DEFAULT 0;

@@ -31,7 +31,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 start() { # db
   PORT=$(free_port)
-  taskset -c 0 "$R/scimgate" serve --db "$1" --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
+  SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0 taskset -c 0 "$R/scimgate" serve --db "$1" --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return; sleep 0.1; done
   echo "server did not start"; cat "$WORK/server.log"; exit 1

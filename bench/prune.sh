@@ -24,7 +24,7 @@ export SCIMGATE_DB=$WORK/s.db SCIMGATE_TOOL_PASSWORD=bench-password
 read -r CLIENT_ID CLIENT_SECRET < <("$R/examples/seed" client "$SCIMGATE_DB")
 BASIC="Authorization: Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-taskset -c 0 "$R/scimgate" serve --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
+SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0 taskset -c 0 "$R/scimgate" serve --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
 cat >"$WORK/cc.lua" <<'LUA'

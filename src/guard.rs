@@ -112,6 +112,9 @@ impl TokenCache {
         if self.ttl.is_zero() {
             return Ok(load()?.map(Arc::new));
         }
+        // An entry is trusted for the TTL from when its read began (not ended), so one
+        // read before a cut-off is never trusted past the cut-off plus the TTL.
+        let started = Instant::now();
         let generation = {
             let map = self.lock();
             if let Some((r, _)) = map
@@ -130,7 +133,7 @@ impl TokenCache {
                 if map.entries.len() >= TOKEN_CACHE_CAPACITY {
                     map.entries.clear();
                 }
-                map.entries.insert(*hash, (r.clone(), Instant::now()));
+                map.entries.insert(*hash, (r.clone(), started));
             }
         }
         Ok(loaded)
@@ -158,9 +161,9 @@ fn bearer(req: &HttpRequest) -> Result<&str, GuardError> {
     Ok(token.trim())
 }
 
-/// The client's address: the TCP peer (proxies' headers are not trusted).
+/// The client's address ([`crate::peer`]).
 pub fn source_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
+    crate::peer::client_ip(req).map(|ip| ip.to_string())
 }
 
 /// Check the request's bearer token for `needed` and record its use.

@@ -39,10 +39,13 @@ pub struct AppState {
     /// Background WAL checkpoints (see `store::checkpoint`); `None` if its connection
     /// could not be opened (the writer then checkpoints by itself, as SQLite does).
     pub checkpointer: Option<Checkpointer>,
-    /// Failed sign-ins on the authorization pages (per account and per address).
+    /// Failed sign-ins on the authorization pages (per account and address, and per
+    /// address).
     pub login_throttle: Arc<Throttle>,
-    /// Failed client authentications at the OAuth2 endpoints (per client and per address).
+    /// Failed client authentications at the OAuth2 endpoints (slowed, never refused).
     pub client_throttle: Arc<Throttle>,
+    /// Tokens per client and minute at the token endpoint (see `oauth::rate_limit`).
+    pub issuance_limit: Arc<crate::oauth::rate_limit::IssuanceLimit>,
     /// Login sessions of the authorization pages.
     pub sessions: Arc<Sessions>,
     /// The token lifecycle monitor.
@@ -74,10 +77,13 @@ impl AppState {
             tokens: Arc::new(TokenCache::new(settings.token_cache_ttl)),
             clients: Arc::new(ClientCache::new(settings.token_cache_ttl)),
             lifetime_policy: Arc::new(LifetimePolicy::new(settings.token_cache_ttl)),
-            login_throttle: Arc::new(Throttle::new(settings.login_max_failures, settings.lockout)),
-            client_throttle: Arc::new(Throttle::new(
-                settings.client_auth_max_failures,
+            login_throttle: Arc::new(Throttle::for_passwords(
+                settings.login_max_failures,
                 settings.lockout,
+            )),
+            client_throttle: Arc::new(Throttle::for_client_secrets(settings.lockout)),
+            issuance_limit: Arc::new(crate::oauth::rate_limit::IssuanceLimit::new(
+                settings.client_issuance_per_minute,
             )),
             sessions: Arc::new(Sessions::default()),
             store,
@@ -106,7 +112,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let limit = state.settings.max_body_bytes;
     let monitoring = state.monitor.enabled();
     let state_tls = state.settings.tls.is_some();
-    cfg.app_data(web::Data::new(state))
+    cfg.app_data(state.settings.trusted_proxies.clone())
+        .app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(limit))
         .app_data(web::JsonConfig::default().limit(limit))
         .app_data(web::FormConfig::default().limit(limit));
@@ -163,10 +170,16 @@ fn security_headers(tls: bool) -> actix_web::middleware::DefaultHeaders {
 /// Prometheus metrics (see `monitor::metrics`).
 async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
     let st = state.clone();
-    let text =
-        web::block(move || crate::monitor::metrics::render(&st.store, &st.monitor, st.clock.now()))
-            .await
-            .map_err(|_| HttpError::Blocking)??;
+    let text = web::block(move || {
+        let counters = crate::monitor::metrics::ServerCounters {
+            client_auth_failures: st.client_throttle.failures_total(),
+            login_failures: st.login_throttle.failures_total(),
+            issuance_rate_limited: st.issuance_limit.refused_by_client(),
+        };
+        crate::monitor::metrics::render(&st.store, &st.monitor, &counters, st.clock.now())
+    })
+    .await
+    .map_err(|_| HttpError::Blocking)??;
     Ok(HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(text))
@@ -227,7 +240,7 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
             "HTTP request",
             http.method = %request.method(),
             http.target = request.path(),
-            http.client_ip = request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
+            http.client_ip = crate::peer::client_ip(request.request()).map(|ip| ip.to_string()).unwrap_or_default(),
             http.user_agent = user_agent,
             request_id = request_id,
             client_id = tracing::field::Empty,

@@ -22,7 +22,8 @@
 //! - [`oauth`]: the OAuth2 authorization server (token, revoke, introspect, metadata, and
 //!   the authorization request behind the pages); [`web`]: the login and consent pages.
 //! - [`throttle`]: slowing of repeated failed sign-ins and client authentications.
-//! - [`text`]: untrusted text made safe for logs and terminals.
+//! - [`text`]: untrusted text made safe for logs and terminals; [`peer`]: the client's
+//!   address (behind `trusted_proxies`, from `X-Forwarded-For`).
 //!
 //! A `config issue-access-token` call goes: CLI parses flags → [`admin::issue_access_token`]
 //! validates against the client and policy → [`token::generate`] → [`store::Store::insert_token`]
@@ -41,6 +42,7 @@ pub mod model;
 pub mod monitor;
 pub mod oauth;
 pub mod password;
+pub mod peer;
 pub mod scim;
 pub mod settings;
 pub mod store;

@@ -232,6 +232,12 @@ pub struct Client {
     pub heartbeat: Option<Heartbeat>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Bumped whenever the client is cut off; tokens issued under an older epoch are dead
+    /// (schema.sql, migration 7).
+    #[serde(skip)]
+    pub token_epoch: i64,
+    /// When the client was disabled (`disable-api-client`); no token is issued meanwhile.
+    pub disabled_at: Option<Timestamp>,
 }
 
 fn ser_scopes<S: serde::Serializer>(scopes: &[Scope], s: S) -> Result<S::Ok, S::Error> {

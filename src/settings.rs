@@ -12,9 +12,11 @@
 //! | request body limit (bytes) | `max_body_bytes` | `SCIMGATE_MAX_BODY_BYTES` | — | `1048576` |
 //! | TLS certificate chain (PEM) | `tls_cert` | `SCIMGATE_TLS_CERT` | `--tls-cert` | none (plain HTTP) |
 //! | TLS private key (PEM) | `tls_key` | `SCIMGATE_TLS_KEY` | `--tls-key` | none |
-//! | failed logins before lockout | `login_max_failures` | `SCIMGATE_LOGIN_MAX_FAILURES` | — | `5` |
-//! | failed client authentications before lockout | `client_auth_max_failures` | `SCIMGATE_CLIENT_AUTH_MAX_FAILURES` | — | `10` |
-//! | lockout duration | `lockout` | `SCIMGATE_LOCKOUT` | — | `15m` |
+//! | failed sign-ins per account and address before back-off | `login_max_failures` | `SCIMGATE_LOGIN_MAX_FAILURES` | — | `5` |
+//! | (accepted, no longer used: client secrets are never locked out) | `client_auth_max_failures` | `SCIMGATE_CLIENT_AUTH_MAX_FAILURES` | — | — |
+//! | longest sign-in back-off | `lockout` | `SCIMGATE_LOCKOUT` | — | `15m` |
+//! | proxies whose `X-Forwarded-For` / `Forwarded` is believed (comma-separated IPs, CIDRs) | `trusted_proxies` | `SCIMGATE_TRUSTED_PROXIES` | — | none |
+//! | tokens one client may be issued per minute (0: no limit) | `client_issuance_per_minute` | `SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE` | — | `120` |
 //! | refresh-token retry grace (at most `5m`) | `refresh_reuse_grace` | `SCIMGATE_REFRESH_REUSE_GRACE` | — | none (every reuse revokes) |
 //! | lifecycle monitoring on | `monitoring` | `SCIMGATE_MONITORING` | — | `true` |
 //! | monitor tick | `monitor_tick` | `SCIMGATE_MONITOR_TICK` | — | `30s` |
@@ -70,6 +72,8 @@ pub struct RawSettings {
     pub login_max_failures: Option<u32>,
     pub client_auth_max_failures: Option<u32>,
     pub lockout: Option<String>,
+    pub trusted_proxies: Option<String>,
+    pub client_issuance_per_minute: Option<u32>,
     pub refresh_reuse_grace: Option<String>,
     pub monitoring: Option<bool>,
     pub monitor_tick: Option<String>,
@@ -123,6 +127,12 @@ impl RawSettings {
                 "a number",
             )?,
             lockout: get("SCIMGATE_LOCKOUT"),
+            trusted_proxies: get("SCIMGATE_TRUSTED_PROXIES"),
+            client_issuance_per_minute: parse_env(
+                &get,
+                "SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE",
+                "a number",
+            )?,
             refresh_reuse_grace: get("SCIMGATE_REFRESH_REUSE_GRACE"),
             monitoring: parse_env(&get, "SCIMGATE_MONITORING", "true or false")?,
             monitor_tick: get("SCIMGATE_MONITOR_TICK"),
@@ -170,6 +180,10 @@ impl RawSettings {
                 .client_auth_max_failures
                 .or(self.client_auth_max_failures),
             lockout: over.lockout.or(self.lockout),
+            trusted_proxies: over.trusted_proxies.or(self.trusted_proxies),
+            client_issuance_per_minute: over
+                .client_issuance_per_minute
+                .or(self.client_issuance_per_minute),
             refresh_reuse_grace: over.refresh_reuse_grace.or(self.refresh_reuse_grace),
             monitoring: over.monitoring.or(self.monitoring),
             monitor_tick: over.monitor_tick.or(self.monitor_tick),
@@ -258,6 +272,11 @@ impl TlsFiles {
     }
 }
 
+/// How long a server trusts a token or client row it read (its caches, `guard` and
+/// `oauth::client_auth`), counted from when the read began. `config` commands that cut a
+/// client off wait this long before they return ([`crate::admin::wait_for_caches`]).
+pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The longest `refresh_reuse_grace` accepted (seconds).
 const MAX_REFRESH_REUSE_GRACE: i64 = 300;
 
@@ -277,13 +296,17 @@ pub struct Settings {
     pub token_cache_ttl: std::time::Duration,
     /// Present when the server speaks HTTPS.
     pub tls: Option<TlsFiles>,
-    /// Failed logins (per account, and per source IP) before a lockout.
+    /// Failed sign-ins in a row per (account, address) before back-off windows open
+    /// (see [`crate::throttle`]).
     pub login_max_failures: u32,
-    /// Failed client authentications (per client and source IP; unknown client ids per
-    /// source IP) before a lockout.
+    /// Accepted for old settings files; client secrets are never locked out.
     pub client_auth_max_failures: u32,
-    /// How long a lockout lasts.
+    /// The longest sign-in back-off window.
     pub lockout: Duration,
+    /// Proxies whose forwarding headers name the client's address ([`crate::peer`]).
+    pub trusted_proxies: crate::peer::TrustedProxies,
+    /// Tokens one client may be issued per minute at the token endpoint (`None`: no limit).
+    pub client_issuance_per_minute: Option<u32>,
     /// How soon after a rotation the rotated refresh token may be presented again as a
     /// retry (its answer lost) instead of as a reuse; `None`: every reuse revokes the
     /// grant family (RFC 9700 §4.14.2).
@@ -367,6 +390,14 @@ impl Settings {
             Some(l) => Duration::parse(&l).map_err(|e| invalid("lockout", e.to_string()))?,
             None => Duration::minutes(15),
         };
+        let trusted_proxies =
+            crate::peer::TrustedProxies::parse(raw.trusted_proxies.as_deref().unwrap_or(""))
+                .map_err(|e| invalid("trusted_proxies", e))?;
+        let client_issuance_per_minute = match raw.client_issuance_per_minute {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => Some(120),
+        };
         let refresh_reuse_grace = raw
             .refresh_reuse_grace
             .map(|g| {
@@ -389,11 +420,13 @@ impl Settings {
             log_format,
             max_body_bytes,
             usage_flush_interval: std::time::Duration::from_secs(1),
-            token_cache_ttl: std::time::Duration::from_secs(1),
+            token_cache_ttl: CACHE_TTL,
             tls,
             login_max_failures,
             client_auth_max_failures,
             lockout,
+            trusted_proxies,
+            client_issuance_per_minute,
         })
     }
 }

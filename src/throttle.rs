@@ -1,23 +1,38 @@
-//! Throttling of password guessing: failed logins (per account and per source address) and
-//! failed client authentications at the OAuth2 endpoints (per client and source address;
-//! unknown client ids per source address: `oauth::client_auth::throttle_key`). Each
-//! failure slows the next answer a little more; `max_failures` failures in a row lock the
-//! key out for `lockout`; a success resets the keys it names.
+//! Throttling of failed credentials: sign-ins with a password, and client authentications
+//! at the OAuth2 endpoints. Two rules, from two kinds of secret:
 //!
-//! The state is in memory, per server process: a restart forgets it, and several server
-//! instances behind a load balancer each count on their own (the limit is then per
-//! instance). That is enough to turn an online guessing attack from millions of tries into a
-//! handful per lockout period; the audit log records every lockout for the operator.
+//! - **A client secret is high-entropy** (256 bits): guessing it is hopeless, so nothing
+//!   ever refuses a right one. A failure only slows its own answer (a little more per
+//!   failure in a row, at most 2 s) and is counted; the server never locks a client out.
+//!   (A lockout keyed on a public client id let anyone cut an IdP off its tokens.)
+//! - **A password is guessable**: failures are counted per (account, source address).
+//!   After `free` failures in a row, each further one opens a back-off window that doubles
+//!   (1 s, 2 s, 4 s … up to `max_backoff`), during which that account is refused *from that
+//!   address* without its password being checked. Other addresses are not affected, so a
+//!   guesser cannot lock the owner out. A second, looser count per address (8 × `free`
+//!   failures over every account) bounds how much argon2 work one address can cause.
+//!
+//! Failures are audited one by one only up to a budget ([`AUDIT_PER_MINUTE`] per throttle
+//! and minute); past it they are counted, and the next audited failure says how many were
+//! not recorded one by one. So a flood of wrong credentials from ever new addresses
+//! cannot fill the audit log or the disk. `/metrics` counts every failure.
+//!
+//! The state is in memory, per server process, in an LRU map of at most
+//! [`CAPACITY`] keys: no operation scans it, and a flood of new keys evicts the oldest.
 
-use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration as StdDuration;
 
-use crate::model::NewAuditEvent;
+use lru::LruCache;
+
 use crate::time::{Duration, Timestamp};
 
-/// Above this many tracked keys, stale entries are dropped on the next failure.
-const PRUNE_ABOVE: usize = 10_000;
+/// Keys kept at most.
+pub const CAPACITY: usize = 100_000;
+/// Failures audited one by one per minute (per throttle); the rest are summarised.
+pub const AUDIT_PER_MINUTE: u32 = 60;
 /// Added delay per failure in a row, and its ceiling.
 const DELAY_STEP: StdDuration = StdDuration::from_millis(200);
 const DELAY_MAX: StdDuration = StdDuration::from_secs(2);
@@ -26,15 +41,29 @@ const DELAY_MAX: StdDuration = StdDuration::from_secs(2);
 struct Entry {
     failures: u32,
     last_failure: Timestamp,
-    locked_until: Option<Timestamp>,
+    blocked_until: Timestamp,
 }
 
-/// Failure counters for one kind of secret (login passwords, client secrets).
+#[derive(Debug)]
+struct State {
+    entries: LruCache<String, Entry>,
+    /// The minute the audit budget is counted for, what it has used, and how many failures
+    /// went unaudited since the last audited one.
+    audit_minute: i64,
+    audited: u32,
+    unaudited: u64,
+}
+
+/// Failure counters for one kind of secret.
 #[derive(Debug)]
 pub struct Throttle {
-    max_failures: u32,
-    lockout: Duration,
-    entries: Mutex<HashMap<String, Entry>>,
+    /// Failures in a row before a back-off window opens (`None`: never; client secrets).
+    free: Option<u32>,
+    /// The longest back-off window; also how long a failure is remembered.
+    max_backoff: Duration,
+    state: Mutex<State>,
+    /// Every failure counted, for `/metrics`.
+    failures_total: AtomicU64,
 }
 
 /// What a failure did.
@@ -42,98 +71,144 @@ pub struct Throttle {
 pub struct Failure {
     /// How long to wait before answering.
     pub delay: StdDuration,
-    /// Keys this failure locked out (for the audit log).
-    pub locked: Vec<String>,
+    /// `Some(n)`: audit this failure; `n` earlier failures were not audited one by one
+    /// (over budget) since the last audited one. `None`: count it only.
+    pub audit: Option<u64>,
+    /// Seconds the key(s) are now refused for (0: not refused).
+    pub blocked_for: i64,
 }
 
 impl Failure {
-    /// One `security.lockout` audit event per key this failure locked out; `what` says
-    /// what failed (e.g. "sign-ins").
-    pub fn lockout_events(&self, what: &str, lockout: Duration) -> Vec<NewAuditEvent> {
-        self.locked
-            .iter()
-            .map(|key| NewAuditEvent {
-                actor: "server".into(),
-                action: "security.lockout".into(),
-                outcome: "denied".into(),
-                detail: Some(format!(
-                    "{key} locked out for {lockout} after repeated failed {what}"
-                )),
-                ..NewAuditEvent::default()
-            })
-            .collect()
+    /// " (and N earlier failures not recorded one by one)" when some were summarised.
+    pub fn summary(&self, what: &str) -> String {
+        match self.audit {
+            Some(n) if n > 0 => format!(" (and {n} earlier failed {what} not recorded one by one)"),
+            _ => String::new(),
+        }
     }
 }
 
 impl Throttle {
-    pub fn new(max_failures: u32, lockout: Duration) -> Throttle {
+    /// Counters for client secrets: failures are slowed and counted, never refused.
+    pub fn for_client_secrets(max_backoff: Duration) -> Throttle {
+        Throttle::new(None, max_backoff)
+    }
+
+    /// Counters for passwords: `free` failures in a row per key, then back-off windows.
+    pub fn for_passwords(free: u32, max_backoff: Duration) -> Throttle {
+        Throttle::new(Some(free.max(1)), max_backoff)
+    }
+
+    fn new(free: Option<u32>, max_backoff: Duration) -> Throttle {
         Throttle {
-            max_failures: max_failures.max(1),
-            lockout,
-            entries: Mutex::new(HashMap::new()),
+            free,
+            max_backoff,
+            state: Mutex::new(State {
+                entries: LruCache::new(NonZeroUsize::new(CAPACITY).expect("non-zero")),
+                audit_minute: i64::MIN,
+                audited: 0,
+                unaudited: 0,
+            }),
+            failures_total: AtomicU64::new(0),
         }
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Seconds until the first of `keys` that is locked out is free again; `None` if none is.
-    pub fn locked(&self, keys: &[&str], now: Timestamp) -> Option<i64> {
-        let entries = self.entries();
+    /// Every failure counted so far.
+    pub fn failures_total(&self) -> u64 {
+        self.failures_total.load(Ordering::Relaxed)
+    }
+
+    /// Seconds until every one of `keys` that is in a back-off window is free again;
+    /// `None` if none is.
+    pub fn blocked(&self, keys: &[&str], now: Timestamp) -> Option<i64> {
+        let st = self.state();
         keys.iter()
-            .filter_map(|k| entries.get(*k)?.locked_until)
+            .filter_map(|k| st.entries.peek(*k).map(|e| e.blocked_until))
             .filter(|until| *until > now)
             .map(|until| until - now)
             .max()
     }
 
-    /// Count a failure against every key.
-    pub fn failure(&self, keys: &[&str], now: Timestamp) -> Failure {
-        let mut entries = self.entries();
-        if entries.len() > PRUNE_ABOVE {
-            let horizon = now - self.lockout.secs();
-            entries
-                .retain(|_, e| e.last_failure > horizon || e.locked_until.is_some_and(|u| u > now));
-        }
+    /// Count a failure against every key; `weights` gives each key's free failures as a
+    /// multiple of `free` (1 for the precise key, more for a looser one such as an
+    /// address over all accounts).
+    pub fn failure(&self, keys: &[(&str, u32)], now: Timestamp) -> Failure {
+        self.failures_total.fetch_add(1, Ordering::Relaxed);
+        let mut st = self.state();
         let mut worst = 0;
-        let mut locked = Vec::new();
-        for key in keys {
-            let e = entries.entry((*key).to_string()).or_insert(Entry {
-                failures: 0,
-                last_failure: now,
-                locked_until: None,
-            });
-            // A lockout that has run out, or failures long ago, start a fresh count.
-            let expired = e.locked_until.is_some_and(|u| u <= now)
-                || now - e.last_failure > self.lockout.secs();
-            if expired {
-                *e = Entry {
-                    failures: 0,
-                    last_failure: now,
-                    locked_until: None,
-                };
+        let mut blocked_for = 0;
+        for (key, weight) in keys {
+            let entry = match st.entries.get_mut(*key) {
+                Some(e) => e,
+                None => {
+                    st.entries.push(
+                        (*key).to_string(),
+                        Entry {
+                            failures: 0,
+                            last_failure: now,
+                            blocked_until: 0,
+                        },
+                    );
+                    st.entries.get_mut(*key).expect("just inserted")
+                }
+            };
+            // Failures long ago start a fresh count.
+            if now - entry.last_failure > self.max_backoff.secs() {
+                entry.failures = 0;
             }
-            e.failures += 1;
-            e.last_failure = now;
-            if e.failures >= self.max_failures && e.locked_until.is_none() {
-                e.locked_until = Some(now + self.lockout.secs());
-                locked.push((*key).to_string());
+            entry.failures = entry.failures.saturating_add(1);
+            entry.last_failure = now;
+            worst = worst.max(entry.failures);
+            if let Some(free) = self.free {
+                let free = free.saturating_mul((*weight).max(1));
+                if entry.failures > free {
+                    let doublings = (entry.failures - free - 1).min(30);
+                    let window = (1i64 << doublings).min(self.max_backoff.secs().max(1));
+                    entry.blocked_until = now + window;
+                    blocked_for = blocked_for.max(window);
+                }
             }
-            worst = worst.max(e.failures);
         }
+        // The audit budget.
+        let minute = now.div_euclid(60);
+        if st.audit_minute != minute {
+            st.audit_minute = minute;
+            st.audited = 0;
+        }
+        let audit = if st.audited < AUDIT_PER_MINUTE {
+            st.audited += 1;
+            Some(std::mem::take(&mut st.unaudited))
+        } else {
+            st.unaudited += 1;
+            None
+        };
         Failure {
             delay: (DELAY_STEP * worst).min(DELAY_MAX),
-            locked,
+            audit,
+            blocked_for,
         }
     }
 
     /// Forget the failures of `keys` (after a success).
     pub fn success(&self, keys: &[&str]) {
-        let mut entries = self.entries();
+        let mut st = self.state();
         for key in keys {
-            entries.remove(*key);
+            st.entries.pop(*key);
         }
+    }
+
+    /// Keys tracked now.
+    pub fn len(&self) -> usize {
+        self.state().entries.len()
+    }
+
+    /// Whether no key is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -142,31 +217,82 @@ mod tests {
     use super::*;
 
     #[test]
-    fn locks_after_max_failures_and_unlocks_after_lockout() {
-        let t = Throttle::new(3, Duration::minutes(10));
-        let keys = ["user:alice", "ip:127.0.0.1"];
-        assert_eq!(t.locked(&keys, 0), None);
-        let f1 = t.failure(&keys, 0);
-        assert!(f1.locked.is_empty());
-        assert_eq!(f1.delay, DELAY_STEP);
-        t.failure(&keys, 1);
-        let f3 = t.failure(&keys, 2);
-        assert_eq!(f3.locked, vec!["user:alice", "ip:127.0.0.1"]);
-        assert_eq!(t.locked(&["user:alice"], 3), Some(599));
-        assert_eq!(t.locked(&["user:bob"], 3), None);
-        assert_eq!(t.locked(&keys, 602), None, "the lockout runs out");
-        let f = t.failure(&keys, 603);
-        assert!(f.locked.is_empty(), "a fresh count after the lockout");
+    fn passwords_back_off_per_key_and_double() {
+        let t = Throttle::for_passwords(3, Duration::minutes(15));
+        let k = [("user:alice@1.2.3.4", 1)];
+        for i in 0..3 {
+            assert_eq!(t.failure(&k, i).blocked_for, 0, "free failure {i}");
+        }
+        assert_eq!(t.failure(&k, 3).blocked_for, 1);
+        assert_eq!(t.blocked(&["user:alice@1.2.3.4"], 3), Some(1));
+        assert_eq!(t.failure(&k, 4).blocked_for, 2);
+        assert_eq!(t.failure(&k, 6).blocked_for, 4);
+        assert_eq!(
+            t.blocked(&["user:alice@5.6.7.8"], 6),
+            None,
+            "another address is free"
+        );
+        for i in 0..20 {
+            t.failure(&k, 7 + i);
+        }
+        assert_eq!(t.blocked(&["user:alice@1.2.3.4"], 26), Some(900), "capped");
+        t.success(&["user:alice@1.2.3.4"]);
+        assert_eq!(t.blocked(&["user:alice@1.2.3.4"], 28), None);
     }
 
     #[test]
-    fn success_resets_and_delay_is_capped() {
-        let t = Throttle::new(100, Duration::minutes(10));
-        for i in 0..50 {
-            t.failure(&["k"], i);
+    fn a_looser_key_takes_more_failures() {
+        let t = Throttle::for_passwords(2, Duration::minutes(15));
+        for i in 0..16 {
+            let name = format!("user:u{i}@ip");
+            let f = t.failure(&[(name.as_str(), 1), ("ip:ip", 8)], i);
+            assert_eq!(f.blocked_for, 0, "failure {i}");
         }
-        assert_eq!(t.failure(&["k"], 51).delay, DELAY_MAX);
-        t.success(&["k"]);
-        assert_eq!(t.failure(&["k"], 52).delay, DELAY_STEP);
+        assert_eq!(
+            t.failure(&[("user:x@ip", 1), ("ip:ip", 8)], 16).blocked_for,
+            1
+        );
+    }
+
+    #[test]
+    fn client_secrets_are_never_refused_and_the_delay_is_capped() {
+        let t = Throttle::for_client_secrets(Duration::minutes(15));
+        for i in 0..100 {
+            assert_eq!(t.failure(&[("client:c@ip", 1)], i).blocked_for, 0);
+        }
+        assert_eq!(t.blocked(&["client:c@ip"], 100), None);
+        assert_eq!(t.failure(&[("client:c@ip", 1)], 101).delay, DELAY_MAX);
+        t.success(&["client:c@ip"]);
+        assert_eq!(t.failure(&[("client:c@ip", 1)], 102).delay, DELAY_STEP);
+    }
+
+    #[test]
+    fn audits_are_budgeted_per_minute_and_summarised() {
+        let t = Throttle::for_client_secrets(Duration::minutes(15));
+        let mut audited = 0;
+        for i in 0..1000 {
+            let key = format!("client-ip:10.0.{}.{}", i / 256, i % 256);
+            if t.failure(&[(key.as_str(), 1)], 60).audit.is_some() {
+                audited += 1;
+            }
+        }
+        assert_eq!(audited, AUDIT_PER_MINUTE);
+        let next = t.failure(&[("client-ip:x", 1)], 120);
+        assert_eq!(next.audit, Some(1000 - u64::from(AUDIT_PER_MINUTE)));
+        assert!(
+            next.summary("client authentications")
+                .contains("940 earlier")
+        );
+        assert_eq!(t.failures_total(), 1001);
+    }
+
+    #[test]
+    fn the_map_is_capped() {
+        let t = Throttle::for_client_secrets(Duration::minutes(15));
+        for i in 0..(CAPACITY + 10) {
+            let key = format!("k{i}");
+            t.failure(&[(key.as_str(), 1)], 0);
+        }
+        assert_eq!(t.len(), CAPACITY);
     }
 }

@@ -418,7 +418,36 @@ pub fn delete(ctx: &Ctx, id: &str) -> CliResult {
     if ctx.json {
         print_json(&json!({ "client_id": id, "deleted": true, "tokens_revoked": revoked }));
     } else {
-        println!("API client {id} ({name}) deleted; {revoked} token(s) revoked.");
+        println!(
+            "API client {id} ({name}) deleted; its {revoked} live token(s) no longer work anywhere."
+        );
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct DisableArgs {
+    /// The client id.
+    #[arg(short = 'i', long = "client-id")]
+    pub client_id: String,
+    /// Why (kept in the audit log and shown by `show-token` for its tokens).
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+pub fn set_disabled(ctx: &Ctx, id: &str, disabled: bool, reason: Option<String>) -> CliResult {
+    let name = ctx.admin.client(id)?.name;
+    let live = ctx
+        .admin
+        .set_client_disabled(id, disabled, reason.as_deref())?;
+    if ctx.json {
+        print_json(&json!({ "client_id": id, "disabled": disabled, "tokens_revoked": live }));
+    } else if disabled {
+        println!(
+            "API client {id} ({name}) disabled: its {live} live token(s) no longer work anywhere, and none is issued until `config enable-api-client -i {id}`."
+        );
+    } else {
+        println!("API client {id} ({name}) enabled: it can be issued tokens again.");
     }
     Ok(())
 }

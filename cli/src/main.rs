@@ -72,11 +72,17 @@ pub enum Command {
     /// Change an API client's registration.
     #[command(visible_alias = "update-oauth2-client")]
     UpdateApiClient(clients::UpdateArgs),
-    /// Give an API client a new secret (the old one stops working at once).
+    /// Give an API client a new secret; the old one and every token issued so far stop
+    /// working at once.
     RotateClientSecret(clients::RotateSecretArgs),
-    /// Delete an API client and revoke all its tokens.
+    /// Delete an API client; every token it holds stops working at once.
     #[command(visible_alias = "delete-oauth2-client")]
     DeleteApiClient(clients::ClientIdArg),
+    /// Cut an API client off: every token it holds stops working at once, and none is
+    /// issued until `enable-api-client`.
+    DisableApiClient(clients::DisableArgs),
+    /// Let a disabled API client be issued tokens again (its old tokens stay dead).
+    EnableApiClient(clients::ClientIdArg),
     /// Issue a long-lived access token to an API client (e.g. for Entra ID).
     IssueAccessToken(tokens::IssueArgs),
     /// List tokens: validity, last use, source.
@@ -179,6 +185,8 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Command::UpdateApiClient(a) => clients::update(&ctx, a),
         Command::RotateClientSecret(a) => clients::rotate_secret(&ctx, a),
         Command::DeleteApiClient(a) => clients::delete(&ctx, &a.client_id),
+        Command::DisableApiClient(a) => clients::set_disabled(&ctx, &a.client_id, true, a.reason),
+        Command::EnableApiClient(a) => clients::set_disabled(&ctx, &a.client_id, false, None),
         Command::IssueAccessToken(a) => tokens::issue(&ctx, a),
         Command::ListTokens(a) => tokens::list(&ctx, a),
         Command::ShowToken(a) => tokens::show(&ctx, a),

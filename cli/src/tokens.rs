@@ -265,7 +265,8 @@ pub struct RevokeArgs {
     /// The token id (tok_…) to revoke.
     #[arg(long)]
     pub id: Option<String>,
-    /// With --all: revoke every live token of this client.
+    /// With --all: revoke every token issued to this client until now (one step, however
+    /// many; the client can be issued new ones).
     #[arg(short = 'i', long = "client-id", requires = "all")]
     pub client_id: Option<String>,
     /// Revoke all the client's tokens (with --client-id).
@@ -282,25 +283,20 @@ pub struct RevokeArgs {
 pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> CliResult {
     let now = ctx.admin.now();
     if let Some(client) = &a.client_id {
-        let revoked = ctx
+        if a.token_type.is_some() {
+            return Err(CliError::Usage(
+                "--token-type cannot be combined with --all: revoking a client's tokens cuts the client off, every kind at once".into(),
+            ));
+        }
+        let live = ctx
             .admin
-            .revoke_client_tokens(client, a.token_type, a.reason.as_deref())?;
+            .revoke_client_tokens(client, a.reason.as_deref())?;
         if ctx.json {
-            print_json(&json!({
-                "client_id": client,
-                "revoked": revoked.iter().map(|t| t.id.to_string()).collect::<Vec<_>>(),
-            }));
-        } else if revoked.is_empty() {
-            let what = a
-                .token_type
-                .map(|k| format!("live {k}s"))
-                .unwrap_or_else(|| "live tokens".into());
-            println!("Client {client} has no {what}; nothing was revoked.");
+            print_json(&json!({ "client_id": client, "revoked_live_tokens": live }));
         } else {
-            println!("{} token(s) of client {client} revoked:", revoked.len());
-            for t in &revoked {
-                println!("  {}", t.id);
-            }
+            println!(
+                "Every token issued to client {client} until now is revoked ({live} were live); none of them works anywhere."
+            );
         }
         return Ok(());
     }

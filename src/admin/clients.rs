@@ -223,6 +223,8 @@ impl Admin<'_> {
             idp: req.idp,
             created_at: now,
             updated_at: now,
+            token_epoch: 0,
+            disabled_at: None,
         };
         let e = NewAuditEvent {
             client_id: Some(client.id.clone()),
@@ -348,7 +350,8 @@ impl Admin<'_> {
             .map_err(not_found_or)
     }
 
-    /// Give a confidential client a new secret; the old one stops working at once. Without
+    /// Give a confidential client a new secret; the old one, and every token issued to the
+    /// client until now, stop working at once (the client is cut off). Without
     /// `validity` the new secret lives as long as the client's secrets are set to.
     pub fn rotate_client_secret(
         &self,
@@ -372,12 +375,15 @@ impl Admin<'_> {
         self.store
             .set_client_secret(id, &secret.hash, ttl, now, &e)
             .map_err(not_found_or)?;
+        crate::admin::wait_for_caches();
         Ok((self.client(id)?, secret.secret, expires))
     }
 
-    /// Delete a client and revoke its tokens; returns how many tokens were revoked.
+    /// Delete a client and cut it off: every token it holds dies at once (one UPDATE, one
+    /// audit event). Returns how many of its tokens were live.
     pub fn delete_client(&self, id: &str) -> Result<usize> {
         let client = self.client(id)?;
+        let live = self.store.count_live_tokens(id, self.now())?;
         let e = NewAuditEvent {
             client_id: Some(id.to_string()),
             detail: Some(format!("deleted `{}`", client.name)),
@@ -385,7 +391,49 @@ impl Admin<'_> {
         };
         self.store
             .delete_client(id, self.now(), &e)
-            .map_err(not_found_or)
+            .map_err(not_found_or)?;
+        crate::admin::wait_for_caches();
+        Ok(live)
+    }
+
+    /// Disable a client (cut off its tokens, issue none until enabled) or enable it again.
+    /// Returns how many of its tokens were live when it was disabled.
+    pub fn set_client_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+        reason: Option<&str>,
+    ) -> Result<usize> {
+        let client = self.client(id)?;
+        let now = self.now();
+        let live = if disabled {
+            self.store.count_live_tokens(id, now)?
+        } else {
+            0
+        };
+        let reason = reason.unwrap_or(if disabled {
+            "client disabled"
+        } else {
+            "client enabled"
+        });
+        let e = NewAuditEvent {
+            client_id: Some(id.to_string()),
+            detail: Some(format!("`{}`: {reason}", client.name)),
+            ..self.event(
+                if disabled {
+                    "client.disable"
+                } else {
+                    "client.enable"
+                },
+                "success",
+            )
+        };
+        self.store
+            .cut_off_client(id, reason, Some(disabled), now, &e)
+            .map_err(not_found_or)?;
+        // Either way, once this returns every server acts on the new state.
+        crate::admin::wait_for_caches();
+        Ok(live)
     }
 }
 

@@ -18,6 +18,15 @@ use crate::store::{MAX_TOKEN_LIFETIME_KEY, Store, StoreError, TOOL_PASSWORD_KEY}
 use crate::time::{Clock, Duration, Timestamp};
 use crate::{password, token};
 
+/// Wait until no server can still trust what it read before a cut-off that just
+/// committed: every server cache of tokens and clients trusts an entry for at most
+/// [`crate::settings::CACHE_TTL`] from when its read began. So once a cutting command
+/// (delete, disable, rotate, revoke all) returns, none of the client's old tokens works
+/// anywhere.
+pub fn wait_for_caches() {
+    std::thread::sleep(crate::settings::CACHE_TTL + std::time::Duration::from_millis(20));
+}
+
 /// Default and ceiling of every token lifetime unless the operator changes the policy.
 pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::days(730);
 

@@ -120,6 +120,7 @@ impl Admin<'_> {
         let t = token::generate(TokenKind::Access, now);
         let record = NewTokenRecord {
             label,
+            client_epoch: client.token_epoch,
             ..NewTokenRecord::own_access(&t, &client.id, scopes, now, expires_at, IssuedVia::Cli)
         };
         let e = NewAuditEvent {
@@ -241,23 +242,24 @@ impl Admin<'_> {
         }
     }
 
-    /// Revoke every live token of a client (only those of `kind` when given).
-    pub fn revoke_client_tokens(
-        &self,
-        client_id: &str,
-        kind: Option<TokenKind>,
-        reason: Option<&str>,
-    ) -> Result<Vec<TokenRecord>> {
+    /// Revoke every token of a client issued until now: one UPDATE of the client's row
+    /// and one audit event, however many tokens it holds (the client is cut off, see
+    /// schema.sql migration 7). Returns how many of them were live. Returns once no
+    /// server still trusts one of them ([`crate::admin::wait_for_caches`]).
+    pub fn revoke_client_tokens(&self, client_id: &str, reason: Option<&str>) -> Result<usize> {
         self.client(client_id)?;
+        let now = self.now();
+        let live = self.store.count_live_tokens(client_id, now)?;
         let reason = reason.unwrap_or("revoked by operator (all tokens of the client)");
         let e = NewAuditEvent {
             client_id: Some(client_id.to_string()),
-            detail: Some(reason.to_string()),
-            ..self.event("token.revoke", "success")
+            detail: Some(format!("all tokens of the client ({live} live): {reason}")),
+            ..self.event("token.revoke_all", "success")
         };
-        Ok(self
-            .store
-            .revoke_client_tokens(client_id, kind, reason, self.now(), &e)?)
+        self.store
+            .cut_off_client(client_id, reason, None, now, &e)?;
+        crate::admin::wait_for_caches();
+        Ok(live)
     }
 
     /// Delete the tokens that expired more than `expired_for` ago (see `store::retention`);
@@ -343,6 +345,7 @@ impl Admin<'_> {
             family_id: None,
             parent_id: Some(old.id.to_string()),
             label: old.label.clone(),
+            client_epoch: client.token_epoch,
         };
         let old_until = now.saturating_add(overlap.secs()).min(old.expires_at);
         let e = NewAuditEvent {

@@ -64,7 +64,7 @@ pub fn event(
         method: req.method().clone(),
         path: req.path().to_string(),
         status,
-        ip: req.peer_addr().map(|a| a.ip()),
+        ip: crate::peer::client_ip(req),
         user_agent,
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
     }

@@ -151,6 +151,8 @@ mod tests {
             heartbeat: hb,
             created_at: 0,
             updated_at: 0,
+            token_epoch: 0,
+            disabled_at: None,
         }
     }
 

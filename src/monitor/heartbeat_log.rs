@@ -1,6 +1,7 @@
 //! `scim_heartbeat.log`: one JSON line per attributed SCIM request and per state change,
 //! in its own file. Reopened on SIGHUP so logrotate can move it away. Lines are written in
-//! batches by the monitor thread, never on the request path.
+//! batches by the monitor thread, never on the request path. Created `0600`, as the store
+//! is: it names clients, token ids and source addresses.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -26,7 +27,11 @@ fn open(path: &Path) -> std::io::Result<File> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    OpenOptions::new().create(true).append(true).open(path)
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 /// The JSON line of a request, serialised straight from borrowed fields (the monitor
@@ -170,6 +175,18 @@ impl HeartbeatLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: the heartbeat log was created 0644 (readable by every local user).
+    #[cfg(unix)]
+    #[test]
+    fn the_file_is_created_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hb.log");
+        drop(open(&path).unwrap());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
     use crate::monitor::events::Verdict;
 
     #[test]

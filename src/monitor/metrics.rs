@@ -8,7 +8,11 @@
 //! - `scimgate_client_state{client_id,client_name,state}` — 1 for the current state;
 //! - `scimgate_client_heartbeat_interval_seconds{client_id,client_name}` — the expectation;
 //! - `scimgate_scim_requests_total{client_id,status}` — attributed SCIM requests;
-//! - `scimgate_token_requests_total{grant_type,outcome}` — token endpoint requests.
+//! - `scimgate_token_requests_total{grant_type,outcome}` — token endpoint requests;
+//! - `scimgate_client_auth_failures_total`, `scimgate_login_failures_total` — every failed
+//!   client authentication and sign-in (the audit log keeps them within a budget);
+//! - `scimgate_issuance_rate_limited_total{client_id}` — token requests refused because
+//!   the client passed `client_issuance_per_minute`.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -31,8 +35,22 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
         .collect()
 }
 
+/// Counters the server keeps outside the monitor (throttles, rate limits).
+#[derive(Debug, Clone, Default)]
+pub struct ServerCounters {
+    pub client_auth_failures: u64,
+    pub login_failures: u64,
+    /// Per client id.
+    pub issuance_rate_limited: Vec<(String, u64)>,
+}
+
 /// Render the metrics page.
-pub fn render(store: &Store, monitor: &Monitor, now: Timestamp) -> Result<String, StoreError> {
+pub fn render(
+    store: &Store,
+    monitor: &Monitor,
+    server: &ServerCounters,
+    now: Timestamp,
+) -> Result<String, StoreError> {
     let mut registry = Registry::default();
 
     let expiry = Family::<Labels, Gauge>::default();
@@ -122,6 +140,35 @@ pub fn render(store: &Store, monitor: &Monitor, now: Timestamp) -> Result<String
         "scimgate_token_requests",
         "Token endpoint requests by grant type and outcome",
         token,
+    );
+
+    let failures = |name: &str, help: &str, n: u64, registry: &mut Registry| {
+        let c = Counter::<u64>::default();
+        c.inc_by(n);
+        registry.register(name, help, c);
+    };
+    failures(
+        "scimgate_client_auth_failures",
+        "Failed client authentications at the OAuth2 endpoints",
+        server.client_auth_failures,
+        &mut registry,
+    );
+    failures(
+        "scimgate_login_failures",
+        "Failed sign-ins on the login pages",
+        server.login_failures,
+        &mut registry,
+    );
+    let limited = Family::<Labels, Counter>::default();
+    for (client, n) in &server.issuance_rate_limited {
+        limited
+            .get_or_create(&labels(&[("client_id", client)]))
+            .inc_by(*n);
+    }
+    registry.register(
+        "scimgate_issuance_rate_limited",
+        "Token requests refused because the client passed client_issuance_per_minute",
+        limited,
     );
 
     let mut out = String::new();

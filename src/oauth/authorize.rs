@@ -65,9 +65,16 @@ pub fn validate(store: &Store, p: &Params) -> Result<AuthRequest, AuthorizeError
     };
     let Some(client) = store.client(client_id)? else {
         return Err(AuthorizeError::Page(format!(
-            "No client with id `{client_id}` is registered here."
+            "No client with id {} is registered here.",
+            crate::text::printable(client_id, 64)
         )));
     };
+    if client.disabled_at.is_some() {
+        return Err(AuthorizeError::Page(format!(
+            "Client {} is disabled; an operator can enable it again with config enable-api-client.",
+            client.name
+        )));
+    }
     let (redirect_uri, explicit) = match p.get("redirect_uri") {
         Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => (uri.to_string(), true),
         Some(_) => {
@@ -193,6 +200,7 @@ pub fn issue_code(
         family_id: Some(code.id.to_string()),
         parent_id: None,
         label: None,
+        client_epoch: req.client.token_epoch,
     };
     store.insert_code(
         &record,

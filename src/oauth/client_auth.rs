@@ -7,9 +7,10 @@
 //!
 //! Secrets are machine-generated, so the check is SHA-256 of the presented secret against
 //! the stored hash, compared in constant time ([`TokenHash::ct_eq`]); an unknown client
-//! costs the same hash and compare. Failures are throttled per client and source address,
+//! costs the same hash and compare. Failures are slowed per client and source address,
 //! and unknown client ids per source address ([`crate::throttle`], [`throttle_key`]), and
-//! audited.
+//! audited within a budget; a right secret is never refused. An unknown client id is
+//! logged only as a fingerprint: it may be a secret sent in the wrong field.
 //!
 //! Cost: no KDF (argon2 is for human passwords only); the client row with its secret hash
 //! comes from one indexed read on a cached statement
@@ -97,13 +98,15 @@ impl ClientCache {
         {
             return Ok(Some(row.clone()));
         }
+        // Trusted for the TTL from when the read began (see `admin::wait_for_caches`).
+        let started = Instant::now();
         let loaded = load()?;
         if let Some(row) = &loaded {
             let mut map = self.lock();
             if map.len() >= CLIENT_CACHE_CAPACITY {
                 map.clear();
             }
-            map.insert(id.to_string(), (row.clone(), Instant::now()));
+            map.insert(id.to_string(), (row.clone(), started));
         }
         Ok(loaded)
     }
@@ -254,6 +257,12 @@ fn verify(
     if p.secret.is_none() || stored.is_none() || !matches {
         return Err(invalid_client(DENIED, p.basic));
     }
+    if client.disabled_at.is_some() {
+        return Err(invalid_client(
+            "this client is disabled; an operator can enable it with `config enable-api-client`",
+            p.basic,
+        ));
+    }
     Ok(client)
 }
 
@@ -280,16 +289,30 @@ fn refuse_expired_secret(
     ))
 }
 
-/// What a failed authentication counts against. A known client is throttled per source
-/// address (`client:ID@ADDR`): its id is no secret (it is in every authorization URL), and
-/// wrong secrets sent from elsewhere must not lock the client out where its IdP calls
-/// from. Unknown ids are counted per address (`client-ip:ADDR`), which stops one address
-/// from guessing ids, and from filling the audit log, without touching real clients.
+/// What a failed authentication counts against. A known client is counted per source
+/// address (`client:ID@ADDR`): its id is no secret (it is in every authorization URL),
+/// and wrong secrets sent from elsewhere must not slow the client where its IdP calls
+/// from. Unknown ids are counted per address (`client-ip:ADDR`). Either way the count
+/// only slows failures: a right secret is never refused ([`crate::throttle`]).
 fn throttle_key(client_id: &str, known: bool, ip: &str) -> String {
     if known {
         format!("client:{client_id}@{ip}")
     } else {
         format!("client-ip:{ip}")
+    }
+}
+
+/// How a presented client id may be written to the audit log and the server log. A known
+/// id is public; an unknown one may be a secret pasted in the wrong field (a client id
+/// and secret swapped), so only its fingerprint is kept.
+pub fn loggable_client_id(client_id: &str, known: bool) -> String {
+    if known {
+        crate::text::printable(client_id, 64)
+    } else {
+        format!(
+            "unknown (fingerprint {})",
+            TokenHash::of(client_id).short_hex()
+        )
     }
 }
 
@@ -303,39 +326,32 @@ pub async fn authenticate(
     let p = presented(req, params)?;
     let ip = super::peer_ip(req);
     // Inline, not on the blocking pool: one indexed read by primary key on a cached
-    // statement (WAL readers never wait for the writer) and one SHA-256 of a short string
-    // cost a few microseconds, less than the two thread hand-offs of `web::block`.
+    // statement (WAL readers never wait for the writer) and one SHA-256 of a short string.
     let row = lookup(state, &p.client_id)?;
-    let key = throttle_key(&p.client_id, row.is_some(), &ip);
-    let keys = [key.as_str()];
+    let known = row.is_some();
     let now = state.clock.now();
-    if let Some(wait) = state.client_throttle.locked(&keys, now) {
-        return Err(OAuthError::InvalidClient {
-            description: format!(
-                "too many failed client authentications; try again in {wait} seconds"
-            ),
-            basic: p.basic,
-        });
-    }
     match verify(row, &p, public).and_then(|c| refuse_expired_secret(req, c, p.basic, now)) {
-        Ok(client) => {
-            state.client_throttle.success(&keys);
-            Ok(client)
-        }
+        Ok(client) => Ok(client),
         Err(e @ OAuthError::InvalidClient { .. }) => {
-            let failure = state.client_throttle.failure(&keys, now);
-            let mut events = vec![NewAuditEvent {
-                actor: format!("ip:{ip}"),
-                action: "client.authenticate".into(),
-                outcome: "failure".into(),
-                client_id: None,
-                token_id: None,
-                detail: Some(format!("client id `{}`: {e}", p.client_id)),
-            }];
-            events.extend(failure.lockout_events("client authentications", state.settings.lockout));
-            tracing::warn!(client_id = %p.client_id, %ip, "client authentication failed");
-            let store = state.store.clone();
-            actix_web::web::block(move || store.audit_many(&events, now)).await??;
+            let key = throttle_key(&p.client_id, known, &ip);
+            let failure = state.client_throttle.failure(&[(key.as_str(), 1)], now);
+            if failure.audit.is_some() {
+                let shown = loggable_client_id(&p.client_id, known);
+                let event = NewAuditEvent {
+                    actor: format!("ip:{ip}"),
+                    action: "client.authenticate".into(),
+                    outcome: "failure".into(),
+                    client_id: None,
+                    token_id: None,
+                    detail: Some(format!(
+                        "client id {shown}: {e}{}",
+                        failure.summary("client authentications")
+                    )),
+                };
+                tracing::warn!(client_id = %shown, %ip, "client authentication failed");
+                let store = state.store.clone();
+                actix_web::web::block(move || store.audit(&event, now)).await??;
+            }
             actix_web::rt::time::sleep(failure.delay).await;
             Err(e)
         }

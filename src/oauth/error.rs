@@ -29,11 +29,14 @@ pub enum OAuthError {
     /// RFC 7009 §2.2.1: the server does not revoke this kind of token.
     #[error("{0}")]
     UnsupportedTokenType(String),
+    /// The client passed its issuance rate limit (429 with `Retry-After`).
+    #[error("this client was issued too many tokens in the last minute; try again in {0} seconds")]
+    RateLimited(u64),
     /// The request body is larger than the server's `max_body_bytes` (413).
     #[error("the request body is larger than {0} bytes")]
     BodyTooLarge(usize),
     #[error("the store is unavailable")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("internal error")]
     Internal,
 }
@@ -49,9 +52,25 @@ impl OAuthError {
             OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::UnsupportedTokenType(_) => "unsupported_token_type",
+            // An extension code (RFC 6749 §8.5), as Auth0 and others answer a rate limit.
+            OAuthError::RateLimited(_) => "too_many_requests",
             // RFC 6749 §5.2 defines no `temporarily_unavailable` at the token endpoint
             // (only §4.1.2.1's redirect does): a store failure is a `server_error`.
             OAuthError::Store(_) | OAuthError::Internal => "server_error",
+        }
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    /// A client cut off while its token was being issued is the client's state, not a
+    /// store failure: `invalid_client`, as its next request would get.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::ClientCutOff(_) => OAuthError::InvalidClient {
+                description: "the client was cut off (deleted, disabled, its secret rotated or its tokens revoked) while this token was being issued".into(),
+                basic: false,
+            },
+            other => OAuthError::Store(other),
         }
     }
 }
@@ -67,6 +86,7 @@ impl ResponseError for OAuthError {
         match self {
             OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
             OAuthError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            OAuthError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             OAuthError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             OAuthError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
@@ -79,6 +99,9 @@ impl ResponseError for OAuthError {
         }
         let mut resp = HttpResponse::build(self.status_code());
         no_store(&mut resp);
+        if let OAuthError::RateLimited(wait) = self {
+            resp.insert_header((header::RETRY_AFTER, wait.to_string()));
+        }
         if let OAuthError::InvalidClient { basic: true, .. } = self {
             resp.insert_header((
                 header::WWW_AUTHENTICATE,

@@ -173,6 +173,7 @@ impl Row<'_> {
             family_id: self.family.map(str::to_string),
             parent_id: self.parent.map(str::to_string),
             label: None,
+            client_epoch: self.client.token_epoch,
         }
     }
 }

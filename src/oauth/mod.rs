@@ -47,6 +47,7 @@ pub mod introspect;
 pub mod metadata;
 pub mod params;
 pub mod pkce;
+pub mod rate_limit;
 pub mod revoke;
 pub mod token;
 
@@ -66,10 +67,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// The TCP peer's address. `X-Forwarded-For` is not trusted: anyone can send it, and the
-/// throttle must not be reset by a header.
+/// The client's address ([`crate::peer`]: the TCP peer, or behind a trusted proxy the
+/// address it forwarded).
 pub fn peer_ip(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    crate::peer::client_ip_string(req)
 }

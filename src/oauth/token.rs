@@ -73,6 +73,10 @@ async fn issue(
         )));
     }
     let client = authenticate(state, req, &params, Public::Allowed).await?;
+    state
+        .issuance_limit
+        .check(&client.id)
+        .map_err(OAuthError::RateLimited)?;
     let now = state.clock.now();
     if grant_type == "client_credentials" {
         let (issued, record) = grants::client_credentials(state, &client, &params, now)?;

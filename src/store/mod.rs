@@ -84,6 +84,10 @@ pub enum StoreError {
     Sqlite(String),
     #[error("the store holds a value this program cannot read: {0}")]
     Corrupt(String),
+    /// A token was to be issued to a client that has been cut off (deleted, disabled,
+    /// secret rotated, all tokens revoked) since the request authenticated.
+    #[error("client {0} was cut off while the token was being issued")]
+    ClientCutOff(String),
 }
 
 impl From<rusqlite::Error> for StoreError {

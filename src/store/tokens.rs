@@ -29,12 +29,16 @@ pub struct NewTokenRecord {
     pub family_id: Option<String>,
     pub parent_id: Option<String>,
     pub label: Option<String>,
+    /// The client's `token_epoch` when the request authenticated: the insert is refused
+    /// if the client has been cut off since (schema.sql, migration 7).
+    pub client_epoch: i64,
 }
 
 impl NewTokenRecord {
     /// The record of access token `t` that `client_id` holds as itself (`config
     /// issue-access-token`, client_credentials): its own subject, no grant family, no
-    /// parent, no label (set those with struct update syntax).
+    /// parent, no label, epoch 0 (a client never cut off; set those with struct update
+    /// syntax).
     pub fn own_access(
         t: &crate::token::NewToken,
         client_id: &str,
@@ -56,6 +60,7 @@ impl NewTokenRecord {
             family_id: None,
             parent_id: None,
             label: None,
+            client_epoch: 0,
         }
     }
 }
@@ -82,8 +87,18 @@ pub enum RevokeOutcome {
     AlreadyRevoked(TokenRecord),
 }
 
-pub(super) const COLUMNS: &str = "id, kind, client_id, subject, scopes, issued_at, expires_at, revoked_at, \
-    revoked_reason, issued_via, family_id, parent_id, last_used_at, last_used_ip, use_count, label";
+/// A token's columns as [`row_to_token`] reads them. A token of an older epoch than its
+/// client's (the client was cut off since: schema.sql, migration 7) reads as revoked when
+/// the client was cut off, for the reason given then.
+pub(super) const COLUMNS: &str = "id, kind, client_id, subject, scopes, issued_at, expires_at, \
+    coalesce(revoked_at, (SELECT c.tokens_cut_at FROM clients c WHERE c.id = tokens.client_id \
+    AND c.token_epoch != tokens.client_epoch)), \
+    CASE WHEN revoked_at IS NULL THEN (SELECT c.tokens_cut_reason FROM clients c \
+    WHERE c.id = tokens.client_id AND c.token_epoch != tokens.client_epoch) ELSE revoked_reason END, \
+    issued_via, family_id, parent_id, last_used_at, last_used_ip, use_count, label";
+/// The condition that a token's client has not been cut off since it was issued.
+pub(super) const CLIENT_EPOCH_CURRENT: &str = "client_epoch = \
+    (SELECT c.token_epoch FROM clients c WHERE c.id = tokens.client_id)";
 /// Tokens living at most this long (seconds): the one-hour OAuth access tokens and the
 /// 60-second codes, nearly every row. They are in no secondary index (schema.sql,
 /// migration 6, which spells the same number), so issuing one writes its row and nothing
@@ -113,11 +128,11 @@ pub(super) fn live_tokens(columns: &str, one_client: bool, extra: &str) -> Strin
     format!(
         "SELECT {columns} FROM tokens INDEXED BY tokens_client WHERE {clients} \
          AND (expires_at - issued_at > 3600 OR length(id) != 24) \
-         AND expires_at > :now AND revoked_at IS NULL{extra} \
+         AND expires_at > :now AND revoked_at IS NULL AND {CLIENT_EPOCH_CURRENT}{extra} \
          UNION ALL \
          SELECT {columns} FROM tokens WHERE id >= :first_id AND id < :end_id \
          AND length(id) = 24 AND expires_at - issued_at <= 3600 \
-         AND expires_at > :now AND revoked_at IS NULL{short_client}{extra}"
+         AND expires_at > :now AND revoked_at IS NULL AND {CLIENT_EPOCH_CURRENT}{short_client}{extra}"
     )
 }
 
@@ -173,7 +188,8 @@ pub(super) fn live_params(
 const DUE_FOR_WARNING: &str = "FROM tokens \
      WHERE revoked_at IS NULL AND expires_at - issued_at > 3600 \
      AND expires_at > ?1 AND expires_at <= ?2 AND expires_at - issued_at > ?3 \
-     AND kind != 3 ORDER BY expires_at, id"; // kind 3: authorization codes
+     AND kind != 3 AND client_epoch = (SELECT c.token_epoch FROM clients c \
+     WHERE c.id = tokens.client_id) ORDER BY expires_at, id"; // kind 3: authorization codes
 
 /// The token a rotation (`issued_via` 5) issued to replace `?1` (read through the partial
 /// index `tokens_parent`).
@@ -275,25 +291,34 @@ pub(super) fn row_to_token(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
 
 pub(super) fn insert_token(conn: &Connection, t: &NewTokenRecord) -> Result<()> {
     // Cached: every issued token and code goes through here (the group commit, the grants).
-    conn.prepare_cached(
-        "INSERT INTO tokens (id, hash, kind, client_id, subject, scopes, issued_at, expires_at, \
-         issued_via, family_id, parent_id, label) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?
-    .execute(params![
-        t.id.as_str(),
-        &t.hash.0[..],
-        kind_code(t.kind),
-        t.client_id,
-        (t.subject != t.client_id).then_some(t.subject.as_str()),
-        scope_bits(&t.scopes),
-        t.issued_at,
-        t.expires_at,
-        via_code(t.issued_via),
-        t.family_id,
-        t.parent_id,
-        t.label,
-    ])?;
+    // Inserted only while the client has the epoch the request authenticated against and
+    // is neither deleted nor disabled: a token minted on a credential being cut off at
+    // this moment is refused, never left alive (schema.sql, migration 7).
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO tokens (id, hash, kind, client_id, subject, scopes, issued_at, \
+             expires_at, issued_via, family_id, parent_id, label, client_epoch) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 FROM clients \
+             WHERE id = ?4 AND token_epoch = ?13 AND deleted_at IS NULL AND disabled_at IS NULL",
+        )?
+        .execute(params![
+            t.id.as_str(),
+            &t.hash.0[..],
+            kind_code(t.kind),
+            t.client_id,
+            (t.subject != t.client_id).then_some(t.subject.as_str()),
+            scope_bits(&t.scopes),
+            t.issued_at,
+            t.expires_at,
+            via_code(t.issued_via),
+            t.family_id,
+            t.parent_id,
+            t.label,
+            t.client_epoch,
+        ])?;
+    if inserted == 0 {
+        return Err(StoreError::ClientCutOff(t.client_id.clone()));
+    }
     Ok(())
 }
 
@@ -471,33 +496,13 @@ impl Store {
         })
     }
 
-    /// Revoke every live token of a client; returns the revoked records.
-    pub fn revoke_client_tokens(
-        &self,
-        client_id: &str,
-        kind: Option<TokenKind>,
-        reason: &str,
-        now: Timestamp,
-        audit: &NewAuditEvent,
-    ) -> Result<Vec<TokenRecord>> {
-        self.write(|tx| {
-            let sql = format!(
-                "UPDATE tokens SET revoked_at = :now, revoked_reason = :reason \
-                 WHERE id IN ({}) RETURNING {COLUMNS}",
-                live_tokens("id", true, " AND (:kind IS NULL OR kind = :kind)")
-            );
-            let mut params = live_params(now, Some(client_id));
-            params.push((":reason", reason.to_string().into()));
-            params.push((":kind", kind.map(kind_code).into()));
-            let revoked = query_named(tx, &sql, &params, row_to_token)?;
-            for t in &revoked {
-                let e = NewAuditEvent {
-                    token_id: Some(t.id.to_string()),
-                    ..audit.clone()
-                };
-                audit::append(tx, &e, now)?;
-            }
-            Ok(revoked)
+    /// How many live tokens client `id` holds (codes included).
+    pub fn count_live_tokens(&self, id: &str, now: Timestamp) -> Result<usize> {
+        let sql = format!("SELECT count(*) FROM ({})", live_tokens("id", true, ""));
+        let params = live_params(now, Some(id));
+        self.read(|c| {
+            let n: Vec<i64> = query_named(c, &sql, &params, |r| r.get(0))?;
+            Ok(n.first().copied().unwrap_or(0) as usize)
         })
     }
 
@@ -712,19 +717,24 @@ mod tests {
         );
         let long = store.long_lived_tokens(now, 86_400).unwrap();
         assert_eq!(long.iter().map(|t| &t.id).collect::<Vec<_>>(), [&a_year]);
-        // Revoking a client's tokens finds its short-lived ones (by id) and its long-lived
-        // ones (by the index), and nothing of the other client.
-        let mut revoked: Vec<TokenId> = store
-            .revoke_client_tokens(&a, None, "test", now, &NewAuditEvent::default())
-            .unwrap()
-            .into_iter()
-            .map(|t| t.id)
-            .collect();
-        revoked.sort();
-        let mut expected = vec![a_soon.clone(), a_year.clone()];
-        expected.sort();
-        assert_eq!(revoked, expected);
+        // Cutting a client off counts its short-lived ones (by id) and its long-lived ones
+        // (by the index), kills them in one UPDATE, and leaves the other client alone.
+        assert_eq!(store.count_live_tokens(&a, now).unwrap(), 2);
+        store
+            .cut_off_client(&a, "test cut", None, now, &NewAuditEvent::default())
+            .unwrap();
+        assert_eq!(store.count_live_tokens(&a, now).unwrap(), 0);
         assert_eq!(ids(TokenFilter::default()), vec![b_hour.clone()]);
+        let cut = store.token(&a_year).unwrap().unwrap();
+        assert_eq!(cut.revoked_at, Some(now));
+        assert_eq!(cut.revoked_reason.as_deref(), Some("test cut"));
+        assert!(store.token(&b_hour).unwrap().unwrap().revoked_at.is_none());
+        // A token minted on the old epoch after the cut is refused, not stored alive.
+        let (_, late) = access_record(&a, now, now + 600);
+        assert!(matches!(
+            store.insert_tokens(&[late]),
+            Err(StoreError::ClientCutOff(_))
+        ));
 
         // Both live listings search two indexes (the client index for long-lived tokens,
         // the primary key for the last hour's), and neither scans the table.

@@ -1,7 +1,9 @@
 //! Signing in with a login account (`config create-user`), shared by the authorization
 //! pages and the operator pages: argon2id verification off the async executor (against a
-//! dummy hash for unknown names, so timing does not tell them apart), throttling per
-//! account and per address with lockout, and an audit event for every attempt.
+//! dummy hash for unknown names, so timing does not tell them apart), back-off per
+//! (account, address) and, looser, per address ([`crate::throttle`]), and audit events
+//! within the throttle's budget. An unknown account name is audited only as a
+//! fingerprint: it may be a password typed into the name field.
 
 use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
@@ -19,11 +21,9 @@ pub enum LoginOutcome {
     Refused(StatusCode, String),
 }
 
-/// The client's address as the TCP peer sees it.
+/// The client's address ([`crate::peer`]).
 pub fn peer_ip(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    crate::peer::client_ip_string(req)
 }
 
 /// Check `username`/`password`; `client_id` names what the sign-in is for (None: the
@@ -41,22 +41,23 @@ pub async fn check_login(
     let username: String = username.trim().chars().take(65).collect();
     let password = password.to_string();
     let ip = peer_ip(req);
-    let user_key = format!("login-user:{}", username.to_lowercase());
+    let user_key = format!("login:{}@{ip}", username.to_lowercase());
     let ip_key = format!("login-ip:{ip}");
-    let keys = [user_key.as_str(), ip_key.as_str()];
-    if let Some(wait) = state.login_throttle.locked(&keys, now) {
+    if let Some(wait) = state
+        .login_throttle
+        .blocked(&[user_key.as_str(), ip_key.as_str()], now)
+    {
         return Ok(LoginOutcome::Refused(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
-                "Too many failed sign-in attempts. Try again in {} minute(s).",
-                (wait + 59) / 60
+                "Too many failed sign-in attempts from your address. Try again in {wait} second(s)."
             ),
         ));
     }
     let store = state.store.clone();
     let u = username.clone();
     let verified = web::block(
-        move || -> Result<Option<String>, crate::store::StoreError> {
+        move || -> Result<(bool, Option<String>), crate::store::StoreError> {
             let found = if u.is_empty() || u.len() > 64 {
                 None
             } else {
@@ -67,29 +68,50 @@ pub async fn check_login(
                 .map(|(_, h)| h.as_str())
                 .unwrap_or(super::dummy_hash());
             let ok = crate::password::verify(&password, hash);
-            Ok(found.filter(|_| ok).map(|(user, _)| user.username))
+            Ok((
+                found.is_some(),
+                found.filter(|_| ok).map(|(user, _)| user.username),
+            ))
         },
     )
     .await??;
-    let Some(user) = verified else {
-        let failure = state.login_throttle.failure(&keys, now);
-        let mut events = vec![NewAuditEvent {
-            actor: format!("ip:{ip}"),
-            action: "user.login".into(),
-            outcome: "failure".into(),
-            client_id: client_id.map(str::to_string),
-            detail: Some(format!("failed sign-in as `{username}`")),
-            ..NewAuditEvent::default()
-        }];
-        events.extend(failure.lockout_events("sign-ins", state.settings.lockout));
-        let store = state.store.clone();
-        web::block(move || store.audit_many(&events, now)).await??;
+    let (known, Some(user)) = verified else {
+        let known = verified.0;
+        // The looser per-address count takes eight times the failures (many accounts).
+        let failure = state
+            .login_throttle
+            .failure(&[(user_key.as_str(), 1), (ip_key.as_str(), 8)], now);
+        if failure.audit.is_some() {
+            // An unknown name may be a password typed in the wrong field: fingerprint only.
+            let shown = if known {
+                format!("`{}`", crate::text::printable(&username, 64))
+            } else {
+                format!(
+                    "an unknown account (fingerprint {})",
+                    crate::token::TokenHash::of(&username).short_hex()
+                )
+            };
+            let event = NewAuditEvent {
+                actor: format!("ip:{ip}"),
+                action: "user.login".into(),
+                outcome: "failure".into(),
+                client_id: client_id.map(str::to_string),
+                detail: Some(format!(
+                    "failed sign-in as {shown}{}",
+                    failure.summary("sign-ins")
+                )),
+                ..NewAuditEvent::default()
+            };
+            let store = state.store.clone();
+            web::block(move || store.audit(&event, now)).await??;
+        }
         actix_web::rt::time::sleep(failure.delay).await;
         return Ok(LoginOutcome::Refused(
             StatusCode::UNAUTHORIZED,
             "Wrong user name or password.".into(),
         ));
     };
+    let _ = known;
     state.login_throttle.success(&[user_key.as_str()]);
     let e = NewAuditEvent {
         actor: format!("user:{user}"),

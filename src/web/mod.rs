@@ -60,6 +60,7 @@ impl ResponseError for WebError {
         match self {
             WebError::Page(s, _) => *s,
             WebError::Redirect(_) => StatusCode::SEE_OTHER,
+            WebError::Store(StoreError::ClientCutOff(_)) => StatusCode::FORBIDDEN,
             WebError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -68,6 +69,10 @@ impl ResponseError for WebError {
     fn error_response(&self) -> HttpResponse {
         match self {
             WebError::Redirect(location) => redirect(location),
+            WebError::Store(StoreError::ClientCutOff(_)) => html(
+                self.status_code(),
+                pages::error("The client was cut off by an operator while you were signing in."),
+            ),
             WebError::Store(e) => {
                 tracing::error!(error = %e, "store error on an authorization page");
                 html(

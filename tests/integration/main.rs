@@ -7,6 +7,7 @@ mod cli_prune;
 mod cli_tokens;
 mod cli_users;
 mod concurrency;
+mod hostile;
 mod monitor;
 mod monitor_oauth;
 mod oauth;

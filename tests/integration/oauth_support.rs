@@ -90,6 +90,28 @@ pub fn browser() -> Http {
         .expect("http client")
 }
 
+/// A browser (cookies, no redirects) calling from `source` (a loopback address such as
+/// 127.0.0.2) with `headers` on every request (e.g. a proxy's `X-Forwarded-For`).
+pub fn browser_with(source: Option<&str>, headers: &[(&str, &str)]) -> Http {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (k, v) in headers {
+        map.insert(
+            reqwest::header::HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+            reqwest::header::HeaderValue::from_str(v).expect("header value"),
+        );
+    }
+    let mut b = Http::builder()
+        .no_proxy()
+        .cookie_store(true)
+        .default_headers(map)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30));
+    if let Some(ip) = source {
+        b = b.local_address(ip.parse::<std::net::IpAddr>().expect("an IP address"));
+    }
+    b.build().expect("http client")
+}
+
 /// POST a form to the token endpoint (or another), with optional Basic credentials.
 pub fn post_form(
     server: &TestServer,

@@ -1,0 +1,152 @@
+//! The client's address, as every part of the server names it (throttles, audit events,
+//! heartbeats, the request log): the TCP peer, unless the peer is one of the
+//! `trusted_proxies`, in which case the address comes from the proxy's
+//! `X-Forwarded-For` (or, without it, RFC 7239 `Forwarded: for=`).
+//!
+//! The forwarded list is read right to left, skipping trusted addresses: the first one
+//! that is not a trusted proxy is the client (a client can prepend anything it likes, but
+//! it cannot change what the proxies appended). From an untrusted peer both headers are
+//! ignored, so nobody can pick the address a throttle counts against.
+
+use std::net::IpAddr;
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use ipnet::IpNet;
+
+/// The proxies whose forwarding headers are believed (`trusted_proxies`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    /// Parse a comma-separated list of addresses and CIDR ranges (`10.0.0.0/8, ::1`).
+    pub fn parse(list: &str) -> Result<TrustedProxies, String> {
+        let mut nets = Vec::new();
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let net = match item.parse::<IpNet>() {
+                Ok(n) => n,
+                Err(_) => item
+                    .parse::<IpAddr>()
+                    .map(IpNet::from)
+                    .map_err(|_| format!("`{item}` is not an IP address or CIDR range"))?,
+            };
+            nets.push(net);
+        }
+        Ok(TrustedProxies(nets))
+    }
+
+    /// Whether `ip` is a trusted proxy.
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        self.0.iter().any(|n| n.contains(ip))
+    }
+
+    /// Whether no proxy is trusted (the default).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The client's address for a connection from `peer` with these headers.
+    pub fn client_ip(&self, peer: IpAddr, headers: &header::HeaderMap) -> IpAddr {
+        if self.is_empty() || !self.contains(&peer) {
+            return peer;
+        }
+        let forwarded: Vec<IpAddr> = match headers.get("x-forwarded-for") {
+            Some(v) => v
+                .to_str()
+                .unwrap_or("")
+                .split(',')
+                .filter_map(|s| parse_node(s.trim()))
+                .collect(),
+            None => headers
+                .get(header::FORWARDED)
+                .and_then(|v| v.to_str().ok())
+                .map(forwarded_for)
+                .unwrap_or_default(),
+        };
+        forwarded
+            .iter()
+            .rev()
+            .find(|ip| !self.contains(ip))
+            .or(forwarded.first())
+            .copied()
+            .unwrap_or(peer)
+    }
+}
+
+/// The `for=` addresses of an RFC 7239 `Forwarded` header, in order.
+fn forwarded_for(value: &str) -> Vec<IpAddr> {
+    value
+        .split(',')
+        .flat_map(|element| element.split(';'))
+        .filter_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("for")
+                .then(|| parse_node(v.trim().trim_matches('"')))?
+        })
+        .collect()
+}
+
+/// An address as proxies write it: `1.2.3.4`, `1.2.3.4:5678`, `[::1]`, `[::1]:5678`.
+fn parse_node(s: &str) -> Option<IpAddr> {
+    if let Ok(ip) = s.parse() {
+        return Some(ip);
+    }
+    if let Some(rest) = s.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    s.rsplit_once(':')?.0.parse().ok()
+}
+
+/// The client's address of `req` (see the module documentation); `None` only for a
+/// request without a peer (a test request).
+pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    Some(match req.app_data::<TrustedProxies>() {
+        Some(t) => t.client_ip(peer, req.headers()),
+        None => peer,
+    })
+}
+
+/// [`client_ip`] as text, `unknown` without a peer.
+pub fn client_ip_string(req: &HttpRequest) -> String {
+    client_ip(req).map_or_else(|| "unknown".into(), |ip| ip.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn headers_count_only_from_trusted_peers() {
+        let t = TrustedProxies::parse("10.0.0.0/8, 127.0.0.1").unwrap();
+        let xff = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.1.1.1")]);
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        let stranger: IpAddr = "198.51.100.1".parse().unwrap();
+        // The rightmost untrusted hop: the client cannot forge what the proxies appended.
+        assert_eq!(t.client_ip(proxy, &xff).to_string(), "203.0.113.7");
+        assert_eq!(t.client_ip(stranger, &xff), stranger, "untrusted peer");
+        assert_eq!(TrustedProxies::default().client_ip(proxy, &xff), proxy);
+        let fwd = headers(&[(
+            "forwarded",
+            r#"for="[2001:db8::1]:4711";proto=https, for=10.2.2.2"#,
+        )]);
+        assert_eq!(t.client_ip(proxy, &fwd).to_string(), "2001:db8::1");
+        let junk = headers(&[("x-forwarded-for", "not an address")]);
+        assert_eq!(t.client_ip(proxy, &junk), proxy);
+        assert!(TrustedProxies::parse("10.0.0.0/33").is_err());
+        assert!(TrustedProxies::parse("proxy.example").is_err());
+    }
+}

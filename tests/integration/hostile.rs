@@ -1,0 +1,391 @@
+//! Hostile input and incidents (issue 11): what an attacker can do with wrong credentials,
+//! forwarded addresses and oversized requests, each reproduced over real HTTP.
+
+use std::time::{Duration as StdDuration, Instant};
+
+use scimgate::time::{Clock, Duration};
+
+use crate::oauth_support::*;
+use crate::support::{TestServer, TestStore};
+
+const CC: [(&str, &str); 1] = [("grant_type", "client_credentials")];
+
+/// Regression: ten wrong secrets from the client's own address locked it out for 15
+/// minutes, refusing the right secret too. Now no number of failures refuses it.
+#[test]
+fn a_right_client_secret_is_never_refused_after_wrong_ones() {
+    let s = TestStore::init();
+    let c = cc_client(&s, &[READ], &[]);
+    let server = TestServer::start(&s.db, Clock::system());
+    // 24 wrong secrets at once, from the address the IdP calls from.
+    std::thread::scope(|scope| {
+        for _ in 0..24 {
+            scope.spawn(|| {
+                let r = post_form(&server, "/oauth2/token", Some((&c.id, "sgcs_wrong")), &CC);
+                assert_oauth_error(r, 401, "invalid_client");
+            });
+        }
+    });
+    let started = Instant::now();
+    let r = post_form(&server, "/oauth2/token", Some((&c.id, c.secret())), &CC);
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    assert!(
+        started.elapsed() < StdDuration::from_millis(500),
+        "a right secret is not slowed either: {:?}",
+        started.elapsed()
+    );
+    // A failure is slowed (the attacker's answer waits), not the client's.
+    let started = Instant::now();
+    let r = post_form(&server, "/oauth2/token", Some((&c.id, "sgcs_wrong")), &CC);
+    assert_oauth_error(r, 401, "invalid_client");
+    assert!(
+        started.elapsed() >= StdDuration::from_millis(500),
+        "failures are slowed"
+    );
+    let metrics = server.get_text("/metrics");
+    assert!(
+        metrics.contains("scimgate_client_auth_failures_total 25"),
+        "every failure counted: {metrics}"
+    );
+}
+
+/// Regression: a client id and secret sent swapped put the secret in clear into the
+/// append-only audit log (and the server log).
+#[test]
+fn a_secret_sent_as_the_client_id_is_never_written_down() {
+    let s = TestStore::init();
+    let c = cc_client(&s, &[READ], &[]);
+    let server = TestServer::start(&s.db, Clock::system());
+    let r = post_form(&server, "/oauth2/token", Some((c.secret(), &c.id)), &CC);
+    assert_oauth_error(r, 401, "invalid_client");
+    let audit = serde_json::to_string(&s.audit()).unwrap();
+    assert!(!audit.contains(c.secret()), "{audit}");
+    assert!(audit.contains("unknown (fingerprint"), "{audit}");
+}
+
+/// Regression: five wrong passwords from anywhere locked the account everywhere; behind a
+/// proxy, five wrong sign-ins with made-up names locked every account.
+#[test]
+fn sign_in_back_off_is_per_account_and_address_and_proxies_are_believed_only_when_trusted() {
+    let s = TestStore::init();
+    create_user(&s);
+    let c = code_client(&s, &[]);
+    let clock = Clock::manual(1_900_000_000);
+    let server = TestServer::start_with(
+        &s.db,
+        clock.clone(),
+        scimgate::settings::RawSettings {
+            login_max_failures: Some(3),
+            trusted_proxies: Some("127.0.0.1".into()),
+            ..Default::default()
+        },
+    );
+    let sign_in = |b: &reqwest::blocking::Client, user: &str, password: &str| {
+        let page = get_authorize(b, &server, &auth_query(&c.id, &[]))
+            .text()
+            .unwrap();
+        let r = submit(
+            b,
+            &server,
+            &page,
+            &[
+                ("action", "login"),
+                ("username", user),
+                ("password", password),
+            ],
+        );
+        let status = r.status().as_u16();
+        (status, r.text().unwrap())
+    };
+    // The attacker, behind the proxy (127.0.0.1 is trusted), at 203.0.113.9.
+    let attacker = browser_with(None, &[("x-forwarded-for", "203.0.113.9")]);
+    for _ in 0..4 {
+        assert_eq!(sign_in(&attacker, USER, "wrong-password").0, 401);
+    }
+    let (status, body) = sign_in(&attacker, USER, PASSWORD);
+    assert_eq!(status, 429, "the guesser's own address backs off: {body}");
+    assert!(body.contains("Try again in"), "{body}");
+    // Made-up names from the attacker do not touch anyone else.
+    for i in 0..6 {
+        sign_in(&attacker, &format!("nobody{i}"), "x");
+    }
+    // The owner, behind the same proxy at another address, signs in at once.
+    let owner = browser_with(None, &[("x-forwarded-for", "198.51.100.4")]);
+    let (status, body) = sign_in(&owner, USER, PASSWORD);
+    assert_eq!(status, 200, "the owner is not locked out: {body}");
+    assert!(body.contains("Allow"));
+    // From an untrusted peer the header is ignored: 127.0.0.2 is its own address, so a
+    // forged header cannot escape the attacker's back-off nor blame someone else.
+    let forger = browser_with(Some("127.0.0.2"), &[("x-forwarded-for", "198.51.100.4")]);
+    for _ in 0..4 {
+        sign_in(&forger, USER, "wrong-password");
+    }
+    assert_eq!(sign_in(&forger, USER, PASSWORD).0, 429);
+    assert_eq!(
+        sign_in(&owner, USER, PASSWORD).0,
+        200,
+        "the forged address was not blamed"
+    );
+    // The windows run out.
+    clock.advance(Duration::minutes(1));
+    assert_eq!(sign_in(&attacker, USER, PASSWORD).0, 200);
+    // Unknown names are audited by fingerprint only (a password typed as a name).
+    let audit = serde_json::to_string(&s.audit()).unwrap();
+    assert!(!audit.contains("nobody0"), "{audit}");
+    assert!(audit.contains("failed sign-in as `alice`"), "{audit}");
+}
+
+/// Regression: a form of 100,000 parameters (0.9 MB) took 53 s of CPU before client
+/// authentication; two of them stalled both workers.
+#[test]
+fn a_form_of_a_hundred_thousand_parameters_is_refused_at_once() {
+    let s = TestStore::init();
+    let server = TestServer::start(&s.db, Clock::system());
+    let body: String = (0..100_000).map(|i| format!("p{i}=v&")).collect();
+    let started = Instant::now();
+    let r = crate::support::http()
+        .post(server.url("/oauth2/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .unwrap();
+    let v = assert_oauth_error(r, 400, "invalid_request");
+    assert!(
+        v["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("more than 64")
+    );
+    assert!(
+        started.elapsed() < StdDuration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// `scope=+` (only blanks) is not "no scope requested, take all": it is refused, at the
+/// token endpoint and at the authorization endpoint alike.
+#[test]
+fn an_empty_scope_is_refused() {
+    let s = TestStore::init();
+    let c = cc_client(&s, &[READ], &[]);
+    let server = TestServer::start(&s.db, Clock::system());
+    let r = post_form(
+        &server,
+        "/oauth2/token",
+        Some((&c.id, c.secret())),
+        &[("grant_type", "client_credentials"), ("scope", " ")],
+    );
+    assert_oauth_error(r, 400, "invalid_scope");
+    let web = code_client(&s, &[]);
+    let r = get_authorize(&browser(), &server, &auth_query(&web.id, &[("scope", " ")]));
+    let params = location_params(&r);
+    assert_eq!(param(&params, "error"), Some("invalid_scope"));
+}
+
+/// Responses carry `nosniff`; SCIM answers are never cached.
+#[test]
+fn security_headers() {
+    let s = TestStore::init();
+    let client = s.cc_client("headers");
+    let (token, _) = s.issue(&client, &[]);
+    let server = TestServer::start(&s.db, Clock::system());
+    let r = crate::support::http()
+        .get(server.url("/scim/v2/Users"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let r = crate::support::http()
+        .get(server.url("/healthz"))
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert!(
+        r.headers().get("strict-transport-security").is_none(),
+        "not over plain HTTP"
+    );
+}
+
+/// A client_credentials token for `c`, or the refusal's status.
+fn cc_token(server: &TestServer, c: &Registered) -> Result<String, u16> {
+    let r = post_form(server, "/oauth2/token", Some((&c.id, c.secret())), &CC);
+    let (status, v) = status_json(r);
+    match status {
+        200 => Ok(v["access_token"].as_str().unwrap().to_string()),
+        other => Err(other),
+    }
+}
+
+fn scim_status(server: &TestServer, token: &str) -> u16 {
+    crate::support::http()
+        .get(server.url("/scim/v2/Users"))
+        .bearer_auth(token)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Regression: tokens minted while `delete-api-client` ran (authenticated through the
+/// client cache, committed after the bulk revoke) stayed valid for their whole lifetime.
+/// Now, once the command returns, no token the client ever got works, however it raced.
+#[test]
+fn deleting_a_client_under_load_leaves_no_token_alive() {
+    let s = TestStore::init();
+    let c = cc_client(&s, &[READ], &[]);
+    let server = TestServer::start(&s.db, Clock::system());
+    let cli_token = s.issue(&c.id, &[]).0;
+    assert_eq!(scim_status(&server, &cli_token), 200);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let minted = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Ok(t) = cc_token(&server, &c) {
+                        assert_eq!(scim_status(&server, &t), 200, "fresh tokens work");
+                        minted.lock().unwrap().push(t);
+                    }
+                }
+            });
+        }
+        std::thread::sleep(StdDuration::from_millis(300));
+        s.config()
+            .args(["delete-api-client", "-i", &c.id])
+            .assert()
+            .success();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let minted = minted.into_inner().unwrap();
+    assert!(
+        minted.len() > 5,
+        "tokens were minted during the test: {}",
+        minted.len()
+    );
+    for t in minted.iter().chain([&cli_token]) {
+        assert_eq!(
+            scim_status(&server, t),
+            401,
+            "a token of a deleted client still works"
+        );
+    }
+    let audit = s.audit();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e["action"] == "client.delete" || e["action"] == "token.revoke")
+            .count(),
+        1,
+        "one audit event, however many tokens"
+    );
+}
+
+/// `rotate-client-secret`, `revoke-token --client-id X --all` and `disable-api-client`
+/// each cut the client off at once: its tokens die everywhere, and the old secret mints
+/// nothing; `enable-api-client` lets it be issued new tokens, the old stay dead.
+#[test]
+fn cutting_a_client_off_is_immediate_and_one_event() {
+    let s = TestStore::init();
+    let mut c = cc_client(&s, &[READ], &[]);
+    let server = TestServer::start(&s.db, Clock::system());
+
+    // Rotation: the old secret's tokens die with it.
+    let before = cc_token(&server, &c).unwrap();
+    let v = s.json(&["rotate-client-secret", "-i", &c.id]);
+    assert_eq!(scim_status(&server, &before), 401);
+    assert_eq!(
+        cc_token(&server, &c),
+        Err(401),
+        "the old secret mints nothing"
+    );
+    c.secret = Some(v["client_secret"].as_str().unwrap().to_string());
+    let fresh = cc_token(&server, &c).unwrap();
+    assert_eq!(scim_status(&server, &fresh), 200);
+
+    // Revoke all: one step, one event; new tokens can be had.
+    let audited = s.audit().len();
+    let v = s.json(&["revoke-token", "--client-id", &c.id, "--all"]);
+    assert_eq!(v["revoked_live_tokens"], 1, "{v}");
+    assert_eq!(scim_status(&server, &fresh), 401);
+    assert_eq!(s.audit().len(), audited + 1);
+    let shown = s.json(&["show-token", &fresh_id(&s, &c.id)]);
+    assert_eq!(shown["status"], "revoked", "{shown}");
+    let after = cc_token(&server, &c).unwrap();
+    assert_eq!(scim_status(&server, &after), 200);
+    s.fails(
+        &[
+            "revoke-token",
+            "--client-id",
+            &c.id,
+            "--all",
+            "--token-type",
+            "access_token",
+        ],
+        2,
+    );
+
+    // Disable: dead and nothing issued; enable: new tokens work, old ones stay dead.
+    s.config()
+        .args(["disable-api-client", "-i", &c.id, "--reason", "incident 42"])
+        .assert()
+        .success();
+    assert_eq!(scim_status(&server, &after), 401);
+    assert_eq!(cc_token(&server, &c), Err(401));
+    s.fails(&["issue-access-token", "-i", &c.id], 1);
+    s.config()
+        .args(["enable-api-client", "-i", &c.id])
+        .assert()
+        .success();
+    assert_eq!(scim_status(&server, &after), 401, "old tokens stay dead");
+    let again = cc_token(&server, &c).unwrap();
+    assert_eq!(scim_status(&server, &again), 200);
+    let actions = audit_actions(&s);
+    for a in [
+        "client.rotate_secret",
+        "token.revoke_all",
+        "client.disable",
+        "client.enable",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
+    }
+}
+
+/// The id of the newest token of `client` (from `list-tokens --all`).
+fn fresh_id(s: &TestStore, client: &str) -> String {
+    let v = s.json(&["list-tokens", "-i", client, "--all"]);
+    v.as_array().unwrap()[0]["id"].as_str().unwrap().to_string()
+}
+
+/// Regression: a client could mint without limit (780,000 tokens in 50 s).
+#[test]
+fn token_issuance_is_rate_limited_per_client() {
+    let s = TestStore::init();
+    let c = cc_client(&s, &[READ], &[]);
+    let other = cc_client(&s, &[READ], &[]);
+    let server = TestServer::start_with(
+        &s.db,
+        Clock::system(),
+        scimgate::settings::RawSettings {
+            client_issuance_per_minute: Some(5),
+            ..Default::default()
+        },
+    );
+    for _ in 0..5 {
+        cc_token(&server, &c).unwrap();
+    }
+    let r = post_form(&server, "/oauth2/token", Some((&c.id, c.secret())), &CC);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_oauth_error(r, 429, "too_many_requests");
+    cc_token(&server, &other).expect("another client has its own budget");
+    let metrics = server.get_text("/metrics");
+    assert!(
+        metrics.contains(&format!(
+            "scimgate_issuance_rate_limited_total{{client_id=\"{}\"}} 1",
+            c.id
+        )),
+        "{metrics}"
+    );
+}
