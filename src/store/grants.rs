@@ -98,6 +98,19 @@ fn may_retry(
     Ok(!used)
 }
 
+/// Whether token `id`'s client has been cut off since it was issued (schema.sql,
+/// migration 7). Checked before anything that could re-issue from an old token.
+fn cut_off_since(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT t.client_epoch != c.token_epoch FROM tokens t \
+             JOIN clients c ON c.id = t.client_id WHERE t.id = ?1",
+        )?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(true))
+}
+
 pub(super) fn revoke_family(
     conn: &Connection,
     family_id: &str,
@@ -221,6 +234,11 @@ impl Store {
             if record.kind != TokenKind::Refresh {
                 return Ok(RotateOutcome::Inactive(None));
             }
+            // A token of a client cut off since is dead, whatever else it was: a retry
+            // within the grace must not re-issue from it.
+            if cut_off_since(tx, record.id.as_str())? {
+                return Ok(RotateOutcome::Inactive(Some(record)));
+            }
             if record.revoked_reason.as_deref() == Some(ROTATED_REASON)
                 && may_retry(tx, &record, grace, now)?
             {
@@ -246,7 +264,13 @@ impl Store {
                     superseded,
                 });
             }
-            if record.revoked_reason.as_deref() == Some(ROTATED_REASON) {
+            // A superseded token (the answer a retry replaced) presented again is a copy
+            // too: whoever retried may be a thief holding the original, and the client
+            // that got the first answer is now showing it. Revoke the family.
+            if matches!(
+                record.revoked_reason.as_deref(),
+                Some(ROTATED_REASON | SUPERSEDED_REASON)
+            ) {
                 let family = record
                     .family_id
                     .clone()

@@ -658,3 +658,58 @@ fn refresh_retry_within_the_grace_replaces_the_lost_rotation() {
         "reuse after the grace revokes the grant"
     );
 }
+
+/// Regression: with `refresh_reuse_grace`, the answer a retry superseded, presented later,
+/// was merely "inactive", so a thief who retried with a stolen refresh token kept a live
+/// grant while the real client showed its (superseded) token. Now that is a reuse. And a
+/// retry within the grace never re-issues from a client that was cut off meanwhile.
+#[test]
+fn a_superseded_refresh_token_is_a_reuse_and_a_cut_off_client_cannot_retry() {
+    let s = TestStore::init();
+    create_user(&s);
+    let c = code_client(&s, &[]);
+    let clock = Clock::manual(chrono::Utc::now().timestamp());
+    let server = TestServer::start_with(
+        &s.db,
+        clock.clone(),
+        scimgate::settings::RawSettings {
+            refresh_reuse_grace: Some("30s".into()),
+            ..Default::default()
+        },
+    );
+    let status_of = |token: &str| s.json(&["show-token", token])["status"].clone();
+    // The client rotates r1 → r2 and keeps r2; a thief with a copy of r1 "retries".
+    let (_, r1) = authorize(&server, &c);
+    let (status, v) = refresh(&server, &c, &r1);
+    assert_eq!(status, 200, "{v}");
+    let r2 = v["refresh_token"].as_str().unwrap().to_string();
+    let (status, v) = refresh(&server, &c, &r1);
+    assert_eq!(
+        status, 200,
+        "the thief's retry looks like a lost answer: {v}"
+    );
+    let thief = v["refresh_token"].as_str().unwrap().to_string();
+    // The client now uses r2 (superseded): that reveals the copy; the grant dies.
+    let (status, v) = refresh(&server, &c, &r2);
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{v}"
+    );
+    assert_eq!(status_of(&thief), "revoked", "the thief's grant is revoked");
+
+    // A rotation, then the client is cut off: the retry within the grace is refused.
+    let (_, q1) = authorize(&server, &c);
+    let (status, _) = refresh(&server, &c, &q1);
+    assert_eq!(status, 200);
+    s.config()
+        .args(["revoke-token", "--client-id", &c.id, "--all"])
+        .assert()
+        .success();
+    let (status, v) = refresh(&server, &c, &q1);
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{v}"
+    );
+}
