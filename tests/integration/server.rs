@@ -325,3 +325,106 @@ fn send_hup(pid: u32) {
         .unwrap();
     assert!(status.success());
 }
+
+/// Crash safety: tokens issued under load, the server killed with SIGKILL mid-load, then
+/// restarted. Every token that was answered with 200 must still work (it was committed,
+/// and fsynced, before its response left), and the store must pass `integrity_check`.
+#[test]
+fn kill_9_under_load_loses_no_issued_token() {
+    let s = TestStore::init();
+    let client = crate::oauth_support::cc_client(&s, &["user-directory.read.all"], &[]);
+    let start = |log: &str| {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let log = std::fs::File::create(s.dir.path().join(log)).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_scimgate"))
+            .arg("serve")
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(s.dir.path())
+            .env_remove("SCIMGATE_DB")
+            .env("SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE", "0")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline
+            && !http()
+                .get(format!("{url}/readyz"))
+                .send()
+                .is_ok_and(|r| r.status() == 200)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (child, url)
+    };
+    let (mut child, url) = start("first.log");
+    let answered = std::sync::Mutex::new(Vec::new());
+    let refused = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                let http = http();
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < deadline {
+                    let r = http
+                        .post(format!("{url}/oauth2/token"))
+                        .basic_auth(&client.id, Some(client.secret()))
+                        .form(&[("grant_type", "client_credentials")])
+                        .send();
+                    match r {
+                        Ok(r) if r.status() == 200 => {
+                            let v: serde_json::Value = r.json().unwrap();
+                            let t = v["access_token"].as_str().unwrap().to_string();
+                            answered.lock().unwrap().push(t);
+                        }
+                        Ok(r) => panic!("a refusal under load: {}", r.status()),
+                        // The server is gone: the kill happened.
+                        Err(_) => {
+                            refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(1500));
+        child.kill().expect("SIGKILL");
+        child.wait().unwrap();
+    });
+    let answered = answered.into_inner().unwrap();
+    assert!(answered.len() > 50, "load was issued: {}", answered.len());
+    assert!(refused.into_inner() > 0, "the kill came mid-load");
+    let conn = rusqlite::Connection::open(&s.db).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    drop(conn);
+    let (mut child, url) = start("second.log");
+    let http = http();
+    let lost: Vec<&String> = answered
+        .iter()
+        .filter(|t| {
+            let r = http
+                .post(format!("{url}/oauth2/introspect"))
+                .basic_auth(&client.id, Some(client.secret()))
+                .form(&[("token", t.as_str())])
+                .send()
+                .unwrap();
+            let v: serde_json::Value = r.json().unwrap();
+            v["active"] != true
+        })
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        lost.is_empty(),
+        "{} of {} answered tokens lost",
+        lost.len(),
+        answered.len()
+    );
+}
