@@ -10,7 +10,7 @@ use std::fmt::Write;
 /// reorder what a terminal shows) written as `\u{..}` escapes, cut to at most `max`
 /// characters (then ending in `…`).
 pub fn printable(s: &str, max: usize) -> String {
-    let mut out = String::with_capacity(s.len().min(max + 8));
+    let mut out = String::with_capacity(s.len().min(max.saturating_add(8)));
     for (n, c) in s.chars().enumerate() {
         if n >= max {
             out.push('…');
@@ -44,6 +44,11 @@ mod tests {
         assert_eq!(printable("a\u{1b}[2Jb", 20), "a\\u{1b}[2Jb");
         assert_eq!(printable("x\u{202e}y", 20), "x\\u{202e}y");
         assert_eq!(printable("abcdef", 3), "abc…");
+        assert_eq!(
+            printable("a\u{7}", usize::MAX),
+            "a\\u{7}",
+            "no cap, no overflow"
+        );
         assert!(is_printable("Ünïcode ok"));
         assert!(!is_printable("bell\u{7}"));
     }

@@ -14,7 +14,9 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(header.iter().map(|h| h.to_string()));
     for row in rows {
-        t.add_row(row);
+        // Cells can hold what a stranger sent (client ids and user names in the audit
+        // log): control characters are escaped so they cannot drive the terminal.
+        t.add_row(row.iter().map(|c| printable(c)).collect::<Vec<_>>());
     }
     for col in t.column_iter_mut() {
         col.set_cell_alignment(CellAlignment::Left);
@@ -32,9 +34,18 @@ pub fn fields(pairs: &[(&str, String)]) -> String {
     let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
     pairs
         .iter()
-        .map(|(k, v)| format!("{:<width$} {v}", format!("{k}:")))
+        .map(|(k, v)| format!("{:<width$} {}", format!("{k}:"), printable(v)))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `s` with control characters escaped (no length cap: tables show what is stored).
+fn printable(s: &str) -> String {
+    if scimgate::text::is_printable(s) {
+        s.to_string()
+    } else {
+        scimgate::text::printable(s, usize::MAX)
+    }
 }
 
 /// `2027-11-21 11:56:39 +01:00 (in 12 days)`.

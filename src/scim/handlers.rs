@@ -143,7 +143,7 @@ async fn read_json(mut payload: web::Payload, limit: usize) -> Result<Value, Sci
             "the request has no JSON body",
         ));
     }
-    serde_json::from_slice(&body).map_err(|e| {
+    super::json::from_slice_strict(&body).map_err(|e| {
         ScimError::bad_request("invalidSyntax", format!("the body is not valid JSON: {e}"))
     })
 }

@@ -7,7 +7,8 @@
 //!   their SQL translation is `store::scim_filter`.
 //! - `patch` (+ `patch_value`): RFC 7644 §3.5.2 PATCH on stored documents.
 //! - `service`: create/read/replace/patch/delete/query over the store.
-//! - `handlers`: the routes; `error`: SCIM error bodies.
+//! - `handlers`: the routes; `error`: SCIM error bodies; `json`: strict JSON bodies (a
+//!   repeated key is an error).
 
 pub mod attr;
 pub mod cache;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod filter;
 pub mod filter_eval;
 pub mod handlers;
+pub mod json;
 pub mod patch;
 mod patch_value;
 pub mod schema;

@@ -389,3 +389,61 @@ fn token_issuance_is_rate_limited_per_client() {
         "{metrics}"
     );
 }
+
+/// Regression: `{"userName": "a", "userName": "b"}` was read as "b"; docs/scim.md promises
+/// 400 for an attribute given twice.
+#[test]
+fn a_scim_body_with_a_repeated_key_is_refused() {
+    let s = TestStore::init();
+    let client = s.cc_client("dup");
+    let (token, _) = s.issue(&client, &[]);
+    let server = TestServer::start(&s.db, Clock::system());
+    let r = crate::support::http()
+        .post(server.url("/scim/v2/Users"))
+        .bearer_auth(&token)
+        .header("content-type", "application/scim+json")
+        .body(r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a","userName":"b"}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: serde_json::Value = r.json().unwrap();
+    assert_eq!(v["scimType"], "invalidSyntax", "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("appears twice"),
+        "{v}"
+    );
+}
+
+/// Regression: an escape sequence sent as a user name or client id reached the operator's
+/// terminal through `config audit`. Network input no longer reaches the audit log in
+/// clear (unknown names and ids are fingerprints), and every table and field the CLI
+/// prints escapes control characters whatever is stored.
+#[test]
+fn escape_sequences_never_reach_the_operators_terminal() {
+    let s = TestStore::init();
+    let store = scimgate::store::Store::open_existing(&s.db).unwrap();
+    store
+        .audit(
+            &scimgate::model::NewAuditEvent {
+                actor: "ip:127.0.0.1".into(),
+                action: "client.authenticate".into(),
+                outcome: "failure".into(),
+                detail: Some("client id x\u{1b}]0;pwned\u{7}\u{1b}[2J".into()),
+                ..Default::default()
+            },
+            1_900_000_000,
+        )
+        .unwrap();
+    let out = s.config().args(["audit"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text:?}"
+    );
+    assert!(text.contains("x\\u{1b}]0;pwned\\u{7}"), "{text}");
+}
