@@ -251,10 +251,27 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
         )
     }
 
+    /// Records the status on the request's span. Only a server error is logged as an
+    /// event of its own: a client's mistake (a 4xx, e.g. a flood of made-up tokens) is
+    /// already on the request's line, and logging its error body again doubled what a
+    /// junk request cost in log volume.
     fn on_request_end<B: actix_web::body::MessageBody>(
         span: tracing::Span,
         outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
     ) {
-        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+        let (status, error) = match outcome {
+            Ok(resp) => (resp.response().status(), resp.response().error()),
+            Err(e) => (e.as_response_error().status_code(), Some(e)),
+        };
+        span.record("http.status_code", status.as_u16());
+        if status.is_server_error() {
+            span.record("otel.status_code", "ERROR");
+            if let Some(e) = error {
+                span.record("exception.message", tracing::field::display(e));
+                tracing::error!(parent: &span, error = %e, "request failed");
+            }
+        } else {
+            span.record("otel.status_code", "OK");
+        }
     }
 }

@@ -15,6 +15,9 @@ use serde_json::Value;
 use super::events::{Attribution, RequestEvent};
 use crate::time::format_rfc3339;
 
+/// Requests with unknown tokens written one by one per drain; the rest are summarised.
+pub const UNKNOWN_LINES_PER_DRAIN: usize = 10;
+
 /// The heartbeat log file.
 #[derive(Debug)]
 pub struct HeartbeatLog {
@@ -112,7 +115,25 @@ impl HeartbeatLog {
             let mut out = std::io::BufWriter::with_capacity(64 * 1024, f);
             // Events of the same second share their timestamp string.
             let mut last: Option<(crate::time::Timestamp, String)> = None;
+            // Requests with unknown tokens come from nobody we know, maybe a flood: the
+            // first few of a drain are written one by one, the rest as one summary line,
+            // so junk cannot grow the file faster than the drains run.
+            let mut unknown = 0usize;
+            let mut unknown_ips: std::collections::BTreeSet<String> = Default::default();
+            let mut summarised = 0usize;
             for e in events {
+                if matches!(e.attribution, Attribution::Unknown) {
+                    unknown += 1;
+                    if unknown > UNKNOWN_LINES_PER_DRAIN {
+                        summarised += 1;
+                        if unknown_ips.len() < 5
+                            && let Some(ip) = e.ip
+                        {
+                            unknown_ips.insert(ip.to_string());
+                        }
+                        continue;
+                    }
+                }
                 let ts = match &last {
                     Some((at, s)) if *at == e.at => s.clone(),
                     _ => {
@@ -122,6 +143,20 @@ impl HeartbeatLog {
                     }
                 };
                 serde_json::to_writer(&mut out, &request_line(e, ts))?;
+                out.write_all(b"\n")?;
+            }
+            if summarised > 0 {
+                let at = events.last().map_or(0, |e| e.at);
+                serde_json::to_writer(
+                    &mut out,
+                    &serde_json::json!({
+                        "ts": format_rfc3339(at),
+                        "event": "unknown_tokens",
+                        "verdict": "unknown_token",
+                        "count": summarised,
+                        "some_ips": unknown_ips,
+                    }),
+                )?;
                 out.write_all(b"\n")?;
             }
             out.flush()

@@ -639,3 +639,49 @@ fn email_notifications_reach_a_real_smtp_server() {
     let body = text.replace("=\r\n", "").replace("=\n", "");
     assert!(body.contains("expires in 7 days"), "{text}");
 }
+
+/// Regression: every request with a made-up token wrote a line to the heartbeat log (and
+/// two to the server log), so a junk flood grew the disk at the flood's rate. Now the
+/// first few per drain are written one by one and the rest summarised, and the total is
+/// still accounted for.
+#[test]
+fn a_flood_of_unknown_tokens_is_summarised_in_the_heartbeat_log() {
+    let s = TestStore::empty();
+    let clock = Clock::system();
+    let server = TestServer::start_with(
+        &s.db,
+        clock.clone(),
+        RawSettings {
+            monitor_tick: Some("1h".into()),
+            ..RawSettings::default()
+        },
+    );
+    let junk = {
+        let other = TestStore::empty();
+        entra_client(&other.db, &clock, None, Lifetime::For(Duration::days(1))).1
+    };
+    const FLOOD: usize = 300;
+    let scim = Scim::new(&server, &junk);
+    for _ in 0..FLOOD {
+        assert_eq!(scim.get("/Users").status, 401);
+    }
+    server.state.monitor.tick();
+    let log = std::fs::read_to_string(&server.state.monitor.settings().heartbeat_log).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["verdict"] == "unknown_token")
+        .collect();
+    let single = lines.iter().filter(|v| v["event"] == "request").count();
+    let summarised: u64 = lines
+        .iter()
+        .filter(|v| v["event"] == "unknown_tokens")
+        .map(|v| v["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(single as u64 + summarised, FLOOD as u64, "{log}");
+    assert!(
+        lines.len() < 60,
+        "{} lines for {FLOOD} junk requests",
+        lines.len()
+    );
+}
