@@ -304,3 +304,9 @@ ALTER TABLE clients ADD COLUMN tokens_cut_at INTEGER;
 ALTER TABLE clients ADD COLUMN tokens_cut_reason TEXT;
 ALTER TABLE clients ADD COLUMN disabled_at INTEGER;       -- no token is issued while set
 ALTER TABLE tokens ADD COLUMN client_epoch INTEGER NOT NULL DEFAULT 0;
+
+-- Login accounts are for consent (signing in on the authorization page) unless marked
+-- `operator`: only operators may open the operator pages (/ui). Accounts that existed
+-- before this migration could open them, so they stay operators.
+ALTER TABLE users ADD COLUMN operator INTEGER NOT NULL DEFAULT 0;
+UPDATE users SET operator = 1;

@@ -363,6 +363,8 @@ pub struct User {
     pub username: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// May open the operator pages (`/ui`); every account may sign in to give consent.
+    pub operator: bool,
 }
 
 /// One line of the append-only audit log.

@@ -220,6 +220,17 @@ fn describe(ctx: &Ctx, c: &Client, active_tokens: i64) -> Vec<(&'static str, Str
         ("Owner", opt(&c.idp.owner)),
         ("Heartbeat", heartbeat),
         ("Active tokens", active_tokens.to_string()),
+        (
+            "State",
+            match c.disabled_at {
+                Some(t) => format!(
+                    "DISABLED since {} (`config enable-api-client -i {}`)",
+                    format_local(t),
+                    c.id
+                ),
+                None => "enabled".into(),
+            },
+        ),
         ("Registered", format_local(c.created_at)),
     ]
 }

@@ -103,8 +103,11 @@ pub enum Command {
     Policy(store_cmds::PolicyArgs),
     /// Change the tool password.
     SetToolPassword(store_cmds::SetToolPasswordArgs),
-    /// Create a login account (for the authorization and operator pages).
-    CreateUser(users::UserArgs),
+    /// Create a login account: it signs in to give consent on the authorization page, and
+    /// with --operator also opens the operator pages (/ui).
+    CreateUser(users::CreateUserArgs),
+    /// Let a login account open the operator pages (/ui), or not.
+    SetOperator(users::SetOperatorArgs),
     /// Change a login account's password.
     SetPassword(users::UserArgs),
     /// Delete a login account.
@@ -197,6 +200,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Policy(a) => store_cmds::policy(&ctx, a),
         Command::SetToolPassword(a) => store_cmds::set_tool_password(&ctx, a),
         Command::CreateUser(a) => users::create(&ctx, a),
+        Command::SetOperator(a) => users::set_operator(&ctx, a),
         Command::SetPassword(a) => users::set_password(&ctx, a),
         Command::DeleteUser(a) => users::delete(&ctx, &a.username),
         Command::ListUsers => users::list(&ctx),

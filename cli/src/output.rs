@@ -86,7 +86,12 @@ pub fn token_json(t: &TokenRecord, now: Timestamp) -> Value {
 pub fn client_json(c: &Client) -> Value {
     let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
-        for key in ["created_at", "updated_at", "secret_expires_at"] {
+        for key in [
+            "created_at",
+            "updated_at",
+            "secret_expires_at",
+            "disabled_at",
+        ] {
             if let Some(Value::Number(n)) = m.get(key) {
                 if let Some(ts) = n.as_i64() {
                     m.insert(key.into(), json!(format_rfc3339(ts)));

@@ -295,7 +295,7 @@ pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> CliResult {
             print_json(&json!({ "client_id": client, "revoked_live_tokens": live }));
         } else {
             println!(
-                "Every token issued to client {client} until now is revoked ({live} were live); none of them works anywhere."
+                "Every token issued to client {client} until now is revoked, {live} of them live; none of them works anywhere now."
             );
         }
         return Ok(());

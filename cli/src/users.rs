@@ -23,6 +23,26 @@ pub struct UserArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct CreateUserArgs {
+    #[command(flatten)]
+    pub user: UserArgs,
+    /// The account may also open the operator pages (/ui); without it, it may only sign
+    /// in to give consent on the authorization page.
+    #[arg(long)]
+    pub operator: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SetOperatorArgs {
+    /// The account name.
+    #[arg(short = 'u', long)]
+    pub username: String,
+    /// true: may open the operator pages; false: consent only.
+    #[arg(action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub operator: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct UserNameArg {
     /// The account name.
     #[arg(short = 'u', long)]
@@ -49,13 +69,31 @@ fn password(a: &UserArgs) -> Result<String, crate::CliError> {
     )
 }
 
-pub fn create(ctx: &Ctx, a: UserArgs) -> CliResult {
-    let pw = password(&a)?;
-    ctx.admin.create_user(&a.username, &pw)?;
+pub fn create(ctx: &Ctx, a: CreateUserArgs) -> CliResult {
+    let pw = password(&a.user)?;
+    let name = a.user.username.trim();
+    ctx.admin.create_user(name, &pw, a.operator)?;
     if ctx.json {
-        print_json(&json!({ "username": a.username.trim(), "created": true }));
+        print_json(&json!({ "username": name, "created": true, "operator": a.operator }));
+    } else if a.operator {
+        println!("User {name} created; it may sign in to the operator pages (/ui).");
     } else {
-        println!("User {} created.", a.username.trim());
+        println!(
+            "User {name} created (consent only; `config set-operator -u {name} true` opens /ui to it)."
+        );
+    }
+    Ok(())
+}
+
+pub fn set_operator(ctx: &Ctx, a: SetOperatorArgs) -> CliResult {
+    ctx.admin.set_operator(&a.username, a.operator)?;
+    let name = a.username.trim();
+    if ctx.json {
+        print_json(&json!({ "username": name, "operator": a.operator }));
+    } else if a.operator {
+        println!("User {name} may now open the operator pages.");
+    } else {
+        println!("User {name} may no longer open the operator pages (consent only).");
     }
     Ok(())
 }
@@ -108,6 +146,7 @@ pub fn list(ctx: &Ctx) -> CliResult {
                     "username": u.username,
                     "created_at": scimgate::time::format_rfc3339(u.created_at),
                     "updated_at": scimgate::time::format_rfc3339(u.updated_at),
+                    "operator": u.operator,
                 })
             })
             .collect();
@@ -123,11 +162,15 @@ pub fn list(ctx: &Ctx) -> CliResult {
         .map(|u| {
             vec![
                 u.username.clone(),
+                if u.operator { "operator" } else { "consent" }.to_string(),
                 format_local(u.created_at),
                 format_local(u.updated_at),
             ]
         })
         .collect();
-    println!("{}", table(&["USER", "CREATED", "PASSWORD CHANGED"], rows));
+    println!(
+        "{}",
+        table(&["USER", "ROLE", "CREATED", "PASSWORD CHANGED"], rows)
+    );
     Ok(())
 }

@@ -73,11 +73,23 @@ pub enum RevokeResult {
     AlreadyRevoked(TokenRecord),
 }
 
+/// A disabled client is issued nothing (`disable-api-client`).
+fn refuse_disabled(client: &crate::model::Client) -> Result<()> {
+    match client.disabled_at {
+        Some(_) => Err(AdminError::Invalid(format!(
+            "client {} ({}) is disabled; enable it first with `config enable-api-client -i {}`",
+            client.id, client.name, client.id
+        ))),
+        None => Ok(()),
+    }
+}
+
 impl Admin<'_> {
     /// Issue an access token to a client for SCIM calls. The client must have the
     /// client_credentials grant and every requested scope (Spotfire's rule).
     pub fn issue_access_token(&self, req: IssueToken) -> Result<(TokenRecord, Secret)> {
         let client = self.client(&req.client_id)?;
+        refuse_disabled(&client)?;
         if client.auth_method == crate::model::AuthMethod::None {
             return Err(AdminError::Invalid(format!(
                 "client {} ({}) is a public client and cannot hold tokens issued from the command line; register a confidential client with -G client_credentials for that",
@@ -314,6 +326,7 @@ impl Admin<'_> {
             )));
         }
         let client = self.client(&old.client_id)?;
+        refuse_disabled(&client)?;
         if !client.has_grant(GrantType::ClientCredentials) {
             return Err(AdminError::Invalid(format!(
                 "client {} no longer has the client_credentials grant, so its tokens cannot be renewed from the command line",

@@ -22,16 +22,31 @@ fn check_username(name: &str) -> Result<&str> {
 }
 
 impl Admin<'_> {
-    /// Create a login account.
-    pub fn create_user(&self, username: &str, pw: &str) -> Result<()> {
+    /// Create a login account; `operator`: it may open the operator pages too.
+    pub fn create_user(&self, username: &str, pw: &str, operator: bool) -> Result<()> {
         let username = check_username(username)?;
         let hash = password::hash(pw)?;
         let e = NewAuditEvent {
-            detail: Some(format!("user {username}")),
+            detail: Some(format!(
+                "user {username}{}",
+                if operator { " (operator)" } else { "" }
+            )),
             ..self.event("user.create", "success")
         };
         self.store
-            .insert_user(username, &hash, self.now(), &e)
+            .insert_user(username, &hash, operator, self.now(), &e)
+            .map_err(not_found_or)
+    }
+
+    /// Let an account open the operator pages, or not.
+    pub fn set_operator(&self, username: &str, operator: bool) -> Result<()> {
+        let username = check_username(username)?;
+        let e = NewAuditEvent {
+            detail: Some(format!("user {username}: operator {operator}")),
+            ..self.event("user.set_operator", "success")
+        };
+        self.store
+            .set_user_operator(username, operator, self.now(), &e)
             .map_err(not_found_or)
     }
 

@@ -1,4 +1,5 @@
-//! The `users` table: login accounts for the authorization and operator pages. Only
+//! The `users` table: login accounts for the authorization pages and, when marked
+//! `operator`, the operator pages. Only
 //! argon2id hashes are stored; hashing happens in [`crate::password`], not here.
 
 use rusqlite::{OptionalExtension, params};
@@ -7,12 +8,22 @@ use super::{Result, Store, StoreError, audit};
 use crate::model::{NewAuditEvent, User};
 use crate::time::Timestamp;
 
+fn row_to_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        username: r.get(0)?,
+        created_at: r.get(1)?,
+        updated_at: r.get(2)?,
+        operator: r.get(3)?,
+    })
+}
+
 impl Store {
     /// Create an account; `Conflict` if the name (case-insensitive) is taken.
     pub fn insert_user(
         &self,
         username: &str,
         password_hash: &str,
+        operator: bool,
         now: Timestamp,
         audit: &NewAuditEvent,
     ) -> Result<()> {
@@ -28,9 +39,9 @@ impl Store {
                 )));
             }
             tx.execute(
-                "INSERT INTO users (username, password_hash, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?3)",
-                params![username, password_hash, now],
+                "INSERT INTO users (username, password_hash, created_at, updated_at, operator) \
+                 VALUES (?1, ?2, ?3, ?3, ?4)",
+                params![username, password_hash, now, operator],
             )?;
             audit::append(tx, audit, now)
         })
@@ -56,6 +67,26 @@ impl Store {
         })
     }
 
+    /// Let an account open the operator pages, or not.
+    pub fn set_user_operator(
+        &self,
+        username: &str,
+        operator: bool,
+        now: Timestamp,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE users SET operator = ?2, updated_at = ?3 WHERE username = ?1",
+                params![username, operator, now],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("user {username}")));
+            }
+            audit::append(tx, audit, now)
+        })
+    }
+
     /// Delete an account.
     pub fn delete_user(&self, username: &str, now: Timestamp, audit: &NewAuditEvent) -> Result<()> {
         self.write(|tx| {
@@ -73,19 +104,10 @@ impl Store {
     pub fn user_with_hash(&self, username: &str) -> Result<Option<(User, String)>> {
         self.read(|c| {
             Ok(c.query_row(
-                "SELECT username, created_at, updated_at, password_hash FROM users \
+                "SELECT username, created_at, updated_at, operator, password_hash FROM users \
                  WHERE username = ?1",
                 [username],
-                |r| {
-                    Ok((
-                        User {
-                            username: r.get(0)?,
-                            created_at: r.get(1)?,
-                            updated_at: r.get(2)?,
-                        },
-                        r.get(3)?,
-                    ))
-                },
+                |r| Ok((row_to_user(r)?, r.get(4)?)),
             )
             .optional()?)
         })
@@ -94,15 +116,10 @@ impl Store {
     /// All accounts, by name.
     pub fn list_users(&self) -> Result<Vec<User>> {
         self.read(|c| {
-            let mut stmt =
-                c.prepare("SELECT username, created_at, updated_at FROM users ORDER BY username")?;
-            let rows = stmt.query_map([], |r| {
-                Ok(User {
-                    username: r.get(0)?,
-                    created_at: r.get(1)?,
-                    updated_at: r.get(2)?,
-                })
-            })?;
+            let mut stmt = c.prepare(
+                "SELECT username, created_at, updated_at, operator FROM users ORDER BY username",
+            )?;
+            let rows = stmt.query_map([], row_to_user)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }

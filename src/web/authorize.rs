@@ -183,7 +183,7 @@ async fn login(
     )
     .await?
     {
-        LoginOutcome::Accepted(user) => user,
+        LoginOutcome::Accepted(account) => account.username,
         LoginOutcome::Refused(status, msg) => {
             return Ok(html(
                 status,

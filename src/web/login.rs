@@ -15,8 +15,8 @@ use crate::model::NewAuditEvent;
 
 /// What a sign-in attempt came to.
 pub enum LoginOutcome {
-    /// The account name as stored.
-    Accepted(String),
+    /// The account as stored.
+    Accepted(crate::model::User),
     /// Refused: the status to answer with and the sentence to show.
     Refused(StatusCode, String),
 }
@@ -57,7 +57,7 @@ pub async fn check_login(
     let store = state.store.clone();
     let u = username.clone();
     let verified = web::block(
-        move || -> Result<(bool, Option<String>), crate::store::StoreError> {
+        move || -> Result<(bool, Option<crate::model::User>), crate::store::StoreError> {
             let found = if u.is_empty() || u.len() > 64 {
                 None
             } else {
@@ -68,14 +68,11 @@ pub async fn check_login(
                 .map(|(_, h)| h.as_str())
                 .unwrap_or(super::dummy_hash());
             let ok = crate::password::verify(&password, hash);
-            Ok((
-                found.is_some(),
-                found.filter(|_| ok).map(|(user, _)| user.username),
-            ))
+            Ok((found.is_some(), found.filter(|_| ok).map(|(user, _)| user)))
         },
     )
     .await??;
-    let (known, Some(user)) = verified else {
+    let (_, Some(account)) = verified else {
         let known = verified.0;
         // The looser per-address count takes eight times the failures (many accounts).
         let failure = state
@@ -111,10 +108,9 @@ pub async fn check_login(
             "Wrong user name or password.".into(),
         ));
     };
-    let _ = known;
     state.login_throttle.success(&[user_key.as_str()]);
     let e = NewAuditEvent {
-        actor: format!("user:{user}"),
+        actor: format!("user:{}", account.username),
         action: "user.login".into(),
         outcome: "success".into(),
         client_id: client_id.map(str::to_string),
@@ -130,5 +126,5 @@ pub async fn check_login(
     };
     let store = state.store.clone();
     web::block(move || store.audit(&e, now)).await??;
-    Ok(LoginOutcome::Accepted(user))
+    Ok(LoginOutcome::Accepted(account))
 }

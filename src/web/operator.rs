@@ -16,6 +16,9 @@ use crate::http::AppState;
 use crate::oauth::params::Params;
 use crate::store::TokenFilter;
 
+/// What a signed-in account without the operator role is told.
+const NOT_AN_OPERATOR: &str = "This account may give consent on the authorization page but not open the operator pages; an operator can allow it with `config set-operator -u NAME true`.";
+
 /// The routes of the operator pages.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/ui", web::get().to(|| async { redirect("/ui/timeline") }))
@@ -104,8 +107,14 @@ async fn submit_login(
     .await?
     {
         LoginOutcome::Refused(status, msg) => Ok(html(status, login_page(&s.csrf, Some(&msg)))),
-        LoginOutcome::Accepted(user) => {
-            let (id, _) = state.sessions.login(Some(&sid), &user, state.clock.now());
+        LoginOutcome::Accepted(account) if !account.operator => Ok(html(
+            StatusCode::FORBIDDEN,
+            login_page(&s.csrf, Some(NOT_AN_OPERATOR)),
+        )),
+        LoginOutcome::Accepted(account) => {
+            let (id, _) = state
+                .sessions
+                .login(Some(&sid), &account.username, state.clock.now());
             let mut resp = redirect("/ui/timeline");
             resp.add_cookie(&cookie(&state, id))
                 .map_err(|_| WebError::Internal)?;
@@ -133,41 +142,58 @@ async fn show_timeline(
         return Ok(redirect("/ui/login"));
     };
     let st = state.clone();
-    let page = web::block(move || -> Result<String, crate::store::StoreError> {
-        let now = st.clock.now();
-        let clients = st.store.list_clients()?;
-        let health = st.store.client_health()?;
-        let tokens = st.store.list_tokens(
-            &TokenFilter {
-                include_inactive: true,
-                limit: Some(5000),
-                ..TokenFilter::default()
-            },
-            now,
-        )?;
-        // Only what the window shows: tokens alive at some point of it.
-        let tokens: Vec<_> = tokens
-            .into_iter()
-            .filter(|t| {
-                t.expires_at >= now - timeline::PAST && t.issued_at <= now + timeline::AHEAD
-            })
-            .filter(|t| {
-                t.expires_at - t.issued_at > 86_400
-                    || t.status(now) == crate::model::TokenStatus::Active
-            })
-            .collect();
-        let activity = st.store.client_activity(now - timeline::PAST)?;
-        let leads = crate::monitor::published_leads(&st.store)?;
-        Ok(timeline::render(&Timeline {
-            clients: &clients,
-            health: &health,
-            tokens: &tokens,
-            activity: &activity,
-            leads: &leads,
-            now,
-            user: &user,
-        }))
-    })
+    let page = web::block(
+        move || -> Result<Option<String>, crate::store::StoreError> {
+            // Checked on every page, not only at sign-in: an account demoted since (or a
+            // consent session's cookie replayed under /ui) sees nothing.
+            if !st
+                .store
+                .user_with_hash(&user)?
+                .is_some_and(|(u, _)| u.operator)
+            {
+                return Ok(None);
+            }
+            let now = st.clock.now();
+            let clients = st.store.list_clients()?;
+            let health = st.store.client_health()?;
+            let tokens = st.store.list_tokens(
+                &TokenFilter {
+                    include_inactive: true,
+                    limit: Some(5000),
+                    ..TokenFilter::default()
+                },
+                now,
+            )?;
+            // Only what the window shows: tokens alive at some point of it.
+            let tokens: Vec<_> = tokens
+                .into_iter()
+                .filter(|t| {
+                    t.expires_at >= now - timeline::PAST && t.issued_at <= now + timeline::AHEAD
+                })
+                .filter(|t| {
+                    t.expires_at - t.issued_at > 86_400
+                        || t.status(now) == crate::model::TokenStatus::Active
+                })
+                .collect();
+            let activity = st.store.client_activity(now - timeline::PAST)?;
+            let leads = crate::monitor::published_leads(&st.store)?;
+            Ok(Some(timeline::render(&Timeline {
+                clients: &clients,
+                health: &health,
+                tokens: &tokens,
+                activity: &activity,
+                leads: &leads,
+                now,
+                user: &user,
+            })))
+        },
+    )
     .await??;
-    Ok(html(StatusCode::OK, page))
+    match page {
+        Some(page) => Ok(html(StatusCode::OK, page)),
+        None => Err(WebError::Page(
+            StatusCode::FORBIDDEN,
+            NOT_AN_OPERATOR.into(),
+        )),
+    }
 }

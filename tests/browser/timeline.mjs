@@ -44,7 +44,7 @@ let browser;
 try {
   mkdirSync(SHOTS, { recursive: true });
   config(['init']);
-  config(['create-user', '-u', 'ops'], { SCIMGATE_USER_PASSWORD: 'operator-pw-1' });
+  config(['create-user', '-u', 'ops', '--operator'], { SCIMGATE_USER_PASSWORD: 'operator-pw-1' });
   const reg = (name, extra) => JSON.parse(config(['--json', 'register-api-client', '-n', name, '-G', 'client_credentials',
     '-S', 'user-directory.read.all', '-S', 'user-directory.write.all', ...extra])).id;
   const entra = reg('Entra ID — production', ['--idp', 'entra', '--idp-tenant', 'contoso.onmicrosoft.com']);

@@ -13,7 +13,7 @@ fn timeline_needs_a_login_and_shows_clients_tokens_and_heartbeats() {
     let s = TestStore::init();
     s.config()
         .env("SCIMGATE_USER_PASSWORD", "operator-pw-1")
-        .args(["create-user", "-u", "ops"])
+        .args(["create-user", "-u", "ops", "--operator"])
         .assert()
         .success();
     let server = TestServer::start_with(
@@ -96,5 +96,68 @@ fn timeline_needs_a_login_and_shows_clients_tokens_and_heartbeats() {
     assert_eq!(
         b.get(server.url("/ui/timeline")).send().unwrap().status(),
         303
+    );
+}
+
+/// Any login account could open the operator pages; now only accounts marked operator can,
+/// checked at sign-in and on every page (a demoted account's open session sees nothing).
+#[test]
+fn only_operator_accounts_open_the_operator_pages() {
+    let s = TestStore::init();
+    s.config()
+        .env("SCIMGATE_USER_PASSWORD", "consent-pw-1")
+        .args(["create-user", "-u", "alice"])
+        .assert()
+        .success();
+    let server = TestServer::start(&s.db, Clock::system());
+    let b = browser();
+    let sign_in = || {
+        let page = b
+            .get(server.url("/ui/login"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        let csrf = hidden_value(&page, "csrf_token");
+        b.post(server.url("/ui/login"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("username", "alice"),
+                ("password", "consent-pw-1"),
+            ])
+            .send()
+            .unwrap()
+    };
+    let r = sign_in();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().unwrap().contains("not open the operator pages"));
+    let users = s.json(&["list-users"]);
+    assert_eq!(users[0]["operator"], false, "{users}");
+    s.config()
+        .args(["set-operator", "-u", "alice", "true"])
+        .assert()
+        .success();
+    assert_eq!(sign_in().status(), 303);
+    assert_eq!(
+        b.get(server.url("/ui/timeline")).send().unwrap().status(),
+        200
+    );
+    s.config()
+        .args(["set-operator", "-u", "alice", "false"])
+        .assert()
+        .success();
+    assert_eq!(
+        b.get(server.url("/ui/timeline")).send().unwrap().status(),
+        403,
+        "a demoted account's session sees nothing"
+    );
+    let actions: Vec<String> = s
+        .audit()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        actions.iter().any(|a| a == "user.set_operator"),
+        "{actions:?}"
     );
 }
