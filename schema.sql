@@ -294,16 +294,21 @@ CREATE INDEX tokens_warnable ON tokens(expires_at)
 -- Cutting a client off (`delete-api-client`, `disable-api-client`, `rotate-client-secret`,
 -- `revoke-token --client-id X --all`) is one UPDATE of its row, whatever it holds: the
 -- client's `token_epoch` goes up by one, and every token carries the epoch its client had
--- when it was issued, so the tokens issued before the cut (another epoch) are dead. The
--- token queries (store/tokens.rs) read such a token as revoked at `tokens_cut_at` for
--- `tokens_cut_reason`. A token is inserted only if its client still has the epoch the
--- request authenticated against, so a token minted on a credential being cut off is
--- refused, not left alive.
+-- when it was issued, so the tokens issued before the cut (another epoch) are dead. Each
+-- cut is a row of `client_cuts`: the token queries (store/tokens.rs) read a token of epoch
+-- E as revoked when the cut to E + 1 happened, for its reason. A token is inserted only if
+-- its client still has the epoch the request authenticated against, so a token minted on
+-- a credential being cut off is refused, not left alive.
 ALTER TABLE clients ADD COLUMN token_epoch INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE clients ADD COLUMN tokens_cut_at INTEGER;
-ALTER TABLE clients ADD COLUMN tokens_cut_reason TEXT;
 ALTER TABLE clients ADD COLUMN disabled_at INTEGER;       -- no token is issued while set
 ALTER TABLE tokens ADD COLUMN client_epoch INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE client_cuts (
+    client_id   TEXT NOT NULL REFERENCES clients(id),
+    epoch       INTEGER NOT NULL,                       -- the epoch the cut started
+    at          INTEGER NOT NULL,
+    reason      TEXT NOT NULL,
+    PRIMARY KEY (client_id, epoch)
+) STRICT, WITHOUT ROWID;
 
 -- Login accounts are for consent (signing in on the authorization page) unless marked
 -- `operator`: only operators may open the operator pages (/ui). Accounts that existed

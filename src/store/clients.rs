@@ -360,13 +360,20 @@ impl Store {
 
 /// Bump client `id`'s token epoch (inside a write transaction).
 pub(super) fn cut_off(conn: &Connection, id: &str, reason: &str, now: Timestamp) -> Result<()> {
-    let n = conn.execute(
-        "UPDATE clients SET token_epoch = token_epoch + 1, tokens_cut_at = ?2, \
-         tokens_cut_reason = ?3, updated_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
-        params![id, now, reason],
-    )?;
-    if n == 0 {
+    let epoch: Option<i64> = conn
+        .query_row(
+            "UPDATE clients SET token_epoch = token_epoch + 1, updated_at = ?2 \
+             WHERE id = ?1 AND deleted_at IS NULL RETURNING token_epoch",
+            params![id, now],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(epoch) = epoch else {
         return Err(StoreError::NotFound(format!("API client {id}")));
-    }
+    };
+    conn.execute(
+        "INSERT INTO client_cuts (client_id, epoch, at, reason) VALUES (?1, ?2, ?3, ?4)",
+        params![id, epoch, now, reason],
+    )?;
     Ok(())
 }

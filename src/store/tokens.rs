@@ -89,12 +89,13 @@ pub enum RevokeOutcome {
 
 /// A token's columns as [`row_to_token`] reads them. A token of an older epoch than its
 /// client's (the client was cut off since: schema.sql, migration 7) reads as revoked when
-/// the client was cut off, for the reason given then.
+/// the first cut after its issue happened, for the reason given then.
 pub(super) const COLUMNS: &str = "id, kind, client_id, subject, scopes, issued_at, expires_at, \
-    coalesce(revoked_at, (SELECT c.tokens_cut_at FROM clients c WHERE c.id = tokens.client_id \
-    AND c.token_epoch != tokens.client_epoch)), \
-    CASE WHEN revoked_at IS NULL THEN (SELECT c.tokens_cut_reason FROM clients c \
-    WHERE c.id = tokens.client_id AND c.token_epoch != tokens.client_epoch) ELSE revoked_reason END, \
+    coalesce(revoked_at, (SELECT k.at FROM client_cuts k WHERE k.client_id = tokens.client_id \
+    AND k.epoch = tokens.client_epoch + 1)), \
+    CASE WHEN revoked_at IS NULL THEN (SELECT k.reason FROM client_cuts k \
+    WHERE k.client_id = tokens.client_id AND k.epoch = tokens.client_epoch + 1) \
+    ELSE revoked_reason END, \
     issued_via, family_id, parent_id, last_used_at, last_used_ip, use_count, label";
 /// The condition that a token's client has not been cut off since it was issued.
 pub(super) const CLIENT_EPOCH_CURRENT: &str = "client_epoch = \
@@ -729,6 +730,15 @@ mod tests {
         assert_eq!(cut.revoked_at, Some(now));
         assert_eq!(cut.revoked_reason.as_deref(), Some("test cut"));
         assert!(store.token(&b_hour).unwrap().unwrap().revoked_at.is_none());
+        // A later cut does not rewrite when, or why, an earlier one killed a token.
+        store
+            .cut_off_client(&a, "second cut", None, now + 5, &NewAuditEvent::default())
+            .unwrap();
+        let cut = store.token(&a_year).unwrap().unwrap();
+        assert_eq!(
+            (cut.revoked_at, cut.revoked_reason.as_deref()),
+            (Some(now), Some("test cut"))
+        );
         // A token minted on the old epoch after the cut is refused, not stored alive.
         let (_, late) = access_record(&a, now, now + 600);
         assert!(matches!(
