@@ -411,7 +411,7 @@ pub fn rotate_secret(ctx: &Ctx, a: RotateSecretArgs) -> CliResult {
         return Ok(());
     }
     println!(
-        "Client secret of {} ({}) replaced; the old secret no longer works.",
+        "Client secret of {} ({}) replaced; the old secret and every token issued to the client until now no longer work.",
         c.id, c.name
     );
     let mut pairs = vec![("Client secret", secret.expose().to_string())];
