@@ -102,7 +102,10 @@ fn main() -> ExitCode {
         }
     };
     init_logging(settings.log_format);
-    let store = match Store::open_or_create(&settings.db) {
+    let store = match Store::open_or_create(&settings.db).and_then(|s| {
+        s.set_power_loss_durable(settings.durable_commits)?;
+        Ok(s)
+    }) {
         Ok(s) => Arc::new(s),
         Err(e) => {
             eprintln!("error: {e}");

@@ -16,6 +16,7 @@
 //! | (accepted, no longer used: client secrets are never locked out) | `client_auth_max_failures` | `SCIMGATE_CLIENT_AUTH_MAX_FAILURES` | — | — |
 //! | longest sign-in back-off | `lockout` | `SCIMGATE_LOCKOUT` | — | `15m` |
 //! | proxies whose `X-Forwarded-For` / `Forwarded` is believed (comma-separated IPs, CIDRs) | `trusted_proxies` | `SCIMGATE_TRUSTED_PROXIES` | — | none |
+//! | commits survive power loss (fsync per commit; `false`: only a crash of the process) | `durable_commits` | `SCIMGATE_DURABLE_COMMITS` | — | `true` |
 //! | tokens one client may be issued per minute (0: no limit) | `client_issuance_per_minute` | `SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE` | — | `120` |
 //! | refresh-token retry grace (at most `5m`) | `refresh_reuse_grace` | `SCIMGATE_REFRESH_REUSE_GRACE` | — | none (every reuse revokes) |
 //! | lifecycle monitoring on | `monitoring` | `SCIMGATE_MONITORING` | — | `true` |
@@ -74,6 +75,7 @@ pub struct RawSettings {
     pub lockout: Option<String>,
     pub trusted_proxies: Option<String>,
     pub client_issuance_per_minute: Option<u32>,
+    pub durable_commits: Option<bool>,
     pub refresh_reuse_grace: Option<String>,
     pub monitoring: Option<bool>,
     pub monitor_tick: Option<String>,
@@ -128,6 +130,7 @@ impl RawSettings {
             )?,
             lockout: get("SCIMGATE_LOCKOUT"),
             trusted_proxies: get("SCIMGATE_TRUSTED_PROXIES"),
+            durable_commits: parse_env(&get, "SCIMGATE_DURABLE_COMMITS", "true or false")?,
             client_issuance_per_minute: parse_env(
                 &get,
                 "SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE",
@@ -181,6 +184,7 @@ impl RawSettings {
                 .or(self.client_auth_max_failures),
             lockout: over.lockout.or(self.lockout),
             trusted_proxies: over.trusted_proxies.or(self.trusted_proxies),
+            durable_commits: over.durable_commits.or(self.durable_commits),
             client_issuance_per_minute: over
                 .client_issuance_per_minute
                 .or(self.client_issuance_per_minute),
@@ -307,6 +311,8 @@ pub struct Settings {
     pub trusted_proxies: crate::peer::TrustedProxies,
     /// Tokens one client may be issued per minute at the token endpoint (`None`: no limit).
     pub client_issuance_per_minute: Option<u32>,
+    /// Commits are fsynced (survive power loss); `false` trades that for speed.
+    pub durable_commits: bool,
     /// How soon after a rotation the rotated refresh token may be presented again as a
     /// retry (its answer lost) instead of as a reuse; `None`: every reuse revokes the
     /// grant family (RFC 9700 §4.14.2).
@@ -427,6 +433,7 @@ impl Settings {
             lockout,
             trusted_proxies,
             client_issuance_per_minute,
+            durable_commits: raw.durable_commits.unwrap_or(true),
         })
     }
 }

@@ -238,6 +238,16 @@ impl Store {
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether the writer's commits survive power loss (`synchronous=FULL`, the default)
+    /// or only a crash of the process (`NORMAL`: the WAL is fsynced at checkpoints only).
+    /// The server's `durable_commits` setting; bench/RESULTS.md has what each costs.
+    pub fn set_power_loss_durable(&self, durable: bool) -> Result<()> {
+        let level = if durable { "FULL" } else { "NORMAL" };
+        self.writer()
+            .execute_batch(&format!("PRAGMA synchronous = {level}"))?;
+        Ok(())
+    }
+
     /// Run `f` in one `BEGIN IMMEDIATE` transaction; commit if it returns Ok.
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.writer();
