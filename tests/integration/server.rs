@@ -234,12 +234,32 @@ fn tls_serves_https_and_bad_certificates_stop_the_start() {
     );
     let health = curl(port, "/healthz");
     let meta = curl(port, "/.well-known/oauth-authorization-server");
+    let headers = Command::new("curl")
+        .args([
+            "-sk",
+            "--max-time",
+            "5",
+            "--noproxy",
+            "*",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+        ])
+        .arg(format!("https://127.0.0.1:{port}/healthz"))
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_lowercase())
+        .unwrap_or_default();
     let plain = http()
         .get(format!("http://127.0.0.1:{port}/healthz"))
         .send();
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(health.as_deref(), Some(r#"{"status":"ok"}"#));
+    assert!(
+        headers.contains("strict-transport-security: max-age=31536000"),
+        "HSTS under TLS: {headers}"
+    );
     let meta: serde_json::Value = serde_json::from_str(&meta.unwrap()).unwrap();
     assert_eq!(meta["issuer"], format!("https://127.0.0.1:{port}"));
     assert!(
