@@ -450,7 +450,22 @@ mod tests {
     }
 
     proptest! {
-        #[test]
+        /// The prefixes are part of every token ever issued (IdPs hold them for years, and
+    /// secret scanners match them): they must never change (crates.io's
+    /// `test_persistent_prefixes`). A change here is a breaking change, not a refactor.
+    #[test]
+    fn persistent_prefixes() {
+        let prefixes: Vec<_> = TokenKind::ALL.iter().map(|k| k.prefix()).collect();
+        assert_eq!(prefixes, ["sgat_", "sgrt_", "sgac_", "sgcs_"]);
+        assert_eq!(TokenId::PREFIX, "tok_");
+        for kind in TokenKind::ALL {
+            let t = generate(kind, 1_800_000_000);
+            assert!(t.secret.expose().starts_with(kind.prefix()));
+            assert!(t.id.as_str().starts_with("tok_"));
+        }
+    }
+
+    #[test]
         fn base62_matches_the_reference(bytes in proptest::collection::vec(any::<u8>(), 0..40), extra in 0usize..4) {
             // Wide enough for any value of that many bytes (log62(256) < 1.35).
             let width = bytes.len() * 135 / 100 + 1 + extra;

@@ -6,7 +6,7 @@
 //!
 //! Cost: client authentication and one lookup of the token by its id (the primary key, a
 //! cached statement; its hash then compared in constant time), both inline on the
-//! request's thread: a few microseconds, less than the hand-off to the blocking pool would
+//! request's thread: cheaper than the hand-off to the blocking pool would
 //! cost. Access tokens go through the SCIM guard's
 //! [`crate::guard::TokenCache`], so a token checked again within `token_cache_ttl` costs no
 //! store read; revocations in this process clear that cache before they answer.

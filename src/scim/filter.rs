@@ -140,14 +140,6 @@ impl CompareOp {
     pub fn is_substring(self) -> bool {
         matches!(self, CompareOp::Co | CompareOp::Sw | CompareOp::Ew)
     }
-
-    /// True for `gt`, `ge`, `lt` and `le`.
-    pub fn is_ordering(self) -> bool {
-        matches!(
-            self,
-            CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
-        )
-    }
 }
 
 /// A comparison literal (`compValue`): a JSON scalar.

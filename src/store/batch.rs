@@ -18,7 +18,7 @@
 //! cross-thread wake (an eventfd write) per request, about a fifth of the issuance path
 //! on one core (bench/RESULTS.md). Committing where the requests run costs none of that.
 //! The price: while a leader commits, its worker thread serves nothing else, for as long
-//! as the transaction takes (tens of microseconds; longer if another process holds the
+//! as the transaction takes (short; longer if another process holds the
 //! store's write lock, up to the busy timeout).
 //!
 //! Failure semantics: a job is atomic on its own (one INSERT, or a `SAVEPOINT` around a
@@ -254,7 +254,8 @@ impl Pending {
     }
 
     /// Block until the batch holding these records has committed (or failed), committing
-    /// it here if the lead comes to this thread.
+    /// it here if the lead comes to this thread. For tests: the server awaits instead.
+    #[cfg(test)]
     pub fn wait(self) -> Result<()> {
         loop {
             {
@@ -406,7 +407,9 @@ impl TokenBatcher {
         out
     }
 
-    /// Queue `records` and block until they are committed.
+    /// Queue `records` and block until they are committed (tests; the server awaits
+    /// [`TokenBatcher::commit`]).
+    #[cfg(test)]
     pub fn insert(&self, records: Vec<NewTokenRecord>) -> Result<()> {
         self.submit(records).wait()
     }

@@ -279,19 +279,6 @@ impl Store {
         })
     }
 
-    /// The stored secret hash of a live client (for client authentication).
-    pub fn client_secret_hash(&self, id: &str) -> Result<Option<TokenHash>> {
-        self.read(|c| {
-            let blob: Option<Option<Vec<u8>>> = c
-                .prepare_cached(
-                    "SELECT secret_hash FROM clients WHERE id = ?1 AND deleted_at IS NULL",
-                )?
-                .query_row([id], |r| r.get(0))
-                .optional()?;
-            Ok(secret_hash(blob.flatten()))
-        })
-    }
-
     /// A live client with its stored secret hash, in one indexed read on a cached
     /// statement: client authentication at every OAuth2 endpoint.
     pub fn client_with_secret(&self, id: &str) -> Result<Option<(Client, Option<TokenHash>)>> {

@@ -130,8 +130,8 @@ impl std::fmt::Debug for Store {
 /// - 2 MiB of page cache (SQLite's default). Token ids ascend, so issuing touches only the
 ///   last leaves of the table and its indexes, and other reads come through the memory map.
 ///   A larger cache costs time: at the end of every write transaction SQLite walks the
-///   cache's hash table (`pcache1TruncateUnsafe`), which at 16 MiB was ≈ 8 µs per commit;
-///   2 MiB issued ≈ 4 % more tokens per second than 16 MiB and the same as 512 KiB.
+///   cache's hash table (`pcache1TruncateUnsafe`), so a bigger cache issued fewer tokens
+///   per second (the figures are in bench/RESULTS.md).
 /// - Every connection maps up to 256 MiB of the file, so reading a page that is not in the
 ///   WAL costs no system call.
 /// - Checkpoint every 8192 WAL pages (32 MiB) instead of 1000: a checkpoint writes each
@@ -146,9 +146,8 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 8192;
 /// How the writer waits for a write lock another process holds: a retry every millisecond,
 /// up to [`BUSY_TIMEOUT`]. SQLite's own busy timeout backs off to sleeps of 100 ms, so a
 /// writer queued behind a process that commits in short bursts with short gaps (`config
-/// prune-tokens`) could miss every gap and wait for the whole run: measured, issuance's
-/// p99 went from 1.7 ms to 836 ms during a prune. Polling every millisecond takes the
-/// first gap.
+/// prune-tokens`) could miss every gap and wait for the whole run (bench/prune.sh measured
+/// it; bench/RESULTS.md). Polling every millisecond takes the first gap.
 fn wait_for_lock(attempts: i32) -> bool {
     const POLL: StdDuration = StdDuration::from_millis(1);
     if u128::from(attempts.unsigned_abs()) * POLL.as_millis() >= BUSY_TIMEOUT.as_millis() {

@@ -20,7 +20,7 @@ use crate::time::Timestamp;
 use crate::token::TokenKind;
 
 /// Rows deleted per transaction, and the pause after each: a running server's writes wait
-/// for at most one batch (≈ 2 ms), then get the lock in the pause (in this process the
+/// for at most one batch, then get the lock in the pause (in this process the
 /// writer's mutex is free; another process's writer polls for the lock every millisecond,
 /// `store::wait_for_lock`), so a prune never holds the server up for longer.
 const BATCH: usize = 1_000;
