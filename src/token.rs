@@ -449,8 +449,7 @@ mod tests {
         String::from_utf8(digits).unwrap()
     }
 
-    proptest! {
-        /// The prefixes are part of every token ever issued (IdPs hold them for years, and
+    /// The prefixes are part of every token ever issued (IdPs hold them for years, and
     /// secret scanners match them): they must never change (crates.io's
     /// `test_persistent_prefixes`). A change here is a breaking change, not a refactor.
     #[test]
@@ -465,7 +464,8 @@ mod tests {
         }
     }
 
-    #[test]
+    proptest! {
+        #[test]
         fn base62_matches_the_reference(bytes in proptest::collection::vec(any::<u8>(), 0..40), extra in 0usize..4) {
             // Wide enough for any value of that many bytes (log62(256) < 1.35).
             let width = bytes.len() * 135 / 100 + 1 + extra;
