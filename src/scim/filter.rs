@@ -19,8 +19,11 @@
 //! ```
 //!
 //! Inside a value filter (`emails[type eq "work"]`) attribute paths name sub-attributes of
-//! the outer attribute, so they may carry neither a URN nor a `.sub` part. The
-//! `emails[type eq "work"].value` form is only valid as a PATCH path ([`parse_patch_path`]).
+//! the outer attribute, so they may carry neither a URN nor a `.sub` part. In a filter,
+//! `emails[type eq "work"].value eq "x"` (the user query Microsoft documents for Entra ID)
+//! is read as `emails[type eq "work" and value eq "x"]`: one value matching both, which is
+//! how evaluation and SQL translation then treat it. As a PATCH path
+//! ([`parse_patch_path`]) the same `].value` form names the sub-attribute to change.
 //!
 //! Evaluation and SQL translation live in `filter_eval.rs` and `filter_sql.rs` and are
 //! re-exported here, so callers can use `filter::{parse_filter, matches, to_sql}`.
@@ -679,17 +682,29 @@ impl Parser {
                 ));
             }
             let filter = self.parse_bracketed(open)?;
-            let next = self.peek();
+            let next = self.peek().clone();
             if let Tok::Word(w) = &next.tok
-                && w.starts_with('.')
+                && let Some(name) = w.strip_prefix('.')
             {
-                return Err(FilterError::syntax(
-                    format!(
-                        "\"{path}[...]{w}\": a sub-attribute after a value filter is only \
-                         allowed in PATCH paths"
-                    ),
-                    next.pos,
-                ));
+                // `emails[type eq "work"].value eq "x"` (Entra ID's documented user query):
+                // some value matches the bracket *and* the comparison on its sub-attribute,
+                // i.e. `emails[type eq "work" and value eq "x"]`, which is what it becomes.
+                let at = next.pos;
+                self.next();
+                self.terms += 1;
+                let sub_path = parse_attr_path(name, at + 1)?;
+                if sub_path.urn.is_some() || sub_path.sub.is_some() {
+                    return Err(FilterError::syntax(
+                        format!("\"{path}[...]{w}\": name one sub-attribute after the brackets"),
+                        at,
+                    ));
+                }
+                let label = format!("{path}[...]{w}");
+                let compared = self.parse_operator_and_value(sub_path, &label)?;
+                return Ok(Filter::ValuePath {
+                    path,
+                    filter: Box::new(Filter::And(Box::new(filter), Box::new(compared))),
+                });
             }
             return Ok(Filter::ValuePath {
                 path,
@@ -705,6 +720,15 @@ impl Parser {
                 pos,
             ));
         }
+        self.parse_operator_and_value(path, word)
+    }
+
+    /// `op value` or `pr` after the attribute path `path` (written `word`).
+    fn parse_operator_and_value(
+        &mut self,
+        path: AttrPath,
+        word: &str,
+    ) -> Result<Filter, FilterError> {
         let op_token = self.next();
         let op_word = match &op_token.tok {
             Tok::Word(w) => w.clone(),

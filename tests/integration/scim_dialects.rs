@@ -211,3 +211,127 @@ fn okta_requests() {
     );
     assert_eq!(q.body["totalResults"], 1);
 }
+
+/// Every filter Microsoft's Entra ID SCIM guide and Okta's SCIM 2.0 guide show, against
+/// one directory: each finds exactly the resources it should. Regression: Entra's
+/// `emails[type eq "work"].value eq "…"` was refused with 400.
+#[test]
+fn the_filters_entra_and_okta_document_are_accepted() {
+    let (_s, _server, scim) = setup();
+    let user = |name: &str, ext: &str, work: &str, home: &str| {
+        let r = scim.post("/Users", json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": name, "externalId": ext, "active": true,
+            "emails": [{"type": "work", "value": work, "primary": true}, {"type": "home", "value": home}],
+        }));
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["id"].as_str().unwrap().to_string()
+    };
+    let alice = user(
+        "alice@contoso.com",
+        "ext-a",
+        "user@contoso.com",
+        "alice@home.example",
+    );
+    let bob = user(
+        "bob@contoso.com",
+        "ext-b",
+        "bob@contoso.com",
+        "user@contoso.com",
+    );
+    let g = scim.post(
+        "/Groups",
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Engineering", "externalId": "grp-1",
+            "members": [{"value": alice}],
+        }),
+    );
+    assert_eq!(g.status, 201, "{}", g.body);
+    let group = g.body["id"].as_str().unwrap().to_string();
+    let found = |path: &str, filter: &str| -> Vec<String> {
+        let url = format!(
+            "{path}?filter={}",
+            url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
+        );
+        let r = scim.get(&url);
+        assert_eq!(r.status, 200, "{filter}: {}", r.body);
+        let mut ids: Vec<String> = r.body["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        assert_eq!(r.body["totalResults"], ids.len(), "{filter}");
+        ids
+    };
+    // Entra ID (Microsoft: "Develop and plan provisioning for a SCIM endpoint").
+    assert_eq!(
+        found("/Users", r#"userName eq "alice@contoso.com""#),
+        [alice.clone()]
+    );
+    assert_eq!(found("/Users", r#"externalId eq "ext-b""#), [bob.clone()]);
+    assert_eq!(
+        found(
+            "/Users",
+            r#"emails[type eq "work"].value eq "user@contoso.com""#
+        ),
+        [alice.clone()],
+        "only the user whose *work* address it is"
+    );
+    assert_eq!(
+        found(
+            "/Users",
+            r#"emails[type eq "work"].value eq "USER@contoso.com""#
+        ),
+        [alice.clone()],
+        "email values are caseExact false"
+    );
+    assert_eq!(
+        found("/Groups", r#"displayName eq "Engineering""#),
+        [group.clone()]
+    );
+    assert_eq!(
+        found("/Groups", r#"externalId eq "grp-1""#),
+        [group.clone()]
+    );
+    assert_eq!(
+        found(
+            "/Groups",
+            &format!(r#"id eq "{group}" and members[value eq "{alice}"]"#)
+        ),
+        [group.clone()]
+    );
+    assert!(
+        found(
+            "/Groups",
+            &format!(r#"id eq "{group}" and members[value eq "{bob}"]"#)
+        )
+        .is_empty()
+    );
+    // Okta ("SCIM 2.0 provisioning"): userName eq, with paging; displayName eq for groups.
+    assert_eq!(
+        found("/Users", r#"userName eq "bob@contoso.com""#),
+        [bob.clone()]
+    );
+    assert!(found("/Users", r#"userName eq "nobody@contoso.com""#).is_empty());
+    assert_eq!(found("/Groups", r#"displayName eq "Engineering""#), [group]);
+    // RFC 7644's own examples of the same shapes.
+    let mut both = vec![alice.clone(), bob.clone()];
+    both.sort();
+    assert_eq!(
+        found(
+            "/Users",
+            r#"emails[type eq "work" and value co "@contoso.com"]"#
+        ),
+        both
+    );
+    assert_eq!(
+        found(
+            "/Users",
+            r#"userName sw "ali" or emails[type eq "home"].value ew "contoso.com""#
+        ),
+        both
+    );
+}

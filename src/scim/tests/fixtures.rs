@@ -223,6 +223,15 @@ pub fn cases() -> Vec<(String, Vec<&'static str>)> {
             "emails[type eq \"home\" and value co \"example.com\"]".into(),
             vec![],
         ),
+        // Entra ID's documented form: the same as the `and` inside the brackets.
+        (
+            "emails[type eq \"work\"].value co \"example.com\"".into(),
+            vec!["bjensen", "JSmith", "UPPER"],
+        ),
+        (
+            "emails[type eq \"home\"].value co \"example.com\"".into(),
+            vec![],
+        ),
         (
             "emails.type eq \"home\" and emails.value co \"example.com\"".into(),
             vec!["bjensen", "home"],

@@ -44,6 +44,24 @@ fn err(input: &str) -> String {
     }
 }
 
+/// Microsoft's documented Entra ID user query: a sub-attribute after the value filter reads
+/// as one more condition on the same value.
+#[test]
+fn entra_value_path_with_a_sub_attribute_is_a_condition_on_the_same_value() {
+    let f = round_trip(
+        "emails[type eq \"work\"].value eq \"user@contoso.com\"",
+        "emails[type eq \"work\" and value eq \"user@contoso.com\"]",
+    );
+    assert_eq!(
+        f,
+        parse_filter("emails[type eq \"work\" and value eq \"user@contoso.com\"]").unwrap()
+    );
+    round_trip(
+        "emails[type eq \"work\"].value pr and userName sw \"a\"",
+        "emails[type eq \"work\" and value pr] and userName sw \"a\"",
+    );
+}
+
 #[test]
 fn every_operator_round_trips() {
     for op in ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"] {
@@ -293,7 +311,8 @@ fn error_messages_carry_positions() {
         err("emails[type eq \"work\""),
         "expected ']' to close the '[' at position 6, found the end of the input at position 21"
     );
-    assert!(err("emails[type eq \"work\"].value eq \"x\"").contains("only allowed in PATCH paths"));
+    assert!(err("emails[type eq \"work\"].value").contains("expected a comparison operator"));
+    assert!(err("emails[type eq \"work\"].value.x eq 1").contains("one sub-attribute"));
     assert!(err("emails[emails.type eq \"work\"]").contains("plain sub-attribute name"));
     assert!(err("name.givenName[x eq 1]").contains("top-level attribute"));
     assert_eq!(
