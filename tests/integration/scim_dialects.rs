@@ -269,15 +269,18 @@ fn the_filters_entra_and_okta_document_are_accepted() {
     // Entra ID (Microsoft: "Develop and plan provisioning for a SCIM endpoint").
     assert_eq!(
         found("/Users", r#"userName eq "alice@contoso.com""#),
-        [alice.clone()]
+        vec![alice.clone()]
     );
-    assert_eq!(found("/Users", r#"externalId eq "ext-b""#), [bob.clone()]);
+    assert_eq!(
+        found("/Users", r#"externalId eq "ext-b""#),
+        vec![bob.clone()]
+    );
     assert_eq!(
         found(
             "/Users",
             r#"emails[type eq "work"].value eq "user@contoso.com""#
         ),
-        [alice.clone()],
+        vec![alice.clone()],
         "only the user whose *work* address it is"
     );
     assert_eq!(
@@ -285,23 +288,23 @@ fn the_filters_entra_and_okta_document_are_accepted() {
             "/Users",
             r#"emails[type eq "work"].value eq "USER@contoso.com""#
         ),
-        [alice.clone()],
+        vec![alice.clone()],
         "email values are caseExact false"
     );
     assert_eq!(
         found("/Groups", r#"displayName eq "Engineering""#),
-        [group.clone()]
+        vec![group.clone()]
     );
     assert_eq!(
         found("/Groups", r#"externalId eq "grp-1""#),
-        [group.clone()]
+        vec![group.clone()]
     );
     assert_eq!(
         found(
             "/Groups",
             &format!(r#"id eq "{group}" and members[value eq "{alice}"]"#)
         ),
-        [group.clone()]
+        vec![group.clone()]
     );
     assert!(
         found(
@@ -313,10 +316,13 @@ fn the_filters_entra_and_okta_document_are_accepted() {
     // Okta ("SCIM 2.0 provisioning"): userName eq, with paging; displayName eq for groups.
     assert_eq!(
         found("/Users", r#"userName eq "bob@contoso.com""#),
-        [bob.clone()]
+        vec![bob.clone()]
     );
     assert!(found("/Users", r#"userName eq "nobody@contoso.com""#).is_empty());
-    assert_eq!(found("/Groups", r#"displayName eq "Engineering""#), [group]);
+    assert_eq!(
+        found("/Groups", r#"displayName eq "Engineering""#),
+        vec![group]
+    );
     // RFC 7644's own examples of the same shapes.
     let mut both = vec![alice.clone(), bob.clone()];
     both.sort();
