@@ -315,3 +315,7 @@ CREATE TABLE client_cuts (
 -- before this migration could open them, so they stay operators.
 ALTER TABLE users ADD COLUMN operator INTEGER NOT NULL DEFAULT 0;
 UPDATE users SET operator = 1;
+
+-- PKCE required of this client at the authorization and token endpoints (RFC 9700
+-- §2.1.1 recommends it for confidential clients too). Public clients always need it.
+ALTER TABLE clients ADD COLUMN require_pkce INTEGER NOT NULL DEFAULT 0;

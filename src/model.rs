@@ -238,6 +238,9 @@ pub struct Client {
     pub token_epoch: i64,
     /// When the client was disabled (`disable-api-client`); no token is issued meanwhile.
     pub disabled_at: Option<Timestamp>,
+    /// PKCE (S256) required at the authorization and token endpoints; public clients
+    /// need it whatever this says ([`Client::needs_pkce`]).
+    pub require_pkce: bool,
 }
 
 fn ser_scopes<S: serde::Serializer>(scopes: &[Scope], s: S) -> Result<S::Ok, S::Error> {
@@ -250,6 +253,12 @@ fn ser_scopes<S: serde::Serializer>(scopes: &[Scope], s: S) -> Result<S::Ok, S::
 }
 
 impl Client {
+    /// Whether authorization requests must carry a PKCE challenge: a public client
+    /// always, a confidential one when registered with `--require-pkce true`.
+    pub fn needs_pkce(&self) -> bool {
+        self.require_pkce || self.auth_method == AuthMethod::None
+    }
+
     pub fn has_grant(&self, g: GrantType) -> bool {
         self.grants.contains(&g)
     }

@@ -107,6 +107,10 @@ pub struct RegisterArgs {
     /// Ask the end user for consent on every authorization.
     #[arg(short = 'r', long = "require-end-user-consent")]
     pub require_consent: bool,
+    /// Require PKCE (S256) of this confidential client too: true or false (default false;
+    /// public clients always need it).
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value = "false")]
+    pub require_pkce: bool,
     /// Lifetime of access tokens from the OAuth2 flows (default 1h).
     #[arg(long, value_parser = Duration::parse)]
     pub access_token_validity: Option<Duration>,
@@ -131,6 +135,7 @@ pub fn register(ctx: &Ctx, a: RegisterArgs) -> CliResult {
         redirect_uris: a.redirect_uris,
         auth_method: a.auth_method,
         require_consent: a.require_consent,
+        require_pkce: a.require_pkce,
         access_token_ttl: a.access_token_validity,
         refresh_token_ttl: a.refresh_token_validity,
         client_secret_ttl: a.client_secret_validity,
@@ -201,6 +206,17 @@ fn describe(ctx: &Ctx, c: &Client, active_tokens: i64) -> Vec<(&'static str, Str
                 "always asked"
             } else {
                 "remembered"
+            }
+            .into(),
+        ),
+        (
+            "PKCE",
+            if c.auth_method == scimgate::model::AuthMethod::None {
+                "required (public client)"
+            } else if c.require_pkce {
+                "required"
+            } else {
+                "optional (checked when sent)"
             }
             .into(),
         ),
@@ -349,6 +365,9 @@ pub struct UpdateArgs {
     /// Ask for end-user consent every time: true or false.
     #[arg(long)]
     pub require_end_user_consent: Option<bool>,
+    /// Require PKCE (S256) of this client: true or false.
+    #[arg(long, value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
+    pub require_pkce: Option<bool>,
     /// Lifetime of access tokens from the OAuth2 flows.
     #[arg(long, value_parser = Duration::parse)]
     pub access_token_validity: Option<Duration>,
@@ -370,6 +389,7 @@ pub fn update(ctx: &Ctx, a: UpdateArgs) -> CliResult {
         add_redirect_uris: a.add_redirect_uri,
         remove_redirect_uris: a.remove_redirect_uri,
         require_consent: a.require_end_user_consent,
+        require_pkce: a.require_pkce,
         access_token_ttl: a.access_token_validity,
         refresh_token_ttl: a.refresh_token_validity,
         idp_kind: a.idp.idp,

@@ -25,6 +25,8 @@ pub struct RegisterClient {
     /// `None`: by profile (web/other → client_secret_basic, native/user_agent → none).
     pub auth_method: Option<AuthMethod>,
     pub require_consent: bool,
+    /// Require PKCE of a confidential client too (public clients always need it).
+    pub require_pkce: bool,
     pub access_token_ttl: Option<Duration>,
     pub refresh_token_ttl: Option<Duration>,
     pub client_secret_ttl: Option<Duration>,
@@ -46,6 +48,7 @@ impl RegisterClient {
             redirect_uris: Vec::new(),
             auth_method: None,
             require_consent: false,
+            require_pkce: false,
             access_token_ttl: None,
             refresh_token_ttl: None,
             client_secret_ttl: None,
@@ -70,6 +73,7 @@ pub struct ClientChanges {
     pub add_redirect_uris: Vec<String>,
     pub remove_redirect_uris: Vec<String>,
     pub require_consent: Option<bool>,
+    pub require_pkce: Option<bool>,
     pub access_token_ttl: Option<Duration>,
     pub refresh_token_ttl: Option<Duration>,
     pub idp_kind: Option<IdpKind>,
@@ -225,6 +229,7 @@ impl Admin<'_> {
             updated_at: now,
             token_epoch: 0,
             disabled_at: None,
+            require_pkce: req.require_pkce,
         };
         let e = NewAuditEvent {
             client_id: Some(client.id.clone()),
@@ -302,6 +307,7 @@ impl Admin<'_> {
             && ch.add_redirect_uris.is_empty()
             && ch.remove_redirect_uris.is_empty()
             && ch.require_consent.is_none()
+            && ch.require_pkce.is_none()
             && ch.access_token_ttl.is_none()
             && ch.refresh_token_ttl.is_none()
             && ch.heartbeat.is_none()
@@ -336,6 +342,7 @@ impl Admin<'_> {
             scopes: Some(scopes),
             redirect_uris: Some(uris),
             require_consent: ch.require_consent,
+            require_pkce: ch.require_pkce,
             access_token_ttl: ch.access_token_ttl,
             refresh_token_ttl: ch.refresh_token_ttl,
             idp,

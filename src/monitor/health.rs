@@ -153,6 +153,7 @@ mod tests {
             updated_at: 0,
             token_epoch: 0,
             disabled_at: None,
+            require_pkce: false,
         }
     }
 

@@ -125,6 +125,12 @@ pub fn validate(store: &Store, p: &Params) -> Result<AuthRequest, AuthorizeError
                     .into(),
             ));
         }
+        (None, None) if client.needs_pkce() => {
+            return Err(fail(
+                "invalid_request",
+                "this client must use PKCE (code_challenge with code_challenge_method=S256)".into(),
+            ));
+        }
         (None, None) => None,
         (None, Some(_)) => return Err(fail("invalid_request", "code_challenge is missing".into())),
         (Some(c), Some("S256")) if pkce::well_formed(c) => Some(c.to_string()),

@@ -305,6 +305,13 @@ pub fn authorization_code(
                     "code_verifier was sent but the authorization request had no code_challenge"
                         .into(),
                 )),
+                // A code issued before the client was made to require PKCE.
+                (None, None) if client.needs_pkce() => {
+                    return Err(OAuthError::InvalidGrant(
+                        "this client must use PKCE, and the code was issued without a code_challenge"
+                            .into(),
+                    ));
+                }
                 _ => {}
             }
             let family = g

@@ -459,6 +459,7 @@ mod tests {
                 redirect_uris: vec![],
                 auth_method: None,
                 require_consent: false,
+                require_pkce: false,
                 access_token_ttl: None,
                 refresh_token_ttl: None,
                 client_secret_ttl: None,

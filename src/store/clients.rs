@@ -27,6 +27,7 @@ pub struct ClientUpdate {
     pub scopes: Option<Vec<crate::model::Scope>>,
     pub redirect_uris: Option<Vec<String>>,
     pub require_consent: Option<bool>,
+    pub require_pkce: Option<bool>,
     pub access_token_ttl: Option<Duration>,
     pub refresh_token_ttl: Option<Duration>,
     pub idp: Option<IdpRef>,
@@ -37,7 +38,8 @@ pub struct ClientUpdate {
 const COLUMNS: &str = "id, name, profile, grants, scopes, redirect_uris, auth_method, \
     require_consent, secret_hash IS NOT NULL, secret_expires_at, access_token_ttl, \
     refresh_token_ttl, idp_kind, idp_app_id, idp_tenant, owner_contact, heartbeat_interval, \
-    missed_heartbeats, created_at, updated_at, secret_ttl, token_epoch, disabled_at";
+    missed_heartbeats, created_at, updated_at, secret_ttl, token_epoch, disabled_at, \
+    require_pkce";
 
 fn corrupt(what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -87,6 +89,7 @@ fn row_to_client(r: &Row<'_>) -> rusqlite::Result<Client> {
         secret_ttl: r.get::<_, Option<i64>>(20)?.map(Duration::seconds),
         token_epoch: r.get(21)?,
         disabled_at: r.get(22)?,
+        require_pkce: r.get(23)?,
     })
 }
 
@@ -122,9 +125,10 @@ impl Store {
                 "INSERT INTO clients (id, name, profile, grants, scopes, redirect_uris, \
                  auth_method, require_consent, secret_hash, secret_expires_at, access_token_ttl, \
                  refresh_token_ttl, idp_kind, idp_app_id, idp_tenant, owner_contact, \
-                 heartbeat_interval, missed_heartbeats, created_at, updated_at, secret_ttl) \
+                 heartbeat_interval, missed_heartbeats, created_at, updated_at, secret_ttl, \
+                 require_pkce) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-                 ?17, ?18, ?19, ?20, ?21)",
+                 ?17, ?18, ?19, ?20, ?21, ?22)",
                 params![
                     c.id,
                     c.name,
@@ -147,6 +151,7 @@ impl Store {
                     c.created_at,
                     c.updated_at,
                     c.secret_ttl.map(|d| d.secs()),
+                    c.require_pkce,
                 ],
             )?;
             Ok(())
@@ -205,6 +210,9 @@ impl Store {
             if let Some(v) = update.require_consent {
                 c.require_consent = v;
             }
+            if let Some(v) = update.require_pkce {
+                c.require_pkce = v;
+            }
             if let Some(v) = update.access_token_ttl {
                 c.access_token_ttl = v;
             }
@@ -222,8 +230,8 @@ impl Store {
                 "UPDATE clients SET name = ?2, grants = ?3, scopes = ?4, redirect_uris = ?5, \
                  require_consent = ?6, access_token_ttl = ?7, refresh_token_ttl = ?8, \
                  idp_kind = ?9, idp_app_id = ?10, idp_tenant = ?11, owner_contact = ?12, \
-                 heartbeat_interval = ?13, missed_heartbeats = ?14, updated_at = ?15 \
-                 WHERE id = ?1",
+                 heartbeat_interval = ?13, missed_heartbeats = ?14, updated_at = ?15, \
+                 require_pkce = ?16 WHERE id = ?1",
                 params![
                     c.id,
                     c.name,
@@ -240,6 +248,7 @@ impl Store {
                     c.heartbeat.map(|h| h.interval.secs()),
                     c.heartbeat.map(|h| h.missed).unwrap_or(3),
                     c.updated_at,
+                    c.require_pkce,
                 ],
             )?;
             audit::append(tx, audit, now)?;
@@ -288,7 +297,7 @@ impl Store {
             ))?
             .query_row([id], |r| {
                 let client = row_to_client(r)?;
-                let blob: Option<Vec<u8>> = r.get(23)?;
+                let blob: Option<Vec<u8>> = r.get(24)?;
                 Ok((client, secret_hash(blob)))
             })
             .optional()?)

@@ -713,3 +713,72 @@ fn a_superseded_refresh_token_is_a_reuse_and_a_cut_off_client_cannot_retry() {
         "{v}"
     );
 }
+
+/// PKCE per client (RFC 9700 §2.1.1): a confidential client registered with
+/// `--require-pkce true` must send a challenge at the authorization endpoint, and a code
+/// issued without one before the switch is refused at the token endpoint. The default
+/// (off) keeps Okta's OAuth-mode provisioning, which sends no PKCE, working.
+#[test]
+fn pkce_can_be_required_per_confidential_client() {
+    let s = TestStore::init();
+    create_user(&s);
+    let c = code_client(&s, &["--require-pkce", "true"]);
+    let shown = s
+        .config()
+        .args(["show-api-client", "-i", &c.id])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("PKCE:             required"));
+    let server = TestServer::start(&s.db, Clock::system());
+    let b = browser();
+    let no_pkce = auth_query(
+        &c.id,
+        &[("code_challenge", ""), ("code_challenge_method", "")],
+    );
+    let r = get_authorize(&b, &server, &no_pkce);
+    let params = location_params(&r);
+    assert_eq!(
+        param(&params, "error"),
+        Some("invalid_request"),
+        "{params:?}"
+    );
+    assert!(
+        param(&params, "error_description")
+            .unwrap()
+            .contains("must use PKCE")
+    );
+    // With PKCE it works.
+    let code = code_for(&b, &server, &auth_query(&c.id, &[]));
+    assert_eq!(exchange(&server, &c, &code, Some(VERIFIER)).status(), 200);
+    // Switched off: a code without PKCE; switched on again before it is redeemed: refused.
+    s.config()
+        .args(["update-api-client", "-i", &c.id, "--require-pkce", "false"])
+        .assert()
+        .success();
+    let code = code_for(&b, &server, &no_pkce);
+    s.config()
+        .args(["update-api-client", "-i", &c.id, "--require-pkce", "true"])
+        .assert()
+        .success();
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // the server's client cache
+    let r = exchange(&server, &c, &code, None);
+    let v = assert_oauth_error(r, 400, "invalid_grant");
+    assert!(
+        v["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("must use PKCE"),
+        "{v}"
+    );
+    // A default client (off) takes a code flow without PKCE, as Okta runs it.
+    let okta = code_client(&s, &[]);
+    let code = code_for(
+        &b,
+        &server,
+        &auth_query(
+            &okta.id,
+            &[("code_challenge", ""), ("code_challenge_method", "")],
+        ),
+    );
+    assert_eq!(exchange(&server, &okta, &code, None).status(), 200);
+}
