@@ -319,3 +319,8 @@ UPDATE users SET operator = 1;
 -- PKCE required of this client at the authorization and token endpoints (RFC 9700
 -- §2.1.1 recommends it for confidential clients too). Public clients always need it.
 ALTER TABLE clients ADD COLUMN require_pkce INTEGER NOT NULL DEFAULT 0;
+
+-- The email domains a client may provision (`--email-domain`, space-separated rules:
+-- `contoso.com` exactly, `*.contoso.com` its subdomains); empty: unrestricted
+-- (src/scim/domains.rs).
+ALTER TABLE clients ADD COLUMN email_domains TEXT NOT NULL DEFAULT '';

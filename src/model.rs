@@ -241,6 +241,9 @@ pub struct Client {
     /// PKCE (S256) required at the authorization and token endpoints; public clients
     /// need it whatever this says ([`Client::needs_pkce`]).
     pub require_pkce: bool,
+    /// Email-domain rules limiting which users the client may see and manage
+    /// (`crate::scim::domains`); empty: unrestricted.
+    pub email_domains: Vec<String>,
 }
 
 fn ser_scopes<S: serde::Serializer>(scopes: &[Scope], s: S) -> Result<S::Ok, S::Error> {

@@ -111,6 +111,10 @@ pub struct RegisterArgs {
     /// public clients always need it).
     #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value = "false")]
     pub require_pkce: bool,
+    /// Limit the client to users of this email domain (repeat): `contoso.com` exactly,
+    /// `*.contoso.com` its subdomains. Default: unrestricted.
+    #[arg(long = "email-domain", value_name = "DOMAIN")]
+    pub email_domains: Vec<String>,
     /// Lifetime of access tokens from the OAuth2 flows (default 1h).
     #[arg(long, value_parser = Duration::parse)]
     pub access_token_validity: Option<Duration>,
@@ -136,6 +140,7 @@ pub fn register(ctx: &Ctx, a: RegisterArgs) -> CliResult {
         auth_method: a.auth_method,
         require_consent: a.require_consent,
         require_pkce: a.require_pkce,
+        email_domains: a.email_domains,
         access_token_ttl: a.access_token_validity,
         refresh_token_ttl: a.refresh_token_validity,
         client_secret_ttl: a.client_secret_validity,
@@ -208,6 +213,14 @@ fn describe(ctx: &Ctx, c: &Client, active_tokens: i64) -> Vec<(&'static str, Str
                 "remembered"
             }
             .into(),
+        ),
+        (
+            "Email domains",
+            if c.email_domains.is_empty() {
+                "any (unrestricted)".into()
+            } else {
+                c.email_domains.join(", ")
+            },
         ),
         (
             "PKCE",
@@ -368,6 +381,12 @@ pub struct UpdateArgs {
     /// Require PKCE (S256) of this client: true or false.
     #[arg(long, value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
     pub require_pkce: Option<bool>,
+    /// Replace the client's email domains (repeat; see register-api-client).
+    #[arg(long = "email-domain", value_name = "DOMAIN")]
+    pub email_domains: Vec<String>,
+    /// Remove the email-domain restriction (the client sees every user).
+    #[arg(long, conflicts_with = "email_domains")]
+    pub any_email_domain: bool,
     /// Lifetime of access tokens from the OAuth2 flows.
     #[arg(long, value_parser = Duration::parse)]
     pub access_token_validity: Option<Duration>,
@@ -390,6 +409,11 @@ pub fn update(ctx: &Ctx, a: UpdateArgs) -> CliResult {
         remove_redirect_uris: a.remove_redirect_uri,
         require_consent: a.require_end_user_consent,
         require_pkce: a.require_pkce,
+        email_domains: if a.any_email_domain {
+            Some(Vec::new())
+        } else {
+            (!a.email_domains.is_empty()).then_some(a.email_domains)
+        },
         access_token_ttl: a.access_token_validity,
         refresh_token_ttl: a.refresh_token_validity,
         idp_kind: a.idp.idp,

@@ -27,6 +27,8 @@ pub struct RegisterClient {
     pub require_consent: bool,
     /// Require PKCE of a confidential client too (public clients always need it).
     pub require_pkce: bool,
+    /// Email-domain rules (`--email-domain`); empty: unrestricted.
+    pub email_domains: Vec<String>,
     pub access_token_ttl: Option<Duration>,
     pub refresh_token_ttl: Option<Duration>,
     pub client_secret_ttl: Option<Duration>,
@@ -49,6 +51,7 @@ impl RegisterClient {
             auth_method: None,
             require_consent: false,
             require_pkce: false,
+            email_domains: Vec::new(),
             access_token_ttl: None,
             refresh_token_ttl: None,
             client_secret_ttl: None,
@@ -74,6 +77,8 @@ pub struct ClientChanges {
     pub remove_redirect_uris: Vec<String>,
     pub require_consent: Option<bool>,
     pub require_pkce: Option<bool>,
+    /// Replace the email-domain rules (`Some(vec![])` removes the restriction).
+    pub email_domains: Option<Vec<String>>,
     pub access_token_ttl: Option<Duration>,
     pub refresh_token_ttl: Option<Duration>,
     pub idp_kind: Option<IdpKind>,
@@ -230,6 +235,7 @@ impl Admin<'_> {
             token_epoch: 0,
             disabled_at: None,
             require_pkce: req.require_pkce,
+            email_domains: check_domains(&req.email_domains)?,
         };
         let e = NewAuditEvent {
             client_id: Some(client.id.clone()),
@@ -308,6 +314,7 @@ impl Admin<'_> {
             && ch.remove_redirect_uris.is_empty()
             && ch.require_consent.is_none()
             && ch.require_pkce.is_none()
+            && ch.email_domains.is_none()
             && ch.access_token_ttl.is_none()
             && ch.refresh_token_ttl.is_none()
             && ch.heartbeat.is_none()
@@ -343,6 +350,7 @@ impl Admin<'_> {
             redirect_uris: Some(uris),
             require_consent: ch.require_consent,
             require_pkce: ch.require_pkce,
+            email_domains: ch.email_domains.as_deref().map(check_domains).transpose()?,
             access_token_ttl: ch.access_token_ttl,
             refresh_token_ttl: ch.refresh_token_ttl,
             idp,
@@ -442,6 +450,18 @@ impl Admin<'_> {
         crate::admin::wait_for_caches();
         Ok(live)
     }
+}
+
+/// Validate email-domain rules (`crate::scim::domains::parse_rule`), deduplicated.
+fn check_domains(rules: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for r in rules {
+        let rule = crate::scim::domains::parse_rule(r).map_err(AdminError::Invalid)?;
+        if !out.contains(&rule) {
+            out.push(rule);
+        }
+    }
+    Ok(out)
 }
 
 fn check_heartbeat(hb: &Heartbeat) -> Result<()> {

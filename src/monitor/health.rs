@@ -154,6 +154,7 @@ mod tests {
             token_epoch: 0,
             disabled_at: None,
             require_pkce: false,
+            email_domains: Vec::new(),
         }
     }
 

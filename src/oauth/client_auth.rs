@@ -220,6 +220,23 @@ fn lookup(state: &AppState, client_id: &str) -> Result<Option<ClientRow>, OAuthE
     })?)
 }
 
+/// The live client `client_id` from [`ClientCache`] or the store (the SCIM handlers read
+/// its email domains this way, at most once per client and cache TTL).
+pub fn cached_client(
+    state: &AppState,
+    client_id: &str,
+) -> Result<Option<Arc<Client>>, crate::store::StoreError> {
+    Ok(state
+        .clients
+        .get_or_load(client_id, || {
+            Ok(state
+                .store
+                .client_with_secret(client_id)?
+                .map(|(c, hash)| (Arc::new(c), hash)))
+        })?
+        .map(|(c, _)| c))
+}
+
 /// Check presented credentials against the client's row. The error names no detail an
 /// attacker could use to tell an unknown client from a wrong secret.
 fn verify(

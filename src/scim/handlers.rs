@@ -9,6 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
+use super::domains::EmailDomains;
 use super::error::ScimError;
 use super::schema::{ResourceKind, SchemaRegistry, prefix_meta_locations};
 use super::service::{ListParams, Scim, etag, etag_matches, if_match_version};
@@ -148,11 +149,28 @@ async fn read_json(mut payload: web::Payload, limit: usize) -> Result<Value, Sci
     })
 }
 
+/// Authorize the request for `scope` and return the calling client's email domains
+/// (`scim::domains`; `None`: unrestricted).
+fn authorize_for(
+    req: &HttpRequest,
+    state: &AppState,
+    scope: Scope,
+) -> Result<Option<EmailDomains>, ScimError> {
+    let principal = authorize(req, state, scope)?;
+    let client =
+        crate::oauth::client_auth::cached_client(state, &principal.client_id).map_err(|e| {
+            tracing::error!(error = %e, "client lookup failed");
+            ScimError::internal()
+        })?;
+    Ok(client.and_then(|c| EmailDomains::from_rules(&c.email_domains)))
+}
+
 /// Run `f` with the service on this worker thread: for point reads by primary key, which
 /// take microseconds (WAL readers never wait for writers), less than a hop to the blocking
 /// pool costs. Anything that scans or writes goes through [`with_scim`].
 fn with_scim_inline<T>(
     state: &AppState,
+    domains: Option<EmailDomains>,
     f: impl FnOnce(&Scim<'_>) -> Result<T, ScimError>,
 ) -> Result<T, ScimError> {
     let scim = Scim {
@@ -161,6 +179,7 @@ fn with_scim_inline<T>(
         base_url: base_url(state),
         now: state.clock.now(),
         cache: &state.scim_cache,
+        domains,
     };
     f(&scim)
 }
@@ -168,6 +187,7 @@ fn with_scim_inline<T>(
 /// Run `f` with the service on the blocking pool.
 async fn with_scim<T: Send + 'static>(
     state: &web::Data<AppState>,
+    domains: Option<EmailDomains>,
     f: impl FnOnce(&Scim<'_>) -> Result<T, ScimError> + Send + 'static,
 ) -> Result<T, ScimError> {
     let state = state.clone();
@@ -178,6 +198,7 @@ async fn with_scim<T: Send + 'static>(
             base_url: base_url(&state),
             now: state.clock.now(),
             cache: &state.scim_cache,
+            domains,
         };
         f(&scim)
     })
@@ -270,7 +291,7 @@ async fn list(
     state: web::Data<AppState>,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
-    authorize(&req, &state, Scope::DirectoryRead)?;
+    let domains = authorize_for(&req, &state, Scope::DirectoryRead)?;
     let q = query_map(&req)?;
     let get = |k: &str| q.get(k).map(|v| Value::String(v.clone()));
     let params = list_params(
@@ -282,7 +303,7 @@ async fn list(
         split_list(q.get("attributes").map(String::as_str)),
         split_list(q.get("excludedattributes").map(String::as_str)),
     )?;
-    let body = with_scim(&state, move |s| s.list(&[kind], &params)).await?;
+    let body = with_scim(&state, domains, move |s| s.list(&[kind], &params)).await?;
     Ok(scim_response(actix_web::http::StatusCode::OK, &body))
 }
 
@@ -292,7 +313,7 @@ async fn search(
     payload: web::Payload,
     kind: Option<ResourceKind>,
 ) -> Result<HttpResponse, ScimError> {
-    authorize(&req, &state, Scope::DirectoryRead)?;
+    let domains = authorize_for(&req, &state, Scope::DirectoryRead)?;
     let body = read_json(payload, state.settings.max_body_bytes).await?;
     let obj = body.as_object().ok_or_else(|| {
         ScimError::bad_request("invalidSyntax", "a SearchRequest must be a JSON object")
@@ -343,7 +364,7 @@ async fn search(
         Some(k) => vec![k],
         None => ResourceKind::ALL.to_vec(),
     };
-    let body = with_scim(&state, move |s| s.list(&kinds, &params)).await?;
+    let body = with_scim(&state, domains, move |s| s.list(&kinds, &params)).await?;
     Ok(scim_response(actix_web::http::StatusCode::OK, &body))
 }
 
@@ -353,9 +374,9 @@ async fn create(
     payload: web::Payload,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
-    authorize(&req, &state, Scope::DirectoryWrite)?;
+    let domains = authorize_for(&req, &state, Scope::DirectoryWrite)?;
     let body = read_json(payload, state.settings.max_body_bytes).await?;
-    let (doc, version) = with_scim(&state, move |s| s.create(kind, &body)).await?;
+    let (doc, version) = with_scim(&state, domains, move |s| s.create(kind, &body)).await?;
     Ok(resource_response(
         actix_web::http::StatusCode::CREATED,
         &doc,
@@ -369,10 +390,12 @@ async fn get(
     path: web::Path<String>,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
-    authorize(&req, &state, Scope::DirectoryRead)?;
+    let domains = authorize_for(&req, &state, Scope::DirectoryRead)?;
     let (attributes, excluded) = projection(&req)?;
     let id = path.into_inner();
-    let found = with_scim_inline(&state, |s| s.get(kind, &id, &attributes, &excluded))?;
+    let found = with_scim_inline(&state, domains, |s| {
+        s.get(kind, &id, &attributes, &excluded)
+    })?;
     let version = found.version;
     if let Some(h) = req
         .headers()
@@ -414,11 +437,11 @@ async fn update(
     kind: ResourceKind,
     how: Update,
 ) -> Result<HttpResponse, ScimError> {
-    authorize(&req, &state, Scope::DirectoryWrite)?;
+    let domains = authorize_for(&req, &state, Scope::DirectoryWrite)?;
     let expected = if_match(&req)?;
     let body = read_json(payload, state.settings.max_body_bytes).await?;
     let id = path.into_inner();
-    let (doc, version) = with_scim(&state, move |s| match how {
+    let (doc, version) = with_scim(&state, domains, move |s| match how {
         Update::Replace => s.replace(kind, &id, &body, expected.as_deref()),
         Update::Patch => s.patch(kind, &id, &body, expected.as_deref()),
     })
@@ -436,10 +459,13 @@ async fn delete(
     path: web::Path<String>,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
-    authorize(&req, &state, Scope::DirectoryWrite)?;
+    let domains = authorize_for(&req, &state, Scope::DirectoryWrite)?;
     let expected = if_match(&req)?;
     let id = path.into_inner();
-    with_scim(&state, move |s| s.delete(kind, &id, expected.as_deref())).await?;
+    with_scim(&state, domains, move |s| {
+        s.delete(kind, &id, expected.as_deref())
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -12,6 +12,7 @@
 
 pub mod attr;
 pub mod cache;
+pub mod domains;
 pub mod error;
 pub mod filter;
 pub mod filter_eval;

@@ -6,10 +6,13 @@
 //! directory users, so a password sent by an IdP is accepted and discarded — it is never
 //! returned either, as RFC 7643 requires). `meta` is rebuilt from columns on every read.
 
+use std::collections::HashSet;
+
 use rand::TryRng;
 use serde_json::{Value, json};
 
 use super::cache::{Cached, ResourceCache};
+use super::domains::EmailDomains;
 use super::error::ScimError;
 use super::filter::{Filter, parse_filter, validate_filter};
 use super::patch::{OpKind, PatchOp, apply_patch, parse_patch_request};
@@ -42,6 +45,8 @@ pub struct Scim<'a> {
     pub base_url: &'a str,
     pub now: Timestamp,
     pub cache: &'a ResourceCache,
+    /// The calling client's email domains (`scim::domains`); `None`: unrestricted.
+    pub domains: Option<EmailDomains>,
 }
 
 /// A random RFC 4122 version-4 id.
@@ -155,6 +160,11 @@ fn extension_ops(kind: ResourceKind, ops: Vec<PatchOp>) -> (Vec<PatchOp>, Vec<&'
     (out, removed)
 }
 
+/// The `value` (member id) of a group member entry.
+fn member_id(v: &Value) -> Option<&str> {
+    v.get("value").and_then(Value::as_str)
+}
+
 fn strip_password(mut doc: Value) -> Value {
     if let Value::Object(m) = &mut doc {
         m.remove("password");
@@ -174,6 +184,13 @@ impl Scim<'_> {
             return Err(ScimError::internal());
         };
         m.insert("id".into(), json!(rec.id));
+        if kind == ResourceKind::Group
+            && self.domains.is_some()
+            && let Some(Value::Array(members)) = m.get_mut("members")
+        {
+            let hidden = self.hidden_members(members)?;
+            members.retain(|v| !member_id(v).is_some_and(|id| hidden.contains(id)));
+        }
         if kind == ResourceKind::User {
             let groups = self.store.scim_groups_of(&rec.id)?;
             if !groups.is_empty() {
@@ -207,6 +224,101 @@ impl Scim<'_> {
         Ok(doc)
     }
 
+    /// The ids among `members` this client may not see: users outside its domains.
+    fn hidden_members(&self, members: &[Value]) -> Result<HashSet<String>, ScimError> {
+        let Some(d) = &self.domains else {
+            return Ok(HashSet::new());
+        };
+        let ids: Vec<String> = members
+            .iter()
+            .filter_map(member_id)
+            .map(str::to_string)
+            .collect();
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        Ok(self
+            .store
+            .scim_kinds_and_user_names(&ids)?
+            .into_iter()
+            .filter(|(_, kind, name)| {
+                kind == "User" && !name.as_deref().is_some_and(|n| d.allows(n))
+            })
+            .map(|(id, _, _)| id)
+            .collect())
+    }
+
+    /// Enforce the client's email domains on a write: a User must be inside them; a Group
+    /// may gain no member the client cannot see, and keeps the ones it cannot see that
+    /// `current` had (the client neither sees nor removes them).
+    fn restrict_write(
+        &self,
+        kind: ResourceKind,
+        current: Option<&Value>,
+        mut doc: Value,
+    ) -> Result<Value, ScimError> {
+        let Some(d) = &self.domains else {
+            return Ok(doc);
+        };
+        if kind == ResourceKind::User {
+            d.check_user(&doc)?;
+            return Ok(doc);
+        }
+        let empty = Vec::new();
+        let before: &Vec<Value> = match current.and_then(|c| c.get("members")) {
+            Some(Value::Array(a)) => a,
+            _ => &empty,
+        };
+        let old_ids: HashSet<&str> = before.iter().filter_map(member_id).collect();
+        let after: Vec<Value> = match doc.get("members") {
+            Some(Value::Array(a)) => a.clone(),
+            _ => Vec::new(),
+        };
+        let added: Vec<Value> = after
+            .iter()
+            .filter(|v| member_id(v).is_some_and(|id| !old_ids.contains(id)))
+            .cloned()
+            .collect();
+        if let Some(id) = self.hidden_members(&added)?.into_iter().next() {
+            return Err(ScimError::new(
+                403,
+                None,
+                format!(
+                    "member {id} is outside the email domains of this client ({})",
+                    d.describe()
+                ),
+            ));
+        }
+        let hidden = self.hidden_members(before)?;
+        if !hidden.is_empty() {
+            let new_ids: HashSet<String> = after
+                .iter()
+                .filter_map(member_id)
+                .map(str::to_string)
+                .collect();
+            let mut members = after;
+            for v in before {
+                if member_id(v).is_some_and(|id| hidden.contains(id) && !new_ids.contains(id)) {
+                    members.push(v.clone());
+                }
+            }
+            if let Value::Object(m) = &mut doc {
+                m.insert("members".into(), Value::Array(members));
+            }
+        }
+        Ok(doc)
+    }
+
+    /// A User outside the client's domains is "not found" for it.
+    fn visible(&self, kind: ResourceKind, rec: &ScimRecord) -> Result<(), ScimError> {
+        match &self.domains {
+            Some(d) if kind == ResourceKind::User && !d.sees_user(&rec.doc) => Err(
+                ScimError::not_found(format!("{} {} not found", kind.name(), rec.id)),
+            ),
+            _ => Ok(()),
+        }
+    }
+
     fn shape(
         &self,
         kind: ResourceKind,
@@ -221,6 +333,7 @@ impl Scim<'_> {
     /// POST: create a resource; returns it and its version.
     pub fn create(&self, kind: ResourceKind, body: &Value) -> Result<(Value, i64), ScimError> {
         let doc = strip_password(self.registry.normalize(kind, body, WriteMode::Create)?);
+        let doc = self.restrict_write(kind, None, doc)?;
         let id = new_id();
         let result = self
             .store
@@ -240,7 +353,8 @@ impl Scim<'_> {
         attributes: &[String],
         excluded: &[String],
     ) -> Result<Cached, ScimError> {
-        let full = attributes.is_empty() && excluded.is_empty();
+        // The cache holds what an unrestricted client sees.
+        let full = attributes.is_empty() && excluded.is_empty() && self.domains.is_none();
         if full {
             if let Some(hit) = self.cache.get(kind, id) {
                 return Ok(hit);
@@ -251,6 +365,7 @@ impl Scim<'_> {
             .store
             .scim(kind.name(), id)?
             .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.name())))?;
+        self.visible(kind, &rec)?;
         let rendered = Cached {
             json: self
                 .shape(kind, &rec, attributes, excluded)?
@@ -287,7 +402,8 @@ impl Scim<'_> {
             if_match,
             &rfc3339_millis(self.now),
             |current| {
-                registry
+                self.visible(kind, current)?;
+                let doc = registry
                     .normalize(
                         kind,
                         body,
@@ -295,7 +411,8 @@ impl Scim<'_> {
                             existing: &current.doc,
                         },
                     )
-                    .map(strip_password)
+                    .map(strip_password)?;
+                self.restrict_write(kind, Some(&current.doc), doc)
             },
         );
         // Invalidate after the commit (see `cache`), whatever the outcome.
@@ -322,6 +439,7 @@ impl Scim<'_> {
             if_match,
             &rfc3339_millis(self.now),
             |current| -> Result<Value, ScimError> {
+                self.visible(kind, current)?;
                 // `id` is present while patching so a client echoing it unchanged is fine.
                 let mut doc = current.doc.clone();
                 if let Value::Object(m) = &mut doc {
@@ -349,7 +467,7 @@ impl Scim<'_> {
                         existing: &current.doc,
                     },
                 )?;
-                Ok(strip_password(doc))
+                self.restrict_write(kind, Some(&current.doc), strip_password(doc))
             },
         );
         // Invalidate after the commit (see `cache`), whatever the outcome.
@@ -365,6 +483,11 @@ impl Scim<'_> {
         id: &str,
         if_match: Option<&[i64]>,
     ) -> Result<(), ScimError> {
+        if self.domains.is_some()
+            && let Some(rec) = self.store.scim(kind.name(), id)?
+        {
+            self.visible(kind, &rec)?;
+        }
         let result = self
             .store
             .delete_scim(kind.name(), id, if_match, &rfc3339_millis(self.now));
@@ -385,6 +508,11 @@ impl Scim<'_> {
         let mut resources = Vec::new();
         let mut checked_any = false;
         let mut first_error = None;
+        let user_name_like = self
+            .domains
+            .as_ref()
+            .map(EmailDomains::like_patterns)
+            .unwrap_or_default();
         for &kind in kinds {
             let resolver = self.registry.resolver(kind);
             if let Some(f) = &filter {
@@ -417,6 +545,7 @@ impl Scim<'_> {
                 descending: p.descending,
                 start_index: skip + 1,
                 count: want,
+                user_name_like: &user_name_like,
             })?;
             total += n;
             for rec in &recs {

@@ -460,6 +460,7 @@ mod tests {
                 auth_method: None,
                 require_consent: false,
                 require_pkce: false,
+                email_domains: Vec::new(),
                 access_token_ttl: None,
                 refresh_token_ttl: None,
                 client_secret_ttl: None,

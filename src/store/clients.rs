@@ -28,6 +28,7 @@ pub struct ClientUpdate {
     pub redirect_uris: Option<Vec<String>>,
     pub require_consent: Option<bool>,
     pub require_pkce: Option<bool>,
+    pub email_domains: Option<Vec<String>>,
     pub access_token_ttl: Option<Duration>,
     pub refresh_token_ttl: Option<Duration>,
     pub idp: Option<IdpRef>,
@@ -39,7 +40,7 @@ const COLUMNS: &str = "id, name, profile, grants, scopes, redirect_uris, auth_me
     require_consent, secret_hash IS NOT NULL, secret_expires_at, access_token_ttl, \
     refresh_token_ttl, idp_kind, idp_app_id, idp_tenant, owner_contact, heartbeat_interval, \
     missed_heartbeats, created_at, updated_at, secret_ttl, token_epoch, disabled_at, \
-    require_pkce";
+    require_pkce, email_domains";
 
 fn corrupt(what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -90,6 +91,11 @@ fn row_to_client(r: &Row<'_>) -> rusqlite::Result<Client> {
         token_epoch: r.get(21)?,
         disabled_at: r.get(22)?,
         require_pkce: r.get(23)?,
+        email_domains: r
+            .get::<_, String>(24)?
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
     })
 }
 
@@ -126,9 +132,9 @@ impl Store {
                  auth_method, require_consent, secret_hash, secret_expires_at, access_token_ttl, \
                  refresh_token_ttl, idp_kind, idp_app_id, idp_tenant, owner_contact, \
                  heartbeat_interval, missed_heartbeats, created_at, updated_at, secret_ttl, \
-                 require_pkce) \
+                 require_pkce, email_domains) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-                 ?17, ?18, ?19, ?20, ?21, ?22)",
+                 ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
                 params![
                     c.id,
                     c.name,
@@ -152,6 +158,7 @@ impl Store {
                     c.updated_at,
                     c.secret_ttl.map(|d| d.secs()),
                     c.require_pkce,
+                    c.email_domains.join(" "),
                 ],
             )?;
             Ok(())
@@ -213,6 +220,9 @@ impl Store {
             if let Some(v) = update.require_pkce {
                 c.require_pkce = v;
             }
+            if let Some(v) = &update.email_domains {
+                c.email_domains = v.clone();
+            }
             if let Some(v) = update.access_token_ttl {
                 c.access_token_ttl = v;
             }
@@ -231,7 +241,7 @@ impl Store {
                  require_consent = ?6, access_token_ttl = ?7, refresh_token_ttl = ?8, \
                  idp_kind = ?9, idp_app_id = ?10, idp_tenant = ?11, owner_contact = ?12, \
                  heartbeat_interval = ?13, missed_heartbeats = ?14, updated_at = ?15, \
-                 require_pkce = ?16 WHERE id = ?1",
+                 require_pkce = ?16, email_domains = ?17 WHERE id = ?1",
                 params![
                     c.id,
                     c.name,
@@ -249,6 +259,7 @@ impl Store {
                     c.heartbeat.map(|h| h.missed).unwrap_or(3),
                     c.updated_at,
                     c.require_pkce,
+                    c.email_domains.join(" "),
                 ],
             )?;
             audit::append(tx, audit, now)?;
@@ -297,7 +308,7 @@ impl Store {
             ))?
             .query_row([id], |r| {
                 let client = row_to_client(r)?;
-                let blob: Option<Vec<u8>> = r.get(24)?;
+                let blob: Option<Vec<u8>> = r.get(25)?;
                 Ok((client, secret_hash(blob)))
             })
             .optional()?)

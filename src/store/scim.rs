@@ -35,6 +35,9 @@ pub struct ScimQuery<'a> {
     /// 1-based.
     pub start_index: usize,
     pub count: usize,
+    /// Users only: `LIKE` patterns one of which `user_name` must match (a client limited to
+    /// its email domains, `scim::domains`); empty: no restriction.
+    pub user_name_like: &'a [String],
 }
 
 const COLUMNS: &str = "id, resource_type, doc, created_at, last_modified, version";
@@ -188,6 +191,31 @@ impl Store {
         self.read(|c| get(c, resource_type, id))
     }
 
+    /// The type and `userName` of each resource among `ids` that exists (for the members of
+    /// a group, as a client limited to its email domains may see them).
+    pub fn scim_kinds_and_user_names(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(String, String, Option<String>)>> {
+        let mut out = Vec::new();
+        self.read(|c| {
+            for chunk in ids.chunks(500) {
+                let marks = vec!["?"; chunk.len()].join(", ");
+                let mut stmt = c.prepare(&format!(
+                    "SELECT id, resource_type, user_name FROM scim_resources WHERE id IN ({marks})"
+                ))?;
+                let rows = stmt.query_map(params_from_iter(chunk.iter()), |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+                for row in rows {
+                    out.push(row?);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
     /// Replace a resource's document with the result of `change(current)`, checking the
     /// expected version (If-Match) first; all inside one write transaction so concurrent
     /// PATCHes cannot lose each other's changes.
@@ -315,6 +343,11 @@ impl Store {
                 .map_err(|e| StoreError::Invalid(e.to_string()))?;
             where_sql.push_str(&format!(" AND ({})", sql.sql));
             params = sql.params;
+        }
+        if q.resource_type == "User" && !q.user_name_like.is_empty() {
+            let any = vec!["user_name LIKE ? ESCAPE '\\'"; q.user_name_like.len()].join(" OR ");
+            where_sql.push_str(&format!(" AND ({any})"));
+            params.extend(q.user_name_like.iter().cloned().map(SqlParam::Text));
         }
         let order = match &q.sort_by {
             Some(path) => format!(
