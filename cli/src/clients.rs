@@ -104,9 +104,18 @@ pub struct RegisterArgs {
     /// client_secret_basic, client_secret_post or none (public client, PKCE only).
     #[arg(short = 'a', long = "token-endpoint-auth-method", value_parser = AuthMethod::parse)]
     pub auth_method: Option<AuthMethod>,
-    /// Ask the end user for consent on every authorization.
-    #[arg(short = 'r', long = "require-end-user-consent")]
-    pub require_consent: bool,
+    /// Ask the end user for consent on every authorization: true or false (Spotfire's
+    /// `-r <true|false>`); `-r` alone means true. Default false.
+    #[arg(
+        short = 'r',
+        long = "require-end-user-consent",
+        value_name = "true|false",
+        num_args = 0..=1,
+        require_equals = false,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub require_consent: Option<bool>,
     /// Lifetime of access tokens from the OAuth2 flows (default 1h).
     #[arg(long, value_parser = Duration::parse)]
     pub access_token_validity: Option<Duration>,
@@ -130,7 +139,7 @@ pub fn register(ctx: &Ctx, a: RegisterArgs) -> CliResult {
         scopes: a.scopes,
         redirect_uris: a.redirect_uris,
         auth_method: a.auth_method,
-        require_consent: a.require_consent,
+        require_consent: a.require_consent.unwrap_or(false),
         access_token_ttl: a.access_token_validity,
         refresh_token_ttl: a.refresh_token_validity,
         client_secret_ttl: a.client_secret_validity,
@@ -335,8 +344,14 @@ pub struct UpdateArgs {
     /// Remove a redirect URI (repeat).
     #[arg(long)]
     pub remove_redirect_uri: Vec<String>,
-    /// Ask for end-user consent every time: true or false.
-    #[arg(long)]
+    /// Ask for end-user consent every time: true or false (as `-r <true|false>` of
+    /// register-api-client).
+    #[arg(
+        short = 'r',
+        long,
+        value_name = "true|false",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub require_end_user_consent: Option<bool>,
     /// Lifetime of access tokens from the OAuth2 flows.
     #[arg(long, value_parser = Duration::parse)]

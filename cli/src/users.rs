@@ -61,6 +61,8 @@ pub fn create(ctx: &Ctx, a: UserArgs) -> CliResult {
 }
 
 pub fn set_password(ctx: &Ctx, a: UserArgs) -> CliResult {
+    // Say that the account does not exist before asking for its new password.
+    ctx.admin.require_user(&a.username)?;
     let pw = password(&a)?;
     ctx.admin.set_password(&a.username, &pw)?;
     if ctx.json {

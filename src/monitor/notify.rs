@@ -215,15 +215,17 @@ impl Notifier {
 
     /// Log the notification and queue it for the webhook and e-mail.
     pub fn send(&self, n: Notification) {
+        // The id itself, or "-": not `Some("tok_…")` in the log line.
+        let token_id = n.token_id.as_deref().unwrap_or("-");
         match n.severity {
             Severity::Critical => {
-                tracing::error!(event = n.event, client_id = %n.client_id, token_id = ?n.token_id, "{}", n.text)
+                tracing::error!(event = n.event, client_id = %n.client_id, token_id = %token_id, "{}", n.text)
             }
             Severity::Warning => {
-                tracing::warn!(event = n.event, client_id = %n.client_id, token_id = ?n.token_id, "{}", n.text)
+                tracing::warn!(event = n.event, client_id = %n.client_id, token_id = %token_id, "{}", n.text)
             }
             Severity::Info => {
-                tracing::info!(event = n.event, client_id = %n.client_id, token_id = ?n.token_id, "{}", n.text)
+                tracing::info!(event = n.event, client_id = %n.client_id, token_id = %token_id, "{}", n.text)
             }
         }
         if let Some(q) = &self.queue {
