@@ -96,13 +96,30 @@ pub fn table_fit(header: &[&str], rows: Vec<Vec<String>>, droppable: &[&str]) ->
         .collect::<Vec<_>>()
         .join("\n");
     if !dropped.is_empty() {
-        out.push_str(&format!(
-            "\n({} left out to fit {} columns; --json shows everything.)",
+        let note = format!(
+            "({} left out to fit {} columns; --json shows everything.)",
             dropped.join(", "),
             limit.unwrap_or_default()
-        ));
+        );
+        out.push('\n');
+        out.push_str(&wrap_words(&note, limit.unwrap_or(usize::MAX)));
     }
     out
+}
+
+/// `text` broken into lines of at most `width` characters at spaces.
+fn wrap_words(text: &str, width: usize) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split(' ') {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines.join("\n")
 }
 
 /// `key: value` lines with the values aligned.
