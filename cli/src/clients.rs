@@ -30,6 +30,15 @@ fn heartbeat_arg(s: &str) -> Result<HeartbeatInterval, String> {
         .map_err(|e| e.to_string())
 }
 
+/// `true` or `false` (Spotfire writes `-r false`); case-insensitive, `yes`/`no` too.
+fn bool_arg(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" => Ok(true),
+        "false" | "no" => Ok(false),
+        _ => Err(format!("`{s}` is neither true nor false")),
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct ClientIdArg {
     /// The client id.
@@ -113,7 +122,7 @@ pub struct RegisterArgs {
         num_args = 0..=1,
         require_equals = false,
         default_missing_value = "true",
-        value_parser = clap::builder::BoolishValueParser::new()
+        value_parser = bool_arg
     )]
     pub require_consent: Option<bool>,
     /// Lifetime of access tokens from the OAuth2 flows (default 1h).
@@ -350,7 +359,7 @@ pub struct UpdateArgs {
         short = 'r',
         long,
         value_name = "true|false",
-        value_parser = clap::builder::BoolishValueParser::new()
+        value_parser = bool_arg
     )]
     pub require_end_user_consent: Option<bool>,
     /// Lifetime of access tokens from the OAuth2 flows.

@@ -92,7 +92,10 @@ fn refused_revokes_fail_and_are_audited() {
     );
     assert!(err.contains("not a valid token"), "{err}");
     let err = s.fails(&["revoke-token", "--id", "tok_00mwtjqmmkml97dndqoa"], 1);
-    assert!(err.contains("no token matches id tok_00mwtjqmmkml97dndqoa"), "{err}");
+    assert!(
+        err.contains("no token matches id tok_00mwtjqmmkml97dndqoa"),
+        "{err}"
+    );
     let client = s.cc_client("c");
     let (_, id) = s.issue(&client, &[]);
     let err = s.fails(&["revoke-token", "--id", &id, "-y", "refresh_token"], 1);
@@ -103,7 +106,12 @@ fn refused_revokes_fail_and_are_audited() {
         .filter(|e| e["action"] == "token.revoke" && e["outcome"] == "failure")
         .collect();
     assert_eq!(refused.len(), 3, "{refused:?}");
-    assert!(refused[0]["detail"].as_str().unwrap().contains("not a valid token"));
+    assert!(
+        refused[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid token")
+    );
     assert!(
         !refused[0]["detail"]
             .as_str()
@@ -178,7 +186,15 @@ fn parse_errors_suggest_and_point_at_the_subcommand_help() {
             "is too large (see `config audit --help`).",
         ),
         (
-            vec!["--db", "x.db", "issue-access-token", "-i", "cl_x", "-v", "24h"],
+            vec![
+                "--db",
+                "x.db",
+                "issue-access-token",
+                "-i",
+                "cl_x",
+                "-v",
+                "24h",
+            ],
             "`24h` is not a whole number of hours; -v counts hours (-v 24), --valid-for takes a duration (--valid-for 24h) (see `config issue-access-token --help`).",
         ),
         (
@@ -272,7 +288,10 @@ fn tables_fit_the_terminal_width() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("TOKEN ID") && text.contains("EXPIRES"), "{text}");
+    assert!(
+        text.contains("TOKEN ID") && text.contains("EXPIRES"),
+        "{text}"
+    );
     assert!(text.contains("left out to fit 80 columns"), "{text}");
     assert!(text.contains("ISSUED"), "named in the note: {text}");
 }
@@ -299,7 +318,10 @@ fn audit_says_when_older_events_are_left_out() {
     );
     assert_eq!(text.matches("client.register").count(), 2, "{text}");
     let all = run(&["audit", "--all"]);
-    assert!(all.contains("store.init") && !all.contains("Only the newest"), "{all}");
+    assert!(
+        all.contains("store.init") && !all.contains("Only the newest"),
+        "{all}"
+    );
     let default = run(&["audit"]);
     assert!(!default.contains("Only the newest"), "{default}");
     // 4 events, the default 100: all shown. 101 events: the note names 100.
