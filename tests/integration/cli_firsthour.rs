@@ -33,6 +33,17 @@ fn missing_store_error_names_the_absolute_path_and_db_flag() {
         "{err}"
     );
     assert!(err.contains("--db PATH or SCIMGATE_DB"), "{err}");
+    // `init` names the store it made by its absolute path.
+    let out = s
+        .config()
+        .env_remove("SCIMGATE_DB")
+        .args(["init", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["store"], abs.display().to_string());
+    std::fs::remove_file(&abs).unwrap();
     // A relative --db is shown absolute too.
     let err = s.fails(&["--db", "sub/other.db", "list-tokens"], 1);
     assert!(
