@@ -59,17 +59,25 @@ SETUP_FAILED=()
 APT_UPDATED=
 APT_FLAGS=(-y -qq --no-install-recommends --no-upgrade)
 apt_install() { # WHY PACKAGE...
-  local why=$1 as_root=() plan new; shift
+  local why=$1 as_root=() sim plan new upgrades; shift
   [ "$(id -u)" = 0 ] || { command -v sudo >/dev/null && as_root=(sudo -n); }
   if [ -z "$APT_UPDATED" ]; then
     "${as_root[@]}" apt-get update -qq >"$LOGS/apt.log" 2>&1 || { tail -5 "$LOGS/apt.log"; return 1; }
     APT_UPDATED=1
   fi
   # Say exactly what will be installed (apt's own simulation) before installing it.
-  plan=$(apt-get install -s "${APT_FLAGS[@]}" "$@" 2>>"$LOGS/apt.log" | awk '/^Inst /{print $2}')
+  # ("Inst NAME (VERSION …)" is a new package, "Inst NAME [OLD] (NEW …)" an upgrade.)
+  sim=$(apt-get install -s "${APT_FLAGS[@]}" "$@" 2>>"$LOGS/apt.log")
+  plan=$(echo "$sim" | awk '/^Inst / && $3 !~ /^\[/ {print $2}')
+  upgrades=$(echo "$sim" | awk '/^Inst / && $3 ~ /^\[/ {print $2}')
   new=$(echo "$plan" | grep -c . || true)
   echo "installing $* for $why: apt-get install --no-install-recommends --no-upgrade;"
-  echo "  $new new Debian packages, no installed package upgraded: $(echo $plan)"
+  echo "  $new new Debian packages: $(echo $plan)"
+  if [ -n "$upgrades" ]; then
+    echo "  upgraded because a new package needs a newer version: $(echo $upgrades)"
+  else
+    echo "  no installed package is upgraded"
+  fi
   DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install "${APT_FLAGS[@]}" "$@" >>"$LOGS/apt.log" 2>&1 \
     || { tail -20 "$LOGS/apt.log"; return 1; }
 }
