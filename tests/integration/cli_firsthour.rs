@@ -393,3 +393,66 @@ fn heartbeat_log_in_the_checkout_is_ignored() {
         "{ignore}"
     );
 }
+
+/// The test suite carries what it runs: no script or test reaches outside the repository
+/// (`../shared`), and the compliance checker and its pins are in it.
+#[test]
+fn the_suite_needs_nothing_outside_the_repository() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in [
+        "scripts",
+        "tests/compliance",
+        "tests/browser",
+        "tests/thirdparty",
+        ".ci",
+    ] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                // A path into ../shared (comments aside) is a file from outside.
+                for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+                    assert!(
+                        !line.contains("../shared/"),
+                        "{} reaches outside the repository: {line}",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+    let reqs = std::fs::read_to_string(root.join("tests/compliance/requirements.txt")).unwrap();
+    assert!(reqs.contains("scim2-tester[httpx2]==0.5.2"), "{reqs}");
+    let compliance = std::fs::read_to_string(root.join("scripts/scim-compliance.sh")).unwrap();
+    assert!(compliance.contains("CHECK=${SCIM_CHECK:-tests/compliance/scim2-tester.sh}"));
+}
+
+/// scripts/test.sh installs Chromium without recommends and without upgrading installed
+/// packages, says so before doing it, and the README names what it installs and the
+/// cold build time.
+#[test]
+fn test_script_installs_only_what_the_readme_names() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = std::fs::read_to_string(root.join("scripts/test.sh")).unwrap();
+    assert!(
+        script.contains("APT_FLAGS=(-y -qq --no-install-recommends --no-upgrade)"),
+        "apt flags"
+    );
+    assert!(script.contains(
+        "apt_install \"the browser suite (headless Chromium)\" chromium fonts-liberation"
+    ));
+    assert_eq!(
+        script.matches("apt_install \"").count(),
+        1,
+        "one apt install"
+    );
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for needle in [
+        "`chromium` and `fonts-liberation`",
+        "--no-install-recommends --no-upgrade",
+        "about 10 minutes on 2 cores",
+        "tests/compliance/requirements.txt",
+    ] {
+        assert!(readme.contains(needle), "README lacks {needle}");
+    }
+}
