@@ -3,16 +3,23 @@
 #
 # Needs the Rust toolchain, Python >= 3.11 with pip (venv), Node 20 with npm, and, for
 # Chromium, root with apt. Installs what is missing, idempotently (a second run installs
-# nothing):
-#   - Debian's chromium (/usr/bin/chromium) for the browser test (apt-get; skipped if present),
-#     and curl for the SCIM compliance script;
+# nothing), and says what before doing it:
+#   - Debian's chromium and fonts-liberation, for the browser suite only, when
+#     /usr/bin/chromium is missing: `apt-get install --no-install-recommends --no-upgrade`
+#     (about 26 new packages on Debian 12; no installed package is upgraded — the list is
+#     printed first, from apt's own simulation);
 #   - tests/browser/node_modules: playwright-core, pinned in tests/browser/package-lock.json
 #     (npm ci; it drives the system Chromium, it downloads no browser);
 #   - target/venv: a Python venv with tests/thirdparty/requirements.txt (authlib, requests,
-#     aiosmtpd, pinned); its python is exported as SCIMGATE_TEST_PYTHON for every suite.
+#     aiosmtpd, pinned); its python is exported as SCIMGATE_TEST_PYTHON for every suite;
+#   - target/scim2-tester-venv: scim2-tester and its pins from tests/compliance/requirements.txt
+#     (installed by tests/compliance/scim2-tester.sh when the compliance suite first runs).
+# The first run builds everything cold: about 10 minutes on 2 cores.
 # Then runs, in order, each suite whatever the previous one did:
 #   1. cargo test --workspace
-#   2. bash scripts/scim-compliance.sh <target>/debug   (after cargo build --workspace)
+#   2. bash scripts/scim-compliance.sh <target>/debug   (after cargo build --workspace), run
+#      from a copy of the repository's files in a fresh directory with nothing beside it, so
+#      the suite proves it needs nothing from outside the repository
 #   3. node tests/browser/oauth_login.mjs               (login → consent → code in Chromium)
 #      node tests/browser/timeline.mjs                  (the operator's token timeline, screenshot)
 #   4. python tests/thirdparty/authlib_client.py        (Authlib as a strict OAuth2 client)
@@ -47,25 +54,36 @@ flock 9
 step() { echo; echo "== $*"; }
 SETUP_FAILED=()
 
-# --- setup: system packages (apt-get update once, only when something is missing)
+# --- setup: system packages (apt-get update once, only when something is missing). Only
+# the named packages and what they depend on: no recommends, no upgrades of installed ones.
 APT_UPDATED=
-apt_install() {
-  local as_root=()
+APT_FLAGS=(-y -qq --no-install-recommends --no-upgrade)
+apt_install() { # WHY PACKAGE...
+  local why=$1 as_root=() sim plan new upgrades; shift
   [ "$(id -u)" = 0 ] || { command -v sudo >/dev/null && as_root=(sudo -n); }
   if [ -z "$APT_UPDATED" ]; then
     "${as_root[@]}" apt-get update -qq >"$LOGS/apt.log" 2>&1 || { tail -5 "$LOGS/apt.log"; return 1; }
     APT_UPDATED=1
   fi
-  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq "$@" >>"$LOGS/apt.log" 2>&1 \
+  # Say exactly what will be installed (apt's own simulation) before installing it.
+  # ("Inst NAME (VERSION …)" is a new package, "Inst NAME [OLD] (NEW …)" an upgrade.)
+  sim=$(apt-get install -s "${APT_FLAGS[@]}" "$@" 2>>"$LOGS/apt.log")
+  plan=$(echo "$sim" | awk '/^Inst / && $3 !~ /^\[/ {print $2}')
+  upgrades=$(echo "$sim" | awk '/^Inst / && $3 ~ /^\[/ {print $2}')
+  new=$(echo "$plan" | grep -c . || true)
+  echo "installing $* for $why: apt-get install --no-install-recommends --no-upgrade;"
+  echo "  $new new Debian packages: $(echo $plan)"
+  if [ -n "$upgrades" ]; then
+    echo "  upgraded because a new package needs a newer version: $(echo $upgrades)"
+  else
+    echo "  no installed package is upgraded"
+  fi
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install "${APT_FLAGS[@]}" "$@" >>"$LOGS/apt.log" 2>&1 \
     || { tail -20 "$LOGS/apt.log"; return 1; }
 }
 if wants browser && [ ! -x /usr/bin/chromium ]; then
-  step "setup: apt-get install chromium"
-  apt_install chromium || SETUP_FAILED+=(browser)
-fi
-if wants compliance && ! command -v curl >/dev/null; then
-  step "setup: apt-get install curl"
-  apt_install curl || SETUP_FAILED+=(compliance)
+  step "setup: Chromium for the browser suite (/usr/bin/chromium is missing)"
+  apt_install "the browser suite (headless Chromium)" chromium fonts-liberation || SETUP_FAILED+=(browser)
 fi
 
 # --- setup: playwright-core for the browser test (npm ci when the lock file changed)
@@ -127,7 +145,25 @@ run_suite() { # NAME COMMAND...
 needs_bins() { build || { echo "cargo build --workspace failed"; return 1; }; "$@"; }
 
 wants cargo && run_suite cargo cargo test --workspace
-wants compliance && run_suite compliance needs_bins bash scripts/scim-compliance.sh "$BIN"
+# The compliance suite from a copy of the repository's files in a fresh directory: a user's
+# clone has nothing beside it, so neither may the suite need anything there (../shared).
+compliance_from_copy() {
+  local copy rc
+  copy=$(mktemp -d)/scimgate
+  mkdir -p "$copy"
+  if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+    git -C "$ROOT" ls-files -z --cached --others --exclude-standard | (cd "$ROOT" && xargs -0 tar -cf - 2>/dev/null) | tar -xf - -C "$copy"
+  else
+    tar -C "$ROOT" --exclude=./target -cf - . | tar -xf - -C "$copy"
+  fi
+  [ ! -e "$copy/../shared" ] || { echo "$copy/../shared exists"; return 1; }
+  echo "running scripts/scim-compliance.sh from a copy of the repository in $copy (no ../shared beside it)"
+  SCIM_TESTER_VENV=${SCIM_TESTER_VENV:-$ROOT/target/scim2-tester-venv} bash "$copy/scripts/scim-compliance.sh" "$BIN"
+  rc=$?
+  rm -rf "$(dirname "$copy")"
+  return $rc
+}
+wants compliance && run_suite compliance needs_bins compliance_from_copy
 wants browser && run_suite browser needs_bins node tests/browser/oauth_login.mjs "$BIN"
 wants browser && run_suite timeline needs_bins node tests/browser/timeline.mjs "$BIN"
 wants thirdparty && run_suite thirdparty needs_bins "$VENV/bin/python" tests/thirdparty/authlib_client.py "$BIN"

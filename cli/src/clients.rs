@@ -30,6 +30,15 @@ fn heartbeat_arg(s: &str) -> Result<HeartbeatInterval, String> {
         .map_err(|e| e.to_string())
 }
 
+/// `true` or `false` (Spotfire writes `-r false`); case-insensitive, `yes`/`no` too.
+pub(crate) fn bool_arg(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" => Ok(true),
+        "false" | "no" => Ok(false),
+        _ => Err(format!("`{s}` is neither true nor false")),
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct ClientIdArg {
     /// The client id.
@@ -104,13 +113,22 @@ pub struct RegisterArgs {
     /// client_secret_basic, client_secret_post or none (public client, PKCE only).
     #[arg(short = 'a', long = "token-endpoint-auth-method", value_parser = AuthMethod::parse)]
     pub auth_method: Option<AuthMethod>,
-    /// Ask the end user for consent on every authorization.
-    #[arg(short = 'r', long = "require-end-user-consent")]
-    pub require_consent: bool,
+    /// Ask the end user for consent on every authorization: true or false (Spotfire's
+    /// `-r <true|false>`); `-r` alone means true. Default false.
+    #[arg(
+        short = 'r',
+        long = "require-end-user-consent",
+        value_name = "true|false",
+        num_args = 0..=1,
+        require_equals = false,
+        default_missing_value = "true",
+        value_parser = bool_arg
+    )]
+    pub require_consent: Option<bool>,
     /// Require PKCE (S256) of this confidential client too: true or false (default false;
     /// public clients always need it).
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value = "false")]
-    pub require_pkce: bool,
+    #[arg(long, value_name = "true|false", value_parser = bool_arg)]
+    pub require_pkce: Option<bool>,
     /// Limit the client to users of this email domain (repeat): `contoso.com` exactly,
     /// `*.contoso.com` its subdomains. Default: unrestricted.
     #[arg(long = "email-domain", value_name = "DOMAIN")]
@@ -138,8 +156,8 @@ pub fn register(ctx: &Ctx, a: RegisterArgs) -> CliResult {
         scopes: a.scopes,
         redirect_uris: a.redirect_uris,
         auth_method: a.auth_method,
-        require_consent: a.require_consent,
-        require_pkce: a.require_pkce,
+        require_consent: a.require_consent.unwrap_or(false),
+        require_pkce: a.require_pkce.unwrap_or(false),
         email_domains: a.email_domains,
         access_token_ttl: a.access_token_validity,
         refresh_token_ttl: a.refresh_token_validity,
@@ -375,11 +393,17 @@ pub struct UpdateArgs {
     /// Remove a redirect URI (repeat).
     #[arg(long)]
     pub remove_redirect_uri: Vec<String>,
-    /// Ask for end-user consent every time: true or false.
-    #[arg(long)]
+    /// Ask for end-user consent every time: true or false (as `-r <true|false>` of
+    /// register-api-client).
+    #[arg(
+        short = 'r',
+        long,
+        value_name = "true|false",
+        value_parser = bool_arg
+    )]
     pub require_end_user_consent: Option<bool>,
     /// Require PKCE (S256) of this client: true or false.
-    #[arg(long, value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, value_name = "true|false", value_parser = bool_arg)]
     pub require_pkce: Option<bool>,
     /// Replace the client's email domains (repeat; see register-api-client).
     #[arg(long = "email-domain", value_name = "DOMAIN")]

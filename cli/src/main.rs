@@ -6,6 +6,10 @@
 //! work by calling `scimgate::admin`; `output` prints tables and JSON; `secrets` finds the
 //! tool password and account passwords. Exit codes are chosen in one place
 //! ([`CliError::exit_code`]): 0 success, 1 the operation failed, 2 usage error.
+//! Command-line errors are rewritten into one sentence by `usage_error`: clap's "did you
+//! mean" suggestion kept, number parse errors said in words, and a pointer to the
+//! subcommand's own `--help`. `completions` and `man` (`clap_complete`, `clap_mangen`)
+//! need no store.
 
 mod clients;
 mod output;
@@ -18,7 +22,8 @@ mod users;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use scimgate::admin::{Admin, AdminError};
 use scimgate::store::{Store, StoreError};
 use scimgate::time::Clock;
@@ -33,10 +38,11 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command takes.
+/// Options every command takes (listed after the command's own in its help).
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Store file (the server's SQLite database).
+    /// Store file (the server's SQLite database); give it when not in the server's directory.
     #[arg(
         long,
         global = true,
@@ -116,6 +122,17 @@ pub enum Command {
     ListUsers,
     /// Forget the consents a login account gave on the consent page (all, or one client's).
     RevokeConsent(users::RevokeConsentArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), e.g. `config man > config.1; man ./config.1`.
+    Man,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Why a command failed; [`CliError::exit_code`] is the one place exit codes are chosen.
@@ -167,6 +184,24 @@ fn actor() -> String {
 
 fn run(cli: Cli) -> Result<u8, CliError> {
     let clock = Clock::system();
+    match &cli.command {
+        Command::Completions(a) => {
+            clap_complete::generate(
+                a.shell,
+                &mut Cli::command(),
+                "config",
+                &mut std::io::stdout(),
+            );
+            return Ok(0);
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(|e| CliError::Io(format!("cannot write the manual page: {e}")))?;
+            return Ok(0);
+        }
+        _ => {}
+    }
     if let Command::Init(args) = &cli.command {
         return store_cmds::init(&cli.global, args, clock, actor()).map(|()| 0);
     }
@@ -181,7 +216,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         return status::status(&ctx, a);
     }
     match cli.command {
-        Command::Init(_) | Command::Status(_) => Ok(()),
+        Command::Init(_) | Command::Status(_) | Command::Completions(_) | Command::Man => Ok(()),
         Command::RegisterApiClient(a) => clients::register(&ctx, a),
         Command::ListApiClients => clients::list(&ctx),
         Command::ShowApiClient(a) => clients::show(&ctx, &a.client_id),
@@ -229,19 +264,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            // One sentence, not clap's usage block: its first paragraph, on one line.
-            let text = e.render().to_string();
-            let first = text
-                .lines()
-                .take_while(|l| !l.trim().is_empty())
-                .map(str::trim)
-                .collect::<Vec<_>>()
-                .join(" ");
-            let first = first
-                .strip_prefix("error: ")
-                .unwrap_or(&first)
-                .trim_end_matches('.');
-            eprintln!("error: {first} (see `config --help`).");
+            eprintln!("error: {}.", usage_error(&e, std::env::args_os().skip(1)));
             return ExitCode::from(2);
         }
     };
@@ -256,10 +279,94 @@ fn main() -> ExitCode {
     }
 }
 
+/// The subcommand named on the command line (its name, not an alias), if any: the first
+/// word that is not a flag or a global flag's value.
+fn subcommand_named(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<String> {
+    let cmd = Cli::command();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let arg = arg.to_string_lossy().into_owned();
+        if matches!(
+            arg.as_str(),
+            "--db" | "-t" | "--tool-password" | "--tool-password-file"
+        ) {
+            args.next();
+            continue;
+        }
+        if arg.starts_with('-') {
+            continue;
+        }
+        return cmd
+            .get_subcommands()
+            .find(|s| s.get_name() == arg || s.get_all_aliases().any(|a| a == arg))
+            .map(|s| s.get_name().to_string());
+    }
+    None
+}
+
+/// A number that did not parse, in words.
+fn int_error_words(value: &str, e: &std::num::ParseIntError) -> String {
+    use std::num::IntErrorKind;
+    match e.kind() {
+        IntErrorKind::Empty => "a number is needed here".into(),
+        IntErrorKind::PosOverflow => format!("`{value}` is too large"),
+        IntErrorKind::NegOverflow => format!("`{value}` is too small"),
+        _ if value.starts_with('-') => format!("`{value}` is not a positive whole number"),
+        _ => format!("`{value}` is not a whole number"),
+    }
+}
+
+/// clap's error as one sentence (without the final period): its first line, a "did you
+/// mean" for a mistyped command or flag, number parse errors in words, and the `--help`
+/// of the subcommand named on the command line.
+fn usage_error(e: &clap::Error, args: impl IntoIterator<Item = std::ffi::OsString>) -> String {
+    let text = e.render().to_string();
+    let first = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut msg = first
+        .strip_prefix("error: ")
+        .unwrap_or(&first)
+        .trim_end_matches('.')
+        .to_string();
+    if e.kind() == ErrorKind::ValueValidation {
+        let int =
+            std::error::Error::source(e).and_then(|s| s.downcast_ref::<std::num::ParseIntError>());
+        if let (Some(int), Some(ContextValue::String(value)), Some(ContextValue::String(arg))) = (
+            int,
+            e.get(ContextKind::InvalidValue),
+            e.get(ContextKind::InvalidArg),
+        ) {
+            msg = format!(
+                "invalid value '{value}' for '{arg}': {}",
+                int_error_words(value, int)
+            );
+        }
+    }
+    let suggestion = [ContextKind::SuggestedSubcommand, ContextKind::SuggestedArg]
+        .into_iter()
+        .find_map(|k| match e.get(k) {
+            Some(ContextValue::String(s)) => Some(s.clone()),
+            // clap orders the candidates by similarity, the closest last.
+            Some(ContextValue::Strings(v)) => v.last().cloned(),
+            _ => None,
+        });
+    if let Some(s) = suggestion {
+        msg.push_str(&format!("; did you mean `{s}`?"));
+    }
+    let help = match subcommand_named(args) {
+        Some(sub) => format!("config {sub} --help"),
+        None => "config --help".into(),
+    };
+    format!("{msg} (see `{help}`)")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn verify_cli() {

@@ -12,7 +12,7 @@ use scimgate::store::TokenFilter;
 use scimgate::time::{format_local, format_relative, format_rfc3339};
 use serde_json::json;
 
-use crate::output::{print_json, table};
+use crate::output::{print_json, table_fit};
 use crate::{CliError, Ctx};
 
 #[derive(Args, Debug)]
@@ -122,7 +122,7 @@ pub fn status(ctx: &Ctx, a: StatusArgs) -> Result<u8, CliError> {
     } else {
         println!(
             "{}",
-            table(
+            table_fit(
                 &[
                     "CLIENT ID",
                     "NAME",
@@ -134,7 +134,8 @@ pub fn status(ctx: &Ctx, a: StatusArgs) -> Result<u8, CliError> {
                     "SOONEST EXPIRY",
                     "NOTE"
                 ],
-                rows
+                rows,
+                &["IDP", "SOURCE", "ACTIVE TOKENS", "NAME", "SOONEST EXPIRY"],
             )
         );
         println!("Status: {}", level_name(worst).to_uppercase());

@@ -9,7 +9,7 @@ use scimgate::store::Store;
 use scimgate::time::{Clock, Duration, format_local, parse_date};
 use serde_json::json;
 
-use crate::output::{print_json, table};
+use crate::output::{print_json, table_fit};
 use crate::secrets::{new_password, tool_password};
 use crate::{CliError, CliResult, Ctx, GlobalArgs};
 
@@ -47,16 +47,18 @@ pub fn init(g: &GlobalArgs, a: &InitArgs, clock: Clock, actor: String) -> CliRes
         admin.set_max_token_lifetime(max)?;
     }
     let max = admin.max_token_lifetime()?;
+    // The absolute path: which directory the store went into is the point.
+    let db = std::path::absolute(&g.db).unwrap_or_else(|_| g.db.clone());
     if g.json {
         print_json(&json!({
-            "store": g.db.display().to_string(),
+            "store": db.display().to_string(),
             "initialised": true,
             "max_token_lifetime": max.to_string(),
         }));
     } else {
         println!(
             "Store {} initialised; tool password set. Tokens may live at most {max}.",
-            g.db.display()
+            db.display()
         );
     }
     Ok(())
@@ -113,10 +115,16 @@ pub struct AuditArgs {
     /// Only events since this long ago (e.g. 7d) or this date.
     #[arg(long)]
     pub since: Option<String>,
-    /// Show at most this many of the newest events.
-    #[arg(long, default_value_t = 100)]
-    pub limit: usize,
+    /// Show at most this many of the newest events (default 100).
+    #[arg(long, conflicts_with = "all")]
+    pub limit: Option<usize>,
+    /// Show every event (no limit).
+    #[arg(long)]
+    pub all: bool,
 }
+
+/// How many events `config audit` shows without `--limit` or `--all`.
+const AUDIT_DEFAULT_LIMIT: usize = 100;
 
 pub fn audit(ctx: &Ctx, a: AuditArgs) -> CliResult {
     let now = ctx.admin.now();
@@ -139,7 +147,20 @@ pub fn audit(ctx: &Ctx, a: AuditArgs) -> CliResult {
             })?,
         }),
     };
-    let events = ctx.admin.store.audit_events(since, a.limit)?;
+    let limit = if a.all {
+        usize::MAX
+    } else {
+        a.limit.unwrap_or(AUDIT_DEFAULT_LIMIT)
+    };
+    // One more than shown tells whether older events were left out.
+    let mut events = ctx
+        .admin
+        .store
+        .audit_events(since, limit.saturating_add(1))?;
+    let more = events.len() > limit;
+    if more {
+        events.remove(0);
+    }
     if ctx.json {
         let v: Vec<_> = events
             .iter()
@@ -172,12 +193,18 @@ pub fn audit(ctx: &Ctx, a: AuditArgs) -> CliResult {
         .collect();
     println!(
         "{}",
-        table(
+        table_fit(
             &[
                 "TIME", "ACTOR", "ACTION", "OUTCOME", "CLIENT", "TOKEN", "DETAIL"
             ],
-            rows
+            rows,
+            &["ACTOR", "TOKEN", "CLIENT"],
         )
     );
+    if more {
+        println!(
+            "Only the newest {limit} events are shown; older ones with --limit N, --since DATE or --all."
+        );
+    }
     Ok(())
 }

@@ -11,7 +11,7 @@ use scimgate::time::{Duration, format_local, format_relative, parse_date};
 use scimgate::token::TokenKind;
 use serde_json::json;
 
-use crate::output::{fields, print_json, short_scopes, table, token_json, when};
+use crate::output::{fields, print_json, short_scopes, table_fit, token_json, when};
 use crate::{CliError, CliResult, Ctx};
 
 fn scope_arg(s: &str) -> Result<Scope, String> {
@@ -28,6 +28,13 @@ fn token_type_arg(s: &str) -> Result<TokenKind, String> {
     }
 }
 
+/// `-v`: a whole number of hours; a duration such as `24h` is pointed at `--valid-for`.
+fn hours_arg(s: &str) -> Result<i64, String> {
+    s.trim().parse::<i64>().map_err(|_| {
+        format!("`{s}` is not a whole number of hours; -v counts hours (-v 24), --valid-for takes a duration (--valid-for {s})")
+    })
+}
+
 fn date_arg(s: &str) -> Result<i64, String> {
     parse_date(s).map_err(|e| e.to_string())
 }
@@ -42,7 +49,7 @@ pub struct IssueArgs {
     #[arg(short = 'S', long = "scope", value_parser = scope_arg)]
     pub scopes: Vec<Scope>,
     /// Validity in hours (Spotfire's flag; default 17520, two years).
-    #[arg(short = 'v', long)]
+    #[arg(short = 'v', long, value_name = "HOURS", value_parser = hours_arg)]
     pub validity: Option<i64>,
     /// Validity as a duration: 30s, 15m, 12h, 90d, 2y.
     #[arg(long, value_parser = Duration::parse)]
@@ -168,7 +175,7 @@ pub fn list(ctx: &Ctx, a: ListArgs) -> CliResult {
         .collect();
     println!(
         "{}",
-        table(
+        table_fit(
             &[
                 "TOKEN ID",
                 "KIND",
@@ -181,7 +188,8 @@ pub fn list(ctx: &Ctx, a: ListArgs) -> CliResult {
                 "STATUS",
                 "LABEL"
             ],
-            rows
+            rows,
+            &["ISSUED", "SCOPES", "KIND", "SOURCE", "CLIENT", "LABEL"],
         )
     );
     Ok(())
@@ -305,7 +313,13 @@ pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> CliResult {
             "give the token with --token, its id with --id, or --client-id with --all".into(),
         )
     })?;
-    let r = TokenRef::parse(&input)?;
+    let r = TokenRef::parse(&input).map_err(|e| {
+        // A refused revoke is audited like one of an unknown token.
+        if let Err(audit) = ctx.admin.audit_failure("token.revoke", e.to_string()) {
+            return CliError::from(audit);
+        }
+        CliError::from(e)
+    })?;
     match ctx
         .admin
         .revoke_token(&r, a.token_type, a.reason.as_deref())?

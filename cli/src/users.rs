@@ -38,7 +38,7 @@ pub struct SetOperatorArgs {
     #[arg(short = 'u', long)]
     pub username: String,
     /// true: may open the operator pages; false: consent only.
-    #[arg(action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(value_name = "true|false", action = clap::ArgAction::Set, value_parser = crate::clients::bool_arg)]
     pub operator: bool,
 }
 
@@ -99,6 +99,8 @@ pub fn set_operator(ctx: &Ctx, a: SetOperatorArgs) -> CliResult {
 }
 
 pub fn set_password(ctx: &Ctx, a: UserArgs) -> CliResult {
+    // Say that the account does not exist before asking for its new password.
+    ctx.admin.require_user(&a.username)?;
     let pw = password(&a)?;
     ctx.admin.set_password(&a.username, &pw)?;
     if ctx.json {

@@ -229,12 +229,22 @@ impl Admin<'_> {
         };
         if let Some(kind) = expected_kind {
             if rec.kind != kind {
-                return Err(AdminError::Invalid(format!(
-                    "token {} is {}, not {}; nothing was changed",
+                let msg = format!(
+                    "token {} is {}, not {}",
                     rec.id,
                     article(rec.kind),
                     article(kind)
-                )));
+                );
+                self.store.audit(
+                    &NewAuditEvent {
+                        client_id: Some(rec.client_id.clone()),
+                        token_id: Some(rec.id.to_string()),
+                        detail: Some(msg.clone()),
+                        ..self.event("token.revoke", "failure")
+                    },
+                    self.now(),
+                )?;
+                return Err(AdminError::Invalid(format!("{msg}; nothing was changed")));
             }
         }
         let reason = reason.unwrap_or("revoked by operator");

@@ -50,6 +50,15 @@ impl Admin<'_> {
             .map_err(not_found_or)
     }
 
+    /// Fail unless the account exists (before asking for a new password for it).
+    pub fn require_user(&self, username: &str) -> Result<()> {
+        let username = check_username(username)?;
+        match self.store.user_with_hash(username)? {
+            Some(_) => Ok(()),
+            None => Err(AdminError::NotFound(format!("no user {username} exists"))),
+        }
+    }
+
     /// Change a login account's password.
     pub fn set_password(&self, username: &str, pw: &str) -> Result<()> {
         let username = check_username(username)?;

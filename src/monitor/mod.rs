@@ -9,6 +9,11 @@
 //!   (`health`), sends expiry warnings (`expiry`) and notifications (`notify`, on their own
 //!   thread, in order);
 //! - `usage`: last-use of tokens (for `config show-token`), batched the same way;
+//! - freshness: between ticks the thread writes what it folded (each client's last
+//!   success or failure, the token uses) at most once a second, and at once for the first
+//!   request after a quiet spell — so `config show-token` and `config status`, run right
+//!   after an IdP's first call, already see it. State changes and notifications stay with
+//!   the tick;
 //! - `metrics`: the Prometheus `/metrics` page; `config`: the monitoring settings.
 //!
 //! Time comes from the injectable [`Clock`], and [`Monitor::tick`] can be called directly,
@@ -25,6 +30,7 @@ pub mod notify;
 pub mod usage;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration as StdDuration, Instant};
@@ -40,6 +46,11 @@ use crate::model::{Client, ClientHealth, HealthState, NewAuditEvent};
 use crate::store::{Activity, Store, StoreError};
 use crate::time::{Clock, Duration, Timestamp, format_local, format_relative};
 use crate::token::TokenId;
+
+/// Between ticks, how often the thread writes folded health and token uses (when any).
+const PERSIST_EVERY: StdDuration = StdDuration::from_secs(1);
+/// A request that arrives after this long without any is written at once (a "nudge").
+const QUIET_MS: u64 = 250;
 
 /// How often the tick prunes expired tokens when `token_retention` is set (seconds).
 const PRUNE_EVERY: i64 = 86_400;
@@ -91,6 +102,11 @@ pub struct Monitor {
     usage: Option<UsageRecorder>,
     /// When the tick last pruned expired tokens (`token_retention`), in this process.
     last_prune: Mutex<Option<Timestamp>>,
+    /// Set by [`Monitor::record`] for the first request after a quiet spell.
+    nudged: AtomicBool,
+    /// Milliseconds since `epoch` at the last drain that found events.
+    last_busy_ms: AtomicU64,
+    epoch: Instant,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -119,6 +135,9 @@ impl Monitor {
             thread: Mutex::default(),
             usage: None,
             last_prune: Mutex::default(),
+            nudged: AtomicBool::new(false),
+            last_busy_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
         }
     }
 
@@ -145,6 +164,7 @@ impl Monitor {
             .name("monitor".into())
             .spawn(move || {
                 let mut next_tick = Instant::now() + me.settings.tick;
+                let mut next_persist = Instant::now() + PERSIST_EVERY;
                 loop {
                     let stopped = {
                         let stop = lock(&me.stop);
@@ -153,15 +173,22 @@ impl Monitor {
                         let wait = StdDuration::from_millis(250).min(me.settings.tick);
                         let (stop, _) = me
                             .wake
-                            .wait_timeout_while(stop, wait, |s| !*s)
+                            .wait_timeout_while(stop, wait, |s| {
+                                !*s && !me.nudged.load(Ordering::Relaxed)
+                            })
                             .unwrap_or_else(|p| p.into_inner());
                         *stop
                     };
+                    let nudged = me.nudged.swap(false, Ordering::Relaxed);
                     if stopped || Instant::now() >= next_tick {
                         me.tick();
                         next_tick = Instant::now() + me.settings.tick;
                     } else {
                         me.drain();
+                        if nudged || Instant::now() >= next_persist {
+                            me.persist_recent(nudged);
+                            next_persist = Instant::now() + PERSIST_EVERY;
+                        }
                     }
                     if stopped {
                         return;
@@ -200,9 +227,131 @@ impl Monitor {
         self.log.reopen_flag()
     }
 
-    /// Record a finished attributed request (request path: one short lock, no I/O).
+    /// Record a finished attributed request (request path: one short lock, no I/O). The
+    /// first request after a quiet spell wakes the monitor's thread, which writes it at
+    /// once; under load nothing wakes it (it drains on its timer).
     pub fn record(&self, event: RequestEvent) {
-        lock(&self.pending).push(event);
+        let was_empty = {
+            let mut pending = lock(&self.pending);
+            pending.push(event);
+            pending.len() == 1
+        };
+        if was_empty && self.quiet() && !self.nudged.swap(true, Ordering::Relaxed) {
+            let _stop = lock(&self.stop);
+            self.wake.notify_all();
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// No drain found events in the last [`QUIET_MS`].
+    fn quiet(&self) -> bool {
+        self.now_ms()
+            .saturating_sub(self.last_busy_ms.load(Ordering::Relaxed))
+            >= QUIET_MS
+    }
+
+    /// Between ticks: fold what was drained into each client's health and write it with
+    /// the hourly counts (no state change, no notification: those are the tick's), and,
+    /// when `flush_usage`, the pending token uses too.
+    pub fn persist_recent(&self, flush_usage: bool) {
+        let _one = lock(&self.ticking);
+        if let Err(e) = self.persist_inner() {
+            tracing::error!(error = %e, "monitor could not write recent activity");
+        }
+        if flush_usage {
+            if let Some(usage) = &self.usage {
+                usage.flush_now();
+            }
+        }
+    }
+
+    fn persist_inner(&self) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let mut st = lock(&self.state);
+        if st.events.is_empty() && st.dirty.is_empty() {
+            return Ok(());
+        }
+        self.load_health(&mut st)?;
+        let events = std::mem::take(&mut st.events);
+        Self::fold(&mut st, &events, now);
+        let Buffers {
+            health,
+            activity,
+            dirty,
+            ..
+        } = &mut *st;
+        let health = health.get_or_insert_with(HashMap::new);
+        let changed: Vec<ClientHealth> = dirty
+            .drain()
+            .filter_map(|id| health.get(&id).cloned())
+            .collect();
+        let acts = Self::take_activity(activity);
+        drop(st);
+        self.store.save_monitor_state(&changed, &acts, &[], now)
+    }
+
+    fn take_activity(activity: &mut HashMap<(String, Timestamp), (i64, i64)>) -> Vec<Activity> {
+        activity
+            .drain()
+            .map(|((client_id, hour), (ok, failed))| Activity {
+                client_id,
+                hour,
+                ok,
+                failed,
+            })
+            .collect()
+    }
+
+    /// Fold request events into each client's health and hourly counts, marking them dirty.
+    fn fold(st: &mut Buffers, events: &[RequestEvent], now: Timestamp) {
+        let Buffers {
+            health,
+            activity,
+            dirty,
+            ..
+        } = st;
+        let health = health.get_or_insert_with(HashMap::new);
+        for e in events {
+            let Attribution::Token {
+                client_id,
+                token_id,
+                verdict,
+            } = &e.attribution
+            else {
+                continue;
+            };
+            let h = health
+                .entry(client_id.clone())
+                .or_insert_with(|| ClientHealth {
+                    client_id: client_id.clone(),
+                    state: HealthState::Idle,
+                    state_since: now,
+                    last_success_at: None,
+                    last_success_ip: None,
+                    last_failure_at: None,
+                    last_failure_status: None,
+                    last_failure_reason: None,
+                    last_token_id: None,
+                });
+            h.last_token_id = token_id.clone();
+            let bucket = activity
+                .entry((client_id.clone(), e.at - e.at.rem_euclid(3600)))
+                .or_default();
+            if *verdict == Verdict::Accepted {
+                h.last_success_at = Some(h.last_success_at.map_or(e.at, |s| s.max(e.at)));
+                h.last_success_ip = e.ip.map(|ip| ip.to_string()).or(h.last_success_ip.take());
+                bucket.0 += 1;
+            } else {
+                h.last_failure_at = Some(h.last_failure_at.map_or(e.at, |f| f.max(e.at)));
+                h.last_failure_status = Some(e.status);
+                h.last_failure_reason = Some(verdict.as_str().to_string());
+                bucket.1 += 1;
+            }
+            dirty.insert(client_id.clone());
+        }
     }
 
     /// Count a token-endpoint request for `/metrics`.
@@ -224,6 +373,7 @@ impl Monitor {
         if events.is_empty() {
             return;
         }
+        self.last_busy_ms.store(self.now_ms(), Ordering::Relaxed);
         self.log.write_requests(&events);
         if let Some(usage) = &self.usage {
             for e in &events {
@@ -290,6 +440,7 @@ impl Monitor {
         let mut st = lock(&self.state);
         self.load_health(&mut st)?;
         let events = std::mem::take(&mut st.events);
+        Self::fold(&mut st, &events, now);
         let Buffers {
             health,
             activity,
@@ -297,44 +448,6 @@ impl Monitor {
             ..
         } = &mut *st;
         let health = health.get_or_insert_with(HashMap::new);
-        for e in &events {
-            let Attribution::Token {
-                client_id,
-                token_id,
-                verdict,
-            } = &e.attribution
-            else {
-                continue;
-            };
-            let h = health
-                .entry(client_id.clone())
-                .or_insert_with(|| ClientHealth {
-                    client_id: client_id.clone(),
-                    state: HealthState::Idle,
-                    state_since: now,
-                    last_success_at: None,
-                    last_success_ip: None,
-                    last_failure_at: None,
-                    last_failure_status: None,
-                    last_failure_reason: None,
-                    last_token_id: None,
-                });
-            h.last_token_id = token_id.clone();
-            let bucket = activity
-                .entry((client_id.clone(), e.at - e.at.rem_euclid(3600)))
-                .or_default();
-            if *verdict == Verdict::Accepted {
-                h.last_success_at = Some(h.last_success_at.map_or(e.at, |s| s.max(e.at)));
-                h.last_success_ip = e.ip.map(|ip| ip.to_string()).or(h.last_success_ip.take());
-                bucket.0 += 1;
-            } else {
-                h.last_failure_at = Some(h.last_failure_at.map_or(e.at, |f| f.max(e.at)));
-                h.last_failure_status = Some(e.status);
-                h.last_failure_reason = Some(verdict.as_str().to_string());
-                bucket.1 += 1;
-            }
-            dirty.insert(client_id.clone());
-        }
         let mut audits = Vec::new();
         let mut lines = Vec::new();
         for c in &clients {
@@ -405,15 +518,7 @@ impl Monitor {
             .drain()
             .filter_map(|id| health.get(&id).cloned())
             .collect();
-        let acts: Vec<Activity> = activity
-            .drain()
-            .map(|((client_id, hour), (ok, failed))| Activity {
-                client_id,
-                hour,
-                ok,
-                failed,
-            })
-            .collect();
+        let acts = Self::take_activity(activity);
         drop(st);
         self.log.write(&lines);
         self.store

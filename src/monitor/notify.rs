@@ -215,15 +215,17 @@ impl Notifier {
 
     /// Log the notification and queue it for the webhook and e-mail.
     pub fn send(&self, n: Notification) {
+        // The id itself, or "-": not `Some("tok_…")` in the log line.
+        let token_id = n.token_id.as_deref().unwrap_or("-");
         match n.severity {
             Severity::Critical => {
-                tracing::error!(event = n.event, client_id = %n.client_id, token_id = ?n.token_id, "{}", n.text)
+                tracing::error!(event = n.event, client_id = %n.client_id, token_id = %token_id, "{}", n.text)
             }
             Severity::Warning => {
-                tracing::warn!(event = n.event, client_id = %n.client_id, token_id = ?n.token_id, "{}", n.text)
+                tracing::warn!(event = n.event, client_id = %n.client_id, token_id = %token_id, "{}", n.text)
             }
             Severity::Info => {
-                tracing::info!(event = n.event, client_id = %n.client_id, token_id = ?n.token_id, "{}", n.text)
+                tracing::info!(event = n.event, client_id = %n.client_id, token_id = %token_id, "{}", n.text)
             }
         }
         if let Some(q) = &self.queue {
@@ -246,6 +248,51 @@ impl Notifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The log line names the token id itself (`token_id=tok_…`), not `Some("tok_…")`.
+    #[test]
+    fn log_line_shows_the_token_id_plainly() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let settings = crate::settings::Settings::resolve(crate::settings::RawSettings::default())
+            .unwrap()
+            .monitor;
+        let notifier = Notifier::from_settings(&settings);
+        let n = |token_id: Option<&str>| Notification {
+            event: "state_change",
+            severity: Severity::Warning,
+            client_id: "cl_1".into(),
+            client_name: "c".into(),
+            token_id: token_id.map(str::to_string),
+            text: "late".into(),
+            at: 0,
+            details: Value::Null,
+        };
+        tracing::subscriber::with_default(subscriber, || {
+            notifier.send(n(Some("tok_00mwtjqmmkml97dndqoa")));
+            notifier.send(n(None));
+        });
+        let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert!(out.contains("token_id=tok_00mwtjqmmkml97dndqoa"), "{out}");
+        assert!(out.contains("token_id=-"), "{out}");
+        assert!(!out.contains("Some("), "{out}");
+    }
 
     #[test]
     fn signature_is_rfc_4231_hmac_sha256() {

@@ -42,6 +42,7 @@ struct Shared {
 #[derive(Clone)]
 pub struct UsageRecorder {
     shared: Arc<Shared>,
+    store: Arc<Store>,
     thread: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
@@ -75,6 +76,7 @@ impl UsageRecorder {
         let shared = Arc::new(Shared::default());
         let thread = {
             let shared = shared.clone();
+            let store = store.clone();
             std::thread::Builder::new()
                 .name("usage-flusher".into())
                 .spawn(move || {
@@ -97,6 +99,7 @@ impl UsageRecorder {
         };
         UsageRecorder {
             shared,
+            store,
             thread: Arc::new(Mutex::new(Some(thread))),
         }
     }
@@ -112,6 +115,12 @@ impl UsageRecorder {
             }
         }
         f.count += 1;
+    }
+
+    /// Write what is pending now, on the caller's thread (the monitor's, for the first
+    /// request after a quiet spell: `config show-token` should not wait for the timer).
+    pub fn flush_now(&self) {
+        flush(&self.store, &self.shared);
     }
 
     /// Flush what is pending and stop the flusher (called on server shutdown).

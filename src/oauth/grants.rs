@@ -337,7 +337,8 @@ pub fn authorization_code(
     match outcome {
         RedeemOutcome::Issued(g) => {
             tracing::info!(client_id = %client.id, code_id = %g.record.id, token_id = %access.id,
-                refresh_id = ?refresh.as_ref().map(|r| r.id.to_string()), "issued tokens (authorization_code)");
+                refresh_id = %refresh.as_ref().map_or_else(|| "-".to_string(), |r| r.id.to_string()),
+                "issued tokens (authorization_code)");
             Ok(Issued {
                 access,
                 expires_in: access_ttl,

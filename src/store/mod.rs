@@ -67,7 +67,7 @@ pub enum StoreError {
     #[error("{0}")]
     Invalid(String),
     #[error(
-        "the store at {path} does not exist; run `config init` (or start `scimgate serve`) to create it"
+        "the store at {path} does not exist; name the server's store with --db PATH or SCIMGATE_DB (without them it is scimgate.db in the current directory), or create a new store there with `config init`"
     )]
     Missing { path: String },
     #[error(
@@ -183,8 +183,10 @@ impl Store {
     /// Open an existing store; [`StoreError::Missing`] if there is none.
     pub fn open_existing(path: &Path) -> Result<Store> {
         if !path.exists() {
+            // The absolute path: a relative one hides which directory was meant.
+            let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
             return Err(StoreError::Missing {
-                path: path.display().to_string(),
+                path: abs.display().to_string(),
             });
         }
         Store::open_inner(path)

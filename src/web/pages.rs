@@ -58,8 +58,30 @@ fn hidden(params: &Params, csrf: &str) -> String {
 
 fn error_block(error: Option<&str>) -> String {
     error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", code_spans(e)))
         .unwrap_or_default()
+}
+
+/// Escape `text` and show its `quoted` names (the messages are written for terminals,
+/// with backticks) as `<code>` rather than as literal backticks; an unpaired backtick
+/// stays as it is.
+pub fn code_spans(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    let paired = parts.len() - (parts.len() + 1) % 2;
+    let mut out = String::with_capacity(text.len() + 16);
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 && i >= paired {
+            out.push('`');
+        }
+        if i % 2 == 1 && i < paired {
+            out.push_str("<code>");
+            out.push_str(&escape(part));
+            out.push_str("</code>");
+        } else {
+            out.push_str(&escape(part));
+        }
+    }
+    out
 }
 
 /// The login form.
@@ -166,6 +188,18 @@ mod tests {
             "&lt;script&gt;alert(&quot;x&amp;y&quot;)&lt;/script&gt;&#x27;"
         );
         assert_eq!(escape("plain text"), "plain text");
+    }
+
+    #[test]
+    fn backticks_become_code_and_stay_escaped() {
+        assert_eq!(
+            code_spans("the `redirect_uri` <x> is not registered"),
+            "the <code>redirect_uri</code> &lt;x&gt; is not registered"
+        );
+        assert_eq!(code_spans("`<b>`"), "<code>&lt;b&gt;</code>");
+        assert_eq!(code_spans("one ` alone"), "one ` alone");
+        assert_eq!(code_spans("`a` and ` b"), "<code>a</code> and ` b");
+        assert_eq!(code_spans("plain"), "plain");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! `config` binary on a temporary store and start the real server on a free port.
 
 mod cli_clients;
+mod cli_firsthour;
 mod cli_misc;
 mod cli_prune;
 mod cli_tokens;
