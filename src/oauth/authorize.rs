@@ -65,7 +65,7 @@ pub fn validate(store: &Store, p: &Params) -> Result<AuthRequest, AuthorizeError
     };
     let Some(client) = store.client(client_id)? else {
         return Err(AuthorizeError::Page(format!(
-            "No client with id {} is registered here.",
+            "No client with id `{}` is registered here.",
             crate::text::printable(client_id, 64)
         )));
     };
