@@ -123,10 +123,16 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let tls = state_tls;
     // SCIM answers carry directory data and are per caller: never cached (RFC 7644 §7
     // leaves it to the server; a shared cache must not keep a user's record).
-    let scim = web::scope("/scim/v2").wrap(security_headers(tls).add((
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    )));
+    let scim = web::scope("/scim/v2")
+        .wrap(security_headers(tls).add((
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        )))
+        // Inside the monitor's middleware, so the guard's verdict is still there to name
+        // the client and token on the access-log line.
+        .wrap(actix_web::middleware::from_fn(
+            crate::access_log::access_log,
+        ));
     if monitoring {
         cfg.service(
             scim.wrap(actix_web::middleware::from_fn(
@@ -140,6 +146,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     cfg.service(
         web::scope("")
             .wrap(security_headers(tls))
+            .wrap(actix_web::middleware::from_fn(
+                crate::access_log::access_log,
+            ))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics))
@@ -174,6 +183,7 @@ async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, HttpError> 
         let counters = crate::monitor::metrics::ServerCounters {
             client_auth_failures: st.client_throttle.failures_total(),
             login_failures: st.login_throttle.failures_total(),
+            log_lines_dropped: crate::access_log::dropped_lines(),
             issuance_rate_limited: st.issuance_limit.refused_by_client(),
         };
         crate::monitor::metrics::render(&st.store, &st.monitor, &counters, st.clock.now())
@@ -197,81 +207,4 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
         .await
         .map_err(|_| HttpError::Blocking)??;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
-}
-
-/// Name the client and the token a request issued on the request's own log line (the
-/// `client_id` and `token_id` fields of [`RequestSpan`]) rather than in a line of its
-/// own: this is the hot path of issuance. Both fields go to the subscriber in one call:
-/// one span lookup and one append to its formatted fields instead of two (measured under
-/// `perf`; bench/RESULTS.md).
-pub fn record_issue(client_id: &str, token_id: &str) {
-    let span = tracing::Span::current();
-    let Some(fields) = span.metadata().map(|m| m.fields()) else {
-        return; // logging is off for this request
-    };
-    if let (Some(client), Some(token)) = (fields.field("client_id"), fields.field("token_id")) {
-        let values: [(&tracing::field::Field, Option<&dyn tracing::Value>); 2] =
-            [(&client, Some(&client_id)), (&token, Some(&token_id))];
-        span.record_all(&fields.value_set(&values));
-    }
-}
-
-/// The span each request is logged under (tracing-actix-web): method, route, path, client
-/// address, user agent, request id, status and error message — but the path without its
-/// query string, so a client that puts a secret in the URL does not put it in the log.
-/// Handlers may fill in `client_id` and `token_id` (client_credentials issuance does).
-pub struct RequestSpan;
-
-impl tracing_actix_web::RootSpanBuilder for RequestSpan {
-    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
-        use actix_web::HttpMessage;
-        let request_id = request
-            .extensions()
-            .get::<tracing_actix_web::RequestId>()
-            .map(|id| id.to_string())
-            .unwrap_or_default();
-        let user_agent = request
-            .headers()
-            .get(actix_web::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        tracing::info_span!(
-            "HTTP request",
-            http.method = %request.method(),
-            http.target = request.path(),
-            http.client_ip = crate::peer::client_ip(request.request()).map(|ip| ip.to_string()).unwrap_or_default(),
-            http.user_agent = user_agent,
-            request_id = request_id,
-            client_id = tracing::field::Empty,
-            token_id = tracing::field::Empty,
-            http.status_code = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
-            exception.message = tracing::field::Empty,
-        )
-    }
-
-    /// Records the status on the request's span. Only a server error is logged as an
-    /// event of its own: a client's mistake (a 4xx, e.g. a flood of made-up tokens) is
-    /// already on the request's line, and logging its error body again doubled what a
-    /// junk request cost in log volume.
-    fn on_request_end<B: actix_web::body::MessageBody>(
-        span: tracing::Span,
-        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
-    ) {
-        let (status, error) = match outcome {
-            Ok(resp) => (resp.response().status(), resp.response().error()),
-            Err(e) => (e.as_response_error().status_code(), Some(e)),
-        };
-        span.record("http.status_code", status.as_u16());
-        if status.is_server_error() {
-            span.record("otel.status_code", "ERROR");
-            if let Some(e) = error {
-                span.record("exception.message", tracing::field::display(e));
-                tracing::error!(parent: &span, error = %e, "request failed");
-            }
-        } else {
-            span.record("otel.status_code", "OK");
-        }
-    }
 }

@@ -10,6 +10,7 @@
 //!
 //! Module map:
 //! - [`token`]: token kinds, format, generation, hashing, parsing (pure).
+//! - [`access_log`]: one line per request, written off the request path.
 //! - [`time`]: the injectable clock, durations, relative times.
 //! - [`model`]: domain types (clients, scopes, token records, audit events).
 //! - [`password`]: argon2id for human passwords.
@@ -34,6 +35,7 @@
 //! runs the grant against the store in one transaction → the JSON answer leaves only after
 //! the tokens' hashes are committed.
 
+pub mod access_log;
 pub mod admin;
 pub mod error;
 pub mod guard;

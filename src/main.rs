@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use actix_web::{App, HttpServer};
 use clap::{Parser, Subcommand};
-use tracing_actix_web::TracingLogger;
 
 use scimgate::http::{self, AppState};
 use scimgate::settings::{LogFormat, RawSettings, Settings};
@@ -75,20 +74,53 @@ fn resolve(args: ServeArgs) -> Result<Settings, String> {
     Settings::resolve(file.overlay(env).overlay(flags)).map_err(|e| e.to_string())
 }
 
-fn init_logging(format: LogFormat) {
+/// Install the log subscriber. Lines go through a non-blocking writer (a channel and a
+/// background thread writing stderr in batches; `scimgate::access_log`): a request never
+/// waits for the log. Lines that do not fit while the writer is behind are dropped and
+/// counted. The returned guard flushes what is queued when dropped, at the end of `main`.
+fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // One line per request when its span closes: method, path, status, latency and the
-    // request id that every log line inside the request also carries.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .finish(std::io::stderr());
+    scimgate::access_log::set_drop_counter(writer.error_counter());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_ansi(ansi)
+        .with_writer(writer);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+    guard
+}
+
+/// Lines the log writer may hold before it drops (a second or two of a busy server).
+const LOG_QUEUE_LINES: usize = 128 * 1024;
+
+/// Say in the log, every 10 s, how many lines were dropped since the last time, if any.
+fn report_dropped_lines() {
+    std::thread::Builder::new()
+        .name("log-drops".into())
+        .spawn(|| {
+            let mut reported = 0;
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(10));
+                let dropped = scimgate::access_log::dropped_lines();
+                if dropped > reported {
+                    tracing::warn!(
+                        dropped = dropped - reported,
+                        total = dropped,
+                        "the log writer fell behind; lines were dropped (requests were not held up)"
+                    );
+                    reported = dropped;
+                }
+            }
+        })
+        .ok();
 }
 
 fn main() -> ExitCode {
@@ -101,7 +133,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(settings.log_format);
+    let _log_guard = init_logging(settings.log_format);
+    report_dropped_lines();
     let store = match Store::open_or_create(&settings.db).and_then(|s| {
         s.set_power_loss_durable(settings.durable_commits)?;
         Ok(s)
@@ -146,9 +179,7 @@ async fn serve(settings: Settings, store: Arc<Store>) -> std::io::Result<()> {
     let app_state = state.clone();
     let server = HttpServer::new(move || {
         let state = app_state.clone();
-        App::new()
-            .wrap(TracingLogger::<http::RequestSpan>::new())
-            .configure(move |cfg| http::configure(cfg, state))
+        App::new().configure(move |cfg| http::configure(cfg, state))
     })
     .shutdown_timeout(30);
     let cannot = |e: std::io::Error| {

@@ -12,7 +12,8 @@
 //! - `scimgate_client_auth_failures_total`, `scimgate_login_failures_total` — every failed
 //!   client authentication and sign-in (the audit log keeps them within a budget);
 //! - `scimgate_issuance_rate_limited_total{client_id}` — token requests refused because
-//!   the client passed `client_issuance_per_minute`.
+//!   the client passed `client_issuance_per_minute`;
+//! - `scimgate_log_lines_dropped_total` — log lines the non-blocking writer dropped.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -40,6 +41,8 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 pub struct ServerCounters {
     pub client_auth_failures: u64,
     pub login_failures: u64,
+    /// Log lines the non-blocking writer dropped because it fell behind.
+    pub log_lines_dropped: u64,
     /// Per client id.
     pub issuance_rate_limited: Vec<(String, u64)>,
 }
@@ -157,6 +160,12 @@ pub fn render(
         "scimgate_login_failures",
         "Failed sign-ins on the login pages",
         server.login_failures,
+        &mut registry,
+    );
+    failures(
+        "scimgate_log_lines_dropped",
+        "Log lines dropped because the log writer fell behind (requests are never held up)",
+        server.log_lines_dropped,
         &mut registry,
     );
     let limited = Family::<Labels, Counter>::default();

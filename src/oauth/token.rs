@@ -82,7 +82,7 @@ async fn issue(
         let (issued, record) = grants::client_credentials(state, &client, &params, now)?;
         // Committed (with whatever else is being issued right now) before we answer.
         state.token_batcher.commit(vec![record]).await?;
-        crate::http::record_issue(client.id.as_str(), issued.access.id.as_str());
+        crate::access_log::record_issue(req, client.id.as_str(), issued.access.id.as_str());
         return Ok(token_response(&issued));
     }
     let st = state.get_ref().clone();

@@ -47,6 +47,10 @@ fn a_right_client_secret_is_never_refused_after_wrong_ones() {
         metrics.contains("scimgate_client_auth_failures_total 25"),
         "every failure counted: {metrics}"
     );
+    assert!(
+        metrics.contains("scimgate_log_lines_dropped_total 0"),
+        "the log writer's drops are reported: {metrics}"
+    );
 }
 
 /// Regression: a client id and secret sent swapped put the secret in clear into the
