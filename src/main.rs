@@ -1,6 +1,7 @@
 //! `scimgate serve`: resolve settings, open (or create) the store, start the HTTP server
-//! (HTTPS with `--tls-cert`/`--tls-key`), log each request with a request id, stop
-//! gracefully on SIGTERM/SIGINT. Everything else lives in the library.
+//! (HTTPS with `--tls-cert`/`--tls-key`), install the non-blocking log writer that the
+//! access log goes through, stop gracefully on SIGTERM/SIGINT. Everything else lives in
+//! the library.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
