@@ -302,7 +302,7 @@ impl Store {
     /// A live client with its stored secret hash, in one indexed read on a cached
     /// statement: client authentication at every OAuth2 endpoint.
     pub fn client_with_secret(&self, id: &str) -> Result<Option<(Client, Option<TokenHash>)>> {
-        self.read(|c| {
+        self.read_point(|c| {
             Ok(c.prepare_cached(&format!(
                 "SELECT {COLUMNS}, secret_hash FROM clients WHERE id = ?1 AND deleted_at IS NULL"
             ))?

@@ -5,7 +5,11 @@
 //! server and any number of `config` processes can use one file at once: readers never
 //! block, writers queue for the single write lock (transactions are short and begin
 //! `IMMEDIATE`, so a writer waits for the lock up front instead of failing half-way).
-//! One writer connection behind a mutex, a pool of readers. The file is created 0600.
+//! One writer connection behind a mutex and two pools of readers: one for the point reads
+//! the request path makes inline (a bearer token, a client, a resource by id) and one for
+//! everything else (filters, listings, reports), so slow scans can never hold up token
+//! checks; both wait at most a few seconds for a connection, then fail with a store error
+//! (503) instead of stalling a worker. The file is created 0600.
 //!
 //! Durability: `synchronous=FULL` makes every commit fsync the WAL before it returns, so a
 //! token whose response left the server survives power loss, not only a crash of the
@@ -117,6 +121,8 @@ pub struct Store {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: r2d2::Pool<SqliteConnectionManager>,
+    /// Point reads by primary key made on the request path ([`Store::read_point`]).
+    point_readers: r2d2::Pool<SqliteConnectionManager>,
 }
 
 impl std::fmt::Debug for Store {
@@ -156,6 +162,12 @@ fn wait_for_lock(attempts: i32) -> bool {
     std::thread::sleep(POLL);
     true
 }
+
+/// How long a reader waits for a pooled connection before the request fails (503): short
+/// for the inline point reads (a worker thread waits), longer for scans (they run on the
+/// blocking pool). r2d2's own default is 30 s.
+const POINT_POOL_WAIT: StdDuration = StdDuration::from_secs(2);
+const SCAN_POOL_WAIT: StdDuration = StdDuration::from_secs(10);
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_handler(Some(wait_for_lock))?;
@@ -206,25 +218,33 @@ impl Store {
         .map_err(|e| open_err(&e))?;
         configure(&writer).map_err(|e| open_err(&e))?;
         migrate::migrate(&writer, path)?;
-        let manager = SqliteConnectionManager::file(path)
-            .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .with_init(|c| {
-                c.busy_timeout(BUSY_TIMEOUT)?;
-                c.execute_batch(&format!(
-                    "PRAGMA foreign_keys = ON; PRAGMA mmap_size = {MMAP_BYTES};"
-                ))
-            });
-        let readers = r2d2::Pool::builder()
-            .max_size(8)
-            .min_idle(Some(0))
-            // A checked-out SQLite connection cannot have gone stale; skip the probe query.
-            .test_on_check_out(false)
-            .build(manager)
-            .map_err(|e| open_err(&e))?;
+        let manager = || {
+            SqliteConnectionManager::file(path)
+                .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .with_init(|c| {
+                    c.busy_timeout(BUSY_TIMEOUT)?;
+                    c.execute_batch(&format!(
+                        "PRAGMA foreign_keys = ON; PRAGMA mmap_size = {MMAP_BYTES};"
+                    ))
+                })
+        };
+        let pool = |size: u32, wait: StdDuration| {
+            r2d2::Pool::builder()
+                .max_size(size)
+                .min_idle(Some(0))
+                .connection_timeout(wait)
+                // A checked-out SQLite connection cannot have gone stale; skip the probe.
+                .test_on_check_out(false)
+                .build(manager())
+                .map_err(|e| open_err(&e))
+        };
+        let readers = pool(8, SCAN_POOL_WAIT)?;
+        let point_readers = pool(4, POINT_POOL_WAIT)?;
         Ok(Store {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             readers,
+            point_readers,
         })
     }
 
@@ -256,6 +276,13 @@ impl Store {
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Run `f` on a connection of the point-read pool: for the primary-key reads the
+    /// request path makes inline, which must not queue behind scans.
+    fn read_point<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.point_readers.get()?;
+        f(&conn)
     }
 
     /// Run `f` on a pooled read-only connection.
@@ -306,6 +333,23 @@ fn create_private_file(path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Slow scans (every connection of the scan pool busy: eight filter queries on the
+    /// blocking pool) must not hold up the point reads the request path makes inline —
+    /// a bearer token check used to wait for them, up to r2d2's 30 s.
+    #[test]
+    fn point_reads_do_not_wait_for_busy_scans() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_or_create(&dir.path().join("s.db")).unwrap();
+        let busy: Vec<_> = (0..8).map(|_| store.readers.get().unwrap()).collect();
+        let started = std::time::Instant::now();
+        let n: i64 = store
+            .read_point(|c| Ok(c.query_row("SELECT count(*) FROM clients", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(n, 0);
+        assert!(started.elapsed() < StdDuration::from_millis(500));
+        drop(busy);
+    }
 
     #[test]
     fn creates_a_private_file_and_reopens() {

@@ -188,7 +188,7 @@ impl Store {
 
     /// A resource by id.
     pub fn scim(&self, resource_type: &str, id: &str) -> Result<Option<ScimRecord>> {
-        self.read(|c| get(c, resource_type, id))
+        self.read_point(|c| get(c, resource_type, id))
     }
 
     /// The type and `userName` of each resource among `ids` that exists (for the members of
@@ -315,7 +315,7 @@ impl Store {
 
     /// The groups a resource is a direct member of: (group id, displayName).
     pub fn scim_groups_of(&self, member_id: &str) -> Result<Vec<(String, Option<String>)>> {
-        self.read(|c| {
+        self.read_point(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT g.id, g.display_name FROM scim_group_members m \
                  JOIN scim_resources g ON g.id = m.group_id WHERE m.member_id = ?1 \

@@ -432,7 +432,7 @@ impl Store {
 
     /// The token a presented string names, if its secret matches (the bearer lookup).
     pub fn token_by_value(&self, presented: &ParsedToken) -> Result<Option<TokenRecord>> {
-        self.read(|c| token_by_value(c, presented))
+        self.read_point(|c| token_by_value(c, presented))
     }
 
     /// Tokens matching `filter`, soonest expiry first for live listings, newest first
