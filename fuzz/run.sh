@@ -81,7 +81,6 @@ FINDINGS=0 TOTAL_EXECS=0 LINES=()
 for t in "${TARGETS[@]}"; do
   mkdir -p "work/$t" "artifacts/$t"
   log=$FUZZ/work/$t.log
-  before=$(ls "artifacts/$t" | sort)
   echo "== $t: ${SECONDS_EACH}s"
   start=$SECONDS
   dirs=("work/$t" "corpus/$t")
@@ -92,7 +91,8 @@ for t in "${TARGETS[@]}"; do
     -print_final_stats=1 "${EXTRA[@]+"${EXTRA[@]}"}" >"$log" 2>&1
   rc=$?
   took=$((SECONDS - start))
-  new=$(comm -13 <(echo "$before") <(ls "artifacts/$t" | sort) | sed '/^$/d')
+  # Inputs libFuzzer kept this run (crash-*, timeout-*, oom-*, slow-unit-*).
+  new=$(sed -n "s#.*Test unit written to artifacts/$t/##p" "$log" | sort -u)
   count() { echo "$new" | grep -c "^$1-" ; }
   crashes=$(count crash) timeouts=$(count timeout) ooms=$(count oom) slow=$(count slow-unit)
   execs=$(stat_of number_of_executed_units "$log")
@@ -100,7 +100,7 @@ for t in "${TARGETS[@]}"; do
   units=$(ls "work/$t" | wc -l)
   line="fuzz $t: ${execs:-?} executions in ${took} s (${rate:-?} exec/s), $crashes crashes, $timeouts timeouts, $ooms ooms, $slow slow units (> ${SLOW} s); corpus: $(ls "corpus/$t" | wc -l) seeds + $units grown"
   found=$((crashes + timeouts + ooms + slow))
-  if [ "$found" -gt 0 ] || { [ "$rc" != 0 ] && [ -z "$execs" ]; }; then
+  if [ "$found" -gt 0 ] || [ "$rc" != 0 ]; then
     FINDINGS=$((FINDINGS + (found > 0 ? found : 1)))
     line="$line  FAILED (libFuzzer exit $rc)"
     echo "$line"
