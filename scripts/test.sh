@@ -23,11 +23,15 @@
 #   3. node tests/browser/oauth_login.mjs               (login → consent → code in Chromium)
 #      node tests/browser/timeline.mjs                  (the operator's token timeline, screenshot)
 #   4. python tests/thirdparty/authlib_client.py        (Authlib as a strict OAuth2 client)
+#   5. bash fuzz/run.sh $FUZZ_SECONDS                   (each libFuzzer target for 15 s: installs
+#      cargo-fuzz, pinned, if missing; builds fuzz/ in fuzz/target; replays every seed and
+#      past finding first; any crash, timeout or slow input fails the suite)
 # Last line: "N passed, M failed" (suites); exit status 1 if any suite failed.
 #
 # Env: CARGO_TARGET_DIR (binaries are taken from $CARGO_TARGET_DIR/debug, default
-# target/debug), CARGO_BUILD_JOBS, PYTHON (the interpreter that makes the venv).
-# Usage: bash scripts/test.sh [SUITE...]   SUITE: cargo, compliance, browser, thirdparty.
+# target/debug), CARGO_BUILD_JOBS, PYTHON (the interpreter that makes the venv),
+# FUZZ_SECONDS (per fuzz target, default 15).
+# Usage: bash scripts/test.sh [SUITE...]   SUITE: cargo, compliance, browser, thirdparty, fuzz.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -37,10 +41,10 @@ case $TARGET in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
 BIN=$TARGET/debug
 VENV=$ROOT/target/venv
 SUITES=("$@")
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(cargo compliance browser thirdparty)
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(cargo compliance browser thirdparty fuzz)
 wants() { local s; for s in "${SUITES[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 for s in "${SUITES[@]}"; do
-  case $s in cargo | compliance | browser | thirdparty) ;; *) echo "unknown suite: $s" >&2; exit 2 ;; esac
+  case $s in cargo | compliance | browser | thirdparty | fuzz) ;; *) echo "unknown suite: $s" >&2; exit 2 ;; esac
 done
 
 T0=$SECONDS
@@ -167,6 +171,7 @@ wants compliance && run_suite compliance needs_bins compliance_from_copy
 wants browser && run_suite browser needs_bins node tests/browser/oauth_login.mjs "$BIN"
 wants browser && run_suite timeline needs_bins node tests/browser/timeline.mjs "$BIN"
 wants thirdparty && run_suite thirdparty needs_bins "$VENV/bin/python" tests/thirdparty/authlib_client.py "$BIN"
+wants fuzz && run_suite fuzz bash fuzz/run.sh "${FUZZ_SECONDS:-15}"
 
 echo
 echo "== summary (total $((SECONDS - T0))s)"

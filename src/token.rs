@@ -117,7 +117,7 @@ pub enum TokenParseError {
     #[error("it is {actual} characters long; a scimgate token has {expected}")]
     InvalidLength { expected: usize, actual: usize },
     #[error(
-        "it contains `{0}`, which cannot appear in a token (only letters and digits follow the prefix)"
+        "it contains `{0}`, which cannot appear there in a token (only letters and digits follow the prefix, and the first 20 of them are lowercase)"
     )]
     InvalidCharacter(char),
     #[error("its checksum does not match (a character was mistyped, lost or added)")]
@@ -353,6 +353,14 @@ pub fn parse(s: &str) -> Result<ParsedToken, TokenParseError> {
             actual: s.chars().count(),
         });
     }
+    // The selector is lowercase base36: the id is made of it and ids are lowercase.
+    if s.len() == TOKEN_LEN
+        && let Some(c) = s[PREFIX_LEN..PREFIX_LEN + SELECTOR_LEN]
+            .chars()
+            .find(char::is_ascii_uppercase)
+    {
+        return Err(TokenParseError::InvalidCharacter(c));
+    }
     let (head, checksum) = s.split_at(s.len() - CHECKSUM_LEN);
     if checksum.as_bytes() != self::checksum(head.as_bytes()) {
         return Err(TokenParseError::InvalidChecksum);
@@ -578,6 +586,36 @@ mod tests {
             parse(spotfire_style),
             Err(TokenParseError::InvalidCharacter(':'))
         );
+    }
+
+    /// Found by fuzzing (fuzz/regressions/token_parse): a token whose selector had upper-case
+    /// letters and a matching checksum parsed, with an id in upper case that
+    /// `TokenId::parse` reads back as another (lowercase) id.
+    #[test]
+    fn a_selector_in_upper_case_is_refused() {
+        let t = generate(TokenKind::Access, 1_800_000_000);
+        let s = t.secret.expose();
+        let mut head = s[..s.len() - CHECKSUM_LEN].to_string();
+        head.replace_range(
+            PREFIX_LEN..PREFIX_LEN + SELECTOR_LEN,
+            &head[PREFIX_LEN..PREFIX_LEN + SELECTOR_LEN].to_ascii_uppercase(),
+        );
+        let upper = head[PREFIX_LEN..]
+            .chars()
+            .find(char::is_ascii_uppercase)
+            .unwrap();
+        let crc = crc32fast::hash(head.as_bytes());
+        let forged = format!("{head}{}", base62_fixed(&crc.to_be_bytes(), CHECKSUM_LEN));
+        assert_eq!(
+            parse(&forged),
+            Err(TokenParseError::InvalidCharacter(upper))
+        );
+        // The fuzzer's input: a seed token with `TSWsb` typed in the selector.
+        let found = "sgat_00mx93d8qnp9sxnTSWsbCBpWUWsbCBpWUedoB6SJ95Ypuie2cPzSfldfAd0rX433Ii1sA";
+        assert_eq!(parse(found), Err(TokenParseError::InvalidCharacter('T')));
+        // Upper case is fine in the body (base62) and in a legacy token.
+        assert!(parse(s).is_ok());
+        assert!(parse(&legacy_token(TokenKind::Refresh)).is_ok());
     }
 
     /// A token in the format issued before selectors existed: prefix, body, checksum.

@@ -114,8 +114,9 @@ pub fn if_match_version(header: Option<&str>) -> Result<Option<Vec<i64>>, ScimEr
 /// Operations whose path is a whole extension schema URN (`"path":
 /// "urn:…:enterprise:2.0:User"`): add and replace become path-less operations on
 /// `{urn: value}`; remove drops the extension (returned separately, applied after the
-/// other operations in order).
-fn extension_ops(kind: ResourceKind, ops: Vec<PatchOp>) -> (Vec<PatchOp>, Vec<&'static str>) {
+/// other operations in order). Public for the fuzz targets (`fuzz/`), which patch as
+/// [`Scim::patch`] does.
+pub fn extension_ops(kind: ResourceKind, ops: Vec<PatchOp>) -> (Vec<PatchOp>, Vec<&'static str>) {
     let mut removed = Vec::new();
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {

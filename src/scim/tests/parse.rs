@@ -108,6 +108,42 @@ fn literals() {
     assert!(parse_filter("a le -1.5E-2").is_ok());
 }
 
+/// Found by fuzzing (fuzz/regressions/scim_filter): serde_json's default float parsing is
+/// not correctly rounded, so a long literal printed back (shortest round-trip digits)
+/// parsed as a different number; `float_roundtrip` (Cargo.toml) makes it exact.
+#[test]
+fn numbers_print_back_to_the_same_value() {
+    let long = format!("S eq {}5", "2".repeat(114));
+    let f = parse_filter(&long).unwrap();
+    let Filter::Compare {
+        value: CompValue::Number(v),
+        ..
+    } = &f
+    else {
+        panic!("{f:?}")
+    };
+    assert_eq!(v.as_f64(), long[5..].parse::<f64>().ok());
+    assert_eq!(parse_filter(&f.to_string()), Ok(f));
+    for n in [
+        "2.2222222222222226e+114",
+        "0.1",
+        "1e-7",
+        "9007199254740993",
+        "1.7976931348623157e308",
+    ] {
+        let f = parse_filter(&format!("a eq {n}")).unwrap();
+        let Filter::Compare {
+            value: CompValue::Number(v),
+            ..
+        } = &f
+        else {
+            panic!("{f:?}")
+        };
+        assert_eq!(v.as_f64(), n.parse::<f64>().ok(), "{n}");
+        assert_eq!(parse_filter(&f.to_string()), Ok(f.clone()), "{n}");
+    }
+}
+
 #[test]
 fn string_escapes() {
     let f = parse_filter(r#"displayName eq "a \"q\" \\ \u00e9\n \/""#).unwrap();
