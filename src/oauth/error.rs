@@ -172,5 +172,16 @@ mod tests {
             OAuthError::Store(StoreError::Sqlite("disk".into())).status_code(),
             503
         );
+        // RFC 6749 §5.2 has no `temporarily_unavailable` at the token endpoint.
+        assert_eq!(
+            OAuthError::Store(StoreError::Sqlite("disk".into())).code(),
+            "server_error"
+        );
+        // A client cut off mid-issuance is the client's state, not a store failure.
+        let cut: OAuthError = StoreError::ClientCutOff("cl_1".into()).into();
+        assert_eq!(
+            (cut.status_code().as_u16(), cut.code()),
+            (401, "invalid_client")
+        );
     }
 }

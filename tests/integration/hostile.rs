@@ -249,9 +249,11 @@ fn deleting_a_client_under_load_leaves_no_token_alive() {
         for _ in 0..3 {
             scope.spawn(|| {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Each minted token is used once at once (it may already be dead if
+                    // the cut-off committed in between; what counts is after).
                     if let Ok(t) = cc_token(&server, &c) {
-                        assert_eq!(scim_status(&server, &t), 200, "fresh tokens work");
-                        minted.lock().unwrap().push(t);
+                        let status = scim_status(&server, &t);
+                        minted.lock().unwrap().push((t, status));
                     }
                 }
             });
@@ -265,10 +267,11 @@ fn deleting_a_client_under_load_leaves_no_token_alive() {
     });
     let minted = minted.into_inner().unwrap();
     assert!(
-        minted.len() > 5,
-        "tokens were minted during the test: {}",
+        minted.iter().filter(|(_, status)| *status == 200).count() > 5,
+        "tokens were minted and worked during the test: {}",
         minted.len()
     );
+    let minted: Vec<String> = minted.into_iter().map(|(t, _)| t).collect();
     for t in minted.iter().chain([&cli_token]) {
         assert_eq!(
             scim_status(&server, t),
