@@ -285,8 +285,9 @@ fn generate_at(kind: TokenKind, millis: u64) -> NewToken {
 
 /// Fill `buf` from the operating system's CSPRNG (getrandom(2)): every secret comes from
 /// the kernel, never from a user-space generator whose state a fork or a VM snapshot
-/// could duplicate.
-fn os_random(buf: &mut [u8]) {
+/// could duplicate. The one place scimgate draws random bytes (tokens, session ids, SCIM
+/// resource ids).
+pub fn os_random(buf: &mut [u8]) {
     // The OS RNG failing is not recoverable and not a client's doing.
     rand::rngs::SysRng
         .try_fill_bytes(buf)

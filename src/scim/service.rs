@@ -8,7 +8,6 @@
 
 use std::collections::HashSet;
 
-use rand::TryRng;
 use serde_json::{Value, json};
 
 use super::cache::{Cached, ResourceCache};
@@ -52,9 +51,7 @@ pub struct Scim<'a> {
 /// A random RFC 4122 version-4 id.
 fn new_id() -> String {
     let mut b = [0u8; 16];
-    rand::rngs::SysRng
-        .try_fill_bytes(&mut b)
-        .expect("the operating system's random number generator failed");
+    crate::token::os_random(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();

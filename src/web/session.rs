@@ -19,7 +19,6 @@ use std::sync::Mutex;
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
 use lru::LruCache;
-use rand::TryRng;
 
 use crate::time::Timestamp;
 use crate::token::TokenHash;
@@ -48,9 +47,7 @@ pub fn random_value() -> String {
 
 fn random_bytes() -> [u8; 32] {
     let mut bytes = [0u8; 32];
-    rand::rngs::SysRng
-        .try_fill_bytes(&mut bytes)
-        .expect("the operating system's random number generator failed");
+    crate::token::os_random(&mut bytes);
     bytes
 }
 
