@@ -98,7 +98,7 @@ impl TokenCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, CacheMap> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.map)
     }
 
     /// The access token with hash `hash`: from the cache if it was read less than the TTL

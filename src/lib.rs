@@ -48,6 +48,7 @@ pub mod peer;
 pub mod scim;
 pub mod settings;
 pub mod store;
+pub mod sync;
 pub mod text;
 pub mod throttle;
 pub mod time;

@@ -186,7 +186,7 @@ impl HeartbeatLog {
     /// Run `write` on the open file (opened, or reopened after SIGHUP, first); errors are
     /// logged, never raised.
     fn with_file(&self, write: impl FnOnce(&mut File) -> std::io::Result<()>) {
-        let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = crate::sync::lock(&self.file);
         if self.reopen.swap(false, Ordering::SeqCst) {
             *guard = None;
         }

@@ -31,7 +31,7 @@ pub mod usage;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration as StdDuration, Instant};
 
@@ -55,9 +55,7 @@ const QUIET_MS: u64 = 250;
 /// How often the tick prunes expired tokens when `token_retention` is set (seconds).
 const PRUNE_EVERY: i64 = 86_400;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::sync::lock;
 
 /// What one tick did (returned for tests and logged).
 #[derive(Debug, Default, Clone)]

@@ -201,7 +201,7 @@ impl Notifier {
                             }
                         }
                         let (count, done) = &*pending;
-                        let mut c = count.lock().unwrap_or_else(|p| p.into_inner());
+                        let mut c = crate::sync::lock(count);
                         *c = c.saturating_sub(1);
                         done.notify_all();
                     }
@@ -230,9 +230,9 @@ impl Notifier {
         }
         if let Some(q) = &self.queue {
             let (count, _) = &*self.pending;
-            *count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+            *crate::sync::lock(count) += 1;
             if q.send(n).is_err() {
-                *count.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+                *crate::sync::lock(count) -= 1;
             }
         }
     }
@@ -240,7 +240,7 @@ impl Notifier {
     /// Wait (at most `limit`) until every queued notification was delivered or gave up.
     pub fn wait_idle(&self, limit: StdDuration) {
         let (count, done) = &*self.pending;
-        let guard = count.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = crate::sync::lock(count);
         let _ = done.wait_timeout_while(guard, limit, |c| *c > 0);
     }
 }

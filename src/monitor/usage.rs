@@ -52,9 +52,7 @@ impl std::fmt::Debug for UsageRecorder {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::sync::lock;
 
 fn flush(store: &Store, shared: &Shared) {
     let pending = std::mem::take(&mut *lock(&shared.pending));

@@ -80,7 +80,7 @@ impl ClientCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (ClientRow, Instant)>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.map)
     }
 
     fn get_or_load(

@@ -122,7 +122,7 @@ impl LifetimePolicy {
 
     /// The maximum lifetime in seconds.
     fn max_secs(&self, state: &AppState) -> Result<i64, OAuthError> {
-        let lock = || self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        let lock = || crate::sync::lock(&self.cached);
         if let Some((v, _)) = lock().filter(|(_, at)| at.elapsed() < self.ttl) {
             return Ok(v);
         }

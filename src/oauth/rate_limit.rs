@@ -52,7 +52,7 @@ impl IssuanceLimit {
 
     /// Refusals so far, per client.
     pub fn refused_by_client(&self) -> Vec<(String, u64)> {
-        let map = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        let map = crate::sync::lock(&self.refused);
         let mut v: Vec<_> = map.iter().map(|(k, n)| (k.clone(), *n)).collect();
         v.sort();
         v

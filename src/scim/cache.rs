@@ -35,7 +35,7 @@ pub struct ResourceCache {
 
 impl ResourceCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(ResourceKind, String), Cached>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.map)
     }
 
     /// The current generation; pass it to [`ResourceCache::put`].

@@ -51,9 +51,7 @@ impl Drop for Inner {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::sync::lock;
 
 fn stop(shared: &Shared, thread: &Mutex<Option<JoinHandle<()>>>) {
     *lock(&shared.stop) = true;

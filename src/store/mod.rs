@@ -256,7 +256,7 @@ impl Store {
     fn writer(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (the transaction rolls
         // back on drop), so a poisoned mutex is safe to keep using.
-        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.writer)
     }
 
     /// Whether the writer's commits survive power loss (`synchronous=FULL`, the default)

@@ -71,7 +71,7 @@ impl Default for Sessions {
 
 impl Sessions {
     fn map(&self) -> std::sync::MutexGuard<'_, LruCache<TokenHash, Session>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.map)
     }
 
     /// The CSRF token of anonymous session `id`.
