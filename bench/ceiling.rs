@@ -17,7 +17,9 @@ async fn main() -> std::io::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8099".into());
     HttpServer::new(|| {
-        App::new().default_service(web::to(|| async {
+        // The body is read (as scimgate reads a form): an unread body makes actix close
+        // the connection instead of keeping it alive, which measures reconnects.
+        App::new().default_service(web::to(|_body: web::Bytes| async {
             HttpResponse::Ok()
                 .content_type("application/json")
                 .body(BODY)
