@@ -324,3 +324,27 @@ ALTER TABLE clients ADD COLUMN require_pkce INTEGER NOT NULL DEFAULT 0;
 -- `contoso.com` exactly, `*.contoso.com` its subdomains); empty: unrestricted
 -- (src/scim/domains.rs).
 ALTER TABLE clients ADD COLUMN email_domains TEXT NOT NULL DEFAULT '';
+
+-- migration: 8
+
+-- Provisioning errors: SCIM requests refused with an error the IdP reports against a user
+-- or group (400, 409, 412, 413, 415, 5xx; never 401 or 404). Written by the monitor, off
+-- the request path; bounded per client (the newest rows are kept, see
+-- store/provisioning.rs) and pruned with the other monitor data. Never a request body:
+-- only the identifiers of the resource concerned and the SCIM error.
+CREATE TABLE provisioning_errors (
+    id           INTEGER PRIMARY KEY,
+    client_id    TEXT NOT NULL,
+    at           INTEGER NOT NULL,                      -- Unix seconds
+    method       TEXT NOT NULL,
+    resource     TEXT NOT NULL,                         -- Users | Groups | other
+    resource_id  TEXT,                                  -- from the path, if any
+    user_name    TEXT,                                  -- userName (Users)
+    external_id  TEXT,
+    display_name TEXT,                                  -- displayName (Groups)
+    status       INTEGER NOT NULL,
+    scim_type    TEXT,
+    detail       TEXT
+) STRICT;
+CREATE INDEX provisioning_errors_client ON provisioning_errors(client_id, at);
+CREATE INDEX provisioning_errors_at ON provisioning_errors(at);

@@ -13,6 +13,7 @@
 
 mod clients;
 mod output;
+mod provisioning;
 mod secrets;
 mod status;
 mod store_cmds;
@@ -103,6 +104,9 @@ pub enum Command {
     PruneTokens(tokens::PruneArgs),
     /// Clients' provisioning health; exit 0 ok, 1 warning, 2 critical (for cron/Nagios).
     Status(status::StatusArgs),
+    /// SCIM requests refused with an error the IdP reports for a user or group (409,
+    /// 400, 412, 413, 415, 5xx), recorded by the server's monitor.
+    ProvisioningErrors(provisioning::ProvisioningErrorsArgs),
     /// Show the audit log.
     Audit(store_cmds::AuditArgs),
     /// Show or change the token lifetime policy.
@@ -231,6 +235,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Command::RevokeToken(a) => tokens::revoke(&ctx, a),
         Command::RotateToken(a) => tokens::rotate(&ctx, a),
         Command::PruneTokens(a) => tokens::prune(&ctx, a),
+        Command::ProvisioningErrors(a) => provisioning::list(&ctx, a),
         Command::Audit(a) => store_cmds::audit(&ctx, a),
         Command::Policy(a) => store_cmds::policy(&ctx, a),
         Command::SetToolPassword(a) => store_cmds::set_tool_password(&ctx, a),

@@ -123,30 +123,37 @@ pub struct AuditArgs {
     pub all: bool,
 }
 
+/// `--since`: a duration back from `now` (7d) or a date (2027-03-31, from the start of
+/// that day) or a date and time.
+pub fn parse_since(
+    now: scimgate::time::Timestamp,
+    s: &str,
+) -> Result<scimgate::time::Timestamp, CliError> {
+    let usage = || {
+        CliError::Usage(format!(
+            "--since `{s}` is neither a duration (7d) nor a date (2027-03-31)"
+        ))
+    };
+    match Duration::parse(s) {
+        Ok(d) => Ok(now - d.secs()),
+        // A bare date means from the start of that day.
+        Err(_) if s.trim().len() == 10 => {
+            parse_date(&format!("{} 00:00", s.trim())).map_err(|_| usage())
+        }
+        Err(_) => parse_date(s).map_err(|_| usage()),
+    }
+}
+
 /// How many events `config audit` shows without `--limit` or `--all`.
 const AUDIT_DEFAULT_LIMIT: usize = 100;
 
 pub fn audit(ctx: &Ctx, a: AuditArgs) -> CliResult {
     let now = ctx.admin.now();
-    let since = match &a.since {
-        None => None,
-        Some(s) => Some(match Duration::parse(s) {
-            Ok(d) => now - d.secs(),
-            // A bare date means from the start of that day.
-            Err(_) if s.trim().len() == 10 => {
-                parse_date(&format!("{} 00:00", s.trim())).map_err(|_| {
-                    CliError::Usage(format!(
-                        "--since `{s}` is neither a duration (7d) nor a date (2027-03-31)"
-                    ))
-                })?
-            }
-            Err(_) => parse_date(s).map_err(|_| {
-                CliError::Usage(format!(
-                    "--since `{s}` is neither a duration (7d) nor a date (2027-03-31)"
-                ))
-            })?,
-        }),
-    };
+    let since = a
+        .since
+        .as_deref()
+        .map(|s| parse_since(now, s))
+        .transpose()?;
     let limit = if a.all {
         usize::MAX
     } else {

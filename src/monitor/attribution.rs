@@ -5,7 +5,9 @@
 //!   agent, latency) — including requests the guard refused because the token expired or
 //!   was revoked, the moment provisioning breaks. The guard leaves its verdict in the
 //!   request's extensions; this reads it after the response and hands the event to the
-//!   monitor (a buffer push).
+//!   monitor (a buffer push). For a refused request it also takes the identifiers the
+//!   handler noted ([`Concerned`]) and the SCIM error the response carries, for the
+//!   provisioning errors (`super::provisioning`).
 //! - [`event`]: the same event for a request whose handler judged the credential itself
 //!   (the token endpoint, when it refuses a client's dead refresh token or expired secret).
 
@@ -17,8 +19,9 @@ use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, web};
 
-use super::events::{Attribution, RequestEvent};
+use super::events::{Attribution, Concerned, Refusal, RequestEvent};
 use crate::http::AppState;
+use crate::scim::error::ScimError;
 use crate::time::Timestamp;
 
 /// See the module documentation.
@@ -34,9 +37,17 @@ pub async fn attribute(
         if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
             let at = state.clock.now();
             let status = res.status().as_u16();
-            state
-                .monitor
-                .record(event(res.request(), attribution, status, started, at));
+            let mut e = event(res.request(), attribution, status, started, at);
+            if status >= 400 {
+                let concerned = res.request().extensions_mut().remove::<Concerned>();
+                let error = res.response().extensions().get::<ScimError>().cloned();
+                e.refusal = Some(Box::new(Refusal {
+                    concerned: concerned.unwrap_or_default(),
+                    scim_type: error.as_ref().and_then(|e| e.scim_type),
+                    detail: error.map(|e| e.detail),
+                }));
+            }
+            state.monitor.record(e);
         }
     }
     Ok(res)
@@ -67,5 +78,6 @@ pub fn event(
         ip: crate::peer::client_ip(req),
         user_agent,
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        refusal: None,
     }
 }

@@ -72,4 +72,60 @@ pub struct RequestEvent {
     pub ip: Option<std::net::IpAddr>,
     pub user_agent: Option<String>,
     pub latency_ms: f64,
+    /// For a refused SCIM request: the resource it concerned and the SCIM error, as far
+    /// as known (boxed: `None` on almost every request).
+    pub refusal: Option<Box<Refusal>>,
+}
+
+/// What a refused SCIM request concerned and how it was refused: identifiers of the user
+/// or group (from the request body, by the handler; never the body itself) and the SCIM
+/// error the response carried.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Refusal {
+    pub concerned: Concerned,
+    pub scim_type: Option<&'static str>,
+    pub detail: Option<String>,
+}
+
+/// The identifiers of the user or group a SCIM write named, each cut to
+/// [`Concerned::MAX`] characters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Concerned {
+    pub user_name: Option<String>,
+    pub external_id: Option<String>,
+    pub display_name: Option<String>,
+}
+
+impl Concerned {
+    pub const MAX: usize = 256;
+
+    /// The identifiers in a SCIM resource body (`userName`, `externalId`, `displayName`,
+    /// matched case-insensitively as SCIM attribute names are).
+    pub fn of(body: &serde_json::Value) -> Concerned {
+        let mut c = Concerned::default();
+        let Some(obj) = body.as_object() else {
+            return c;
+        };
+        for (k, v) in obj {
+            let slot = if k.eq_ignore_ascii_case("userName") {
+                &mut c.user_name
+            } else if k.eq_ignore_ascii_case("externalId") {
+                &mut c.external_id
+            } else if k.eq_ignore_ascii_case("displayName") {
+                &mut c.display_name
+            } else {
+                continue;
+            };
+            if let Some(s) = v.as_str() {
+                *slot = Some(s.chars().take(Self::MAX).collect());
+            }
+        }
+        c
+    }
+
+    /// Leave these identifiers in `req`'s extensions for the attribution middleware.
+    pub fn note(self, req: &actix_web::HttpRequest) {
+        use actix_web::HttpMessage;
+        req.extensions_mut().insert(self);
+    }
 }

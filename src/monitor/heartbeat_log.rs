@@ -243,6 +243,7 @@ mod tests {
                 ip: Some([192, 0, 2, 7].into()),
                 user_agent: Some("Okta SCIM Client 1.0.0".into()),
                 latency_ms: 0.25,
+                refusal: None,
             })
             .collect();
         log.write_requests(&events);

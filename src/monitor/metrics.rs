@@ -8,6 +8,9 @@
 //! - `scimgate_client_state{client_id,client_name,state}` — 1 for the current state;
 //! - `scimgate_client_heartbeat_interval_seconds{client_id,client_name}` — the expectation;
 //! - `scimgate_scim_requests_total{client_id,status}` — attributed SCIM requests;
+//! - `scimgate_provisioning_errors_total{client_id,status}` — SCIM requests refused with
+//!   an error the IdP reports for a user or group (`provisioning`), and
+//!   `scimgate_provisioning_errors_dropped_total` — those dropped to bound the store;
 //! - `scimgate_token_requests_total{grant_type,outcome}` — token endpoint requests;
 //! - `scimgate_client_auth_failures_total`, `scimgate_login_failures_total` — every failed
 //!   client authentication and sign-in (the audit log keeps them within a budget);
@@ -132,6 +135,29 @@ pub fn render(
         "scimgate_scim_requests",
         "Attributed SCIM requests by client and HTTP status",
         scim,
+    );
+    let provisioning = Family::<Labels, Counter>::default();
+    for (client, per_status) in &counters.provisioning_errors {
+        for (status, n) in per_status {
+            provisioning
+                .get_or_create(&labels(&[
+                    ("client_id", client),
+                    ("status", &status.to_string()),
+                ]))
+                .inc_by(*n);
+        }
+    }
+    registry.register(
+        "scimgate_provisioning_errors",
+        "SCIM requests refused with an error the IdP reports for a user or group, by client and HTTP status",
+        provisioning,
+    );
+    let dropped = Counter::<u64>::default();
+    dropped.inc_by(counters.provisioning_errors_dropped);
+    registry.register(
+        "scimgate_provisioning_errors_dropped",
+        "Provisioning errors dropped from the store to keep each client within its bound",
+        dropped,
     );
     let token = Family::<Labels, Counter>::default();
     for ((grant, outcome), n) in &counters.token_endpoint {

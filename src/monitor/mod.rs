@@ -27,6 +27,7 @@ pub mod health;
 pub mod heartbeat_log;
 pub mod metrics;
 pub mod notify;
+pub mod provisioning;
 pub mod usage;
 
 use std::collections::HashMap;
@@ -70,6 +71,12 @@ pub struct Counters {
     pub scim: HashMap<String, HashMap<u16, u64>>,
     /// (grant type, outcome) → token endpoint requests.
     pub token_endpoint: HashMap<(&'static str, &'static str), u64>,
+    /// client id → HTTP status → provisioning errors (see [`provisioning`]).
+    pub provisioning_errors: HashMap<String, HashMap<u16, u64>>,
+    /// Provisioning errors dropped to keep the store within its bound per client.
+    pub provisioning_errors_dropped: u64,
+    /// Provisioning errors the store failed to record.
+    pub provisioning_errors_unrecorded: u64,
 }
 
 #[derive(Default)]
@@ -403,6 +410,20 @@ impl Monitor {
                     None => counters.scim.entry(client.to_string()).or_default(),
                 };
                 *per_status.entry(e.status).or_default() += 1;
+                if let Attribution::Token {
+                    verdict: Verdict::Accepted,
+                    ..
+                } = &e.attribution
+                {
+                    if provisioning::is_provisioning_error(&e.method, e.status) {
+                        *counters
+                            .provisioning_errors
+                            .entry(client.to_string())
+                            .or_default()
+                            .entry(e.status)
+                            .or_default() += 1;
+                    }
+                }
             }
         }
         let mut st = lock(&self.state);
@@ -438,6 +459,7 @@ impl Monitor {
         let mut st = lock(&self.state);
         self.load_health(&mut st)?;
         let events = std::mem::take(&mut st.events);
+        let provisioning_errors = provisioning::errors_of(&events);
         Self::fold(&mut st, &events, now);
         let Buffers {
             health,
@@ -521,13 +543,28 @@ impl Monitor {
         self.log.write(&lines);
         self.store
             .save_monitor_state(&changed, &acts, &audits, now)?;
+        self.record_provisioning_errors(&provisioning_errors);
         self.check_expiry(&clients, now, report)?;
         self.prune_if_due(now)?;
         Ok(())
     }
 
+    /// Store this tick's provisioning errors; a failure is logged and counted, and does
+    /// not stop the tick.
+    fn record_provisioning_errors(&self, errors: &[crate::store::ProvisioningError]) {
+        match self.store.record_provisioning_errors(errors) {
+            Ok(0) => {}
+            Ok(dropped) => lock(&self.counters).provisioning_errors_dropped += dropped,
+            Err(e) => {
+                tracing::error!(error = %e, count = errors.len(), "recording provisioning errors failed");
+                lock(&self.counters).provisioning_errors_unrecorded += errors.len() as u64;
+            }
+        }
+    }
+
     /// With `token_retention` set, delete the tokens that expired that long ago: at the
-    /// first tick, then once a day (the same deletion as `config prune-tokens`).
+    /// first tick, then once a day (the same deletion as `config prune-tokens`); and the
+    /// provisioning errors older than that.
     fn prune_if_due(&self, now: Timestamp) -> Result<(), StoreError> {
         let Some(retention) = self.settings.token_retention else {
             return Ok(());
@@ -550,8 +587,10 @@ impl Monitor {
                 ..NewAuditEvent::default()
             })
         })?;
+        let provisioning_errors = self.store.prune_provisioning_errors(cutoff)?;
         *last = Some(now);
         tracing::info!(
+            provisioning_errors,
             tokens = pruned.tokens,
             codes = pruned.codes,
             %retention,

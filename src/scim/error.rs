@@ -128,6 +128,9 @@ impl ResponseError for ScimError {
         if let Some(c) = &self.challenge {
             resp.insert_header((header::WWW_AUTHENTICATE, c.as_str()));
         }
-        resp.body(body.to_string())
+        let mut resp = resp.body(body.to_string());
+        // For the monitor's provisioning errors (`monitor::attribution`).
+        resp.extensions_mut().insert(self.clone());
+        resp
     }
 }

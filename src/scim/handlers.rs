@@ -16,6 +16,7 @@ use super::service::{ListParams, Scim, etag, etag_matches, if_match_version};
 use crate::guard::authorize;
 use crate::http::AppState;
 use crate::model::Scope;
+use crate::monitor::events::Concerned;
 
 /// The SCIM media type (RFC 7644 §3.1).
 pub const SCIM_JSON: &str = "application/scim+json";
@@ -376,7 +377,10 @@ async fn create(
 ) -> Result<HttpResponse, ScimError> {
     let domains = authorize_for(&req, &state, Scope::DirectoryWrite)?;
     let body = read_json(payload, state.settings.max_body_bytes).await?;
-    let (doc, version) = with_scim(&state, domains, move |s| s.create(kind, &body)).await?;
+    let concerned = Concerned::of(&body);
+    let (doc, version) = with_scim(&state, domains, move |s| s.create(kind, &body))
+        .await
+        .inspect_err(|_| concerned.note(&req))?;
     Ok(resource_response(
         actix_web::http::StatusCode::CREATED,
         &doc,
@@ -440,12 +444,14 @@ async fn update(
     let domains = authorize_for(&req, &state, Scope::DirectoryWrite)?;
     let expected = if_match(&req)?;
     let body = read_json(payload, state.settings.max_body_bytes).await?;
+    let concerned = Concerned::of(&body);
     let id = path.into_inner();
     let (doc, version) = with_scim(&state, domains, move |s| match how {
         Update::Replace => s.replace(kind, &id, &body, expected.as_deref()),
         Update::Patch => s.patch(kind, &id, &body, expected.as_deref()),
     })
-    .await?;
+    .await
+    .inspect_err(|_| concerned.note(&req))?;
     Ok(resource_response(
         actix_web::http::StatusCode::OK,
         &doc,

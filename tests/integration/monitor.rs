@@ -685,3 +685,117 @@ fn a_flood_of_unknown_tokens_is_summarised_in_the_heartbeat_log() {
         lines.len()
     );
 }
+
+#[test]
+fn provisioning_errors_are_recorded_and_counted_but_not_404s_or_401s() {
+    // A run of 100 creates where every 10th user is a duplicate (409 uniqueness), a
+    // search and a delete that find nothing (404: success for an IdP) and an unknown
+    // token (401: the health states' business).
+    let s = TestStore::init();
+    let clock = Clock::system();
+    let server = TestServer::start_with(
+        &s.db,
+        clock.clone(),
+        RawSettings {
+            monitor_tick: Some("1h".into()),
+            ..RawSettings::default()
+        },
+    );
+    let (client, token) = entra_client(&s.db, &clock, None, Lifetime::For(Duration::days(90)));
+    let scim = Scim::new(&server, &token);
+    const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+    for i in 0..100 {
+        let name = if i % 10 == 9 {
+            format!("user{}@example.com", i - 1)
+        } else {
+            format!("user{i}@example.com")
+        };
+        let r = scim.post(
+            "/Users",
+            serde_json::json!({"schemas": [USER], "userName": name}),
+        );
+        assert_eq!(r.status, if i % 10 == 9 { 409 } else { 201 }, "{i}");
+    }
+    assert_eq!(scim.get("/Users/no-such-id").status, 404);
+    assert_eq!(scim.delete("/Users/no-such-id").status, 404);
+    assert_eq!(
+        scim.patch(
+            "/Users/no-such-id",
+            serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": false}]})
+        )
+        .status,
+        404
+    );
+    server.state.monitor.tick();
+
+    let rows = server.state.store.provisioning_errors(None, 0).unwrap();
+    assert_eq!(
+        rows.len(),
+        11,
+        "10 conflicts and the PATCH of a missing user: {rows:?}"
+    );
+    let conflicts: Vec<_> = rows.iter().filter(|r| r.status == 409).collect();
+    assert_eq!(conflicts.len(), 10);
+    let mut names: Vec<_> = conflicts
+        .iter()
+        .map(|r| r.user_name.clone().unwrap())
+        .collect();
+    names.sort();
+    let mut expected: Vec<_> = (0..10)
+        .map(|k| format!("user{}@example.com", k * 10 + 8))
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected, "each conflict names its user");
+    for r in &conflicts {
+        assert_eq!(
+            (r.client_id.as_str(), r.method.as_str()),
+            (client.as_str(), "POST")
+        );
+        assert_eq!(
+            (r.resource.as_str(), r.resource_id.as_deref()),
+            ("Users", None)
+        );
+        assert_eq!(r.scim_type.as_deref(), Some("uniqueness"));
+        assert!(r.detail.as_deref().is_some_and(|d| !d.is_empty()), "{r:?}");
+    }
+    let patch = rows.iter().find(|r| r.status == 404).unwrap();
+    assert_eq!(
+        (patch.method.as_str(), patch.resource_id.as_deref()),
+        ("PATCH", Some("no-such-id"))
+    );
+    let metrics = server.get_text("/metrics");
+    for needle in [
+        format!("scimgate_provisioning_errors_total{{client_id=\"{client}\",status=\"409\"}} 10"),
+        format!("scimgate_provisioning_errors_total{{client_id=\"{client}\",status=\"404\"}} 1"),
+        "scimgate_provisioning_errors_dropped_total 0".to_string(),
+    ] {
+        assert!(metrics.contains(&needle), "missing {needle} in\n{metrics}");
+    }
+
+    // The CLI lists them, per client and all, as JSON and as a table.
+    let listed = s.json(&["provisioning-errors", "-i", &client]);
+    assert_eq!(listed.as_array().unwrap().len(), 11, "{listed}");
+    let first = &listed[0];
+    assert_eq!(first["user_name"], "user8@example.com", "{first}");
+    assert_eq!(first["status"], 409);
+    assert_eq!(first["scim_type"], "uniqueness");
+    let out = s
+        .config()
+        .args(["provisioning-errors", "--since", "1h"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for k in 0..10 {
+        assert!(
+            text.contains(&format!("user{}@example.com", k * 10 + 8)),
+            "{text}"
+        );
+    }
+    assert!(!text.contains(&token), "never a token");
+    let err = s.fails(&["provisioning-errors", "--since", "yesterday-ish"], 2);
+    assert!(err.contains("--since"), "{err}");
+    let err = s.fails(&["provisioning-errors", "-i", "cl_nope"], 1);
+    assert!(err.contains("cl_nope"), "{err}");
+}
