@@ -19,7 +19,8 @@ WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 "$R/examples/seed" tokens "$WORK/full.db" "$SEED_TOKENS"
 read -r CLIENT_ID CLIENT_SECRET < <("$R/examples/seed" client "$WORK/full.db")
@@ -44,18 +45,8 @@ cat >"$WORK/cc.lua" <<'LUA'
 wrk.method = "POST"
 wrk.body = "grant_type=client_credentials"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-local threads = {}
-setup = function(thread) table.insert(threads, thread) end
-bad = 0
-response = function(status, headers, body)
-  if status ~= 200 or not body:find('"access_token"', 1, true) then bad = bad + 1 end
-end
-done = function(summary, latency, requests)
-  local n = 0
-  for _, t in ipairs(threads) do n = n + t:get("bad") end
-  io.write("Bad responses: " .. n .. "\n")
-end
 LUA
+check_lua "$WORK/cc.lua" '"access_token"'
 
 echo "store: $SEED_TOKENS tokens; $CONN connections; ${DUR}s per run; servers on core 0, wrk on core 1"
 FAILED=0

@@ -31,7 +31,8 @@ SERVER=""
 cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 start() { # db
   PORT=$(free_port)
@@ -96,23 +97,6 @@ wrk.method = "POST"
 wrk.body = "token=$TOKEN&token_type_hint=access_token"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 LUA
-# Every response must be a 200 with the expected body (an error with a 200 would not
-# count): each wrk thread counts the others, `done` prints the total for run() to check.
-check_lua() { # FILE PATTERN
-  cat >>"$1" <<LUA
-local threads = {}
-setup = function(thread) table.insert(threads, thread) end
-bad = 0
-response = function(status, headers, body)
-  if status ~= 200 or not body:find('$2', 1, true) then bad = bad + 1 end
-end
-done = function(summary, latency, requests)
-  local n = 0
-  for _, t in ipairs(threads) do n = n + t:get("bad") end
-  io.write("Bad responses: " .. n .. "\\n")
-end
-LUA
-}
 check_lua "$WORK/cc.lua" '"access_token"'
 check_lua "$WORK/introspect.lua" '"active":true'
 
