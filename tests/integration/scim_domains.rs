@@ -13,21 +13,8 @@ const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 fn client(s: &TestStore, name: &str, domains: &[&str]) -> String {
-    let mut args = vec![
-        "register-api-client",
-        "-n",
-        name,
-        "-G",
-        "client_credentials",
-        "-S",
-        "user-directory.read.all",
-        "-S",
-        "user-directory.write.all",
-    ];
-    for d in domains {
-        args.extend_from_slice(&["--email-domain", d]);
-    }
-    let id = s.json(&args)["id"].as_str().unwrap().to_string();
+    let flags: Vec<&str> = domains.iter().flat_map(|d| ["--email-domain", d]).collect();
+    let id = s.cc_client_with(name, &flags);
     s.issue(&id, &[]).0
 }
 

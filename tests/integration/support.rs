@@ -153,7 +153,12 @@ impl TestStore {
 
     /// Register a client_credentials client with both scopes; return its id.
     pub fn cc_client(&self, name: &str) -> String {
-        let v = self.json(&[
+        self.cc_client_with(name, &[])
+    }
+
+    /// [`TestStore::cc_client`] with more `register-api-client` flags.
+    pub fn cc_client_with(&self, name: &str, extra: &[&str]) -> String {
+        let mut args = vec![
             "register-api-client",
             "-n",
             name,
@@ -163,7 +168,9 @@ impl TestStore {
             "user-directory.read.all",
             "-S",
             "user-directory.write.all",
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        let v = self.json(&args);
         v["id"].as_str().expect("client id").to_string()
     }
 
