@@ -348,3 +348,14 @@ CREATE TABLE provisioning_errors (
 ) STRICT;
 CREATE INDEX provisioning_errors_client ON provisioning_errors(client_id, at);
 CREATE INDEX provisioning_errors_at ON provisioning_errors(at);
+
+-- migration: 9
+
+-- Provisioning-error digests (monitor/digest.rs): the addresses each client's digest is
+-- mailed to (space-separated; `register-api-client --alert-email`), and per error the time
+-- a digest naming it was delivered. Errors with `notified_at` NULL are still to be told;
+-- a digest that could not be delivered leaves them NULL, so the next one carries them.
+ALTER TABLE clients ADD COLUMN alert_emails TEXT NOT NULL DEFAULT '';
+ALTER TABLE provisioning_errors ADD COLUMN notified_at INTEGER;
+CREATE INDEX provisioning_errors_pending ON provisioning_errors(client_id, id)
+    WHERE notified_at IS NULL;

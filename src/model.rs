@@ -244,6 +244,9 @@ pub struct Client {
     /// Email-domain rules limiting which users the client may see and manage
     /// (`crate::scim::domains`); empty: unrestricted.
     pub email_domains: Vec<String>,
+    /// Where this client's provisioning-error digests are mailed (`--alert-email`), on top
+    /// of the server's `smtp_to`; empty: only there.
+    pub alert_emails: Vec<String>,
 }
 
 fn ser_scopes<S: serde::Serializer>(scopes: &[Scope], s: S) -> Result<S::Ok, S::Error> {

@@ -24,6 +24,7 @@
 //! | heartbeat log file | `heartbeat_log` | `SCIMGATE_HEARTBEAT_LOG` | — | `scim_heartbeat.log` next to the store |
 //! | expiry warning lead times | `expiry_warnings` | `SCIMGATE_EXPIRY_WARNINGS` | — | `30d,7d,1d` |
 //! | delete tokens expired this long (daily) | `token_retention` | `SCIMGATE_TOKEN_RETENTION` | — | none (keep all) |
+//! | provisioning-error digest interval (per client) | `provisioning_digest_interval` | `SCIMGATE_PROVISIONING_DIGEST_INTERVAL` | — | `15m` |
 //! | webhook URL (JSON POST) | `webhook_url` | `SCIMGATE_WEBHOOK_URL` | — | none |
 //! | webhook HMAC secret | `webhook_secret` | `SCIMGATE_WEBHOOK_SECRET` | — | none (unsigned) |
 //! | webhook timeout / retries | `webhook_timeout`, `webhook_retries` | `SCIMGATE_WEBHOOK_TIMEOUT`, `…_RETRIES` | — | `10s`, `3` |
@@ -82,6 +83,7 @@ pub struct RawSettings {
     pub heartbeat_log: Option<String>,
     pub expiry_warnings: Option<String>,
     pub token_retention: Option<String>,
+    pub provisioning_digest_interval: Option<String>,
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<String>,
     pub webhook_timeout: Option<String>,
@@ -142,6 +144,7 @@ impl RawSettings {
             heartbeat_log: get("SCIMGATE_HEARTBEAT_LOG"),
             expiry_warnings: get("SCIMGATE_EXPIRY_WARNINGS"),
             token_retention: get("SCIMGATE_TOKEN_RETENTION"),
+            provisioning_digest_interval: get("SCIMGATE_PROVISIONING_DIGEST_INTERVAL"),
             webhook_url: get("SCIMGATE_WEBHOOK_URL"),
             webhook_secret: get("SCIMGATE_WEBHOOK_SECRET"),
             webhook_timeout: get("SCIMGATE_WEBHOOK_TIMEOUT"),
@@ -194,6 +197,9 @@ impl RawSettings {
             heartbeat_log: over.heartbeat_log.or(self.heartbeat_log),
             expiry_warnings: over.expiry_warnings.or(self.expiry_warnings),
             token_retention: over.token_retention.or(self.token_retention),
+            provisioning_digest_interval: over
+                .provisioning_digest_interval
+                .or(self.provisioning_digest_interval),
             webhook_url: over.webhook_url.or(self.webhook_url),
             webhook_secret: over.webhook_secret.or(self.webhook_secret),
             webhook_timeout: over.webhook_timeout.or(self.webhook_timeout),

@@ -3,7 +3,7 @@
 //! its users type them; the IdP reference and heartbeat flags are scimgate's own.
 
 use clap::Args;
-use scimgate::admin::{ClientChanges, RegisterClient};
+use scimgate::admin::{ClientChanges, RegisterClient, alert_email};
 use scimgate::model::{
     AuthMethod, Client, ClientProfile, GrantType, Heartbeat, IdpKind, IdpRef, Scope,
 };
@@ -133,6 +133,10 @@ pub struct RegisterArgs {
     /// `*.contoso.com` its subdomains. Default: unrestricted.
     #[arg(long = "email-domain", value_name = "DOMAIN")]
     pub email_domains: Vec<String>,
+    /// Mail this client's provisioning-error digests to this address too (repeat; the
+    /// server's `smtp_to` always gets them).
+    #[arg(long = "alert-email", value_name = "ADDRESS", value_parser = alert_email)]
+    pub alert_emails: Vec<String>,
     /// Lifetime of access tokens from the OAuth2 flows (default 1h).
     #[arg(long, value_parser = Duration::parse)]
     pub access_token_validity: Option<Duration>,
@@ -159,6 +163,7 @@ pub fn register(ctx: &Ctx, a: RegisterArgs) -> CliResult {
         require_consent: a.require_consent.unwrap_or(false),
         require_pkce: a.require_pkce.unwrap_or(false),
         email_domains: a.email_domains,
+        alert_emails: a.alert_emails,
         access_token_ttl: a.access_token_validity,
         refresh_token_ttl: a.refresh_token_validity,
         client_secret_ttl: a.client_secret_validity,
@@ -238,6 +243,14 @@ fn describe(ctx: &Ctx, c: &Client, active_tokens: i64) -> Vec<(&'static str, Str
                 "any (unrestricted)".into()
             } else {
                 c.email_domains.join(", ")
+            },
+        ),
+        (
+            "Alert e-mail",
+            if c.alert_emails.is_empty() {
+                "- (digests go to the server's smtp_to only)".into()
+            } else {
+                c.alert_emails.join(", ")
             },
         ),
         (
@@ -411,6 +424,12 @@ pub struct UpdateArgs {
     /// Remove the email-domain restriction (the client sees every user).
     #[arg(long, conflicts_with = "email_domains")]
     pub any_email_domain: bool,
+    /// Replace the addresses this client's provisioning-error digests are mailed to (repeat).
+    #[arg(long = "alert-email", value_name = "ADDRESS", value_parser = alert_email)]
+    pub alert_emails: Vec<String>,
+    /// Mail this client's digests only to the server's `smtp_to`.
+    #[arg(long, conflicts_with = "alert_emails")]
+    pub no_alert_email: bool,
     /// Lifetime of access tokens from the OAuth2 flows.
     #[arg(long, value_parser = Duration::parse)]
     pub access_token_validity: Option<Duration>,
@@ -437,6 +456,11 @@ pub fn update(ctx: &Ctx, a: UpdateArgs) -> CliResult {
             Some(Vec::new())
         } else {
             (!a.email_domains.is_empty()).then_some(a.email_domains)
+        },
+        alert_emails: if a.no_alert_email {
+            Some(Vec::new())
+        } else {
+            (!a.alert_emails.is_empty()).then_some(a.alert_emails)
         },
         access_token_ttl: a.access_token_validity,
         refresh_token_ttl: a.refresh_token_validity,

@@ -36,6 +36,7 @@ pub fn list(ctx: &Ctx, a: ProvisioningErrorsArgs) -> CliResult {
             .map(|e| {
                 let mut v = json!(e);
                 v["at"] = json!(format_rfc3339(e.at));
+                v["notified_at"] = json!(e.notified_at.map(format_rfc3339));
                 v
             })
             .collect();
@@ -50,11 +51,7 @@ pub fn list(ctx: &Ctx, a: ProvisioningErrorsArgs) -> CliResult {
         .iter()
         .map(|e| {
             let who = e
-                .user_name
-                .as_ref()
-                .or(e.display_name.as_ref())
-                .or(e.external_id.as_ref())
-                .or(e.resource_id.as_ref())
+                .concerned()
                 .map(|s| printable(s, 64))
                 .unwrap_or_else(|| "-".into());
             vec![

@@ -29,6 +29,8 @@ pub struct RegisterClient {
     pub require_pkce: bool,
     /// Email-domain rules (`--email-domain`); empty: unrestricted.
     pub email_domains: Vec<String>,
+    /// Where provisioning-error digests go (`--alert-email`), besides the server's `smtp_to`.
+    pub alert_emails: Vec<String>,
     pub access_token_ttl: Option<Duration>,
     pub refresh_token_ttl: Option<Duration>,
     pub client_secret_ttl: Option<Duration>,
@@ -52,6 +54,7 @@ impl RegisterClient {
             require_consent: false,
             require_pkce: false,
             email_domains: Vec::new(),
+            alert_emails: Vec::new(),
             access_token_ttl: None,
             refresh_token_ttl: None,
             client_secret_ttl: None,
@@ -79,6 +82,8 @@ pub struct ClientChanges {
     pub require_pkce: Option<bool>,
     /// Replace the email-domain rules (`Some(vec![])` removes the restriction).
     pub email_domains: Option<Vec<String>>,
+    /// Replace the provisioning-alert addresses (`Some(vec![])` removes them).
+    pub alert_emails: Option<Vec<String>>,
     pub access_token_ttl: Option<Duration>,
     pub refresh_token_ttl: Option<Duration>,
     pub idp_kind: Option<IdpKind>,
@@ -236,6 +241,7 @@ impl Admin<'_> {
             disabled_at: None,
             require_pkce: req.require_pkce,
             email_domains: check_domains(&req.email_domains)?,
+            alert_emails: check_alert_emails(&req.alert_emails)?,
         };
         let e = NewAuditEvent {
             client_id: Some(client.id.clone()),
@@ -315,6 +321,7 @@ impl Admin<'_> {
             && ch.require_consent.is_none()
             && ch.require_pkce.is_none()
             && ch.email_domains.is_none()
+            && ch.alert_emails.is_none()
             && ch.access_token_ttl.is_none()
             && ch.refresh_token_ttl.is_none()
             && ch.heartbeat.is_none()
@@ -351,6 +358,11 @@ impl Admin<'_> {
             require_consent: ch.require_consent,
             require_pkce: ch.require_pkce,
             email_domains: ch.email_domains.as_deref().map(check_domains).transpose()?,
+            alert_emails: ch
+                .alert_emails
+                .as_deref()
+                .map(check_alert_emails)
+                .transpose()?,
             access_token_ttl: ch.access_token_ttl,
             refresh_token_ttl: ch.refresh_token_ttl,
             idp,
@@ -463,6 +475,34 @@ fn check_domains(rules: &[String]) -> Result<Vec<String>> {
     }
     Ok(out)
 }
+
+/// One `--alert-email` address, checked and trimmed: a plain mailbox (`ops@example.com`),
+/// as the SMTP envelope takes it; no display name, no list.
+pub fn alert_email(s: &str) -> std::result::Result<String, String> {
+    let t = s.trim();
+    t.parse::<lettre::Address>()
+        .map(|_| t.to_string())
+        .map_err(|_| format!("`{s}` is not an e-mail address (e.g. iam-alerts@example.com)"))
+}
+
+fn check_alert_emails(addrs: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for a in addrs {
+        let a = alert_email(a).map_err(AdminError::Invalid)?;
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(&a)) {
+            out.push(a);
+        }
+    }
+    if out.len() > MAX_ALERT_EMAILS {
+        return Err(AdminError::Invalid(format!(
+            "at most {MAX_ALERT_EMAILS} alert e-mail addresses per client"
+        )));
+    }
+    Ok(out)
+}
+
+/// The most `--alert-email` addresses one client may have.
+pub const MAX_ALERT_EMAILS: usize = 20;
 
 fn check_heartbeat(hb: &Heartbeat) -> Result<()> {
     if hb.missed == 0 {

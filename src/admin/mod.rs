@@ -10,7 +10,7 @@ mod clients;
 mod tokens;
 mod users;
 
-pub use clients::{ClientChanges, RegisterClient};
+pub use clients::{ClientChanges, MAX_ALERT_EMAILS, RegisterClient, alert_email};
 pub use tokens::{IssueToken, Lifetime, RevokeResult, TokenRef};
 
 use crate::model::{InvalidValue, NewAuditEvent};

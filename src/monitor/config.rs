@@ -10,6 +10,9 @@ use crate::time::Duration;
 /// The default expiry-warning lead times.
 pub const DEFAULT_LEADS: &str = "30d,7d,1d";
 
+/// The default provisioning-error digest interval.
+pub const DEFAULT_DIGEST_INTERVAL: &str = "15m";
+
 /// How e-mail reaches the SMTP server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmtpSecurity {
@@ -69,6 +72,9 @@ pub struct MonitorSettings {
     /// Delete tokens that expired this long ago, once a day (`store::retention`); `None`
     /// keeps every token.
     pub token_retention: Option<Duration>,
+    /// How long a client's provisioning errors are collected before one digest tells them,
+    /// and the least time between two digests of one client (`monitor::digest`).
+    pub digest_interval: Duration,
     pub webhook: Option<WebhookSettings>,
     pub email: Option<EmailSettings>,
 }
@@ -128,6 +134,18 @@ pub fn resolve(raw: &RawSettings, db: &Path) -> Result<MonitorSettings, Settings
         .map(Duration::parse)
         .transpose()
         .map_err(|e| invalid("token_retention", e.to_string()))?;
+    let digest_interval = Duration::parse(
+        raw.provisioning_digest_interval
+            .as_deref()
+            .unwrap_or(DEFAULT_DIGEST_INTERVAL),
+    )
+    .map_err(|e| invalid("provisioning_digest_interval", e.to_string()))?;
+    if digest_interval.secs() < 1 {
+        return Err(invalid(
+            "provisioning_digest_interval",
+            "must be at least 1s".into(),
+        ));
+    }
     let webhook = match &raw.webhook_url {
         None => None,
         Some(u) => {
@@ -176,12 +194,6 @@ pub fn resolve(raw: &RawSettings, db: &Path) -> Result<MonitorSettings, Settings
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .collect();
-            if to.is_empty() {
-                return Err(invalid(
-                    "smtp_to",
-                    "at least one recipient is required with smtp_host".into(),
-                ));
-            }
             for addr in std::iter::once(&from).chain(to.iter()) {
                 addr.parse::<lettre::Address>().map_err(|_| {
                     invalid("smtp_to", format!("`{addr}` is not an e-mail address"))
@@ -208,6 +220,7 @@ pub fn resolve(raw: &RawSettings, db: &Path) -> Result<MonitorSettings, Settings
         heartbeat_log,
         leads,
         token_retention,
+        digest_interval,
         webhook,
         email,
     })

@@ -155,6 +155,7 @@ mod tests {
             disabled_at: None,
             require_pkce: false,
             email_domains: Vec::new(),
+            alert_emails: Vec::new(),
         }
     }
 

@@ -11,6 +11,8 @@
 //! - `scimgate_provisioning_errors_total{client_id,status}` — SCIM requests refused with
 //!   an error the IdP reports for a user or group (`provisioning`), and
 //!   `scimgate_provisioning_errors_dropped_total` — those dropped to bound the store;
+//! - `scimgate_provisioning_digests_total{outcome}` — digests of them `sent` or `failed`
+//!   (kept for the next one);
 //! - `scimgate_token_requests_total{grant_type,outcome}` — token endpoint requests;
 //! - `scimgate_client_auth_failures_total`, `scimgate_login_failures_total` — every failed
 //!   client authentication and sign-in (the audit log keeps them within a budget);
@@ -158,6 +160,18 @@ pub fn render(
         "scimgate_provisioning_errors_dropped",
         "Provisioning errors dropped from the store to keep each client within its bound",
         dropped,
+    );
+    let digests = Family::<Labels, Counter>::default();
+    let (sent, failed) = monitor.digest_counts();
+    for (outcome, n) in [("sent", sent), ("failed", failed)] {
+        digests
+            .get_or_create(&labels(&[("outcome", outcome)]))
+            .inc_by(n);
+    }
+    registry.register(
+        "scimgate_provisioning_digests",
+        "Provisioning-error digests delivered to every notifier (sent) or not (failed; their errors wait for the next)",
+        digests,
     );
     let token = Family::<Labels, Counter>::default();
     for ((grant, outcome), n) in &counters.token_endpoint {

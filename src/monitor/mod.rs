@@ -6,8 +6,8 @@
 //!   records it (after the guard has judged the token) without writing on the request path;
 //! - [`Monitor`]: buffers events; its thread writes `scim_heartbeat.log` every second and,
 //!   every tick, folds events into each client's health, detects state changes
-//!   (`health`), sends expiry warnings (`expiry`) and notifications (`notify`, on their own
-//!   thread, in order);
+//!   (`health`), sends expiry warnings (`expiry`), provisioning-error digests (`digest`)
+//!   and notifications (`notify`, on their own thread, in order);
 //! - `usage`: last-use of tokens (for `config show-token`), batched the same way;
 //! - freshness: between ticks the thread writes what it folded (each client's last
 //!   success or failure, the token uses) at most once a second, and at once for the first
@@ -21,6 +21,7 @@
 
 pub mod attribution;
 pub mod config;
+pub mod digest;
 pub mod events;
 pub mod expiry;
 pub mod health;
@@ -112,6 +113,8 @@ pub struct Monitor {
     /// Milliseconds since `epoch` at the last drain that found events.
     last_busy_ms: AtomicU64,
     epoch: Instant,
+    /// Provisioning-error digests on their way, and their outcomes.
+    digests: Arc<digest::Digests>,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -143,6 +146,7 @@ impl Monitor {
             nudged: AtomicBool::new(false),
             last_busy_ms: AtomicU64::new(0),
             epoch: Instant::now(),
+            digests: Arc::default(),
         }
     }
 
@@ -531,6 +535,7 @@ impl Monitor {
                     details: json!({"from": old.as_str(), "to": new.as_str(),
                         "last_success_at": h.last_success_at.map(crate::time::format_rfc3339),
                         "last_failure_reason": h.last_failure_reason}),
+                    lines: Vec::new(),
                 });
             }
         }
@@ -544,6 +549,7 @@ impl Monitor {
         self.store
             .save_monitor_state(&changed, &acts, &audits, now)?;
         self.record_provisioning_errors(&provisioning_errors);
+        self.send_digests(&clients, now)?;
         self.check_expiry(&clients, now, report)?;
         self.prune_if_due(now)?;
         Ok(())
@@ -560,6 +566,52 @@ impl Monitor {
                 lock(&self.counters).provisioning_errors_unrecorded += errors.len() as u64;
             }
         }
+    }
+
+    /// Send each client whose provisioning errors are due a digest of them (see `digest`).
+    fn send_digests(&self, clients: &[Client], now: Timestamp) -> Result<(), StoreError> {
+        let interval = self.settings.digest_interval.secs();
+        for p in self.store.pending_provisioning_errors()? {
+            if !self.digests.begin(&p, now, interval) {
+                continue;
+            }
+            let rows = match self.store.pending_provisioning_errors_of(
+                &p.client_id,
+                p.last_id,
+                digest::MAX_LISTED,
+            ) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    self.digests
+                        .finish(&self.store, &p.client_id, p.last_id, now, false);
+                    return Err(e);
+                }
+            };
+            let client = clients.iter().find(|c| c.id == p.client_id);
+            let note = digest::compose(&p, client.map(|c| c.name.as_str()), &rows, now);
+            self.log.write(&[json!({
+                "ts": crate::time::format_rfc3339(now), "event": "provisioning_digest",
+                "client_id": p.client_id, "errors": p.count,
+            })]);
+            let (store, digests) = (self.store.clone(), self.digests.clone());
+            let (client_id, last_id) = (p.client_id.clone(), p.last_id);
+            self.notifier.send_with(
+                note,
+                client.map(|c| c.alert_emails.clone()).unwrap_or_default(),
+                Some(Box::new(move |ok| {
+                    digests.finish(&store, &client_id, last_id, now, ok)
+                })),
+            );
+        }
+        Ok(())
+    }
+
+    /// Provisioning-error digests delivered and failed since the server started.
+    pub fn digest_counts(&self) -> (u64, u64) {
+        (
+            self.digests.sent.load(Ordering::Relaxed),
+            self.digests.failed.load(Ordering::Relaxed),
+        )
     }
 
     /// With `token_retention` set, delete the tokens that expired that long ago: at the
@@ -670,6 +722,7 @@ impl Monitor {
                     at: now,
                     details: json!({"lead": Duration::seconds(tightest).to_string(),
                         "expires_at": crate::time::format_rfc3339(t.expires_at)}),
+                    lines: Vec::new(),
                 });
             }
         }
@@ -711,6 +764,7 @@ impl Monitor {
                     at: now,
                     details: json!({"lead": Duration::seconds(tightest).to_string(),
                         "expires_at": crate::time::format_rfc3339(expires)}),
+                    lines: Vec::new(),
                 });
             }
         }

@@ -2,7 +2,9 @@
 //! POST with an HMAC-SHA256 signature and a Slack-compatible `text` field; timeout,
 //! retries with exponential backoff) and e-mail over SMTP (lettre with rustls; STARTTLS,
 //! TLS or plain; several recipients). Deliveries run on their own thread so a slow
-//! receiver never holds up the monitor.
+//! receiver never holds up the monitor; a delivery may carry extra recipients (a client's
+//! `--alert-email`) and be told whether it arrived (the provisioning-error digest keeps
+//! its errors until one does).
 
 use std::time::Duration as StdDuration;
 
@@ -25,7 +27,7 @@ pub enum Severity {
 /// Something an operator must hear about.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Notification {
-    /// `state_change`, `token_expiry` or `secret_expiry`.
+    /// `state_change`, `token_expiry`, `secret_expiry` or `provisioning_errors`.
     pub event: &'static str,
     pub severity: Severity,
     pub client_id: String,
@@ -36,6 +38,9 @@ pub struct Notification {
     pub at: Timestamp,
     /// Event-specific fields (states, lead time, expiry).
     pub details: Value,
+    /// Lines the mail body lists after the text (a digest's errors); empty for the others,
+    /// whose body shows `details`.
+    pub lines: Vec<String>,
 }
 
 impl Notification {
@@ -112,8 +117,8 @@ pub fn send_webhook(w: &WebhookSettings, n: &Notification) -> Result<(), String>
     Err(last)
 }
 
-/// Send the notification by e-mail to every recipient.
-pub fn send_email(e: &EmailSettings, n: &Notification) -> Result<(), String> {
+/// Send the notification by e-mail to the recipients `to` (one message).
+pub fn send_email(e: &EmailSettings, to: &[String], n: &Notification) -> Result<(), String> {
     use lettre::message::header::ContentType;
     use lettre::transport::smtp::authentication::Credentials;
     use lettre::{Message, SmtpTransport, Transport};
@@ -121,18 +126,29 @@ pub fn send_email(e: &EmailSettings, n: &Notification) -> Result<(), String> {
     let mut builder = Message::builder()
         .from(e.from.parse().map_err(|err| format!("sender: {err}"))?)
         .subject(n.subject());
-    for to in &e.to {
+    for to in to {
         builder = builder.to(to.parse().map_err(|err| format!("recipient {to}: {err}"))?);
     }
-    let body = format!(
-        "{}\n\nclient: {} ({})\ntoken: {}\ntime: {}\ndetails: {}\n",
-        n.text,
-        n.client_name,
-        n.client_id,
-        n.token_id.as_deref().unwrap_or("-"),
-        format_rfc3339(n.at),
-        n.details
-    );
+    let body = if n.lines.is_empty() {
+        format!(
+            "{}\n\nclient: {} ({})\ntoken: {}\ntime: {}\ndetails: {}\n",
+            n.text,
+            n.client_name,
+            n.client_id,
+            n.token_id.as_deref().unwrap_or("-"),
+            format_rfc3339(n.at),
+            n.details
+        )
+    } else {
+        format!(
+            "{}\n\n{}\n\nclient: {} ({})\ntime: {}\n",
+            n.text,
+            n.lines.join("\n"),
+            n.client_name,
+            n.client_id,
+            format_rfc3339(n.at),
+        )
+    };
     let message = builder
         .header(ContentType::TEXT_PLAIN)
         .body(body)
@@ -156,13 +172,23 @@ pub fn send_email(e: &EmailSettings, n: &Notification) -> Result<(), String> {
         .map_err(|err| err.to_string())
 }
 
+/// Told whether a delivery reached every configured notifier (`true`) or not.
+pub type Done = Box<dyn FnOnce(bool) + Send>;
+
+/// One notification on its way: with extra e-mail recipients and who to tell the outcome.
+struct Delivery {
+    note: Notification,
+    extra_to: Vec<String>,
+    done: Option<Done>,
+}
+
 /// The configured notifiers, with one delivery thread that works through notifications
 /// in order (a retrying webhook delays the ones behind it rather than reordering them).
 #[derive(Clone, Default)]
 pub struct Notifier {
     pub webhook: Option<WebhookSettings>,
     pub email: Option<EmailSettings>,
-    queue: Option<std::sync::mpsc::Sender<Notification>>,
+    queue: Option<std::sync::mpsc::Sender<Delivery>>,
     pending: std::sync::Arc<(std::sync::Mutex<usize>, std::sync::Condvar)>,
 }
 
@@ -175,6 +201,32 @@ impl std::fmt::Debug for Notifier {
     }
 }
 
+/// Deliver `d` to every configured notifier; whether all of them took it.
+fn deliver(webhook: Option<&WebhookSettings>, email: Option<&EmailSettings>, d: &Delivery) -> bool {
+    let mut ok = true;
+    if let Some(w) = webhook {
+        if let Err(e) = send_webhook(w, &d.note) {
+            tracing::error!(url = %w.url, event = d.note.event, error = %e, "webhook notification lost after retries");
+            ok = false;
+        }
+    }
+    if let Some(e) = email {
+        let mut to = e.to.clone();
+        for extra in &d.extra_to {
+            if !to.iter().any(|t| t.eq_ignore_ascii_case(extra)) {
+                to.push(extra.clone());
+            }
+        }
+        if !to.is_empty() {
+            if let Err(err) = send_email(e, &to, &d.note) {
+                tracing::error!(host = %e.host, event = d.note.event, error = %err, "e-mail notification failed");
+                ok = false;
+            }
+        }
+    }
+    ok
+}
+
 impl Notifier {
     pub fn from_settings(s: &MonitorSettings) -> Notifier {
         let mut n = Notifier {
@@ -184,26 +236,20 @@ impl Notifier {
             pending: Default::default(),
         };
         if n.webhook.is_some() || n.email.is_some() {
-            let (tx, rx) = std::sync::mpsc::channel::<Notification>();
+            let (tx, rx) = std::sync::mpsc::channel::<Delivery>();
             let (webhook, email, pending) = (n.webhook.clone(), n.email.clone(), n.pending.clone());
             let spawned = std::thread::Builder::new()
                 .name("notify".into())
                 .spawn(move || {
-                    for note in rx {
-                        if let Some(w) = &webhook {
-                            if let Err(e) = send_webhook(w, &note) {
-                                tracing::error!(url = %w.url, error = %e, "webhook notification lost after retries");
-                            }
+                    for mut d in rx {
+                        let ok = deliver(webhook.as_ref(), email.as_ref(), &d);
+                        if let Some(done) = d.done.take() {
+                            done(ok);
                         }
-                        if let Some(e) = &email {
-                            if let Err(err) = send_email(e, &note) {
-                                tracing::error!(host = %e.host, error = %err, "e-mail notification failed");
-                            }
-                        }
-                        let (count, done) = &*pending;
+                        let (count, idle) = &*pending;
                         let mut c = crate::sync::lock(count);
                         *c = c.saturating_sub(1);
-                        done.notify_all();
+                        idle.notify_all();
                     }
                 });
             if spawned.is_ok() {
@@ -215,6 +261,13 @@ impl Notifier {
 
     /// Log the notification and queue it for the webhook and e-mail.
     pub fn send(&self, n: Notification) {
+        self.send_with(n, Vec::new(), None);
+    }
+
+    /// Log the notification and queue it for the webhook and e-mail, mailing `extra_to`
+    /// as well; `done` learns whether every configured notifier took it (at once, `true`,
+    /// when none is configured: the log line is then the delivery).
+    pub fn send_with(&self, n: Notification, extra_to: Vec<String>, done: Option<Done>) {
         // The id itself, or "-": not `Some("tok_…")` in the log line.
         let token_id = n.token_id.as_deref().unwrap_or("-");
         match n.severity {
@@ -228,11 +281,25 @@ impl Notifier {
                 tracing::info!(event = n.event, client_id = %n.client_id, token_id = %token_id, "{}", n.text)
             }
         }
-        if let Some(q) = &self.queue {
-            let (count, _) = &*self.pending;
-            *crate::sync::lock(count) += 1;
-            if q.send(n).is_err() {
-                *crate::sync::lock(count) -= 1;
+        if !extra_to.is_empty() && self.email.is_none() {
+            tracing::warn!(client_id = %n.client_id, event = n.event, "the client has alert e-mail addresses but no smtp_host is set: nothing is mailed");
+        }
+        let Some(q) = &self.queue else {
+            if let Some(done) = done {
+                done(true);
+            }
+            return;
+        };
+        let (count, _) = &*self.pending;
+        *crate::sync::lock(count) += 1;
+        if let Err(std::sync::mpsc::SendError(mut d)) = q.send(Delivery {
+            note: n,
+            extra_to,
+            done,
+        }) {
+            *crate::sync::lock(count) -= 1;
+            if let Some(done) = d.done.take() {
+                done(false);
             }
         }
     }
@@ -283,6 +350,7 @@ mod tests {
             text: "late".into(),
             at: 0,
             details: Value::Null,
+            lines: Vec::new(),
         };
         tracing::subscriber::with_default(subscriber, || {
             notifier.send(n(Some("tok_00mwtjqmmkml97dndqoa")));

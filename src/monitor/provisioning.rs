@@ -46,6 +46,7 @@ pub fn errors_of(events: &[RequestEvent]) -> Vec<ProvisioningError> {
                 status: e.status,
                 scim_type: r.and_then(|r| r.scim_type).map(str::to_string),
                 detail: r.and_then(|r| r.detail.clone()),
+                notified_at: None,
             })
         })
         .collect()

@@ -458,6 +458,7 @@ mod tests {
                 require_consent: false,
                 require_pkce: false,
                 email_domains: Vec::new(),
+                alert_emails: Vec::new(),
                 access_token_ttl: None,
                 refresh_token_ttl: None,
                 client_secret_ttl: None,

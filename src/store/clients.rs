@@ -29,6 +29,8 @@ pub struct ClientUpdate {
     pub require_consent: Option<bool>,
     pub require_pkce: Option<bool>,
     pub email_domains: Option<Vec<String>>,
+    /// Replace the addresses provisioning-error digests are mailed to.
+    pub alert_emails: Option<Vec<String>>,
     pub access_token_ttl: Option<Duration>,
     pub refresh_token_ttl: Option<Duration>,
     pub idp: Option<IdpRef>,
@@ -40,7 +42,9 @@ const COLUMNS: &str = "id, name, profile, grants, scopes, redirect_uris, auth_me
     require_consent, secret_hash IS NOT NULL, secret_expires_at, access_token_ttl, \
     refresh_token_ttl, idp_kind, idp_app_id, idp_tenant, owner_contact, heartbeat_interval, \
     missed_heartbeats, created_at, updated_at, secret_ttl, token_epoch, disabled_at, \
-    require_pkce, email_domains";
+    require_pkce, email_domains, alert_emails";
+/// How many columns [`COLUMNS`] names: the index of a column selected after them.
+const COLUMN_COUNT: usize = 26;
 
 fn corrupt(what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -96,6 +100,11 @@ fn row_to_client(r: &Row<'_>) -> rusqlite::Result<Client> {
             .split_whitespace()
             .map(str::to_string)
             .collect(),
+        alert_emails: r
+            .get::<_, String>(25)?
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
     })
 }
 
@@ -132,9 +141,9 @@ impl Store {
                  auth_method, require_consent, secret_hash, secret_expires_at, access_token_ttl, \
                  refresh_token_ttl, idp_kind, idp_app_id, idp_tenant, owner_contact, \
                  heartbeat_interval, missed_heartbeats, created_at, updated_at, secret_ttl, \
-                 require_pkce, email_domains) \
+                 require_pkce, email_domains, alert_emails) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-                 ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+                 ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
                 params![
                     c.id,
                     c.name,
@@ -159,6 +168,7 @@ impl Store {
                     c.secret_ttl.map(|d| d.secs()),
                     c.require_pkce,
                     c.email_domains.join(" "),
+                    c.alert_emails.join(" "),
                 ],
             )?;
             Ok(())
@@ -223,6 +233,9 @@ impl Store {
             if let Some(v) = &update.email_domains {
                 c.email_domains = v.clone();
             }
+            if let Some(v) = &update.alert_emails {
+                c.alert_emails = v.clone();
+            }
             if let Some(v) = update.access_token_ttl {
                 c.access_token_ttl = v;
             }
@@ -241,7 +254,7 @@ impl Store {
                  require_consent = ?6, access_token_ttl = ?7, refresh_token_ttl = ?8, \
                  idp_kind = ?9, idp_app_id = ?10, idp_tenant = ?11, owner_contact = ?12, \
                  heartbeat_interval = ?13, missed_heartbeats = ?14, updated_at = ?15, \
-                 require_pkce = ?16, email_domains = ?17 WHERE id = ?1",
+                 require_pkce = ?16, email_domains = ?17, alert_emails = ?18 WHERE id = ?1",
                 params![
                     c.id,
                     c.name,
@@ -260,6 +273,7 @@ impl Store {
                     c.updated_at,
                     c.require_pkce,
                     c.email_domains.join(" "),
+                    c.alert_emails.join(" "),
                 ],
             )?;
             audit::append(tx, audit, now)?;
@@ -308,7 +322,7 @@ impl Store {
             ))?
             .query_row([id], |r| {
                 let client = row_to_client(r)?;
-                let blob: Option<Vec<u8>> = r.get(25)?;
+                let blob: Option<Vec<u8>> = r.get(COLUMN_COUNT)?;
                 Ok((client, secret_hash(blob)))
             })
             .optional()?)
@@ -383,4 +397,14 @@ pub(super) fn cut_off(conn: &Connection, id: &str, reason: &str, now: Timestamp)
         params![id, epoch, now, reason],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_count_matches_the_column_list() {
+        assert_eq!(COLUMNS.split(',').count(), COLUMN_COUNT);
+    }
 }

@@ -49,7 +49,7 @@ pub use clients::{ClientUpdate, NewClient};
 pub use grants::{CodeGrant, ROTATED_REASON, RedeemOutcome, RotateOutcome};
 pub use meta::{MAX_TOKEN_LIFETIME_KEY, TOOL_PASSWORD_KEY};
 pub use monitor::Activity;
-pub use provisioning::{MAX_PER_CLIENT, ProvisioningError};
+pub use provisioning::{MAX_PER_CLIENT, PendingErrors, ProvisioningError};
 pub use retention::Pruned;
 pub use scim::{ScimQuery, ScimRecord};
 pub use tokens::{NewTokenRecord, RevokeOutcome, SHORT_LIFETIME, TokenFilter};

@@ -1,7 +1,8 @@
 //! The `provisioning_errors` table: SCIM requests an IdP will report as failed for a user
 //! or group (see `monitor`), with the identifiers of the resource concerned and the SCIM
 //! error — never a request body. Bounded per client: each insert keeps only the newest
-//! [`MAX_PER_CLIENT`] rows of that client.
+//! [`MAX_PER_CLIENT`] rows of that client. A row's `notified_at` is set once a digest
+//! naming it was delivered (`monitor::digest`); until then it is pending.
 
 use rusqlite::{Row, params};
 
@@ -30,6 +31,31 @@ pub struct ProvisioningError {
     pub status: u16,
     pub scim_type: Option<String>,
     pub detail: Option<String>,
+    /// When a digest naming this error was delivered; `None`: not yet.
+    pub notified_at: Option<Timestamp>,
+}
+
+impl ProvisioningError {
+    /// The user or group it concerned, by the best name known: `userName`, `displayName`,
+    /// `externalId`, then the id from the path.
+    pub fn concerned(&self) -> Option<&str> {
+        self.user_name
+            .as_deref()
+            .or(self.display_name.as_deref())
+            .or(self.external_id.as_deref())
+            .or(self.resource_id.as_deref())
+    }
+}
+
+/// A client's provisioning errors that no delivered digest has named yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingErrors {
+    pub client_id: String,
+    /// When the oldest of them happened.
+    pub oldest_at: Timestamp,
+    pub count: u64,
+    /// The newest row's id: a digest covers the rows up to it, not later ones.
+    pub last_id: i64,
 }
 
 fn cut(s: &Option<String>) -> Option<&str> {
@@ -55,6 +81,7 @@ fn row_to_error(r: &Row<'_>) -> rusqlite::Result<ProvisioningError> {
         status: u16::try_from(r.get::<_, i64>(8)?).unwrap_or(0),
         scim_type: r.get(9)?,
         detail: r.get(10)?,
+        notified_at: r.get(11)?,
     })
 }
 
@@ -119,10 +146,86 @@ impl Store {
     ) -> Result<Vec<ProvisioningError>> {
         self.read(|c| {
             let mut stmt = c.prepare(&format!(
-                "SELECT {COLUMNS} FROM provisioning_errors \
+                "SELECT {COLUMNS}, notified_at FROM provisioning_errors \
                  WHERE at >= ?1 AND (?2 IS NULL OR client_id = ?2) ORDER BY at, id"
             ))?;
             let rows = stmt.query_map(params![since, client_id], row_to_error)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Per client, the provisioning errors no delivered digest has named yet.
+    pub fn pending_provisioning_errors(&self) -> Result<Vec<PendingErrors>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT client_id, MIN(at), COUNT(*), MAX(id) FROM provisioning_errors \
+                 WHERE notified_at IS NULL GROUP BY client_id ORDER BY client_id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(PendingErrors {
+                    client_id: r.get(0)?,
+                    oldest_at: r.get(1)?,
+                    count: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                    last_id: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// The first `limit` of a client's pending errors up to row `last_id`, oldest first.
+    pub fn pending_provisioning_errors_of(
+        &self,
+        client_id: &str,
+        last_id: i64,
+        limit: usize,
+    ) -> Result<Vec<ProvisioningError>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS}, notified_at FROM provisioning_errors \
+                 WHERE client_id = ?1 AND notified_at IS NULL AND id <= ?2 ORDER BY id LIMIT ?3"
+            ))?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = stmt.query_map(params![client_id, last_id, limit], row_to_error)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Mark a client's pending errors up to row `last_id` as told by a digest delivered at
+    /// `at`; returns how many.
+    pub fn mark_provisioning_errors_notified(
+        &self,
+        client_id: &str,
+        last_id: i64,
+        at: Timestamp,
+    ) -> Result<u64> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE provisioning_errors SET notified_at = ?3 \
+                 WHERE client_id = ?1 AND notified_at IS NULL AND id <= ?2",
+                params![client_id, last_id, at],
+            )? as u64)
+        })
+    }
+
+    /// Per client and hour (start, Unix seconds), how many provisioning errors happened at
+    /// or after `since` (the `/ui` timeline's marks).
+    pub fn provisioning_error_hours(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<(String, Timestamp, u64)>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT client_id, at - (at % 3600) AS hour, COUNT(*) FROM provisioning_errors \
+                 WHERE at >= ?1 GROUP BY client_id, hour ORDER BY client_id, hour",
+            )?;
+            let rows = stmt.query_map([since], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                ))
+            })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
@@ -152,6 +255,7 @@ mod tests {
             status: 409,
             scim_type: Some("uniqueness".into()),
             detail: Some("userName is already taken".into()),
+            notified_at: None,
         }
     }
 

@@ -176,12 +176,14 @@ async fn show_timeline(
                 })
                 .collect();
             let activity = st.store.client_activity(now - timeline::PAST)?;
+            let provisioning_errors = st.store.provisioning_error_hours(now - timeline::PAST)?;
             let leads = crate::monitor::published_leads(&st.store)?;
             Ok(Some(timeline::render(&Timeline {
                 clients: &clients,
                 health: &health,
                 tokens: &tokens,
                 activity: &activity,
+                provisioning_errors: &provisioning_errors,
                 leads: &leads,
                 now,
                 user: &user,

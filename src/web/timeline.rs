@@ -1,5 +1,6 @@
 //! The token timeline: one row per client, a bar per token from issue to expiry, a "now"
-//! line, hourly heartbeat marks (green: accepted calls, red: refused ones) and each
+//! line, hourly heartbeat marks (green: accepted calls, red: refused ones), hourly
+//! provisioning-error marks (purple: users or groups the IdP failed to provision) and each
 //! client's state — everything an operator needs to see at a glance which IdP is about to
 //! lose access. Plain HTML and inline SVG, no scripts, no external assets.
 
@@ -28,10 +29,15 @@ pub struct Timeline<'a> {
     pub health: &'a [ClientHealth],
     pub tokens: &'a [TokenRecord],
     pub activity: &'a [Activity],
+    /// (client id, hour, provisioning errors in that hour).
+    pub provisioning_errors: &'a [(String, Timestamp, u64)],
     pub leads: &'a [Duration],
     pub now: Timestamp,
     pub user: &'a str,
 }
+
+/// The colour of provisioning-error marks.
+const PROVISIONING_COLOR: &str = "#8250df";
 
 fn state_color(s: HealthState) -> &'static str {
     match s {
@@ -182,6 +188,21 @@ pub fn render(t: &Timeline<'_>) -> String {
                 );
             }
         }
+        // Provisioning errors: a purple mark above the heartbeat marks, per hour.
+        for (_, hour, n) in t
+            .provisioning_errors
+            .iter()
+            .filter(|(id, hour, _)| *id == c.id && *hour >= start)
+        {
+            let px = x(*hour);
+            let _ = write!(
+                svg,
+                r##"<path class="provisioning-error" d="M{px:.1} {:.1} l4 -7 l4 7 z" fill="{PROVISIONING_COLOR}"><title>{n} provisioning error(s) in the hour from {} — `config provisioning-errors -i {}`</title></path>"##,
+                base - 12.0,
+                escape(&format_local(*hour)),
+                escape(&c.id)
+            );
+        }
     }
     let nx = x(t.now);
     let _ = write!(
@@ -223,7 +244,7 @@ td, th {{ padding: 4px 12px; border-bottom: 1px solid #d0d7de; text-align: left;
 <body>
 <h1>Token timeline</h1>
 <p class="sub">Signed in as {user} · {now} · 30 days back, 90 days ahead · <a href="/ui/logout">sign out</a></p>
-<div class="legend"><span><i style="background:#2da44e"></i>active token</span><span><i style="background:#bf8700"></i>inside an expiry warning</span><span><i style="background:#8c959f"></i>expired</span><span><i style="background:#cf222e"></i>revoked / refused calls</span><span><i style="background:#1a7f37;width:3px"></i>accepted calls (per hour)</span><span><i style="background:#0969da;width:3px"></i>now</span></div>
+<div class="legend"><span><i style="background:#2da44e"></i>active token</span><span><i style="background:#bf8700"></i>inside an expiry warning</span><span><i style="background:#8c959f"></i>expired</span><span><i style="background:#cf222e"></i>revoked / refused calls</span><span><i style="background:#1a7f37;width:3px"></i>accepted calls (per hour)</span><span><i style="background:{PROVISIONING_COLOR}"></i>provisioning errors (per hour)</span><span><i style="background:#0969da;width:3px"></i>now</span></div>
 {svg}
 <table><tr><th>Client</th><th>IdP</th><th>State</th><th>Last heartbeat</th><th>From</th></tr>{rows_html}</table>
 </body></html>"##,

@@ -559,50 +559,112 @@ fn monitoring_off_attributes_nothing() {
 }
 
 /// A real SMTP server: Python's aiosmtpd writing to a Maildir (installed by scripts/test.sh;
-/// SCIMGATE_TEST_PYTHON names its interpreter).
+/// SCIMGATE_TEST_PYTHON names its interpreter), killed when dropped.
+struct Smtp {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+    mbox: std::path::PathBuf,
+}
+
+impl Smtp {
+    /// A loopback port nothing listens on (yet).
+    fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    fn start(port: u16) -> Smtp {
+        let python = std::env::var("SCIMGATE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+        let dir = tempfile::tempdir().unwrap();
+        let mbox = dir.path().join("mbox");
+        let child = std::process::Command::new(&python)
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(&mbox)
+            .spawn()
+            .expect("start aiosmtpd (pip install aiosmtpd; scripts/test.sh does)");
+        let deadline = Instant::now() + StdDuration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not start");
+            std::thread::sleep(StdDuration::from_millis(100));
+        }
+        Smtp {
+            child,
+            _dir: dir,
+            mbox,
+        }
+    }
+
+    /// The messages received so far (aiosmtpd's Mailbox handler writes a Maildir: one
+    /// file per message in new/).
+    fn messages(&self) -> Vec<String> {
+        std::fs::read_dir(self.mbox.join("new"))
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Wait (at most 10 s) until `n` messages arrived; all of them.
+    fn wait_for(&self, n: usize) -> Vec<String> {
+        let deadline = Instant::now() + StdDuration::from_secs(10);
+        loop {
+            let got = self.messages();
+            if got.len() >= n || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(StdDuration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Undo quoted-printable soft line breaks, so a long body line reads whole.
+fn unfold(mail: &str) -> String {
+    mail.replace("=\r\n", "").replace("=\n", "")
+}
+
+fn smtp_settings(port: u16, to: &str) -> RawSettings {
+    RawSettings {
+        monitor_tick: Some("1h".into()),
+        smtp_host: Some("127.0.0.1".into()),
+        smtp_port: Some(port),
+        smtp_tls: Some("none".into()),
+        smtp_from: Some("scimgate@example.com".into()),
+        smtp_to: Some(to.into()),
+        ..RawSettings::default()
+    }
+}
+
 #[test]
 fn email_notifications_reach_a_real_smtp_server() {
-    let python = std::env::var("SCIMGATE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let dir = tempfile::tempdir().unwrap();
-    let mbox = dir.path().join("mbox");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut smtp = std::process::Command::new(&python)
-        .args([
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{port}"),
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-        ])
-        .arg(&mbox)
-        .spawn()
-        .expect("start aiosmtpd (pip install aiosmtpd; scripts/test.sh does)");
-    let deadline = Instant::now() + StdDuration::from_secs(15);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "aiosmtpd did not start");
-        std::thread::sleep(StdDuration::from_millis(100));
-    }
+    let port = Smtp::free_port();
+    let smtp = Smtp::start(port);
     let s = TestStore::empty();
     let start = chrono::Utc::now().timestamp();
     let clock = Clock::manual(start);
     let server = TestServer::start_with(
         &s.db,
         clock.clone(),
-        RawSettings {
-            monitor_tick: Some("1h".into()),
-            smtp_host: Some("127.0.0.1".into()),
-            smtp_port: Some(port),
-            smtp_tls: Some("none".into()),
-            smtp_from: Some("scimgate@example.com".into()),
-            smtp_to: Some("ops@example.com, iam@example.com".into()),
-            ..RawSettings::default()
-        },
+        smtp_settings(port, "ops@example.com, iam@example.com"),
     );
     let (_, token) = entra_client(&s.db, &clock, None, Lifetime::For(Duration::days(10)));
     assert_eq!(Scim::new(&server, &token).get("/Users").status, 200);
@@ -610,23 +672,7 @@ fn email_notifications_reach_a_real_smtp_server() {
     let r = server.state.monitor.tick();
     assert_eq!(r.notifications.len(), 1, "{:?}", r.notifications);
     server.state.monitor.wait_for_deliveries();
-    let mut text = String::new();
-    let deadline = Instant::now() + StdDuration::from_secs(10);
-    while !text.contains("rotate-token") && Instant::now() < deadline {
-        std::thread::sleep(StdDuration::from_millis(100));
-        // aiosmtpd's Mailbox handler writes a Maildir: one file per message in new/.
-        text = std::fs::read_dir(mbox.join("new"))
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-            .unwrap_or_default();
-    }
-    let _ = smtp.kill();
-    let _ = smtp.wait();
-
+    let text = smtp.wait_for(1).join("\n");
     assert!(
         text.contains("To: ops@example.com, iam@example.com"),
         "{text}"
@@ -635,9 +681,171 @@ fn email_notifications_reach_a_real_smtp_server() {
         text.contains("Subject: [scimgate warning] Entra prod (token_expiry)"),
         "{text}"
     );
-    // The body is quoted-printable: undo its soft line breaks before reading it.
-    let body = text.replace("=\r\n", "").replace("=\n", "");
-    assert!(body.contains("expires in 7 days"), "{text}");
+    assert!(unfold(&text).contains("expires in 7 days"), "{text}");
+}
+
+/// Sisense's provisioning alerts: a run of 100 creates with 10 conflicts gives one mail,
+/// to the client's alert addresses and the server's, naming those 10 users — after the
+/// interval, not per error; with the SMTP server down the digest fails, is counted, and
+/// its errors wait for the next one, which delivers them once the server is back.
+#[test]
+fn provisioning_errors_arrive_as_one_digest_and_wait_out_an_smtp_outage() {
+    let port = Smtp::free_port();
+    let s = TestStore::init();
+    let start = chrono::Utc::now().timestamp();
+    let clock = Clock::manual(start);
+    let hook = Receiver::start(0);
+    let server = TestServer::start_with(
+        &s.db,
+        clock.clone(),
+        RawSettings {
+            webhook_url: Some(hook.url.clone()),
+            webhook_retries: Some(0),
+            provisioning_digest_interval: Some("15m".into()),
+            ..smtp_settings(port, "ops@example.com")
+        },
+    );
+    let (client, token) = entra_client(&s.db, &clock, None, Lifetime::For(Duration::days(90)));
+    let err = s.fails(
+        &["update-api-client", "-i", &client, "--alert-email", "iam@"],
+        2,
+    );
+    assert!(err.contains("not an e-mail address"), "{err}");
+    s.json(&[
+        "update-api-client",
+        "-i",
+        &client,
+        "--alert-email",
+        "iam@example.com",
+        "--alert-email",
+        "helpdesk@example.com",
+    ]);
+    let shown = s
+        .config()
+        .args(["show-api-client", "-i", &client])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&shown.stdout)
+            .contains("Alert e-mail:     iam@example.com, helpdesk@example.com"),
+        "{}",
+        String::from_utf8_lossy(&shown.stdout)
+    );
+
+    let scim = Scim::new(&server, &token);
+    const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+    let mut conflicted = Vec::new();
+    for i in 0..100 {
+        let name = if i % 10 == 9 {
+            conflicted.push(format!("user{}@example.com", i - 1));
+            format!("user{}@example.com", i - 1)
+        } else {
+            format!("user{i}@example.com")
+        };
+        let r = scim.post(
+            "/Users",
+            serde_json::json!({"schemas": [USER], "userName": name, "password": "never-in-a-mail-1"}),
+        );
+        assert_eq!(r.status, if i % 10 == 9 { 409 } else { 201 }, "{i}");
+    }
+    let monitor = &server.state.monitor;
+    let digests = |hook: &Receiver| {
+        hook.events()
+            .into_iter()
+            .filter(|e| e["event"] == "provisioning_errors")
+            .collect::<Vec<_>>()
+    };
+    // Recorded, but not told yet: the run may still be going.
+    monitor.tick();
+    monitor.wait_for_deliveries();
+    assert_eq!(monitor.digest_counts(), (0, 0));
+    assert!(digests(&hook).is_empty());
+
+    // An interval later the digest is due; the SMTP server is down.
+    clock.set(start + 15 * 60);
+    monitor.tick();
+    monitor.wait_for_deliveries();
+    assert_eq!(monitor.digest_counts(), (0, 1), "failed, and counted");
+    assert!(
+        server
+            .get_text("/metrics")
+            .contains("scimgate_provisioning_digests_total{outcome=\"failed\"} 1")
+    );
+    let pending = server.state.store.pending_provisioning_errors().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].count, 10, "kept for the next digest");
+    // The webhook took it: one event naming the ten, no secret, no body.
+    let hooked = digests(&hook);
+    assert_eq!(hooked.len(), 1, "{hooked:?}");
+    let mut named: Vec<String> = hooked[0]["details"]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["user_name"].as_str().unwrap().to_string())
+        .collect();
+    named.sort();
+    let mut expected = conflicted.clone();
+    expected.sort();
+    assert_eq!(named, expected);
+    assert!(!hooked[0].to_string().contains("never-in-a-mail"));
+
+    // The server comes back; not retried before the interval is up, then delivered.
+    let smtp = Smtp::start(port);
+    clock.set(start + 20 * 60);
+    monitor.tick();
+    monitor.wait_for_deliveries();
+    assert_eq!(
+        monitor.digest_counts(),
+        (0, 1),
+        "not retried within the interval"
+    );
+    clock.set(start + 30 * 60);
+    monitor.tick();
+    monitor.wait_for_deliveries();
+    assert_eq!(monitor.digest_counts(), (1, 1));
+    let mails = smtp.wait_for(1);
+    assert_eq!(mails.len(), 1, "one mail, not one per error");
+    let mail = unfold(&mails[0]);
+    assert!(
+        mail.contains("To: ops@example.com, iam@example.com, helpdesk@example.com"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("Subject: [scimgate warning] Entra prod (provisioning_errors)"),
+        "{mail}"
+    );
+    for name in &conflicted {
+        assert!(mail.contains(name.as_str()), "{name} in {mail}");
+    }
+    assert!(mail.contains("409 uniqueness"), "{mail}");
+    assert!(
+        !mail.contains("user0@example.com"),
+        "only the refused users"
+    );
+    assert!(!mail.contains(&token) && !mail.contains("never-in-a-mail"));
+    assert!(
+        server
+            .state
+            .store
+            .pending_provisioning_errors()
+            .unwrap()
+            .is_empty()
+    );
+    let listed = s.json(&["provisioning-errors", "-i", &client]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["notified_at"].is_string()),
+        "{listed}"
+    );
+    // Nothing new: no further digest.
+    clock.set(start + 60 * 60);
+    monitor.tick();
+    monitor.wait_for_deliveries();
+    assert_eq!(monitor.digest_counts(), (1, 1));
+    assert_eq!(smtp.messages().len(), 1);
 }
 
 /// Regression: every request with a made-up token wrote a line to the heartbeat log (and

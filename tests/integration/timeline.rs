@@ -1,5 +1,5 @@
 //! The operator pages: sign-in required, CSRF-checked, and the token timeline showing one
-//! row per client with its tokens, state and heartbeat marks.
+//! row per client with its tokens, state, heartbeat and provisioning-error marks.
 
 use scimgate::model::Scope;
 use scimgate::settings::RawSettings;
@@ -26,6 +26,13 @@ fn timeline_needs_a_login_and_shows_clients_tokens_and_heartbeats() {
     );
     let (client, token) = client_with_token(&s.db, &[Scope::DirectoryRead], "60d");
     assert_eq!(Scim::new(&server, &token).get("/Users").status, 200);
+    // A refused search: a provisioning error, marked on the client's row.
+    assert_eq!(
+        Scim::new(&server, &token)
+            .get("/Users?filter=userName%20zz%20%22x%22")
+            .status,
+        400
+    );
     server.state.monitor.tick();
     let b = browser();
     let r = b.get(server.url("/ui/timeline")).send().unwrap();
@@ -84,6 +91,11 @@ fn timeline_needs_a_login_and_shows_clients_tokens_and_heartbeats() {
     assert!(html.contains(token_id.as_str()), "the token's bar");
     assert!(html.contains("HEALTHY"), "the client's state");
     assert!(html.contains("accepted call(s)"), "heartbeat marks");
+    assert!(
+        html.contains("class=\"provisioning-error\"")
+            && html.contains("1 provisioning error(s) in the hour"),
+        "the provisioning-error mark"
+    );
     assert!(html.contains(">now<"), "the now line");
     assert!(!html.contains(&token), "never a token value");
     assert!(!html.contains("<script"), "no scripts");
