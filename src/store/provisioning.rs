@@ -102,9 +102,15 @@ impl Store {
             return Ok(0);
         }
         self.write(|tx| {
+            // A request by id names the resource only by its id: take the names it has in
+            // the directory (a PATCH refused for `de08…` is about `anna.berg@…`).
             let mut add = tx.prepare_cached(&format!(
                 "INSERT INTO provisioning_errors ({COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, \
+                 COALESCE(?6, (SELECT substr(user_name, 1, {MAX_TEXT}) FROM scim_resources WHERE id = ?5)), \
+                 COALESCE(?7, (SELECT substr(external_id, 1, {MAX_TEXT}) FROM scim_resources WHERE id = ?5)), \
+                 COALESCE(?8, (SELECT substr(display_name, 1, {MAX_TEXT}) FROM scim_resources WHERE id = ?5)), \
+                 ?9, ?10, ?11)"
             ))?;
             let mut clients: Vec<&str> = Vec::new();
             for e in errors {

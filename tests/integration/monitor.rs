@@ -926,6 +926,18 @@ fn provisioning_errors_are_recorded_and_counted_but_not_404s_or_401s() {
     }
     assert_eq!(scim.get("/Users/no-such-id").status, 404);
     assert_eq!(scim.delete("/Users/no-such-id").status, 404);
+    // A PATCH by id refused for a bad value: recorded under the user's name.
+    let user0 = scim.get("/Users?filter=userName%20eq%20%22user0@example.com%22");
+    let user0_id = user0.body["Resources"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        scim.patch(
+            &format!("/Users/{user0_id}"),
+            serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": "maybe"}]})
+        )
+        .status,
+        400
+    );
     assert_eq!(
         scim.patch(
             "/Users/no-such-id",
@@ -940,9 +952,16 @@ fn provisioning_errors_are_recorded_and_counted_but_not_404s_or_401s() {
     let rows = server.state.store.provisioning_errors(None, 0).unwrap();
     assert_eq!(
         rows.len(),
-        11,
-        "10 conflicts and the PATCH of a missing user: {rows:?}"
+        12,
+        "10 conflicts, a bad PATCH and the PATCH of a missing user: {rows:?}"
     );
+    let bad = rows.iter().find(|r| r.status == 400).unwrap();
+    assert_eq!(
+        (bad.resource_id.as_deref(), bad.user_name.as_deref()),
+        (Some(user0_id.as_str()), Some("user0@example.com")),
+        "named by its userName from the directory"
+    );
+    assert_eq!(bad.scim_type.as_deref(), Some("invalidValue"));
     let conflicts: Vec<_> = rows.iter().filter(|r| r.status == 409).collect();
     assert_eq!(conflicts.len(), 10);
     let mut names: Vec<_> = conflicts
@@ -983,7 +1002,7 @@ fn provisioning_errors_are_recorded_and_counted_but_not_404s_or_401s() {
 
     // The CLI lists them, per client and all, as JSON and as a table.
     let listed = s.json(&["provisioning-errors", "-i", &client]);
-    assert_eq!(listed.as_array().unwrap().len(), 11, "{listed}");
+    assert_eq!(listed.as_array().unwrap().len(), 12, "{listed}");
     let first = &listed[0];
     assert_eq!(first["user_name"], "user8@example.com", "{first}");
     assert_eq!(first["status"], 409);
