@@ -928,7 +928,10 @@ fn provisioning_errors_are_recorded_and_counted_but_not_404s_or_401s() {
     assert_eq!(scim.delete("/Users/no-such-id").status, 404);
     // A PATCH by id refused for a bad value: recorded under the user's name.
     let user0 = scim.get("/Users?filter=userName%20eq%20%22user0@example.com%22");
-    let user0_id = user0.body["Resources"][0]["id"].as_str().unwrap().to_string();
+    let user0_id = user0.body["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(
         scim.patch(
             &format!("/Users/{user0_id}"),
