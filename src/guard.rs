@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 
 use actix_web::{HttpMessage, HttpRequest};
 
-use crate::http::AppState;
 use crate::model::{Scope, TokenRecord, TokenStatus};
 use crate::monitor::events::{Attribution, Verdict};
 use crate::monitor::usage::UsageEvent;
+use crate::state::AppState;
 use crate::token::{self, TokenHash, TokenId, TokenKind};
 
 /// Who is calling: the token's id, client and scopes.

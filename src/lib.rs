@@ -47,6 +47,7 @@ pub mod password;
 pub mod peer;
 pub mod scim;
 pub mod settings;
+pub mod state;
 pub mod store;
 pub mod sync;
 pub mod text;

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use actix_web::{App, HttpServer};
 use clap::{Parser, Subcommand};
 
-use scimgate::http::{self, AppState};
+use scimgate::http;
 use scimgate::settings::{LogFormat, RawSettings, Settings};
+use scimgate::state::AppState;
 use scimgate::store::Store;
 use scimgate::time::Clock;
 

@@ -20,8 +20,8 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, web};
 
 use super::events::{Attribution, Concerned, Refusal, RequestEvent};
-use crate::http::AppState;
 use crate::scim::error::ScimError;
+use crate::state::AppState;
 use crate::time::Timestamp;
 
 /// See the module documentation.

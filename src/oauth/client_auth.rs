@@ -29,8 +29,9 @@ use actix_web::{HttpMessage, HttpRequest};
 use base64::Engine;
 
 use super::error::OAuthError;
+use super::grants::Refusal;
 use super::params::Params;
-use crate::http::AppState;
+use super::service::OAuth;
 use crate::model::{AuthMethod, Client, NewAuditEvent};
 use crate::monitor::events::{Attribution, Verdict};
 use crate::time::Timestamp;
@@ -40,7 +41,7 @@ use crate::token::TokenHash;
 #[derive(Clone)]
 pub struct Presented {
     pub client_id: String,
-    secret: Option<String>,
+    pub(crate) secret: Option<String>,
     /// Sent with HTTP Basic (the error then carries `WWW-Authenticate: Basic`).
     pub basic: bool,
 }
@@ -211,30 +212,76 @@ fn presented_unchecked(req: &HttpRequest, params: &Params) -> Result<Presented, 
 
 /// The client named `client_id` with its secret hash, from [`ClientCache`] or the store;
 /// `None` for an unknown id.
-fn lookup(state: &AppState, client_id: &str) -> Result<Option<ClientRow>, OAuthError> {
-    Ok(state.clients.get_or_load(client_id, || {
-        Ok(state
+fn lookup(oauth: &OAuth, client_id: &str) -> Result<Option<ClientRow>, crate::store::StoreError> {
+    oauth.clients.get_or_load(client_id, || {
+        Ok(oauth
             .store
             .client_with_secret(client_id)?
             .map(|(c, hash)| (Arc::new(c), hash)))
-    })?)
+    })
 }
 
-/// The live client `client_id` from [`ClientCache`] or the store (the SCIM handlers read
-/// its email domains this way, at most once per client and cache TTL).
-pub fn cached_client(
-    state: &AppState,
-    client_id: &str,
-) -> Result<Option<Arc<Client>>, crate::store::StoreError> {
-    Ok(state
-        .clients
-        .get_or_load(client_id, || {
-            Ok(state
-                .store
-                .client_with_secret(client_id)?
-                .map(|(c, hash)| (Arc::new(c), hash)))
-        })?
-        .map(|(c, _)| c))
+impl OAuth {
+    /// The live client `client_id` from [`ClientCache`] or the store (the SCIM handlers
+    /// read its email domains this way, at most once per client and cache TTL).
+    pub fn cached_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<Arc<Client>>, crate::store::StoreError> {
+        Ok(lookup(self, client_id)?.map(|(c, _)| c))
+    }
+
+    /// Authenticate presented credentials from address `ip`, with throttling and
+    /// auditing around [`verify`]. A right but expired secret is refused with the
+    /// client's credential marked dead (for the monitor).
+    pub async fn authenticate(
+        &self,
+        p: &Presented,
+        ip: &str,
+        public: Public,
+    ) -> Result<Arc<Client>, Refusal> {
+        // Inline, not on the blocking pool: one indexed read by primary key on a cached
+        // statement (WAL readers never wait for the writer) and one SHA-256 of a short
+        // string.
+        let row = lookup(self, &p.client_id)?;
+        let known = row.is_some();
+        let now = self.clock.now();
+        let refusal = match verify(row, p, public) {
+            Ok(client) => match refuse_expired_secret(client, p.basic, now) {
+                Ok(client) => return Ok(client),
+                Err(refusal) => refusal,
+            },
+            Err(error) => Refusal::from(error),
+        };
+        if !matches!(refusal.error, OAuthError::InvalidClient { .. }) {
+            return Err(refusal);
+        }
+        let key = throttle_key(&p.client_id, known, ip);
+        let failure = self.client_throttle.failure(&[(key.as_str(), 1)], now);
+        if failure.audit.is_some() {
+            let shown = loggable_client_id(&p.client_id, known);
+            let event = NewAuditEvent {
+                actor: format!("ip:{ip}"),
+                action: "client.authenticate".into(),
+                outcome: "failure".into(),
+                client_id: None,
+                token_id: None,
+                detail: Some(format!(
+                    "client id {shown}: {}{}",
+                    refusal.error,
+                    failure.summary("client authentications")
+                )),
+            };
+            tracing::warn!(client_id = %shown, %ip, "client authentication failed");
+            let store = self.store.clone();
+            actix_web::web::block(move || store.audit(&event, now))
+                .await
+                .map_err(OAuthError::from)?
+                .map_err(OAuthError::from)?;
+        }
+        actix_web::rt::time::sleep(failure.delay).await;
+        Err(refusal)
+    }
 }
 
 /// Check presented credentials against the client's row. The error names no detail an
@@ -283,27 +330,27 @@ fn verify(
     Ok(client)
 }
 
-/// Refuse a right secret that has expired, and leave the monitor a note in the request's
-/// extensions: the client's credential is dead, so its provisioning is broken (the token
-/// endpoint records it, [`crate::oauth::token`]).
+/// Refuse a right secret that has expired, naming the client's credential dead: its
+/// provisioning is broken (the token endpoint tells the monitor, [`crate::oauth::token`]).
 fn refuse_expired_secret(
-    req: &HttpRequest,
     client: Arc<Client>,
     basic: bool,
     now: Timestamp,
-) -> Result<Arc<Client>, OAuthError> {
+) -> Result<Arc<Client>, Refusal> {
     if client.secret_expires_at.is_none_or(|t| t > now) {
         return Ok(client);
     }
-    req.extensions_mut().insert(Attribution::Token {
-        token_id: None,
-        client_id: client.id.clone(),
-        verdict: Verdict::ClientSecretExpired,
-    });
-    Err(invalid_client(
-        "the client secret has expired; rotate it with `config rotate-client-secret`",
-        basic,
-    ))
+    Err(Refusal {
+        error: invalid_client(
+            "the client secret has expired; rotate it with `config rotate-client-secret`",
+            basic,
+        ),
+        dead_credential: Some(Attribution::Token {
+            token_id: None,
+            client_id: client.id.clone(),
+            verdict: Verdict::ClientSecretExpired,
+        }),
+    })
 }
 
 /// What a failed authentication counts against. A known client is counted per source
@@ -333,47 +380,23 @@ pub fn loggable_client_id(client_id: &str, known: bool) -> String {
     }
 }
 
-/// Authenticate the client of `req`, with throttling and auditing around [`verify`].
+/// Authenticate the client of `req` (the HTTP side of [`OAuth::authenticate`]): read the
+/// credentials it presents, and leave a dead credential in the request's extensions for
+/// the monitor.
 pub async fn authenticate(
-    state: &AppState,
+    oauth: &OAuth,
     req: &HttpRequest,
     params: &Params,
     public: Public,
 ) -> Result<Arc<Client>, OAuthError> {
     let p = presented(req, params)?;
     let ip = super::peer_ip(req);
-    // Inline, not on the blocking pool: one indexed read by primary key on a cached
-    // statement (WAL readers never wait for the writer) and one SHA-256 of a short string.
-    let row = lookup(state, &p.client_id)?;
-    let known = row.is_some();
-    let now = state.clock.now();
-    match verify(row, &p, public).and_then(|c| refuse_expired_secret(req, c, p.basic, now)) {
-        Ok(client) => Ok(client),
-        Err(e @ OAuthError::InvalidClient { .. }) => {
-            let key = throttle_key(&p.client_id, known, &ip);
-            let failure = state.client_throttle.failure(&[(key.as_str(), 1)], now);
-            if failure.audit.is_some() {
-                let shown = loggable_client_id(&p.client_id, known);
-                let event = NewAuditEvent {
-                    actor: format!("ip:{ip}"),
-                    action: "client.authenticate".into(),
-                    outcome: "failure".into(),
-                    client_id: None,
-                    token_id: None,
-                    detail: Some(format!(
-                        "client id {shown}: {e}{}",
-                        failure.summary("client authentications")
-                    )),
-                };
-                tracing::warn!(client_id = %shown, %ip, "client authentication failed");
-                let store = state.store.clone();
-                actix_web::web::block(move || store.audit(&event, now)).await??;
-            }
-            actix_web::rt::time::sleep(failure.delay).await;
-            Err(e)
+    oauth.authenticate(&p, &ip, public).await.map_err(|r| {
+        if let Some(dead) = r.dead_credential {
+            req.extensions_mut().insert(dead);
         }
-        Err(e) => Err(e),
-    }
+        r.error
+    })
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@
 use super::error::OAuthError;
 use super::params::Params;
 use super::pkce;
+use super::service::OAuth;
 use crate::admin::{Admin, AdminError};
-use crate::http::AppState;
 use crate::model::{
     Client, GrantType, IssuedVia, NewAuditEvent, Scope, TokenRecord, scopes_from_str,
     scopes_to_string,
@@ -121,12 +121,12 @@ impl LifetimePolicy {
     }
 
     /// The maximum lifetime in seconds.
-    fn max_secs(&self, state: &AppState) -> Result<i64, OAuthError> {
+    fn max_secs(&self, oauth: &OAuth) -> Result<i64, OAuthError> {
         let lock = || crate::sync::lock(&self.cached);
         if let Some((v, _)) = lock().filter(|(_, at)| at.elapsed() < self.ttl) {
             return Ok(v);
         }
-        let max = Admin::new(&state.store, state.clock.clone(), "server")
+        let max = Admin::new(&oauth.store, oauth.clock.clone(), "server")
             .max_token_lifetime()
             .map_err(|e| match e {
                 AdminError::Store(s) => OAuthError::Store(s),
@@ -139,8 +139,8 @@ impl LifetimePolicy {
 }
 
 /// Seconds the client's access and refresh tokens live, each bounded by the policy maximum.
-fn lifetimes(state: &AppState, client: &Client) -> Result<(i64, i64), OAuthError> {
-    let max = state.lifetime_policy.max_secs(state)?;
+fn lifetimes(oauth: &OAuth, client: &Client) -> Result<(i64, i64), OAuthError> {
+    let max = oauth.lifetime_policy.max_secs(oauth)?;
     Ok((
         client.access_token_ttl.secs().min(max),
         client.refresh_token_ttl.secs().min(max),
@@ -183,14 +183,14 @@ impl Row<'_> {
 /// commit ([`crate::store::TokenBatcher`]) and answers only once it is committed. Reads
 /// only (the lifetime policy), so the handler calls it inline.
 pub fn client_credentials(
-    state: &AppState,
+    oauth: &OAuth,
     client: &Client,
     params: &Params,
     now: Timestamp,
 ) -> Result<(Issued, NewTokenRecord), OAuthError> {
     require_grant(client, GrantType::ClientCredentials)?;
     let scopes = requested_scopes(params.get("scope"), &client.scopes)?;
-    let (access_ttl, _) = lifetimes(state, client)?;
+    let (access_ttl, _) = lifetimes(oauth, client)?;
     let access = token::generate(TokenKind::Access, now);
     let row = Row {
         client,
@@ -214,7 +214,7 @@ pub fn client_credentials(
 }
 
 fn security_event(
-    state: &AppState,
+    oauth: &OAuth,
     action: &str,
     outcome: &str,
     client_id: &str,
@@ -230,7 +230,7 @@ fn security_event(
         token_id: Some(token_id.to_string()),
         detail: Some(detail),
     };
-    Ok(state.store.audit(&e, state.clock.now())?)
+    Ok(oauth.store.audit(&e, oauth.clock.now())?)
 }
 
 fn ids(records: &[crate::model::TokenRecord]) -> String {
@@ -243,7 +243,7 @@ fn ids(records: &[crate::model::TokenRecord]) -> String {
 
 /// `grant_type=authorization_code`: redeem a code once, with redirect URI and PKCE checks.
 pub fn authorization_code(
-    state: &AppState,
+    oauth: &OAuth,
     client: &Client,
     params: &Params,
     now: Timestamp,
@@ -257,12 +257,12 @@ pub fn authorization_code(
         Ok(p) if p.kind == TokenKind::AuthorizationCode => p,
         _ => return Err(OAuthError::InvalidGrant(UNKNOWN.into())),
     };
-    let (access_ttl, refresh_ttl) = lifetimes(state, client)?;
+    let (access_ttl, refresh_ttl) = lifetimes(oauth, client)?;
     let access = token::generate(TokenKind::Access, now);
     let refresh = client
         .has_grant(GrantType::RefreshToken)
         .then(|| token::generate(TokenKind::Refresh, now));
-    let outcome = state
+    let outcome = oauth
         .store
         .redeem_code(&parsed, now, "authorization code replayed", |g| {
             if g.record.client_id != client.id {
@@ -348,11 +348,11 @@ pub fn authorization_code(
         }
         RedeemOutcome::Rejected(e) => Err(e),
         RedeemOutcome::Replayed { code, revoked } => {
-            state.tokens.clear();
+            oauth.tokens.clear();
             // The family includes the (consumed) code itself; name only what it issued.
             let revoked: Vec<_> = revoked.into_iter().filter(|r| r.id != code.id).collect();
             security_event(
-                state,
+                oauth,
                 "security.code_replay",
                 "denied",
                 &code.client_id,
@@ -376,7 +376,7 @@ pub fn authorization_code(
 /// `grant_type=refresh_token`: a new access token and a new refresh token; the old refresh
 /// token is spent. Presenting a spent one revokes the whole family (RFC 9700 §4.14.2).
 pub fn refresh_token(
-    state: &AppState,
+    oauth: &OAuth,
     client: &Client,
     params: &Params,
     now: Timestamp,
@@ -389,13 +389,13 @@ pub fn refresh_token(
         Ok(p) if p.kind == TokenKind::Refresh => p,
         _ => return Err(OAuthError::InvalidGrant(INACTIVE.into()).into()),
     };
-    let (access_ttl, refresh_ttl) = lifetimes(state, client)?;
+    let (access_ttl, refresh_ttl) = lifetimes(oauth, client)?;
     let access = token::generate(TokenKind::Access, now);
     let refresh = token::generate(TokenKind::Refresh, now);
-    let grace = state.settings.refresh_reuse_grace.map(|g| g.secs());
+    let grace = oauth.settings.refresh_reuse_grace.map(|g| g.secs());
     let mut granted = Vec::new();
     let outcome =
-        state
+        oauth
             .store
             .rotate_refresh(&parsed, now, "refresh token reused", grace, |old| {
                 if old.client_id != client.id {
@@ -439,9 +439,9 @@ pub fn refresh_token(
             Ok(issued(access, refresh, granted))
         }
         RotateOutcome::Retried { token, superseded } => {
-            state.tokens.clear();
+            oauth.tokens.clear();
             security_event(
-                state,
+                oauth,
                 "security.refresh_retry",
                 "success",
                 &token.client_id,
@@ -459,9 +459,9 @@ pub fn refresh_token(
         }
         RotateOutcome::Rejected(e) => Err(e.into()),
         RotateOutcome::Reused { token, revoked } => {
-            state.tokens.clear();
+            oauth.tokens.clear();
             security_event(
-                state,
+                oauth,
                 "security.refresh_reuse",
                 "denied",
                 &token.client_id,

@@ -19,8 +19,9 @@ use serde::Serialize;
 use super::client_auth::{Public, authenticate};
 use super::error::{OAuthError, json_body, no_store};
 use super::params::Params;
-use crate::http::AppState;
+use super::service::OAuth;
 use crate::model::{Client, TokenRecord, TokenStatus, scopes_to_string};
+use crate::state::AppState;
 use crate::time::Timestamp;
 use crate::token::{self, TokenKind};
 
@@ -30,11 +31,11 @@ pub async fn introspect_token(
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
     let params = Params::read_form(&req, payload, state.settings.max_body_bytes).await?;
-    let client = authenticate(&state, &req, &params, Public::Refused).await?;
+    let client = authenticate(&state.oauth, &req, &params, Public::Refused).await?;
     let value = params.require("token")?;
     let now = state.clock.now();
     // Inline: one read by primary key on a cached statement (see the module doc).
-    let answer = introspect(&state, &client, value, now)?;
+    let answer = introspect(&state.oauth, &client, value, now)?;
     let mut resp = HttpResponse::Ok();
     no_store(&mut resp);
     Ok(match answer {
@@ -86,7 +87,7 @@ impl<'a> Active<'a> {
 
 /// The record of `value` if it is an active access or refresh token of `client`.
 fn introspect(
-    state: &AppState,
+    state: &OAuth,
     client: &Client,
     value: &str,
     now: Timestamp,

@@ -5,9 +5,9 @@ use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
 use super::token::GRANT_TYPES;
-use crate::http::AppState;
 use crate::model::Scope;
 use crate::settings::Settings;
+use crate::state::AppState;
 
 /// The metadata document for these settings.
 pub fn document(settings: &Settings) -> Value {

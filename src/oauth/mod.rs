@@ -45,7 +45,10 @@ pub mod params;
 pub mod pkce;
 pub mod rate_limit;
 pub mod revoke;
+pub mod service;
 pub mod token;
+
+pub use service::OAuth;
 
 use actix_web::{HttpRequest, web};
 

@@ -8,8 +8,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::client_auth::{Public, authenticate};
 use super::error::{OAuthError, no_store};
 use super::params::Params;
-use crate::http::AppState;
+use super::service::OAuth;
 use crate::model::{Client, NewAuditEvent};
+use crate::state::AppState;
 use crate::time::Timestamp;
 use crate::token::{self, TokenKind};
 
@@ -19,9 +20,9 @@ pub async fn revoke_token(
     payload: web::Payload,
 ) -> Result<HttpResponse, OAuthError> {
     let params = Params::read_form(&req, payload, state.settings.max_body_bytes).await?;
-    let client = authenticate(&state, &req, &params, Public::Allowed).await?;
+    let client = authenticate(&state.oauth, &req, &params, Public::Allowed).await?;
     let value = params.require("token")?.to_string();
-    let st = state.get_ref().clone();
+    let st = state.oauth.clone();
     let now = state.clock.now();
     web::block(move || revoke(&st, &client, &value, now)).await??;
     // Tokens validated before the revocation must not stay trusted by the SCIM guard.
@@ -31,12 +32,7 @@ pub async fn revoke_token(
     Ok(resp.finish())
 }
 
-fn revoke(
-    state: &AppState,
-    client: &Client,
-    value: &str,
-    now: Timestamp,
-) -> Result<(), OAuthError> {
+fn revoke(state: &OAuth, client: &Client, value: &str, now: Timestamp) -> Result<(), OAuthError> {
     const REASON: &str = "revoked by the client (RFC 7009)";
     let Ok(parsed) = token::parse(value) else {
         return Ok(());

@@ -18,10 +18,10 @@ use super::client_auth::{Public, authenticate};
 use super::error::{OAuthError, json_body, no_store};
 use super::grants::{self, Issued, Refusal};
 use super::params::Params;
-use crate::http::AppState;
 use crate::model::scopes_to_string;
 use crate::monitor::attribution;
 use crate::monitor::events::Attribution;
+use crate::state::AppState;
 
 /// The grants this server implements, in the order the metadata lists them.
 pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
@@ -72,20 +72,21 @@ async fn issue(
             GRANT_TYPES.join(", ")
         )));
     }
-    let client = authenticate(state, req, &params, Public::Allowed).await?;
-    state
+    let oauth = &state.oauth;
+    let client = authenticate(oauth, req, &params, Public::Allowed).await?;
+    oauth
         .issuance_limit
         .check(&client.id)
         .map_err(OAuthError::RateLimited)?;
     let now = state.clock.now();
     if grant_type == "client_credentials" {
-        let (issued, record) = grants::client_credentials(state, &client, &params, now)?;
+        let (issued, record) = grants::client_credentials(oauth, &client, &params, now)?;
         // Committed (with whatever else is being issued right now) before we answer.
-        state.token_batcher.commit(vec![record]).await?;
+        oauth.token_batcher.commit(vec![record]).await?;
         crate::access_log::record_issue(req, client.id.as_str(), issued.access.id.as_str());
         return Ok(token_response(&issued));
     }
-    let st = state.get_ref().clone();
+    let st = oauth.clone();
     let issued = web::block(move || match grant_type.as_str() {
         "authorization_code" => {
             grants::authorization_code(&st, &client, &params, now).map_err(Refusal::from)

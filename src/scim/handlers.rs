@@ -14,9 +14,9 @@ use super::error::ScimError;
 use super::schema::{ResourceKind, SchemaRegistry, prefix_meta_locations};
 use super::service::{ListParams, Scim, etag, etag_matches, if_match_version};
 use crate::guard::authorize;
-use crate::http::AppState;
 use crate::model::Scope;
 use crate::monitor::events::Concerned;
+use crate::state::AppState;
 
 /// The SCIM media type (RFC 7644 §3.1).
 pub const SCIM_JSON: &str = "application/scim+json";
@@ -158,8 +158,10 @@ fn authorize_for(
     scope: Scope,
 ) -> Result<Option<EmailDomains>, ScimError> {
     let principal = authorize(req, state, scope)?;
-    let client =
-        crate::oauth::client_auth::cached_client(state, &principal.client_id).map_err(|e| {
+    let client = state
+        .oauth
+        .cached_client(&principal.client_id)
+        .map_err(|e| {
             tracing::error!(error = %e, "client lookup failed");
             ScimError::internal()
         })?;

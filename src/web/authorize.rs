@@ -13,11 +13,11 @@ use super::login::{LoginOutcome, check_login};
 use super::pages;
 use super::session::{COOKIE, Session};
 use super::{WebError, html, redirect};
-use crate::http::AppState;
 use crate::model::NewAuditEvent;
 use crate::oauth::authorize::{self, AuthRequest, AuthorizeError};
 use crate::oauth::params::Params;
 use crate::oauth::peer_ip;
+use crate::state::AppState;
 
 fn session_cookie(state: &AppState, id: String) -> Cookie<'static> {
     Cookie::build(COOKIE, id)

@@ -10,8 +10,8 @@ use actix_web::http::StatusCode;
 use actix_web::web;
 
 use super::WebError;
-use crate::http::AppState;
 use crate::model::NewAuditEvent;
+use crate::state::AppState;
 
 /// What a sign-in attempt came to.
 pub enum LoginOutcome {

@@ -12,8 +12,8 @@ use super::pages::escape;
 use super::session::{COOKIE, Session};
 use super::timeline::{self, Timeline};
 use super::{WebError, html, redirect};
-use crate::http::AppState;
 use crate::oauth::params::Params;
+use crate::state::AppState;
 use crate::store::TokenFilter;
 
 /// What a signed-in account without the operator role is told.

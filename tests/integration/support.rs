@@ -218,7 +218,7 @@ pub struct TestServer {
     pub base: String,
     pub store: Arc<scimgate::store::Store>,
     /// The server's state (its monitor, caches, settings), as the handlers see it.
-    pub state: scimgate::http::AppState,
+    pub state: scimgate::state::AppState,
     /// The server's token batcher (group commit), for its counters.
     pub token_batcher: scimgate::store::TokenBatcher,
     handle: actix_web::dev::ServerHandle,
@@ -237,8 +237,9 @@ impl TestServer {
         raw: scimgate::settings::RawSettings,
     ) -> TestServer {
         use actix_web::{App, HttpServer};
-        use scimgate::http::{AppState, configure};
+        use scimgate::http::configure;
         use scimgate::settings::{RawSettings, Settings};
+        use scimgate::state::AppState;
 
         let store = Arc::new(scimgate::store::Store::open_or_create(db).expect("open store"));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
@@ -251,7 +252,7 @@ impl TestServer {
         .expect("settings");
         let state = AppState::new(store.clone(), settings, clock);
         let app_state = state.clone();
-        let token_batcher = state.token_batcher.clone();
+        let token_batcher = state.oauth.token_batcher.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let sys = actix_web::rt::System::new();

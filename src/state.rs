@@ -1,0 +1,100 @@
+//! The running server's shared state: the store, settings and clock, the services the
+//! handlers call ([`OAuth`], the monitor, the SCIM resource cache), and the web pages'
+//! sessions and sign-in throttle. Built once by `main` (and by the integration tests'
+//! server), handed to every handler by [`crate::http::configure`]. Nothing here knows a
+//! route.
+
+use std::sync::Arc;
+
+use crate::guard::TokenCache;
+use crate::monitor::Monitor;
+use crate::monitor::usage::UsageRecorder;
+use crate::oauth::OAuth;
+use crate::scim::cache::ResourceCache;
+use crate::settings::Settings;
+use crate::store::{Checkpointer, Store};
+use crate::throttle::Throttle;
+use crate::time::Clock;
+use crate::web::session::Sessions;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub settings: Arc<Settings>,
+    pub clock: Clock,
+    pub usage: UsageRecorder,
+    /// Rendered SCIM resources (see `scim::cache`).
+    pub scim_cache: Arc<ResourceCache>,
+    /// Recently validated bearer tokens (see `guard`); shared with [`OAuth`], whose
+    /// revocations clear it.
+    pub tokens: Arc<TokenCache>,
+    /// The OAuth2 service: grants, client authentication, revocation, introspection.
+    pub oauth: Arc<OAuth>,
+    /// Background WAL checkpoints (see `store::checkpoint`); `None` if its connection
+    /// could not be opened (the writer then checkpoints by itself, as SQLite does).
+    pub checkpointer: Option<Checkpointer>,
+    /// Failed sign-ins on the authorization pages (per account and address, and per
+    /// address).
+    pub login_throttle: Arc<Throttle>,
+    /// Login sessions of the authorization pages.
+    pub sessions: Arc<Sessions>,
+    /// The token lifecycle monitor.
+    pub monitor: Arc<Monitor>,
+    /// `<public_url>/scim/v2`, computed once (every SCIM location starts with it).
+    pub scim_base_url: Arc<str>,
+}
+
+impl AppState {
+    /// State over `store`: the usage recorder's flusher and the background checkpointer
+    /// started, the token batcher ready, caches, throttles and sessions empty (they live
+    /// in memory, see [`crate::throttle`]).
+    pub fn new(store: Arc<Store>, settings: Settings, clock: Clock) -> AppState {
+        let usage = UsageRecorder::start(store.clone(), settings.usage_flush_interval);
+        let monitor = Arc::new(
+            Monitor::new(store.clone(), clock.clone(), settings.monitor.clone())
+                .with_usage(usage.clone()),
+        );
+        monitor.start();
+        let settings = Arc::new(settings);
+        let tokens = Arc::new(TokenCache::new(settings.token_cache_ttl));
+        let oauth = Arc::new(OAuth::new(
+            store.clone(),
+            settings.clone(),
+            clock.clone(),
+            tokens.clone(),
+        ));
+        let checkpointer = Checkpointer::start(&store)
+            .inspect_err(|e| tracing::warn!(error = %e, "no background WAL checkpoints"))
+            .ok();
+        AppState {
+            monitor,
+            scim_base_url: format!("{}/scim/v2", settings.public_url).into(),
+            oauth,
+            checkpointer,
+            tokens,
+            login_throttle: Arc::new(Throttle::for_passwords(
+                settings.login_max_failures,
+                settings.lockout,
+            )),
+            sessions: Arc::new(Sessions::default()),
+            store,
+            settings,
+            clock,
+            usage,
+            scim_cache: Arc::default(),
+        }
+    }
+
+    /// Flush pending usage records and queued tokens; call after the HTTP server has
+    /// stopped.
+    pub fn shutdown(self) {
+        self.oauth.shutdown();
+        // The monitor first: its last drain hands token uses to the usage recorder.
+        self.monitor.shutdown();
+        self.usage.shutdown();
+        if let Some(c) = &self.checkpointer {
+            c.shutdown();
+        }
+    }
+}
