@@ -296,25 +296,17 @@ fn describe(ctx: &Ctx, c: &Client, active_tokens: i64) -> Vec<(&'static str, Str
 }
 
 fn active_count(ctx: &Ctx, id: &str) -> Result<i64, CliError> {
-    Ok(ctx
-        .admin
-        .store
-        .active_token_counts(ctx.admin.now())?
-        .into_iter()
-        .find(|(c, _)| c == id)
-        .map(|(_, n)| n)
-        .unwrap_or(0))
+    Ok(ctx.admin.live_token_count(id)?)
 }
 
 pub fn list(ctx: &Ctx) -> CliResult {
-    let clients = ctx.admin.store.list_clients()?;
-    let counts = ctx.admin.store.active_token_counts(ctx.admin.now())?;
+    let listed = ctx.admin.clients_with_token_counts()?;
+    let clients: Vec<&Client> = listed.iter().map(|(c, _)| c).collect();
     let count = |id: &str| {
-        counts
+        listed
             .iter()
-            .find(|(c, _)| c == id)
-            .map(|(_, n)| *n)
-            .unwrap_or(0)
+            .find(|(c, _)| c.id == id)
+            .map_or(0, |(_, n)| *n)
     };
     if ctx.json {
         let v: Vec<_> = clients

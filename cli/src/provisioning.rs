@@ -23,12 +23,8 @@ pub struct ProvisioningErrorsArgs {
 pub fn list(ctx: &Ctx, a: ProvisioningErrorsArgs) -> CliResult {
     let now = ctx.admin.now();
     let since = parse_since(now, &a.since)?;
-    if let Some(id) = &a.client_id {
-        ctx.admin.client(id)?;
-    }
     let errors = ctx
         .admin
-        .store
         .provisioning_errors(a.client_id.as_deref(), since)?;
     if ctx.json {
         let v: Vec<_> = errors

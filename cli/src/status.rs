@@ -7,8 +7,7 @@
 
 use clap::Args;
 use scimgate::model::HealthState;
-use scimgate::monitor::{expiry, health, published_leads};
-use scimgate::store::TokenFilter;
+use scimgate::monitor::{health, status};
 use scimgate::time::{format_local, format_relative, format_rfc3339};
 use serde_json::json;
 
@@ -32,40 +31,15 @@ fn level_name(level: u8) -> &'static str {
 
 /// Print the status and return the exit code.
 pub fn status(ctx: &Ctx, a: StatusArgs) -> Result<u8, CliError> {
-    let store = ctx.admin.store;
     let now = ctx.admin.now();
-    let mut clients = store.list_clients()?;
-    if let Some(id) = &a.client_id {
-        clients.retain(|c| &c.id == id);
-        if clients.is_empty() {
-            return Err(CliError::Admin(scimgate::admin::AdminError::NotFound(
-                format!("no API client with id {id} exists"),
-            )));
-        }
-    }
-    let healths = store.client_health()?;
-    let leads = published_leads(store)?;
-    let tokens = store.list_tokens(&TokenFilter::default(), now)?;
-    let mut worst = 0u8;
+    let statuses = ctx.admin.client_statuses(a.client_id.as_deref())?;
+    let worst = status::worst(&statuses);
+    let clients: Vec<_> = statuses.iter().map(|s| &s.client).collect();
     let mut rows = Vec::new();
     let mut out = Vec::new();
-    for c in &clients {
-        let h = healths.iter().find(|h| h.client_id == c.id);
-        let state = health::evaluate(c, h, now);
-        let mine: Vec<_> = tokens.iter().filter(|t| t.client_id == c.id).collect();
-        let soonest = mine.iter().map(|t| t.expires_at).min();
-        let expiring: Vec<_> = mine
-            .iter()
-            .filter(|t| {
-                !expiry::applicable(t.expires_at - t.issued_at, t.expires_at - now, &leads)
-                    .is_empty()
-            })
-            .collect();
-        let mut level = health::severity(state);
-        if !expiring.is_empty() {
-            level = level.max(1);
-        }
-        worst = worst.max(level);
+    for st in &statuses {
+        let (c, h, state) = (&st.client, st.health.as_ref(), st.state);
+        let soonest = st.soonest_expiry();
         let last = h.and_then(|h| h.last_success_at);
         let ip = h.and_then(|h| h.last_success_ip.clone());
         let mut note = match state {
@@ -76,7 +50,7 @@ pub fn status(ctx: &Ctx, a: StatusArgs) -> Result<u8, CliError> {
                 .unwrap_or_default(),
             _ => String::new(),
         };
-        if let Some(t) = expiring.first() {
+        if let Some(t) = st.expiring.first() {
             if !note.is_empty() {
                 note.push_str("; ");
             }
@@ -94,7 +68,7 @@ pub fn status(ctx: &Ctx, a: StatusArgs) -> Result<u8, CliError> {
             last.map(|t| format_relative(t, now))
                 .unwrap_or_else(|| "never".into()),
             ip.clone().unwrap_or_else(|| "-".into()),
-            mine.len().to_string(),
+            st.tokens.len().to_string(),
             soonest
                 .map(|t| format!("{} ({})", format_local(t), format_relative(t, now)))
                 .unwrap_or_else(|| "-".into()),
@@ -105,12 +79,12 @@ pub fn status(ctx: &Ctx, a: StatusArgs) -> Result<u8, CliError> {
             "name": c.name,
             "idp": c.idp.kind,
             "state": state.as_str(),
-            "level": level_name(level),
+            "level": level_name(st.level),
             "last_heartbeat_at": last.map(format_rfc3339),
             "last_source_ip": ip,
-            "active_tokens": mine.len(),
+            "active_tokens": st.tokens.len(),
             "soonest_expiry": soonest.map(format_rfc3339),
-            "expiring_tokens": expiring.iter().map(|t| t.id.to_string()).collect::<Vec<_>>(),
+            "expiring_tokens": st.expiring.iter().map(|t| t.id.to_string()).collect::<Vec<_>>(),
             "heartbeat_interval": c.heartbeat.map(|hb| hb.interval.to_string()),
             "note": note,
         }));

@@ -160,10 +160,7 @@ pub fn audit(ctx: &Ctx, a: AuditArgs) -> CliResult {
         a.limit.unwrap_or(AUDIT_DEFAULT_LIMIT)
     };
     // One more than shown tells whether older events were left out.
-    let mut events = ctx
-        .admin
-        .store
-        .audit_events(since, limit.saturating_add(1))?;
+    let mut events = ctx.admin.audit_events(since, limit.saturating_add(1))?;
     let more = events.len() > limit;
     if more {
         events.remove(0);

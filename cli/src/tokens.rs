@@ -206,9 +206,7 @@ pub fn show(ctx: &Ctx, a: ShowArgs) -> CliResult {
     let now = ctx.admin.now();
     let client_name = ctx
         .admin
-        .store
-        .client(&t.client_id)?
-        .map(|c| c.name)
+        .client_name(&t.client_id)?
         .unwrap_or_else(|| "deleted".into());
     if ctx.json {
         let mut v = token_json(&t, now);
@@ -257,7 +255,7 @@ pub fn show(ctx: &Ctx, a: ShowArgs) -> CliResult {
     if let Some(p) = &t.parent_id {
         pairs.push(("Replaces", p.clone()));
     }
-    if let Some(next) = ctx.admin.store.replacement_of(&t.id)? {
+    if let Some(next) = ctx.admin.replacement_of(&t.id)? {
         pairs.push(("Replaced by", next.to_string()));
     }
     println!("{}", fields(&pairs));

@@ -9,6 +9,7 @@
 mod clients;
 mod tokens;
 mod users;
+mod views;
 
 pub use clients::{ClientChanges, MAX_ALERT_EMAILS, RegisterClient, alert_email};
 pub use tokens::{IssueToken, Lifetime, RevokeResult, TokenRef};
@@ -80,7 +81,7 @@ pub type Result<T> = std::result::Result<T, AdminError>;
 
 /// An operator session: the store, the clock and who is acting (for the audit log).
 pub struct Admin<'a> {
-    pub store: &'a Store,
+    pub(crate) store: &'a Store,
     pub clock: Clock,
     pub actor: String,
 }

@@ -29,6 +29,7 @@ pub mod heartbeat_log;
 pub mod metrics;
 pub mod notify;
 pub mod provisioning;
+pub mod status;
 pub mod usage;
 
 use std::collections::HashMap;

@@ -154,8 +154,11 @@ async fn show_timeline(
                 return Ok(None);
             }
             let now = st.clock.now();
-            let clients = st.store.list_clients()?;
-            let health = st.store.client_health()?;
+            let admin = crate::admin::Admin::new(&st.store, st.clock.clone(), "web");
+            let statuses = admin.client_statuses(None).map_err(|e| match e {
+                crate::admin::AdminError::Store(s) => s,
+                other => crate::store::StoreError::Sqlite(other.to_string()),
+            })?;
             let tokens = st.store.list_tokens(
                 &TokenFilter {
                     include_inactive: true,
@@ -179,8 +182,7 @@ async fn show_timeline(
             let provisioning_errors = st.store.provisioning_error_hours(now - timeline::PAST)?;
             let leads = crate::monitor::published_leads(&st.store)?;
             Ok(Some(timeline::render(&Timeline {
-                clients: &clients,
-                health: &health,
+                statuses: &statuses,
                 tokens: &tokens,
                 activity: &activity,
                 provisioning_errors: &provisioning_errors,

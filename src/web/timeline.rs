@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use crate::model::{Client, ClientHealth, HealthState, TokenRecord, TokenStatus};
-use crate::monitor::{expiry, health};
+use crate::model::{HealthState, TokenRecord, TokenStatus};
+use crate::monitor::status::{ClientStatus, is_expiring};
 use crate::store::Activity;
 use crate::time::{Duration, Timestamp, format_local, format_relative};
 
@@ -25,8 +25,9 @@ const TOP: f64 = 40.0;
 
 /// Everything one page shows.
 pub struct Timeline<'a> {
-    pub clients: &'a [Client],
-    pub health: &'a [ClientHealth],
+    /// Each client's status now (`monitor::status`).
+    pub statuses: &'a [ClientStatus],
+    /// Every token the window shows, live or not.
     pub tokens: &'a [TokenRecord],
     pub activity: &'a [Activity],
     /// (client id, hour, provisioning errors in that hour).
@@ -56,7 +57,7 @@ pub fn render(t: &Timeline<'_>) -> String {
         let clamped = ts.clamp(start, end);
         LABEL_W + (clamped - start) as f64 / (end - start) as f64 * PLOT_W
     };
-    let rows = t.clients.len().max(1);
+    let rows = t.statuses.len().max(1);
     let height = TOP + rows as f64 * ROW_H + 30.0;
     let width = LABEL_W + PLOT_W + 20.0;
     let mut svg = String::new();
@@ -86,10 +87,9 @@ pub fn render(t: &Timeline<'_>) -> String {
             m.entry(tok.client_id.as_str()).or_default().push(tok);
             m
         });
-    for (i, c) in t.clients.iter().enumerate() {
+    for (i, st) in t.statuses.iter().enumerate() {
+        let (c, state) = (&st.client, st.state);
         let y0 = TOP + i as f64 * ROW_H;
-        let h = t.health.iter().find(|h| h.client_id == c.id);
-        let state = health::evaluate(c, h, t.now);
         if i % 2 == 1 {
             let _ = write!(
                 svg,
@@ -117,13 +117,7 @@ pub fn render(t: &Timeline<'_>) -> String {
         };
         for (k, tok) in tokens.iter().take(4).enumerate() {
             let status = tok.status(t.now);
-            let warn = status == TokenStatus::Active
-                && !expiry::applicable(
-                    tok.expires_at - tok.issued_at,
-                    tok.expires_at - t.now,
-                    t.leads,
-                )
-                .is_empty();
+            let warn = status == TokenStatus::Active && is_expiring(tok, t.leads, t.now);
             let (fill, label) = match status {
                 TokenStatus::Revoked => ("#cf222e", "revoked"),
                 TokenStatus::Expired => ("#8c959f", "expired"),
@@ -214,9 +208,8 @@ pub fn render(t: &Timeline<'_>) -> String {
     );
 
     let mut rows_html = String::new();
-    for c in t.clients {
-        let h = t.health.iter().find(|h| h.client_id == c.id);
-        let state = health::evaluate(c, h, t.now);
+    for st in t.statuses {
+        let (c, h, state) = (&st.client, st.health.as_ref(), st.state);
         let _ = write!(
             rows_html,
             "<tr><td>{}</td><td>{}</td><td style=\"color:{}\"><b>{}</b></td><td>{}</td><td>{}</td></tr>",
