@@ -4,22 +4,23 @@
 //! holds while the commit cost (the WAL append of the touched pages) is shared by the
 //! whole batch.
 //!
-//! Shape: leader/follower, no thread of its own. [`TokenBatcher::submit`] queues a job (the
-//! records of one request and a reply slot); the first job queued while no leader exists
-//! makes its submitter the leader. The leader, once it runs again, takes *everything*
-//! queued by then, commits it in one `BEGIN IMMEDIATE` transaction and fills every reply;
-//! if more jobs queued up meanwhile, the first of them is made the next leader. An async
-//! leader ([`TokenBatcher::commit`]) first yields to its runtime, so the requests that
-//! arrived in the same turn of the event loop queue behind it and share its transaction;
-//! a lone request pays one yield and its own commit, and there is no timer.
+//! Shape: leader/follower. [`TokenBatcher::submit`] queues a job (the records of one
+//! request and a reply slot); the first job queued while no leader exists makes its
+//! submitter the leader. The leader takes *everything* queued by then, commits it in one
+//! `BEGIN IMMEDIATE` transaction and fills every reply; if more jobs queued up meanwhile,
+//! the first of them is made the next leader. An async leader ([`TokenBatcher::commit`])
+//! first yields to its runtime, so the requests that arrived in the same turn of the
+//! event loop queue behind it and share its transaction; there is no timer.
 //!
-//! Why not a committer thread (the first design): handing every batch to another thread
-//! and waking each request's task back from it cost two context switches per batch and a
-//! cross-thread wake (an eventfd write) per request, about a fifth of the issuance path
-//! on one core (bench/RESULTS.md). Committing where the requests run costs none of that.
-//! The price: while a leader commits, its worker thread serves nothing else, for as long
-//! as the transaction takes (short; longer if another process holds the
-//! store's write lock, up to the busy timeout).
+//! The commit never runs on the event loop: the async leader hands its batch to the
+//! runtime's blocking pool and awaits it. A commit waits for the fsync of the WAL (with
+//! `durable_commits`) and, while `config` or another instance holds the store's write
+//! lock, for up to the busy timeout; done inline, the worker thread would serve nothing
+//! meanwhile (408s were seen while a long `config` revoke ran). Off the loop, the worker
+//! keeps parsing requests during the commit, and they queue for the next batch. (The
+//! first design, a committer thread of our own, cost two context switches per batch and a
+//! cross-thread wake per request; the blocking pool's hop is per batch, and what it costs
+//! is measured in bench/RESULTS.md.)
 //!
 //! Failure semantics: a job is atomic on its own (one INSERT, or a `SAVEPOINT` around a
 //! job of several records), so a job whose insert fails (say a duplicate id) is undone
@@ -32,7 +33,6 @@
 //! jobs with an error and passes the lead on while unwinding ([`HandOver`]).
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -235,9 +235,15 @@ impl Drop for HandOver<'_> {
     }
 }
 
+/// What [`Pending::turn`] resolved to.
+enum Turn {
+    Answered(Result<()>),
+    Lead,
+}
+
 /// The answer to one [`TokenBatcher::submit`]: `Ok` once the records are committed.
-/// Await it, or [`wait`](Pending::wait) for it from blocking code; whichever side holds
-/// the lead commits the batch when it gets there.
+/// [`TokenBatcher::commit`] awaits it (leading on the blocking pool when its turn comes);
+/// tests [`wait`](Pending::wait) for it from blocking code.
 #[must_use = "the records are committed only when this resolves to Ok"]
 pub struct Pending {
     reply: Arc<Reply>,
@@ -248,6 +254,27 @@ impl Pending {
     /// Whether this submit leads the next batch (for a caller that wants to yield first).
     fn leads(&self) -> bool {
         lock(&self.reply.state).lead
+    }
+
+    /// Resolve when this job is answered, or when its submitter is to lead the next
+    /// batch: then the lead is taken from this `Pending` (its drop no longer passes it
+    /// on), and the caller must run [`Shared::lead`], which passes it on when done.
+    fn turn(&self) -> impl Future<Output = Turn> + '_ {
+        std::future::poll_fn(move |cx: &mut Context<'_>| {
+            let mut s = lock(&self.reply.state);
+            if let Some(r) = s.result.take() {
+                return Poll::Ready(Turn::Answered(r));
+            }
+            if s.lead {
+                s.lead = false;
+                return Poll::Ready(Turn::Lead);
+            }
+            match &s.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => s.waker = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        })
     }
 
     /// Block until the batch holding these records has committed (or failed), committing
@@ -268,30 +295,6 @@ impl Pending {
                     s = self.reply.cv.wait(s).unwrap_or_else(|p| p.into_inner());
                 }
             }
-            self.shared.lead();
-        }
-    }
-}
-
-impl Future for Pending {
-    type Output = Result<()>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        loop {
-            {
-                let mut s = lock(&self.reply.state);
-                if let Some(r) = s.result.take() {
-                    return Poll::Ready(r);
-                }
-                if !s.lead {
-                    match &s.waker {
-                        Some(w) if w.will_wake(cx.waker()) => {}
-                        _ => s.waker = Some(cx.waker().clone()),
-                    }
-                    return Poll::Pending;
-                }
-            }
-            // Our job is still queued (only a leader takes jobs), so this batch answers it.
             self.shared.lead();
         }
     }
@@ -375,13 +378,32 @@ impl TokenBatcher {
     }
 
     /// Queue `records` and resolve once they are committed. A leader first yields to the
-    /// runtime so that the other requests of this turn of the event loop join its batch.
+    /// runtime so that the other requests of this turn of the event loop join its batch,
+    /// then commits the batch on the blocking pool (never on the event loop).
     pub async fn commit(&self, records: Vec<NewTokenRecord>) -> Result<()> {
         let pending = self.submit(records);
         if pending.leads() {
             tokio::task::yield_now().await;
         }
-        pending.await
+        loop {
+            match pending.turn().await {
+                Turn::Answered(r) => return r,
+                Turn::Lead => {
+                    // No await between taking the lead and spawning: the batch is led
+                    // even if this request is cancelled now; the blocking task passes
+                    // the lead on when it is done (by return or by panic).
+                    let shared = self.shared.clone();
+                    let led = tokio::task::spawn_blocking(move || shared.lead());
+                    match led.await {
+                        Ok(()) => {}
+                        // The runtime is shutting down and never ran it: lead here.
+                        Err(e) if e.is_cancelled() => self.shared.lead(),
+                        // Its jobs were answered and the lead passed on while unwinding.
+                        Err(_) => tracing::error!("the token batch's commit panicked"),
+                    }
+                }
+            }
+        }
     }
 
     /// Queue several jobs at once (so a test knows they share a transaction).
@@ -622,20 +644,37 @@ mod tests {
         assert!(b.insert(vec![record(&client).1]).is_err());
     }
 
+    /// The commit runs on the blocking pool: while it waits for the store's write lock
+    /// (held here as `config` would), other tasks of the same single-threaded event loop
+    /// keep running.
     #[test]
-    fn the_reply_is_a_future() {
+    fn a_commit_waiting_for_the_write_lock_does_not_park_the_event_loop() {
         let (_d, store, client) = store_with_client();
         let b = TokenBatcher::new(store.clone());
+        let guard = store.writer();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let local = tokio::task::LocalSet::new();
         let (t, r) = record(&client);
-        let mut p = std::pin::pin!(b.submit(vec![r]));
-        let mut cx = Context::from_waker(Waker::noop());
-        let r = loop {
-            if let Poll::Ready(r) = p.as_mut().poll(&mut cx) {
-                break r;
+        let ticks = local.block_on(&rt, async {
+            let commit = tokio::task::spawn_local({
+                let b = b.clone();
+                async move { b.commit(vec![r]).await }
+            });
+            // The loop still turns while the commit waits for the lock.
+            let mut ticks = 0;
+            for _ in 0..20 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                ticks += 1;
             }
-            std::thread::yield_now();
-        };
-        r.unwrap();
+            assert!(!commit.is_finished(), "the write lock is still held");
+            drop(guard);
+            commit.await.unwrap().unwrap();
+            ticks
+        });
+        assert_eq!(ticks, 20);
         assert!(store.token(&t.id).unwrap().is_some());
     }
 

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Before/after: two scimgate binaries (say, the build before a change and after it) on the
+# same seeded store, measured in alternation in one run so the ratio B/A is fair on a
+# shared machine. Each round runs A then B then A again for each endpoint; B's ratio uses
+# the mean of the two A runs around it; the result is the median round.
+#   client_credentials  POST /oauth2/token, HTTP Basic (every request commits a token)
+#   introspect          POST /oauth2/introspect of a live token
+#   scim_get            GET /scim/v2/Users/{id} with a bearer token
+# Servers pinned to core 0, wrk to core 1, loopback only. Any non-2xx response, or a
+# response without the expected body, fails the run. Needs wrk.
+# Usage: bench/ab.sh BIN_A BIN_B [seconds per run, default 5]   (env: ROUNDS, CONN, SEED_TOKENS)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+A_BIN=$(realpath "$1")
+B_BIN=$(realpath "$2")
+DUR=${3:-5}
+ROUNDS=${ROUNDS:-3}
+CONN=${CONN:-32}
+SEED_TOKENS=${SEED_TOKENS:-100000}
+cargo build --release --quiet -j 1 --example seed
+R=${CARGO_TARGET_DIR:-$PWD/target}/release
+WORK=$(mktemp -d)
+SERVER=""
+cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+
+start() { # binary db
+  PORT=$(free_port)
+  SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0 taskset -c 0 "$1" serve --db "$2" --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return; sleep 0.1; done
+  echo "server did not start"; cat "$WORK/server.log"; exit 1
+}
+stop() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""; }
+
+FAILED=0
+run() { # LABEL ROUND URL [wrk args…]
+  local label=$1 round=$2 url=$3; shift 3
+  sync
+  taskset -c 1 wrk -t1 -c"$CONN" -d"${DUR}s" --latency "$@" "$url" >"$WORK/out.txt"
+  local rps p99 non2xx errors bad
+  rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/out.txt")
+  p99=$(awk '$1=="99%" {print $2}' "$WORK/out.txt")
+  non2xx=$(awk '/Non-2xx/ {print $5}' "$WORK/out.txt")
+  errors=$(awk '/Socket errors/ {print}' "$WORK/out.txt")
+  bad=$(awk '/Bad responses:/ && $3 != "0" {print $3}' "$WORK/out.txt")
+  [ -n "$bad" ] && non2xx="${non2xx:-0}, bad bodies $bad"
+  printf '  %-28s %10s req/s  p99 %8s%s%s\n' "$label" "$rps" "$p99" \
+    "${non2xx:+  NON-2XX: $non2xx}" "${errors:+  $errors}"
+  if [ -n "$non2xx" ] || [ -n "$errors" ]; then FAILED=1; fi
+  echo "$round $label $rps" >>"$WORK/results"
+}
+
+"$R/examples/seed" tokens "$WORK/a.db" "$SEED_TOKENS"
+read -r CLIENT_ID CLIENT_SECRET < <("$R/examples/seed" client "$WORK/a.db")
+BASIC="Authorization: Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
+# A SCIM user to read, and a live token for it and for introspection.
+start "$A_BIN" "$WORK/a.db"
+U="http://127.0.0.1:$PORT"
+TOKEN=$(curl -sf -H "$BASIC" -d grant_type=client_credentials "$U/oauth2/token" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+USER_ID=$(curl -sf -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/scim+json' \
+  -d '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bench@example.com"}' \
+  "$U/scim/v2/Users" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+stop
+# Long-lived enough for the whole run (a client_credentials token lives 1 h).
+cp "$WORK/a.db" "$WORK/b.db"
+
+cat >"$WORK/cc.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+LUA
+cat >"$WORK/introspect.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "token=$TOKEN&token_type_hint=access_token"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+LUA
+cat >"$WORK/get.lua" <<'LUA'
+wrk.method = "GET"
+LUA
+check_lua "$WORK/cc.lua" '"access_token"'
+check_lua "$WORK/introspect.lua" '"active":true'
+check_lua "$WORK/get.lua" '"bench@example.com"'
+
+echo "A: $A_BIN"
+echo "B: $B_BIN"
+echo "store: $SEED_TOKENS tokens; $CONN connections; ${DUR}s per run; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+measure() { # LABEL BIN DB ROUND
+  start "$2" "$3"
+  local u="http://127.0.0.1:$PORT"
+  run "$1 client_credentials" "$4" "$u/oauth2/token" -H "$BASIC" -s "$WORK/cc.lua"
+  run "$1 introspect" "$4" "$u/oauth2/introspect" -H "$BASIC" -s "$WORK/introspect.lua"
+  run "$1 scim_get" "$4" "$u/scim/v2/Users/$USER_ID" -H "Authorization: Bearer $TOKEN" -s "$WORK/get.lua"
+  stop
+}
+for ROUND in $(seq "$ROUNDS"); do
+  echo "round $ROUND"
+  measure A "$A_BIN" "$WORK/a.db" "$ROUND"
+  measure B "$B_BIN" "$WORK/b.db" "$ROUND"
+  measure A_after "$A_BIN" "$WORK/a.db" "$ROUND"
+done
+
+if [ "$FAILED" != 0 ]; then echo "FAILED: non-2xx responses, bad bodies or socket errors; no ratio is reported"; exit 1; fi
+python3 - "$WORK/results" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    rnd, who, endpoint, rps = line.split()
+    rows.setdefault((int(rnd), endpoint), {})[who] = float(rps)
+print()
+print("endpoint             rounds of B / mean(A before, A after)     median")
+for endpoint in ("client_credentials", "introspect", "scim_get"):
+    ratios = []
+    for (rnd, e), r in sorted(rows.items()):
+        if e == endpoint:
+            ratios.append(r["B"] / ((r["A"] + r["A_after"]) / 2))
+    med = sorted(ratios)[len(ratios) // 2]
+    print(f"{endpoint:20s} " + "  ".join(f"{x:.2f}" for x in ratios) + f"     {med:.2f}")
+PY
