@@ -348,3 +348,17 @@ CREATE TABLE provisioning_errors (
 ) STRICT;
 CREATE INDEX provisioning_errors_client ON provisioning_errors(client_id, at);
 CREATE INDEX provisioning_errors_at ON provisioning_errors(at);
+
+-- migration: 9
+
+-- SCIM strings that are not caseExact compare under Unicode case folding (`ÉLODIE` equals
+-- `élodie`), in Rust and in SQL alike: `scim_fold(x)` is the Rust fold, registered by the
+-- store on every connection it opens (src/store/functions.rs), so a connection without it
+-- (the sqlite3 shell) cannot write scim_resources. These expression indexes serve
+-- `userName eq` and `displayName eq` filters and the userName uniqueness check
+-- (src/store/scim.rs), which now folds beyond ASCII; the NOCASE unique index stays as the
+-- ASCII backstop it always was. Not UNIQUE: a store may already hold two userNames that
+-- differ only in non-ASCII case, and the upgrade must not fail on them.
+CREATE INDEX scim_users_user_name_fold ON scim_resources(scim_fold(user_name))
+    WHERE resource_type = 'User';
+CREATE INDEX scim_resources_display_name_fold ON scim_resources(scim_fold(display_name));

@@ -78,12 +78,39 @@ fn member_ids(doc: &Value) -> Vec<String> {
 
 fn uniqueness(e: rusqlite::Error, resource_type: &str, doc: &Value) -> StoreError {
     match StoreError::from(e) {
-        StoreError::Conflict(_) if resource_type == "User" => StoreError::Conflict(format!(
-            "a User with userName `{}` already exists",
-            str_field(doc, "userName").unwrap_or_default()
-        )),
+        StoreError::Conflict(_) if resource_type == "User" => {
+            user_name_taken(str_field(doc, "userName").unwrap_or_default())
+        }
         other => other,
     }
+}
+
+fn user_name_taken(user_name: &str) -> StoreError {
+    StoreError::Conflict(format!("a User with userName `{user_name}` already exists"))
+}
+
+/// `userName` is unique (RFC 7643 §4.1, `uniqueness: server`) as SCIM compares it,
+/// `caseExact: false` under the Unicode fold (`scim_fold`, the expression index of
+/// migration 9): refuses a User `id` whose `userName` another User has in any case.
+fn check_user_name_free(
+    tx: &Transaction<'_>,
+    resource_type: &str,
+    id: &str,
+    doc: &Value,
+) -> Result<()> {
+    let Some(user_name) = str_field(doc, "userName").filter(|_| resource_type == "User") else {
+        return Ok(());
+    };
+    let taken: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM scim_resources WHERE resource_type = 'User' \
+             AND scim_fold(user_name) = scim_fold(?1) AND id <> ?2)",
+        )?
+        .query_row(params![user_name, id], |r| r.get(0))?;
+    if taken {
+        return Err(user_name_taken(user_name));
+    }
+    Ok(())
 }
 
 fn get(conn: &Connection, resource_type: &str, id: &str) -> Result<Option<ScimRecord>> {
@@ -164,6 +191,7 @@ impl Store {
                     )));
                 }
             }
+            check_user_name_free(tx, resource_type, id, doc)?;
             tx.execute(
                 "INSERT INTO scim_resources (id, resource_type, user_name, external_id, \
                  display_name, doc, created_at, last_modified, version) \
@@ -249,6 +277,7 @@ impl Store {
                     )));
                 }
             }
+            check_user_name_free(tx, resource_type, id, &doc)?;
             tx.execute(
                 "UPDATE scim_resources SET user_name = ?3, external_id = ?4, display_name = ?5, \
                  doc = ?6, last_modified = ?7, version = version + 1 \
