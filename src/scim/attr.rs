@@ -125,6 +125,15 @@ pub trait AttributeResolver {
         None
     }
 
+    /// The column holding the case fold ([`crate::scim::value::fold`]) of the value in
+    /// [`column`](Self::column), for a `caseExact: false` attribute: the SQL translator
+    /// compares there, so an index serves case-insensitive comparisons. `None`: it folds
+    /// the column in the query (`scim_fold(column)`).
+    fn folded_column(&self, path: &ResolvedPath) -> Option<&'static str> {
+        let _ = path;
+        None
+    }
+
     /// Whether a multi-valued attribute is computed rather than stored in the document
     /// (a User's `groups`): the SQL translator then reads it from where it is kept.
     fn computed(&self, path: &ResolvedPath) -> Option<Computed> {

@@ -1,9 +1,9 @@
 //! SQL functions the store registers on every connection it opens, so SQL can apply the same
 //! rules as the Rust code: `scim_fold(x)`, the case fold of SCIM's `caseExact: false`
 //! comparisons ([`crate::scim::value::fold`]). The filter translator
-//! ([`super::scim_filter`]), `userName` uniqueness ([`super::scim`]) and the expression
-//! indexes of schema.sql (migration 9) call it; a connection without it cannot write
-//! `scim_resources`, which is why every connection the store opens registers it first.
+//! ([`super::scim_filter`]) calls it on JSON values, and migration 9 to fill the folded
+//! columns; no index or trigger uses it, so the file stays usable without it (the sqlite3
+//! shell, `PRAGMA integrity_check`).
 
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
@@ -12,7 +12,7 @@ use rusqlite::types::{Value, ValueRef};
 /// The SQL name of the fold: `scim_fold(text)`; anything not TEXT comes back unchanged.
 pub const FOLD: &str = "scim_fold";
 
-/// Registers the functions on `conn`. Deterministic, so SQLite may index them.
+/// Registers the functions on `conn` (deterministic, so SQLite may factor calls).
 pub fn register(conn: &Connection) -> rusqlite::Result<()> {
     conn.create_scalar_function(
         FOLD,

@@ -21,8 +21,10 @@
 //!   [`crate::scim::value::fold`] (Unicode lower-casing), registered on every connection by
 //!   [`super::functions`], so SQL and the in-memory evaluator fold alike (SQLite's own
 //!   `NOCASE` and `LIKE` fold ASCII only, and are not used).
-//! * indexed column (`resolver.column()` is `Some`): `scim_fold(user_name) = ?`, which the
-//!   expression indexes of schema.sql (migration 9) serve; `id = ? COLLATE BINARY`.
+//! * indexed column (`resolver.column()` is `Some`): `id = ? COLLATE BINARY`; a
+//!   case-insensitive one compares its folded twin (`resolver.folded_column()`, kept by the
+//!   store on every write, indexed): `user_name_fold = ?`; without a twin
+//!   `scim_fold(column) = ?`.
 //! * single-valued JSON attribute: `scim_fold(json_extract(doc, '$.name.familyName')) = ?`.
 //! * multi-valued attribute: `EXISTS (SELECT 1 FROM json_each(doc, '$.emails') AS e WHERE
 //!   scim_fold(json_extract(e.value, '$.value')) = ?)`; a value path puts its whole
@@ -127,6 +129,13 @@ impl Builder<'_> {
                     let (leaf, key) = comparison_leaf(path, &rp)?;
                     let operand = check_operand(path, &leaf, *op, value)?;
                     if !rp.attr.multi_valued {
+                        let folded = self.resolver.folded_column(&rp);
+                        if let (Some(column), false, Operand::Text(s)) =
+                            (folded, leaf.case_exact, &operand)
+                        {
+                            let column = checked_column(column)?;
+                            return Ok(self.predicate_folded(column, *op, s));
+                        }
                         if let Some(column) = self.resolver.column(&rp) {
                             let column = checked_column(column)?;
                             return Ok(self.predicate(column, &leaf, *op, &operand));
@@ -235,15 +244,7 @@ impl Builder<'_> {
 
     /// `x op operand` for a scalar SQL expression `x`; pushes the parameters.
     fn predicate(&mut self, x: &str, leaf: &AttrInfo, op: CompareOp, operand: &Operand) -> String {
-        let sql_op = match op {
-            CompareOp::Eq => "=",
-            CompareOp::Ne => "<>",
-            CompareOp::Gt => ">",
-            CompareOp::Ge => ">=",
-            CompareOp::Lt => "<",
-            CompareOp::Le => "<=",
-            CompareOp::Co | CompareOp::Sw | CompareOp::Ew => "",
-        };
+        let sql_op = sql_op(op);
         match operand {
             Operand::Null if op == CompareOp::Eq => format!("{x} IS NULL"),
             Operand::Null => format!("{x} IS NOT NULL"),
@@ -254,14 +255,7 @@ impl Builder<'_> {
                 self.params.push(SqlParam::Text(s.clone()));
                 format!("{x} {sql_op} ? COLLATE BINARY")
             }
-            Operand::Text(s) => {
-                let folded = format!("{FOLD}({x})");
-                if op.is_substring() {
-                    return self.substring(&folded, op, fold(s));
-                }
-                self.params.push(SqlParam::Text(fold(s)));
-                format!("{folded} {sql_op} ?")
-            }
+            Operand::Text(s) => self.predicate_folded(&format!("{FOLD}({x})"), op, s),
             Operand::DateTime(_, millis) => {
                 // An instant parse_rfc3339_millis accepted is within chrono's range.
                 let text = format_rfc3339_millis(*millis).unwrap_or_default();
@@ -283,6 +277,16 @@ impl Builder<'_> {
         }
     }
 
+    /// `x op operand` for a text operand and an `x` that is already folded (a folded column,
+    /// or `scim_fold(…)`): the parameter is folded in Rust.
+    fn predicate_folded(&mut self, x: &str, op: CompareOp, s: &str) -> String {
+        if op.is_substring() {
+            return self.substring(x, op, fold(s));
+        }
+        self.params.push(SqlParam::Text(fold(s)));
+        format!("{x} {} ?", sql_op(op))
+    }
+
     /// `co`/`sw`/`ew` of `s` in `x`, byte-exact (a case-insensitive caller folds both).
     fn substring(&mut self, x: &str, op: CompareOp, s: String) -> String {
         match op {
@@ -300,6 +304,19 @@ impl Builder<'_> {
                 format!("instr({x}, ?) > 0")
             }
         }
+    }
+}
+
+/// The SQL operator of a comparison (`""` for the substring ones, which are functions).
+fn sql_op(op: CompareOp) -> &'static str {
+    match op {
+        CompareOp::Eq => "=",
+        CompareOp::Ne => "<>",
+        CompareOp::Gt => ">",
+        CompareOp::Ge => ">=",
+        CompareOp::Lt => "<",
+        CompareOp::Le => "<=",
+        CompareOp::Co | CompareOp::Sw | CompareOp::Ew => "",
     }
 }
 
@@ -404,6 +421,13 @@ pub fn sort_expression(path: &ResolvedPath, resolver: &dyn AttributeResolver) ->
             format!("{FOLD}({x})")
         }
     };
+    if !path.leaf().case_exact
+        && let Some(col) = resolver
+            .folded_column(path)
+            .and_then(|c| checked_column(c).ok())
+    {
+        return col.to_string();
+    }
     if let Some(col) = resolver.column(path).and_then(|c| checked_column(c).ok()) {
         return folded(col.to_string());
     }

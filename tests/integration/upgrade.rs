@@ -170,7 +170,7 @@ fn a_schema_4_store_migrates_and_its_tokens_keep_working() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 8, "migrated to the newest schema");
+    assert_eq!(version, 9, "migrated to the newest schema");
     let table_sql: String = conn
         .query_row(
             "SELECT sql FROM sqlite_schema WHERE name = 'tokens'",

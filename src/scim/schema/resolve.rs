@@ -224,6 +224,15 @@ impl AttributeResolver for ResourceResolver<'_> {
             .then_some(Computed::UserGroups)
     }
 
+    /// `userName` → `user_name_fold`, `displayName` → `display_name_fold` (migration 9).
+    fn folded_column(&self, path: &ResolvedPath) -> Option<&'static str> {
+        match self.column(path)? {
+            "user_name" => Some("user_name_fold"),
+            "display_name" => Some("display_name_fold"),
+            _ => None,
+        }
+    }
+
     fn column(&self, path: &ResolvedPath) -> Option<&'static str> {
         if path.extension.is_some() {
             return None;
