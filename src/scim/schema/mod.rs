@@ -34,7 +34,6 @@
 //! [`SchemaRegistry::builtin`] on a malformed compiled-in JSON file, which the tests rule out.
 
 #![warn(missing_docs)]
-#![warn(missing_docs)]
 
 use std::fmt;
 
