@@ -3,23 +3,13 @@
 //! binary, leap seconds in dateTime, and readOnly/immutable writes. Each case is sent both
 //! ways and must get the same answer.
 
-use scimgate::model::Scope;
-use scimgate::time::Clock;
 use serde_json::{Value, json};
 
-use crate::support::{Scim, TestServer, TestStore, assert_scim_error, client_with_token};
+use crate::support::{Scim, assert_scim_error, scim_setup};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-
-fn setup() -> (TestStore, TestServer, Scim) {
-    let s = TestStore::empty();
-    let server = TestServer::start(&s.db, Clock::system());
-    let (_, token) = client_with_token(&s.db, &[Scope::DirectoryRead, Scope::DirectoryWrite], "1h");
-    let scim = Scim::new(&server, &token);
-    (s, server, scim)
-}
 
 fn created(scim: &Scim, path: &str, body: Value) -> String {
     let r = scim.post(path, body);
@@ -44,7 +34,7 @@ fn urlencode(s: &str) -> String {
 
 #[test]
 fn user_names_equal_but_for_non_ascii_case_collide_on_post_and_patch() {
-    let (_s, _server, scim) = setup();
+    let (_s, _server, scim) = scim_setup();
     created(
         &scim,
         "/Users",
@@ -82,7 +72,7 @@ fn user_names_equal_but_for_non_ascii_case_collide_on_post_and_patch() {
 
 #[test]
 fn filters_fold_non_ascii_case_in_sql_as_in_memory() {
-    let (_s, _server, scim) = setup();
+    let (_s, _server, scim) = scim_setup();
     created(
         &scim,
         "/Users",
@@ -98,7 +88,7 @@ fn filters_fold_non_ascii_case_in_sql_as_in_memory() {
 
 #[test]
 fn binary_values_need_base64_on_post_and_patch() {
-    let (_s, _server, scim) = setup();
+    let (_s, _server, scim) = scim_setup();
     let id = created(
         &scim,
         "/Users",
@@ -132,7 +122,7 @@ fn binary_values_need_base64_on_post_and_patch() {
 
 #[test]
 fn a_leap_second_is_not_a_date_time() {
-    let (_s, _server, scim) = setup();
+    let (_s, _server, scim) = scim_setup();
     let r = scim.get(&format!(
         "/Users?filter={}",
         urlencode("meta.lastModified gt \"2016-12-31T23:59:60Z\"")
@@ -146,7 +136,7 @@ fn a_leap_second_is_not_a_date_time() {
 
 #[test]
 fn immutable_member_type_changes_neither_by_put_nor_by_patch() {
-    let (_s, _server, scim) = setup();
+    let (_s, _server, scim) = scim_setup();
     let user = created(
         &scim,
         "/Users",
@@ -184,7 +174,7 @@ fn immutable_member_type_changes_neither_by_put_nor_by_patch() {
 
 #[test]
 fn read_only_values_are_never_stored_by_post_put_or_patch() {
-    let (_s, _server, scim) = setup();
+    let (_s, _server, scim) = scim_setup();
     let groups = json!([{"value": "g-1", "display": "Forged"}]);
     let r = scim.post(
         "/Users",
