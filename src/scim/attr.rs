@@ -1,6 +1,6 @@
 //! Attribute metadata shared by the SCIM schema registry, the filter and the PATCH engine.
 //!
-//! The registry (`schema.rs`) knows RFC 7643's attribute definitions; the filter
+//! The registry (`schema/`) knows RFC 7643's attribute definitions; the filter
 //! (`filter.rs`) and PATCH (`patch.rs`) need only to ask "what is this attribute path,
 //! where does it live in a stored document, how is it compared?". This file is that
 //! contract, so the three modules can be written and tested apart.

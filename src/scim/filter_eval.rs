@@ -73,7 +73,7 @@ pub fn matches_value_filter(
 }
 
 // ---------------------------------------------------------------------------------------
-// Shared with filter_sql
+// Shared with the SQL translator (store::scim_filter)
 
 /// A comparison literal checked against the attribute's type.
 #[derive(Debug, Clone, PartialEq)]

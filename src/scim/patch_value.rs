@@ -84,12 +84,18 @@ pub(crate) fn same_element(attr: &AttrInfo, a: &Value, b: &Value) -> bool {
     }
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
-            let same = |name: &str, absent: bool| match (attr.sub(name), x.get(name), y.get(name)) {
-                (Some(sub), Some(p), Some(q)) if !p.is_null() => value::same_value(sub, p, q),
-                (_, Some(_), Some(_)) => false,
-                _ => absent,
+            let eq = |name: &str, p: &Value, q: &Value| {
+                attr.sub(name).map_or(p == q, |sub| value::same_value(sub, p, q))
             };
-            same("value", false) && same("type", true)
+            let same_value = match (x.get("value"), y.get("value")) {
+                (Some(p), Some(q)) if !p.is_null() => eq("value", p, q),
+                _ => false,
+            };
+            let same_type = match (x.get("type"), y.get("type")) {
+                (Some(p), Some(q)) => eq("type", p, q),
+                _ => true,
+            };
+            same_value && same_type
         }
         _ => value::same_value(attr, a, b),
     }

@@ -13,8 +13,10 @@
 //!   that does not decode as such is refused; the `=` padding may be omitted, white space
 //!   may not. The value is stored as sent.
 //! * **caseExact: false**: strings compare after [`fold`], a Unicode lower-casing, so
-//!   `ÉLODIE` equals `élodie`. The SQLite side registers the same function as `scim_fold`
-//!   (`store::fold_sql`), so filters in SQL and in memory, and `userName` uniqueness, agree.
+//!   `ÉLODIE` equals `élodie` (the write path folded Unicode, PATCH and the filters ASCII).
+//!   SQL gets the same function as `scim_fold` (`store::functions`) and folded columns for
+//!   the indexed `userName`/`displayName` (schema.sql migration 9), so filters in SQL and in
+//!   memory, and `userName` uniqueness, agree.
 //! * **mutability**: [`check_change`] is the one rule: a change to a `readOnly` attribute,
 //!   or to an `immutable` one that already had a value, is refused; "a change" means not
 //!   [`same_value`] (so a case-only change of a `caseExact: false` value is no change).
