@@ -8,7 +8,8 @@
 //! * Attribute names are matched case-insensitively by the [`AttributeResolver`]; values are
 //!   then read from the document under their canonical names (extension attributes under
 //!   their schema URN key).
-//! * Strings compare case-insensitively unless the attribute is `caseExact`. Case folding is
+//! * Strings compare case-insensitively unless the attribute is `caseExact` (or binary or
+//!   dateTime, whose text is compared exactly: [`crate::scim::value::folds_case`]). Case folding is
 //!   [`crate::scim::value::fold`] (Unicode lower-casing: `ÉLODIE` matches `élodie`), which the
 //!   SQL translator calls as `scim_fold`, so the in-memory and SQL results agree; ordering
 //!   (`gt`, `lt`, ...) is byte-wise on the (folded) UTF-8 text.
@@ -35,6 +36,7 @@ use serde_json::{Number, Value};
 
 use crate::scim::attr::{AttrInfo, AttrType, AttributeResolver, ResolvedPath};
 use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter, FilterError};
+use crate::scim::value::folds_case;
 
 /// Evaluates `filter` against one stored resource document (which must include `id` and
 /// `meta` if the filter may refer to them).
@@ -320,7 +322,7 @@ fn eval(
                 Operand::Null => (*op == CompareOp::Eq) == values.is_empty(),
                 _ => values
                     .iter()
-                    .any(|v| compare(v, &operand, *op, leaf.case_exact)),
+                    .any(|v| compare(v, &operand, *op, !folds_case(&leaf))),
             })
         }
         Filter::Present { path } => Ok(match scope {

@@ -85,7 +85,8 @@ pub(crate) fn same_element(attr: &AttrInfo, a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             let eq = |name: &str, p: &Value, q: &Value| {
-                attr.sub(name).map_or(p == q, |sub| value::same_value(sub, p, q))
+                attr.sub(name)
+                    .map_or(p == q, |sub| value::same_value(sub, p, q))
             };
             let same_value = match (x.get("value"), y.get("value")) {
                 (Some(p), Some(q)) if !p.is_null() => eq("value", p, q),

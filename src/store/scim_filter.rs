@@ -49,7 +49,7 @@ use crate::scim::filter::{AttrPath, CompareOp, Filter, FilterError};
 use crate::scim::filter_eval::{
     Operand, check_operand, comparison_leaf, require_complex, resolve_in_element, resolve_root,
 };
-use crate::scim::value::fold;
+use crate::scim::value::{fold, folds_case};
 use crate::time::format_rfc3339_millis;
 
 /// One bound parameter, in placeholder order.
@@ -130,8 +130,8 @@ impl Builder<'_> {
                     let operand = check_operand(path, &leaf, *op, value)?;
                     if !rp.attr.multi_valued {
                         let folded = self.resolver.folded_column(&rp);
-                        if let (Some(column), false, Operand::Text(s)) =
-                            (folded, leaf.case_exact, &operand)
+                        if let (Some(column), true, Operand::Text(s)) =
+                            (folded, folds_case(&leaf), &operand)
                         {
                             let column = checked_column(column)?;
                             return Ok(self.predicate_folded(column, *op, s));
@@ -248,7 +248,7 @@ impl Builder<'_> {
         match operand {
             Operand::Null if op == CompareOp::Eq => format!("{x} IS NULL"),
             Operand::Null => format!("{x} IS NOT NULL"),
-            Operand::Text(s) if leaf.case_exact => {
+            Operand::Text(s) if !folds_case(leaf) => {
                 if op.is_substring() {
                     return self.substring(x, op, s.clone());
                 }
@@ -415,13 +415,13 @@ fn checked_column(column: &'static str) -> Result<&'static str, FilterError> {
 /// `value` (or the sub-attribute named). Case-insensitive attributes sort case-insensitively.
 pub fn sort_expression(path: &ResolvedPath, resolver: &dyn AttributeResolver) -> String {
     let folded = |x: String| {
-        if path.leaf().case_exact {
+        if !folds_case(path.leaf()) {
             x
         } else {
             format!("{FOLD}({x})")
         }
     };
-    if !path.leaf().case_exact
+    if folds_case(path.leaf())
         && let Some(col) = resolver
             .folded_column(path)
             .and_then(|c| checked_column(c).ok())
