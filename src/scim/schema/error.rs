@@ -31,7 +31,7 @@ pub enum SchemaError {
     /// `scimType` `mutability`.
     #[error("{0}")]
     Mutability(String),
-    /// An attribute path (as given to [`ResourceResolver::require_path`]) names no
+    /// An attribute path (as given to [`ResourceResolver::require_path`](super::ResourceResolver::require_path)) names no
     /// attribute. `scimType` `invalidPath`.
     #[error("{0}")]
     InvalidPath(String),
@@ -55,7 +55,7 @@ impl SchemaError {
     }
 }
 
-/// A schema definition file that cannot be used. Only [`SchemaRegistry::from_sources`]
+/// A schema definition file that cannot be used. Only [`SchemaRegistry::from_sources`](super::SchemaRegistry::from_sources)
 /// returns it; the compiled-in files never produce it (the tests load them).
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

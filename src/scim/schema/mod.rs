@@ -2,24 +2,27 @@
 //!
 //! What lives here, and why in one place:
 //!
-//! * **The registry** ([`SchemaRegistry`], `load.rs` and `registry.rs`). The schema resources served at `/Schemas`
-//!   (core User, enterprise User extension, core Group), the `/ResourceTypes` list and the
-//!   `/ServiceProviderConfig` document are JSON files in `schemas/`, compiled in with
-//!   `include_str!` and parsed once ([`SchemaRegistry::builtin`]). Keeping them as JSON means
-//!   the discovery endpoints serve exactly what the RFC transcription says, and the
-//!   in-memory [`AttrInfo`] tree used everywhere else is derived from the same text, so the
-//!   two cannot drift apart. `schemas/common_attributes.json` holds the RFC 7643 §3.1 common
-//!   attributes (`id`, `externalId`, `meta`): they belong to no published schema but paths
-//!   such as `meta.lastModified` must still resolve.
-//! * **Path resolution** (`resolve.rs`: [`ResourceResolver`], the [`AttributeResolver`] implementation the
-//!   filter and PATCH modules consume), including the SQL column map.
-//! * **Write normalisation** (`normalize.rs`: [`SchemaRegistry::normalize`]): a POST/PUT body becomes a
-//!   stored document with canonical attribute names, checked types and RFC 7643 §7
-//!   mutability applied. The value rules it applies (types, `caseExact`, mutability) are
-//!   [`crate::scim::value`]'s, the same PATCH applies.
+//! * **The registry** ([`SchemaRegistry`]; `load.rs` reads the files, `registry.rs` holds
+//!   them). The schema resources served at `/Schemas` (core User, enterprise User extension,
+//!   core Group), the `/ResourceTypes` list and the `/ServiceProviderConfig` document are
+//!   JSON files in `schemas/`, compiled in with `include_str!` and parsed once
+//!   ([`SchemaRegistry::builtin`]). Keeping them as JSON means the discovery endpoints serve
+//!   exactly what the RFC transcription says, and the in-memory
+//!   [`AttrInfo`](crate::scim::attr::AttrInfo) tree used everywhere else is derived from the
+//!   same text, so the two cannot drift apart. `schemas/common_attributes.json` holds the
+//!   RFC 7643 §3.1 common attributes (`id`, `externalId`, `meta`): they belong to no
+//!   published schema but paths such as `meta.lastModified` must still resolve.
+//! * **Path resolution** (`resolve.rs`: [`ResourceResolver`], the
+//!   [`AttributeResolver`](crate::scim::attr::AttributeResolver) the filter and PATCH
+//!   modules consume), including the SQL column map.
+//! * **Write normalisation** (`normalize.rs`: [`SchemaRegistry::normalize`]): a POST/PUT
+//!   body becomes a stored document with canonical attribute names, checked types and
+//!   RFC 7643 §7 mutability applied. The value rules it applies (types, `caseExact`,
+//!   mutability) are [`crate::scim::value`]'s, the ones PATCH applies.
 //! * **Read projection** (`project.rs`: [`SchemaRegistry::project`]): RFC 7644 §3.4.2.5
 //!   `attributes` / `excludedAttributes` and the `returned` characteristic.
-//! * **Errors** (`error.rs`: [`SchemaError`], [`LoadError`]) carrying the RFC 7644 §3.12 `scimType` to answer with.
+//! * **Errors** (`error.rs`: [`SchemaError`], [`LoadError`]), carrying the RFC 7644 §3.12
+//!   `scimType` to answer with.
 //!
 //! All of these need the same attribute definitions and the same case-insensitive,
 //! URN-aware name matching, which is why they share this module; this file holds the schema

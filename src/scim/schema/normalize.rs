@@ -10,7 +10,7 @@ use super::resolve::{ResourceResolver, Scope, get_ci, label};
 use crate::scim::attr::{AttrInfo, AttrType, Mutability};
 use crate::scim::value::{self, ValueError, Write};
 
-/// Whether [`SchemaRegistry::normalize`] handles a POST (create) or a PUT (replace).
+/// Whether [`SchemaRegistry::normalize`](super::SchemaRegistry::normalize) handles a POST (create) or a PUT (replace).
 #[derive(Debug, Clone, Copy)]
 pub enum WriteMode<'a> {
     /// POST: a new resource.

@@ -18,7 +18,7 @@ use crate::scim::attr::AttrInfo;
 /// One schema (RFC 7643 §7) as the server uses it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SchemaDef {
-    /// The schema URN, e.g. [`USER_SCHEMA`].
+    /// The schema URN, e.g. [`USER_SCHEMA`](super::USER_SCHEMA).
     pub id: String,
     /// Human-readable name (`User`, `EnterpriseUser`, `Group`).
     pub name: String,
