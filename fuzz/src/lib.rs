@@ -261,8 +261,9 @@ fn open_db() -> Connection {
         };
         c.execute(
             "INSERT INTO scim_resources (id, resource_type, user_name, external_id, \
-             display_name, doc, created_at, last_modified, version) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)",
+             display_name, doc, created_at, last_modified, version, user_name_fold, \
+             display_name_fold) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, scim_fold(?3), scim_fold(?5))",
             rusqlite::params![
                 id,
                 kind.name(),

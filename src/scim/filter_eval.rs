@@ -37,6 +37,7 @@ use serde_json::{Number, Value};
 use crate::scim::attr::{AttrInfo, AttrType, AttributeResolver, ResolvedPath};
 use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter, FilterError};
 use crate::scim::value::folds_case;
+use crate::time::parse_rfc3339_millis;
 
 /// Evaluates `filter` against one stored resource document (which must include `id` and
 /// `meta` if the filter may refer to them).
@@ -186,7 +187,7 @@ pub(crate) fn check_operand(
         },
         AttrType::DateTime => match value {
             CompValue::String(s) if op.is_substring() => Ok(Operand::Text(s.clone())),
-            CompValue::String(s) => match parse_rfc3339(s) {
+            CompValue::String(s) => match parse_rfc3339_millis(s) {
                 Some(ms) => Ok(Operand::DateTime(s.clone(), ms)),
                 None => invalid(format!(
                     "\"{path}\" is a DateTime attribute; \"{s}\" is not an RFC 3339 date-time \
@@ -230,12 +231,6 @@ pub(crate) fn check_operand(
             "\"{path}\" is a complex attribute; compare one of its sub-attributes"
         )),
     }
-}
-
-/// Parses an RFC 3339 date-time into milliseconds since the Unix epoch (UTC); `None` if
-/// malformed. The one parser of SCIM dateTime values, [`crate::time::parse_rfc3339_millis`].
-pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    crate::time::parse_rfc3339_millis(text)
 }
 
 /// True when a JSON value counts as present for `pr`: not null, `""`, `[]` or `{}`.
@@ -426,7 +421,7 @@ fn compare(actual: &Value, operand: &Operand, op: CompareOp, case_exact: bool) -
             .is_some_and(|a| compare_text(a, expected, op, case_exact)),
         Operand::DateTime(_, expected) => actual
             .as_str()
-            .and_then(parse_rfc3339)
+            .and_then(parse_rfc3339_millis)
             .is_some_and(|a| ordering_matches(op, a.cmp(expected))),
         Operand::Number(expected) => match actual {
             Value::Number(a) => {
