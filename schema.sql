@@ -359,3 +359,24 @@ ALTER TABLE clients ADD COLUMN alert_emails TEXT NOT NULL DEFAULT '';
 ALTER TABLE provisioning_errors ADD COLUMN notified_at INTEGER;
 CREATE INDEX provisioning_errors_pending ON provisioning_errors(client_id, id)
     WHERE notified_at IS NULL;
+
+-- migration: 10
+
+-- SCIM strings that are not caseExact compare under Unicode case folding (`ÉLODIE` equals
+-- `élodie`) in Rust and in SQL alike (src/scim/value.rs). SQLite's NOCASE folds ASCII
+-- only, so the indexed userName and displayName get folded twins, written by the store
+-- with every document (src/store/scim.rs) and compared by the filter translator; the
+-- userName uniqueness check reads user_name_fold too. `scim_fold` is the Rust fold, which
+-- the store registers on its connections; it is used here only to fill the new columns,
+-- so no index or trigger depends on it (the sqlite3 shell still checks and writes the
+-- file). The fold index is not UNIQUE: a store may already hold two userNames that differ
+-- only in non-ASCII case, and the upgrade must not fail on them; the NOCASE unique index
+-- stays as the ASCII backstop it always was.
+ALTER TABLE scim_resources ADD COLUMN user_name_fold TEXT;
+ALTER TABLE scim_resources ADD COLUMN display_name_fold TEXT;
+UPDATE scim_resources SET user_name_fold = scim_fold(user_name),
+    display_name_fold = scim_fold(display_name);
+CREATE INDEX scim_users_user_name_fold ON scim_resources(user_name_fold)
+    WHERE resource_type = 'User';
+CREATE INDEX scim_resources_display_name_fold ON scim_resources(display_name_fold)
+    WHERE display_name_fold IS NOT NULL;

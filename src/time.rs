@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 
 /// Unix seconds, UTC.
 pub type Timestamp = i64;
@@ -199,6 +199,34 @@ pub fn parse_date(input: &str) -> Result<Timestamp, TimeParseError> {
     Err(bad())
 }
 
+/// Parses an RFC 3339 `date-time` as SCIM's `dateTime` (RFC 7643 §2.3.5, an `xsd:dateTime`)
+/// takes it: `2011-05-13T04:42:34Z`, `2011-05-13t04:42:34.123+02:00`. Returns milliseconds
+/// since the Unix epoch (UTC), the fraction rounded to the millisecond and capped at .999 (as
+/// SQLite's `julianday()` does); `None` if malformed. The one RFC 3339 parser of SCIM values:
+/// the write paths, the filter and its SQL translation all ask it.
+///
+/// chrono's parser, with two things it allows refused: a space for the `T` (RFC 3339's note
+/// in §5.6, not `xsd:dateTime`), and a leap second `:60` (`xsd:dateTime` seconds run 00–59).
+pub fn parse_rfc3339_millis(text: &str) -> Option<i64> {
+    if !matches!(text.as_bytes().get(10), Some(b'T' | b't')) {
+        return None;
+    }
+    let dt = DateTime::parse_from_rfc3339(text).ok()?;
+    let nanos = dt.nanosecond();
+    if nanos >= 1_000_000_000 || dt.offset().local_minus_utc().abs() >= 24 * 3600 {
+        return None;
+    }
+    let millis = (f64::from(nanos) / 1e6).round().min(999.0) as i64;
+    dt.timestamp().checked_mul(1000)?.checked_add(millis)
+}
+
+/// Milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.sssZ` (the form the SQL
+/// translator compares with `julianday()`); `None` out of chrono's range.
+pub fn format_rfc3339_millis(millis: i64) -> Option<String> {
+    let dt = DateTime::<Utc>::from_timestamp_millis(millis)?;
+    Some(dt.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
 /// A timestamp in local time with its zone, e.g. `2027-11-21 11:56:39 CET`.
 pub fn format_local(ts: Timestamp) -> String {
     match Local.timestamp_opt(ts, 0).single() {
@@ -320,6 +348,69 @@ mod tests {
             parse_date("next tuesday"),
             Err(TimeParseError::BadDate(_))
         ));
+    }
+
+    #[test]
+    fn rfc3339_millis() {
+        assert_eq!(parse_rfc3339_millis("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339_millis("1970-01-01T00:00:01.5Z"), Some(1500));
+        assert_eq!(parse_rfc3339_millis("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(parse_rfc3339_millis("1969-12-31T19:00:00-05:00"), Some(0));
+        assert_eq!(
+            parse_rfc3339_millis("2000-03-01t00:00:00z"),
+            Some(951_868_800_000)
+        );
+        assert_eq!(
+            parse_rfc3339_millis("2011-05-13T04:42:34.9999Z"),
+            parse_rfc3339_millis("2011-05-13T04:42:34.999Z")
+        );
+        for good in [
+            "2008-01-23T04:56:22Z",
+            "2011-05-13T04:42:34.123456Z",
+            "2011-05-13T04:42:34.5-07:30",
+            "2024-02-29T00:00:00Z",
+            "2000-02-29T00:00:00Z",
+        ] {
+            assert!(parse_rfc3339_millis(good).is_some(), "{good}");
+        }
+        for bad in [
+            "",
+            "2016-12-31T23:59:60Z",
+            "2008-01-23",
+            "2008-01-23T04:56:22",
+            "2008-01-23 04:56:22Z",
+            "2008-13-23T04:56:22Z",
+            "2008-00-23T04:56:22Z",
+            "2023-02-29T00:00:00Z",
+            "2011-02-29T04:42:34Z",
+            "1900-02-29T00:00:00Z",
+            "2008-04-31T04:56:22Z",
+            "2008-01-23T24:00:00Z",
+            "2008-01-23T04:60:22Z",
+            "2008-01-23T04:56:61Z",
+            "2008-01-23T04:56:22.Z",
+            "2008-01-23T04:56:22+0200",
+            "2008-01-23T04:56:22+24:00",
+            "2008-01-23T04:56:22Zjunk",
+            "2008-01-23T04:56:22+02:00x",
+            "2008-01-23T04:56:2éZ",
+            "２００8-01-23T04:56:22Z",
+        ] {
+            assert_eq!(parse_rfc3339_millis(bad), None, "{bad}");
+        }
+        for text in [
+            "1970-01-01T00:00:00.000Z",
+            "2000-02-29T23:59:59.999Z",
+            "1969-12-31T23:59:59.500Z",
+            "2400-12-31T00:00:00.001Z",
+        ] {
+            assert_eq!(
+                parse_rfc3339_millis(text)
+                    .and_then(format_rfc3339_millis)
+                    .as_deref(),
+                Some(text)
+            );
+        }
     }
 
     #[test]

@@ -22,11 +22,12 @@ use std::cell::RefCell;
 use rusqlite::{Connection, params_from_iter};
 use scimgate::oauth::params::Params;
 use scimgate::scim::filter::{
-    AttrPath, Filter, matches, parse_filter, parse_patch_path, to_sql, validate_filter,
+    AttrPath, Filter, matches, parse_filter, parse_patch_path, validate_filter,
 };
 use scimgate::scim::patch::{apply_patch, parse_patch_request};
 use scimgate::scim::schema::{ResourceKind, SchemaRegistry, WriteMode};
 use scimgate::scim::service::extension_ops;
+use scimgate::store::scim_filter::to_sql;
 use scimgate::token::{self, TokenHash, TokenId, TokenKind};
 use serde_json::{Value, json};
 
@@ -249,6 +250,7 @@ thread_local! {
 
 fn open_db() -> Connection {
     let c = Connection::open_in_memory().unwrap();
+    scimgate::store::functions::register(&c).unwrap();
     c.execute_batch(include_str!("../../schema.sql")).unwrap();
     for (id, kind, created, modified, doc) in stored() {
         let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
@@ -259,8 +261,9 @@ fn open_db() -> Connection {
         };
         c.execute(
             "INSERT INTO scim_resources (id, resource_type, user_name, external_id, \
-             display_name, doc, created_at, last_modified, version) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)",
+             display_name, doc, created_at, last_modified, version, user_name_fold, \
+             display_name_fold) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, scim_fold(?3), scim_fold(?5))",
             rusqlite::params![
                 id,
                 kind.name(),

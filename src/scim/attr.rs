@@ -1,6 +1,6 @@
 //! Attribute metadata shared by the SCIM schema registry, the filter and the PATCH engine.
 //!
-//! The registry (`schema.rs`) knows RFC 7643's attribute definitions; the filter
+//! The registry (`schema/`) knows RFC 7643's attribute definitions; the filter
 //! (`filter.rs`) and PATCH (`patch.rs`) need only to ask "what is this attribute path,
 //! where does it live in a stored document, how is it compared?". This file is that
 //! contract, so the three modules can be written and tested apart.
@@ -121,6 +121,15 @@ pub trait AttributeResolver {
     /// (`id`, `userName`, `externalId`, `displayName`): the SQL translator compares against
     /// the column instead of the JSON document so the index is used.
     fn column(&self, path: &ResolvedPath) -> Option<&'static str> {
+        let _ = path;
+        None
+    }
+
+    /// The column holding the case fold ([`crate::scim::value::fold`]) of the value in
+    /// [`column`](Self::column), for a `caseExact: false` attribute: the SQL translator
+    /// compares there, so an index serves case-insensitive comparisons. `None`: it folds
+    /// the column in the query (`scim_fold(column)`).
+    fn folded_column(&self, path: &ResolvedPath) -> Option<&'static str> {
         let _ = path;
         None
     }

@@ -25,8 +25,10 @@
 //! how evaluation and SQL translation then treat it. As a PATCH path
 //! ([`parse_patch_path`]) the same `].value` form names the sub-attribute to change.
 //!
-//! Evaluation and SQL translation live in `filter_eval.rs` and `filter_sql.rs` and are
-//! re-exported here, so callers can use `filter::{parse_filter, matches, to_sql}`.
+//! Evaluation lives in `filter_eval.rs` and is re-exported here, so callers can use
+//! `filter::{parse_filter, matches}`. The SQL translation is the store's
+//! ([`crate::store::scim_filter::to_sql`]): the store depends on this AST, never the reverse,
+//! so nothing of the store is re-exported here.
 //!
 //! Positions in error messages are 0-based character offsets into the input. Filters are
 //! limited to [`MAX_DEPTH`] levels of parentheses and [`MAX_TERMS`] attribute expressions.
@@ -34,7 +36,6 @@
 use std::fmt;
 
 pub use crate::scim::filter_eval::{matches, matches_value_filter, validate_filter};
-pub use crate::store::scim_filter::{SqlFilter, SqlParam, to_sql};
 
 use serde_json::Number;
 use thiserror::Error;

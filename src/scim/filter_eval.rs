@@ -8,9 +8,11 @@
 //! * Attribute names are matched case-insensitively by the [`AttributeResolver`]; values are
 //!   then read from the document under their canonical names (extension attributes under
 //!   their schema URN key).
-//! * Strings compare case-insensitively unless the attribute is `caseExact`. Case folding is
-//!   ASCII-only, exactly like SQLite's `NOCASE` collation and `LIKE`, so the in-memory and SQL
-//!   results agree; ordering (`gt`, `lt`, ...) is byte-wise on the (folded) UTF-8 text.
+//! * Strings compare case-insensitively unless the attribute is `caseExact` (or binary or
+//!   dateTime, whose text is compared exactly: [`crate::scim::value::folds_case`]). Case folding is
+//!   [`crate::scim::value::fold`] (Unicode lower-casing: `ÉLODIE` matches `élodie`), which the
+//!   SQL translator calls as `scim_fold`, so the in-memory and SQL results agree; ordering
+//!   (`gt`, `lt`, ...) is byte-wise on the (folded) UTF-8 text.
 //! * A multi-valued attribute matches when *any* of its values matches. A complex attribute
 //!   compared without a sub-attribute (`emails eq "x"`, `manager eq "x"`) is compared through
 //!   its `value` sub-attribute; one without a `value` sub-attribute is an error.
@@ -34,6 +36,8 @@ use serde_json::{Number, Value};
 
 use crate::scim::attr::{AttrInfo, AttrType, AttributeResolver, ResolvedPath};
 use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter, FilterError};
+use crate::scim::value::folds_case;
+use crate::time::parse_rfc3339_millis;
 
 /// Evaluates `filter` against one stored resource document (which must include `id` and
 /// `meta` if the filter may refer to them).
@@ -72,7 +76,7 @@ pub fn matches_value_filter(
 }
 
 // ---------------------------------------------------------------------------------------
-// Shared with filter_sql
+// Shared with the SQL translator (store::scim_filter)
 
 /// A comparison literal checked against the attribute's type.
 #[derive(Debug, Clone, PartialEq)]
@@ -183,7 +187,7 @@ pub(crate) fn check_operand(
         },
         AttrType::DateTime => match value {
             CompValue::String(s) if op.is_substring() => Ok(Operand::Text(s.clone())),
-            CompValue::String(s) => match parse_rfc3339(s) {
+            CompValue::String(s) => match parse_rfc3339_millis(s) {
                 Some(ms) => Ok(Operand::DateTime(s.clone(), ms)),
                 None => invalid(format!(
                     "\"{path}\" is a DateTime attribute; \"{s}\" is not an RFC 3339 date-time \
@@ -227,92 +231,6 @@ pub(crate) fn check_operand(
             "\"{path}\" is a complex attribute; compare one of its sub-attributes"
         )),
     }
-}
-
-/// Parses an RFC 3339 date-time (`2011-05-13T04:42:34Z`, `2011-05-13T04:42:34.123+02:00`)
-/// into milliseconds since the Unix epoch (UTC). Fractions are rounded to the millisecond
-/// (capped at .999, as SQLite's `julianday()` does). Returns `None` if malformed.
-pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
-    let num = |from: usize, len: usize| -> Option<i64> {
-        let digits = b.get(from..from + len)?;
-        digits.iter().try_fold(0i64, |acc, d| {
-            d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0'))
-        })
-    };
-    let year = num(0, 4)?;
-    let month = num(5, 2)?;
-    let day = num(8, 2)?;
-    let hour = num(11, 2)?;
-    let minute = num(14, 2)?;
-    let second = num(17, 2)?;
-    let separators_ok = b.get(4) == Some(&b'-')
-        && b.get(7) == Some(&b'-')
-        && matches!(b.get(10), Some(b'T' | b't'))
-        && b.get(13) == Some(&b':')
-        && b.get(16) == Some(&b':');
-    if !separators_ok
-        || !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return None;
-    }
-    let mut i = 19;
-    let mut millis = 0i64;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        let mut frac = 0f64;
-        let mut scale = 1f64;
-        while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit()) {
-            frac = frac * 10.0 + f64::from(d - b'0');
-            scale *= 10.0;
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        millis = ((frac / scale) * 1000.0).round().min(999.0) as i64;
-    }
-    let offset_minutes = match b.get(i) {
-        Some(b'Z' | b'z') if b.len() == i + 1 => 0,
-        Some(sign @ (b'+' | b'-')) if b.len() == i + 6 && b.get(i + 3) == Some(&b':') => {
-            let (h, m) = (num(i + 1, 2)?, num(i + 4, 2)?);
-            if h > 23 || m > 59 {
-                return None;
-            }
-            let total = h * 60 + m;
-            if *sign == b'-' { -total } else { total }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month, day);
-    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_minutes * 60;
-    Some(seconds * 1_000 + millis)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// True when a JSON value counts as present for `pr`: not null, `""`, `[]` or `{}`.
@@ -399,7 +317,7 @@ fn eval(
                 Operand::Null => (*op == CompareOp::Eq) == values.is_empty(),
                 _ => values
                     .iter()
-                    .any(|v| compare(v, &operand, *op, leaf.case_exact)),
+                    .any(|v| compare(v, &operand, *op, !folds_case(&leaf))),
             })
         }
         Filter::Present { path } => Ok(match scope {
@@ -462,7 +380,7 @@ fn fold(s: &str, case_exact: bool) -> String {
     if case_exact {
         s.to_string()
     } else {
-        s.to_ascii_lowercase()
+        crate::scim::value::fold(s)
     }
 }
 
@@ -503,7 +421,7 @@ fn compare(actual: &Value, operand: &Operand, op: CompareOp, case_exact: bool) -
             .is_some_and(|a| compare_text(a, expected, op, case_exact)),
         Operand::DateTime(_, expected) => actual
             .as_str()
-            .and_then(parse_rfc3339)
+            .and_then(parse_rfc3339_millis)
             .is_some_and(|a| ordering_matches(op, a.cmp(expected))),
         Operand::Number(expected) => match actual {
             Value::Number(a) => {

@@ -6,6 +6,7 @@
 //! - `filter` (+ `filter_eval`): RFC 7644 §3.4.2.2 filters, parsed and evaluated in memory;
 //!   their SQL translation is `store::scim_filter`.
 //! - `patch` (+ `patch_value`): RFC 7644 §3.5.2 PATCH on stored documents.
+//! - `value`: the value rules both write paths share (typing, `caseExact`, mutability).
 //! - `service`: create/read/replace/patch/delete/query over the store.
 //! - `handlers`: the routes; `error`: SCIM error bodies; `json`: strict JSON bodies (a
 //!   repeated key is an error).
@@ -22,6 +23,7 @@ pub mod patch;
 mod patch_value;
 pub mod schema;
 pub mod service;
+pub mod value;
 
 #[cfg(test)]
 mod tests;

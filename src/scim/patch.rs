@@ -59,8 +59,9 @@ use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter, PatchPath, par
 use crate::scim::filter_eval::{matches_value_filter, resolve_in_element};
 use crate::scim::patch_value::{
     add_values, check_element, check_items, check_mutability, check_value, ensure_array,
-    ensure_object, is_primary, merge_into, prune_map, same_value, settle_primary, sync_schemas,
+    ensure_object, is_primary, merge_into, same_element, settle_primary, sync_schemas,
 };
+use crate::scim::value::ValueError;
 
 /// The `schemas` URN of a PATCH request body.
 pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -234,6 +235,17 @@ impl PatchError {
     }
 }
 
+impl From<ValueError> for PatchError {
+    fn from(e: ValueError) -> Self {
+        match e {
+            ValueError::InvalidValue(m) => PatchError::InvalidValue(m),
+            ValueError::UnknownSubAttribute(_) => PatchError::InvalidValue(e.to_string()),
+            ValueError::Duplicate(_) => PatchError::InvalidSyntax(e.to_string()),
+            ValueError::Mutability(m) => PatchError::Mutability(m),
+        }
+    }
+}
+
 /// Applies `ops` in order to `doc` (a JSON object). On error `doc` is left unchanged.
 pub fn apply_patch(
     doc: &mut Value,
@@ -258,7 +270,7 @@ pub fn apply_patch(
         touched_extensions,
         ..
     } = patcher;
-    prune_map(&mut work);
+    crate::scim::value::prune_map(&mut work);
     sync_schemas(&mut work, &touched_extensions);
     *root = work;
     Ok(())
@@ -511,7 +523,7 @@ fn apply_whole(
         if attr.multi_valued {
             let listed = check_items(attr, value)?;
             if let Some(Value::Array(items)) = c.get_mut(&name) {
-                items.retain(|e| !listed.iter().any(|l| same_value(attr, e, l)));
+                items.retain(|e| !listed.iter().any(|l| same_element(attr, e, l)));
             }
         } else {
             c.remove(&name);

@@ -7,9 +7,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::scim::attr::{AttrInfo, AttrType, Mutability};
-use crate::scim::filter_eval::{is_present, parse_rfc3339};
+use crate::scim::attr::AttrInfo;
 use crate::scim::patch::PatchError;
+use crate::scim::value::{self, Write};
 
 /// Appends `new` values to a multi-valued attribute, merging into equal existing ones.
 pub(crate) fn add_values(
@@ -19,7 +19,7 @@ pub(crate) fn add_values(
 ) -> Result<(), PatchError> {
     let mut touched = Vec::new();
     for value in new {
-        match items.iter().position(|e| same_value(attr, e, &value)) {
+        match items.iter().position(|e| same_element(attr, e, &value)) {
             Some(i) => {
                 if let (Some(Value::Object(existing)), Value::Object(_)) =
                     (items.get_mut(i), &value)
@@ -74,29 +74,31 @@ pub(crate) fn is_primary(v: &Value) -> bool {
     v.get("primary") == Some(&Value::Bool(true))
 }
 
-/// Whether two values of a multi-valued attribute denote the same value (see module docs).
-pub(crate) fn same_value(attr: &AttrInfo, a: &Value, b: &Value) -> bool {
+/// Whether two values of a multi-valued attribute denote the same value, for PATCH's "add
+/// what is already there changes nothing" and value removal: complex values with the same
+/// `value` (and the same `type`, when both have one), scalars equal; compared by the
+/// attribute's own rules ([`value::same_value`], so `caseExact` decides the case).
+pub(crate) fn same_element(attr: &AttrInfo, a: &Value, b: &Value) -> bool {
     if a == b {
         return true;
     }
-    let text_eq = |x: &Value, y: &Value, case_exact: bool| match (x, y) {
-        (Value::String(x), Value::String(y)) if !case_exact => x.eq_ignore_ascii_case(y),
-        _ => x == y,
-    };
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
-            let case_exact = attr.sub("value").is_none_or(|s| s.case_exact);
+            let eq = |name: &str, p: &Value, q: &Value| {
+                attr.sub(name)
+                    .map_or(p == q, |sub| value::same_value(sub, p, q))
+            };
             let same_value = match (x.get("value"), y.get("value")) {
-                (Some(p), Some(q)) if !p.is_null() => text_eq(p, q, case_exact),
+                (Some(p), Some(q)) if !p.is_null() => eq("value", p, q),
                 _ => false,
             };
             let same_type = match (x.get("type"), y.get("type")) {
-                (Some(p), Some(q)) => text_eq(p, q, false),
+                (Some(p), Some(q)) => eq("type", p, q),
                 _ => true,
             };
             same_value && same_type
         }
-        _ => text_eq(a, b, attr.case_exact),
+        _ => value::same_value(attr, a, b),
     }
 }
 
@@ -141,139 +143,44 @@ pub(crate) fn merge_into(target: &mut Map<String, Value>, source: Value) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Value checking
+// Value checking: the rules of [`crate::scim::value`], with PATCH's treatment of `null` and
+// `readOnly` ([`Write::Patch`]).
 
 /// Checks a value for `info` as a whole (an array for a multi-valued attribute).
-pub(crate) fn check_value(info: &AttrInfo, value: &Value) -> Result<Value, PatchError> {
-    if value.is_null() {
-        Ok(Value::Null)
-    } else if info.multi_valued {
-        check_items(info, value).map(Value::Array)
-    } else {
-        check_element(info, value)
-    }
+pub(crate) fn check_value(info: &AttrInfo, v: &Value) -> Result<Value, PatchError> {
+    Ok(value::check_attr(info, v, &info.name, Write::Patch)?.unwrap_or(Value::Null))
 }
 
 /// The values for a multi-valued attribute; a single value is wrapped.
-pub(crate) fn check_items(info: &AttrInfo, value: &Value) -> Result<Vec<Value>, PatchError> {
-    match value {
-        Value::Array(items) => items.iter().map(|v| check_element(info, v)).collect(),
-        single => Ok(vec![check_element(info, single)?]),
+pub(crate) fn check_items(info: &AttrInfo, v: &Value) -> Result<Vec<Value>, PatchError> {
+    match check_value(info, v)? {
+        Value::Array(items) => Ok(items),
+        Value::Null => Ok(Vec::new()),
+        single => Ok(vec![single]),
     }
 }
 
 /// Checks (and normalises) one value of `info`'s type.
-pub(crate) fn check_element(info: &AttrInfo, value: &Value) -> Result<Value, PatchError> {
-    let name = &info.name;
-    let wrong = |expected: &str| {
-        Err(PatchError::InvalidValue(format!(
-            "\"{name}\" expects {expected}, got {value}"
-        )))
-    };
-    match (info.attr_type, value) {
-        (AttrType::Complex, Value::Object(members)) => {
-            let mut out = Map::new();
-            for (key, v) in members {
-                let Some(sub) = info.sub(key) else {
-                    return Err(PatchError::InvalidValue(format!(
-                        "\"{name}\" has no sub-attribute \"{key}\""
-                    )));
-                };
-                out.insert(sub.name.clone(), check_value(sub, v)?);
-            }
-            Ok(Value::Object(out))
-        }
-        // Entra ID sends a manager as a bare id: {"op":"Add","path":"...:manager","value":"id"}.
-        (AttrType::Complex, Value::String(_) | Value::Number(_) | Value::Bool(_))
-            if !info.multi_valued && info.sub("value").is_some() =>
-        {
-            let mut wrapped = Map::new();
-            wrapped.insert("value".into(), value.clone());
-            check_element(info, &Value::Object(wrapped))
-        }
-        (AttrType::Complex, _) => wrong("an object"),
-        (AttrType::String | AttrType::Reference | AttrType::Binary, Value::String(_)) => {
-            Ok(value.clone())
-        }
-        (AttrType::String | AttrType::Reference | AttrType::Binary, _) => wrong("a string"),
-        (AttrType::DateTime, Value::String(s)) if parse_rfc3339(s).is_some() => Ok(value.clone()),
-        (AttrType::DateTime, _) => wrong("an RFC 3339 date-time string"),
-        (AttrType::Boolean, Value::Bool(_)) => Ok(value.clone()),
-        (AttrType::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("true") => {
-            Ok(Value::Bool(true))
-        }
-        (AttrType::Boolean, Value::String(s)) if s.eq_ignore_ascii_case("false") => {
-            Ok(Value::Bool(false))
-        }
-        (AttrType::Boolean, _) => wrong("a Boolean"),
-        (AttrType::Integer, Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(value.clone()),
-        (AttrType::Integer, _) => wrong("an integer"),
-        (AttrType::Decimal, Value::Number(_)) => Ok(value.clone()),
-        (AttrType::Decimal, _) => wrong("a number"),
-    }
+pub(crate) fn check_element(info: &AttrInfo, v: &Value) -> Result<Value, PatchError> {
+    Ok(value::check_element(info, v, &info.name, Write::Patch)?.unwrap_or(Value::Null))
 }
 
-// ---------------------------------------------------------------------------------------
-// Mutability, pruning, schemas
-
+/// The mutability rule ([`value::check_change`]) for the attribute a PATCH operation
+/// targets and, when it names one, its sub-attribute.
 pub(crate) fn check_mutability(
     attr: &AttrInfo,
     sub: Option<&AttrInfo>,
     old: Option<&Value>,
     new: Option<&Value>,
 ) -> Result<(), PatchError> {
-    let normalise = |v: Option<&Value>| {
-        let mut v = v.cloned().unwrap_or(Value::Null);
-        prune_value(&mut v);
-        if is_empty(&v) { Value::Null } else { v }
-    };
-    if normalise(old) == normalise(new) {
+    if !value::is_change(attr, old, new) {
         return Ok(());
     }
-    let had_value = old.is_some_and(is_present);
-    for info in std::iter::once(attr).chain(sub) {
-        match info.mutability {
-            Mutability::ReadOnly => {
-                return Err(PatchError::Mutability(format!(
-                    "\"{}\" is readOnly",
-                    info.name
-                )));
-            }
-            Mutability::Immutable if had_value => {
-                return Err(PatchError::Mutability(format!(
-                    "\"{}\" is immutable and already has a value",
-                    info.name
-                )));
-            }
-            _ => {}
-        }
+    value::allows_change(attr, old, &attr.name)?;
+    if let Some(sub) = sub {
+        value::allows_change(sub, old, &format!("{}.{}", attr.name, sub.name))?;
     }
     Ok(())
-}
-
-pub(crate) fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-        _ => false,
-    }
-}
-
-pub(crate) fn prune_value(v: &mut Value) {
-    match v {
-        Value::Object(m) => prune_map(m),
-        Value::Array(items) => {
-            items.iter_mut().for_each(prune_value);
-            items.retain(|x| !is_empty(x));
-        }
-        _ => {}
-    }
-}
-
-pub(crate) fn prune_map(m: &mut Map<String, Value>) {
-    m.values_mut().for_each(prune_value);
-    m.retain(|_, v| !is_empty(v));
 }
 
 pub(crate) fn sync_schemas(work: &mut Map<String, Value>, extensions: &[String]) {

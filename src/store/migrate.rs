@@ -131,6 +131,7 @@ mod tests {
     #[test]
     fn migrating_twice_is_a_no_op() {
         let conn = Connection::open_in_memory().unwrap();
+        crate::store::functions::register(&conn).unwrap();
         migrate(&conn, Path::new(":memory:")).unwrap();
         migrate(&conn, Path::new(":memory:")).unwrap();
         let v: i64 = conn

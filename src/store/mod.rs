@@ -18,13 +18,15 @@
 //!
 //! One file per group of tables: `clients`, `tokens`, `users`, `audit`, `meta`, `consents`;
 //! `grants` holds the OAuth2 grant transactions (code redemption, refresh rotation),
-//! `retention` the deletion of tokens long expired.
+//! `retention` the deletion of tokens long expired; `functions` the SQL functions (the SCIM
+//! case fold) every connection registers.
 
 mod audit;
 mod batch;
 mod checkpoint;
 mod clients;
 mod consents;
+pub mod functions;
 mod grants;
 mod meta;
 mod migrate;
@@ -32,7 +34,7 @@ mod monitor;
 mod provisioning;
 mod retention;
 mod scim;
-pub(crate) mod scim_filter;
+pub mod scim_filter;
 mod tokens;
 mod users;
 
@@ -173,6 +175,7 @@ const POINT_POOL_WAIT: StdDuration = StdDuration::from_secs(2);
 const SCAN_POOL_WAIT: StdDuration = StdDuration::from_secs(10);
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    functions::register(conn)?;
     conn.busy_handler(Some(wait_for_lock))?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL;
@@ -225,6 +228,7 @@ impl Store {
             SqliteConnectionManager::file(path)
                 .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
                 .with_init(|c| {
+                    functions::register(c)?;
                     c.busy_timeout(BUSY_TIMEOUT)?;
                     c.execute_batch(&format!(
                         "PRAGMA foreign_keys = ON; PRAGMA mmap_size = {MMAP_BYTES};"

@@ -12,6 +12,7 @@ use super::scim_filter::{self, SqlParam};
 use super::{Result, Store, StoreError};
 use crate::scim::attr::{AttributeResolver, ResolvedPath};
 use crate::scim::filter::Filter;
+use crate::scim::value::fold;
 
 /// A stored SCIM resource: its document (canonical names, no `id`/`meta`) and metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,12 +79,58 @@ fn member_ids(doc: &Value) -> Vec<String> {
 
 fn uniqueness(e: rusqlite::Error, resource_type: &str, doc: &Value) -> StoreError {
     match StoreError::from(e) {
-        StoreError::Conflict(_) if resource_type == "User" => StoreError::Conflict(format!(
-            "a User with userName `{}` already exists",
-            str_field(doc, "userName").unwrap_or_default()
-        )),
+        StoreError::Conflict(_) if resource_type == "User" => {
+            user_name_taken(str_field(doc, "userName").unwrap_or_default())
+        }
         other => other,
     }
+}
+
+fn user_name_taken(user_name: &str) -> StoreError {
+    StoreError::Conflict(format!("a User with userName `{user_name}` already exists"))
+}
+
+/// The columns kept beside `doc`: the attributes filters look up most, and the case folds
+/// of the case-insensitive ones ([`crate::scim::value::fold`], migration 10).
+struct Columns<'d> {
+    user_name: Option<&'d str>,
+    external_id: Option<&'d str>,
+    display_name: Option<&'d str>,
+    user_name_fold: Option<String>,
+    display_name_fold: Option<String>,
+}
+
+impl<'d> Columns<'d> {
+    fn of(resource_type: &str, doc: &'d Value) -> Columns<'d> {
+        let user_name = str_field(doc, "userName").filter(|_| resource_type == "User");
+        let display_name = str_field(doc, "displayName");
+        Columns {
+            user_name,
+            external_id: str_field(doc, "externalId"),
+            display_name,
+            user_name_fold: user_name.map(fold),
+            display_name_fold: display_name.map(fold),
+        }
+    }
+}
+
+/// `userName` is unique (RFC 7643 §4.1, `uniqueness: server`) as SCIM compares it,
+/// `caseExact: false` under the Unicode fold: refuses a User `id` whose `userName` another
+/// User has in any case (the NOCASE unique index alone sees ASCII case only).
+fn check_user_name_free(tx: &Transaction<'_>, id: &str, c: &Columns<'_>) -> Result<()> {
+    let (Some(user_name), Some(folded)) = (c.user_name, &c.user_name_fold) else {
+        return Ok(());
+    };
+    let taken: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM scim_resources WHERE resource_type = 'User' \
+             AND user_name_fold = ?1 AND id <> ?2)",
+        )?
+        .query_row(params![folded, id], |r| r.get(0))?;
+    if taken {
+        return Err(user_name_taken(user_name));
+    }
+    Ok(())
 }
 
 fn get(conn: &Connection, resource_type: &str, id: &str) -> Result<Option<ScimRecord>> {
@@ -164,16 +211,21 @@ impl Store {
                     )));
                 }
             }
+            let c = Columns::of(resource_type, doc);
+            check_user_name_free(tx, id, &c)?;
             tx.execute(
                 "INSERT INTO scim_resources (id, resource_type, user_name, external_id, \
-                 display_name, doc, created_at, last_modified, version) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 1)",
+                 display_name, user_name_fold, display_name_fold, doc, created_at, \
+                 last_modified, version) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1)",
                 params![
                     id,
                     resource_type,
-                    str_field(doc, "userName").filter(|_| resource_type == "User"),
-                    str_field(doc, "externalId"),
-                    str_field(doc, "displayName"),
+                    c.user_name,
+                    c.external_id,
+                    c.display_name,
+                    c.user_name_fold,
+                    c.display_name_fold,
                     doc.to_string(),
                     now,
                 ],
@@ -249,16 +301,21 @@ impl Store {
                     )));
                 }
             }
+            let c = Columns::of(resource_type, &doc);
+            check_user_name_free(tx, id, &c)?;
             tx.execute(
                 "UPDATE scim_resources SET user_name = ?3, external_id = ?4, display_name = ?5, \
-                 doc = ?6, last_modified = ?7, version = version + 1 \
+                 user_name_fold = ?6, display_name_fold = ?7, doc = ?8, last_modified = ?9, \
+                 version = version + 1 \
                  WHERE id = ?1 AND resource_type = ?2",
                 params![
                     id,
                     resource_type,
-                    str_field(&doc, "userName").filter(|_| resource_type == "User"),
-                    str_field(&doc, "externalId"),
-                    str_field(&doc, "displayName"),
+                    c.user_name,
+                    c.external_id,
+                    c.display_name,
+                    c.user_name_fold,
+                    c.display_name_fold,
                     doc.to_string(),
                     now,
                 ],

@@ -16,21 +16,24 @@
 //!
 //! SQL shapes:
 //!
-//! * indexed column (`resolver.column()` is `Some`): `user_name = ? COLLATE NOCASE`. The
-//!   collation is always explicit — `NOCASE` for case-insensitive attributes, `BINARY` for
-//!   `caseExact` ones — so SQLite can use an index whose column collation matches the
-//!   schema's `caseExact` (declare `user_name ... COLLATE NOCASE`, `id`/`external_id` with
-//!   the default `BINARY`).
-//! * single-valued JSON attribute: `json_extract(doc, '$.name.familyName') = ? COLLATE NOCASE`.
+//! * Case: a `caseExact` attribute compares `x = ? COLLATE BINARY`; any other compares
+//!   `scim_fold(x) = ?` with the parameter folded in Rust. `scim_fold` is
+//!   [`crate::scim::value::fold`] (Unicode lower-casing), registered on every connection by
+//!   [`super::functions`], so SQL and the in-memory evaluator fold alike (SQLite's own
+//!   `NOCASE` and `LIKE` fold ASCII only, and are not used).
+//! * indexed column (`resolver.column()` is `Some`): `id = ? COLLATE BINARY`; a
+//!   case-insensitive one compares its folded twin (`resolver.folded_column()`, kept by the
+//!   store on every write, indexed): `user_name_fold = ?`; without a twin
+//!   `scim_fold(column) = ?`.
+//! * single-valued JSON attribute: `scim_fold(json_extract(doc, '$.name.familyName')) = ?`.
 //! * multi-valued attribute: `EXISTS (SELECT 1 FROM json_each(doc, '$.emails') AS e WHERE
-//!   json_extract(e.value, '$.value') = ? COLLATE NOCASE)`; a value path puts its whole
+//!   scim_fold(json_extract(e.value, '$.value')) = ?)`; a value path puts its whole
 //!   inner filter in one such `EXISTS`, so all conditions apply to the same element. Elements
 //!   of multi-valued complex attributes must be JSON objects (PATCH and the write path
 //!   enforce this); `json_extract` raises "malformed JSON" on a bare string element.
-//! * `co`/`sw`/`ew`: case-insensitive → `LIKE ? ESCAPE '\'` (with `\`, `%`, `_` escaped in the
-//!   parameter); `caseExact` → `instr(x, ?) > 0`, `instr(x, ?) = 1`,
-//!   `substr(x, length(x) - length(?) + 1) = ?`. SQLite's `LIKE` and `NOCASE` fold ASCII
-//!   only; the in-memory evaluator folds the same way.
+//! * `co`/`sw`/`ew`: `instr(x, ?) > 0`, `instr(x, ?) = 1`,
+//!   `substr(x, length(x) - length(?) + 1) = ?`, with `x` and the parameter folded for a
+//!   case-insensitive attribute.
 //! * DateTime: `julianday(x) > julianday(?)`, the parameter normalised to
 //!   `YYYY-MM-DDTHH:MM:SS.sssZ`. Correct across offsets and fraction lengths, but it does not
 //!   use an index on `last_modified`.
@@ -40,11 +43,14 @@
 //! * `not (f)` → `NOT COALESCE(f, 0)`, so a comparison that is NULL because the attribute is
 //!   absent counts as false before negation: `not (title eq "x")` matches rows without title.
 
+use super::functions::FOLD;
 use crate::scim::attr::{AttrInfo, AttributeResolver, Computed, ResolvedPath};
 use crate::scim::filter::{AttrPath, CompareOp, Filter, FilterError};
 use crate::scim::filter_eval::{
     Operand, check_operand, comparison_leaf, require_complex, resolve_in_element, resolve_root,
 };
+use crate::scim::value::{fold, folds_case};
+use crate::time::format_rfc3339_millis;
 
 /// One bound parameter, in placeholder order.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +129,13 @@ impl Builder<'_> {
                     let (leaf, key) = comparison_leaf(path, &rp)?;
                     let operand = check_operand(path, &leaf, *op, value)?;
                     if !rp.attr.multi_valued {
+                        let folded = self.resolver.folded_column(&rp);
+                        if let (Some(column), true, Operand::Text(s)) =
+                            (folded, folds_case(&leaf), &operand)
+                        {
+                            let column = checked_column(column)?;
+                            return Ok(self.predicate_folded(column, *op, s));
+                        }
                         if let Some(column) = self.resolver.column(&rp) {
                             let column = checked_column(column)?;
                             return Ok(self.predicate(column, &leaf, *op, &operand));
@@ -231,26 +244,22 @@ impl Builder<'_> {
 
     /// `x op operand` for a scalar SQL expression `x`; pushes the parameters.
     fn predicate(&mut self, x: &str, leaf: &AttrInfo, op: CompareOp, operand: &Operand) -> String {
-        let sql_op = match op {
-            CompareOp::Eq => "=",
-            CompareOp::Ne => "<>",
-            CompareOp::Gt => ">",
-            CompareOp::Ge => ">=",
-            CompareOp::Lt => "<",
-            CompareOp::Le => "<=",
-            CompareOp::Co | CompareOp::Sw | CompareOp::Ew => "",
-        };
+        let sql_op = sql_op(op);
         match operand {
             Operand::Null if op == CompareOp::Eq => format!("{x} IS NULL"),
             Operand::Null => format!("{x} IS NOT NULL"),
-            Operand::Text(s) if op.is_substring() => self.substring(x, leaf.case_exact, op, s),
-            Operand::Text(s) => {
+            Operand::Text(s) if !folds_case(leaf) => {
+                if op.is_substring() {
+                    return self.substring(x, op, s.clone());
+                }
                 self.params.push(SqlParam::Text(s.clone()));
-                let collation = if leaf.case_exact { "BINARY" } else { "NOCASE" };
-                format!("{x} {sql_op} ? COLLATE {collation}")
+                format!("{x} {sql_op} ? COLLATE BINARY")
             }
+            Operand::Text(s) => self.predicate_folded(&format!("{FOLD}({x})"), op, s),
             Operand::DateTime(_, millis) => {
-                self.params.push(SqlParam::Text(format_millis(*millis)));
+                // An instant parse_rfc3339_millis accepted is within chrono's range.
+                let text = format_rfc3339_millis(*millis).unwrap_or_default();
+                self.params.push(SqlParam::Text(text));
                 format!("julianday({x}) {sql_op} julianday(?)")
             }
             Operand::Number(n) => {
@@ -268,29 +277,46 @@ impl Builder<'_> {
         }
     }
 
-    fn substring(&mut self, x: &str, case_exact: bool, op: CompareOp, s: &str) -> String {
-        if !case_exact {
-            let escaped = s
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            let pattern = match op {
-                CompareOp::Sw => format!("{escaped}%"),
-                CompareOp::Ew => format!("%{escaped}"),
-                _ => format!("%{escaped}%"),
-            };
-            self.params.push(SqlParam::Text(pattern));
-            return format!("{x} LIKE ? ESCAPE '\\'");
+    /// `x op operand` for a text operand and an `x` that is already folded (a folded column,
+    /// or `scim_fold(…)`): the parameter is folded in Rust.
+    fn predicate_folded(&mut self, x: &str, op: CompareOp, s: &str) -> String {
+        if op.is_substring() {
+            return self.substring(x, op, fold(s));
         }
-        self.params.push(SqlParam::Text(s.to_string()));
+        self.params.push(SqlParam::Text(fold(s)));
+        format!("{x} {} ?", sql_op(op))
+    }
+
+    /// `co`/`sw`/`ew` of `s` in `x`, byte-exact (a case-insensitive caller folds both).
+    fn substring(&mut self, x: &str, op: CompareOp, s: String) -> String {
         match op {
-            CompareOp::Sw => format!("instr({x}, ?) = 1"),
+            CompareOp::Sw => {
+                self.params.push(SqlParam::Text(s));
+                format!("instr({x}, ?) = 1")
+            }
             CompareOp::Ew => {
-                self.params.push(SqlParam::Text(s.to_string()));
+                self.params.push(SqlParam::Text(s.clone()));
+                self.params.push(SqlParam::Text(s));
                 format!("substr({x}, length({x}) - length(?) + 1) = ?")
             }
-            _ => format!("instr({x}, ?) > 0"),
+            _ => {
+                self.params.push(SqlParam::Text(s));
+                format!("instr({x}, ?) > 0")
+            }
         }
+    }
+}
+
+/// The SQL operator of a comparison (`""` for the substring ones, which are functions).
+fn sql_op(op: CompareOp) -> &'static str {
+    match op {
+        CompareOp::Eq => "=",
+        CompareOp::Ne => "<>",
+        CompareOp::Gt => ">",
+        CompareOp::Ge => ">=",
+        CompareOp::Lt => "<",
+        CompareOp::Le => "<=",
+        CompareOp::Co | CompareOp::Sw | CompareOp::Ew => "",
     }
 }
 
@@ -388,13 +414,22 @@ fn checked_column(column: &'static str) -> Result<&'static str, FilterError> {
 /// is one, else the JSON value; a multi-valued attribute sorts by its first value's
 /// `value` (or the sub-attribute named). Case-insensitive attributes sort case-insensitively.
 pub fn sort_expression(path: &ResolvedPath, resolver: &dyn AttributeResolver) -> String {
-    let collate = if path.leaf().case_exact {
-        ""
-    } else {
-        " COLLATE NOCASE"
+    let folded = |x: String| {
+        if !folds_case(path.leaf()) {
+            x
+        } else {
+            format!("{FOLD}({x})")
+        }
     };
+    if folds_case(path.leaf())
+        && let Some(col) = resolver
+            .folded_column(path)
+            .and_then(|c| checked_column(c).ok())
+    {
+        return col.to_string();
+    }
     if let Some(col) = resolver.column(path).and_then(|c| checked_column(c).ok()) {
-        return format!("{col}{collate}");
+        return folded(col.to_string());
     }
     let mut keys: Vec<String> = path.extension.iter().cloned().collect();
     keys.push(path.attr.name.clone());
@@ -421,7 +456,7 @@ pub fn sort_expression(path: &ResolvedPath, resolver: &dyn AttributeResolver) ->
             Err(_) => return "id".to_string(),
         }
     }
-    format!("json_extract(doc, '{json}'){collate}")
+    folded(format!("json_extract(doc, '{json}')"))
 }
 
 impl rusqlite::ToSql for SqlParam {
@@ -436,50 +471,5 @@ impl rusqlite::ToSql for SqlParam {
             SqlParam::Bool(b) => ToSqlOutput::Owned(V::Integer(i64::from(*b))),
             SqlParam::Null => ToSqlOutput::Owned(V::Null),
         })
-    }
-}
-
-/// Formats milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.sssZ`.
-fn format_millis(millis: i64) -> String {
-    let days = millis.div_euclid(86_400_000);
-    let in_day = millis.rem_euclid(86_400_000);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1_000 % 60,
-        in_day % 1_000
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::format_millis;
-    use crate::scim::filter_eval::parse_rfc3339;
-
-    #[test]
-    fn millis_round_trip() {
-        for text in [
-            "1970-01-01T00:00:00.000Z",
-            "2011-05-13T04:42:34.000Z",
-            "2000-02-29T23:59:59.999Z",
-            "1969-12-31T23:59:59.500Z",
-            "2400-12-31T00:00:00.001Z",
-        ] {
-            assert_eq!(
-                parse_rfc3339(text).map(format_millis).as_deref(),
-                Some(text)
-            );
-        }
     }
 }

@@ -21,6 +21,7 @@ mod scim_dialects;
 mod scim_domains;
 mod scim_guard;
 mod scim_resources;
+mod scim_values;
 mod server;
 mod support;
 mod timeline;

@@ -2,25 +2,15 @@
 //! tutorial (Entra ID) and Okta's SCIM 2.0 provisioning guide. Each step checks the answer
 //! the vendor's document expects.
 
-use scimgate::model::Scope;
-use scimgate::time::Clock;
 use serde_json::json;
 
-use crate::support::{Scim, TestServer, TestStore, client_with_token};
+use crate::support::scim_setup;
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
-fn setup() -> (TestStore, TestServer, Scim) {
-    let s = TestStore::empty();
-    let server = TestServer::start(&s.db, Clock::system());
-    let (_, token) = client_with_token(&s.db, &[Scope::DirectoryRead, Scope::DirectoryWrite], "1h");
-    let scim = Scim::new(&server, &token);
-    (s, server, scim)
-}
-
 #[test]
 fn entra_id_user_requests() {
-    let (_s, _server, scim) = setup();
+    let (_s, _server, scim) = scim_setup();
     // Create User (Entra sends meta, an empty roles array, and the enterprise URN).
     let r = scim.post("/Users", json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
@@ -88,7 +78,7 @@ fn entra_id_user_requests() {
 
 #[test]
 fn entra_id_group_requests() {
-    let (_s, _server, scim) = setup();
+    let (_s, _server, scim) = scim_setup();
     let u1 = scim.post("/Users", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "member1"})).body["id"].as_str().unwrap().to_string();
     let u2 = scim.post("/Users", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "member2"})).body["id"].as_str().unwrap().to_string();
     // Create Group, with the extra schema URN Microsoft's example carries.
@@ -143,7 +133,7 @@ fn entra_id_group_requests() {
 
 #[test]
 fn okta_requests() {
-    let (_s, _server, scim) = setup();
+    let (_s, _server, scim) = scim_setup();
     // Okta checks for an existing user first: userName eq with startIndex/count.
     let q =
         scim.get("/Users?filter=userName%20eq%20%22test.user@okta.local%22&startIndex=1&count=100");
@@ -217,7 +207,7 @@ fn okta_requests() {
 /// `emails[type eq "work"].value eq "…"` was refused with 400.
 #[test]
 fn the_filters_entra_and_okta_document_are_accepted() {
-    let (_s, _server, scim) = setup();
+    let (_s, _server, scim) = scim_setup();
     let user = |name: &str, ext: &str, work: &str, home: &str| {
         let r = scim.post("/Users", json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],

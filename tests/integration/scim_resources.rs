@@ -1,23 +1,13 @@
 //! SCIM Users and Groups over HTTP: CRUD, discovery, filters, paging, sorting, projection,
 //! ETags, uniqueness and bad input — each error a SCIM error body, nothing written.
 
-use scimgate::model::Scope;
-use scimgate::time::Clock;
 use serde_json::{Value, json};
 
-use crate::support::{Scim, TestServer, TestStore, assert_scim_error, client_with_token};
+use crate::support::{Scim, assert_scim_error, scim_setup};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-
-fn setup() -> (TestStore, TestServer, Scim) {
-    let s = TestStore::empty();
-    let server = TestServer::start(&s.db, Clock::system());
-    let (_, token) = client_with_token(&s.db, &[Scope::DirectoryRead, Scope::DirectoryWrite], "1h");
-    let scim = Scim::new(&server, &token);
-    (s, server, scim)
-}
 
 fn new_user(scim: &Scim, name: &str) -> Value {
     let r = scim.post(
@@ -31,7 +21,7 @@ fn new_user(scim: &Scim, name: &str) -> Value {
 
 #[test]
 fn user_lifecycle() {
-    let (_s, _server, scim) = setup();
+    let (_s, _server, scim) = scim_setup();
     let r = scim.post(
         "/Users",
         json!({"schemas": [USER, ENTERPRISE], "userName": "bjensen", "externalId": "ext-1",
@@ -115,7 +105,7 @@ fn user_lifecycle() {
 
 #[test]
 fn username_is_unique_case_insensitively() {
-    let (_s, _server, scim) = setup();
+    let (_s, _server, scim) = scim_setup();
     new_user(&scim, "alice");
     let r = scim.post("/Users", json!({"schemas": [USER], "userName": "ALICE"}));
     assert_scim_error(&r, 409, Some("uniqueness"));
@@ -132,7 +122,7 @@ fn username_is_unique_case_insensitively() {
 
 #[test]
 fn filters_paging_sorting_and_projection() {
-    let (_s, _server, scim) = setup();
+    let (_s, _server, scim) = scim_setup();
     for name in ["carol", "alice", "dave", "bob", "erin"] {
         new_user(&scim, name);
     }
@@ -186,7 +176,7 @@ fn filters_paging_sorting_and_projection() {
 
 #[test]
 fn groups_and_membership() {
-    let (_s, _server, scim) = setup();
+    let (_s, _server, scim) = scim_setup();
     let alice = new_user(&scim, "alice");
     let aid = alice["id"].as_str().unwrap();
     let r = scim.post(
@@ -219,7 +209,7 @@ fn groups_and_membership() {
 
 #[test]
 fn discovery_endpoints() {
-    let (_s, server, scim) = setup();
+    let (_s, server, scim) = scim_setup();
     let spc = scim.get("/ServiceProviderConfig");
     assert_eq!(spc.status, 200);
     assert_eq!(spc.body["patch"]["supported"], true);
@@ -262,7 +252,7 @@ fn discovery_endpoints() {
 
 #[test]
 fn bad_input_is_a_scim_error_and_writes_nothing() {
-    let (_s, _server, scim) = setup();
+    let (_s, _server, scim) = scim_setup();
     let bob = new_user(&scim, "bob");
     let bid = bob["id"].as_str().unwrap();
     let raw = |method: &str, path: &str, body: &str| {
@@ -391,7 +381,7 @@ fn bad_input_is_a_scim_error_and_writes_nothing() {
 /// the whole server down. Long filters are refused cleanly; the server keeps serving.
 #[test]
 fn r_long_filter_is_refused_not_a_crash() {
-    let (_s, _server, scim) = setup();
+    let (_s, _server, scim) = scim_setup();
     new_user(&scim, "u1");
     let long: Vec<String> = (0..200).map(|i| format!("userName eq \"u{i}\"")).collect();
     let q = long.join(" or ");
@@ -421,7 +411,7 @@ fn url_encode(s: &str) -> String {
 
 #[test]
 fn if_match_lists_and_self_membership() {
-    let (_s, _server, scim) = setup();
+    let (_s, _server, scim) = scim_setup();
     let u = new_user(&scim, "etag");
     let id = u["id"].as_str().unwrap();
     let etag = u["meta"]["version"].as_str().unwrap().to_string();
@@ -461,7 +451,7 @@ fn if_match_lists_and_self_membership() {
 
 #[test]
 fn meta_resource_type_and_dates_filter() {
-    let (_s, _server, scim) = setup();
+    let (_s, _server, scim) = scim_setup();
     new_user(&scim, "meta1");
     let r = scim.post(
         "/.search",
@@ -483,7 +473,7 @@ fn meta_resource_type_and_dates_filter() {
 /// `groups` is computed from memberships, not stored: filters on it still work.
 #[test]
 fn users_filter_by_their_computed_groups() {
-    let (_s, _server, scim) = setup();
+    let (_s, _server, scim) = scim_setup();
     let a = new_user(&scim, "in-group");
     new_user(&scim, "not-in-group");
     let aid = a["id"].as_str().unwrap();

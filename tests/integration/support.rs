@@ -436,6 +436,23 @@ impl Scim {
     }
 }
 
+/// A fresh store, the server on it, and a SCIM client whose token has the directory read
+/// and write scopes: what every SCIM test starts from.
+pub fn scim_setup() -> (TestStore, TestServer, Scim) {
+    let s = TestStore::empty();
+    let server = TestServer::start(&s.db, scimgate::time::Clock::system());
+    let (_, token) = client_with_token(
+        &s.db,
+        &[
+            scimgate::model::Scope::DirectoryRead,
+            scimgate::model::Scope::DirectoryWrite,
+        ],
+        "1h",
+    );
+    let scim = Scim::new(&server, &token);
+    (s, server, scim)
+}
+
 /// Assert a SCIM error body with `status` (and `scim_type` when given).
 pub fn assert_scim_error(r: &Reply, status: u16, scim_type: Option<&str>) {
     assert_eq!(r.status, status, "body: {}", r.body);

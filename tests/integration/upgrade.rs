@@ -175,7 +175,7 @@ fn a_schema_4_store_migrates_and_its_tokens_keep_working() {
         scimgate::store::schema_version(),
         "migrated to the newest schema"
     );
-    assert!(version >= 9);
+    assert!(version >= 10);
     let table_sql: String = conn
         .query_row(
             "SELECT sql FROM sqlite_schema WHERE name = 'tokens'",

@@ -137,8 +137,12 @@ pub fn cases() -> Vec<(String, Vec<&'static str>)> {
             vec!["bjensen", "JSmith", "o'malley_100%", "tourist"],
         ),
         ("displayName co \"é\"".into(), vec!["o'malley_100%"]),
-        // ASCII-only case folding, like SQLite.
-        ("displayName eq \"ÜNÏCÖDÉ NAME\"".into(), vec![]),
+        // Unicode case folding (value::fold; scim_fold in SQL).
+        (
+            "displayName eq \"ÜNÏCÖDÉ NAME\"".into(),
+            vec!["o'malley_100%"],
+        ),
+        ("displayName co \"ÖDÉ\"".into(), vec!["o'malley_100%"]),
         (
             "displayName eq \"Ünïcödé name\"".into(),
             vec!["o'malley_100%"],

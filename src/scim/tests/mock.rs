@@ -198,6 +198,10 @@ impl AttributeResolver for MockResolver {
         })
     }
 
+    fn folded_column(&self, path: &ResolvedPath) -> Option<&'static str> {
+        (self.column(path)? == "user_name").then_some("user_name_fold")
+    }
+
     fn column(&self, path: &ResolvedPath) -> Option<&'static str> {
         if path.extension.is_some() || path.attr.multi_valued {
             return None;

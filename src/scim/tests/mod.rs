@@ -7,3 +7,4 @@ mod mock;
 mod parse;
 mod patch;
 mod sql;
+mod values;

@@ -1,0 +1,406 @@
+//! Write normalisation: a POST or PUT body becomes the document to store
+//! ([`super::SchemaRegistry::normalize`]). Canonical names and URN forms are settled here;
+//! the values themselves are typed, compared and mutability-checked by
+//! [`crate::scim::value`], the rules PATCH applies too.
+
+use serde_json::{Map, Value};
+
+use super::SchemaError;
+use super::resolve::{ResourceResolver, Scope, get_ci, label};
+use crate::scim::attr::{AttrInfo, AttrType, Mutability};
+use crate::scim::value::{self, ValueError, Write};
+
+/// Whether [`SchemaRegistry::normalize`](super::SchemaRegistry::normalize) handles a POST (create) or a PUT (replace).
+#[derive(Debug, Clone, Copy)]
+pub enum WriteMode<'a> {
+    /// POST: a new resource.
+    Create,
+    /// PUT: `existing` is the stored document being replaced (canonical names; `id` and
+    /// `meta` may be present or not, they are never copied). Used to keep `readOnly`
+    /// values and to enforce `immutable` ones. A non-object is treated as `{}`.
+    Replace {
+        /// The stored document before the PUT.
+        existing: &'a Value,
+    },
+}
+
+impl ResourceResolver<'_> {
+    pub(super) fn normalize(
+        &self,
+        input: &Value,
+        mode: WriteMode<'_>,
+    ) -> Result<Value, SchemaError> {
+        let obj = input.as_object().ok_or_else(|| {
+            SchemaError::InvalidSyntax("the request body must be a JSON object".into())
+        })?;
+        let mut schemas = self.read_schemas(obj)?;
+        let mut out = Map::new();
+        for (key, value) in obj {
+            if key.eq_ignore_ascii_case("schemas") {
+                continue;
+            }
+            match self.strip_urn(key) {
+                Some((None, "")) => return Err(SchemaError::UnknownAttribute(key.clone())),
+                Some((None, rest)) => self.put(&mut out, None, rest, value, true)?,
+                Some((Some(ext), "")) => match value {
+                    Value::Null => {}
+                    Value::Object(inner) => {
+                        for (k, v) in inner {
+                            self.put(&mut out, Some(ext), k, v, false)?;
+                        }
+                    }
+                    _ => {
+                        return Err(SchemaError::InvalidValue(format!(
+                            "`{ext}` must be a JSON object holding the extension's attributes"
+                        )));
+                    }
+                },
+                Some((Some(ext), rest)) => self.put(&mut out, Some(ext), rest, value, true)?,
+                None => self.put(&mut out, None, key, value, false)?,
+            }
+        }
+        if let WriteMode::Replace { existing } = mode {
+            if let Some(old) = existing.as_object() {
+                self.carry_over(&mut out, old)?;
+            }
+        }
+        for ext in self.kind.extension_urns() {
+            let empty = match out.get(*ext) {
+                Some(Value::Object(m)) => m.is_empty(),
+                _ => false,
+            };
+            if empty {
+                out.remove(*ext);
+            } else if out.contains_key(*ext) && !schemas.contains(ext) {
+                schemas.push(ext);
+            }
+        }
+        self.check_required(&out, &schemas)?;
+        out.insert(
+            "schemas".to_string(),
+            Value::Array(schemas.into_iter().map(Value::from).collect()),
+        );
+        Ok(Value::Object(out))
+    }
+
+    fn read_schemas(&self, obj: &Map<String, Value>) -> Result<Vec<&'static str>, SchemaError> {
+        let mut found = None;
+        for (k, v) in obj {
+            if k.eq_ignore_ascii_case("schemas") {
+                if found.is_some() {
+                    return Err(SchemaError::InvalidSyntax(
+                        "attribute `schemas` is given more than once".into(),
+                    ));
+                }
+                found = Some(v);
+            }
+        }
+        let value = found.ok_or_else(|| {
+            SchemaError::InvalidSyntax("missing required attribute `schemas`".into())
+        })?;
+        let not_strings =
+            || SchemaError::InvalidSyntax("`schemas` must be an array of strings".into());
+        let items = value.as_array().ok_or_else(not_strings)?;
+        let mut out: Vec<&'static str> = Vec::new();
+        for item in items {
+            let urn = item.as_str().ok_or_else(not_strings)?;
+            // A URN this resource type does not know is dropped, not refused: Microsoft's
+            // documented Entra ID requests name
+            // `http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group`.
+            // Attributes under an unknown URN are still refused as unknown attributes.
+            let Some(canonical) = self.canonical_urn(urn) else {
+                continue;
+            };
+            if !out.contains(&canonical) {
+                out.push(canonical);
+            }
+        }
+        if !out.contains(&self.kind.schema_urn()) {
+            return Err(SchemaError::InvalidValue(format!(
+                "`schemas` must contain `{}`",
+                self.kind.schema_urn()
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Checks and stores one key of the body. `name` is the attribute name within `scope`;
+    /// with `allow_path` it may be `attr.sub` (flat URN-qualified keys).
+    fn put(
+        &self,
+        out: &mut Map<String, Value>,
+        scope: Scope,
+        name: &str,
+        value: &Value,
+        allow_path: bool,
+    ) -> Result<(), SchemaError> {
+        let (attr_name, sub_name) = match name.split_once('.') {
+            Some((a, s)) if allow_path => (a, Some(s)),
+            _ => (name, None),
+        };
+        let unknown = || SchemaError::UnknownAttribute(label(scope, name));
+        let info = self.scoped_attr(scope, attr_name).ok_or_else(unknown)?;
+        let attr_label = label(scope, &info.name);
+        let target = match scope {
+            None => out,
+            Some(ext) => ext_object(out, ext)?,
+        };
+        match sub_name {
+            None => {
+                if let Some(v) = value::check_attr(info, value, &attr_label, Write::Replace)? {
+                    insert_merge(target, &info.name, v, &attr_label)?;
+                }
+            }
+            Some(sub) => {
+                let sub_info = if info.multi_valued {
+                    None
+                } else {
+                    info.sub(sub)
+                };
+                let sub_info = sub_info.ok_or_else(unknown)?;
+                if info.mutability == Mutability::ReadOnly {
+                    return Ok(());
+                }
+                let sub_label = format!("{attr_label}.{}", sub_info.name);
+                if let Some(v) = value::check_attr(sub_info, value, &sub_label, Write::Replace)? {
+                    let mut m = Map::new();
+                    m.insert(sub_info.name.clone(), v);
+                    insert_merge(target, &info.name, Value::Object(m), &attr_label)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// PUT: keeps readOnly values of `old`, enforces and keeps immutable ones.
+    fn carry_over(
+        &self,
+        out: &mut Map<String, Value>,
+        old_root: &Map<String, Value>,
+    ) -> Result<(), SchemaError> {
+        for (scope, info) in self.schema_attributes() {
+            let old = match scope {
+                None => get_ci(old_root, &info.name),
+                Some(ext) => get_ci(old_root, ext)
+                    .and_then(Value::as_object)
+                    .and_then(|m| get_ci(m, &info.name)),
+            };
+            let Some(old) = old.filter(|v| !v.is_null()) else {
+                continue;
+            };
+            let attr_label = label(scope, &info.name);
+            let target = match scope {
+                None => &mut *out,
+                Some(ext) => ext_object(out, ext)?,
+            };
+            match info.mutability {
+                Mutability::ReadOnly => {
+                    target.insert(info.name.clone(), old.clone());
+                }
+                Mutability::Immutable => match target.get(&info.name) {
+                    None => {
+                        target.insert(info.name.clone(), old.clone());
+                    }
+                    new => value::check_change(info, Some(old), new, &attr_label)?,
+                },
+                Mutability::ReadWrite | Mutability::WriteOnly => {
+                    if let Some(new) = target.get_mut(&info.name) {
+                        carry_sub_attributes(info, old, new, &attr_label)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_required(
+        &self,
+        out: &Map<String, Value>,
+        schemas: &[&'static str],
+    ) -> Result<(), SchemaError> {
+        for (scope, info) in self.schema_attributes() {
+            let value = match scope {
+                None => out.get(&info.name),
+                Some(ext) => out
+                    .get(ext)
+                    .and_then(Value::as_object)
+                    .and_then(|m| m.get(&info.name)),
+            };
+            let attr_label = label(scope, &info.name);
+            let in_use = scope.is_none_or(|ext| schemas.contains(&ext));
+            if info.required && in_use && info.mutability != Mutability::ReadOnly {
+                check_present(value, &attr_label)?;
+            }
+            let Some(value) = value else { continue };
+            let required_subs: Vec<&AttrInfo> = info
+                .sub_attributes
+                .iter()
+                .filter(|s| s.required && s.mutability != Mutability::ReadOnly)
+                .collect();
+            if required_subs.is_empty() {
+                continue;
+            }
+            let elements: Vec<&Value> = match value {
+                Value::Array(items) => items.iter().collect(),
+                other => vec![other],
+            };
+            for element in elements {
+                if let Value::Object(m) = element {
+                    for sub in &required_subs {
+                        check_present(m.get(&sub.name), &format!("{attr_label}.{}", sub.name))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The extension object under `ext` in `out`, created if absent.
+fn ext_object<'m>(
+    out: &'m mut Map<String, Value>,
+    ext: &str,
+) -> Result<&'m mut Map<String, Value>, SchemaError> {
+    match out
+        .entry(ext.to_string())
+        .or_insert_with(|| Value::Object(Map::new()))
+    {
+        Value::Object(m) => Ok(m),
+        _ => Err(SchemaError::InvalidSyntax(format!(
+            "attribute `{ext}` is given more than once"
+        ))),
+    }
+}
+
+fn duplicate(attr_label: &str) -> SchemaError {
+    SchemaError::InvalidSyntax(format!("attribute `{attr_label}` is given more than once"))
+}
+
+/// Inserts `value` under `key`; two objects (a single-valued complex attribute given in
+/// parts, e.g. nested and flat) are merged; anything else already there is a duplicate.
+fn insert_merge(
+    target: &mut Map<String, Value>,
+    key: &str,
+    value: Value,
+    attr_label: &str,
+) -> Result<(), SchemaError> {
+    match target.get_mut(key) {
+        None => {
+            target.insert(key.to_string(), value);
+            Ok(())
+        }
+        Some(Value::Object(existing)) => match value {
+            Value::Object(new) => {
+                for (k, v) in new {
+                    if existing.contains_key(&k) {
+                        return Err(duplicate(&format!("{attr_label}.{k}")));
+                    }
+                    existing.insert(k, v);
+                }
+                Ok(())
+            }
+            _ => Err(duplicate(attr_label)),
+        },
+        Some(_) => Err(duplicate(attr_label)),
+    }
+}
+
+fn check_present(value: Option<&Value>, attr_label: &str) -> Result<(), SchemaError> {
+    match value {
+        None => Err(SchemaError::InvalidValue(format!(
+            "missing required attribute `{attr_label}`"
+        ))),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(SchemaError::InvalidValue(format!(
+            "required attribute `{attr_label}` must not be empty"
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// PUT, for a readWrite complex attribute present in both documents: keep readOnly
+/// sub-attributes and enforce immutable ones. Single-valued: only while `value` (if the
+/// attribute has one) is unchanged. Multi-valued: elements matched by `value`.
+fn carry_sub_attributes(
+    info: &AttrInfo,
+    old: &Value,
+    new: &mut Value,
+    attr_label: &str,
+) -> Result<(), SchemaError> {
+    if info.attr_type != AttrType::Complex {
+        return Ok(());
+    }
+    let value_info = info.sub("value");
+    let same_referent = |o: &Map<String, Value>, n: &Map<String, Value>| -> Option<bool> {
+        let vi = value_info?;
+        match (get_ci(o, &vi.name), n.get(&vi.name)) {
+            (Some(a), Some(b)) => Some(value::same_value(vi, a, b)),
+            _ => None,
+        }
+    };
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) if !info.multi_valued => {
+            let same = same_referent(o, n).unwrap_or(true);
+            carry_element(info, o, n, same, attr_label, None)
+        }
+        (Value::Array(olds), Value::Array(news)) if info.multi_valued => {
+            if value_info.is_none() {
+                return Ok(());
+            }
+            for n in news.iter_mut() {
+                let Value::Object(n) = n else { continue };
+                let matched = olds.iter().find_map(|o| match o {
+                    Value::Object(o) if same_referent(o, n) == Some(true) => Some(o),
+                    _ => None,
+                });
+                if let Some(o) = matched {
+                    let key = n.get("value").map(Value::to_string);
+                    carry_element(info, o, n, true, attr_label, key.as_deref())?;
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn carry_element(
+    info: &AttrInfo,
+    old: &Map<String, Value>,
+    new: &mut Map<String, Value>,
+    same_referent: bool,
+    attr_label: &str,
+    element: Option<&str>,
+) -> Result<(), SchemaError> {
+    for sub in &info.sub_attributes {
+        if info.multi_valued && sub.name == "value" {
+            continue;
+        }
+        let Some(old_value) = get_ci(old, &sub.name).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        match sub.mutability {
+            Mutability::ReadOnly if same_referent => {
+                new.entry(sub.name.clone())
+                    .or_insert_with(|| old_value.clone());
+            }
+            Mutability::Immutable => match new.get(&sub.name) {
+                None => {
+                    new.insert(sub.name.clone(), old_value.clone());
+                }
+                new_value => {
+                    let sub_label = format!("{attr_label}.{}", sub.name);
+                    value::check_change(sub, Some(old_value), new_value, &sub_label).map_err(
+                        |e| match (e, element) {
+                            (ValueError::Mutability(m), Some(v)) => {
+                                ValueError::Mutability(format!("{m} (the value {v})"))
+                            }
+                            (e, _) => e,
+                        },
+                    )?;
+                }
+            },
+            _ => {}
+        }
+    }
+    Ok(())
+}
