@@ -6,7 +6,7 @@
 //! `user-directory.write.all` (write does not imply read). Failures answer 401 with
 //! `WWW-Authenticate: Bearer error="invalid_token"` or 403 `insufficient_scope`.
 //!
-//! Hot path: a validated token's record is kept in [`TokenCache`] for `token_cache_ttl`
+//! Hot path: a validated token's record is kept in [`crate::cache::TokenCache`] for `token_cache_ttl`
 //! (default 1 s), so a busy IdP costs one store read per token per second, not one per
 //! request. Introspection (`oauth::introspect`) shares the cache for access tokens.
 //! Expiry is still checked on every request against the clock; a revocation made in this
@@ -15,17 +15,13 @@
 //! inline (microseconds, less than a hop to the blocking pool). The last-use write is
 //! folded into the usage recorder, never done on the request path.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
 use actix_web::{HttpMessage, HttpRequest};
 
-use crate::model::{Scope, TokenRecord, TokenStatus};
+use crate::model::{Scope, TokenStatus};
 use crate::monitor::events::{Attribution, Verdict};
 use crate::monitor::usage::UsageEvent;
 use crate::state::AppState;
-use crate::token::{self, TokenHash, TokenId, TokenKind};
+use crate::token::{self, TokenId, TokenKind};
 
 /// Who is calling: the token's id, client and scopes.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,86 +61,6 @@ pub enum GuardError {
     },
     #[error("the token store is unavailable")]
     Unavailable,
-}
-
-/// Recently validated token records, by hash; see the module documentation.
-///
-/// [`clear`](TokenCache::clear) also bumps a generation number, and a record loaded from
-/// the store is kept only if no clear happened while it was being read: otherwise a lookup
-/// racing a revocation could put the pre-revocation record back after the clear and serve
-/// it for a whole TTL.
-#[derive(Debug)]
-pub struct TokenCache {
-    ttl: Duration,
-    map: Mutex<CacheMap>,
-}
-
-#[derive(Debug, Default)]
-struct CacheMap {
-    entries: HashMap<TokenHash, (Arc<TokenRecord>, Instant)>,
-    generation: u64,
-}
-
-/// Entries kept at most; cleared when full.
-const TOKEN_CACHE_CAPACITY: usize = 100_000;
-
-impl TokenCache {
-    /// A cache trusting records for `ttl` (zero disables it).
-    pub fn new(ttl: Duration) -> TokenCache {
-        TokenCache {
-            ttl,
-            map: Mutex::new(CacheMap::default()),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, CacheMap> {
-        crate::sync::lock(&self.map)
-    }
-
-    /// The access token with hash `hash`: from the cache if it was read less than the TTL
-    /// ago, else from `load` (kept if it is an access token). Other kinds are never cached:
-    /// a refresh token is revoked by rotation, which does not clear this cache.
-    pub fn access_token<E>(
-        &self,
-        hash: &TokenHash,
-        load: impl FnOnce() -> Result<Option<TokenRecord>, E>,
-    ) -> Result<Option<Arc<TokenRecord>>, E> {
-        if self.ttl.is_zero() {
-            return Ok(load()?.map(Arc::new));
-        }
-        // An entry is trusted for the TTL from when its read began (not ended), so one
-        // read before a cut-off is never trusted past the cut-off plus the TTL.
-        let started = Instant::now();
-        let generation = {
-            let map = self.lock();
-            if let Some((r, _)) = map
-                .entries
-                .get(hash)
-                .filter(|(_, at)| at.elapsed() < self.ttl)
-            {
-                return Ok(Some(r.clone()));
-            }
-            map.generation
-        };
-        let loaded = load()?.map(Arc::new);
-        if let Some(r) = loaded.as_ref().filter(|r| r.kind == TokenKind::Access) {
-            let mut map = self.lock();
-            if map.generation == generation {
-                if map.entries.len() >= TOKEN_CACHE_CAPACITY {
-                    map.entries.clear();
-                }
-                map.entries.insert(*hash, (r.clone(), started));
-            }
-        }
-        Ok(loaded)
-    }
-
-    /// Forget everything (after a revocation in this process).
-    pub fn clear(&self) {
-        let mut map = self.lock();
-        map.entries.clear();
-        map.generation += 1;
-    }
 }
 
 /// The bearer token of a request, if its Authorization header is `Bearer <token>`.

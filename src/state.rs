@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::guard::TokenCache;
+use crate::cache::TokenCache;
 use crate::monitor::Monitor;
 use crate::monitor::usage::UsageRecorder;
 use crate::oauth::OAuth;

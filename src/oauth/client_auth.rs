@@ -20,9 +20,8 @@
 //! compared on every request; only the stored row is cached. The server never changes
 //! clients; a change made with `config` (secret rotation, deletion) applies within the TTL.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest};
@@ -32,6 +31,7 @@ use super::error::OAuthError;
 use super::grants::Refusal;
 use super::params::Params;
 use super::service::OAuth;
+use crate::cache::Cache;
 use crate::model::{AuthMethod, Client, NewAuditEvent};
 use crate::monitor::events::{Attribution, Verdict};
 use crate::time::Timestamp;
@@ -60,13 +60,11 @@ impl std::fmt::Debug for Presented {
 /// shared, so a cache hit copies a pointer, not the row's strings.
 type ClientRow = (Arc<Client>, Option<TokenHash>);
 
-/// Recently read client rows, by client id; see the module documentation. Unknown client
-/// ids are not cached (so a flood of made-up ids cannot fill it).
+/// Recently read client rows, by client id (a [`Cache`] with the server's cache TTL);
+/// see the module documentation. Unknown client ids are not cached (so a flood of made-up
+/// ids cannot fill it).
 #[derive(Debug)]
-pub struct ClientCache {
-    ttl: Duration,
-    map: Mutex<HashMap<String, (ClientRow, Instant)>>,
-}
+pub struct ClientCache(Cache<String, ClientRow>);
 
 /// Entries kept at most; cleared when full.
 const CLIENT_CACHE_CAPACITY: usize = 10_000;
@@ -74,14 +72,7 @@ const CLIENT_CACHE_CAPACITY: usize = 10_000;
 impl ClientCache {
     /// A cache trusting rows for `ttl` (zero disables it).
     pub fn new(ttl: Duration) -> ClientCache {
-        ClientCache {
-            ttl,
-            map: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (ClientRow, Instant)>> {
-        crate::sync::lock(&self.map)
+        ClientCache(Cache::new(Some(ttl), CLIENT_CACHE_CAPACITY))
     }
 
     fn get_or_load(
@@ -89,32 +80,12 @@ impl ClientCache {
         id: &str,
         load: impl FnOnce() -> crate::store::Result<Option<ClientRow>>,
     ) -> crate::store::Result<Option<ClientRow>> {
-        if self.ttl.is_zero() {
-            return load();
-        }
-        if let Some((row, _)) = self
-            .lock()
-            .get(id)
-            .filter(|(_, at)| at.elapsed() < self.ttl)
-        {
-            return Ok(Some(row.clone()));
-        }
-        // Trusted for the TTL from when the read began (see `admin::wait_for_caches`).
-        let started = Instant::now();
-        let loaded = load()?;
-        if let Some(row) = &loaded {
-            let mut map = self.lock();
-            if map.len() >= CLIENT_CACHE_CAPACITY {
-                map.clear();
-            }
-            map.insert(id.to_string(), (row.clone(), started));
-        }
-        Ok(loaded)
+        self.0.get_or_load(id, load, |_| true)
     }
 
     /// Forget everything.
     pub fn clear(&self) {
-        self.lock().clear();
+        self.0.clear();
     }
 }
 

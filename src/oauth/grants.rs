@@ -107,34 +107,29 @@ fn require_grant(client: &Client, g: GrantType) -> Result<(), OAuthError> {
 /// hot, the policy changes rarely, and a change applies to tokens issued after it within
 /// the TTL.
 #[derive(Debug)]
-pub struct LifetimePolicy {
-    ttl: std::time::Duration,
-    cached: std::sync::Mutex<Option<(i64, std::time::Instant)>>,
-}
+pub struct LifetimePolicy(crate::cache::Cache<(), i64>);
 
 impl LifetimePolicy {
     pub fn new(ttl: std::time::Duration) -> LifetimePolicy {
-        LifetimePolicy {
-            ttl,
-            cached: std::sync::Mutex::new(None),
-        }
+        LifetimePolicy(crate::cache::Cache::new(Some(ttl), 1))
     }
 
     /// The maximum lifetime in seconds.
     fn max_secs(&self, oauth: &OAuth) -> Result<i64, OAuthError> {
-        let lock = || crate::sync::lock(&self.cached);
-        if let Some((v, _)) = lock().filter(|(_, at)| at.elapsed() < self.ttl) {
-            return Ok(v);
-        }
-        let max = Admin::new(&oauth.store, oauth.clock.clone(), "server")
-            .max_token_lifetime()
-            .map_err(|e| match e {
-                AdminError::Store(s) => OAuthError::Store(s),
-                _ => OAuthError::Internal,
-            })?
-            .secs();
-        *lock() = Some((max, std::time::Instant::now()));
-        Ok(max)
+        let max = self.0.get_or_load(
+            &(),
+            || {
+                Admin::new(&oauth.store, oauth.clock.clone(), "server")
+                    .max_token_lifetime()
+                    .map(|d| Some(d.secs()))
+                    .map_err(|e| match e {
+                        AdminError::Store(s) => OAuthError::Store(s),
+                        _ => OAuthError::Internal,
+                    })
+            },
+            |_| true,
+        )?;
+        Ok(max.unwrap_or(crate::admin::DEFAULT_MAX_TOKEN_LIFETIME.secs()))
     }
 }
 

@@ -8,7 +8,7 @@
 //! cached statement; its hash then compared in constant time), both inline on the
 //! request's thread: cheaper than the hand-off to the blocking pool would
 //! cost. Access tokens go through the SCIM guard's
-//! [`crate::guard::TokenCache`], so a token checked again within `token_cache_ttl` costs no
+//! [`crate::cache::TokenCache`], so a token checked again within `token_cache_ttl` costs no
 //! store read; revocations in this process clear that cache before they answer.
 
 use actix_web::{HttpRequest, HttpResponse, web};

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::client_auth::ClientCache;
 use super::grants::LifetimePolicy;
 use super::rate_limit::IssuanceLimit;
-use crate::guard::TokenCache;
+use crate::cache::TokenCache;
 use crate::settings::Settings;
 use crate::store::{Store, TokenBatcher};
 use crate::throttle::Throttle;

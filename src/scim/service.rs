@@ -358,7 +358,7 @@ impl Scim<'_> {
                 return Ok(hit);
             }
         }
-        let generation = self.cache.generation();
+        let read = self.cache.begin();
         let rec = self
             .store
             .scim(kind.name(), id)?
@@ -373,7 +373,7 @@ impl Scim<'_> {
             version: rec.version,
         };
         if full {
-            self.cache.put(kind, id, generation, rendered.clone());
+            self.cache.put(kind, id, read, rendered.clone());
         }
         Ok(rendered)
     }
