@@ -395,20 +395,124 @@ pub struct AuditEvent {
     pub detail: Option<String>,
 }
 
+/// Declares [`AuditAction`]: each variant with the dotted name the audit log stores.
+macro_rules! audit_actions {
+    ($($variant:ident => $name:literal,)*) => {
+        /// What an audit event records. Stored (and shown by `config audit-log`) as its
+        /// dotted name; every action the code writes is one of these.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum AuditAction {
+            $($variant,)*
+        }
+
+        impl AuditAction {
+            /// Every action, in declaration order.
+            pub const ALL: &'static [AuditAction] = &[$(AuditAction::$variant,)*];
+
+            /// The dotted name stored in the audit log.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(AuditAction::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+audit_actions! {
+    StoreInit => "store.init",
+    ToolPasswordVerify => "tool_password.verify",
+    ToolPasswordChange => "tool_password.change",
+    PolicyUpdate => "policy.update",
+    SettingsExpiryWarnings => "settings.expiry_warnings",
+    ClientRegister => "client.register",
+    ClientUpdate => "client.update",
+    ClientRotateSecret => "client.rotate_secret",
+    ClientDelete => "client.delete",
+    ClientDisable => "client.disable",
+    ClientEnable => "client.enable",
+    ClientAuthenticate => "client.authenticate",
+    UserCreate => "user.create",
+    UserSetOperator => "user.set_operator",
+    UserSetPassword => "user.set_password",
+    UserDelete => "user.delete",
+    UserLogin => "user.login",
+    ConsentGrant => "consent.grant",
+    ConsentRevoke => "consent.revoke",
+    TokenIssue => "token.issue",
+    TokenRevoke => "token.revoke",
+    TokenRevokeAll => "token.revoke_all",
+    TokenRotate => "token.rotate",
+    TokenPrune => "token.prune",
+    MonitorStateChange => "monitor.state_change",
+    MonitorExpiryWarning => "monitor.expiry_warning",
+    MonitorSecretExpiryWarning => "monitor.secret_expiry_warning",
+    SecurityCodeReplay => "security.code_replay",
+    SecurityRefreshRetry => "security.refresh_retry",
+    SecurityRefreshReuse => "security.refresh_reuse",
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An audit event about to be written.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewAuditEvent {
     pub actor: String,
-    pub action: String,
+    pub action: AuditAction,
     pub outcome: String,
     pub client_id: Option<String>,
     pub token_id: Option<String>,
     pub detail: Option<String>,
 }
 
+impl NewAuditEvent {
+    /// An event by `actor` with no client, token or detail (set them with struct update).
+    pub fn new(actor: impl Into<String>, action: AuditAction, outcome: &str) -> NewAuditEvent {
+        NewAuditEvent {
+            actor: actor.into(),
+            action,
+            outcome: outcome.to_string(),
+            client_id: None,
+            token_id: None,
+            detail: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_audit_action_is_documented() {
+        let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/cli.md"));
+        for a in AuditAction::ALL {
+            assert!(
+                doc.contains(&format!("`{a}`")),
+                "docs/cli.md does not list the audit action {a}"
+            );
+        }
+    }
+
+    #[test]
+    fn audit_action_names_are_dotted_and_distinct() {
+        let names: std::collections::HashSet<_> =
+            AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(names.len(), AuditAction::ALL.len());
+        for n in names {
+            let (area, what) = n.split_once('.').unwrap();
+            assert!(!area.is_empty() && !what.is_empty(), "{n}");
+            assert!(
+                n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_'),
+                "{n}"
+            );
+        }
+    }
 
     #[test]
     fn spotfire_spellings_parse() {

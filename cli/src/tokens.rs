@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::output::{fields, print_json, short_scopes, table_fit, token_json, when};
 use crate::{CliError, CliResult, Ctx};
+use scimgate::model::AuditAction;
 
 fn scope_arg(s: &str) -> Result<Scope, String> {
     Scope::parse_scope(s).map_err(|e| e.0)
@@ -313,7 +314,10 @@ pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> CliResult {
     })?;
     let r = TokenRef::parse(&input).map_err(|e| {
         // A refused revoke is audited like one of an unknown token.
-        if let Err(audit) = ctx.admin.audit_failure("token.revoke", e.to_string()) {
+        if let Err(audit) = ctx
+            .admin
+            .audit_failure(AuditAction::TokenRevoke, e.to_string())
+        {
             return CliError::from(audit);
         }
         CliError::from(e)

@@ -2,6 +2,7 @@
 //! lifetimes, secret generation and rotation, deletion (which revokes the client's tokens).
 
 use super::{Admin, AdminError, Result, not_found_or};
+use crate::model::AuditAction;
 use crate::model::{
     AuthMethod, Client, ClientProfile, GrantType, Heartbeat, IdpKind, IdpRef, NewAuditEvent, Scope,
 };
@@ -246,7 +247,7 @@ impl Admin<'_> {
         let e = NewAuditEvent {
             client_id: Some(client.id.clone()),
             detail: Some(format!("registered `{}`", client.name)),
-            ..self.event("client.register", "success")
+            ..self.event(AuditAction::ClientRegister, "success")
         };
         self.store.insert_client(
             &NewClient {
@@ -370,7 +371,7 @@ impl Admin<'_> {
         };
         let e = NewAuditEvent {
             client_id: Some(id.to_string()),
-            ..self.event("client.update", "success")
+            ..self.event(AuditAction::ClientUpdate, "success")
         };
         self.store
             .update_client(id, &update, self.now(), &e)
@@ -397,7 +398,7 @@ impl Admin<'_> {
         let expires = ttl.map(|d| now + d.secs());
         let e = NewAuditEvent {
             client_id: Some(id.to_string()),
-            ..self.event("client.rotate_secret", "success")
+            ..self.event(AuditAction::ClientRotateSecret, "success")
         };
         self.store
             .set_client_secret(id, &secret.hash, ttl, now, &e)
@@ -414,7 +415,7 @@ impl Admin<'_> {
         let e = NewAuditEvent {
             client_id: Some(id.to_string()),
             detail: Some(format!("deleted `{}`", client.name)),
-            ..self.event("client.delete", "success")
+            ..self.event(AuditAction::ClientDelete, "success")
         };
         self.store
             .delete_client(id, self.now(), &e)
@@ -448,9 +449,9 @@ impl Admin<'_> {
             detail: Some(format!("`{}`: {reason}", client.name)),
             ..self.event(
                 if disabled {
-                    "client.disable"
+                    AuditAction::ClientDisable
                 } else {
-                    "client.enable"
+                    AuditAction::ClientEnable
                 },
                 "success",
             )

@@ -14,6 +14,7 @@ mod views;
 pub use clients::{ClientChanges, MAX_ALERT_EMAILS, RegisterClient, alert_email};
 pub use tokens::{IssueToken, Lifetime, RevokeResult, TokenRef};
 
+use crate::model::AuditAction;
 use crate::model::{InvalidValue, NewAuditEvent};
 use crate::store::{MAX_TOKEN_LIFETIME_KEY, Store, StoreError, TOOL_PASSWORD_KEY};
 use crate::time::{Clock, Duration, Timestamp};
@@ -100,17 +101,12 @@ impl<'a> Admin<'a> {
     }
 
     /// An audit event by this actor.
-    pub(crate) fn event(&self, action: &str, outcome: &str) -> NewAuditEvent {
-        NewAuditEvent {
-            actor: self.actor.clone(),
-            action: action.to_string(),
-            outcome: outcome.to_string(),
-            ..NewAuditEvent::default()
-        }
+    pub(crate) fn event(&self, action: AuditAction, outcome: &str) -> NewAuditEvent {
+        NewAuditEvent::new(self.actor.clone(), action, outcome)
     }
 
     /// Record a refused attempt (nothing else changes).
-    pub fn audit_failure(&self, action: &str, detail: String) -> Result<()> {
+    pub fn audit_failure(&self, action: AuditAction, detail: String) -> Result<()> {
         let e = NewAuditEvent {
             detail: Some(detail),
             ..self.event(action, "failure")
@@ -121,7 +117,7 @@ impl<'a> Admin<'a> {
     /// Set the tool password of a store that has none.
     pub fn init(&self, tool_password: &str) -> Result<()> {
         let hash = password::hash(tool_password)?;
-        let e = self.event("store.init", "success");
+        let e = self.event(AuditAction::StoreInit, "success");
         if !self
             .store
             .set_meta_if_absent(TOOL_PASSWORD_KEY, &hash, self.now(), &e)?
@@ -141,7 +137,7 @@ impl<'a> Admin<'a> {
         }
         let e = NewAuditEvent {
             detail: Some("wrong tool password".into()),
-            ..self.event("tool_password.verify", "denied")
+            ..self.event(AuditAction::ToolPasswordVerify, "denied")
         };
         self.store.audit(&e, self.now())?;
         Err(AdminError::WrongToolPassword)
@@ -150,7 +146,7 @@ impl<'a> Admin<'a> {
     /// Change the tool password (the caller has verified the old one).
     pub fn set_tool_password(&self, new_password: &str) -> Result<()> {
         let hash = password::hash(new_password)?;
-        let e = self.event("tool_password.change", "success");
+        let e = self.event(AuditAction::ToolPasswordChange, "success");
         Ok(self
             .store
             .set_meta(TOOL_PASSWORD_KEY, &hash, self.now(), &e)?)
@@ -171,7 +167,7 @@ impl<'a> Admin<'a> {
     pub fn set_max_token_lifetime(&self, max: Duration) -> Result<()> {
         let e = NewAuditEvent {
             detail: Some(format!("max token lifetime set to {max}")),
-            ..self.event("policy.update", "success")
+            ..self.event(AuditAction::PolicyUpdate, "success")
         };
         Ok(self.store.set_meta(
             MAX_TOKEN_LIFETIME_KEY,

@@ -4,6 +4,7 @@
 //! expired long ago.
 
 use super::{Admin, AdminError, Result};
+use crate::model::AuditAction;
 use crate::model::{GrantType, IssuedVia, NewAuditEvent, Scope, TokenRecord};
 use crate::store::{NewTokenRecord, Pruned, RevokeOutcome, TokenFilter};
 use crate::time::{Duration, Timestamp, format_local};
@@ -139,7 +140,7 @@ impl Admin<'_> {
             client_id: Some(client.id.clone()),
             token_id: Some(t.id.to_string()),
             detail: Some(format!("valid until {}", format_local(expires_at))),
-            ..self.event("token.issue", "success")
+            ..self.event(AuditAction::TokenIssue, "success")
         };
         self.store.insert_token(&record, &e)?;
         let rec = self
@@ -222,7 +223,7 @@ impl Admin<'_> {
         let rec = match self.find_token(r) {
             Ok(rec) => rec,
             Err(AdminError::NotFound(msg)) => {
-                self.audit_failure("token.revoke", msg.clone())?;
+                self.audit_failure(AuditAction::TokenRevoke, msg.clone())?;
                 return Err(AdminError::NotFound(format!("{msg}; nothing was changed")));
             }
             Err(e) => return Err(e),
@@ -240,7 +241,7 @@ impl Admin<'_> {
                         client_id: Some(rec.client_id.clone()),
                         token_id: Some(rec.id.to_string()),
                         detail: Some(msg.clone()),
-                        ..self.event("token.revoke", "failure")
+                        ..self.event(AuditAction::TokenRevoke, "failure")
                     },
                     self.now(),
                 )?;
@@ -252,7 +253,7 @@ impl Admin<'_> {
             client_id: Some(rec.client_id.clone()),
             token_id: Some(rec.id.to_string()),
             detail: Some(reason.to_string()),
-            ..self.event("token.revoke", "success")
+            ..self.event(AuditAction::TokenRevoke, "success")
         };
         match self.store.revoke_token(&rec.id, reason, self.now(), &e)? {
             Some(RevokeOutcome::Revoked(r)) => Ok(RevokeResult::Revoked(r)),
@@ -276,7 +277,7 @@ impl Admin<'_> {
         let e = NewAuditEvent {
             client_id: Some(client_id.to_string()),
             detail: Some(format!("all tokens of the client ({live} live): {reason}")),
-            ..self.event("token.revoke_all", "success")
+            ..self.event(AuditAction::TokenRevokeAll, "success")
         };
         self.store
             .cut_off_client(client_id, reason, None, now, &e)?;
@@ -300,7 +301,7 @@ impl Admin<'_> {
         let pruned = self.store.prune_tokens(cutoff, now, |p| {
             Some(NewAuditEvent {
                 detail: Some(p.describe(cutoff)),
-                ..self.event("token.prune", "success")
+                ..self.event(AuditAction::TokenPrune, "success")
             })
         })?;
         Ok((cutoff, pruned))
@@ -379,7 +380,7 @@ impl Admin<'_> {
                 old.id,
                 format_local(old_until)
             )),
-            ..self.event("token.rotate", "success")
+            ..self.event(AuditAction::TokenRotate, "success")
         };
         self.store.rotate_token(&old.id, old_until, &record, &e)?;
         let new = self.find_token(&TokenRef::Id(t.id))?;

@@ -3,6 +3,7 @@
 //! argon2id-hashed here.
 
 use super::{Admin, AdminError, Result, not_found_or};
+use crate::model::AuditAction;
 use crate::model::{NewAuditEvent, User};
 use crate::password;
 
@@ -31,7 +32,7 @@ impl Admin<'_> {
                 "user {username}{}",
                 if operator { " (operator)" } else { "" }
             )),
-            ..self.event("user.create", "success")
+            ..self.event(AuditAction::UserCreate, "success")
         };
         self.store
             .insert_user(username, &hash, operator, self.now(), &e)
@@ -43,7 +44,7 @@ impl Admin<'_> {
         let username = check_username(username)?;
         let e = NewAuditEvent {
             detail: Some(format!("user {username}: operator {operator}")),
-            ..self.event("user.set_operator", "success")
+            ..self.event(AuditAction::UserSetOperator, "success")
         };
         self.store
             .set_user_operator(username, operator, self.now(), &e)
@@ -65,7 +66,7 @@ impl Admin<'_> {
         let hash = password::hash(pw)?;
         let e = NewAuditEvent {
             detail: Some(format!("user {username}")),
-            ..self.event("user.set_password", "success")
+            ..self.event(AuditAction::UserSetPassword, "success")
         };
         self.store
             .set_user_password(username, &hash, self.now(), &e)
@@ -77,7 +78,7 @@ impl Admin<'_> {
         let username = check_username(username)?;
         let e = NewAuditEvent {
             detail: Some(format!("user {username}")),
-            ..self.event("user.delete", "success")
+            ..self.event(AuditAction::UserDelete, "success")
         };
         self.store
             .delete_user(username, self.now(), &e)
@@ -95,7 +96,7 @@ impl Admin<'_> {
         let e = NewAuditEvent {
             client_id: client_id.map(str::to_string),
             detail: Some(format!("consents of user {username} revoked")),
-            ..self.event("consent.revoke", "success")
+            ..self.event(AuditAction::ConsentRevoke, "success")
         };
         let n = self
             .store

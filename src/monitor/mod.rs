@@ -45,6 +45,7 @@ use self::events::{Attribution, RequestEvent, Verdict};
 use self::heartbeat_log::HeartbeatLog;
 use self::notify::{Notification, Notifier, Severity};
 use self::usage::{UsageEvent, UsageRecorder};
+use crate::model::AuditAction;
 use crate::model::{Client, ClientHealth, HealthState, NewAuditEvent};
 use crate::store::{Activity, Store, StoreError};
 use crate::time::{Clock, Duration, Timestamp, format_local, format_relative};
@@ -513,7 +514,7 @@ impl Monitor {
             }));
             audits.push(NewAuditEvent {
                 actor: "server:monitor".into(),
-                action: "monitor.state_change".into(),
+                action: AuditAction::MonitorStateChange,
                 outcome: new.as_str().into(),
                 client_id: Some(c.id.clone()),
                 token_id: h.last_token_id.clone(),
@@ -630,14 +631,11 @@ impl Monitor {
         // Audited when it deleted something: a daily "deleted 0" would only be noise.
         let pruned = self.store.prune_tokens(cutoff, now, |p| {
             (p.tokens > 0).then(|| NewAuditEvent {
-                actor: "server:monitor".into(),
-                action: "token.prune".into(),
-                outcome: "success".into(),
                 detail: Some(format!(
                     "{} (token_retention {retention})",
                     p.describe(cutoff)
                 )),
-                ..NewAuditEvent::default()
+                ..NewAuditEvent::new("server:monitor", AuditAction::TokenPrune, "success")
             })
         })?;
         let provisioning_errors = self.store.prune_provisioning_errors(cutoff)?;
@@ -694,7 +692,7 @@ impl Monitor {
             );
             let audit = NewAuditEvent {
                 actor: "server:monitor".into(),
-                action: "monitor.expiry_warning".into(),
+                action: AuditAction::MonitorExpiryWarning,
                 outcome: "sent".into(),
                 client_id: Some(client.id.clone()),
                 token_id: Some(t.id.to_string()),
@@ -745,7 +743,7 @@ impl Monitor {
             }
             let audit = NewAuditEvent {
                 actor: "server:monitor".into(),
-                action: "monitor.secret_expiry_warning".into(),
+                action: AuditAction::MonitorSecretExpiryWarning,
                 outcome: "sent".into(),
                 client_id: Some(c.id.clone()),
                 token_id: None,
@@ -842,11 +840,8 @@ pub fn publish_leads(store: &Store, settings: &MonitorSettings) -> Result<(), St
         return Ok(());
     }
     let e = NewAuditEvent {
-        actor: "server".into(),
-        action: "settings.expiry_warnings".into(),
-        outcome: "success".into(),
         detail: Some(format!("expiry warnings at {value}")),
-        ..NewAuditEvent::default()
+        ..NewAuditEvent::new("server", AuditAction::SettingsExpiryWarnings, "success")
     };
     store.set_meta(
         LEADS_META_KEY,

@@ -32,6 +32,7 @@ use super::grants::Refusal;
 use super::params::Params;
 use super::service::OAuth;
 use crate::cache::Cache;
+use crate::model::AuditAction;
 use crate::model::{AuthMethod, Client, NewAuditEvent};
 use crate::monitor::events::{Attribution, Verdict};
 use crate::time::Timestamp;
@@ -233,7 +234,7 @@ impl OAuth {
             let shown = loggable_client_id(&p.client_id, known);
             let event = NewAuditEvent {
                 actor: format!("ip:{ip}"),
-                action: "client.authenticate".into(),
+                action: AuditAction::ClientAuthenticate,
                 outcome: "failure".into(),
                 client_id: None,
                 token_id: None,

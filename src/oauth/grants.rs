@@ -15,6 +15,7 @@ use super::params::Params;
 use super::pkce;
 use super::service::OAuth;
 use crate::admin::{Admin, AdminError};
+use crate::model::AuditAction;
 use crate::model::{
     Client, GrantType, IssuedVia, NewAuditEvent, Scope, TokenRecord, scopes_from_str,
     scopes_to_string,
@@ -210,7 +211,7 @@ pub fn client_credentials(
 
 fn security_event(
     oauth: &OAuth,
-    action: &str,
+    action: AuditAction,
     outcome: &str,
     client_id: &str,
     token_id: &str,
@@ -219,7 +220,7 @@ fn security_event(
     tracing::warn!(%client_id, %token_id, "{action}: {detail}");
     let e = NewAuditEvent {
         actor: "server".into(),
-        action: action.into(),
+        action,
         outcome: outcome.into(),
         client_id: Some(client_id.to_string()),
         token_id: Some(token_id.to_string()),
@@ -348,7 +349,7 @@ pub fn authorization_code(
             let revoked: Vec<_> = revoked.into_iter().filter(|r| r.id != code.id).collect();
             security_event(
                 oauth,
-                "security.code_replay",
+                AuditAction::SecurityCodeReplay,
                 "denied",
                 &code.client_id,
                 code.id.as_str(),
@@ -437,7 +438,7 @@ pub fn refresh_token(
             oauth.tokens.clear();
             security_event(
                 oauth,
-                "security.refresh_retry",
+                AuditAction::SecurityRefreshRetry,
                 "success",
                 &token.client_id,
                 token.id.as_str(),
@@ -457,7 +458,7 @@ pub fn refresh_token(
             oauth.tokens.clear();
             security_event(
                 oauth,
-                "security.refresh_reuse",
+                AuditAction::SecurityRefreshReuse,
                 "denied",
                 &token.client_id,
                 token.id.as_str(),

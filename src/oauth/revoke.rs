@@ -9,6 +9,7 @@ use super::client_auth::{Public, authenticate};
 use super::error::{OAuthError, no_store};
 use super::params::Params;
 use super::service::OAuth;
+use crate::model::AuditAction;
 use crate::model::{Client, NewAuditEvent};
 use crate::state::AppState;
 use crate::time::Timestamp;
@@ -52,7 +53,7 @@ fn revoke(state: &OAuth, client: &Client, value: &str, now: Timestamp) -> Result
     }
     let audit = NewAuditEvent {
         actor: format!("client:{}", client.id),
-        action: "token.revoke".into(),
+        action: AuditAction::TokenRevoke,
         outcome: "success".into(),
         client_id: Some(client.id.clone()),
         token_id: Some(rec.id.to_string()),

@@ -15,7 +15,7 @@ pub(super) fn append(conn: &Connection, e: &NewAuditEvent, at: Timestamp) -> Res
         params![
             at,
             e.actor,
-            e.action,
+            e.action.as_str(),
             e.outcome,
             e.client_id,
             e.token_id,

@@ -141,12 +141,11 @@ mod tests {
             .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
             .unwrap();
         assert_eq!(threshold, WRITER_BACKSTOP_PAGES);
-        let e = crate::model::NewAuditEvent {
-            actor: "test".into(),
-            action: "test.write".into(),
-            outcome: "success".into(),
-            ..Default::default()
-        };
+        let e = crate::model::NewAuditEvent::new(
+            "test",
+            crate::model::AuditAction::PolicyUpdate,
+            "success",
+        );
         let file_len = || std::fs::metadata(store.path()).unwrap().len();
         let before = file_len();
         // Enough rows to need new pages; the writer will not checkpoint them itself (its

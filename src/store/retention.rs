@@ -191,7 +191,7 @@ mod tests {
                 &crate::token::TokenId::from_stored(revoked.clone()),
                 "test",
                 now,
-                &NewAuditEvent::default(),
+                &NewAuditEvent::new("test", crate::model::AuditAction::TokenRevoke, "success"),
             )
             .unwrap();
 
@@ -207,10 +207,11 @@ mod tests {
         let pruned = store
             .prune_in_batches(cutoff, now, 5, |p| {
                 seen = Some(*p);
-                Some(NewAuditEvent {
-                    action: "token.prune".into(),
-                    ..NewAuditEvent::default()
-                })
+                Some(NewAuditEvent::new(
+                    "test",
+                    crate::model::AuditAction::TokenPrune,
+                    "success",
+                ))
             })
             .unwrap();
         assert_eq!(

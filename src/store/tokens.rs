@@ -688,7 +688,12 @@ mod tests {
         let _a_expired = issue(&a, now - 7200, now - 3600);
         let b_revoked = issue(&b, now - 10, now + 600);
         store
-            .revoke_token(&b_revoked, "test", now, &NewAuditEvent::default())
+            .revoke_token(
+                &b_revoked,
+                "test",
+                now,
+                &NewAuditEvent::new("test", crate::model::AuditAction::TokenRevoke, "success"),
+            )
             .unwrap();
         let ids = |f: TokenFilter| -> Vec<TokenId> {
             let found = store.list_tokens(&f, now).unwrap();
@@ -722,7 +727,13 @@ mod tests {
         // (by the index), kills them in one UPDATE, and leaves the other client alone.
         assert_eq!(store.count_live_tokens(&a, now).unwrap(), 2);
         store
-            .cut_off_client(&a, "test cut", None, now, &NewAuditEvent::default())
+            .cut_off_client(
+                &a,
+                "test cut",
+                None,
+                now,
+                &NewAuditEvent::new("test", crate::model::AuditAction::TokenRevoke, "success"),
+            )
             .unwrap();
         assert_eq!(store.count_live_tokens(&a, now).unwrap(), 0);
         assert_eq!(ids(TokenFilter::default()), vec![b_hour.clone()]);
@@ -732,7 +743,13 @@ mod tests {
         assert!(store.token(&b_hour).unwrap().unwrap().revoked_at.is_none());
         // A later cut does not rewrite when, or why, an earlier one killed a token.
         store
-            .cut_off_client(&a, "second cut", None, now + 5, &NewAuditEvent::default())
+            .cut_off_client(
+                &a,
+                "second cut",
+                None,
+                now + 5,
+                &NewAuditEvent::new("test", crate::model::AuditAction::TokenRevoke, "success"),
+            )
             .unwrap();
         let cut = store.token(&a_year).unwrap().unwrap();
         assert_eq!(

@@ -13,6 +13,7 @@ use super::login::{LoginOutcome, check_login};
 use super::pages;
 use super::session::{COOKIE, Session};
 use super::{WebError, html, redirect};
+use crate::model::AuditAction;
 use crate::model::NewAuditEvent;
 use crate::oauth::authorize::{self, AuthRequest, AuthorizeError};
 use crate::oauth::params::Params;
@@ -213,12 +214,13 @@ async fn consent(
                 let (u, client_id, scopes) =
                     (user.to_string(), ar.client.id.clone(), ar.scopes.clone());
                 let e = NewAuditEvent {
-                    actor: format!("user:{user}"),
-                    action: "consent.grant".into(),
-                    outcome: "success".into(),
                     client_id: Some(client_id.clone()),
                     detail: Some(crate::model::scopes_to_string(&scopes)),
-                    ..NewAuditEvent::default()
+                    ..NewAuditEvent::new(
+                        format!("user:{user}"),
+                        AuditAction::ConsentGrant,
+                        "success",
+                    )
                 };
                 web::block(move || store.insert_consent(&u, &client_id, &scopes, now, &e))
                     .await??;

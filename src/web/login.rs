@@ -10,6 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::web;
 
 use super::WebError;
+use crate::model::AuditAction;
 use crate::model::NewAuditEvent;
 use crate::state::AppState;
 
@@ -89,15 +90,12 @@ pub async fn check_login(
                 )
             };
             let event = NewAuditEvent {
-                actor: format!("ip:{ip}"),
-                action: "user.login".into(),
-                outcome: "failure".into(),
                 client_id: client_id.map(str::to_string),
                 detail: Some(format!(
                     "failed sign-in as {shown}{}",
                     failure.summary("sign-ins")
                 )),
-                ..NewAuditEvent::default()
+                ..NewAuditEvent::new(format!("ip:{ip}"), AuditAction::UserLogin, "failure")
             };
             let store = state.store.clone();
             web::block(move || store.audit(&event, now)).await??;
@@ -110,9 +108,6 @@ pub async fn check_login(
     };
     state.login_throttle.success(&[user_key.as_str()]);
     let e = NewAuditEvent {
-        actor: format!("user:{}", account.username),
-        action: "user.login".into(),
-        outcome: "success".into(),
         client_id: client_id.map(str::to_string),
         detail: Some(format!(
             "signed in from {ip}{}",
@@ -122,7 +117,11 @@ pub async fn check_login(
                 ""
             }
         )),
-        ..NewAuditEvent::default()
+        ..NewAuditEvent::new(
+            format!("user:{}", account.username),
+            AuditAction::UserLogin,
+            "success",
+        )
     };
     let store = state.store.clone();
     web::block(move || store.audit(&e, now)).await??;

@@ -20,12 +20,11 @@ fn concurrent_writers_never_see_a_locked_database() {
         std::thread::spawn(move || {
             let mut n = 0u32;
             while !stop.load(Ordering::Relaxed) {
-                let e = NewAuditEvent {
-                    actor: "server".into(),
-                    action: "test.write".into(),
-                    outcome: "success".into(),
-                    ..Default::default()
-                };
+                let e = NewAuditEvent::new(
+                    "server",
+                    scimgate::model::AuditAction::PolicyUpdate,
+                    "success",
+                );
                 store.audit(&e, 0).expect("server-side write");
                 n += 1;
             }

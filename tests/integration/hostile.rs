@@ -7,6 +7,7 @@ use scimgate::time::{Clock, Duration};
 
 use crate::oauth_support::*;
 use crate::support::{TestServer, TestStore};
+use scimgate::model::AuditAction;
 
 const CC: [(&str, &str); 1] = [("grant_type", "client_credentials")];
 
@@ -432,11 +433,12 @@ fn escape_sequences_never_reach_the_operators_terminal() {
     store
         .audit(
             &scimgate::model::NewAuditEvent {
-                actor: "ip:127.0.0.1".into(),
-                action: "client.authenticate".into(),
-                outcome: "failure".into(),
                 detail: Some("client id x\u{1b}]0;pwned\u{7}\u{1b}[2J".into()),
-                ..Default::default()
+                ..scimgate::model::NewAuditEvent::new(
+                    "ip:127.0.0.1",
+                    AuditAction::ClientAuthenticate,
+                    "failure",
+                )
             },
             1_900_000_000,
         )
