@@ -37,6 +37,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod body;
 pub mod cache;
 pub mod error;
 pub mod guard;

@@ -13,8 +13,7 @@ use std::collections::HashSet;
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
-use actix_web::web::{self, Bytes, BytesMut};
-use futures_util::StreamExt;
+use actix_web::web;
 
 use super::error::OAuthError;
 
@@ -66,7 +65,12 @@ impl Params {
         payload: web::Payload,
         limit: usize,
     ) -> Result<Params, OAuthError> {
-        let body = read_body(req, payload, limit).await?;
+        let body = crate::body::read(req, payload, limit)
+            .await
+            .map_err(|e| match e {
+                crate::body::BodyError::TooLarge(n) => OAuthError::BodyTooLarge(n),
+                e => OAuthError::InvalidRequest(e.to_string()),
+            })?;
         Params::from_form(req, &body)
     }
 
@@ -104,48 +108,6 @@ impl Params {
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
-}
-
-/// A request body of at most `limit` bytes; a larger one is refused with an OAuth2 error
-/// body and 413 (a declared length at once, a chunked body as soon as it passes the limit).
-/// A body that arrives in one chunk (every form an OAuth client sends) is taken as it is,
-/// without a copy.
-async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<Bytes, OAuthError> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(OAuthError::BodyTooLarge(limit));
-    }
-    let mut first = Bytes::new();
-    let mut joined: Option<BytesMut> = None;
-    let mut len = 0usize;
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            OAuthError::InvalidRequest(format!("the request body is unreadable: {e}"))
-        })?;
-        len += chunk.len();
-        if len > limit {
-            return Err(OAuthError::BodyTooLarge(limit));
-        }
-        match &mut joined {
-            None if first.is_empty() => first = chunk,
-            None => {
-                let mut b = BytesMut::with_capacity(len);
-                b.extend_from_slice(&first);
-                b.extend_from_slice(&chunk);
-                joined = Some(b);
-            }
-            Some(b) => b.extend_from_slice(&chunk),
-        }
-    }
-    Ok(joined.map_or(first, BytesMut::freeze))
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use super::domains::EmailDomains;
@@ -124,21 +123,17 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
 }
 
 /// Read a JSON body of at most the configured size.
-async fn read_json(mut payload: web::Payload, limit: usize) -> Result<Value, ScimError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ScimError::bad_request("invalidSyntax", format!("unreadable body: {e}"))
+async fn read_json(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Value, ScimError> {
+    let body = crate::body::read(req, payload, limit)
+        .await
+        .map_err(|e| match e {
+            crate::body::BodyError::TooLarge(_) => ScimError::new(413, None, e.to_string()),
+            e => ScimError::bad_request("invalidSyntax", e.to_string()),
         })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ScimError::new(
-                413,
-                None,
-                format!("the request body is larger than {limit} bytes"),
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
     if body.is_empty() {
         return Err(ScimError::bad_request(
             "invalidSyntax",
@@ -317,7 +312,7 @@ async fn search(
     kind: Option<ResourceKind>,
 ) -> Result<HttpResponse, ScimError> {
     let domains = authorize_for(&req, &state, Scope::DirectoryRead)?;
-    let body = read_json(payload, state.settings.max_body_bytes).await?;
+    let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
     let obj = body.as_object().ok_or_else(|| {
         ScimError::bad_request("invalidSyntax", "a SearchRequest must be a JSON object")
     })?;
@@ -378,7 +373,7 @@ async fn create(
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
     let domains = authorize_for(&req, &state, Scope::DirectoryWrite)?;
-    let body = read_json(payload, state.settings.max_body_bytes).await?;
+    let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
     let concerned = Concerned::of(&body);
     let (doc, version) = with_scim(&state, domains, move |s| s.create(kind, &body))
         .await
@@ -445,7 +440,7 @@ async fn update(
 ) -> Result<HttpResponse, ScimError> {
     let domains = authorize_for(&req, &state, Scope::DirectoryWrite)?;
     let expected = if_match(&req)?;
-    let body = read_json(payload, state.settings.max_body_bytes).await?;
+    let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
     let concerned = Concerned::of(&body);
     let id = path.into_inner();
     let (doc, version) = with_scim(&state, domains, move |s| match how {

@@ -4,7 +4,7 @@
 //! once). POST handles the two forms (`action=login`, `action=consent`), each checked
 //! against the session's CSRF token.
 
-use actix_web::cookie::{Cookie, SameSite};
+use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use subtle::ConstantTimeEq;
@@ -21,12 +21,11 @@ use crate::oauth::peer_ip;
 use crate::state::AppState;
 
 fn session_cookie(state: &AppState, id: String) -> Cookie<'static> {
-    Cookie::build(COOKIE, id)
-        .path("/oauth2")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.settings.public_url.starts_with("https://"))
-        .finish()
+    super::session::cookie(
+        "/oauth2",
+        id,
+        state.settings.public_url.starts_with("https://"),
+    )
 }
 
 /// The request's session, or a new anonymous one (with the cookie to set).

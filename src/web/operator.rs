@@ -2,7 +2,7 @@
 //! (`/ui/timeline`). Same sessions, CSRF rule, throttling and page headers as the
 //! authorization pages; the session cookie is scoped to `/ui`.
 
-use actix_web::cookie::{Cookie, SameSite};
+use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use subtle::ConstantTimeEq;
@@ -29,12 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn cookie(state: &AppState, id: String) -> Cookie<'static> {
-    Cookie::build(COOKIE, id)
-        .path("/ui")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.settings.public_url.starts_with("https://"))
-        .finish()
+    super::session::cookie("/ui", id, state.settings.public_url.starts_with("https://"))
 }
 
 fn session(state: &AppState, req: &HttpRequest) -> Option<(String, Session)> {

@@ -25,6 +25,18 @@ use crate::token::TokenHash;
 
 /// Name of the session cookie.
 pub const COOKIE: &str = "scimgate_session";
+
+/// The session cookie holding `id`, scoped to `path` (`/oauth2` for the authorization
+/// pages, `/ui` for the operator pages, so neither sees the other's): HttpOnly,
+/// SameSite=Lax, and Secure when the server is reached over HTTPS.
+pub fn cookie(path: &'static str, id: String, secure: bool) -> actix_web::cookie::Cookie<'static> {
+    actix_web::cookie::Cookie::build(COOKIE, id)
+        .path(path)
+        .http_only(true)
+        .same_site(actix_web::cookie::SameSite::Lax)
+        .secure(secure)
+        .finish()
+}
 /// A session before login lives an hour; after login, eight.
 const ANONYMOUS_TTL: i64 = 3600;
 const LOGGED_IN_TTL: i64 = 8 * 3600;
