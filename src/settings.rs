@@ -364,4 +364,143 @@ mod tests {
                 .is_err()
         );
     }
+
+    /// The four sources for a string, a number, a boolean and a duration setting:
+    /// a flag beats everything, a variable beats the file, the file beats the default.
+    #[test]
+    fn each_source_beats_the_ones_below_it() {
+        use clap::{Args, FromArgMatches};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scimgate.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:1001\"\nlog_format = \"json\"\n\
+             login_max_failures = 7\nclient_issuance_per_minute = 8\n\
+             durable_commits = false\nmonitoring = false\n\
+             lockout = \"2h\"\nmonitor_tick = \"5s\"\n",
+        )
+        .unwrap();
+        let env = |k: &str| match k {
+            "SCIMGATE_LISTEN" => Some("127.0.0.1:1002".to_string()),
+            "SCIMGATE_LOGIN_MAX_FAILURES" => Some("9".to_string()),
+            "SCIMGATE_DURABLE_COMMITS" => Some("true".to_string()),
+            "SCIMGATE_LOCKOUT" => Some("3h".to_string()),
+            _ => None,
+        };
+        let cmd = SettingFlags::augment_args(clap::Command::new("serve"));
+        let matches = cmd.get_matches_from(["serve", "--listen", "127.0.0.1:1003"]);
+        let flags = SettingFlags::from_arg_matches(&matches).unwrap();
+        let s =
+            Settings::resolve(RawSettings::layered(Some(&file), env, flags.0).unwrap()).unwrap();
+        // string: flag > env > file
+        assert_eq!(s.listen.port(), 1003);
+        // string: file > default
+        assert_eq!(s.log_format, LogFormat::Json);
+        // number: env > file; file > default
+        assert_eq!(s.login_max_failures, 9);
+        assert_eq!(s.client_issuance_per_minute, Some(8));
+        // boolean: env > file; file > default
+        assert!(s.durable_commits);
+        assert!(!s.monitor.enabled);
+        // duration: env > file; file > default
+        assert_eq!(s.lockout, Duration::hours(3));
+        assert_eq!(s.monitor.tick, std::time::Duration::from_secs(5));
+
+        // Without the flag the variable wins, without both the file.
+        let no_flags = || RawSettings::default();
+        let s = Settings::resolve(RawSettings::layered(Some(&file), env, no_flags()).unwrap());
+        assert_eq!(s.unwrap().listen.port(), 1002);
+        let s = Settings::resolve(RawSettings::layered(Some(&file), |_| None, no_flags()).unwrap());
+        let s = s.unwrap();
+        assert_eq!(s.listen.port(), 1001);
+        assert_eq!((s.login_max_failures, s.durable_commits), (7, false));
+        assert_eq!(s.lockout, Duration::hours(2));
+        // And without any source, the defaults.
+        let s = Settings::resolve(RawSettings::layered(None, |_| None, no_flags()).unwrap());
+        let s = s.unwrap();
+        assert_eq!(s.listen.port(), 8080);
+        assert_eq!((s.login_max_failures, s.durable_commits), (5, true));
+        assert_eq!(s.lockout, Duration::minutes(15));
+        assert_eq!(s.monitor.tick, std::time::Duration::from_secs(30));
+    }
+
+    #[test]
+    fn unparsable_variables_and_file_keys_are_named() {
+        let env_err = |var: &'static str, value: &'static str| {
+            RawSettings::from_env(|k| (k == var).then(|| value.to_string()))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            env_err("SCIMGATE_LOGIN_MAX_FAILURES", "many"),
+            "setting `SCIMGATE_LOGIN_MAX_FAILURES`: `many` is not a number"
+        );
+        assert_eq!(
+            env_err("SCIMGATE_MAX_BODY_BYTES", "1MB"),
+            "setting `SCIMGATE_MAX_BODY_BYTES`: `1MB` is not a number of bytes"
+        );
+        assert_eq!(
+            env_err("SCIMGATE_SMTP_PORT", "70000"),
+            "setting `SCIMGATE_SMTP_PORT`: `70000` is not a port number"
+        );
+        assert_eq!(
+            env_err("SCIMGATE_MONITORING", "yes"),
+            "setting `SCIMGATE_MONITORING`: `yes` is not true or false"
+        );
+        // Text settings take any text; a variable that is no setting is not looked at.
+        let raw = RawSettings::from_env(|k| match k {
+            "SCIMGATE_SMTP_PASSWORD" => Some("12345".into()),
+            "SCIMGATE_SMTP_TO" => Some("a@b.example".into()),
+            "SCIMGATE_TOOL_PASSWORD" => Some("x".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(raw.smtp_password.as_deref(), Some("12345"));
+        assert_eq!(raw.smtp_to.as_deref(), Some("a@b.example"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:1\"\nlisten_port = 2\n").unwrap();
+        let err = RawSettings::from_file(&file).unwrap_err().to_string();
+        assert!(
+            err.starts_with("cannot read the settings file") && err.contains("`listen_port`"),
+            "{err}"
+        );
+        std::fs::write(&file, "durable_commits = \"yes\"\n").unwrap();
+        let err = RawSettings::from_file(&file).unwrap_err().to_string();
+        assert!(err.contains("cannot read the settings file"), "{err}");
+    }
+
+    /// A declared default that starts with a value in backticks is the one `resolve` uses:
+    /// giving it explicitly changes nothing.
+    #[test]
+    fn declared_defaults_are_the_resolved_defaults() {
+        let base = || RawSettings {
+            webhook_url: Some("https://hooks.example/x".into()),
+            smtp_host: Some("mail.example".into()),
+            smtp_from: Some("scimgate@example.com".into()),
+            ..RawSettings::default()
+        };
+        let defaults = format!("{:?}", Settings::resolve(base()).unwrap());
+        let mut checked = 0;
+        for setting in SETTINGS {
+            let Some(value) = setting
+                .default
+                .strip_prefix('`')
+                .and_then(|d| d.split('`').next())
+            else {
+                continue;
+            };
+            if value.contains('<') {
+                continue; // a pattern such as `http://<listen>`, not a value
+            }
+            let mut raw = base();
+            raw.set_text(setting.key, value.to_string(), setting.key)
+                .unwrap();
+            let given = format!("{:?}", Settings::resolve(raw).unwrap());
+            assert_eq!(given, defaults, "the declared default of `{}`", setting.key);
+            checked += 1;
+        }
+        assert!(checked >= 15, "only {checked} defaults checked");
+    }
 }

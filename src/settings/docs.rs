@@ -46,6 +46,7 @@ mod tests {
         "SCIMGATE_NEW_TOOL_PASSWORD",
         "SCIMGATE_USER_PASSWORD",
         "SCIMGATE_TEST_PYTHON",
+        "SCIMGATE_BLESS_DOCS",
     ];
 
     fn root() -> &'static Path {
@@ -105,5 +106,17 @@ mod tests {
             unknown.is_empty(),
             "variables no setting reads: {unknown:?}"
         );
+    }
+
+    #[test]
+    fn docs_settings_example_is_a_settings_file() {
+        let text = std::fs::read_to_string(root().join("docs/settings.md")).unwrap();
+        let (_, rest) = text.split_once("```toml\n").expect("a TOML example");
+        let (example, _) = rest.split_once("```").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scimgate.toml");
+        std::fs::write(&file, example).unwrap();
+        let raw = super::super::RawSettings::from_file(&file).unwrap();
+        assert_eq!(raw.login_max_failures, Some(5));
     }
 }

@@ -17,22 +17,22 @@ declare_settings! {
     /// store file
     db: String {
         default: "`scimgate.db` in the working directory",
-        flag: "Store file (SQLite).",
+        flag: "Store file (SQLite)",
     }
     /// listen address
     listen: String {
         default: "`127.0.0.1:8080`",
-        flag: "Address to listen on, e.g. 127.0.0.1:8080.",
+        flag: "Address to listen on, e.g. 127.0.0.1:8080",
     }
     /// public base URL (issuer, SCIM `meta.location`)
     public_url: String {
         default: "`http://<listen>`, with TLS `https://<listen>`",
-        flag: "Base URL clients use to reach this server.",
+        flag: "Base URL clients use to reach this server",
     }
     /// log format
     log_format: String {
         default: "`text` (or `json`)",
-        flag: "Log format: text or json.",
+        flag: "Log format: text or json",
     }
     /// request body limit (bytes)
     max_body_bytes: usize {
@@ -42,12 +42,12 @@ declare_settings! {
     /// TLS certificate chain (PEM); goes with `tls_key`
     tls_cert: String {
         default: "none (plain HTTP)",
-        flag: "TLS certificate chain (PEM); with --tls-key the server speaks only HTTPS.",
+        flag: "TLS certificate chain (PEM); with --tls-key the server speaks only HTTPS",
     }
     /// TLS private key (PEM)
     tls_key: String {
         default: "none",
-        flag: "TLS private key (PEM) of --tls-cert.",
+        flag: "TLS private key (PEM) of --tls-cert",
     }
     /// failed sign-ins per account and address before back-off
     login_max_failures: u32 { default: "`5`" }
