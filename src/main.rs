@@ -11,7 +11,7 @@ use actix_web::{App, HttpServer};
 use clap::{Parser, Subcommand};
 
 use scimgate::http;
-use scimgate::settings::{LogFormat, RawSettings, Settings};
+use scimgate::settings::{LogFormat, RawSettings, SettingFlags, Settings};
 use scimgate::state::AppState;
 use scimgate::store::Store;
 use scimgate::time::Clock;
@@ -38,42 +38,19 @@ struct ServeArgs {
     /// TOML settings file.
     #[arg(long, env = "SCIMGATE_CONFIG")]
     config: Option<PathBuf>,
-    /// Store file (SQLite).
-    #[arg(long)]
-    db: Option<String>,
-    /// Address to listen on, e.g. 127.0.0.1:8080.
-    #[arg(long)]
-    listen: Option<String>,
-    /// Base URL clients use to reach this server.
-    #[arg(long)]
-    public_url: Option<String>,
-    /// Log format: text or json.
-    #[arg(long)]
-    log_format: Option<String>,
-    /// TLS certificate chain (PEM); with --tls-key the server speaks only HTTPS.
-    #[arg(long)]
-    tls_cert: Option<String>,
-    /// TLS private key (PEM) of --tls-cert.
-    #[arg(long)]
-    tls_key: Option<String>,
+    // The settings that have a flag (`scimgate::settings::raw`).
+    #[command(flatten)]
+    flags: SettingFlags,
 }
 
 fn resolve(args: ServeArgs) -> Result<Settings, String> {
-    let file = match &args.config {
-        Some(p) => RawSettings::from_file(p).map_err(|e| e.to_string())?,
-        None => RawSettings::default(),
-    };
-    let env = RawSettings::from_env(|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
-    let flags = RawSettings {
-        db: args.db,
-        listen: args.listen,
-        public_url: args.public_url,
-        log_format: args.log_format,
-        tls_cert: args.tls_cert,
-        tls_key: args.tls_key,
-        ..RawSettings::default()
-    };
-    Settings::resolve(file.overlay(env).overlay(flags)).map_err(|e| e.to_string())
+    let raw = RawSettings::layered(
+        args.config.as_deref(),
+        |k| std::env::var(k).ok(),
+        args.flags.0,
+    )
+    .map_err(|e| e.to_string())?;
+    Settings::resolve(raw).map_err(|e| e.to_string())
 }
 
 /// Install the log subscriber. Lines go through a non-blocking writer (a channel and a

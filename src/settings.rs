@@ -3,35 +3,11 @@
 //! Sources, later ones winning: built-in defaults, the TOML file given with `--config`
 //! (env `SCIMGATE_CONFIG`), `SCIMGATE_*` environment variables, command-line flags.
 //!
-//! | setting | TOML key | env | flag | default |
-//! |---|---|---|---|---|
-//! | store file | `db` | `SCIMGATE_DB` | `--db` | `./scimgate.db` |
-//! | listen address | `listen` | `SCIMGATE_LISTEN` | `--listen` | `127.0.0.1:8080` |
-//! | public base URL | `public_url` | `SCIMGATE_PUBLIC_URL` | `--public-url` | `http://<listen>` |
-//! | log format | `log_format` | `SCIMGATE_LOG_FORMAT` | `--log-format` | `text` (or `json`) |
-//! | request body limit (bytes) | `max_body_bytes` | `SCIMGATE_MAX_BODY_BYTES` | — | `1048576` |
-//! | TLS certificate chain (PEM) | `tls_cert` | `SCIMGATE_TLS_CERT` | `--tls-cert` | none (plain HTTP) |
-//! | TLS private key (PEM) | `tls_key` | `SCIMGATE_TLS_KEY` | `--tls-key` | none |
-//! | failed sign-ins per account and address before back-off | `login_max_failures` | `SCIMGATE_LOGIN_MAX_FAILURES` | — | `5` |
-//! | (accepted, no longer used: client secrets are never locked out) | `client_auth_max_failures` | `SCIMGATE_CLIENT_AUTH_MAX_FAILURES` | — | — |
-//! | longest sign-in back-off | `lockout` | `SCIMGATE_LOCKOUT` | — | `15m` |
-//! | proxies whose `X-Forwarded-For` / `Forwarded` is believed (comma-separated IPs, CIDRs) | `trusted_proxies` | `SCIMGATE_TRUSTED_PROXIES` | — | none |
-//! | commits survive power loss (fsync per commit; `false`: only a crash of the process) | `durable_commits` | `SCIMGATE_DURABLE_COMMITS` | — | `true` |
-//! | tokens one client may be issued per minute (0: no limit) | `client_issuance_per_minute` | `SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE` | — | `120` |
-//! | refresh-token retry grace (at most `5m`) | `refresh_reuse_grace` | `SCIMGATE_REFRESH_REUSE_GRACE` | — | none (every reuse revokes) |
-//! | lifecycle monitoring on | `monitoring` | `SCIMGATE_MONITORING` | — | `true` |
-//! | monitor tick | `monitor_tick` | `SCIMGATE_MONITOR_TICK` | — | `30s` |
-//! | heartbeat log file | `heartbeat_log` | `SCIMGATE_HEARTBEAT_LOG` | — | `scim_heartbeat.log` next to the store |
-//! | expiry warning lead times | `expiry_warnings` | `SCIMGATE_EXPIRY_WARNINGS` | — | `30d,7d,1d` |
-//! | delete tokens expired this long (daily) | `token_retention` | `SCIMGATE_TOKEN_RETENTION` | — | none (keep all) |
-//! | provisioning-error digest interval (per client) | `provisioning_digest_interval` | `SCIMGATE_PROVISIONING_DIGEST_INTERVAL` | — | `15m` |
-//! | webhook URL (JSON POST) | `webhook_url` | `SCIMGATE_WEBHOOK_URL` | — | none |
-//! | webhook HMAC secret | `webhook_secret` | `SCIMGATE_WEBHOOK_SECRET` | — | none (unsigned) |
-//! | webhook timeout / retries | `webhook_timeout`, `webhook_retries` | `SCIMGATE_WEBHOOK_TIMEOUT`, `…_RETRIES` | — | `10s`, `3` |
-//! | SMTP server | `smtp_host`, `smtp_port` | `SCIMGATE_SMTP_HOST`, `…_PORT` | — | none, `587` |
-//! | SMTP security | `smtp_tls` | `SCIMGATE_SMTP_TLS` | — | `starttls` (or `tls`, `none`) |
-//! | SMTP login | `smtp_username`, `smtp_password` | `SCIMGATE_SMTP_USERNAME`, `…_PASSWORD` | — | none |
-//! | mail sender / recipients | `smtp_from`, `smtp_to` (comma-separated) | `SCIMGATE_SMTP_FROM`, `…_TO` | — | — |
+//! Each setting is declared once, in `settings/raw.rs`: its TOML key, type, docs and flag.
+//! The environment variable is `SCIMGATE_` and the key in capitals, the flag (for the few
+//! that have one) `--` and the key with dashes; `docs/settings.md` holds the table of them
+//! all, generated from the declaration. Validation and defaults are in [`Settings::resolve`]
+//! here and in `monitor::config::resolve`.
 //!
 //! `tls_cert` and `tls_key` go together; with them the server speaks only HTTPS, and the
 //! default `public_url` is `https://<listen>`. The files are read and parsed here, before
@@ -40,9 +16,16 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use crate::time::Duration;
+
+mod declare;
+pub mod docs;
+pub mod flags;
+pub mod raw;
+
+pub use declare::SettingInfo;
+pub use flags::SettingFlags;
+pub use raw::{RawSettings, SETTINGS};
 
 /// Why the settings cannot be used; one sentence naming the setting.
 #[derive(Debug, thiserror::Error)]
@@ -58,161 +41,6 @@ pub enum SettingsError {
 pub enum LogFormat {
     Text,
     Json,
-}
-
-/// Raw values from one source; every field optional so sources can be layered.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSettings {
-    pub db: Option<String>,
-    pub listen: Option<String>,
-    pub public_url: Option<String>,
-    pub log_format: Option<String>,
-    pub max_body_bytes: Option<usize>,
-    pub tls_cert: Option<String>,
-    pub tls_key: Option<String>,
-    pub login_max_failures: Option<u32>,
-    pub client_auth_max_failures: Option<u32>,
-    pub lockout: Option<String>,
-    pub trusted_proxies: Option<String>,
-    pub client_issuance_per_minute: Option<u32>,
-    pub durable_commits: Option<bool>,
-    pub refresh_reuse_grace: Option<String>,
-    pub monitoring: Option<bool>,
-    pub monitor_tick: Option<String>,
-    pub heartbeat_log: Option<String>,
-    pub expiry_warnings: Option<String>,
-    pub token_retention: Option<String>,
-    pub provisioning_digest_interval: Option<String>,
-    pub webhook_url: Option<String>,
-    pub webhook_secret: Option<String>,
-    pub webhook_timeout: Option<String>,
-    pub webhook_retries: Option<u32>,
-    pub smtp_host: Option<String>,
-    pub smtp_port: Option<u16>,
-    pub smtp_tls: Option<String>,
-    pub smtp_username: Option<String>,
-    pub smtp_password: Option<String>,
-    pub smtp_from: Option<String>,
-    pub smtp_to: Option<String>,
-}
-
-fn parse_env<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &str,
-    what: &str,
-) -> Result<Option<T>, SettingsError> {
-    get(name)
-        .map(|v| {
-            v.parse().map_err(|_| SettingsError::Invalid {
-                name: name.into(),
-                reason: format!("`{v}` is not {what}"),
-            })
-        })
-        .transpose()
-}
-
-impl RawSettings {
-    /// Values from `SCIMGATE_*` variables (through `get`, so tests need not touch the
-    /// process environment).
-    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<RawSettings, SettingsError> {
-        Ok(RawSettings {
-            db: get("SCIMGATE_DB"),
-            listen: get("SCIMGATE_LISTEN"),
-            public_url: get("SCIMGATE_PUBLIC_URL"),
-            log_format: get("SCIMGATE_LOG_FORMAT"),
-            max_body_bytes: parse_env(&get, "SCIMGATE_MAX_BODY_BYTES", "a number of bytes")?,
-            tls_cert: get("SCIMGATE_TLS_CERT"),
-            tls_key: get("SCIMGATE_TLS_KEY"),
-            login_max_failures: parse_env(&get, "SCIMGATE_LOGIN_MAX_FAILURES", "a number")?,
-            client_auth_max_failures: parse_env(
-                &get,
-                "SCIMGATE_CLIENT_AUTH_MAX_FAILURES",
-                "a number",
-            )?,
-            lockout: get("SCIMGATE_LOCKOUT"),
-            trusted_proxies: get("SCIMGATE_TRUSTED_PROXIES"),
-            durable_commits: parse_env(&get, "SCIMGATE_DURABLE_COMMITS", "true or false")?,
-            client_issuance_per_minute: parse_env(
-                &get,
-                "SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE",
-                "a number",
-            )?,
-            refresh_reuse_grace: get("SCIMGATE_REFRESH_REUSE_GRACE"),
-            monitoring: parse_env(&get, "SCIMGATE_MONITORING", "true or false")?,
-            monitor_tick: get("SCIMGATE_MONITOR_TICK"),
-            heartbeat_log: get("SCIMGATE_HEARTBEAT_LOG"),
-            expiry_warnings: get("SCIMGATE_EXPIRY_WARNINGS"),
-            token_retention: get("SCIMGATE_TOKEN_RETENTION"),
-            provisioning_digest_interval: get("SCIMGATE_PROVISIONING_DIGEST_INTERVAL"),
-            webhook_url: get("SCIMGATE_WEBHOOK_URL"),
-            webhook_secret: get("SCIMGATE_WEBHOOK_SECRET"),
-            webhook_timeout: get("SCIMGATE_WEBHOOK_TIMEOUT"),
-            webhook_retries: parse_env(&get, "SCIMGATE_WEBHOOK_RETRIES", "a number")?,
-            smtp_host: get("SCIMGATE_SMTP_HOST"),
-            smtp_port: parse_env(&get, "SCIMGATE_SMTP_PORT", "a port number")?,
-            smtp_tls: get("SCIMGATE_SMTP_TLS"),
-            smtp_username: get("SCIMGATE_SMTP_USERNAME"),
-            smtp_password: get("SCIMGATE_SMTP_PASSWORD"),
-            smtp_from: get("SCIMGATE_SMTP_FROM"),
-            smtp_to: get("SCIMGATE_SMTP_TO"),
-        })
-    }
-
-    /// Values from a TOML file.
-    pub fn from_file(path: &Path) -> Result<RawSettings, SettingsError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SettingsError::File {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        toml::from_str(&text).map_err(|e| SettingsError::File {
-            path: path.display().to_string(),
-            reason: e.message().to_string(),
-        })
-    }
-
-    /// `self` with every value `over` sets replacing ours.
-    pub fn overlay(self, over: RawSettings) -> RawSettings {
-        RawSettings {
-            db: over.db.or(self.db),
-            listen: over.listen.or(self.listen),
-            public_url: over.public_url.or(self.public_url),
-            log_format: over.log_format.or(self.log_format),
-            max_body_bytes: over.max_body_bytes.or(self.max_body_bytes),
-            tls_cert: over.tls_cert.or(self.tls_cert),
-            tls_key: over.tls_key.or(self.tls_key),
-            login_max_failures: over.login_max_failures.or(self.login_max_failures),
-            client_auth_max_failures: over
-                .client_auth_max_failures
-                .or(self.client_auth_max_failures),
-            lockout: over.lockout.or(self.lockout),
-            trusted_proxies: over.trusted_proxies.or(self.trusted_proxies),
-            durable_commits: over.durable_commits.or(self.durable_commits),
-            client_issuance_per_minute: over
-                .client_issuance_per_minute
-                .or(self.client_issuance_per_minute),
-            refresh_reuse_grace: over.refresh_reuse_grace.or(self.refresh_reuse_grace),
-            monitoring: over.monitoring.or(self.monitoring),
-            monitor_tick: over.monitor_tick.or(self.monitor_tick),
-            heartbeat_log: over.heartbeat_log.or(self.heartbeat_log),
-            expiry_warnings: over.expiry_warnings.or(self.expiry_warnings),
-            token_retention: over.token_retention.or(self.token_retention),
-            provisioning_digest_interval: over
-                .provisioning_digest_interval
-                .or(self.provisioning_digest_interval),
-            webhook_url: over.webhook_url.or(self.webhook_url),
-            webhook_secret: over.webhook_secret.or(self.webhook_secret),
-            webhook_timeout: over.webhook_timeout.or(self.webhook_timeout),
-            webhook_retries: over.webhook_retries.or(self.webhook_retries),
-            smtp_host: over.smtp_host.or(self.smtp_host),
-            smtp_port: over.smtp_port.or(self.smtp_port),
-            smtp_tls: over.smtp_tls.or(self.smtp_tls),
-            smtp_username: over.smtp_username.or(self.smtp_username),
-            smtp_password: over.smtp_password.or(self.smtp_password),
-            smtp_from: over.smtp_from.or(self.smtp_from),
-            smtp_to: over.smtp_to.or(self.smtp_to),
-        }
-    }
 }
 
 /// A certificate chain and its private key, parsed; ready for rustls.
@@ -535,5 +363,144 @@ mod tests {
             RawSettings::from_env(|k| (k == "SCIMGATE_LOGIN_MAX_FAILURES").then(|| "many".into()))
                 .is_err()
         );
+    }
+
+    /// The four sources for a string, a number, a boolean and a duration setting:
+    /// a flag beats everything, a variable beats the file, the file beats the default.
+    #[test]
+    fn each_source_beats_the_ones_below_it() {
+        use clap::{Args, FromArgMatches};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scimgate.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:1001\"\nlog_format = \"json\"\n\
+             login_max_failures = 7\nclient_issuance_per_minute = 8\n\
+             durable_commits = false\nmonitoring = false\n\
+             lockout = \"2h\"\nmonitor_tick = \"5s\"\n",
+        )
+        .unwrap();
+        let env = |k: &str| match k {
+            "SCIMGATE_LISTEN" => Some("127.0.0.1:1002".to_string()),
+            "SCIMGATE_LOGIN_MAX_FAILURES" => Some("9".to_string()),
+            "SCIMGATE_DURABLE_COMMITS" => Some("true".to_string()),
+            "SCIMGATE_LOCKOUT" => Some("3h".to_string()),
+            _ => None,
+        };
+        let cmd = SettingFlags::augment_args(clap::Command::new("serve"));
+        let matches = cmd.get_matches_from(["serve", "--listen", "127.0.0.1:1003"]);
+        let flags = SettingFlags::from_arg_matches(&matches).unwrap();
+        let s =
+            Settings::resolve(RawSettings::layered(Some(&file), env, flags.0).unwrap()).unwrap();
+        // string: flag > env > file
+        assert_eq!(s.listen.port(), 1003);
+        // string: file > default
+        assert_eq!(s.log_format, LogFormat::Json);
+        // number: env > file; file > default
+        assert_eq!(s.login_max_failures, 9);
+        assert_eq!(s.client_issuance_per_minute, Some(8));
+        // boolean: env > file; file > default
+        assert!(s.durable_commits);
+        assert!(!s.monitor.enabled);
+        // duration: env > file; file > default
+        assert_eq!(s.lockout, Duration::hours(3));
+        assert_eq!(s.monitor.tick, std::time::Duration::from_secs(5));
+
+        // Without the flag the variable wins, without both the file.
+        let no_flags = || RawSettings::default();
+        let s = Settings::resolve(RawSettings::layered(Some(&file), env, no_flags()).unwrap());
+        assert_eq!(s.unwrap().listen.port(), 1002);
+        let s = Settings::resolve(RawSettings::layered(Some(&file), |_| None, no_flags()).unwrap());
+        let s = s.unwrap();
+        assert_eq!(s.listen.port(), 1001);
+        assert_eq!((s.login_max_failures, s.durable_commits), (7, false));
+        assert_eq!(s.lockout, Duration::hours(2));
+        // And without any source, the defaults.
+        let s = Settings::resolve(RawSettings::layered(None, |_| None, no_flags()).unwrap());
+        let s = s.unwrap();
+        assert_eq!(s.listen.port(), 8080);
+        assert_eq!((s.login_max_failures, s.durable_commits), (5, true));
+        assert_eq!(s.lockout, Duration::minutes(15));
+        assert_eq!(s.monitor.tick, std::time::Duration::from_secs(30));
+    }
+
+    #[test]
+    fn unparsable_variables_and_file_keys_are_named() {
+        let env_err = |var: &'static str, value: &'static str| {
+            RawSettings::from_env(|k| (k == var).then(|| value.to_string()))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            env_err("SCIMGATE_LOGIN_MAX_FAILURES", "many"),
+            "setting `SCIMGATE_LOGIN_MAX_FAILURES`: `many` is not a number"
+        );
+        assert_eq!(
+            env_err("SCIMGATE_MAX_BODY_BYTES", "1MB"),
+            "setting `SCIMGATE_MAX_BODY_BYTES`: `1MB` is not a number of bytes"
+        );
+        assert_eq!(
+            env_err("SCIMGATE_SMTP_PORT", "70000"),
+            "setting `SCIMGATE_SMTP_PORT`: `70000` is not a port number"
+        );
+        assert_eq!(
+            env_err("SCIMGATE_MONITORING", "yes"),
+            "setting `SCIMGATE_MONITORING`: `yes` is not true or false"
+        );
+        // Text settings take any text; a variable that is no setting is not looked at.
+        let raw = RawSettings::from_env(|k| match k {
+            "SCIMGATE_SMTP_PASSWORD" => Some("12345".into()),
+            "SCIMGATE_SMTP_TO" => Some("a@b.example".into()),
+            "SCIMGATE_TOOL_PASSWORD" => Some("x".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(raw.smtp_password.as_deref(), Some("12345"));
+        assert_eq!(raw.smtp_to.as_deref(), Some("a@b.example"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:1\"\nlisten_port = 2\n").unwrap();
+        let err = RawSettings::from_file(&file).unwrap_err().to_string();
+        assert!(
+            err.starts_with("cannot read the settings file") && err.contains("`listen_port`"),
+            "{err}"
+        );
+        std::fs::write(&file, "durable_commits = \"yes\"\n").unwrap();
+        let err = RawSettings::from_file(&file).unwrap_err().to_string();
+        assert!(err.contains("cannot read the settings file"), "{err}");
+    }
+
+    /// A declared default that starts with a value in backticks is the one `resolve` uses:
+    /// giving it explicitly changes nothing.
+    #[test]
+    fn declared_defaults_are_the_resolved_defaults() {
+        let base = || RawSettings {
+            webhook_url: Some("https://hooks.example/x".into()),
+            smtp_host: Some("mail.example".into()),
+            smtp_from: Some("scimgate@example.com".into()),
+            ..RawSettings::default()
+        };
+        let defaults = format!("{:?}", Settings::resolve(base()).unwrap());
+        let mut checked = 0;
+        for setting in SETTINGS {
+            let Some(value) = setting
+                .default
+                .strip_prefix('`')
+                .and_then(|d| d.split('`').next())
+            else {
+                continue;
+            };
+            if value.contains('<') {
+                continue; // a pattern such as `http://<listen>`, not a value
+            }
+            let mut raw = base();
+            raw.set_text(setting.key, value.to_string(), setting.key)
+                .unwrap();
+            let given = format!("{:?}", Settings::resolve(raw).unwrap());
+            assert_eq!(given, defaults, "the declared default of `{}`", setting.key);
+            checked += 1;
+        }
+        assert!(checked >= 15, "only {checked} defaults checked");
     }
 }

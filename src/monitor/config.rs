@@ -1,6 +1,7 @@
-//! Monitoring settings, resolved from the raw server settings (see `settings.rs` for the
-//! table of keys): the tick, the heartbeat log, the expiry-warning lead times and the
-//! webhook and e-mail notifiers. Validated before the server binds its port.
+//! Monitoring settings, resolved from the raw server settings (declared in
+//! `settings/raw.rs`, tabled in `docs/settings.md`): the tick, the heartbeat log, the
+//! expiry-warning lead times and the webhook and e-mail notifiers. Validated before the
+//! server binds its port.
 
 use std::path::{Path, PathBuf};
 

@@ -70,6 +70,55 @@ fn serve_rejects_bad_settings_before_binding() {
     assert!(err.contains("setting `listen`"), "{err}");
 }
 
+/// The binary layers its sources: a flag beats `SCIMGATE_*`, which beats the TOML file
+/// (given with `--config` or `SCIMGATE_CONFIG`); a key the file does not know stops the
+/// start, naming it.
+#[test]
+fn serve_takes_flag_over_variable_over_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scimgate.toml");
+    std::fs::write(&file, "listen = \"file-listen\"\n").unwrap();
+    let refused = |args: &[&str], env: Option<&str>| -> String {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_scimgate"));
+        cmd.arg("serve")
+            .args(args)
+            .current_dir(dir.path())
+            .env("SCIMGATE_CONFIG", &file)
+            .env_remove("SCIMGATE_DB")
+            .env_remove("SCIMGATE_LISTEN");
+        if let Some(listen) = env {
+            cmd.env("SCIMGATE_LISTEN", listen);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused(&["--listen", "flag-listen"], Some("env-listen"));
+    assert!(err.contains("setting `listen`: `flag-listen`"), "{err}");
+    let err = refused(&[], Some("env-listen"));
+    assert!(err.contains("setting `listen`: `env-listen`"), "{err}");
+    let err = refused(&[], None);
+    assert!(err.contains("setting `listen`: `file-listen`"), "{err}");
+    let err = refused(&["--config", "/nonexistent/scimgate.toml"], None);
+    assert!(
+        err.contains("/nonexistent/scimgate.toml"),
+        "--config beats SCIMGATE_CONFIG: {err}"
+    );
+
+    std::fs::write(&file, "listen_port = 8080\n").unwrap();
+    let err = refused(&[], None);
+    assert!(err.contains("unknown field `listen_port`"), "{err}");
+    let err = refused(&[], Some("nope"));
+    assert!(
+        err.contains("listen_port"),
+        "the file is read before the variables: {err}"
+    );
+    assert!(
+        !dir.path().join("scimgate.db").exists(),
+        "refused before the store"
+    );
+}
+
 /// Start `scimgate serve ARGS` in `dir` on a free port; wait until `url_of(port)` answers.
 fn spawn_serve(
     dir: &std::path::Path,
