@@ -8,7 +8,9 @@
 #   scim_get            GET /scim/v2/Users/{id} with a bearer token
 # Servers pinned to core 0, wrk to core 1, loopback only. Any non-2xx response, or a
 # response without the expected body, fails the run. Needs wrk.
-# Usage: bench/ab.sh BIN_A BIN_B [seconds per run, default 5]   (env: ROUNDS, CONN, SEED_TOKENS)
+# The store is seeded by this tree's `seed` example, or by SEED (say, the older build's, when
+# B's schema is newer: B migrates the copy it gets when it opens it).
+# Usage: bench/ab.sh BIN_A BIN_B [seconds per run, default 5]   (env: ROUNDS, CONN, SEED_TOKENS, SEED)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A_BIN=$(realpath "$1")
@@ -17,8 +19,11 @@ DUR=${3:-5}
 ROUNDS=${ROUNDS:-3}
 CONN=${CONN:-32}
 SEED_TOKENS=${SEED_TOKENS:-100000}
-cargo build --release --quiet -j 1 --example seed
 R=${CARGO_TARGET_DIR:-$PWD/target}/release
+if [ -z "${SEED:-}" ]; then
+  cargo build --release --quiet -j 1 --example seed
+  SEED=$R/examples/seed
+fi
 WORK=$(mktemp -d)
 SERVER=""
 cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
@@ -54,8 +59,8 @@ run() { # LABEL ROUND URL [wrk args…]
   echo "$round $label $rps" >>"$WORK/results"
 }
 
-"$R/examples/seed" tokens "$WORK/a.db" "$SEED_TOKENS"
-read -r CLIENT_ID CLIENT_SECRET < <("$R/examples/seed" client "$WORK/a.db")
+"$SEED" tokens "$WORK/a.db" "$SEED_TOKENS"
+read -r CLIENT_ID CLIENT_SECRET < <("$SEED" client "$WORK/a.db")
 BASIC="Authorization: Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
 # A SCIM user to read, and a live token for it and for introspection.
 start "$A_BIN" "$WORK/a.db"
