@@ -44,19 +44,10 @@ stop() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""; }
 FAILED=0
 run() { # LABEL ROUND URL [wrk args…]
   local label=$1 round=$2 url=$3; shift 3
-  sync
-  taskset -c 1 wrk -t1 -c"$CONN" -d"${DUR}s" --latency "$@" "$url" >"$WORK/out.txt"
-  local rps p99 non2xx errors bad
-  rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/out.txt")
-  p99=$(awk '$1=="99%" {print $2}' "$WORK/out.txt")
-  non2xx=$(awk '/Non-2xx/ {print $5}' "$WORK/out.txt")
-  errors=$(awk '/Socket errors/ {print}' "$WORK/out.txt")
-  bad=$(awk '/Bad responses:/ && $3 != "0" {print $3}' "$WORK/out.txt")
-  [ -n "$bad" ] && non2xx="${non2xx:-0}, bad bodies $bad"
-  printf '  %-28s %10s req/s  p99 %8s%s%s\n' "$label" "$rps" "$p99" \
-    "${non2xx:+  NON-2XX: $non2xx}" "${errors:+  $errors}"
-  if [ -n "$non2xx" ] || [ -n "$errors" ]; then FAILED=1; fi
-  echo "$round $label $rps" >>"$WORK/results"
+  wrk_measure "$WORK/out.txt" "$url" "$@"
+  printf '  %-28s %10s req/s  p99 %8s%s\n' "$label" "$RPS" "$P99" "${PROBLEMS:+  $PROBLEMS}"
+  [ -z "$PROBLEMS" ] || FAILED=1
+  echo "$round $label $RPS" >>"$WORK/results"
 }
 
 "$SEED" tokens "$WORK/a.db" "$SEED_TOKENS"
@@ -74,21 +65,10 @@ stop
 # Long-lived enough for the whole run (a client_credentials token lives 1 h).
 cp "$WORK/a.db" "$WORK/b.db"
 
-cat >"$WORK/cc.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = "grant_type=client_credentials"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-LUA
-cat >"$WORK/introspect.lua" <<LUA
-wrk.method = "POST"
-wrk.body = "token=$TOKEN&token_type_hint=access_token"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-LUA
+oauth_lua "$WORK" "$TOKEN"
 cat >"$WORK/get.lua" <<'LUA'
 wrk.method = "GET"
 LUA
-check_lua "$WORK/cc.lua" '"access_token"'
-check_lua "$WORK/introspect.lua" '"active":true'
 check_lua "$WORK/get.lua" '"bench@example.com"'
 
 echo "A: $A_BIN"

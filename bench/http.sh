@@ -27,6 +27,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 start() { # db [monitoring: true|false]
@@ -38,22 +41,15 @@ start() { # db [monitoring: true|false]
 }
 stop() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""; }
 
-# run NAME URL [wrk args…]: prints "NAME req/s p50 p99"
+# run NAME URL [wrk args…]: prints "NAME req/s p50 p99"; a run with errors reports no rate
 run() {
   local name=$1 url=$2; shift 2
-  taskset -c 1 wrk -t1 -c"$CONN" -d"${DUR}s" --latency "$@" "$url" >"$WORK/$name.txt"
-  local rps p50 p99
-  rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/$name.txt")
-  p50=$(awk '$1=="50%" {print $2}' "$WORK/$name.txt")
-  p99=$(awk '$1=="99%" {print $2}' "$WORK/$name.txt")
-  local non2xx
-  non2xx=$(awk '/Non-2xx/ {print $5}' "$WORK/$name.txt")
-  printf '%-28s %10s req/s  p50 %8s  p99 %8s%s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:+  NON-2XX: $non2xx}"
-  # A run with errors reports no rate.
-  if [ -n "$non2xx" ] || grep -q "Socket errors" "$WORK/$name.txt"; then
-    echo "FAILED: $name had non-2xx answers or socket errors; no rate is reported"; exit 1
+  wrk_measure "$WORK/$name.txt" "$url" "$@"
+  printf '%-28s %10s req/s  p50 %8s  p99 %8s%s\n' "$name" "$RPS" "$P50" "$P99" "${PROBLEMS:+  $PROBLEMS}"
+  if [ -n "$PROBLEMS" ]; then
+    echo "FAILED: $name had non-2xx answers, bad bodies or socket errors; no rate is reported"; exit 1
   fi
-  echo "$name $rps" >>"$WORK/results"
+  echo "$name $RPS" >>"$WORK/results"
 }
 
 cat >"$WORK/post.lua" <<'LUA'
@@ -100,7 +96,6 @@ USER_PATH=/scim/v2/Users/00000000-0000-4000-8000-000000050000
 for r in $(seq "${ROUNDS:-5}"); do
   for m in $( ((r % 2)) && echo "off on" || echo "on off"); do
     url=$OFF; [ "$m" = on ] && url=$ON
-    sync
     run "scim_get_monitoring_${m}_$r" "$url$USER_PATH" -H "$AUTH" >/dev/null
   done
 done

@@ -19,3 +19,41 @@ done = function(summary, latency, requests)
 end
 LUA
 }
+
+# The wrk scripts of the OAuth2 benchmarks, in DIR: cc.lua (client_credentials) and
+# introspect.lua (of TOKEN), each checking its responses.
+oauth_lua() { # DIR TOKEN
+  cat >"$1/cc.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+LUA
+  cat >"$1/introspect.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "token=$2&token_type_hint=access_token"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+LUA
+  check_lua "$1/cc.lua" '"access_token"'
+  check_lua "$1/introspect.lua" '"active":true'
+}
+
+# wrk_measure OUT URL [wrk args…]: run wrk on core 1 (DUR seconds, CONN connections) after
+# `sync`, output in OUT; set RPS, P50, P99, and PROBLEMS (non-2xx answers, bad bodies,
+# socket errors: empty when there were none). `sync` first so no measurement pays for the
+# writeback of the one before: the kernel writes dirty pages back 30 s after they were
+# dirtied (vm.dirty_expire_centisecs), into whichever run is going then (a ceiling run was
+# once measured 40 % low that way).
+wrk_measure() {
+  local out=$1 url=$2; shift 2
+  sync
+  taskset -c 1 wrk -t1 -c"$CONN" -d"${DUR}s" --latency "$@" "$url" >"$out"
+  RPS=$(awk '/Requests\/sec/ {print $2}' "$out")
+  P50=$(awk '$1=="50%" {print $2}' "$out")
+  P99=$(awk '$1=="99%" {print $2}' "$out")
+  local non2xx errors bad
+  non2xx=$(awk '/Non-2xx/ {print $5}' "$out")
+  errors=$(awk '/Socket errors/ {print}' "$out")
+  bad=$(awk '/Bad responses:/ && $3 != "0" {print $3}' "$out")
+  [ -n "$bad" ] && non2xx="${non2xx:-0}, bad bodies $bad"
+  PROBLEMS="${non2xx:+NON-2XX: $non2xx}${errors:+  $errors}"
+}

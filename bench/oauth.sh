@@ -53,23 +53,10 @@ FAILED=0
 # run NAME URL [wrk args…]: prints "NAME req/s p50 p99"; a non-2xx response fails the run
 run() {
   local name=$1 url=$2; shift 2
-  # Start every measurement with no dirty pages left by the one before: the kernel writes
-  # them back 30 s after they were dirtied (vm.dirty_expire_centisecs), and that writeback
-  # otherwise lands in whichever measurement runs then (a ceiling run measured 40 % low).
-  sync
-  taskset -c 1 wrk -t1 -c"$CONN" -d"${DUR}s" --latency "$@" "$url" >"$WORK/$name.txt"
-  local rps p50 p99 non2xx errors
-  rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/$name.txt")
-  p50=$(awk '$1=="50%" {print $2}' "$WORK/$name.txt")
-  p99=$(awk '$1=="99%" {print $2}' "$WORK/$name.txt")
-  non2xx=$(awk '/Non-2xx/ {print $5}' "$WORK/$name.txt")
-  errors=$(awk '/Socket errors/ {print}' "$WORK/$name.txt")
-  bad=$(awk '/Bad responses:/ && $3 != "0" {print $3}' "$WORK/$name.txt")
-  [ -n "$bad" ] && non2xx="${non2xx:-0}, bad bodies $bad"
-  printf '%-20s %10s req/s  p50 %8s  p99 %8s%s%s\n' "$name" "$rps" "$p50" "$p99" \
-    "${non2xx:+  NON-2XX: $non2xx}" "${errors:+  $errors}"
-  if [ -n "$non2xx" ] || [ -n "$errors" ]; then FAILED=1; fi
-  echo "$ROUND $name $rps $p50 $p99" >>"$WORK/results"
+  wrk_measure "$WORK/$name.txt" "$url" "$@"
+  printf '%-20s %10s req/s  p50 %8s  p99 %8s%s\n' "$name" "$RPS" "$P50" "$P99" "${PROBLEMS:+  $PROBLEMS}"
+  [ -z "$PROBLEMS" ] || FAILED=1
+  echo "$ROUND $name $RPS $P50 $P99" >>"$WORK/results"
 }
 
 "$R/examples/seed" tokens "$WORK/oauth.db" "$SEED_TOKENS"
@@ -87,18 +74,7 @@ TOKEN=$(curl -sf -H "$BASIC" -d grant_type=client_credentials "$B/oauth2/token" 
 curl -sf -H "$BASIC" --data-urlencode "token=$TOKEN" "$B/oauth2/introspect" |
   python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["active"] is True, d'
 
-cat >"$WORK/cc.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = "grant_type=client_credentials"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-LUA
-cat >"$WORK/introspect.lua" <<LUA
-wrk.method = "POST"
-wrk.body = "token=$TOKEN&token_type_hint=access_token"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-LUA
-check_lua "$WORK/cc.lua" '"access_token"'
-check_lua "$WORK/introspect.lua" '"active":true'
+oauth_lua "$WORK" "$TOKEN"
 
 echo "wrk $(wrk --version 2>&1 | head -1 | awk '{print $2}'); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 before=$(sqlite3 "$WORK/oauth.db" 'SELECT count(*) FROM tokens')

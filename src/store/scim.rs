@@ -191,6 +191,40 @@ fn check_version(current: &ScimRecord, expected: Option<&[i64]>) -> Result<()> {
     }
 }
 
+/// The WHERE clause, its parameters and the ORDER BY of a SCIM query. resource_type is
+/// inlined as a literal (it comes from a fixed set, checked here) so the partial indexes
+/// on it apply.
+fn query_parts(q: &ScimQuery<'_>) -> Result<(String, Vec<SqlParam>, String)> {
+    if !matches!(q.resource_type, "User" | "Group") {
+        return Err(StoreError::Invalid(format!(
+            "unknown resource type {}",
+            q.resource_type
+        )));
+    }
+    let mut where_sql = format!("resource_type = '{}'", q.resource_type);
+    let mut params: Vec<SqlParam> = Vec::new();
+    if let Some(f) = q.filter {
+        let sql =
+            scim_filter::to_sql(f, q.resolver).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        where_sql.push_str(&format!(" AND ({})", sql.sql));
+        params = sql.params;
+    }
+    if q.resource_type == "User" && !q.user_name_like.is_empty() {
+        let any = vec!["user_name LIKE ? ESCAPE '\\'"; q.user_name_like.len()].join(" OR ");
+        where_sql.push_str(&format!(" AND ({any})"));
+        params.extend(q.user_name_like.iter().cloned().map(SqlParam::Text));
+    }
+    let order = match &q.sort_by {
+        Some(path) => format!(
+            "{} {} NULLS LAST, id",
+            scim_filter::sort_expression(path, q.resolver),
+            if q.descending { "DESC" } else { "ASC" }
+        ),
+        None => "created_at, id".to_string(),
+    };
+    Ok((where_sql, params, order))
+}
+
 impl Store {
     /// Insert a new resource; `Conflict` when userName is taken, `Invalid` when a Group
     /// names members that do not exist.
@@ -385,35 +419,7 @@ impl Store {
 
     /// A page of resources matching a query, and the total number of matches.
     pub fn query_scim(&self, q: &ScimQuery<'_>) -> Result<(usize, Vec<ScimRecord>)> {
-        // resource_type is inlined as a literal (it comes from a fixed set, checked here)
-        // so the partial index on user_name applies.
-        if !matches!(q.resource_type, "User" | "Group") {
-            return Err(StoreError::Invalid(format!(
-                "unknown resource type {}",
-                q.resource_type
-            )));
-        }
-        let mut where_sql = format!("resource_type = '{}'", q.resource_type);
-        let mut params: Vec<SqlParam> = Vec::new();
-        if let Some(f) = q.filter {
-            let sql = scim_filter::to_sql(f, q.resolver)
-                .map_err(|e| StoreError::Invalid(e.to_string()))?;
-            where_sql.push_str(&format!(" AND ({})", sql.sql));
-            params = sql.params;
-        }
-        if q.resource_type == "User" && !q.user_name_like.is_empty() {
-            let any = vec!["user_name LIKE ? ESCAPE '\\'"; q.user_name_like.len()].join(" OR ");
-            where_sql.push_str(&format!(" AND ({any})"));
-            params.extend(q.user_name_like.iter().cloned().map(SqlParam::Text));
-        }
-        let order = match &q.sort_by {
-            Some(path) => format!(
-                "{} {} NULLS LAST, id",
-                scim_filter::sort_expression(path, q.resolver),
-                if q.descending { "DESC" } else { "ASC" }
-            ),
-            None => "created_at, id".to_string(),
-        };
+        let (where_sql, params, order) = query_parts(q)?;
         self.read(|c| {
             let total: i64 = c
                 .prepare_cached(&format!(
@@ -440,5 +446,56 @@ impl Store {
                 rows.collect::<rusqlite::Result<Vec<_>>>()?,
             ))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::schema::{ResourceKind, SchemaRegistry};
+
+    /// The equality filters IdPs send are answered from one index each, in the default
+    /// order, never by walking every resource of the type (what the planner chose while
+    /// the fold indexes lacked the order columns: 400 ms a query with 100,000 Users).
+    #[test]
+    fn idp_equality_filters_use_their_index_in_the_default_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_or_create(&dir.path().join("s.db")).unwrap();
+        let registry = SchemaRegistry::builtin();
+        for (kind, filter) in [
+            (ResourceKind::User, r#"userName eq "bjensen@example.com""#),
+            (ResourceKind::User, r#"externalId eq "701984""#),
+            (ResourceKind::Group, r#"displayName eq "Tour Guides""#),
+        ] {
+            let resolver = registry.resolver(kind);
+            let parsed = crate::scim::filter::parse_filter(filter).unwrap();
+            let q = ScimQuery {
+                resource_type: kind.name(),
+                filter: Some(&parsed),
+                resolver: &resolver,
+                sort_by: None,
+                descending: false,
+                start_index: 1,
+                count: 100,
+                user_name_like: &[],
+            };
+            let (where_sql, params, order) = query_parts(&q).unwrap();
+            let plan: Vec<String> = store
+                .read(|c| {
+                    let mut stmt = c.prepare(&format!(
+                        "EXPLAIN QUERY PLAN SELECT {COLUMNS} FROM scim_resources \
+                         WHERE {where_sql} ORDER BY {order} LIMIT 100"
+                    ))?;
+                    let rows =
+                        stmt.query_map(params_from_iter(params.iter()), |r| r.get::<_, String>(3))?;
+                    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                })
+                .unwrap();
+            let plan = plan.join(" | ");
+            assert!(
+                !plan.contains("scim_resources_type") && !plan.contains("TEMP B-TREE"),
+                "{filter}: {plan}"
+            );
+        }
     }
 }
