@@ -183,6 +183,15 @@ impl Builder<'_> {
             Filter::Present { path } => match ctx {
                 Ctx::Root => {
                     let rp = resolve_root(path, self.resolver)?;
+                    if rp.extension.is_none()
+                        && rp.attr.name == "meta"
+                        && self.resolver.column(&rp).is_none()
+                    {
+                        // The server renders `meta` and each of its sub-attributes
+                        // (`location`, `version`, …) on every resource; the stored document
+                        // holds none of them.
+                        return Ok("1".into());
+                    }
                     if !rp.attr.multi_valued {
                         if let Some(column) = self.resolver.column(&rp) {
                             let c = checked_column(column)?;

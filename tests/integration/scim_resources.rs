@@ -468,6 +468,19 @@ fn meta_resource_type_and_dates_filter() {
         json!({"filter": "meta.created lt \"2000-01-01T00:00:00Z\""}),
     );
     assert_eq!(r.body["totalResults"], 0, "{}", r.body);
+    // Regression (found by the filter fuzzer): `meta` is rendered, not stored, so
+    // `meta pr` matched nothing in SQL although every resource has it.
+    new_user(&scim, "meta2");
+    for (filter, n) in [
+        ("meta pr", 2),
+        ("meta.location pr", 2),
+        ("meta.version pr", 2),
+        ("meta.created pr", 2),
+        ("not (meta pr)", 0),
+    ] {
+        let r = scim.post("/Users/.search", json!({"filter": filter}));
+        assert_eq!(r.body["totalResults"], n, "{filter}: {}", r.body);
+    }
 }
 
 /// `groups` is computed from memberships, not stored: filters on it still work.
