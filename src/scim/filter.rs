@@ -216,6 +216,24 @@ impl FilterError {
     }
 }
 
+/// Whether `f` is an equality on an attribute the store keeps in an indexed column (`id`,
+/// `externalId`, `userName`, `displayName`): what IdPs send before each create ("is this
+/// user there?"), answered from one index entry, never a scan.
+pub fn is_indexed_equality(f: &Filter, resolver: &dyn super::attr::AttributeResolver) -> bool {
+    let Filter::Compare {
+        path,
+        op: CompareOp::Eq,
+        value: CompValue::String(_),
+    } = f
+    else {
+        return false;
+    };
+    crate::scim::filter_eval::resolve_root(path, resolver)
+        .ok()
+        .and_then(|rp| resolver.column(&rp))
+        .is_some_and(|c| matches!(c, "id" | "external_id" | "user_name" | "display_name"))
+}
+
 /// Parses a SCIM filter (the `filter` query parameter or `/.search` body member).
 pub fn parse_filter(input: &str) -> Result<Filter, FilterError> {
     let tokens = tokenize(input)?;

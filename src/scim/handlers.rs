@@ -301,7 +301,13 @@ async fn list(
         split_list(q.get("attributes").map(String::as_str)),
         split_list(q.get("excludedattributes").map(String::as_str)),
     )?;
-    let body = with_scim(&state, domains, move |s| s.list(&[kind], &params)).await?;
+    // IdPs look a user up by userName or externalId before every create: one index entry,
+    // answered here like a GET by id; anything that may scan goes to the blocking pool.
+    let body = if params.is_point_lookup(kind) {
+        with_scim_inline(&state, domains, |s| s.list(&[kind], &params))?
+    } else {
+        with_scim(&state, domains, move |s| s.list(&[kind], &params)).await?
+    };
     Ok(scim_response(actix_web::http::StatusCode::OK, &body))
 }
 

@@ -36,6 +36,32 @@ pub struct ListParams {
     pub excluded: Vec<String>,
 }
 
+impl ListParams {
+    /// Whether listing `kind` with these parameters is a point lookup (an equality on an
+    /// indexed column, no sort: `filter=userName eq "…"`), which the handler may run on its
+    /// own thread like a GET by id; a filter that does not parse is not (its error comes
+    /// from [`Scim::list`]).
+    pub fn is_point_lookup(&self, kind: ResourceKind) -> bool {
+        if self
+            .sort_by
+            .as_deref()
+            .is_some_and(|s| !s.trim().is_empty())
+        {
+            return false;
+        }
+        let Some(text) = self
+            .filter
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+        else {
+            return false;
+        };
+        let resolver = SchemaRegistry::builtin().resolver(kind);
+        parse_filter(text).is_ok_and(|f| crate::scim::filter::is_indexed_equality(&f, &resolver))
+    }
+}
+
 /// The service bound to one store, base URL and moment.
 pub struct Scim<'a> {
     pub store: &'a Store,
@@ -591,5 +617,48 @@ mod tests {
         );
         assert_eq!(if_match_version(Some("*")).unwrap(), None);
         assert_eq!(if_match_version(Some("garbage")).unwrap(), Some(vec![-1]));
+    }
+}
+
+#[cfg(test)]
+mod point_lookup_tests {
+    use super::*;
+
+    fn params(filter: &str, sort_by: Option<&str>) -> ListParams {
+        ListParams {
+            filter: Some(filter.into()),
+            sort_by: sort_by.map(str::to_string),
+            ..ListParams::default()
+        }
+    }
+
+    /// Only what reads one index entry runs on the request's thread.
+    #[test]
+    fn an_indexed_equality_is_a_point_lookup_and_nothing_else_is() {
+        let user = ResourceKind::User;
+        for f in [
+            r#"userName eq "bjensen@example.com""#,
+            r#"externalId eq "701984""#,
+            r#"id eq "2819c223""#,
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "a@b.c""#,
+        ] {
+            assert!(params(f, None).is_point_lookup(user), "{f}");
+        }
+        assert!(
+            params(r#"displayName eq "Tour Guides""#, None).is_point_lookup(ResourceKind::Group)
+        );
+        for f in [
+            r#"userName sw "b""#,
+            r#"userName eq "a" or userName eq "b""#,
+            r#"name.familyName eq "Jensen""#,
+            r#"emails[type eq "work"].value eq "a@b.c""#,
+            r#"title eq "Tour Guide""#,
+            "userName pr",
+            "not a filter",
+        ] {
+            assert!(!params(f, None).is_point_lookup(user), "{f}");
+        }
+        assert!(!params(r#"userName eq "a""#, Some("userName")).is_point_lookup(user));
+        assert!(!ListParams::default().is_point_lookup(user));
     }
 }

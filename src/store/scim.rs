@@ -420,7 +420,13 @@ impl Store {
     /// A page of resources matching a query, and the total number of matches.
     pub fn query_scim(&self, q: &ScimQuery<'_>) -> Result<(usize, Vec<ScimRecord>)> {
         let (where_sql, params, order) = query_parts(q)?;
-        self.read(|c| {
+        // An equality on an indexed column reads one index entry: a point read, on the
+        // small pool the request path uses (the handler runs it inline). Anything else may
+        // scan, on the pool of the blocking threads.
+        let point = q.sort_by.is_none()
+            && q.filter
+                .is_some_and(|f| crate::scim::filter::is_indexed_equality(f, q.resolver));
+        let run = |c: &rusqlite::Connection| {
             let total: i64 = c
                 .prepare_cached(&format!(
                     "SELECT count(*) FROM scim_resources WHERE {where_sql}"
@@ -445,7 +451,12 @@ impl Store {
                 usize::try_from(total).unwrap_or(0),
                 rows.collect::<rusqlite::Result<Vec<_>>>()?,
             ))
-        })
+        };
+        if point {
+            self.read_point(run)
+        } else {
+            self.read(run)
+        }
     }
 }
 
