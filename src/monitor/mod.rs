@@ -285,23 +285,39 @@ impl Monitor {
         if st.events.is_empty() && st.dirty.is_empty() {
             return Ok(());
         }
-        self.load_health(&mut st)?;
+        self.fold_drained(&mut st, now)?;
+        let (changed, acts) = Self::take_dirty(&mut st);
+        drop(st);
+        self.store.save_monitor_state(&changed, &acts, &[], now)
+    }
+
+    /// Fold the drained events into each client's health (loaded on first use); returns
+    /// them.
+    fn fold_drained(
+        &self,
+        st: &mut Buffers,
+        now: Timestamp,
+    ) -> Result<Vec<RequestEvent>, StoreError> {
+        self.load_health(st)?;
         let events = std::mem::take(&mut st.events);
-        Self::fold(&mut st, &events, now);
+        Self::fold(st, &events, now);
+        Ok(events)
+    }
+
+    /// The health rows changed since the last write, and the hourly counts, to write now.
+    fn take_dirty(st: &mut Buffers) -> (Vec<ClientHealth>, Vec<Activity>) {
         let Buffers {
             health,
             activity,
             dirty,
             ..
-        } = &mut *st;
+        } = st;
         let health = health.get_or_insert_with(HashMap::new);
-        let changed: Vec<ClientHealth> = dirty
+        let changed = dirty
             .drain()
             .filter_map(|id| health.get(&id).cloned())
             .collect();
-        let acts = Self::take_activity(activity);
-        drop(st);
-        self.store.save_monitor_state(&changed, &acts, &[], now)
+        (changed, Self::take_activity(activity))
     }
 
     fn take_activity(activity: &mut HashMap<(String, Timestamp), (i64, i64)>) -> Vec<Activity> {
@@ -463,16 +479,9 @@ impl Monitor {
         let now = self.clock.now();
         let clients = self.store.list_clients()?;
         let mut st = lock(&self.state);
-        self.load_health(&mut st)?;
-        let events = std::mem::take(&mut st.events);
+        let events = self.fold_drained(&mut st, now)?;
         let provisioning_errors = provisioning::errors_of(&events);
-        Self::fold(&mut st, &events, now);
-        let Buffers {
-            health,
-            activity,
-            dirty,
-            ..
-        } = &mut *st;
+        let Buffers { health, dirty, .. } = &mut *st;
         let health = health.get_or_insert_with(HashMap::new);
         let mut audits = Vec::new();
         let mut lines = Vec::new();
@@ -541,11 +550,7 @@ impl Monitor {
                 });
             }
         }
-        let changed: Vec<ClientHealth> = dirty
-            .drain()
-            .filter_map(|id| health.get(&id).cloned())
-            .collect();
-        let acts = Self::take_activity(activity);
+        let (changed, acts) = Self::take_dirty(&mut st);
         drop(st);
         self.log.write(&lines);
         self.store
