@@ -12,6 +12,13 @@
 //!
 //! This replaced tracing-actix-web's request span, which cost a span, a request UUID and an
 //! unbuffered write per request: more than the OAuth work it logged (issue 15).
+//!
+//! When `main` hands over the writer ([`set_sink`]), the line is built here, in the same
+//! text or JSON shape the subscriber writes, and goes straight to the non-blocking writer:
+//! `tracing`'s formatting (a visitor per field, a `Debug` per value, a string per event)
+//! cost more than the request it described. Whether a line is written is still the
+//! subscriber's filter (`RUST_LOG`): `tracing::enabled!` decides. Without a sink (tests,
+//! another embedder) the line is a `tracing` event as before.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -40,6 +47,79 @@ pub fn record_issue(req: &HttpRequest, client_id: &str, token_id: &str) {
 }
 
 static DROPPED: OnceLock<tracing_appender::non_blocking::ErrorCounter> = OnceLock::new();
+
+/// The writer access lines go to, and their shape.
+struct Sink {
+    writer: tracing_appender::non_blocking::NonBlocking,
+    json: bool,
+}
+
+static SINK: OnceLock<Sink> = OnceLock::new();
+
+/// Write access lines to `writer` ourselves, as JSON or text (called once by `main`, with
+/// the subscriber's own writer and format).
+pub fn set_sink(writer: tracing_appender::non_blocking::NonBlocking, json: bool) {
+    let _ = SINK.set(Sink { writer, json });
+}
+
+/// One access line's fields.
+struct Line<'a> {
+    method: &'a str,
+    path: &'a str,
+    status: u16,
+    client_id: &'a str,
+    token_id: &'a str,
+    ip: &'a str,
+    ms: f64,
+}
+
+impl Line<'_> {
+    /// The line as the subscriber formats an event: text
+    /// (`<time>  INFO access: request method="GET" path="/x" … ms=0.42`) or JSON
+    /// (`{"timestamp":…,"level":…,"fields":{"message":"request",…},"target":"access"}`).
+    fn render(
+        &self,
+        level: tracing::Level,
+        json: bool,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<u8> {
+        let timestamp = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let ms = format!("{:.2}", self.ms);
+        if json {
+            let mut out = serde_json::to_vec(&serde_json::json!({
+                "timestamp": timestamp,
+                "level": level.as_str(),
+                "fields": {
+                    "message": "request",
+                    "method": self.method,
+                    "path": self.path,
+                    "status": self.status,
+                    "client_id": self.client_id,
+                    "token_id": self.token_id,
+                    "ip": self.ip,
+                    "ms": ms,
+                },
+                "target": "access",
+            }))
+            .unwrap_or_default();
+            out.push(b'\n');
+            return out;
+        }
+        // Strings quoted and escaped as `Debug` does, as the subscriber writes them: a path
+        // is the client's text and must not forge a line.
+        format!(
+            "{timestamp} {:>5} access: request method={:?} path={:?} status={} client_id={:?} token_id={:?} ip={:?} ms={ms}\n",
+            level.as_str(),
+            self.method,
+            self.path,
+            self.status,
+            self.client_id,
+            self.token_id,
+            self.ip,
+        )
+        .into_bytes()
+    }
+}
 
 /// Remember the non-blocking writer's drop counter (called once by `main`).
 pub fn set_drop_counter(counter: tracing_appender::non_blocking::ErrorCounter) {
@@ -93,6 +173,27 @@ pub async fn access_log(
     let client_id = client_id.unwrap_or("-");
     let token_id = token_id.unwrap_or("-");
     let ip = ip.map_or_else(|| "-".to_string(), |ip| ip.to_string());
+    if let Some(sink) = SINK.get() {
+        let line = Line {
+            method,
+            path,
+            status,
+            client_id,
+            token_id,
+            ip: &ip,
+            ms,
+        };
+        let level = if probe {
+            tracing::Level::DEBUG
+        } else {
+            tracing::Level::INFO
+        };
+        let bytes = line.render(level, sink.json, chrono::Utc::now());
+        // Lossy: a full queue drops the line and counts it (`dropped_lines`).
+        let _ = std::io::Write::write_all(&mut sink.writer.clone(), &bytes);
+        drop(ext);
+        return Ok(res);
+    }
     if probe {
         tracing::debug!(target: "access", method, path, status, client_id, token_id, ip = ip.as_str(), ms = format_args!("{ms:.2}"), "request");
     } else {
@@ -100,4 +201,51 @@ pub async fn access_log(
     }
     drop(ext);
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line() -> Line<'static> {
+        Line {
+            method: "POST",
+            path: "/oauth2/token\n2026-01-01T00:00:00Z  INFO forged",
+            status: 200,
+            client_id: "cl_1",
+            token_id: "tok_2",
+            ip: "127.0.0.1",
+            ms: 0.4249,
+        }
+    }
+
+    fn at() -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(1_796_418_178, 123_456_000).unwrap()
+    }
+
+    /// The shape the subscriber writes for the same event, and a path cannot forge a line.
+    #[test]
+    fn text_lines_look_like_the_subscribers_and_escape_the_path() {
+        let text = String::from_utf8(line().render(tracing::Level::INFO, false, at())).unwrap();
+        assert_eq!(
+            text,
+            "2026-12-04T21:02:58.123456Z  INFO access: request method=\"POST\" \
+             path=\"/oauth2/token\\n2026-01-01T00:00:00Z  INFO forged\" status=200 \
+             client_id=\"cl_1\" token_id=\"tok_2\" ip=\"127.0.0.1\" ms=0.42\n"
+        );
+        assert_eq!(text.lines().count(), 1);
+    }
+
+    #[test]
+    fn json_lines_are_one_object_with_the_fields() {
+        let bytes = line().render(tracing::Level::DEBUG, true, at());
+        assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 1);
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["level"], "DEBUG");
+        assert_eq!(v["target"], "access");
+        assert_eq!(v["fields"]["message"], "request");
+        assert_eq!(v["fields"]["status"], 200);
+        assert_eq!(v["fields"]["token_id"], "tok_2");
+        assert_eq!(v["timestamp"], "2026-12-04T21:02:58.123456Z");
+    }
 }

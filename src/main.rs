@@ -69,6 +69,7 @@ fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
             std::io::stderr(),
         ));
     scimgate::access_log::set_drop_counter(writer.error_counter());
+    scimgate::access_log::set_sink(writer.clone(), format == LogFormat::Json);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
