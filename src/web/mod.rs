@@ -49,6 +49,17 @@ pub enum WebError {
     Internal,
 }
 
+/// An operator read the pages make through [`crate::admin::Admin`]: a store failure is the
+/// store's; anything else would be a bug in the page.
+impl From<crate::admin::AdminError> for WebError {
+    fn from(e: crate::admin::AdminError) -> Self {
+        match e {
+            crate::admin::AdminError::Store(s) => WebError::Store(s),
+            _ => WebError::Internal,
+        }
+    }
+}
+
 impl From<actix_web::error::BlockingError> for WebError {
     fn from(_: actix_web::error::BlockingError) -> Self {
         WebError::Internal

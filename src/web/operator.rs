@@ -137,56 +137,51 @@ async fn show_timeline(
         return Ok(redirect("/ui/login"));
     };
     let st = state.clone();
-    let page = web::block(
-        move || -> Result<Option<String>, crate::store::StoreError> {
-            // Checked on every page, not only at sign-in: an account demoted since (or a
-            // consent session's cookie replayed under /ui) sees nothing.
-            if !st
-                .store
-                .user_with_hash(&user)?
-                .is_some_and(|(u, _)| u.operator)
-            {
-                return Ok(None);
-            }
-            let now = st.clock.now();
-            let admin = crate::admin::Admin::new(&st.store, st.clock.clone(), "web");
-            let statuses = admin.client_statuses(None).map_err(|e| match e {
-                crate::admin::AdminError::Store(s) => s,
-                other => crate::store::StoreError::Sqlite(other.to_string()),
-            })?;
-            let tokens = st.store.list_tokens(
-                &TokenFilter {
-                    include_inactive: true,
-                    limit: Some(5000),
-                    ..TokenFilter::default()
-                },
-                now,
-            )?;
-            // Only what the window shows: tokens alive at some point of it.
-            let tokens: Vec<_> = tokens
-                .into_iter()
-                .filter(|t| {
-                    t.expires_at >= now - timeline::PAST && t.issued_at <= now + timeline::AHEAD
-                })
-                .filter(|t| {
-                    t.expires_at - t.issued_at > 86_400
-                        || t.status(now) == crate::model::TokenStatus::Active
-                })
-                .collect();
-            let activity = st.store.client_activity(now - timeline::PAST)?;
-            let provisioning_errors = st.store.provisioning_error_hours(now - timeline::PAST)?;
-            let leads = crate::monitor::published_leads(&st.store)?;
-            Ok(Some(timeline::render(&Timeline {
-                statuses: &statuses,
-                tokens: &tokens,
-                activity: &activity,
-                provisioning_errors: &provisioning_errors,
-                leads: &leads,
-                now,
-                user: &user,
-            })))
-        },
-    )
+    let page = web::block(move || -> Result<Option<String>, WebError> {
+        // Checked on every page, not only at sign-in: an account demoted since (or a
+        // consent session's cookie replayed under /ui) sees nothing.
+        if !st
+            .store
+            .user_with_hash(&user)?
+            .is_some_and(|(u, _)| u.operator)
+        {
+            return Ok(None);
+        }
+        let now = st.clock.now();
+        let admin = crate::admin::Admin::new(&st.store, st.clock.clone(), "web");
+        let statuses = admin.client_statuses(None)?;
+        let tokens = st.store.list_tokens(
+            &TokenFilter {
+                include_inactive: true,
+                limit: Some(5000),
+                ..TokenFilter::default()
+            },
+            now,
+        )?;
+        // Only what the window shows: tokens alive at some point of it.
+        let tokens: Vec<_> = tokens
+            .into_iter()
+            .filter(|t| {
+                t.expires_at >= now - timeline::PAST && t.issued_at <= now + timeline::AHEAD
+            })
+            .filter(|t| {
+                t.expires_at - t.issued_at > 86_400
+                    || t.status(now) == crate::model::TokenStatus::Active
+            })
+            .collect();
+        let activity = st.store.client_activity(now - timeline::PAST)?;
+        let provisioning_errors = st.store.provisioning_error_hours(now - timeline::PAST)?;
+        let leads = crate::monitor::published_leads(&st.store)?;
+        Ok(Some(timeline::render(&Timeline {
+            statuses: &statuses,
+            tokens: &tokens,
+            activity: &activity,
+            provisioning_errors: &provisioning_errors,
+            leads: &leads,
+            now,
+            user: &user,
+        })))
+    })
     .await??;
     match page {
         Some(page) => Ok(html(StatusCode::OK, page)),
