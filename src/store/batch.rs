@@ -651,30 +651,38 @@ mod tests {
     fn a_commit_waiting_for_the_write_lock_does_not_park_the_event_loop() {
         let (_d, store, client) = store_with_client();
         let b = TokenBatcher::new(store.clone());
-        let guard = store.writer();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        let local = tokio::task::LocalSet::new();
         let (t, r) = record(&client);
-        let ticks = local.block_on(&rt, async {
-            let commit = tokio::task::spawn_local({
-                let b = b.clone();
-                async move { b.commit(vec![r]).await }
+        // The event loop runs on its own thread, so a commit that parked it (and so never
+        // let it release the lock) fails this test by the timeout instead of hanging it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (loop_store, loop_b) = (store.clone(), b.clone());
+        std::thread::spawn(move || {
+            let guard = loop_store.writer();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap();
+            let local = tokio::task::LocalSet::new();
+            let ticks = local.block_on(&rt, async move {
+                let commit = tokio::task::spawn_local(async move { loop_b.commit(vec![r]).await });
+                // The loop still turns while the commit waits for the lock.
+                let mut ticks = 0;
+                for _ in 0..20 {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    ticks += 1;
+                }
+                let waiting = !commit.is_finished();
+                drop(guard);
+                commit.await.unwrap().unwrap();
+                (ticks, waiting)
             });
-            // The loop still turns while the commit waits for the lock.
-            let mut ticks = 0;
-            for _ in 0..20 {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                ticks += 1;
-            }
-            assert!(!commit.is_finished(), "the write lock is still held");
-            drop(guard);
-            commit.await.unwrap().unwrap();
-            ticks
+            let _ = tx.send(ticks);
         });
+        let (ticks, waiting) = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the event loop was parked by the commit");
         assert_eq!(ticks, 20);
+        assert!(waiting, "the write lock was still held");
         assert!(store.token(&t.id).unwrap().is_some());
     }
 
