@@ -32,14 +32,8 @@ trap cleanup EXIT
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 
-start() { # binary db
-  PORT=$(free_port)
-  SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0 taskset -c 0 "$1" serve --db "$2" --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
-  SERVER=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return; sleep 0.1; done
-  echo "server did not start"; cat "$WORK/server.log"; exit 1
-}
-stop() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""; }
+start() { start_server "$1" "$2" SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0; } # binary db
+stop() { stop_server; }
 
 FAILED=0
 run() { # LABEL ROUND URL [wrk args…]

@@ -30,16 +30,8 @@ trap cleanup EXIT
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-start() { # db [monitoring: true|false]
-  PORT=$(free_port)
-  SCIMGATE_MONITORING=${2:-true} taskset -c 0 "$R/scimgate" serve --db "$1" --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
-  SERVER=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return; sleep 0.1; done
-  echo "server did not start"; cat "$WORK/server.log"; exit 1
-}
-stop() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""; }
+start() { start_server "$R/scimgate" "$1" "SCIMGATE_MONITORING=${2:-true}"; } # db [monitoring: true|false]
+stop() { stop_server; }
 
 # run NAME URL [wrk args…]: prints "NAME req/s p50 p99"; a run with errors reports no rate
 run() {

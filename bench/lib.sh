@@ -57,3 +57,15 @@ wrk_measure() {
   [ -n "$bad" ] && non2xx="${non2xx:-0}, bad bodies $bad"
   PROBLEMS="${non2xx:+NON-2XX: $non2xx}${errors:+  $errors}"
 }
+
+# start_server BIN DB [VAR=VALUE …]: scimgate serve on DB, on core 0 and a free port (PORT),
+# with the given environment; waits for /healthz. SERVER is its pid; log in $WORK/server.log.
+start_server() {
+  local bin=$1 db=$2; shift 2
+  PORT=$(free_port)
+  env "$@" taskset -c 0 "$bin" serve --db "$db" --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return; sleep 0.1; done
+  echo "server did not start"; cat "$WORK/server.log"; exit 1
+}
+stop_server() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""; }

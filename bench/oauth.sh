@@ -34,14 +34,8 @@ trap cleanup EXIT
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 
-start() { # db
-  PORT=$(free_port)
-  SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0 taskset -c 0 "$R/scimgate" serve --db "$1" --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
-  SERVER=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return; sleep 0.1; done
-  echo "server did not start"; cat "$WORK/server.log"; exit 1
-}
-stop() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""; }
+start() { start_server "$R/scimgate" "$1" SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0; } # db
+stop() { stop_server; }
 CEILING_PORT=$(free_port)
 taskset -c 0 "$R/examples/ceiling" "127.0.0.1:$CEILING_PORT" >/dev/null 2>&1 &
 CEILING=$!
