@@ -711,20 +711,7 @@ fn rejects_wrong_types() {
 
 #[test]
 fn checks_scalar_types() {
-    let mk = |t: AttrType| AttrInfo {
-        name: "x".into(),
-        attr_type: t,
-        multi_valued: false,
-        case_exact: false,
-        required: false,
-        mutability: Mutability::ReadWrite,
-        returned: Returned::Default,
-        uniqueness: Uniqueness::None,
-        canonical_values: vec![],
-        reference_types: vec![],
-        description: String::new(),
-        sub_attributes: vec![],
-    };
+    let mk = |t: AttrType| crate::scim::tests::mock::attr("x", t);
     let ok = |t: AttrType, v: Value| crate::scim::value::check_scalar(&mk(t), &v, "x").is_ok();
     assert!(ok(AttrType::Integer, json!(3)));
     assert!(ok(AttrType::Integer, json!(-3)));

@@ -12,7 +12,7 @@ pub const ENTERPRISE_URN: &str = "urn:ietf:params:scim:schemas:extension:enterpr
 /// String), `code` (caseExact String).
 pub const TEST_URN: &str = "urn:example:scim:schemas:extension:test:1.0:User";
 
-fn attr(name: &str, attr_type: AttrType) -> AttrInfo {
+pub(crate) fn attr(name: &str, attr_type: AttrType) -> AttrInfo {
     AttrInfo {
         name: name.to_string(),
         attr_type,

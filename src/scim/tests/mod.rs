@@ -3,7 +3,7 @@
 
 mod eval;
 mod fixtures;
-mod mock;
+pub(crate) mod mock;
 mod parse;
 mod patch;
 mod sql;
