@@ -266,6 +266,23 @@ mod tests {
     }
 
     #[test]
+    fn the_digest_interval_defaults_to_15m_and_must_be_a_positive_duration() {
+        let m = resolve(&RawSettings::default(), Path::new("s.db")).unwrap();
+        assert_eq!(m.digest_interval, Duration::minutes(15));
+        for bad in ["0s", "soon"] {
+            let raw = RawSettings {
+                provisioning_digest_interval: Some(bad.into()),
+                ..RawSettings::default()
+            };
+            let err = resolve(&raw, Path::new("s.db")).unwrap_err().to_string();
+            assert!(
+                err.starts_with("setting `provisioning_digest_interval`"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn leads_shorter_than_an_hour_are_refused() {
         assert_eq!(
             parse_leads("2h, 1h").unwrap(),
