@@ -5,7 +5,8 @@
 #             small JSON answer) sent the very request scim_get is (GET, bearer header);
 #             scimgate's own GET /healthz is a second, labelled line (healthz)
 #   scim_get  GET /scim/v2/Users/{id} with bearer validation
-#   filter    GET /scim/v2/Users?filter=userName eq "…" with 100 and with 100,000 users
+#   filter    GET /scim/v2/Users?filter=userName eq "…" with 100 and with 100,000 users,
+#             each request a different seeded user at random (every answer must hold one)
 #   post      POST /scim/v2/Users (each request a new user)
 #   monitor   GET /scim/v2/Users/{id} with lifecycle monitoring on and off (issue 5): two
 #             servers at once on copies of the store (the one not measured is idle),
@@ -58,6 +59,21 @@ request = function()
 end
 LUA
 
+# The IdPs' lookup before a create: each request names a different seeded user, at random
+# (one repeated name would measure a cache, not the lookup), and must find exactly one.
+filter_lua() { # FILE N
+  cat >"$1" <<LUA
+math.randomseed(os.time())
+request = function()
+  local path = string.format('/scim/v2/Users?filter=userName%%20eq%%20%%22user%06d@example.com%%22', math.random(0, $2 - 1))
+  return wrk.format("GET", path)
+end
+LUA
+  check_lua "$1" '"totalResults":1}'
+}
+filter_lua "$WORK/filter100.lua" 100
+filter_lua "$WORK/filter100000.lua" 100000
+
 for n in 100 100000; do
   "$R/examples/seed" users "$WORK/u$n.db" "$n"
 done
@@ -76,7 +92,7 @@ B="http://127.0.0.1:$PORT"
 run ceiling "$C/scim/v2/Users/00000000-0000-4000-8000-000000050000" -H "$AUTH"
 run healthz "$B/healthz"
 run scim_get "$B/scim/v2/Users/00000000-0000-4000-8000-000000050000" -H "$AUTH"
-run filter_100k "$B/scim/v2/Users?filter=userName%20eq%20%22user000050@example.com%22" -H "$AUTH"
+run filter_100k "$B/" -H "$AUTH" -s "$WORK/filter100000.lua"
 run post_users "$B/scim/v2/Users" -H "$AUTH" -s "$WORK/post.lua"
 stop
 # Monitoring off and on, interleaved (see the header).
@@ -95,7 +111,7 @@ kill "$OFF_SERVER" "$ON_SERVER"; wait "$OFF_SERVER" "$ON_SERVER" 2>/dev/null || 
 SERVER=""; OFF_SERVER=""; ON_SERVER=""
 start "$WORK/u100.db"
 B="http://127.0.0.1:$PORT"
-run filter_100 "$B/scim/v2/Users?filter=userName%20eq%20%22user000050@example.com%22" -H "Authorization: Bearer $TOKEN100"
+run filter_100 "$B/" -H "Authorization: Bearer $TOKEN100" -s "$WORK/filter100.lua"
 stop
 
 python3 - "$WORK/results" <<'PY'

@@ -215,25 +215,23 @@ impl Scim<'_> {
             let hidden = self.hidden_members(members)?;
             members.retain(|v| !member_id(v).is_some_and(|id| hidden.contains(id)));
         }
-        if kind == ResourceKind::User {
-            let groups = self.store.scim_groups_of(&rec.id)?;
-            if !groups.is_empty() {
-                let groups: Vec<Value> = groups
-                    .into_iter()
-                    .map(|(id, display)| {
-                        let mut g = json!({
-                            "value": id,
-                            "$ref": self.location(ResourceKind::Group, &id),
-                            "type": "direct",
-                        });
-                        if let Some(d) = display {
-                            g["display"] = json!(d);
-                        }
-                        g
-                    })
-                    .collect();
-                m.insert("groups".into(), Value::Array(groups));
-            }
+        if kind == ResourceKind::User && !rec.groups.is_empty() {
+            let groups: Vec<Value> = rec
+                .groups
+                .iter()
+                .map(|(id, display)| {
+                    let mut g = json!({
+                        "value": id,
+                        "$ref": self.location(ResourceKind::Group, id),
+                        "type": "direct",
+                    });
+                    if let Some(d) = display {
+                        g["display"] = json!(d);
+                    }
+                    g
+                })
+                .collect();
+            m.insert("groups".into(), Value::Array(groups));
         }
         m.insert(
             "meta".into(),

@@ -23,6 +23,10 @@ pub struct ScimRecord {
     pub created: String,
     pub last_modified: String,
     pub version: i64,
+    /// A User's groups (id, displayName), by displayName then id; read in the same
+    /// statement as the resource (one statement, one read transaction, one snapshot).
+    /// Empty for a Group.
+    pub groups: Vec<(String, Option<String>)>,
 }
 
 /// What a list or search asks for.
@@ -41,7 +45,15 @@ pub struct ScimQuery<'a> {
     pub user_name_like: &'a [String],
 }
 
-const COLUMNS: &str = "id, resource_type, doc, created_at, last_modified, version";
+/// A resource's columns as [`row_to_record`] reads them: the row, then a User's groups as
+/// one JSON array of `[id, displayName]` pairs (a correlated subquery on
+/// `scim_group_members_member`; it used to be a second statement for every User rendered,
+/// and with it a second read transaction). [`row_to_record`] sorts them: an `ORDER BY`
+/// inside the aggregate costs SQLite a sorter for every row.
+const COLUMNS: &str = "id, resource_type, doc, created_at, last_modified, version, \
+    CASE WHEN resource_type = 'User' THEN (SELECT json_group_array(json_array(g.id, \
+    g.display_name)) FROM scim_group_members m \
+    JOIN scim_resources g ON g.id = m.group_id WHERE m.member_id = scim_resources.id) END";
 
 fn row_to_record(r: &Row<'_>) -> rusqlite::Result<ScimRecord> {
     let doc: String = r.get(2)?;
@@ -54,6 +66,26 @@ fn row_to_record(r: &Row<'_>) -> rusqlite::Result<ScimRecord> {
         created: r.get(3)?,
         last_modified: r.get(4)?,
         version: r.get(5)?,
+        groups: match r.get_ref(6)?.as_str_or_null()? {
+            Some(json) => {
+                let mut groups: Vec<(String, Option<String>)> = serde_json::from_str(json)
+                    .map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            6,
+                            rusqlite::types::Type::Text,
+                            e.into(),
+                        )
+                    })?;
+                // By displayName (NOCASE, as the column's collation ordered them before),
+                // then id.
+                groups.sort_by(|(ia, da), (ib, db)| {
+                    let key = |d: &Option<String>| d.as_deref().map(str::to_ascii_lowercase);
+                    key(da).cmp(&key(db)).then_with(|| ia.cmp(ib))
+                });
+                groups
+            }
+            None => Vec::new(),
+        },
     })
 }
 
@@ -223,6 +255,16 @@ fn query_parts(q: &ScimQuery<'_>) -> Result<(String, Vec<SqlParam>, String)> {
         None => "created_at, id".to_string(),
     };
     Ok((where_sql, params, order))
+}
+
+/// The statement reading one page of a query (see [`Store::query_scim`] on LIMIT and OFFSET).
+fn page_sql(where_sql: &str, order: &str, q: &ScimQuery<'_>) -> String {
+    let limit = i64::try_from(q.count).unwrap_or(i64::MAX);
+    let offset = i64::try_from(q.start_index.saturating_sub(1)).unwrap_or(0);
+    format!(
+        "SELECT {COLUMNS} FROM scim_resources WHERE {where_sql} ORDER BY {order} \
+         LIMIT {limit} OFFSET {offset}"
+    )
 }
 
 impl Store {
@@ -404,19 +446,6 @@ impl Store {
         })
     }
 
-    /// The groups a resource is a direct member of: (group id, displayName).
-    pub fn scim_groups_of(&self, member_id: &str) -> Result<Vec<(String, Option<String>)>> {
-        self.read_point(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT g.id, g.display_name FROM scim_group_members m \
-                 JOIN scim_resources g ON g.id = m.group_id WHERE m.member_id = ?1 \
-                 ORDER BY g.display_name, g.id",
-            )?;
-            let rows = stmt.query_map([member_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-    }
-
     /// A page of resources matching a query, and the total number of matches.
     pub fn query_scim(&self, q: &ScimQuery<'_>) -> Result<(usize, Vec<ScimRecord>)> {
         let (where_sql, params, order) = query_parts(q)?;
@@ -426,31 +455,36 @@ impl Store {
         let point = q.sort_by.is_none()
             && q.filter
                 .is_some_and(|f| crate::scim::filter::is_indexed_equality(f, q.resolver));
-        let run = |c: &rusqlite::Connection| {
+        let count = |c: &rusqlite::Connection| -> Result<usize> {
             let total: i64 = c
                 .prepare_cached(&format!(
                     "SELECT count(*) FROM scim_resources WHERE {where_sql}"
                 ))?
                 .query_row(params_from_iter(params.iter()), |r| r.get(0))?;
+            Ok(usize::try_from(total).unwrap_or(0))
+        };
+        let run = |c: &rusqlite::Connection| {
             if q.count == 0 {
-                return Ok((usize::try_from(total).unwrap_or(0), Vec::new()));
+                return Ok((count(c)?, Vec::new()));
             }
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM scim_resources WHERE {where_sql} ORDER BY {order} \
-                 LIMIT ? OFFSET ?"
-            ))?;
-            let mut page = params.clone();
-            page.push(SqlParam::Integer(
-                i64::try_from(q.count).unwrap_or(i64::MAX),
-            ));
-            page.push(SqlParam::Integer(
-                i64::try_from(q.start_index.saturating_sub(1)).unwrap_or(0),
-            ));
-            let rows = stmt.query_map(params_from_iter(page.iter()), row_to_record)?;
-            Ok((
-                usize::try_from(total).unwrap_or(0),
-                rows.collect::<rusqlite::Result<Vec<_>>>()?,
-            ))
+            // LIMIT and OFFSET are written into the statement, not bound: SQLite plans a
+            // LIMIT by its value, so a bound one expires the cached statement at every
+            // bind and each query was parsed and planned again (a fifth of the equality
+            // filter's time in a profile; bench/RESULTS.md). Both are integers.
+            let offset = i64::try_from(q.start_index.saturating_sub(1)).unwrap_or(0);
+            let mut stmt = c.prepare_cached(&page_sql(&where_sql, &order, q))?;
+            let rows = stmt
+                .query_map(params_from_iter(params.iter()), row_to_record)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            // A first page that is not full holds every match: its length is the total,
+            // and the count query is skipped (an IdP's lookup by userName or externalId
+            // is one such page of zero or one resource). Otherwise count them.
+            let total = if offset == 0 && rows.len() < q.count {
+                rows.len()
+            } else {
+                count(c)?
+            };
+            Ok((total, rows))
         };
         if point {
             self.read_point(run)
@@ -464,6 +498,81 @@ impl Store {
 mod tests {
     use super::*;
     use crate::scim::schema::{ResourceKind, SchemaRegistry};
+
+    /// The IdPs' lookup is prepared once per connection, then only bound: with a bound
+    /// LIMIT, SQLite re-parsed and re-planned the statement at every bind (a third of the
+    /// request's time went to `sqlite3Reprepare`). Also: the total of a first page that is
+    /// not full is its length, and a full page or a later one counts.
+    #[test]
+    fn a_repeated_lookup_is_not_prepared_again_and_totals_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_or_create(&dir.path().join("s.db")).unwrap();
+        for i in 0..5 {
+            let doc = serde_json::json!({"userName": format!("u{i}@example.com")});
+            store
+                .insert_scim(
+                    "User",
+                    &format!("id{i}"),
+                    &doc,
+                    &format!("2026-01-01T00:00:0{i}.000Z"),
+                )
+                .unwrap();
+        }
+        let registry = SchemaRegistry::builtin();
+        let resolver = registry.resolver(ResourceKind::User);
+        fn query<'a>(
+            resolver: &'a dyn crate::scim::attr::AttributeResolver,
+            filter: Option<&'a crate::scim::filter::Filter>,
+            start_index: usize,
+            count: usize,
+        ) -> ScimQuery<'a> {
+            ScimQuery {
+                resource_type: "User",
+                filter,
+                resolver,
+                sort_by: None,
+                descending: false,
+                start_index,
+                count,
+                user_name_like: &[],
+            }
+        }
+        let mut sql = String::new();
+        for i in 0..5 {
+            let parsed =
+                crate::scim::filter::parse_filter(&format!(r#"userName eq "U{i}@example.com""#))
+                    .unwrap();
+            let q = query(&resolver, Some(&parsed), 1, 100);
+            let (total, rows) = store.query_scim(&q).unwrap();
+            assert_eq!((total, rows[0].id.as_str()), (1, format!("id{i}").as_str()));
+            let (where_sql, _, order) = query_parts(&q).unwrap();
+            sql = page_sql(&where_sql, &order, &q);
+        }
+        // The point pool's connections hold the cached statement; none was re-prepared.
+        let conns: Vec<_> = (0..4).map(|_| store.point_readers.get().unwrap()).collect();
+        let reprepared: i32 = conns
+            .iter()
+            .map(|c| {
+                c.prepare_cached(&sql)
+                    .unwrap()
+                    .get_status(rusqlite::StatementStatus::RePrepare)
+            })
+            .sum();
+        assert_eq!(reprepared, 0);
+        drop(conns);
+        // Totals: a partial first page, a full one, a later one, an empty later one.
+        for (start, count, total, len) in [(1, 10, 5, 5), (1, 2, 5, 2), (3, 2, 5, 2), (9, 2, 5, 0)]
+        {
+            let (t, rows) = store
+                .query_scim(&query(&resolver, None, start, count))
+                .unwrap();
+            assert_eq!(
+                (t, rows.len()),
+                (total, len),
+                "startIndex {start} count {count}"
+            );
+        }
+    }
 
     /// The equality filters IdPs send are answered from one index each, in the default
     /// order, never by walking every resource of the type (what the planner chose while
