@@ -289,23 +289,23 @@ impl Store {
             }
             let c = Columns::of(resource_type, doc);
             check_user_name_free(tx, id, &c)?;
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO scim_resources (id, resource_type, user_name, external_id, \
                  display_name, user_name_fold, display_name_fold, doc, created_at, \
                  last_modified, version) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1)",
-                params![
-                    id,
-                    resource_type,
-                    c.user_name,
-                    c.external_id,
-                    c.display_name,
-                    c.user_name_fold,
-                    c.display_name_fold,
-                    doc.to_string(),
-                    now,
-                ],
-            )
+            )?
+            .execute(params![
+                id,
+                resource_type,
+                c.user_name,
+                c.external_id,
+                c.display_name,
+                c.user_name_fold,
+                c.display_name_fold,
+                doc.to_string(),
+                now,
+            ])
             .map_err(|e| uniqueness(e, resource_type, doc))?;
             if resource_type == "Group" {
                 set_members(tx, id, doc)?;
@@ -379,23 +379,23 @@ impl Store {
             }
             let c = Columns::of(resource_type, &doc);
             check_user_name_free(tx, id, &c)?;
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE scim_resources SET user_name = ?3, external_id = ?4, display_name = ?5, \
                  user_name_fold = ?6, display_name_fold = ?7, doc = ?8, last_modified = ?9, \
                  version = version + 1 \
                  WHERE id = ?1 AND resource_type = ?2",
-                params![
-                    id,
-                    resource_type,
-                    c.user_name,
-                    c.external_id,
-                    c.display_name,
-                    c.user_name_fold,
-                    c.display_name_fold,
-                    doc.to_string(),
-                    now,
-                ],
-            )
+            )?
+            .execute(params![
+                id,
+                resource_type,
+                c.user_name,
+                c.external_id,
+                c.display_name,
+                c.user_name_fold,
+                c.display_name_fold,
+                doc.to_string(),
+                now,
+            ])
             .map_err(|e| uniqueness(e, resource_type, &doc))?;
             if resource_type == "Group" {
                 set_members(tx, id, &doc)?;
@@ -418,8 +418,9 @@ impl Store {
                 .ok_or_else(|| StoreError::NotFound(format!("{resource_type} {id}")))?;
             check_version(&current, expected_version)?;
             let groups: Vec<String> = {
-                let mut stmt =
-                    tx.prepare("SELECT group_id FROM scim_group_members WHERE member_id = ?1")?;
+                let mut stmt = tx.prepare_cached(
+                    "SELECT group_id FROM scim_group_members WHERE member_id = ?1",
+                )?;
                 let rows = stmt.query_map([id], |r| r.get(0))?;
                 rows.collect::<rusqlite::Result<_>>()?
             };
@@ -440,8 +441,10 @@ impl Store {
                     )?;
                 }
             }
-            tx.execute("DELETE FROM scim_group_members WHERE member_id = ?1", [id])?;
-            tx.execute("DELETE FROM scim_resources WHERE id = ?1", [id])?;
+            tx.prepare_cached("DELETE FROM scim_group_members WHERE member_id = ?1")?
+                .execute([id])?;
+            tx.prepare_cached("DELETE FROM scim_resources WHERE id = ?1")?
+                .execute([id])?;
             Ok(())
         })
     }
