@@ -45,32 +45,8 @@ run() {
   echo "$name $RPS" >>"$WORK/results"
 }
 
-cat >"$WORK/post.lua" <<'LUA'
-local n = 0
-local tid = tostring(math.random(1, 1e9))
-request = function()
-  n = n + 1
-  local body = '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"post-' .. tid .. '-' .. n .. '@example.com","name":{"givenName":"P","familyName":"Q"},"active":true}'
-  -- wrk.format drops the -H headers when given a table: pass them along.
-  local headers = {}
-  for k, v in pairs(wrk.headers) do headers[k] = v end
-  headers["Content-Type"] = "application/scim+json"
-  return wrk.format("POST", nil, headers, body)
-end
-LUA
+post_lua "$WORK/post.lua"
 
-# The IdPs' lookup before a create: each request names a different seeded user, at random
-# (one repeated name would measure a cache, not the lookup), and must find exactly one.
-filter_lua() { # FILE N
-  cat >"$1" <<LUA
-math.randomseed(os.time())
-request = function()
-  local path = string.format('/scim/v2/Users?filter=userName%%20eq%%20%%22user%06d@example.com%%22', math.random(0, $2 - 1))
-  return wrk.format("GET", path)
-end
-LUA
-  check_lua "$1" '"totalResults":1}'
-}
 filter_lua "$WORK/filter100.lua" 100
 filter_lua "$WORK/filter100000.lua" 100000
 

@@ -81,8 +81,11 @@ fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
     guard
 }
 
-/// Lines the log writer may hold before it drops (a second or two of a busy server).
-const LOG_QUEUE_LINES: usize = 128 * 1024;
+/// Lines the log writer may hold before it drops: about 4 MiB of lines, a quarter of a
+/// second at the highest rate measured. 128 Ki lines (32 MiB when full) was most of the
+/// resident set's growth under bench/latency.sh; the writer keeps up with every rate
+/// measured there, so a longer queue bought nothing but memory (bench/RESULTS.md).
+const LOG_QUEUE_LINES: usize = 16 * 1024;
 
 /// The log writer's buffer: its thread writes every line queued by then and flushes when
 /// the queue is empty, so a busy second costs a few `write`s to stderr, not one per line

@@ -121,7 +121,9 @@ impl HeartbeatLog {
             let mut unknown = 0usize;
             let mut unknown_ips: std::collections::BTreeSet<String> = Default::default();
             let mut summarised = 0usize;
+            let mut pace = crate::sync::Pace::default();
             for e in events {
+                pace.step();
                 if matches!(e.attribution, Attribution::Unknown) {
                     unknown += 1;
                     if unknown > UNKNOWN_LINES_PER_DRAIN {

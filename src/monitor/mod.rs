@@ -341,7 +341,9 @@ impl Monitor {
             ..
         } = st;
         let health = health.get_or_insert_with(HashMap::new);
+        let mut pace = crate::sync::Pace::default();
         for e in events {
+            pace.step();
             let Attribution::Token {
                 client_id,
                 token_id,
@@ -403,7 +405,9 @@ impl Monitor {
         self.last_busy_ms.store(self.now_ms(), Ordering::Relaxed);
         self.log.write_requests(&events);
         if let Some(usage) = &self.usage {
+            let mut pace = crate::sync::Pace::default();
             for e in &events {
+                pace.step();
                 if let Attribution::Token {
                     token_id: Some(token_id),
                     verdict: Verdict::Accepted,

@@ -136,22 +136,23 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Page cache, memory map and checkpoint interval of a read-write connection, chosen by
-/// measurement (bench/seed.rs `batches`, bench/oauth.sh; see bench/RESULTS.md):
+/// Page cache and checkpoint interval of a read-write connection, chosen by measurement
+/// (bench/seed.rs `batches`, bench/oauth.sh; see bench/RESULTS.md):
 /// - 2 MiB of page cache (SQLite's default). Token ids ascend, so issuing touches only the
-///   last leaves of the table and its indexes, and other reads come through the memory map.
-///   A larger cache costs time: at the end of every write transaction SQLite walks the
-///   cache's hash table (`pcache1TruncateUnsafe`), so a bigger cache issued fewer tokens
-///   per second (the figures are in bench/RESULTS.md).
-/// - Every connection maps up to 256 MiB of the file, so reading a page that is not in the
-///   WAL costs no system call.
+///   last leaves of the table and its indexes. A larger cache costs time: at the end of
+///   every write transaction SQLite walks the cache's hash table (`pcache1TruncateUnsafe`),
+///   so a bigger cache issued fewer tokens per second (the figures are in
+///   bench/RESULTS.md).
 /// - Checkpoint every 8192 WAL pages (32 MiB) instead of 1000: a checkpoint writes each
 ///   page once however often it changed, and fsyncs, so rarer checkpoints write less per
 ///   token.
 ///
-/// All three are upper bounds, filled only as pages are touched.
+/// No connection maps the file into memory (`mmap_size` 0, SQLite's default). Each of the
+/// 13 connections used to map up to 256 MiB, and every page one of them touched counted in
+/// the process's resident set once per connection that touched it: 113 MiB at the peak of
+/// bench/latency.sh with a 105 MB store, against 52 MiB without, at the same rates (±8 %,
+/// `bench/ab.sh`; bench/RESULTS.md). Reads come from the kernel's page cache instead.
 const WRITER_CACHE_KIB: i64 = 2 * 1024;
-const MMAP_BYTES: i64 = 256 * 1024 * 1024;
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 8192;
 
 /// How the writer waits for a write lock another process holds: a retry every millisecond,
@@ -182,7 +183,6 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA cache_size = -{WRITER_CACHE_KIB};
-         PRAGMA mmap_size = {MMAP_BYTES};
          PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};",
     ))?;
 
@@ -230,9 +230,7 @@ impl Store {
                 .with_init(|c| {
                     functions::register(c)?;
                     c.busy_timeout(BUSY_TIMEOUT)?;
-                    c.execute_batch(&format!(
-                        "PRAGMA foreign_keys = ON; PRAGMA mmap_size = {MMAP_BYTES};"
-                    ))
+                    c.execute_batch("PRAGMA foreign_keys = ON;")
                 })
         };
         let pool = |size: u32, wait: StdDuration| {

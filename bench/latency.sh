@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Latency at half load, and memory (issue 15), on one store holding 100,000 tokens and
+# 100,000 SCIM users, default settings (durable commits, access log and monitoring on).
+# For each endpoint: its maximum rate closed-loop (wrk, DUR s), then an open-loop load at
+# half that rate for DUR s (bench/rate.rs: latency from when each request was due, so a
+# stall counts for every request it delays); p99 target 5 ms. Memory: the server's
+# resident set (VmRSS) idle after start, and its peak (VmHWM) after all the loads.
+# Server on core 0, load generators on core 1, loopback only; every answer is checked
+# (status and body), and a run with a bad answer fails the script.
+# Needs wrk. Usage: bench/latency.sh [seconds per run, default 10]   (env: CONN)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-10}
+CONN=${CONN:-32}
+cargo build --release --quiet --workspace --bins --example seed --example rate
+R=$PWD/target/release
+WORK=$(mktemp -d)
+SERVER=""
+cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+
+DB=$WORK/s.db
+"$R/examples/seed" tokens "$DB" 100000
+"$R/examples/seed" users "$DB" 100000
+TOKEN=$("$R/examples/seed" token "$DB")
+read -r CLIENT_ID CLIENT_SECRET < <("$R/examples/seed" client "$DB")
+BASIC="Authorization: Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
+AUTH="Authorization: Bearer $TOKEN"
+# Introspection is of a token of the introspecting client (another client's reads inactive).
+CC_TOKEN=""
+USER_PATH=/scim/v2/Users/00000000-0000-4000-8000-000000050000
+start_server "$R/scimgate" "$DB" SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0
+B="http://127.0.0.1:$PORT"
+rss() { awk -v k="$1:" '$1 == k {printf "%.1f", $2 / 1024}' "/proc/$SERVER/status"; }
+sleep 2
+IDLE=$(rss VmRSS)
+echo "store: 100000 tokens, 100000 users; server idle: VmRSS $IDLE MiB"
+
+CC_TOKEN=$(curl -sf -H "$BASIC" -d grant_type=client_credentials "$B/oauth2/token" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+oauth_lua "$WORK" "$CC_TOKEN"
+filter_lua "$WORK/filter.lua" 100000
+post_lua "$WORK/post.lua"
+POST_BODY='{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"rate-{seq}@example.com","name":{"givenName":"P","familyName":"Q"},"active":true}'
+
+# measure NAME -- WRK_ARGS... -- RATE_ARGS...: max closed-loop, then half of it open-loop.
+FAILED=0
+measure() {
+  local name=$1; shift; shift
+  local wrk_args=() rate_args=()
+  while [ "$1" != -- ]; do wrk_args+=("$1"); shift; done; shift
+  rate_args=("$@")
+  wrk_measure "$WORK/$name.txt" "${wrk_args[@]}"
+  if [ -n "$PROBLEMS" ]; then echo "FAILED: $name: $PROBLEMS"; FAILED=1; return; fi
+  local half
+  half=$(python3 -c "print(int(float('$RPS') / 2))")
+  sync
+  local out
+  out=$(taskset -c 1 "$R/examples/rate" "${rate_args[@]/@RATE@/$half}") || { echo "FAILED: $name at $half req/s: $out"; FAILED=1; return; }
+  printf '%-12s max %9s req/s   at half: %s   peak RSS so far %s MiB\n' "$name" "$RPS" "$out" "$(rss VmHWM)"
+}
+measure cc -- "$B/oauth2/token" -H "$BASIC" -s "$WORK/cc.lua" -- \
+  "$B/oauth2/token" @RATE@ "$DUR" -c "$CONN" -H "$BASIC" -H 'Content-Type: application/x-www-form-urlencoded' \
+  -d grant_type=client_credentials --expect '"access_token"'
+measure introspect -- "$B/oauth2/introspect" -H "$BASIC" -s "$WORK/introspect.lua" -- \
+  "$B/oauth2/introspect" @RATE@ "$DUR" -c "$CONN" -H "$BASIC" -H 'Content-Type: application/x-www-form-urlencoded' \
+  -d "token=$CC_TOKEN&token_type_hint=access_token" --expect '"active":true'
+measure scim_get -- "$B$USER_PATH" -H "$AUTH" -- \
+  "$B$USER_PATH" @RATE@ "$DUR" -c "$CONN" -H "$AUTH" --expect '"userName":"user050000@example.com"'
+measure filter -- "$B/" -H "$AUTH" -s "$WORK/filter.lua" -- \
+  "$B/scim/v2/Users?filter=userName%20eq%20%22user{user}@example.com%22" @RATE@ "$DUR" -c "$CONN" \
+  -H "$AUTH" --users 100000 --expect '"totalResults":1}'
+measure post_users -- "$B/scim/v2/Users" -H "$AUTH" -s "$WORK/post.lua" -- \
+  "$B/scim/v2/Users" @RATE@ "$DUR" -c "$CONN" -H "$AUTH" -H 'Content-Type: application/scim+json' \
+  -d "$POST_BODY" --expect '"userName":"rate-'
+echo "server memory: idle VmRSS $IDLE MiB (target <= 30), peak VmHWM $(rss VmHWM) MiB under the loads above (target <= 100);"
+echo "  at the end: VmRSS $(rss VmRSS) MiB = RssAnon $(rss RssAnon) (heap, stacks) + RssFile $(rss RssFile) (the binary, the store's memory map)"
+exit $FAILED
