@@ -16,7 +16,7 @@ use super::error::ScimError;
 use super::filter::{Filter, parse_filter, validate_filter};
 use super::patch::{OpKind, PatchOp, apply_patch, parse_patch_request};
 use super::schema::{ResourceKind, SchemaRegistry, WriteMode};
-use crate::store::{ScimQuery, ScimRecord, Store};
+use crate::store::{ScimQuery, ScimRecord, Store, StoreError};
 use crate::time::Timestamp;
 
 /// The most resources one page returns (published in ServiceProviderConfig).
@@ -63,6 +63,13 @@ impl ListParams {
 }
 
 /// The service bound to one store, base URL and moment.
+/// A resource about to be created: its new id, its document, the time of the create.
+pub struct NewResource {
+    pub id: String,
+    pub doc: Value,
+    pub now: String,
+}
+
 pub struct Scim<'a> {
     pub store: &'a Store,
     pub registry: &'static SchemaRegistry,
@@ -352,16 +359,43 @@ impl Scim<'_> {
         Ok(self.registry.project(kind, &full, attributes, excluded))
     }
 
-    /// POST: create a resource; returns it and its version.
+    /// POST: create a resource; returns it and its version. In its own transaction; the
+    /// server creates Users in the group commit instead ([`Scim::prepare_create`], the
+    /// batch, [`Scim::created`]).
     pub fn create(&self, kind: ResourceKind, body: &Value) -> Result<(Value, i64), ScimError> {
-        let doc = strip_password(self.registry.normalize(kind, body, WriteMode::Create)?);
-        let doc = self.restrict_write(kind, None, doc)?;
-        let id = new_id();
+        let new = self.prepare_create(kind, body)?;
         let result = self
             .store
-            .insert_scim(kind.name(), &id, &doc, &rfc3339_millis(self.now));
+            .insert_scim(kind.name(), &new.id, &new.doc, &new.now);
+        self.created(kind, &new.id, result)
+    }
+
+    /// The checks of a create and the document to insert: no store access for a User
+    /// (a Group's members may be looked up, for a client limited to email domains).
+    pub fn prepare_create(
+        &self,
+        kind: ResourceKind,
+        body: &Value,
+    ) -> Result<NewResource, ScimError> {
+        let doc = strip_password(self.registry.normalize(kind, body, WriteMode::Create)?);
+        let doc = self.restrict_write(kind, None, doc)?;
+        Ok(NewResource {
+            id: new_id(),
+            doc,
+            now: rfc3339_millis(self.now),
+        })
+    }
+
+    /// After the insert of `id`: the caches learn of it, and the answer is rendered (no
+    /// store access for a User).
+    pub fn created(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        result: Result<ScimRecord, StoreError>,
+    ) -> Result<(Value, i64), ScimError> {
         // A new Group changes its members' `groups`.
-        self.changed(kind, &id, false);
+        self.changed(kind, id, false);
         let rec = result?;
         Ok((self.shape(kind, &rec, &[], &[])?, rec.version))
     }

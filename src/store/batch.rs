@@ -1,8 +1,9 @@
-//! Group commit for token issuance: many concurrent requests' token records go to SQLite
-//! in one transaction, and each request learns the outcome of *its* records before it
-//! answers, so "a token returned to a client is committed before the response leaves"
-//! holds while the commit cost (the WAL append of the touched pages) is shared by the
-//! whole batch.
+//! Group commit for token issuance and SCIM creates: many concurrent requests' writes go
+//! to SQLite in one transaction, and each request learns the outcome of *its* write before
+//! it answers, so "a token (a created User) returned to a client is committed before the
+//! response leaves" holds while the commit cost (the WAL append of the touched pages and
+//! its fsync) is shared by the whole batch. A job is the token records of one request or
+//! a write of the store's own ([`TokenBatcher::insert_scim`]).
 //!
 //! Shape: leader/follower. [`TokenBatcher::submit`] queues a job (the records of one
 //! request and a reply slot); the first job queued while no leader exists makes its
@@ -95,10 +96,31 @@ impl Reply {
     }
 }
 
-/// One request's records and where its answer goes.
+/// What a job writes: run inside the batch's transaction, whose connection it is given.
+type Work = Box<dyn FnOnce(&rusqlite::Connection) -> Result<()> + Send>;
+
+/// One request's write and where its answer goes.
 struct Job {
-    records: Vec<NewTokenRecord>,
+    work: Option<Work>,
+    /// Token records the work inserts (for the counters).
+    tokens: u64,
+    /// The work is one statement (atomic by itself): no savepoint needed.
+    one_statement: bool,
     reply: Arc<Reply>,
+}
+
+impl Job {
+    /// The job inserting `records` with `insert`.
+    fn tokens(records: Vec<NewTokenRecord>, insert: InsertFn, reply: Arc<Reply>) -> Job {
+        Job {
+            tokens: records.len() as u64,
+            one_statement: records.len() <= 1,
+            work: Some(Box::new(move |c| {
+                records.iter().try_for_each(|t| insert(c, t))
+            })),
+            reply,
+        }
+    }
 }
 
 impl Drop for Job {
@@ -170,15 +192,18 @@ impl Shared {
             taken = std::mem::take(&mut lock(&self.queue).jobs);
             took = true;
             results.reserve(taken.len());
-            for job in &taken {
+            for job in &mut taken {
                 // A single INSERT is atomic by itself (a constraint failure undoes that
-                // statement and leaves the transaction open); a job of several records
+                // statement and leaves the transaction open); a job of several statements
                 // needs a savepoint so that none of them stays if one fails.
-                let several = job.records.len() > 1;
+                let several = !job.one_statement;
                 if several {
                     tx.prepare_cached("SAVEPOINT issue")?.execute([])?;
                 }
-                let result = job.records.iter().try_for_each(|t| (self.insert)(tx, t));
+                let result = match job.work.take() {
+                    Some(work) => work(tx),
+                    None => Err(StoreError::Sqlite("the job ran twice".into())),
+                };
                 if several {
                     if result.is_err() {
                         tx.prepare_cached("ROLLBACK TO issue")?.execute([])?;
@@ -205,13 +230,13 @@ impl Shared {
         self.largest.fetch_max(n, Ordering::Relaxed);
         match outcome {
             Ok(()) => {
-                let committed: usize = taken
+                let committed: u64 = taken
                     .iter()
                     .zip(&results)
                     .filter(|(_, r)| r.is_ok())
-                    .map(|(j, _)| j.records.len())
+                    .map(|(j, _)| j.tokens)
                     .sum();
-                self.tokens.fetch_add(committed as u64, Ordering::Relaxed);
+                self.tokens.fetch_add(committed, Ordering::Relaxed);
                 for (job, r) in taken.iter().zip(results) {
                     job.reply.complete(|| r);
                 }
@@ -362,26 +387,79 @@ impl TokenBatcher {
             reply: reply.clone(),
             shared: self.shared.clone(),
         };
-        let job = Job { records, reply };
+        let job = Job::tokens(records, self.shared.insert, reply);
+        self.enqueue(job);
+        pending
+    }
+
+    /// Queue `job`; its submitter leads if nobody does (a closed batcher answers it with
+    /// an error at once, by its drop).
+    fn enqueue(&self, job: Job) {
         let mut q = lock(&self.shared.queue);
         if q.closed {
             drop(q);
             drop(job); // answers with an error
-            return pending;
+            return;
         }
         if !q.leader {
             q.leader = true;
             lock(&job.reply.state).lead = true;
         }
         q.jobs.push(job);
-        pending
     }
 
     /// Queue `records` and resolve once they are committed. A leader first yields to the
     /// runtime so that the other requests of this turn of the event loop join its batch,
     /// then commits the batch on the blocking pool (never on the event loop).
     pub async fn commit(&self, records: Vec<NewTokenRecord>) -> Result<()> {
-        let pending = self.submit(records);
+        self.settle(self.submit(records)).await
+    }
+
+    /// Run `write` in the next batch's transaction (in a savepoint of its own: if it
+    /// fails, what it wrote is undone and the rest of the batch commits) and resolve to
+    /// its value once the batch has committed: a SCIM create answers only with what is
+    /// durable, and shares the commit with every write queued beside it.
+    async fn run<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let slot: Arc<Mutex<Option<T>>> = Arc::default();
+        let out = slot.clone();
+        let reply = Arc::new(Reply::default());
+        let pending = Pending {
+            reply: reply.clone(),
+            shared: self.shared.clone(),
+        };
+        self.enqueue(Job {
+            work: Some(Box::new(move |c| {
+                *lock(&out) = Some(write(c)?);
+                Ok(())
+            })),
+            tokens: 0,
+            one_statement: false,
+            reply,
+        });
+        self.settle(pending).await?;
+        lock(&slot)
+            .take()
+            .ok_or_else(|| StoreError::Sqlite("the write committed without its result".into()))
+    }
+
+    /// Create a SCIM resource in the next batch (as [`Store::insert_scim`] does in a
+    /// transaction of its own), and resolve to it once it is committed.
+    pub async fn insert_scim(
+        &self,
+        resource_type: &'static str,
+        id: String,
+        doc: serde_json::Value,
+        now: String,
+    ) -> Result<super::ScimRecord> {
+        self.run(move |c| super::scim::insert(c, resource_type, &id, &doc, &now))
+            .await
+    }
+
+    /// Resolve once `pending`'s job is answered, leading its batch if the lead comes here.
+    async fn settle(&self, pending: Pending) -> Result<()> {
         if pending.leads() {
             tokio::task::yield_now().await;
         }
@@ -421,7 +499,7 @@ impl TokenBatcher {
                 q.leader = true;
                 lock(&reply.state).lead = true;
             }
-            q.jobs.push(Job { records, reply });
+            q.jobs.push(Job::tokens(records, self.shared.insert, reply));
         }
         out
     }
@@ -767,6 +845,78 @@ mod tests {
         let s = b.stats();
         assert_eq!(s.tokens, TASKS as u64);
         // The first task leads and yields; the other nineteen queue behind it.
+        assert_eq!(s.transactions, 1, "{s:?}");
+    }
+
+    /// SCIM creates of one turn of the event loop share a transaction with the tokens
+    /// issued beside them; a create that conflicts (a userName taken earlier in the same
+    /// batch) gets its own error, and is undone alone.
+    #[test]
+    fn scim_creates_join_the_batch_and_a_conflict_is_undone_alone() {
+        let (_d, store, client) = store_with_client();
+        let b = TokenBatcher::new(store.clone());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let local = tokio::task::LocalSet::new();
+        const USERS: usize = 10;
+        let (created, token) = local.block_on(&rt, async {
+            let (t, r) = record(&client);
+            let issue = {
+                let b = b.clone();
+                tokio::task::spawn_local(async move { b.commit(vec![r]).await })
+            };
+            // Users 0..10, and user 3's name again (in another case: userName is
+            // case-insensitive).
+            let names: Vec<String> = (0..USERS)
+                .map(|i| format!("user{i}@example.com"))
+                .chain(["USER3@example.com".to_string()])
+                .collect();
+            let creates: Vec<_> = names
+                .into_iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let b = b.clone();
+                    tokio::task::spawn_local(async move {
+                        b.insert_scim(
+                            "User",
+                            format!("id-{i}"),
+                            serde_json::json!({"userName": name}),
+                            "2026-12-05T00:00:00.000Z".into(),
+                        )
+                        .await
+                    })
+                })
+                .collect();
+            let mut created = Vec::new();
+            for h in creates {
+                created.push(h.await.unwrap());
+            }
+            issue.await.unwrap().unwrap();
+            (created, t)
+        });
+        for (i, r) in created.iter().enumerate().take(USERS) {
+            let rec = r.as_ref().unwrap();
+            assert_eq!(
+                (rec.id.as_str(), rec.version),
+                (format!("id-{i}").as_str(), 1)
+            );
+            assert!(store.scim("User", &rec.id).unwrap().is_some());
+        }
+        assert!(
+            matches!(created[USERS], Err(StoreError::Conflict(_))),
+            "{:?}",
+            created[USERS]
+        );
+        assert!(
+            store
+                .scim("User", &format!("id-{USERS}"))
+                .unwrap()
+                .is_none()
+        );
+        assert!(store.token(&token.id).unwrap().is_some());
+        let s = b.stats();
+        assert_eq!((s.jobs, s.tokens), (USERS as u64 + 2, 1));
         assert_eq!(s.transactions, 1, "{s:?}");
     }
 }

@@ -5,7 +5,7 @@
 //! membership rows from the canonical document it is given, so they can never disagree
 //! with it. Versions (the ETag) are checked and bumped inside the write transaction.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use serde_json::Value;
 
 use super::scim_filter::{self, SqlParam};
@@ -149,7 +149,7 @@ impl<'d> Columns<'d> {
 /// `userName` is unique (RFC 7643 §4.1, `uniqueness: server`) as SCIM compares it,
 /// `caseExact: false` under the Unicode fold: refuses a User `id` whose `userName` another
 /// User has in any case (the NOCASE unique index alone sees ASCII case only).
-fn check_user_name_free(tx: &Transaction<'_>, id: &str, c: &Columns<'_>) -> Result<()> {
+fn check_user_name_free(tx: &Connection, id: &str, c: &Columns<'_>) -> Result<()> {
     let (Some(user_name), Some(folded)) = (c.user_name, &c.user_name_fold) else {
         return Ok(());
     };
@@ -174,7 +174,7 @@ fn get(conn: &Connection, resource_type: &str, id: &str) -> Result<Option<ScimRe
         .optional()?)
 }
 
-fn set_members(tx: &Transaction<'_>, group_id: &str, doc: &Value) -> Result<()> {
+fn set_members(tx: &Connection, group_id: &str, doc: &Value) -> Result<()> {
     tx.execute(
         "DELETE FROM scim_group_members WHERE group_id = ?1",
         [group_id],
@@ -199,7 +199,7 @@ fn check_not_self_member(group_id: &str, doc: &Value) -> Result<()> {
 }
 
 /// Members that do not exist (as a User or Group) — a write naming them is refused.
-fn missing_members(tx: &Transaction<'_>, doc: &Value) -> Result<Vec<String>> {
+fn missing_members(tx: &Connection, doc: &Value) -> Result<Vec<String>> {
     let mut stmt =
         tx.prepare_cached("SELECT EXISTS(SELECT 1 FROM scim_resources WHERE id = ?1)")?;
     let mut missing = Vec::new();
@@ -267,6 +267,52 @@ fn page_sql(where_sql: &str, order: &str, q: &ScimQuery<'_>) -> String {
     )
 }
 
+/// Insert a new resource (inside the caller's transaction): `Conflict` when userName is
+/// taken, `Invalid` when a Group names members that do not exist. [`Store::insert_scim`]
+/// runs it in a transaction of its own, the group commit ([`super::TokenBatcher`]) in a
+/// batch's.
+pub(super) fn insert(
+    tx: &Connection,
+    resource_type: &str,
+    id: &str,
+    doc: &Value,
+    now: &str,
+) -> Result<ScimRecord> {
+    if resource_type == "Group" {
+        let missing = missing_members(tx, doc)?;
+        if !missing.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "members do not exist: {}",
+                missing.join(", ")
+            )));
+        }
+    }
+    let c = Columns::of(resource_type, doc);
+    check_user_name_free(tx, id, &c)?;
+    tx.prepare_cached(
+        "INSERT INTO scim_resources (id, resource_type, user_name, external_id, \
+         display_name, user_name_fold, display_name_fold, doc, created_at, \
+         last_modified, version) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1)",
+    )?
+    .execute(params![
+        id,
+        resource_type,
+        c.user_name,
+        c.external_id,
+        c.display_name,
+        c.user_name_fold,
+        c.display_name_fold,
+        doc.to_string(),
+        now,
+    ])
+    .map_err(|e| uniqueness(e, resource_type, doc))?;
+    if resource_type == "Group" {
+        set_members(tx, id, doc)?;
+    }
+    get(tx, resource_type, id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))
+}
+
 impl Store {
     /// Insert a new resource; `Conflict` when userName is taken, `Invalid` when a Group
     /// names members that do not exist.
@@ -277,41 +323,7 @@ impl Store {
         doc: &Value,
         now: &str,
     ) -> Result<ScimRecord> {
-        self.write(|tx| {
-            if resource_type == "Group" {
-                let missing = missing_members(tx, doc)?;
-                if !missing.is_empty() {
-                    return Err(StoreError::Invalid(format!(
-                        "members do not exist: {}",
-                        missing.join(", ")
-                    )));
-                }
-            }
-            let c = Columns::of(resource_type, doc);
-            check_user_name_free(tx, id, &c)?;
-            tx.prepare_cached(
-                "INSERT INTO scim_resources (id, resource_type, user_name, external_id, \
-                 display_name, user_name_fold, display_name_fold, doc, created_at, \
-                 last_modified, version) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1)",
-            )?
-            .execute(params![
-                id,
-                resource_type,
-                c.user_name,
-                c.external_id,
-                c.display_name,
-                c.user_name_fold,
-                c.display_name_fold,
-                doc.to_string(),
-                now,
-            ])
-            .map_err(|e| uniqueness(e, resource_type, doc))?;
-            if resource_type == "Group" {
-                set_members(tx, id, doc)?;
-            }
-            get(tx, resource_type, id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))
-        })
+        self.write(|tx| insert(tx, resource_type, id, doc, now))
     }
 
     /// A resource by id.
