@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use super::domains::EmailDomains;
 use super::error::ScimError;
 use super::schema::{ResourceKind, SchemaRegistry, prefix_meta_locations};
-use super::service::{ListParams, Scim, etag, etag_matches, if_match_version};
+use super::service::{
+    self, ListParams, PreparedUpdate, Scim, etag, etag_matches, if_match_version,
+};
 use crate::guard::authorize;
 use crate::model::Scope;
 use crate::monitor::events::Concerned;
@@ -392,7 +394,7 @@ async fn create(
                     .token_batcher
                     .insert_scim(kind.name(), new.id.clone(), new.doc, new.now)
                     .await;
-                with_scim_inline(&state, domains, |s| s.created(kind, &new.id, result))
+                with_scim_inline(&state, domains, |s| s.written(kind, &new.id, result))
             }
             Err(e) => Err(e),
         }
@@ -465,17 +467,69 @@ async fn update(
     let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
     let concerned = Concerned::of(&body);
     let id = path.into_inner();
-    let (doc, version) = with_scim(&state, domains, move |s| match how {
-        Update::Replace => s.replace(kind, &id, &body, expected.as_deref()),
-        Update::Patch => s.patch(kind, &id, &body, expected.as_deref()),
-    })
-    .await
-    .inspect_err(|_| concerned.note(&req))?;
+    let updated = if kind == ResourceKind::User {
+        update_user(&state, domains, &id, &body, how, expected).await
+    } else {
+        with_scim(&state, domains, move |s| match how {
+            Update::Replace => s.replace(kind, &id, &body, expected.as_deref()),
+            Update::Patch => s.patch(kind, &id, &body, expected.as_deref()),
+        })
+        .await
+    };
+    let (doc, version) = updated.inspect_err(|_| concerned.note(&req))?;
     Ok(resource_response(
         actix_web::http::StatusCode::OK,
         &doc,
         version,
     ))
+}
+
+/// How often a User's update is prepared again when another write changed the User
+/// between the read and the write, before it is done the slow way: read and written in
+/// one transaction of its own on the blocking pool, where no other write can come between.
+const UPDATE_ATTEMPTS: usize = 3;
+
+async fn update_user(
+    state: &web::Data<AppState>,
+    domains: Option<EmailDomains>,
+    id: &str,
+    body: &Value,
+    how: Update,
+    expected: Option<Vec<i64>>,
+) -> Result<(Value, i64), ScimError> {
+    let kind = ResourceKind::User;
+    let change = match how {
+        Update::Replace => service::Update::Replace(body),
+        Update::Patch => service::Update::patch(kind, body)?,
+    };
+    for _ in 0..UPDATE_ATTEMPTS {
+        let prepared = with_scim_inline(state, domains.clone(), |s| {
+            s.prepare_update(kind, id, &change, expected.as_deref())
+        })?;
+        let (version, doc, now) = match prepared {
+            PreparedUpdate::Unchanged(rec) => {
+                return with_scim_inline(state, domains, |s| s.written(kind, id, Ok(rec)));
+            }
+            PreparedUpdate::Write { version, doc, now } => (version, doc, now),
+        };
+        let result = state
+            .oauth
+            .token_batcher
+            .replace_scim(kind.name(), id.to_string(), version, doc, now)
+            .await;
+        let result = match result {
+            Ok(Some(rec)) => Ok(rec),
+            Ok(None) => continue,
+            Err(e) => Err(e),
+        };
+        return with_scim_inline(state, domains, |s| s.written(kind, id, result));
+    }
+    let (id, body) = (id.to_string(), body.clone());
+    with_scim(state, domains, move |s| match how {
+        Update::Replace => s.replace(kind, &id, &body, expected.as_deref()),
+        Update::Patch => s.patch(kind, &id, &body, expected.as_deref()),
+    })
+    .await
 }
 
 async fn delete(

@@ -63,6 +63,38 @@ impl ListParams {
 }
 
 /// The service bound to one store, base URL and moment.
+/// What a PUT (the new document) or a PATCH (its operations) does to a resource.
+pub enum Update<'b> {
+    Replace(&'b Value),
+    Patch {
+        ops: Vec<PatchOp>,
+        removed_extensions: Vec<&'static str>,
+    },
+}
+
+impl Update<'_> {
+    /// The PATCH request `body` of a `kind`, parsed.
+    pub fn patch(kind: ResourceKind, body: &Value) -> Result<Update<'static>, ScimError> {
+        let (ops, removed_extensions) = extension_ops(kind, parse_patch_request(body)?);
+        Ok(Update::Patch {
+            ops,
+            removed_extensions,
+        })
+    }
+}
+
+/// A User's update ready for the group commit ([`Scim::prepare_update`]).
+pub enum PreparedUpdate {
+    /// The change changes nothing: the resource as it is (its version kept).
+    Unchanged(ScimRecord),
+    /// Write `doc` if the resource is still at `version`.
+    Write {
+        version: i64,
+        doc: Value,
+        now: String,
+    },
+}
+
 /// A resource about to be created: its new id, its document, the time of the create.
 pub struct NewResource {
     pub id: String,
@@ -367,7 +399,7 @@ impl Scim<'_> {
         let result = self
             .store
             .insert_scim(kind.name(), &new.id, &new.doc, &new.now);
-        self.created(kind, &new.id, result)
+        self.written(kind, &new.id, result)
     }
 
     /// The checks of a create and the document to insert: no store access for a User
@@ -386,15 +418,15 @@ impl Scim<'_> {
         })
     }
 
-    /// After the insert of `id`: the caches learn of it, and the answer is rendered (no
-    /// store access for a User).
-    pub fn created(
+    /// After the insert or update of `id`: the caches learn of it (whatever the
+    /// outcome), and the answer is rendered (no store access for a User).
+    pub fn written(
         &self,
         kind: ResourceKind,
         id: &str,
         result: Result<ScimRecord, StoreError>,
     ) -> Result<(Value, i64), ScimError> {
-        // A new Group changes its members' `groups`.
+        // A new or changed Group changes its members' `groups`.
         self.changed(kind, id, false);
         let rec = result?;
         Ok((self.shape(kind, &rec, &[], &[])?, rec.version))
@@ -451,30 +483,7 @@ impl Scim<'_> {
         body: &Value,
         if_match: Option<&[i64]>,
     ) -> Result<(Value, i64), ScimError> {
-        let registry = self.registry;
-        let result = self.store.update_scim(
-            kind.name(),
-            id,
-            if_match,
-            &rfc3339_millis(self.now),
-            |current| {
-                self.visible(kind, current)?;
-                let doc = registry
-                    .normalize(
-                        kind,
-                        body,
-                        WriteMode::Replace {
-                            existing: &current.doc,
-                        },
-                    )
-                    .map(strip_password)?;
-                self.restrict_write(kind, Some(&current.doc), doc)
-            },
-        );
-        // Invalidate after the commit (see `cache`), whatever the outcome.
-        self.changed(kind, id, false);
-        let rec = result??;
-        Ok((self.shape(kind, &rec, &[], &[])?, rec.version))
+        self.update(kind, id, &Update::Replace(body), if_match)
     }
 
     /// PATCH: apply RFC 7644 §3.5.2 operations; answers with the full resource.
@@ -485,26 +494,59 @@ impl Scim<'_> {
         body: &Value,
         if_match: Option<&[i64]>,
     ) -> Result<(Value, i64), ScimError> {
-        let ops = parse_patch_request(body)?;
-        let (ops, removed_extensions) = extension_ops(kind, ops);
-        let registry = self.registry;
-        let resolver = registry.resolver(kind);
+        self.update(kind, id, &Update::patch(kind, body)?, if_match)
+    }
+
+    /// A PUT or PATCH in one write transaction of its own (the server sends Users'
+    /// through the group commit instead: [`Scim::prepare_update`]).
+    fn update(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        change: &Update<'_>,
+        if_match: Option<&[i64]>,
+    ) -> Result<(Value, i64), ScimError> {
         let result = self.store.update_scim(
             kind.name(),
             id,
             if_match,
             &rfc3339_millis(self.now),
-            |current| -> Result<Value, ScimError> {
-                self.visible(kind, current)?;
+            |current| self.changed_doc(kind, change, current),
+        );
+        // Invalidate after the commit (see `cache`), whatever the outcome.
+        self.changed(kind, id, false);
+        let rec = result??;
+        Ok((self.shape(kind, &rec, &[], &[])?, rec.version))
+    }
+
+    /// The document `change` makes of `current`, checked as a whole.
+    fn changed_doc(
+        &self,
+        kind: ResourceKind,
+        change: &Update<'_>,
+        current: &ScimRecord,
+    ) -> Result<Value, ScimError> {
+        self.visible(kind, current)?;
+        let registry = self.registry;
+        let existing = WriteMode::Replace {
+            existing: &current.doc,
+        };
+        let doc = match change {
+            Update::Replace(body) => registry.normalize(kind, body, existing)?,
+            Update::Patch {
+                ops,
+                removed_extensions,
+            } => {
+                let resolver = registry.resolver(kind);
                 // `id` is present while patching so a client echoing it unchanged is fine.
                 let mut doc = current.doc.clone();
                 if let Value::Object(m) = &mut doc {
                     m.insert("id".into(), json!(current.id));
                 }
-                apply_patch(&mut doc, &ops, &resolver)?;
+                apply_patch(&mut doc, ops, &resolver)?;
                 if let Value::Object(m) = &mut doc {
                     m.remove("id");
-                    for urn in &removed_extensions {
+                    for urn in removed_extensions {
                         m.remove(*urn);
                     }
                     if let Some(Value::Array(schemas)) = m.get_mut("schemas") {
@@ -516,20 +558,48 @@ impl Scim<'_> {
                     }
                 }
                 // The result must still be a valid resource (required attributes etc.).
-                let doc = registry.normalize(
-                    kind,
-                    &doc,
-                    WriteMode::Replace {
-                        existing: &current.doc,
-                    },
-                )?;
-                self.restrict_write(kind, Some(&current.doc), strip_password(doc))
-            },
-        );
-        // Invalidate after the commit (see `cache`), whatever the outcome.
-        self.changed(kind, id, false);
-        let rec = result??;
-        Ok((self.shape(kind, &rec, &[], &[])?, rec.version))
+                registry.normalize(kind, &doc, existing)?
+            }
+        };
+        self.restrict_write(kind, Some(&current.doc), strip_password(doc))
+    }
+
+    /// A PUT or PATCH of a User for the group commit, up to the write: the resource as it
+    /// is now (a point read), If-Match checked against it, and the new document. The
+    /// write ([`crate::store::TokenBatcher::replace_scim`]) applies only if the resource
+    /// is still at the version read; if not, the caller prepares again. No store access
+    /// but the point read for a User.
+    pub fn prepare_update(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        change: &Update<'_>,
+        if_match: Option<&[i64]>,
+    ) -> Result<PreparedUpdate, ScimError> {
+        let current = self
+            .store
+            .scim(kind.name(), id)?
+            .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.name())))?;
+        if let Some(vs) = if_match
+            && !vs.contains(&current.version)
+        {
+            // As the store's own check words it.
+            return Err(StoreError::Precondition(format!(
+                "the resource is at version {}",
+                current.version
+            ))
+            .into());
+        }
+        let doc = self.changed_doc(kind, change, &current)?;
+        if doc == current.doc {
+            // Nothing changed: keep the version (and the ETag) as it was.
+            return Ok(PreparedUpdate::Unchanged(current));
+        }
+        Ok(PreparedUpdate::Write {
+            version: current.version,
+            doc,
+            now: rfc3339_millis(self.now),
+        })
     }
 
     /// DELETE.

@@ -458,6 +458,23 @@ impl TokenBatcher {
             .await
     }
 
+    /// Replace a SCIM resource's document in the next batch if it is still at `version`;
+    /// resolve to the new record once committed, or to `None` if it changed since (see
+    /// `store::scim::replace_at_version`).
+    pub async fn replace_scim(
+        &self,
+        resource_type: &'static str,
+        id: String,
+        version: i64,
+        doc: serde_json::Value,
+        now: String,
+    ) -> Result<Option<super::ScimRecord>> {
+        self.run(move |c| {
+            super::scim::replace_at_version(c, resource_type, &id, version, &doc, &now)
+        })
+        .await
+    }
+
     /// Resolve once `pending`'s job is answered, leading its batch if the lead comes here.
     async fn settle(&self, pending: Pending) -> Result<()> {
         if pending.leads() {

@@ -313,6 +313,59 @@ pub(super) fn insert(
     get(tx, resource_type, id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))
 }
 
+/// Replace resource `id`'s document with `doc` if it is still at `version` (inside the
+/// caller's transaction): the new record, or `None` when it changed or went since that
+/// version was read (the caller reads it again). `Conflict` when the userName is taken,
+/// `Invalid` when a Group would name itself or members that do not exist.
+pub(super) fn replace_at_version(
+    tx: &Connection,
+    resource_type: &str,
+    id: &str,
+    version: i64,
+    doc: &Value,
+    now: &str,
+) -> Result<Option<ScimRecord>> {
+    if resource_type == "Group" {
+        check_not_self_member(id, doc)?;
+        let missing = missing_members(tx, doc)?;
+        if !missing.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "members do not exist: {}",
+                missing.join(", ")
+            )));
+        }
+    }
+    let c = Columns::of(resource_type, doc);
+    check_user_name_free(tx, id, &c)?;
+    let n = tx
+        .prepare_cached(
+            "UPDATE scim_resources SET user_name = ?3, external_id = ?4, display_name = ?5, \
+             user_name_fold = ?6, display_name_fold = ?7, doc = ?8, last_modified = ?9, \
+             version = version + 1 \
+             WHERE id = ?1 AND resource_type = ?2 AND version = ?10",
+        )?
+        .execute(params![
+            id,
+            resource_type,
+            c.user_name,
+            c.external_id,
+            c.display_name,
+            c.user_name_fold,
+            c.display_name_fold,
+            doc.to_string(),
+            now,
+            version,
+        ])
+        .map_err(|e| uniqueness(e, resource_type, doc))?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if resource_type == "Group" {
+        set_members(tx, id, doc)?;
+    }
+    get(tx, resource_type, id)
+}
+
 impl Store {
     /// Insert a new resource; `Conflict` when userName is taken, `Invalid` when a Group
     /// names members that do not exist.
@@ -379,40 +432,8 @@ impl Store {
                 // Nothing changed: keep the version (and the ETag) as it was.
                 return Ok(Ok(current));
             }
-            if resource_type == "Group" {
-                check_not_self_member(id, &doc)?;
-                let missing = missing_members(tx, &doc)?;
-                if !missing.is_empty() {
-                    return Err(StoreError::Invalid(format!(
-                        "members do not exist: {}",
-                        missing.join(", ")
-                    )));
-                }
-            }
-            let c = Columns::of(resource_type, &doc);
-            check_user_name_free(tx, id, &c)?;
-            tx.prepare_cached(
-                "UPDATE scim_resources SET user_name = ?3, external_id = ?4, display_name = ?5, \
-                 user_name_fold = ?6, display_name_fold = ?7, doc = ?8, last_modified = ?9, \
-                 version = version + 1 \
-                 WHERE id = ?1 AND resource_type = ?2",
-            )?
-            .execute(params![
-                id,
-                resource_type,
-                c.user_name,
-                c.external_id,
-                c.display_name,
-                c.user_name_fold,
-                c.display_name_fold,
-                doc.to_string(),
-                now,
-            ])
-            .map_err(|e| uniqueness(e, resource_type, &doc))?;
-            if resource_type == "Group" {
-                set_members(tx, id, &doc)?;
-            }
-            let rec = get(tx, resource_type, id)?.ok_or_else(|| StoreError::NotFound(id.into()))?;
+            let rec = replace_at_version(tx, resource_type, id, current.version, &doc, now)?
+                .ok_or_else(|| StoreError::NotFound(id.into()))?;
             Ok(Ok(rec))
         })
     }
