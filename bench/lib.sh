@@ -99,3 +99,21 @@ request = function()
 end
 LUA
 }
+
+# patch_lua FILE N: a wrk script PATCHing a random one of N seeded Users at each request
+# (a new givenName each time, so every request writes).
+patch_lua() {
+  cat >"$1" <<LUA
+math.randomseed(os.time())
+local n = 0
+request = function()
+  n = n + 1
+  local path = string.format('/scim/v2/Users/00000000-0000-4000-8000-%012d', math.random(0, $2 - 1))
+  local body = '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"name.givenName","value":"G' .. n .. '"}]}'
+  local headers = {}
+  for k, v in pairs(wrk.headers) do headers[k] = v end
+  headers["Content-Type"] = "application/scim+json"
+  return wrk.format("PATCH", path, headers, body)
+end
+LUA
+}
