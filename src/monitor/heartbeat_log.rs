@@ -41,7 +41,7 @@ fn open(path: &Path) -> std::io::Result<File> {
 /// writes one per SCIM request, so no intermediate `Value` is built).
 #[derive(Serialize)]
 struct RequestLine<'a> {
-    ts: String,
+    ts: &'a str,
     event: &'static str,
     client_id: Option<&'a str>,
     token_id: Option<&'a str>,
@@ -49,12 +49,24 @@ struct RequestLine<'a> {
     method: &'a str,
     path: &'a str,
     status: u16,
-    ip: Option<String>,
+    /// Written with `Display`, straight into the line (no string allocated per event).
+    #[serde(serialize_with = "display")]
+    ip: Option<std::net::IpAddr>,
     user_agent: Option<&'a str>,
     latency_ms: f64,
 }
 
-fn request_line<'a>(e: &'a RequestEvent, ts: String) -> RequestLine<'a> {
+fn display<S: serde::Serializer>(
+    ip: &Option<std::net::IpAddr>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match ip {
+        Some(ip) => s.collect_str(ip),
+        None => s.serialize_none(),
+    }
+}
+
+fn request_line<'a>(e: &'a RequestEvent, ts: &'a str) -> RequestLine<'a> {
     let (client_id, token_id, verdict) = match &e.attribution {
         Attribution::Token {
             token_id,
@@ -76,7 +88,7 @@ fn request_line<'a>(e: &'a RequestEvent, ts: String) -> RequestLine<'a> {
         method: e.method.as_str(),
         path: &e.path,
         status: e.status,
-        ip: e.ip.map(|ip| ip.to_string()),
+        ip: e.ip,
         user_agent: e.user_agent.as_deref(),
         latency_ms: (e.latency_ms * 1000.0).round() / 1000.0,
     }
@@ -136,14 +148,10 @@ impl HeartbeatLog {
                         continue;
                     }
                 }
-                let ts = match &last {
-                    Some((at, s)) if *at == e.at => s.clone(),
-                    _ => {
-                        let s = format_rfc3339(e.at);
-                        last = Some((e.at, s.clone()));
-                        s
-                    }
-                };
+                if last.as_ref().is_none_or(|(at, _)| *at != e.at) {
+                    last = Some((e.at, format_rfc3339(e.at)));
+                }
+                let ts = last.as_ref().map_or("", |(_, s)| s.as_str());
                 serde_json::to_writer(&mut out, &request_line(e, ts))?;
                 out.write_all(b"\n")?;
             }
