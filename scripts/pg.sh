@@ -6,6 +6,8 @@
 #   bash scripts/pg.sh status   exit 0 and say the port when running, exit 3 when not
 #   bash scripts/pg.sh url      print the URL (exit 1 when not running)
 #   bash scripts/pg.sh destroy  stop it and delete target/pg
+#   bash scripts/pg.sh bindir   print where the server's binaries are (exit 1 when none)
+# Only the URL goes to stdout (URL=$(bash scripts/pg.sh start)); what it does, to stderr.
 #
 # `start` is idempotent: a running cluster is reused. It listens on 127.0.0.1 only, on a
 # port free when it starts, and writes:
@@ -121,7 +123,7 @@ make_tls() {
 place_cluster() {
   if [ "$(id -u)" = 0 ]; then
     id -u "$PGUSER_OS" >/dev/null 2>&1 || {
-      echo "pg.sh: creating the system user $PGUSER_OS to run PostgreSQL (it refuses root)"
+      echo "pg.sh: creating the system user $PGUSER_OS to run PostgreSQL (it refuses root)" >&2
       useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
         --user-group "$PGUSER_OS" || die "useradd $PGUSER_OS failed"
     }
@@ -130,7 +132,7 @@ place_cluster() {
       local tmp
       tmp=$(mktemp -d /tmp/scimgate-pg.XXXXXX)
       ln -s "$tmp" "$DIR/cluster"
-      echo "pg.sh: $PGUSER_OS cannot reach $DIR; the cluster lives in $tmp"
+      echo "pg.sh: $PGUSER_OS cannot reach $DIR; the cluster lives in $tmp" >&2
       set_paths
     fi
     mkdir -p "$CLUSTER/"
@@ -145,16 +147,16 @@ init_cluster() {
   local version
   version=$("$BIN/postgres" --version | awk '{print $3}' | cut -d. -f1)
   if [ -f "$DATA/PG_VERSION" ] && [ "$(cat "$DATA/PG_VERSION")" != "$version" ]; then
-    echo "pg.sh: the cluster is of PostgreSQL $(cat "$DATA/PG_VERSION"), the binaries $version: making it anew"
+    echo "pg.sh: the cluster is of PostgreSQL $(cat "$DATA/PG_VERSION"), the binaries $version: making it anew" >&2
     rm -rf "${DATA:?}"
   fi
   [ -f "$DATA/PG_VERSION" ] && return
   [ -s "$DIR/password" ] || { (umask 077; openssl rand -hex 16 >"$DIR/password"); }
-  echo "pg.sh: initdb (PostgreSQL $version, $BIN) in $DATA"
+  echo "pg.sh: initdb (PostgreSQL $version, $BIN) in $DATA" >&2
   as_pg mkdir -p "$SOCK"
   as_pg "$BIN/initdb" -D "$DATA" --no-locale -E UTF8 --auth-local=peer \
     --auth-host=scram-sha-256 >"$CLUSTER/initdb.log" 2>&1 \
-    || { tail -20 "$CLUSTER/initdb.log"; die "initdb failed"; }
+    || { tail -20 "$CLUSTER/initdb.log" >&2; die "initdb failed"; }
   as_pg tee -a "$DATA/postgresql.conf" >/dev/null <<CONF
 
 # scripts/pg.sh: a throw-away cluster for scimgate's tests and benchmarks
@@ -220,15 +222,16 @@ SQL
 cmd_stop() {
   if running_port >/dev/null; then
     as_pg "$BIN/pg_ctl" stop -D "$DATA" -m fast -w -t 60 -s
-    echo "pg.sh: stopped"
+    echo "pg.sh: stopped" >&2
   else
-    echo "pg.sh: not running"
+    echo "pg.sh: not running" >&2
   fi
   rm -f "$DIR/url"
 }
 
-[ $# = 1 ] || die "usage: bash scripts/pg.sh start|stop|status|url|destroy"
+[ $# = 1 ] || die "usage: bash scripts/pg.sh start|stop|status|url|destroy|bindir"
 BIN=$(bindir) || die "no PostgreSQL server binaries (initdb, pg_ctl, postgres): install Debian's postgresql, or set PG_BINDIR"
+[ "$1" = bindir ] && { echo "$BIN"; exit 0; }
 mkdir -p "$DIR"
 # One start or stop at a time.
 exec 8>"$DIR/.lock"
@@ -247,5 +250,5 @@ case $1 in
     [ -L "$DIR/cluster" ] && rm -rf "$CLUSTER"
     exec 8>&-
     rm -rf "${DIR:?}" ;;
-  *) die "usage: bash scripts/pg.sh start|stop|status|url|destroy" ;;
+  *) die "usage: bash scripts/pg.sh start|stop|status|url|destroy|bindir" ;;
 esac
