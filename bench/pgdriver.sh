@@ -69,7 +69,7 @@ if [ "${BUILD_TIMES:-1}" = 1 ]; then
     # timed inside the lock: waiting for another build is not building
     t=$(cd bench/pgdriver && rm -rf "target/alone-$f" && CARGO_TARGET_DIR="target/alone-$f" F=$f \
       flock /tmp/cargo.lock bash -c 't0=$(date +%s.%N)
-        cargo build --release --quiet --no-default-features --features "$F" >&2
+        cargo build --release --quiet --no-default-features --features "$F" >&2 || exit 1
         echo "$(date +%s.%N) - $t0" | bc')
     rm -rf "bench/pgdriver/target/alone-$f"
     printf '| %s | %s | %.0f s |\n' "$f" "$n" "$t" | tee -a "$OUT/results.md"

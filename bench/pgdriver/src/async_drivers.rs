@@ -199,6 +199,7 @@ pub fn tls_check(opts: &Opts) -> Result<Vec<String>, BoxError> {
     let q = "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
     let mut out = Vec::new();
     #[cfg(feature = "deadpool")]
+    #[allow(irrefutable_let_patterns)] // when sqlx is not built
     if let Pool::Deadpool(p) = rt.block_on(pool(Driver::Deadpool, &tls_opts))? {
         let row = rt.block_on(async {
             p.get()
@@ -214,7 +215,7 @@ pub fn tls_check(opts: &Opts) -> Result<Vec<String>, BoxError> {
         ));
     }
     #[cfg(feature = "sqlx")]
-    #[allow(irrefutable_let_patterns)]
+    #[allow(irrefutable_let_patterns)] // when deadpool is not built
     if let Pool::Sqlx(p) = rt.block_on(pool(Driver::Sqlx, &tls_opts))? {
         let (ssl, version): (bool, String) = rt.block_on(sqlx::query_as(q).fetch_one(&p))?;
         out.push(format!("sqlx (rustls, verify-full): ssl={ssl} {version}"));

@@ -26,6 +26,7 @@ mod async_drivers;
 mod harness;
 #[cfg(feature = "sync")]
 mod sync_r2d2;
+#[cfg(feature = "rustls-for-tokio-postgres")]
 mod tls;
 
 use std::path::PathBuf;

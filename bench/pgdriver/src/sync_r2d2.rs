@@ -9,13 +9,13 @@
 
 use crate::harness::{Stats, Test, Window, Worker};
 use crate::{BoxError, INSERT_SQL, Opts, POOL, SELECT_SQL, VALUE};
+use postgres::tls::{MakeTlsConnect, TlsConnect};
 use postgres::types::Type;
 use postgres::{Client, NoTls, Socket, Statement};
 use r2d2_postgres::PostgresConnectionManager;
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Instant;
-use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// A pooled client with the statements it prepared.

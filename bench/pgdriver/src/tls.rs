@@ -1,11 +1,11 @@
-//! The rustls client configuration that trusts scripts/pg.sh's CA (target/pg/ca.pem).
+//! The rustls client configuration that trusts scripts/pg.sh's CA (target/pg/ca.pem), for
+//! postgres and tokio-postgres (sqlx reads the CA itself).
 
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use std::path::Path;
 use std::sync::Arc;
 
-#[allow(dead_code)] // unused when only sqlx is built (it reads the CA itself)
 pub fn client_config(ca: &Path) -> Result<rustls::ClientConfig, crate::BoxError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca)? {
