@@ -42,8 +42,12 @@ echo "== build (release)" >&2
 (cd bench/pgdriver && flock /tmp/cargo.lock cargo build --release --quiet)
 BIN=$ROOT/bench/pgdriver/target/release/pgdriver
 
+# What one WAL flush costs on this disk (the floor of a committed transaction's latency).
+FSYNC=$(flock /tmp/cargo.lock "$(bash scripts/pg.sh bindir)/pg_test_fsync" -s 1 -f "$OUT/fsync.test" 2>/dev/null \
+  | awk '$1 == "fdatasync" {print $2, $3; exit}')
+rm -f "$OUT/fsync.test"
 {
-  echo "PostgreSQL: $(psql -X -At "$URL" -c 'SHOW server_version'), fsync $(psql -X -At "$URL" -c 'SHOW fsync'), synchronous_commit $(psql -X -At "$URL" -c 'SHOW synchronous_commit'); ${SECS} s per figure"
+  echo "PostgreSQL: $(psql -X -At "$URL" -c 'SHOW server_version'), fsync $(psql -X -At "$URL" -c 'SHOW fsync'), synchronous_commit $(psql -X -At "$URL" -c 'SHOW synchronous_commit'); pg_test_fsync: fdatasync ${FSYNC:-?}; ${SECS} s per figure"
   echo
   echo "| driver | operation | callers | ops/s | rows/s | p50 ms | p99 ms |"
   echo "|---|---|---:|---:|---:|---:|---:|"
