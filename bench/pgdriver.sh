@@ -15,7 +15,9 @@
 # 2-core box nothing else may build or measure meanwhile.
 # Env: SECS (per measurement, default 5; 1 s of warm-up before each), DRIVERS (default all:
 # sync sync-typed deadpool-tasks deadpool-block_on sqlx-tasks sqlx-block_on), BUILD_TIMES (1).
-# Output: Markdown table rows on stdout, also in target/pgdriver/results.md.
+# Output: a header line (server version, fsync, synchronous_commit, and pg_test_fsync's
+# fdatasync rate on this disk), Markdown table rows on stdout, also in
+# target/pgdriver/results.md.
 # Usage: bash bench/pgdriver.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
