@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Which PostgreSQL driver for scimgate (issue 16): bench/pgdriver/ measured end to end.
 #
-# Starts the cluster of scripts/pg.sh (reused when running), makes the tables in its
-# scimgate_test database (bench_kv: 100,000 rows; bench_ins: emptied before each driver),
-# builds bench/pgdriver (release, its own workspace), and runs, for each driver, a point
+# Starts the cluster of scripts/pg.sh (reused when running; stopped at the end when this
+# script started it), makes the tables in its scimgate_test database (bench_kv: 100,000
+# rows; bench_ins: emptied before each driver), builds bench/pgdriver (release, its own workspace), and runs, for each driver, a point
 # SELECT by primary key, a one-row INSERT committed, and 32 INSERTs committed together, with
 # 1 and 16 concurrent callers (pool of 16), then the point SELECT again over TLS, then checks
 # that every driver connects with TLS (rustls, verify-full against target/pg/ca.pem).
@@ -28,6 +28,8 @@ OUT=$ROOT/target/pgdriver
 mkdir -p "$OUT"
 export CARGO_TERM_COLOR=never
 
+# Stopped at the end if this script started it.
+bash scripts/pg.sh status >/dev/null 2>&1 || trap 'bash "$ROOT/scripts/pg.sh" stop >/dev/null 2>&1' EXIT
 URL=$(bash scripts/pg.sh start)
 export PG_URL=$URL PG_CA=$ROOT/target/pg/ca.pem
 
