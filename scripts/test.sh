@@ -13,7 +13,15 @@
 #   - target/venv: a Python venv with tests/thirdparty/requirements.txt (authlib, requests,
 #     aiosmtpd, pinned); its python is exported as SCIMGATE_TEST_PYTHON for every suite;
 #   - target/scim2-tester-venv: scim2-tester and its pins from tests/compliance/requirements.txt
-#     (installed by tests/compliance/scim2-tester.sh when the compliance suite first runs).
+#     (installed by tests/compliance/scim2-tester.sh when the compliance suite first runs);
+#   - Debian's postgresql (the server's binaries), when scripts/pg.sh finds no initdb, pg_ctl
+#     and postgres: `apt-get install --no-install-recommends --no-upgrade` as for Chromium
+#     (Debian's package also makes a cluster of its own, unused here).
+# Then starts a throw-away PostgreSQL cluster, `bash scripts/pg.sh start` (target/pg/, a free
+# port on 127.0.0.1, run as the system user scimgate-pg when root), exports its URL as
+# SCIMGATE_TEST_PG_URL and its CA (ssl = on) as SCIMGATE_TEST_PG_CA for every suite, and
+# stops it when this script ends (unless it was running before). If that fails the suites
+# run all the same, without the variables.
 # The first run builds everything cold: about 10 minutes on 2 cores.
 # Then runs, in order, each suite whatever the previous one did:
 #   1. cargo test --workspace
@@ -120,8 +128,26 @@ if ! cmp -s "$REQS" "$VENV/.requirements" 2>/dev/null || ! "$VENV/bin/python" -c
   fi
 fi
 [ -x "$VENV/bin/python" ] && export SCIMGATE_TEST_PYTHON=$VENV/bin/python
+
+# --- setup: a throw-away PostgreSQL cluster for the tests of the PostgreSQL store (issue 16)
+if ! bash scripts/pg.sh bindir >/dev/null 2>&1; then
+  step "setup: PostgreSQL's server (scripts/pg.sh finds no initdb, pg_ctl and postgres)"
+  apt_install "the PostgreSQL tests (a throw-away cluster: scripts/pg.sh)" postgresql || true
+fi
+PG_STARTED=
+bash scripts/pg.sh status >/dev/null 2>&1 || PG_STARTED=1
+step "setup: PostgreSQL cluster (bash scripts/pg.sh start)"
+if PG_URL=$(bash scripts/pg.sh start 2>"$LOGS/pg.log"); then
+  export SCIMGATE_TEST_PG_URL=$PG_URL SCIMGATE_TEST_PG_CA=$ROOT/target/pg/ca.pem
+  # Stop the cluster when this script ends, however it ends, if this script started it.
+  [ -n "$PG_STARTED" ] && trap 'bash "$ROOT/scripts/pg.sh" stop >/dev/null 2>&1' EXIT
+  echo "$(bash scripts/pg.sh status)${PG_STARTED:+; stopped at the end}"
+else
+  cat "$LOGS/pg.log"
+  echo "no PostgreSQL cluster: SCIMGATE_TEST_PG_URL is not set (the tests that need it skip, or fail under CI=true)"
+fi
 exec 9>&-
-echo "setup: $((SECONDS - T0))s${SCIMGATE_TEST_PYTHON:+; SCIMGATE_TEST_PYTHON=$SCIMGATE_TEST_PYTHON}"
+echo "setup: $((SECONDS - T0))s${SCIMGATE_TEST_PYTHON:+; SCIMGATE_TEST_PYTHON=$SCIMGATE_TEST_PYTHON}${SCIMGATE_TEST_PG_URL:+; SCIMGATE_TEST_PG_URL and SCIMGATE_TEST_PG_CA set}"
 
 # --- the suites
 PASSED=0 FAILED=0 REPORT=()
