@@ -46,6 +46,8 @@ mod tests {
         "SCIMGATE_NEW_TOOL_PASSWORD",
         "SCIMGATE_USER_PASSWORD",
         "SCIMGATE_TEST_PYTHON",
+        "SCIMGATE_TEST_PG_URL",
+        "SCIMGATE_TEST_PG_CA",
         "SCIMGATE_BLESS_DOCS",
     ];
 

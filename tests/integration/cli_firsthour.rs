@@ -454,8 +454,8 @@ fn the_suite_needs_nothing_outside_the_repository() {
     assert!(compliance.contains("CHECK=${SCIM_CHECK:-tests/compliance/scim2-tester.sh}"));
 }
 
-/// scripts/test.sh installs Chromium without recommends and without upgrading installed
-/// packages, says so before doing it, and the README names what it installs and the
+/// scripts/test.sh installs Chromium and PostgreSQL without recommends and without upgrading
+/// installed packages, says so before doing it, and the README names what it installs and the
 /// cold build time.
 #[test]
 fn test_script_installs_only_what_the_readme_names() {
@@ -468,14 +468,18 @@ fn test_script_installs_only_what_the_readme_names() {
     assert!(script.contains(
         "apt_install \"the browser suite (headless Chromium)\" chromium fonts-liberation"
     ));
+    assert!(script.contains(
+        "apt_install \"the PostgreSQL tests (a throw-away cluster: scripts/pg.sh)\" postgresql"
+    ));
     assert_eq!(
         script.matches("apt_install \"").count(),
-        1,
-        "one apt install"
+        2,
+        "two apt installs: Chromium and PostgreSQL"
     );
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     for needle in [
         "`chromium` and `fonts-liberation`",
+        "Debian's `postgresql`, only if no PostgreSQL server binaries are found",
         "--no-install-recommends --no-upgrade",
         "about 10 minutes on 2 cores",
         "tests/compliance/requirements.txt",
