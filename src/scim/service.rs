@@ -580,16 +580,7 @@ impl Scim<'_> {
             .store
             .scim(kind.name(), id)?
             .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.name())))?;
-        if let Some(vs) = if_match
-            && !vs.contains(&current.version)
-        {
-            // As the store's own check words it.
-            return Err(StoreError::Precondition(format!(
-                "the resource is at version {}",
-                current.version
-            ))
-            .into());
-        }
+        crate::store::check_version(&current, if_match)?;
         let doc = self.changed_doc(kind, change, &current)?;
         if doc == current.doc {
             // Nothing changed: keep the version (and the ETag) as it was.

@@ -591,6 +591,14 @@ mod tests {
         (dir, store, client.id)
     }
 
+    /// One event loop, as an actix worker runs: a current-thread runtime and a LocalSet.
+    fn event_loop() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        (rt, tokio::task::LocalSet::new())
+    }
+
     fn record(client: &str) -> (token::NewToken, NewTokenRecord) {
         super::super::tokens::access_record(client, 1_000, i64::MAX / 2)
     }
@@ -835,10 +843,7 @@ mod tests {
     fn async_submits_of_one_event_loop_turn_share_a_transaction() {
         let (_d, store, client) = store_with_client();
         let b = TokenBatcher::new(store.clone());
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let local = tokio::task::LocalSet::new();
+        let (rt, local) = event_loop();
         const TASKS: usize = 20;
         let ids = local.block_on(&rt, async {
             let handles: Vec<_> = (0..TASKS)
@@ -872,10 +877,7 @@ mod tests {
     fn scim_creates_join_the_batch_and_a_conflict_is_undone_alone() {
         let (_d, store, client) = store_with_client();
         let b = TokenBatcher::new(store.clone());
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let local = tokio::task::LocalSet::new();
+        let (rt, local) = event_loop();
         const USERS: usize = 10;
         let (created, token) = local.block_on(&rt, async {
             let (t, r) = record(&client);

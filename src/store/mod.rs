@@ -54,7 +54,7 @@ pub use migrate::known_version as schema_version;
 pub use monitor::Activity;
 pub use provisioning::{MAX_PER_CLIENT, PendingErrors, ProvisioningError};
 pub use retention::Pruned;
-pub use scim::{ScimQuery, ScimRecord};
+pub use scim::{ScimQuery, ScimRecord, check_version};
 pub use tokens::{NewTokenRecord, RevokeOutcome, SHORT_LIFETIME, TokenFilter};
 
 /// How long a statement waits for another process's write lock before giving up.

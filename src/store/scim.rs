@@ -198,8 +198,8 @@ fn check_not_self_member(group_id: &str, doc: &Value) -> Result<()> {
     Ok(())
 }
 
-/// Members that do not exist (as a User or Group) — a write naming them is refused.
-fn missing_members(tx: &Connection, doc: &Value) -> Result<Vec<String>> {
+/// `Invalid`, naming them, if any member does not exist (as a User or Group).
+fn check_members_exist(tx: &Connection, doc: &Value) -> Result<()> {
     let mut stmt =
         tx.prepare_cached("SELECT EXISTS(SELECT 1 FROM scim_resources WHERE id = ?1)")?;
     let mut missing = Vec::new();
@@ -209,11 +209,20 @@ fn missing_members(tx: &Connection, doc: &Value) -> Result<Vec<String>> {
             missing.push(m);
         }
     }
-    Ok(missing)
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "members do not exist: {}",
+            missing.join(", ")
+        )))
+    }
 }
 
-/// `expected`: the versions an If-Match header accepts (`None`: any).
-fn check_version(current: &ScimRecord, expected: Option<&[i64]>) -> Result<()> {
+/// `Precondition` unless `current` is at one of the versions an If-Match header accepts
+/// (`expected`; `None`: any). The store checks it inside its write; the group commit's
+/// update path (`Scim::prepare_update`) checks it against the version it read.
+pub fn check_version(current: &ScimRecord, expected: Option<&[i64]>) -> Result<()> {
     match expected {
         Some(vs) if !vs.contains(&current.version) => Err(StoreError::Precondition(format!(
             "the resource is at version {}",
@@ -279,13 +288,7 @@ pub(super) fn insert(
     now: &str,
 ) -> Result<ScimRecord> {
     if resource_type == "Group" {
-        let missing = missing_members(tx, doc)?;
-        if !missing.is_empty() {
-            return Err(StoreError::Invalid(format!(
-                "members do not exist: {}",
-                missing.join(", ")
-            )));
-        }
+        check_members_exist(tx, doc)?;
     }
     let c = Columns::of(resource_type, doc);
     check_user_name_free(tx, id, &c)?;
@@ -327,13 +330,7 @@ pub(super) fn replace_at_version(
 ) -> Result<Option<ScimRecord>> {
     if resource_type == "Group" {
         check_not_self_member(id, doc)?;
-        let missing = missing_members(tx, doc)?;
-        if !missing.is_empty() {
-            return Err(StoreError::Invalid(format!(
-                "members do not exist: {}",
-                missing.join(", ")
-            )));
-        }
+        check_members_exist(tx, doc)?;
     }
     let c = Columns::of(resource_type, doc);
     check_user_name_free(tx, id, &c)?;
