@@ -24,13 +24,9 @@ if [ -z "${SEED:-}" ]; then
   cargo build --release --quiet -j 1 --example seed
   SEED=$R/examples/seed
 fi
-WORK=$(mktemp -d)
-SERVER=""
-cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+bench_workdir
 
 start() { start_server "$1" "$2" SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0; } # binary db
 stop() { stop_server; }

@@ -14,12 +14,9 @@ DUR=${1:-10}
 CONN=${CONN:-32}
 cargo build --release --quiet --workspace --bins --example seed --example rate
 R=$PWD/target/release
-WORK=$(mktemp -d)
-SERVER=""
-cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+bench_workdir
 
 DB=$WORK/s.db
 "$R/examples/seed" tokens "$DB" 100000

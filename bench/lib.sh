@@ -1,5 +1,14 @@
 # Shared by the benchmark scripts (sourced, run from the repository's root).
 
+# bench_workdir: a scratch directory WORK, removed at exit with the server SERVER (if any)
+# still running then killed.
+bench_workdir() {
+  WORK=$(mktemp -d)
+  SERVER=""
+  cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
+  trap cleanup EXIT
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # Every response must be a 200 with the expected body (an error with a 200 would not
@@ -83,19 +92,29 @@ LUA
   check_lua "$1" '"totalResults":1}'
 }
 
+# scim_write_lua FILE: the start of a wrk script sending SCIM JSON: `scim(method, path,
+# body)` keeps the -H headers (wrk.format drops them when given a table) and adds the
+# content type.
+scim_write_lua() {
+  cat >"$1" <<'LUA'
+local function scim(method, path, body)
+  local headers = {}
+  for k, v in pairs(wrk.headers) do headers[k] = v end
+  headers["Content-Type"] = "application/scim+json"
+  return wrk.format(method, path, headers, body)
+end
+LUA
+}
+
 # post_lua FILE: a wrk script creating a new SCIM User at each request (unique userNames).
 post_lua() {
-  cat >"$1" <<'LUA'
+  scim_write_lua "$1"
+  cat >>"$1" <<'LUA'
 local n = 0
 local tid = tostring(math.random(1, 1e9))
 request = function()
   n = n + 1
-  local body = '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"post-' .. tid .. '-' .. n .. '@example.com","name":{"givenName":"P","familyName":"Q"},"active":true}'
-  -- wrk.format drops the -H headers when given a table: pass them along.
-  local headers = {}
-  for k, v in pairs(wrk.headers) do headers[k] = v end
-  headers["Content-Type"] = "application/scim+json"
-  return wrk.format("POST", nil, headers, body)
+  return scim("POST", nil, '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"post-' .. tid .. '-' .. n .. '@example.com","name":{"givenName":"P","familyName":"Q"},"active":true}')
 end
 LUA
 }
@@ -103,17 +122,14 @@ LUA
 # patch_lua FILE N: a wrk script PATCHing a random one of N seeded Users at each request
 # (a new givenName each time, so every request writes).
 patch_lua() {
-  cat >"$1" <<LUA
+  scim_write_lua "$1"
+  cat >>"$1" <<LUA
 math.randomseed(os.time())
 local n = 0
 request = function()
   n = n + 1
   local path = string.format('/scim/v2/Users/00000000-0000-4000-8000-%012d', math.random(0, $2 - 1))
-  local body = '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"name.givenName","value":"G' .. n .. '"}]}'
-  local headers = {}
-  for k, v in pairs(wrk.headers) do headers[k] = v end
-  headers["Content-Type"] = "application/scim+json"
-  return wrk.format("PATCH", path, headers, body)
+  return scim("PATCH", path, '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"name.givenName","value":"G' .. n .. '"}]}')
 end
 LUA
 }

@@ -4,7 +4,7 @@
 #   ceiling             a bare actix-web server built here (bench/ceiling.rs, one worker,
 #                       a fixed small JSON answer), sent the very request client_credentials
 #                       is (POST, Basic, form body, same wrk script and body check)
-#   healthz             scimgate's own GET /healthz, a second labelled line (not a ceiling:
+#   scimgate_healthz    scimgate's own GET /healthz, a second labelled line (not a ceiling:
 #                       it pays scimgate's middleware and access log)
 #   client_credentials  POST /oauth2/token, HTTP Basic, grant_type=client_credentials
 #                       (every request issues and commits a new access token)
@@ -26,13 +26,9 @@ CONN=${CONN:-32}
 SEED_TOKENS=${SEED_TOKENS:-100000}
 cargo build --release --quiet -j 1 --bin scimgate --example seed --example ceiling
 R=${CARGO_TARGET_DIR:-$PWD/target}/release
-WORK=$(mktemp -d)
-SERVER=""
-cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+bench_workdir
 
 start() { start_server "$R/scimgate" "$1" SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0; } # db
 stop() { stop_server; }
@@ -77,7 +73,7 @@ for ROUND in $(seq "$ROUNDS"); do
   run ceiling "$C/oauth2/token" -H "$BASIC" -s "$WORK/cc.lua"
   run client_credentials "$B/oauth2/token" -H "$BASIC" -s "$WORK/cc.lua"
   run introspect "$B/oauth2/introspect" -H "$BASIC" -s "$WORK/introspect.lua"
-  run healthz "$B/healthz"
+  run scimgate_healthz "$B/healthz"
   run ceiling_after "$C/oauth2/token" -H "$BASIC" -s "$WORK/cc.lua"
 done
 stop
@@ -105,7 +101,7 @@ for rnd, r in sorted(rounds.items()):
         cells.append(f"{r[n][0]:8.0f} = {r[n][0] / c:.2f}x")
     print(f"{rnd:5d}  {c:8.0f} ({r['ceiling'][0]:.0f}/{r['ceiling_after'][0]:.0f})   "
           + "      ".join(cells)
-          + f"      (scimgate GET /healthz {r['healthz'][0]:.0f} = {r['healthz'][0] / c:.2f}x)")
+          + f"      (scimgate GET /healthz {r['scimgate_healthz'][0]:.0f} = {r['scimgate_healthz'][0] / c:.2f}x)")
 print()
 print("median round, per endpoint (req/s, p50, p99, ratio to that round's ceiling):")
 for n, target in targets.items():

@@ -13,17 +13,16 @@ EXPIRED=${EXPIRED:-1000000}
 CONN=${CONN:-32}
 cargo build --release --quiet --workspace --bins --example seed
 R=${CARGO_TARGET_DIR:-$PWD/target}/release
-WORK=$(mktemp -d)
-SERVER=""
-cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_workdir
 export SCIMGATE_DB=$WORK/s.db SCIMGATE_TOOL_PASSWORD=bench-password
 "$R/config" init >/dev/null
 "$R/examples/seed" tokens "$SCIMGATE_DB" 100000
 "$R/examples/seed" expired "$SCIMGATE_DB" "$EXPIRED"
 read -r CLIENT_ID CLIENT_SECRET < <("$R/examples/seed" client "$SCIMGATE_DB")
 BASIC="Authorization: Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0 taskset -c 0 "$R/scimgate" serve --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done

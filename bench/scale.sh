@@ -15,12 +15,9 @@ CONN=${CONN:-32}
 ROUNDS=${ROUNDS:-3}
 cargo build --release --quiet --workspace --bins --example seed
 R=$PWD/target/release
-WORK=$(mktemp -d)
-SERVER=""
-cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+bench_workdir
 
 FAILED=0
 run() { # LABEL URL [wrk args…]
