@@ -184,7 +184,7 @@ async fn serve(settings: Settings, store: Arc<Store>) -> std::io::Result<()> {
         %listen,
         public_url = %settings.public_url,
         tls = settings.tls.is_some(),
-        db = %settings.db.display(),
+        db = %settings.db,
         "scimgate listening"
     );
     let result = server.run().await;

@@ -14,7 +14,7 @@
 //! the port is bound, so a bad certificate stops the start with one sentence.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::time::Duration;
 
@@ -121,7 +121,7 @@ const MAX_REFRESH_REUSE_GRACE: i64 = 300;
 /// Validated server settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub db: PathBuf,
+    pub db: crate::store::Location,
     pub listen: SocketAddr,
     /// Base URL clients use to reach us (issuer, SCIM `meta.location`), no trailing slash.
     pub public_url: String,
@@ -158,12 +158,13 @@ pub struct Settings {
 impl Settings {
     /// Validate layered raw values.
     pub fn resolve(raw: RawSettings) -> Result<Settings, SettingsError> {
-        let db = PathBuf::from(raw.db.clone().unwrap_or_else(|| "scimgate.db".into()));
-        let monitor = crate::monitor::config::resolve(&raw, &db)?;
         let invalid = |name: &str, reason: String| SettingsError::Invalid {
             name: name.into(),
             reason,
         };
+        let db = crate::store::Location::parse(raw.db.as_deref().unwrap_or("scimgate.db"))
+            .map_err(|e| invalid("db", e))?;
+        let monitor = crate::monitor::config::resolve(&raw, db.sqlite_path())?;
         let listen_s = raw.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen: SocketAddr = listen_s.parse().map_err(|_| {
             invalid(
@@ -288,7 +289,7 @@ mod tests {
         };
         let env = RawSettings::from_env(|k| (k == "SCIMGATE_DB").then(|| "b.db".into())).unwrap();
         let s = Settings::resolve(file.overlay(env)).unwrap();
-        assert_eq!(s.db, PathBuf::from("b.db"));
+        assert_eq!(s.db.sqlite_path(), Some(std::path::Path::new("b.db")));
         assert_eq!(s.listen.port(), 9000);
     }
 

@@ -66,7 +66,8 @@ impl AppState {
         ));
         let checkpointer = Checkpointer::start(&store)
             .inspect_err(|e| tracing::warn!(error = %e, "no background WAL checkpoints"))
-            .ok();
+            .ok()
+            .flatten();
         AppState {
             monitor,
             scim_base_url: format!("{}/scim/v2", settings.public_url).into(),

@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use scimgate::admin::{Admin, AdminError};
-use scimgate::store::{Store, StoreError};
+use scimgate::store::{Location, Store, StoreError};
 use scimgate::time::Clock;
 
 /// scimgate's admin CLI: API clients, tokens, login accounts and the audit log.
@@ -43,14 +43,15 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Store file (the server's SQLite database); give it when not in the server's directory.
+    /// The server's store: its SQLite file (give it when not in the server's directory),
+    /// or a postgres:// URL.
     #[arg(
         long,
         global = true,
         env = "SCIMGATE_DB",
         default_value = "scimgate.db"
     )]
-    pub db: PathBuf,
+    pub db: Location,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,

@@ -47,19 +47,17 @@ pub fn init(g: &GlobalArgs, a: &InitArgs, clock: Clock, actor: String) -> CliRes
         admin.set_max_token_lifetime(max)?;
     }
     let max = admin.max_token_lifetime()?;
-    // The absolute path: which directory the store went into is the point.
-    let db = std::path::absolute(&g.db).unwrap_or_else(|_| g.db.clone());
+    // The absolute path: which directory the store went into is the point (a URL shows
+    // no password).
+    let db = g.db.shown();
     if g.json {
         print_json(&json!({
-            "store": db.display().to_string(),
+            "store": db,
             "initialised": true,
             "max_token_lifetime": max.to_string(),
         }));
     } else {
-        println!(
-            "Store {} initialised; tool password set. Tokens may live at most {max}.",
-            db.display()
-        );
+        println!("Store {db} initialised; tool password set. Tokens may live at most {max}.");
     }
     Ok(())
 }

@@ -112,8 +112,9 @@ fn std_duration(
     Ok(std::time::Duration::from_secs(d.secs().unsigned_abs()))
 }
 
-/// Resolve the monitoring part of the settings; `db` locates the default heartbeat log.
-pub fn resolve(raw: &RawSettings, db: &Path) -> Result<MonitorSettings, SettingsError> {
+/// Resolve the monitoring part of the settings; `db` (a SQLite store's file) locates the
+/// default heartbeat log, which is otherwise in the current directory.
+pub fn resolve(raw: &RawSettings, db: Option<&Path>) -> Result<MonitorSettings, SettingsError> {
     let invalid = |name: &str, reason: String| SettingsError::Invalid {
         name: name.into(),
         reason,
@@ -122,7 +123,7 @@ pub fn resolve(raw: &RawSettings, db: &Path) -> Result<MonitorSettings, Settings
     let heartbeat_log = match &raw.heartbeat_log {
         Some(p) => PathBuf::from(p),
         None => db
-            .parent()
+            .and_then(Path::parent)
             .filter(|d| !d.as_os_str().is_empty())
             .map(|d| d.join("scim_heartbeat.log"))
             .unwrap_or_else(|| PathBuf::from("scim_heartbeat.log")),
@@ -233,7 +234,11 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let m = resolve(&RawSettings::default(), Path::new("/var/lib/scimgate/s.db")).unwrap();
+        let m = resolve(
+            &RawSettings::default(),
+            Some(Path::new("/var/lib/scimgate/s.db")),
+        )
+        .unwrap();
         assert!(m.enabled);
         assert_eq!(m.tick.as_secs(), 30);
         assert_eq!(
@@ -249,32 +254,36 @@ mod tests {
 
     #[test]
     fn token_retention_is_off_unless_set_and_must_be_a_duration() {
-        let m = resolve(&RawSettings::default(), Path::new("s.db")).unwrap();
+        let m = resolve(&RawSettings::default(), Some(Path::new("s.db"))).unwrap();
         assert_eq!(m.token_retention, None, "every token is kept by default");
         let raw = RawSettings {
             token_retention: Some("90d".into()),
             ..RawSettings::default()
         };
-        let m = resolve(&raw, Path::new("s.db")).unwrap();
+        let m = resolve(&raw, Some(Path::new("s.db"))).unwrap();
         assert_eq!(m.token_retention, Some(Duration::days(90)));
         let bad = RawSettings {
             token_retention: Some("forever".into()),
             ..RawSettings::default()
         };
-        let err = resolve(&bad, Path::new("s.db")).unwrap_err().to_string();
+        let err = resolve(&bad, Some(Path::new("s.db")))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("token_retention"), "{err}");
     }
 
     #[test]
     fn the_digest_interval_defaults_to_15m_and_must_be_a_positive_duration() {
-        let m = resolve(&RawSettings::default(), Path::new("s.db")).unwrap();
+        let m = resolve(&RawSettings::default(), Some(Path::new("s.db"))).unwrap();
         assert_eq!(m.digest_interval, Duration::minutes(15));
         for bad in ["0s", "soon"] {
             let raw = RawSettings {
                 provisioning_digest_interval: Some(bad.into()),
                 ..RawSettings::default()
             };
-            let err = resolve(&raw, Path::new("s.db")).unwrap_err().to_string();
+            let err = resolve(&raw, Some(Path::new("s.db")))
+                .unwrap_err()
+                .to_string();
             assert!(
                 err.starts_with("setting `provisioning_digest_interval`"),
                 "{bad}: {err}"
@@ -302,7 +311,7 @@ mod tests {
             monitor_tick: Some("2s".into()),
             ..RawSettings::default()
         };
-        let m = resolve(&raw, Path::new("s.db")).unwrap();
+        let m = resolve(&raw, Some(Path::new("s.db"))).unwrap();
         assert_eq!(m.tick.as_secs(), 2);
         let e = m.email.unwrap();
         assert_eq!((e.port, e.to.len()), (587, 2));
@@ -314,7 +323,7 @@ mod tests {
             ..RawSettings::default()
         };
         assert!(
-            resolve(&bad, Path::new("s.db"))
+            resolve(&bad, Some(Path::new("s.db")))
                 .unwrap_err()
                 .to_string()
                 .contains("not an e-mail address")
@@ -324,7 +333,7 @@ mod tests {
             ..RawSettings::default()
         };
         assert!(
-            resolve(&bad, Path::new("s.db"))
+            resolve(&bad, Some(Path::new("s.db")))
                 .unwrap_err()
                 .to_string()
                 .starts_with("setting `expiry_warnings`")
@@ -333,6 +342,6 @@ mod tests {
             webhook_url: Some("ftp://x".into()),
             ..RawSettings::default()
         };
-        assert!(resolve(&bad, Path::new("s.db")).is_err());
+        assert!(resolve(&bad, Some(Path::new("s.db"))).is_err());
     }
 }

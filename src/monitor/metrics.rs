@@ -221,6 +221,6 @@ pub fn render(
     );
 
     let mut out = String::new();
-    encode(&mut out, &registry).map_err(|e| StoreError::Sqlite(e.to_string()))?;
+    encode(&mut out, &registry).map_err(|e| StoreError::Database(e.to_string()))?;
     Ok(out)
 }

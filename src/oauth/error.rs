@@ -169,12 +169,12 @@ mod tests {
         assert!(!r.headers().contains_key(header::WWW_AUTHENTICATE));
         assert_eq!(OAuthError::InvalidScope("x".into()).status_code(), 400);
         assert_eq!(
-            OAuthError::Store(StoreError::Sqlite("disk".into())).status_code(),
+            OAuthError::Store(StoreError::Database("disk".into())).status_code(),
             503
         );
         // RFC 6749 §5.2 has no `temporarily_unavailable` at the token endpoint.
         assert_eq!(
-            OAuthError::Store(StoreError::Sqlite("disk".into())).code(),
+            OAuthError::Store(StoreError::Database("disk".into())).code(),
             "server_error"
         );
         // A client cut off mid-issuance is the client's state, not a store failure.

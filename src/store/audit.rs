@@ -4,7 +4,7 @@
 
 use rusqlite::{Connection, params, params_from_iter};
 
-use super::{Result, Store};
+use super::{Result, Store, on_postgres};
 use crate::model::{AuditEvent, NewAuditEvent};
 use crate::time::Timestamp;
 
@@ -28,11 +28,13 @@ pub(super) fn append(conn: &Connection, e: &NewAuditEvent, at: Timestamp) -> Res
 impl Store {
     /// Append one audit event.
     pub fn audit(&self, e: &NewAuditEvent, at: Timestamp) -> Result<()> {
+        on_postgres!(self, pg => pg.audit(e, at));
         self.write(|tx| append(tx, e, at))
     }
 
     /// Append several audit events in one transaction.
     pub fn audit_many(&self, events: &[NewAuditEvent], at: Timestamp) -> Result<()> {
+        on_postgres!(self, pg => pg.audit_many(events, at));
         self.write(|tx| {
             for e in events {
                 append(tx, e, at)?;
@@ -44,6 +46,7 @@ impl Store {
     /// Events at or after `since` (all if `None`), oldest first, at most `limit` of the
     /// newest.
     pub fn audit_events(&self, since: Option<Timestamp>, limit: usize) -> Result<Vec<AuditEvent>> {
+        on_postgres!(self, pg => pg.audit_events(since, limit));
         let mut sql = String::from(
             "SELECT seq, at, actor, action, outcome, client_id, token_id, detail FROM audit_events",
         );

@@ -127,7 +127,7 @@ impl Drop for Job {
     fn drop(&mut self) {
         // A no-op if the job was answered; otherwise its waiter must not hang.
         self.reply.complete(|| {
-            Err(StoreError::Sqlite(
+            Err(StoreError::Database(
                 "the token batch was abandoned before committing this token".into(),
             ))
         });
@@ -202,7 +202,7 @@ impl Shared {
                 }
                 let result = match job.work.take() {
                     Some(work) => work(tx),
-                    None => Err(StoreError::Sqlite("the job ran twice".into())),
+                    None => Err(StoreError::Database("the job ran twice".into())),
                 };
                 if several {
                     if result.is_err() {
@@ -442,7 +442,7 @@ impl TokenBatcher {
         self.settle(pending).await?;
         lock(&slot)
             .take()
-            .ok_or_else(|| StoreError::Sqlite("the write committed without its result".into()))
+            .ok_or_else(|| StoreError::Database("the write committed without its result".into()))
     }
 
     /// Create a SCIM resource in the next batch (as [`Store::insert_scim`] does in a
@@ -713,7 +713,7 @@ mod tests {
     fn a_failed_transaction_reaches_every_waiter() {
         let (_d, store, client) = store_with_client();
         let b = TokenBatcher::new(store.clone());
-        let guard = store.writer();
+        let guard = store.writer().unwrap();
         // An open transaction on the writer connection makes the leader's BEGIN
         // IMMEDIATE fail ("cannot start a transaction within a transaction").
         guard.execute_batch("BEGIN").unwrap();
@@ -721,10 +721,10 @@ mod tests {
         let pending = b.submit_many(jobs);
         drop(guard);
         for p in pending {
-            assert!(matches!(p.wait(), Err(StoreError::Sqlite(_))));
+            assert!(matches!(p.wait(), Err(StoreError::Database(_))));
         }
         // The store recovers: the next batch commits.
-        store.writer().execute_batch("ROLLBACK").unwrap();
+        store.writer().unwrap().execute_batch("ROLLBACK").unwrap();
         b.insert(vec![record(&client).1]).unwrap();
     }
 

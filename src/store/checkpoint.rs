@@ -70,19 +70,23 @@ impl std::fmt::Debug for Checkpointer {
 impl Checkpointer {
     /// Open a second connection to `store`'s file and checkpoint from it every
     /// [`INTERVAL`]; raise the writer's own threshold to [`WRITER_BACKSTOP_PAGES`].
-    pub fn start(store: &Store) -> Result<Checkpointer> {
+    /// `None` on PostgreSQL, which checkpoints on its own.
+    pub fn start(store: &Store) -> Result<Option<Checkpointer>> {
+        let Some(path) = store.sqlite_path() else {
+            return Ok(None);
+        };
         let open_err = |e: &dyn std::fmt::Display| StoreError::Open {
-            path: store.path().display().to_string(),
+            path: path.display().to_string(),
             reason: e.to_string(),
         };
         let conn = Connection::open_with_flags(
-            store.path(),
+            path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| open_err(&e))?;
         configure(&conn).map_err(|e| open_err(&e))?;
         store
-            .writer()
+            .writer()?
             .pragma_update(None, "wal_autocheckpoint", WRITER_BACKSTOP_PAGES)?;
         let shared = Arc::new(Shared::default());
         let thread = {
@@ -92,12 +96,12 @@ impl Checkpointer {
                 .spawn(move || run(&conn, &shared))
                 .map_err(|e| open_err(&e))?
         };
-        Ok(Checkpointer {
+        Ok(Some(Checkpointer {
             inner: Arc::new(Inner {
                 shared,
                 thread: Mutex::new(Some(thread)),
             }),
-        })
+        }))
     }
 
     /// Stop the thread (after the checkpoint in progress, if any).
@@ -135,9 +139,10 @@ mod tests {
     fn checkpoints_in_the_background_and_stops() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_or_create(&dir.path().join("s.db")).unwrap();
-        let c = Checkpointer::start(&store).unwrap();
+        let c = Checkpointer::start(&store).unwrap().unwrap();
         let threshold: i64 = store
             .writer()
+            .unwrap()
             .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
             .unwrap();
         assert_eq!(threshold, WRITER_BACKSTOP_PAGES);
@@ -146,7 +151,11 @@ mod tests {
             crate::model::AuditAction::PolicyUpdate,
             "success",
         );
-        let file_len = || std::fs::metadata(store.path()).unwrap().len();
+        let file_len = || {
+            std::fs::metadata(store.sqlite_path().unwrap())
+                .unwrap()
+                .len()
+        };
         let before = file_len();
         // Enough rows to need new pages; the writer will not checkpoint them itself (its
         // threshold is far away), so only the background thread can grow the file.

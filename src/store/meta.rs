@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Result, Store, audit};
+use super::{Result, Store, audit, on_postgres};
 use crate::model::NewAuditEvent;
 use crate::time::Timestamp;
 
@@ -22,6 +22,7 @@ fn get(conn: &Connection, key: &str) -> Result<Option<String>> {
 impl Store {
     /// A meta value.
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        on_postgres!(self, pg => pg.meta(key));
         self.read(|c| get(c, key))
     }
 
@@ -33,6 +34,7 @@ impl Store {
         now: Timestamp,
         audit: &NewAuditEvent,
     ) -> Result<()> {
+        on_postgres!(self, pg => pg.set_meta(key, value, now, audit));
         self.write(|tx| {
             audit::append(tx, audit, now)?;
             tx.execute(
@@ -52,6 +54,7 @@ impl Store {
         now: Timestamp,
         audit: &NewAuditEvent,
     ) -> Result<bool> {
+        on_postgres!(self, pg => pg.set_meta_if_absent(key, value, now, audit));
         self.write(|tx| {
             let n = tx.execute(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",

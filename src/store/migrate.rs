@@ -16,11 +16,16 @@ use super::{Result, StoreError};
 const SCHEMA: &str = include_str!("../../schema.sql");
 const MARKER: &str = "-- migration: ";
 
-/// The migrations in `schema.sql`, as (version, SQL): a block starts at a line that is
-/// exactly `-- migration: N`.
+/// The migrations in `schema.sql`, as (version, SQL).
 fn migrations() -> Vec<(i64, String)> {
+    blocks(SCHEMA)
+}
+
+/// The numbered blocks of a schema file (`schema.sql`, `schema_pg.sql`), as (version,
+/// SQL): a block starts at a line that is exactly `-- migration: N`.
+pub(super) fn blocks(schema: &str) -> Vec<(i64, String)> {
     let mut out: Vec<(i64, String)> = Vec::new();
-    for line in SCHEMA.lines() {
+    for line in schema.lines() {
         let version = line
             .strip_prefix(MARKER)
             .and_then(|v| v.trim().parse::<i64>().ok());
@@ -100,7 +105,7 @@ fn foreign_keys_hold(conn: &Connection, version: i64) -> Result<()> {
         .optional()?;
     match broken {
         None => Ok(()),
-        Some(table) => Err(StoreError::Sqlite(format!(
+        Some(table) => Err(StoreError::Database(format!(
             "migration {version} would leave a row of `{table}` referring to a missing row"
         ))),
     }

@@ -16,6 +16,11 @@
 //! process (`NORMAL` survives only the latter). Group commit ([`TokenBatcher`]) pays one
 //! fsync per batch, not per token; the cost is in bench/RESULTS.md.
 //!
+//! A `postgres://` URL as the store's location opens the PostgreSQL backend instead
+//! ([`pg`], issue 16): the same methods, the same domain types; each method below begins
+//! with a line that hands the call to its PostgreSQL body there (`on_postgres!`), and
+//! what follows it is SQLite's.
+//!
 //! One file per group of tables: `clients`, `tokens`, `users`, `audit`, `meta`, `consents`;
 //! `grants` holds the OAuth2 grant transactions (code redemption, refresh rotation),
 //! `retention` the deletion of tokens long expired; `functions` the SQL functions (the SCIM
@@ -28,9 +33,11 @@ mod clients;
 mod consents;
 pub mod functions;
 mod grants;
+mod location;
 mod meta;
 mod migrate;
 mod monitor;
+mod pg;
 mod provisioning;
 mod retention;
 mod scim;
@@ -49,9 +56,11 @@ pub use batch::{BatchStats, Pending, TokenBatcher};
 pub use checkpoint::Checkpointer;
 pub use clients::{ClientUpdate, NewClient};
 pub use grants::{CodeGrant, ROTATED_REASON, RedeemOutcome, RotateOutcome};
+pub use location::Location;
 pub use meta::{MAX_TOKEN_LIFETIME_KEY, TOOL_PASSWORD_KEY};
 pub use migrate::known_version as schema_version;
 pub use monitor::Activity;
+pub use pg::PgTarget;
 pub use provisioning::{MAX_PER_CLIENT, PendingErrors, ProvisioningError};
 pub use retention::Pruned;
 pub use scim::{ScimQuery, ScimRecord, check_version};
@@ -90,7 +99,14 @@ pub enum StoreError {
     #[error("cannot open the store at {path}: {reason}")]
     Open { path: String, reason: String },
     #[error("database error: {0}")]
-    Sqlite(String),
+    Database(String),
+    /// The database cannot be reached (PostgreSQL: refused, closed, timed out).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error(
+        "the database at {path} holds tables of another application and no scimgate store; give scimgate a database of its own"
+    )]
+    Foreign { path: String },
     #[error("the store holds a value this program cannot read: {0}")]
     Corrupt(String),
     /// A token was to be issued to a client that has been cut off (deleted, disabled,
@@ -107,22 +123,34 @@ impl From<rusqlite::Error> for StoreError {
             {
                 StoreError::Conflict(e.to_string())
             }
-            _ => StoreError::Sqlite(e.to_string()),
+            _ => StoreError::Database(e.to_string()),
         }
     }
 }
 
 impl From<r2d2::Error> for StoreError {
     fn from(e: r2d2::Error) -> Self {
-        StoreError::Sqlite(e.to_string())
+        StoreError::Database(e.to_string())
     }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// A handle on one store file. Cheap to share behind an `Arc`; every method is blocking
-/// (the server calls it from `web::block`).
+/// A handle on one store: a SQLite file or a PostgreSQL database. Cheap to share behind an
+/// `Arc`; every method is blocking (the server calls it from `web::block`, or inline for
+/// point reads when [`Store::reads_inline`]).
 pub struct Store {
+    location: Location,
+    backend: Backend,
+}
+
+enum Backend {
+    Sqlite(Sqlite),
+    Postgres(pg::Postgres),
+}
+
+/// The SQLite backend's connections.
+struct Sqlite {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: r2d2::Pool<SqliteConnectionManager>,
@@ -132,9 +160,22 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Store")
+            .field("location", &self.location)
+            .finish()
     }
 }
+
+/// Hand the call to the PostgreSQL backend's body of the same method when the store is
+/// PostgreSQL: `on_postgres!(self, pg => pg.method(args))` as a method's first line.
+macro_rules! on_postgres {
+    ($store:expr, $pg:ident => $call:expr) => {
+        if let Some($pg) = $store.postgres() {
+            return $call;
+        }
+    };
+}
+pub(crate) use on_postgres;
 
 /// Page cache and checkpoint interval of a read-write connection, chosen by measurement
 /// (bench/seed.rs `batches`, bench/oauth.sh; see bench/RESULTS.md):
@@ -190,16 +231,41 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 impl Store {
-    /// Open the store at `path`, creating it (mode 0600) and its schema if missing.
-    pub fn open_or_create(path: &Path) -> Result<Store> {
+    /// Open the store at `location`, creating it and its schema if missing (a SQLite file
+    /// is created mode 0600; a PostgreSQL database must exist, and be empty or scimgate's).
+    pub fn open_or_create(location: impl Into<Location>) -> Result<Store> {
+        let location = &location.into();
+        match location {
+            Location::Sqlite(path) => Store::create_sqlite(path),
+            Location::Postgres(target) => Store::open_postgres(location, target, true),
+        }
+    }
+
+    /// Open an existing store; [`StoreError::Missing`] if there is none.
+    pub fn open_existing(location: impl Into<Location>) -> Result<Store> {
+        let location = &location.into();
+        match location {
+            Location::Sqlite(path) => Store::open_sqlite(path),
+            Location::Postgres(target) => Store::open_postgres(location, target, false),
+        }
+    }
+
+    fn open_postgres(location: &Location, target: &PgTarget, create: bool) -> Result<Store> {
+        Ok(Store {
+            location: location.clone(),
+            backend: Backend::Postgres(pg::Postgres::open(target, create)?),
+        })
+    }
+
+    /// Open the SQLite store at `path`, creating it if missing.
+    fn create_sqlite(path: &Path) -> Result<Store> {
         if !path.exists() {
             create_private_file(path)?;
         }
         Store::open_inner(path)
     }
 
-    /// Open an existing store; [`StoreError::Missing`] if there is none.
-    pub fn open_existing(path: &Path) -> Result<Store> {
+    fn open_sqlite(path: &Path) -> Result<Store> {
         if !path.exists() {
             // The absolute path: a relative one hides which directory was meant.
             let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
@@ -246,37 +312,85 @@ impl Store {
         let readers = pool(8, SCAN_POOL_WAIT)?;
         let point_readers = pool(4, POINT_POOL_WAIT)?;
         Ok(Store {
-            path: path.to_path_buf(),
-            writer: Mutex::new(writer),
-            readers,
-            point_readers,
+            location: Location::Sqlite(path.to_path_buf()),
+            backend: Backend::Sqlite(Sqlite {
+                path: path.to_path_buf(),
+                writer: Mutex::new(writer),
+                readers,
+                point_readers,
+            }),
         })
     }
 
-    /// The file this store lives in.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where this store is (a PostgreSQL URL shows no password).
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
-    fn writer(&self) -> MutexGuard<'_, Connection> {
+    /// The SQLite file this store lives in; `None` on PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Sqlite(s) => Some(&s.path),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// Whether a point read (a token, a client, a resource by id) may run on the calling
+    /// thread even when it is an async worker: yes on SQLite (a read of a local file,
+    /// microseconds); no on PostgreSQL, whose client blocks on the network and must not
+    /// run inside the worker's runtime, so the request path hops to the blocking pool.
+    pub fn reads_inline(&self) -> bool {
+        matches!(self.backend, Backend::Sqlite(_))
+    }
+
+    /// A round trip to the database (`/readyz`): the store can answer now.
+    pub fn ping(&self) -> Result<()> {
+        on_postgres!(self, pg => pg.ping());
+        self.read_point(|c| Ok(c.execute_batch("SELECT 1")?))
+    }
+
+    /// The PostgreSQL backend, if that is what runs.
+    fn postgres(&self) -> Option<&pg::Postgres> {
+        match &self.backend {
+            Backend::Postgres(p) => Some(p),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
+    /// The SQLite backend. Reached only after `on_postgres!` handed PostgreSQL's calls on;
+    /// an error, not a panic, if a method forgot it.
+    fn sqlite(&self) -> Result<&Sqlite> {
+        match &self.backend {
+            Backend::Sqlite(s) => Ok(s),
+            Backend::Postgres(_) => Err(StoreError::Database(
+                "this operation has no PostgreSQL implementation".into(),
+            )),
+        }
+    }
+
+    fn writer(&self) -> Result<MutexGuard<'_, Connection>> {
         // A panic while holding the lock leaves SQLite consistent (the transaction rolls
         // back on drop), so a poisoned mutex is safe to keep using.
-        crate::sync::lock(&self.writer)
+        Ok(crate::sync::lock(&self.sqlite()?.writer))
     }
 
     /// Whether the writer's commits survive power loss (`synchronous=FULL`, the default)
     /// or only a crash of the process (`NORMAL`: the WAL is fsynced at checkpoints only).
     /// The server's `durable_commits` setting; bench/RESULTS.md has what each costs.
     pub fn set_power_loss_durable(&self, durable: bool) -> Result<()> {
+        if self.postgres().is_some() {
+            // PostgreSQL's own `synchronous_commit` decides, on the server.
+            return Ok(());
+        }
         let level = if durable { "FULL" } else { "NORMAL" };
-        self.writer()
+        self.writer()?
             .execute_batch(&format!("PRAGMA synchronous = {level}"))?;
         Ok(())
     }
 
     /// Run `f` in one `BEGIN IMMEDIATE` transaction; commit if it returns Ok.
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.writer();
+        let mut conn = self.writer()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
@@ -286,13 +400,13 @@ impl Store {
     /// Run `f` on a connection of the point-read pool: for the primary-key reads the
     /// request path makes inline, which must not queue behind scans.
     fn read_point<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = self.point_readers.get()?;
+        let conn = self.sqlite()?.point_readers.get()?;
         f(&conn)
     }
 
     /// Run `f` on a pooled read-only connection.
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = self.readers.get()?;
+        let conn = self.sqlite()?.readers.get()?;
         f(&conn)
     }
 }
@@ -335,6 +449,53 @@ fn create_private_file(path: &Path) -> Result<()> {
         })
 }
 
+/// The stores the store's tests run on: a SQLite file, and a database of its own on the
+/// PostgreSQL test cluster when one runs (scripts/test.sh starts it and sets
+/// `SCIMGATE_TEST_PG_URL`; with `SCIMGATE_TEST_PG_REQUIRED` set, its absence fails).
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::Arc;
+
+    use super::Store;
+
+    /// A store under test and what keeps its file or database alive.
+    pub struct TestStore {
+        pub store: Arc<Store>,
+        /// "sqlite" or "postgres", for assertion messages.
+        pub backend: &'static str,
+        _dir: Option<tempfile::TempDir>,
+        _db: Option<super::pg::testing::TempDb>,
+    }
+
+    impl std::ops::Deref for TestStore {
+        type Target = Arc<Store>;
+        fn deref(&self) -> &Arc<Store> {
+            &self.store
+        }
+    }
+
+    /// A new SQLite store and, when the test cluster runs, a new PostgreSQL store.
+    pub fn stores(label: &str) -> Vec<TestStore> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut out = vec![TestStore {
+            store: Arc::new(Store::open_or_create(&dir.path().join("s.db")).expect("sqlite store")),
+            backend: "sqlite",
+            _dir: Some(dir),
+            _db: None,
+        }];
+        if let Some(db) = super::pg::testing::temp_db(label) {
+            let location = super::Location::parse(&db.url).expect("test URL");
+            out.push(TestStore {
+                store: Arc::new(Store::open_or_create(location).expect("postgres store")),
+                backend: "postgres",
+                _dir: None,
+                _db: Some(db),
+            });
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,7 +507,9 @@ mod tests {
     fn point_reads_do_not_wait_for_busy_scans() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_or_create(&dir.path().join("s.db")).unwrap();
-        let busy: Vec<_> = (0..8).map(|_| store.readers.get().unwrap()).collect();
+        let busy: Vec<_> = (0..8)
+            .map(|_| store.sqlite().unwrap().readers.get().unwrap())
+            .collect();
         let started = std::time::Instant::now();
         let n: i64 = store
             .read_point(|c| Ok(c.query_row("SELECT count(*) FROM clients", [], |r| r.get(0))?))

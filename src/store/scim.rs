@@ -582,7 +582,9 @@ mod tests {
             sql = page_sql(&where_sql, &order, &q);
         }
         // The point pool's connections hold the cached statement; none was re-prepared.
-        let conns: Vec<_> = (0..4).map(|_| store.point_readers.get().unwrap()).collect();
+        let conns: Vec<_> = (0..4)
+            .map(|_| store.sqlite().unwrap().point_readers.get().unwrap())
+            .collect();
         let reprepared: i32 = conns
             .iter()
             .map(|c| {
