@@ -137,8 +137,8 @@ impl From<r2d2::Error> for StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// A handle on one store: a SQLite file or a PostgreSQL database. Cheap to share behind an
-/// `Arc`; every method is blocking (the server calls it from `web::block`, or inline for
-/// point reads when [`Store::reads_inline`]).
+/// `Arc`; every method is blocking (the server calls it from `web::block`, or inline on
+/// its workers for point reads), on either backend.
 pub struct Store {
     location: Location,
     backend: Backend,
@@ -333,14 +333,6 @@ impl Store {
             Backend::Sqlite(s) => Some(&s.path),
             Backend::Postgres(_) => None,
         }
-    }
-
-    /// Whether a point read (a token, a client, a resource by id) may run on the calling
-    /// thread even when it is an async worker: yes on SQLite (a read of a local file,
-    /// microseconds); no on PostgreSQL, whose client blocks on the network and must not
-    /// run inside the worker's runtime, so the request path hops to the blocking pool.
-    pub fn reads_inline(&self) -> bool {
-        matches!(self.backend, Backend::Sqlite(_))
     }
 
     /// A round trip to the database (`/readyz`): the store can answer now.

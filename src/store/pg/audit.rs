@@ -1,7 +1,7 @@
 //! PostgreSQL bodies of `store::audit`: appending to and reading `audit_events`
 //! (append-only: a trigger in schema_pg.sql refuses UPDATE and DELETE).
 
-use postgres::GenericClient;
+use tokio_postgres::GenericClient;
 
 use super::{Db, Postgres, get};
 use crate::model::{AuditEvent, NewAuditEvent};

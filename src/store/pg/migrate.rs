@@ -24,7 +24,7 @@ fn migrations() -> Vec<(i64, String)> {
 /// Check the database's schema and bring it to [`crate::store::schema_version`].
 pub(super) fn migrate(conn: &mut Conn, shown: &str, create: bool) -> Result<()> {
     let Conn { client, statements } = conn;
-    let mut tx = client.transaction()?;
+    let mut tx = futures_executor::block_on(client.transaction())?;
     let mut db = Db {
         client: &mut tx,
         statements,
@@ -80,7 +80,7 @@ pub(super) fn migrate(conn: &mut Conn, shown: &str, create: bool) -> Result<()> 
         db.execute("UPDATE scimgate_schema SET version = $1", &[&version])?;
     }
     drop(db);
-    tx.commit()?;
+    futures_executor::block_on(tx.commit())?;
     Ok(())
 }
 

@@ -3,13 +3,14 @@
 //! of the store has its PostgreSQL body in this directory, one file per file of
 //! `store/`, over the same tables (schema_pg.sql) and the same encodings as SQLite.
 //!
-//! Driver: the blocking `postgres` crate with an r2d2 pool, chosen by measurement
-//! (bench/pgdriver, bench/RESULTS.md): the store is blocking, and called from blocking
-//! code the async drivers were slower. Each pooled connection keeps the statements it
+//! Driver: `tokio-postgres` with an r2d2 pool of its clients. The store is blocking, and
+//! its point reads run inline on the server's async workers, so a call waits for its
+//! answer with a plain thread block (`futures_executor::block_on`) while the connections'
+//! sockets are driven by one runtime thread of the store's own ([`Io`]). The blocking
+//! `postgres` crate measured faster from blocking code (bench/pgdriver), but it starts a
+//! runtime per call, which panics on a thread that already runs one (an actix worker);
+//! this shape works from any thread. Each pooled connection keeps the statements it
 //! prepared ([`Conn`]), so a hot statement is parsed and planned once per connection.
-//! The client runs a runtime of its own per call, so the store must not be called on an
-//! async worker thread; [`super::Store::reads_inline`] tells the request path to hop to
-//! the blocking pool.
 //!
 //! Writes: every write transaction first takes one transaction-level advisory lock
 //! ([`WRITE_LOCK`]), so writes are serialised across all instances as SQLite serialises
@@ -31,10 +32,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_executor::block_on;
 use lru::LruCache;
-use postgres::types::ToSql;
-use postgres::{GenericClient, Row, Statement};
-use r2d2_postgres::PostgresConnectionManager;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, Row, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{Result, StoreError};
@@ -49,7 +50,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Where a PostgreSQL store is, as given (the URL with scimgate's own parameters).
 #[derive(Clone)]
 pub struct PgTarget {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     ca: Option<std::path::PathBuf>,
     pool_size: u32,
     timeout: Duration,
@@ -110,7 +111,7 @@ impl PgTarget {
         } else {
             url.query_pairs_mut().clear().extend_pairs(&kept);
         }
-        let mut config = postgres::Config::from_str(url.as_str())
+        let mut config = tokio_postgres::Config::from_str(url.as_str())
             .map_err(|e| format!("the database URL is not one PostgreSQL accepts ({e})"))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(timeout);
@@ -163,27 +164,66 @@ impl PgTarget {
     }
 }
 
+/// The runtime thread that drives every connection's socket: connecting, and the
+/// connection tasks that carry the clients' queries. A client's calls only queue messages
+/// for its task and await the answers, so any thread may wait for them.
+struct Io {
+    handle: tokio::runtime::Handle,
+}
+
+impl Io {
+    fn start() -> std::io::Result<Io> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        std::thread::Builder::new()
+            .name("postgres-io".into())
+            .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+        Ok(Io { handle })
+    }
+}
+
 /// A pooled connection and the statements it prepared.
 pub(crate) struct Conn {
-    client: postgres::Client,
+    client: tokio_postgres::Client,
     statements: LruCache<String, Statement>,
 }
 
-struct Manager(PostgresConnectionManager<MakeRustlsConnect>);
+struct Manager {
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+    io: Arc<Io>,
+}
 
 impl r2d2::ManageConnection for Manager {
     type Connection = Conn;
-    type Error = postgres::Error;
-    fn connect(&self) -> std::result::Result<Conn, postgres::Error> {
+    type Error = tokio_postgres::Error;
+    fn connect(&self) -> std::result::Result<Conn, tokio_postgres::Error> {
+        let (config, tls) = (self.config.clone(), self.tls.clone());
+        let connecting = self.io.handle.spawn(async move {
+            let (client, connection) = config.connect(tls).await?;
+            // The connection's task ends when the client is dropped or the socket closes.
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %describe(&e), "PostgreSQL connection closed");
+                }
+            });
+            Ok(client)
+        });
+        let client = match block_on(connecting) {
+            Ok(result) => result?,
+            Err(join) => std::panic::resume_unwind(join.into_panic()),
+        };
         Ok(Conn {
-            client: self.0.connect()?,
+            client,
             statements: LruCache::new(
                 std::num::NonZeroUsize::new(STATEMENT_CACHE).expect("nonzero"),
             ),
         })
     }
-    fn is_valid(&self, c: &mut Conn) -> std::result::Result<(), postgres::Error> {
-        self.0.is_valid(&mut c.client)
+    fn is_valid(&self, c: &mut Conn) -> std::result::Result<(), tokio_postgres::Error> {
+        block_on(c.client.simple_query("")).map(|_| ())
     }
     fn has_broken(&self, c: &mut Conn) -> bool {
         c.client.is_closed()
@@ -198,7 +238,7 @@ pub(crate) struct Db<'a, C: GenericClient> {
 }
 
 /// A transaction of [`Postgres::write`].
-pub(crate) type Tx<'a, 'c> = Db<'a, postgres::Transaction<'c>>;
+pub(crate) type Tx<'a, 'c> = Db<'a, tokio_postgres::Transaction<'c>>;
 
 /// A parameter list.
 pub(crate) type Params<'p> = [&'p (dyn ToSql + Sync)];
@@ -208,7 +248,7 @@ impl<C: GenericClient> Db<'_, C> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.client.prepare(sql)?;
+        let s = block_on(self.client.prepare(sql))?;
         self.statements.put(sql.to_string(), s.clone());
         Ok(s)
     }
@@ -216,30 +256,30 @@ impl<C: GenericClient> Db<'_, C> {
     /// Run a statement; the number of rows it changed.
     pub fn execute(&mut self, sql: &str, params: &Params<'_>) -> Result<u64> {
         let st = self.statement(sql)?;
-        Ok(self.client.execute(&st, params)?)
+        Ok(block_on(self.client.execute(&st, params))?)
     }
 
     /// Every row of a query.
     pub fn query(&mut self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>> {
         let st = self.statement(sql)?;
-        Ok(self.client.query(&st, params)?)
+        Ok(block_on(self.client.query(&st, params))?)
     }
 
     /// The first row of a query, if any.
     pub fn query_opt(&mut self, sql: &str, params: &Params<'_>) -> Result<Option<Row>> {
         let st = self.statement(sql)?;
-        Ok(self.client.query_opt(&st, params)?)
+        Ok(block_on(self.client.query_opt(&st, params))?)
     }
 
     /// The one row a query returns (an aggregate, a `RETURNING`).
     pub fn query_one(&mut self, sql: &str, params: &Params<'_>) -> Result<Row> {
         let st = self.statement(sql)?;
-        Ok(self.client.query_one(&st, params)?)
+        Ok(block_on(self.client.query_one(&st, params))?)
     }
 
     /// Several statements without parameters (a migration).
     pub fn batch(&mut self, sql: &str) -> Result<()> {
-        Ok(self.client.batch_execute(sql)?)
+        Ok(block_on(self.client.batch_execute(sql))?)
     }
 
     /// A savepoint around `f`: undone alone if `f` fails, the transaction goes on.
@@ -248,16 +288,14 @@ impl<C: GenericClient> Db<'_, C> {
         name: &str,
         f: impl FnOnce(&mut Self) -> Result<T>,
     ) -> Result<T> {
-        self.client.batch_execute(&format!("SAVEPOINT {name}"))?;
+        self.batch(&format!("SAVEPOINT {name}"))?;
         match f(self) {
             Ok(v) => {
-                self.client
-                    .batch_execute(&format!("RELEASE SAVEPOINT {name}"))?;
+                self.batch(&format!("RELEASE SAVEPOINT {name}"))?;
                 Ok(v)
             }
             Err(e) => {
-                self.client
-                    .batch_execute(&format!("ROLLBACK TO SAVEPOINT {name}"))?;
+                self.batch(&format!("ROLLBACK TO SAVEPOINT {name}"))?;
                 Err(e)
             }
         }
@@ -265,14 +303,14 @@ impl<C: GenericClient> Db<'_, C> {
 }
 
 /// Column `i` of `row`, or [`StoreError::Corrupt`] if it does not hold a `T`.
-pub(crate) fn get<'r, T: postgres::types::FromSql<'r>>(row: &'r Row, i: usize) -> Result<T> {
+pub(crate) fn get<'r, T: tokio_postgres::types::FromSql<'r>>(row: &'r Row, i: usize) -> Result<T> {
     row.try_get(i)
         .map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
 }
 
 /// What a driver error says, in one line: the server's message, or the error and its
 /// causes (the driver's own Display says only "db error" or "error connecting").
-pub(crate) fn describe(e: &postgres::Error) -> String {
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         return db.message().to_string();
     }
@@ -286,9 +324,9 @@ pub(crate) fn describe(e: &postgres::Error) -> String {
     text.replace('\n', " ")
 }
 
-impl From<postgres::Error> for StoreError {
-    fn from(e: postgres::Error) -> Self {
-        use postgres::error::SqlState;
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        use tokio_postgres::error::SqlState;
         let message = describe(&e);
         let Some(code) = e.code() else {
             // No SQLSTATE: the connection (closed, refused, timed out, TLS).
@@ -332,10 +370,12 @@ impl Postgres {
             path: target.shown.clone(),
             reason: e.to_string(),
         };
-        let manager = Manager(PostgresConnectionManager::new(
-            target.config.clone(),
-            target.tls()?,
-        ));
+        let io = Io::start().map_err(|e| open_err(&e))?;
+        let manager = Manager {
+            config: target.config.clone(),
+            tls: target.tls()?,
+            io: Arc::new(io),
+        };
         // The first connection directly, so a refusal says why (the pool would say only
         // that it timed out).
         let mut first =
@@ -367,7 +407,10 @@ impl Postgres {
 
     /// Run `f` on a pooled connection, outside any transaction (each statement sees the
     /// latest commits).
-    pub fn read<T>(&self, f: impl FnOnce(&mut Db<'_, postgres::Client>) -> Result<T>) -> Result<T> {
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&mut Db<'_, tokio_postgres::Client>) -> Result<T>,
+    ) -> Result<T> {
         let mut conn = self.conn()?;
         let Conn { client, statements } = &mut *conn;
         f(&mut Db { client, statements })
@@ -377,7 +420,7 @@ impl Postgres {
     pub fn write<T>(&self, f: impl FnOnce(&mut Tx<'_, '_>) -> Result<T>) -> Result<T> {
         let mut conn = self.conn()?;
         let Conn { client, statements } = &mut *conn;
-        let mut tx = client.transaction()?;
+        let mut tx = block_on(client.transaction())?;
         let out = {
             let mut db = Db {
                 client: &mut tx,
@@ -386,7 +429,7 @@ impl Postgres {
             db.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
             f(&mut db)?
         };
-        tx.commit()?;
+        block_on(tx.commit())?;
         Ok(out)
     }
 
@@ -445,7 +488,9 @@ pub(crate) mod testing {
     pub fn connect(url: &str) -> Result<postgres::Client, String> {
         let target = super::PgTarget::parse(url)?;
         let tls = target.tls().map_err(|e| e.to_string())?;
-        target.config.connect(tls).map_err(|e| e.to_string())
+        postgres::Config::from(target.config)
+            .connect(tls)
+            .map_err(|e| e.to_string())
     }
 
     /// A fresh database named after `label`, the process and a counter.
