@@ -146,6 +146,8 @@ else
   cat "$LOGS/pg.log"
   echo "no PostgreSQL cluster: SCIMGATE_TEST_PG_URL is not set (the tests that need it skip, or fail under CI=true)"
 fi
+# Under CI the PostgreSQL tests must run: without the cluster they fail instead of skipping.
+[ "${CI:-}" = true ] && export SCIMGATE_TEST_PG_REQUIRED=1
 exec 9>&-
 echo "setup: $((SECONDS - T0))s${SCIMGATE_TEST_PYTHON:+; SCIMGATE_TEST_PYTHON=$SCIMGATE_TEST_PYTHON}${SCIMGATE_TEST_PG_URL:+; SCIMGATE_TEST_PG_URL and SCIMGATE_TEST_PG_CA set}"
 

@@ -100,11 +100,21 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Readiness: the store answers a query.
+/// Readiness: the store answers a round trip (on PostgreSQL, within the URL's `timeout`;
+/// 503 with a plain reason while it does not, and ready again by itself once it does).
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
     let store = state.store.clone();
-    web::block(move || store.meta("readyz-probe"))
+    match web::block(move || store.ping())
         .await
-        .map_err(|_| HttpError::Blocking)??;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
+        .map_err(|_| HttpError::Blocking)?
+    {
+        Ok(()) => Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }))),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the store does not answer");
+            Ok(HttpResponse::ServiceUnavailable().json(serde_json::json!({
+                "status": "unavailable",
+                "reason": "the store does not answer",
+            })))
+        }
+    }
 }

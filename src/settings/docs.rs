@@ -48,6 +48,7 @@ mod tests {
         "SCIMGATE_TEST_PYTHON",
         "SCIMGATE_TEST_PG_URL",
         "SCIMGATE_TEST_PG_CA",
+        "SCIMGATE_TEST_PG_REQUIRED",
         "SCIMGATE_BLESS_DOCS",
     ];
 

@@ -17,6 +17,7 @@ mod oauth_endpoints;
 mod oauth_pages;
 mod oauth_scim;
 mod oauth_support;
+mod postgres;
 mod scim_dialects;
 mod scim_domains;
 mod scim_guard;

@@ -60,10 +60,78 @@ pub fn config_bin() -> &'static Path {
     })
 }
 
-/// A temporary store directory and helpers to run `config` on it.
+/// A temporary store directory and helpers to run `config` on it. The store is the SQLite
+/// file `db`, or with [`TestStore::empty_postgres`] a new database on the PostgreSQL test
+/// cluster (`pg`), which `config` and the server reach by URL.
 pub struct TestStore {
     pub dir: tempfile::TempDir,
     pub db: PathBuf,
+    pub pg: Option<PgDatabase>,
+}
+
+/// A database of its own on the PostgreSQL test cluster (scripts/test.sh starts it and
+/// sets `SCIMGATE_TEST_PG_URL` and `SCIMGATE_TEST_PG_CA`), dropped with the value.
+pub struct PgDatabase {
+    /// The URL the store is opened with: TLS required, verified against the cluster's CA.
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+impl PgDatabase {
+    /// A new empty database; `None` when no cluster runs, unless
+    /// `SCIMGATE_TEST_PG_REQUIRED` is set (scripts/test.sh sets it): then a failure.
+    pub fn create() -> Option<PgDatabase> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let admin = match std::env::var("SCIMGATE_TEST_PG_URL") {
+            Ok(u) if !u.is_empty() => u,
+            _ => {
+                assert!(
+                    std::env::var_os("SCIMGATE_TEST_PG_REQUIRED").is_none(),
+                    "SCIMGATE_TEST_PG_REQUIRED is set but SCIMGATE_TEST_PG_URL is not"
+                );
+                return None;
+            }
+        };
+        let name = format!(
+            "it_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut c = postgres::Client::connect(&admin, postgres::NoTls).expect("test cluster");
+        c.batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create a database");
+        let mut url = url::Url::parse(&admin).expect("cluster URL");
+        url.set_path(&format!("/{name}"));
+        let ca = std::env::var("SCIMGATE_TEST_PG_CA").unwrap_or_default();
+        if !ca.is_empty() {
+            url.set_query(Some(&format!("sslmode=require&sslrootcert={ca}")));
+        }
+        Some(PgDatabase {
+            url: url.to_string(),
+            admin,
+            name,
+        })
+    }
+
+    /// A plain client on the database, for a test's own statements.
+    pub fn client(&self) -> postgres::Client {
+        let mut url = url::Url::parse(&self.admin).expect("cluster URL");
+        url.set_path(&format!("/{}", self.name));
+        postgres::Client::connect(url.as_str(), postgres::NoTls).expect("connect")
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
 }
 
 impl TestStore {
@@ -71,18 +139,46 @@ impl TestStore {
     pub fn empty() -> TestStore {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("scimgate.db");
-        TestStore { dir, db }
+        TestStore { dir, db, pg: None }
+    }
+
+    /// An empty directory and an empty PostgreSQL database as the store; `None` when no
+    /// test cluster runs (see [`PgDatabase::create`]).
+    pub fn empty_postgres() -> Option<TestStore> {
+        let pg = PgDatabase::create()?;
+        let mut s = TestStore::empty();
+        s.pg = Some(pg);
+        Some(s)
+    }
+
+    /// A PostgreSQL store initialised with [`TOOL_PASSWORD`].
+    pub fn init_postgres() -> Option<TestStore> {
+        let s = TestStore::empty_postgres()?;
+        s.init_it();
+        Some(s)
+    }
+
+    /// The store as `--db` / `SCIMGATE_DB` name it: the file, or the database's URL.
+    pub fn location(&self) -> String {
+        match &self.pg {
+            Some(pg) => pg.url.clone(),
+            None => self.db.display().to_string(),
+        }
     }
 
     /// A store initialised with [`TOOL_PASSWORD`].
     pub fn init() -> TestStore {
         let s = TestStore::empty();
-        s.config_no_password()
+        s.init_it();
+        s
+    }
+
+    fn init_it(&self) {
+        self.config_no_password()
             .args(["init", "--tool-password-file"])
-            .arg(s.password_file())
+            .arg(self.password_file())
             .assert()
             .success();
-        s
     }
 
     pub fn password_file(&self) -> PathBuf {
@@ -102,7 +198,7 @@ impl TestStore {
     pub fn config_std(&self) -> std::process::Command {
         let mut c = std::process::Command::new(config_bin());
         c.env_clear()
-            .env("SCIMGATE_DB", &self.db)
+            .env("SCIMGATE_DB", self.location())
             .env("USER", "tester")
             .env("TZ", "UTC")
             .current_dir(self.dir.path());
@@ -236,16 +332,26 @@ impl TestServer {
         clock: scimgate::time::Clock,
         raw: scimgate::settings::RawSettings,
     ) -> TestServer {
+        TestServer::start_at(&db.display().to_string(), clock, raw)
+    }
+
+    /// Start on the store at `location` (a file or a postgres:// URL), with extra settings.
+    pub fn start_at(
+        location: &str,
+        clock: scimgate::time::Clock,
+        raw: scimgate::settings::RawSettings,
+    ) -> TestServer {
         use actix_web::{App, HttpServer};
         use scimgate::http::configure;
         use scimgate::settings::{RawSettings, Settings};
         use scimgate::state::AppState;
 
-        let store = Arc::new(scimgate::store::Store::open_or_create(db).expect("open store"));
+        let parsed = scimgate::store::Location::parse(location).expect("store location");
+        let store = Arc::new(scimgate::store::Store::open_or_create(parsed).expect("open store"));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
         let addr = listener.local_addr().expect("local addr");
         let settings = Settings::resolve(RawSettings {
-            db: Some(db.display().to_string()),
+            db: Some(location.to_string()),
             listen: Some(addr.to_string()),
             ..raw
         })

@@ -1,0 +1,240 @@
+//! scimgate on PostgreSQL (issue 16), end to end: `config` and the server on a
+//! `postgres://` URL (TLS required, verified against the test cluster's CA), and two server
+//! instances sharing one database. Each test gets a database of its own on the cluster
+//! scripts/test.sh starts; without one they return early, unless
+//! `SCIMGATE_TEST_PG_REQUIRED` is set (the test script sets it), which fails them.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use scimgate::settings::RawSettings;
+use scimgate::time::Clock;
+use serde_json::json;
+
+use crate::oauth_support::{READ, WRITE, cc_client, post_form, status_json};
+use crate::support::{Scim, TestServer, TestStore, assert_one_sentence};
+
+fn server(s: &TestStore) -> TestServer {
+    TestServer::start_at(&s.location(), Clock::system(), RawSettings::default())
+}
+
+fn cc_token(server: &TestServer, id: &str, secret: &str) -> String {
+    let (status, v) = status_json(post_form(
+        server,
+        "/oauth2/token",
+        Some((id, secret)),
+        &[("grant_type", "client_credentials")],
+    ));
+    assert_eq!(status, 200, "{v}");
+    v["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
+}
+
+#[test]
+fn config_and_the_server_run_on_postgres() {
+    let Some(s) = TestStore::init_postgres() else {
+        return;
+    };
+    // config: register, issue, list, revoke (and refuse an unknown token).
+    let c = cc_client(&s, &[READ, WRITE], &[]);
+    let (cli_token, cli_id) = s.issue(&c.id, &[]);
+    let listed = s.json(&["list-tokens"]);
+    assert!(listed.to_string().contains(&cli_id), "{listed}");
+    let err = s.fails(&["revoke-token", "tok_doesnotexist000000000"], 1);
+    assert_one_sentence(&err);
+
+    let server = server(&s);
+    // The CLI's token works against the server; SCIM writes and reads on PostgreSQL.
+    let scim = Scim::new(&server, &cli_token);
+    let r = scim.post(
+        "/Users",
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+               "userName": "Élodie@example.com", "externalId": "okta-1",
+               "emails": [{"value": "elodie@example.com", "primary": true}]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let r = scim.get(&format!("/Users/{id}"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["userName"], "Élodie@example.com");
+    // userName is caseExact false: the IdP's lookup in another case finds it.
+    let r = scim.get("/Users?filter=userName%20eq%20%22%C3%A9LODIE@EXAMPLE.COM%22");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+    let r = scim.patch(
+        &format!("/Users/{id}"),
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": [{"op": "replace", "path": "active", "value": false}]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["active"], false);
+    // A second user of the same name in another case is a conflict, not a 500.
+    let r = scim.post(
+        "/Users",
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+               "userName": "élodie@EXAMPLE.com"}),
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+
+    // OAuth on the server: client_credentials, introspection.
+    let token = cc_token(&server, &c.id, c.secret());
+    let (status, v) = status_json(post_form(
+        &server,
+        "/oauth2/introspect",
+        Some((&c.id, c.secret())),
+        &[("token", &token)],
+    ));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["active"], true, "{v}");
+
+    // Revoked by config, refused by the server (after its 1 s cache).
+    s.config()
+        .args(["revoke-token", &cli_id])
+        .assert()
+        .success();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let r = scim.get(&format!("/Users/{id}"));
+        if r.status == 401 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still accepted: {}", r.status);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // /readyz reaches the database.
+    let r = crate::support::http()
+        .get(server.url("/readyz"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+#[test]
+fn two_instances_on_one_database_issue_tokens_none_lost_none_twice() {
+    let Some(s) = TestStore::init_postgres() else {
+        return;
+    };
+    let c = cc_client(&s, &[READ], &[]);
+    let a = Arc::new(server(&s));
+    let b = Arc::new(server(&s));
+    const THREADS: usize = 8;
+    const EACH: usize = 10;
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|i| {
+            let (a, b, c, barrier) = (a.clone(), b.clone(), c.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let (mine, other) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+                barrier.wait();
+                (0..EACH)
+                    .map(|_| {
+                        let token = cc_token(mine, &c.id, c.secret());
+                        // Committed before the response: the other instance knows it.
+                        let (status, v) = status_json(post_form(
+                            other,
+                            "/oauth2/introspect",
+                            Some((&c.id, c.secret())),
+                            &[("token", &token)],
+                        ));
+                        assert_eq!(status, 200, "{v}");
+                        assert_eq!(v["active"], true, "{v}");
+                        v["token_id"].as_str().unwrap().to_string()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let ids: Vec<String> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("issuing thread"))
+        .collect();
+    let distinct: HashSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), THREADS * EACH, "a token id came back twice");
+    let listed = s.json(&["list-tokens", "--client", &c.id]);
+    let listed: HashSet<String> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    for id in &ids {
+        assert!(listed.contains(id), "{id} was answered but not stored");
+    }
+}
+
+#[test]
+fn a_revocation_on_one_instance_is_refused_by_the_other_within_a_second() {
+    let Some(s) = TestStore::init_postgres() else {
+        return;
+    };
+    let c = cc_client(&s, &[READ], &[]);
+    let a = server(&s);
+    let b = server(&s);
+    let token = cc_token(&a, &c.id, c.secret());
+    let scim_b = Scim::new(&b, &token);
+    assert_eq!(scim_b.get("/Users").status, 200, "B accepts A's token");
+    let (status, _) = status_json(post_form(
+        &a,
+        "/oauth2/revoke",
+        Some((&c.id, c.secret())),
+        &[("token", &token)],
+    ));
+    assert_eq!(status, 200);
+    let revoked = Instant::now();
+    loop {
+        if scim_b.get("/Users").status == 401 {
+            break;
+        }
+        assert!(
+            revoked.elapsed() < Duration::from_millis(1500),
+            "B still accepts a token A revoked"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        revoked.elapsed() <= Duration::from_millis(1100),
+        "{:?}",
+        revoked.elapsed()
+    );
+}
+
+#[test]
+fn a_bad_url_or_bad_credentials_are_one_sentence_and_exit_non_zero() {
+    let Some(s) = TestStore::empty_postgres() else {
+        return;
+    };
+    let pg = s.pg.as_ref().unwrap();
+    let mut wrong = url::Url::parse(&pg.url).unwrap();
+    wrong.set_password(Some("not-the-password")).unwrap();
+    for (db, says) in [
+        (wrong.to_string(), "password authentication failed"),
+        ("postgres://u@127.0.0.1:notaport/db".to_string(), "URL"),
+        (format!("{}&pool_size=0", pg.url), "pool_size"),
+    ] {
+        let out = s
+            .config_no_password()
+            .env("SCIMGATE_DB", &db)
+            .env("SCIMGATE_TOOL_PASSWORD", crate::support::TOOL_PASSWORD)
+            .arg("list-tokens")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{db}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_one_sentence(&err);
+        assert!(err.contains(says), "{db}: {err}");
+        assert!(!err.contains("not-the-password"), "{err}");
+    }
+    // Nothing was written: the database is still empty, and `config init` works on it.
+    let mut c = pg.client();
+    let n: i64 = c
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+}
