@@ -68,6 +68,9 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Create the store (if needed) and set the tool password.
     Init(store_cmds::InitArgs),
+    /// Copy a SQLite store (clients, tokens as hashes, users, audit log, SCIM data,
+    /// monitor state) into an empty PostgreSQL store, and check every table's count.
+    CopyStore(store_cmds::CopyStoreArgs),
     /// Register an OAuth2 API client (an IdP app such as Okta or Entra ID).
     #[command(visible_alias = "register-oauth2-client")]
     RegisterApiClient(clients::RegisterArgs),
@@ -210,6 +213,9 @@ fn run(cli: Cli) -> Result<u8, CliError> {
     if let Command::Init(args) = &cli.command {
         return store_cmds::init(&cli.global, args, clock, actor()).map(|()| 0);
     }
+    if let Command::CopyStore(args) = &cli.command {
+        return store_cmds::copy_store(&cli.global, args, clock, actor()).map(|()| 0);
+    }
     let store = Store::open_existing(&cli.global.db)?;
     let ctx = Ctx {
         admin: Admin::new(&store, clock, actor()),
@@ -221,7 +227,11 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         return status::status(&ctx, a);
     }
     match cli.command {
-        Command::Init(_) | Command::Status(_) | Command::Completions(_) | Command::Man => Ok(()),
+        Command::Init(_)
+        | Command::CopyStore(_)
+        | Command::Status(_)
+        | Command::Completions(_)
+        | Command::Man => Ok(()),
         Command::RegisterApiClient(a) => clients::register(&ctx, a),
         Command::ListApiClients => clients::list(&ctx),
         Command::ShowApiClient(a) => clients::show(&ctx, &a.client_id),

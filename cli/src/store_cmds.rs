@@ -1,11 +1,12 @@
 //! Store-wide commands: init (create the store, set the tool password), set-tool-password,
-//! policy (the maximum token lifetime) and audit (the append-only event log).
+//! policy (the maximum token lifetime), audit (the append-only event log) and copy-store
+//! (a SQLite store moved into PostgreSQL).
 
 use std::path::PathBuf;
 
 use clap::Args;
 use scimgate::admin::Admin;
-use scimgate::store::Store;
+use scimgate::store::{Location, Store};
 use scimgate::time::{Clock, Duration, format_local, parse_date};
 use serde_json::json;
 
@@ -58,6 +59,58 @@ pub fn init(g: &GlobalArgs, a: &InitArgs, clock: Clock, actor: String) -> CliRes
         }));
     } else {
         println!("Store {db} initialised; tool password set. Tokens may live at most {max}.");
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct CopyStoreArgs {
+    /// The SQLite store to copy: its file (stop the server that writes to it first).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The PostgreSQL store to fill: a postgres:// URL of an empty database, or of an empty
+    /// scimgate store.
+    #[arg(long)]
+    pub to: Location,
+}
+
+/// `copy-store`: every row of the SQLite store at `--from` into the empty PostgreSQL store at
+/// `--to`, in one transaction, then the row counts of both compared. The tool password is
+/// the source store's (and, copied with it, the target's).
+pub fn copy_store(g: &GlobalArgs, a: &CopyStoreArgs, clock: Clock, actor: String) -> CliResult {
+    if !matches!(a.to, Location::Postgres(_)) {
+        return Err(CliError::Usage(
+            "--to must be a postgres:// URL: copy-store moves a SQLite store into PostgreSQL"
+                .into(),
+        ));
+    }
+    let source = Store::open_existing(&a.from)?;
+    Admin::new(&source, clock, actor).verify_tool_password(&tool_password(g)?)?;
+    let target = Store::open_or_create(&a.to)?;
+    let counts = source.copy_into(&target)?;
+    let total: u64 = counts.iter().map(|(_, n)| n).sum();
+    let from = Location::from(&a.from).shown();
+    if g.json {
+        let tables: serde_json::Map<String, serde_json::Value> = counts
+            .iter()
+            .map(|(t, n)| (t.to_string(), json!(n)))
+            .collect();
+        print_json(&json!({ "from": from, "to": a.to.shown(), "rows": total, "tables": tables }));
+    } else {
+        let each: Vec<String> = counts
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect();
+        println!(
+            "Copied {total} rows from {from} into {}, each table's count checked: {}.",
+            a.to.shown(),
+            if each.is_empty() {
+                "all empty".to_string()
+            } else {
+                each.join(", ")
+            }
+        );
     }
     Ok(())
 }

@@ -31,6 +31,7 @@ mod batch;
 mod checkpoint;
 mod clients;
 mod consents;
+mod copy;
 pub mod functions;
 mod grants;
 mod location;

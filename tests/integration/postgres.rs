@@ -153,7 +153,7 @@ fn two_instances_on_one_database_issue_tokens_none_lost_none_twice() {
         .collect();
     let distinct: HashSet<&String> = ids.iter().collect();
     assert_eq!(distinct.len(), THREADS * EACH, "a token id came back twice");
-    let listed = s.json(&["list-tokens", "--client", &c.id]);
+    let listed = s.json(&["list-tokens", "--client-id", &c.id]);
     let listed: HashSet<String> = listed
         .as_array()
         .expect("a list")
@@ -237,4 +237,85 @@ fn a_bad_url_or_bad_credentials_are_one_sentence_and_exit_non_zero() {
         .unwrap()
         .get(0);
     assert_eq!(n, 0);
+}
+
+#[test]
+fn copy_store_moves_a_sqlite_store_into_postgres_once() {
+    let Some(pg) = TestStore::empty_postgres() else {
+        return;
+    };
+    // A SQLite store with something in every kind of table.
+    let s = TestStore::init();
+    let c = cc_client(&s, &[READ, WRITE], &[]);
+    let (token, token_id) = s.issue(&c.id, &[]);
+    crate::oauth_support::create_user(&s);
+    let user_id = {
+        let server = TestServer::start(&s.db, Clock::system());
+        let scim = Scim::new(&server, &token);
+        let r = scim.post(
+            "/Users",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bjensen"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let r = scim.post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                   "displayName": "Admins", "members": [{"value": r.body["id"]}]}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["members"][0]["value"].as_str().unwrap().to_string()
+    };
+    let audit_before = s.audit().len();
+
+    let to = pg.location();
+    let copied = s.json(&["copy-store", "--from", s.db.to_str().unwrap(), "--to", &to]);
+    assert_eq!(copied["tables"]["clients"], 1, "{copied}");
+    assert_eq!(copied["tables"]["scim_resources"], 2, "{copied}");
+    assert_eq!(copied["tables"]["scim_group_members"], 1, "{copied}");
+    assert_eq!(copied["tables"]["users"], 1, "{copied}");
+    assert!(
+        copied["tables"]["tokens"].as_u64().unwrap() >= 1,
+        "{copied}"
+    );
+    assert!(
+        !copied
+            .to_string()
+            .contains(&pg.pg.as_ref().unwrap().password()),
+        "{copied}"
+    );
+
+    // The PostgreSQL store is the same store: the tool password, the token, the users.
+    let listed = pg.json(&["list-tokens"]);
+    assert!(listed.to_string().contains(&token_id), "{listed}");
+    assert_eq!(pg.audit().len(), audit_before, "the audit log moved whole");
+    let server = server(&pg);
+    let scim = Scim::new(&server, &token);
+    let r = scim.get(&format!("/Users/{user_id}"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["groups"][0]["display"], "Admins", "{}", r.body);
+    // New audit events follow the copied ones (the sequence moved past them).
+    pg.cc_client("after the copy");
+
+    // A second copy is refused: the target is not empty; nothing written.
+    let tokens_before = pg.json(&["list-tokens", "--all"]).as_array().unwrap().len();
+    let err = s.fails(
+        &["copy-store", "--from", s.db.to_str().unwrap(), "--to", &to],
+        1,
+    );
+    assert_one_sentence(&err);
+    assert!(err.contains("not empty"), "{err}");
+    let tokens_after = pg.json(&["list-tokens", "--all"]).as_array().unwrap().len();
+    assert_eq!(tokens_before, tokens_after);
+    // Into a SQLite file: refused as a usage error.
+    let err = s.fails(
+        &[
+            "copy-store",
+            "--from",
+            s.db.to_str().unwrap(),
+            "--to",
+            "other.db",
+        ],
+        2,
+    );
+    assert!(err.contains("postgres://"), "{err}");
 }

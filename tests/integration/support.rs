@@ -115,6 +115,14 @@ impl PgDatabase {
         })
     }
 
+    /// The password in the URL (to check that no output shows it).
+    pub fn password(&self) -> String {
+        url::Url::parse(&self.url)
+            .ok()
+            .and_then(|u| u.password().map(str::to_string))
+            .unwrap_or_default()
+    }
+
     /// A plain client on the database, for a test's own statements.
     pub fn client(&self) -> postgres::Client {
         let mut url = url::Url::parse(&self.admin).expect("cluster URL");

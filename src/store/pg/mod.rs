@@ -302,6 +302,13 @@ impl<C: GenericClient> Db<'_, C> {
     }
 }
 
+impl Db<'_, tokio_postgres::Transaction<'_>> {
+    /// A `COPY … FROM STDIN` of this transaction: the sink its rows go to.
+    pub fn copy_in(&mut self, sql: &str) -> Result<tokio_postgres::CopyInSink<bytes::Bytes>> {
+        Ok(block_on(self.client.copy_in(sql))?)
+    }
+}
+
 /// Column `i` of `row`, or [`StoreError::Corrupt`] if it does not hold a `T`.
 pub(crate) fn get<'r, T: tokio_postgres::types::FromSql<'r>>(row: &'r Row, i: usize) -> Result<T> {
     row.try_get(i)
