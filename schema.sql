@@ -389,3 +389,25 @@ CREATE INDEX scim_resources_display_name_fold
 DROP INDEX scim_resources_external_id;
 CREATE INDEX scim_resources_external_id ON scim_resources(external_id, created_at, id)
     WHERE external_id IS NOT NULL;
+
+-- migration: 11
+
+-- Several server instances on one store (issue 16; on SQLite one host's processes).
+-- A lease names the one instance that does a job which must run once: the monitor's ticks
+-- (state changes, alerts, expiry warnings, digests). The holder renews it every second;
+-- when it stops (killed, hung, cut off), another instance takes it once `until_ms` passed.
+-- Times are the database's clock, so hosts with skewed clocks agree.
+CREATE TABLE leases (
+    name        TEXT PRIMARY KEY,                       -- monitor
+    holder      TEXT NOT NULL,                          -- the instance: host, pid, random
+    until_ms    INTEGER NOT NULL                        -- Unix milliseconds
+) STRICT, WITHOUT ROWID;
+-- Signed-in sessions of the authorization and operator pages, so a sign-in on one
+-- instance holds on the others (src/web/session.rs). Only the SHA-256 of the session id.
+CREATE TABLE web_sessions (
+    id_hash     BLOB PRIMARY KEY,
+    csrf        TEXT NOT NULL,
+    username    TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX web_sessions_expires ON web_sessions(expires_at);

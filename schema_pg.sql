@@ -6,9 +6,9 @@
 -- tokens.kind / scopes / issued_via) are BIGINT, SHA-256 hashes BYTEA, SCIM documents the
 -- JSON text the server renders (TEXT; filters cast it to jsonb).
 --
--- Versions share schema.sql's numbers. PostgreSQL support begins at version 10, so this file
--- has one block, `-- migration: 10`, which creates the whole schema; a later migration gets
--- the same number in both files. The version lives in the table scimgate_schema (one row),
+-- Versions share schema.sql's numbers. PostgreSQL support begins at version 10: block 10
+-- creates what schema.sql's blocks 1 to 10 made, and each later migration has the same
+-- number in both files (11: leases and web sessions, for several instances). The version lives in the table scimgate_schema (one row),
 -- and store::pg::migrate runs the blocks under an advisory lock, so two instances starting
 -- at once migrate once.
 --
@@ -209,3 +209,17 @@ CREATE TABLE scim_group_members (
     PRIMARY KEY (group_id, member_id)
 );
 CREATE INDEX scim_group_members_member ON scim_group_members(member_id);
+
+-- migration: 11
+CREATE TABLE leases (
+    name        TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    until_ms    BIGINT NOT NULL
+);
+CREATE TABLE web_sessions (
+    id_hash     BYTEA PRIMARY KEY,
+    csrf        TEXT NOT NULL,
+    username    TEXT NOT NULL,
+    expires_at  BIGINT NOT NULL
+);
+CREATE INDEX web_sessions_expires ON web_sessions(expires_at);

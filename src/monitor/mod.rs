@@ -16,6 +16,15 @@
 //!   the tick;
 //! - `metrics`: the Prometheus `/metrics` page; `config`: the monitoring settings.
 //!
+//! Several instances on one store (issue 16): every instance records the requests it
+//! serves and writes their heartbeats (each client's last success and failure, merged with
+//! the other instances' by the store), but only the instance holding the store's
+//! `monitor` lease ([`LEASE`]) ticks: it reads every instance's heartbeats back, decides
+//! state changes, and sends alerts, warnings and digests. The holder renews the lease every
+//! second; if it dies, another instance takes the lease once it lapsed (within a tick) and
+//! goes on from the states the store holds, so an alert the old holder stored is not sent
+//! again, and one it had not stored yet is decided and sent by the new holder.
+//!
 //! Time comes from the injectable [`Clock`], and [`Monitor::tick`] can be called directly,
 //! so tests tell a token's whole life in seconds.
 
@@ -58,6 +67,11 @@ const QUIET_MS: u64 = 250;
 
 /// How often the tick prunes expired tokens when `token_retention` is set (seconds).
 const PRUNE_EVERY: i64 = 86_400;
+
+/// The store's lease that makes one instance the one that ticks.
+pub const LEASE: &str = "monitor";
+/// How often the instance renews (or tries to take) the lease.
+const LEASE_EVERY: StdDuration = StdDuration::from_secs(1);
 
 use crate::sync::lock;
 
@@ -117,6 +131,10 @@ pub struct Monitor {
     epoch: Instant,
     /// Provisioning-error digests on their way, and their outcomes.
     digests: Arc<digest::Digests>,
+    /// This instance's name as the holder of [`LEASE`]: host, process, random.
+    instance: String,
+    /// Whether this instance held [`LEASE`] at its last try.
+    leading: AtomicBool,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -149,7 +167,46 @@ impl Monitor {
             last_busy_ms: AtomicU64::new(0),
             epoch: Instant::now(),
             digests: Arc::default(),
+            instance: instance_name(),
+            leading: AtomicBool::new(false),
         }
+    }
+
+    /// This instance's name as a lease holder.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Whether this instance ticks (held the lease at its last try).
+    pub fn leading(&self) -> bool {
+        self.leading.load(Ordering::Relaxed)
+    }
+
+    /// Take or renew [`LEASE`], for as long as a tick (at least two seconds), so the
+    /// lease lapses within a tick of this instance's last renewal. A store error counts as
+    /// not holding it. Says so in the log when this instance starts or stops ticking.
+    fn lead(&self) -> bool {
+        let ms = i64::try_from(
+            self.settings
+                .tick
+                .max(StdDuration::from_secs(2))
+                .as_millis(),
+        )
+        .unwrap_or(i64::MAX);
+        let now = match self.store.try_lease(LEASE, &self.instance, ms) {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(error = %e, "monitor lease: the store does not answer");
+                false
+            }
+        };
+        let was = self.leading.swap(now, Ordering::Relaxed);
+        if now && !was {
+            tracing::info!(instance = %self.instance, "this instance runs the monitor's ticks");
+        } else if was && !now {
+            tracing::warn!(instance = %self.instance, "another instance runs the monitor's ticks now");
+        }
+        now
     }
 
     /// Let the monitor record token uses: with monitoring on, the guard leaves it to the
@@ -176,7 +233,16 @@ impl Monitor {
             .spawn(move || {
                 let mut next_tick = Instant::now() + me.settings.tick;
                 let mut next_persist = Instant::now() + PERSIST_EVERY;
+                let mut next_lease = Instant::now();
                 loop {
+                    if Instant::now() >= next_lease {
+                        // Took it over (from an instance that stopped): tick now.
+                        let was = me.leading();
+                        if me.lead() && !was {
+                            next_tick = Instant::now();
+                        }
+                        next_lease = Instant::now() + LEASE_EVERY;
+                    }
                     let stopped = {
                         let stop = lock(&me.stop);
                         // Drain often: small batches keep the request threads' tail latency
@@ -202,6 +268,12 @@ impl Monitor {
                         }
                     }
                     if stopped {
+                        if me.leading() {
+                            // Let another instance take over at once.
+                            if let Err(e) = me.store.release_lease(LEASE, &me.instance) {
+                                tracing::warn!(error = %e, "could not release the monitor lease");
+                            }
+                        }
                         return;
                     }
                 }
@@ -288,7 +360,8 @@ impl Monitor {
         self.fold_drained(&mut st, now)?;
         let (changed, acts) = Self::take_dirty(&mut st);
         drop(st);
-        self.store.save_monitor_state(&changed, &acts, &[], now)
+        self.store
+            .save_monitor_state(&changed, &acts, &[], false, now)
     }
 
     /// Fold the drained events into each client's health (loaded on first use); returns
@@ -466,11 +539,20 @@ impl Monitor {
 
     /// One monitor tick: fold events, evaluate every client, persist, notify, and send
     /// expiry warnings. Safe to call from tests at any time.
+    ///
+    /// Only the instance holding [`LEASE`] (taken or renewed here) evaluates and notifies;
+    /// another one writes what it recorded (heartbeats, hourly counts, provisioning
+    /// errors) and returns an empty report.
     pub fn tick(&self) -> TickReport {
         let _one = lock(&self.ticking);
         self.drain();
         let mut report = TickReport::default();
-        if let Err(e) = self.tick_inner(&mut report) {
+        let result = if self.lead() {
+            self.tick_inner(&mut report)
+        } else {
+            self.follow_inner()
+        };
+        if let Err(e) = result {
             tracing::error!(error = %e, "monitor tick failed");
         }
         for n in &report.notifications {
@@ -479,12 +561,33 @@ impl Monitor {
         report
     }
 
+    /// A tick of an instance that does not hold the lease: write what this instance
+    /// recorded, decide nothing.
+    fn follow_inner(&self) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let mut st = lock(&self.state);
+        let events = self.fold_drained(&mut st, now)?;
+        let (changed, acts) = Self::take_dirty(&mut st);
+        drop(st);
+        self.store
+            .save_monitor_state(&changed, &acts, &[], false, now)?;
+        self.record_provisioning_errors(&provisioning::errors_of(&events));
+        Ok(())
+    }
+
     fn tick_inner(&self, report: &mut TickReport) -> Result<(), StoreError> {
         let now = self.clock.now();
         let clients = self.store.list_clients()?;
         let mut st = lock(&self.state);
         let events = self.fold_drained(&mut st, now)?;
         let provisioning_errors = provisioning::errors_of(&events);
+        // Write this instance's heartbeats, then read every instance's back: the states
+        // are decided on all of them.
+        let (changed, acts) = Self::take_dirty(&mut st);
+        self.store
+            .save_monitor_state(&changed, &acts, &[], false, now)?;
+        st.health = None;
+        self.load_health(&mut st)?;
         let Buffers { health, dirty, .. } = &mut *st;
         let health = health.get_or_insert_with(HashMap::new);
         let mut audits = Vec::new();
@@ -558,7 +661,7 @@ impl Monitor {
         drop(st);
         self.log.write(&lines);
         self.store
-            .save_monitor_state(&changed, &acts, &audits, now)?;
+            .save_monitor_state(&changed, &acts, &audits, true, now)?;
         self.record_provisioning_errors(&provisioning_errors);
         self.send_digests(&clients, now)?;
         self.check_expiry(&clients, now, report)?;
@@ -866,5 +969,22 @@ pub fn published_leads(store: &Store) -> Result<Vec<Duration>, StoreError> {
     Ok(
         config::parse_leads(v.as_deref().unwrap_or(config::DEFAULT_LEADS))
             .unwrap_or_else(|_| config::parse_leads(config::DEFAULT_LEADS).unwrap_or_default()),
+    )
+}
+
+/// A name for this process as a lease holder: host, process id and a random part (a
+/// restarted process with the same pid on the same host is another holder).
+fn instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let mut random = [0u8; 4];
+    crate::token::os_random(&mut random);
+    format!(
+        "{host}:{}:{:08x}",
+        std::process::id(),
+        u32::from_le_bytes(random)
     )
 }

@@ -34,6 +34,7 @@ mod consents;
 mod copy;
 pub mod functions;
 mod grants;
+mod lease;
 mod location;
 mod meta;
 mod migrate;

@@ -37,6 +37,32 @@ pub struct Activity {
     pub failed: i64,
 }
 
+/// The `DO UPDATE SET` terms (SQLite and PostgreSQL alike) that merge a client's stored
+/// heartbeats with the ones being written: each of the last success (time and address)
+/// and the last failure (time, status, reason) is the later one, and the last token is
+/// the one of the later call.
+pub(crate) const HEARTBEAT_MERGE: &str = "\
+    last_success_ip = CASE WHEN excluded.last_success_at IS NOT NULL AND \
+    (client_health.last_success_at IS NULL OR excluded.last_success_at >= client_health.last_success_at) \
+    THEN excluded.last_success_ip ELSE client_health.last_success_ip END, \
+    last_token_id = CASE WHEN (excluded.last_success_at IS NOT NULL AND \
+    (client_health.last_success_at IS NULL OR excluded.last_success_at >= client_health.last_success_at)) \
+    OR (excluded.last_failure_at IS NOT NULL AND \
+    (client_health.last_failure_at IS NULL OR excluded.last_failure_at >= client_health.last_failure_at)) \
+    THEN excluded.last_token_id ELSE client_health.last_token_id END, \
+    last_failure_status = CASE WHEN excluded.last_failure_at IS NOT NULL AND \
+    (client_health.last_failure_at IS NULL OR excluded.last_failure_at >= client_health.last_failure_at) \
+    THEN excluded.last_failure_status ELSE client_health.last_failure_status END, \
+    last_failure_reason = CASE WHEN excluded.last_failure_at IS NOT NULL AND \
+    (client_health.last_failure_at IS NULL OR excluded.last_failure_at >= client_health.last_failure_at) \
+    THEN excluded.last_failure_reason ELSE client_health.last_failure_reason END, \
+    last_success_at = CASE WHEN excluded.last_success_at IS NOT NULL AND \
+    (client_health.last_success_at IS NULL OR excluded.last_success_at >= client_health.last_success_at) \
+    THEN excluded.last_success_at ELSE client_health.last_success_at END, \
+    last_failure_at = CASE WHEN excluded.last_failure_at IS NOT NULL AND \
+    (client_health.last_failure_at IS NULL OR excluded.last_failure_at >= client_health.last_failure_at) \
+    THEN excluded.last_failure_at ELSE client_health.last_failure_at END";
+
 impl Store {
     /// Every client's recorded health.
     pub fn client_health(&self) -> Result<Vec<ClientHealth>> {
@@ -61,23 +87,27 @@ impl Store {
 
     /// Write the monitor's view of clients and the hourly counts in one transaction, with
     /// an audit event for each state change.
+    ///
+    /// Several instances write here (each the heartbeats it saw), so a row is merged, not
+    /// replaced: the last success and the last failure are each the later of the stored
+    /// one and this one ([`HEARTBEAT_MERGE`]), and the hourly counts add up. The state and
+    /// its start are written only with `states` (the instance holding the monitor lease,
+    /// which decides them); a new row takes this one's.
     pub fn save_monitor_state(
         &self,
         health: &[ClientHealth],
         activity: &[Activity],
         transitions: &[NewAuditEvent],
+        states: bool,
         now: Timestamp,
     ) -> Result<()> {
         self.write(|tx| {
             let mut upsert = tx.prepare_cached(&format!(
                 "INSERT INTO client_health ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-                 ON CONFLICT(client_id) DO UPDATE SET state = excluded.state, \
-                 state_since = excluded.state_since, last_success_at = excluded.last_success_at, \
-                 last_success_ip = excluded.last_success_ip, \
-                 last_failure_at = excluded.last_failure_at, \
-                 last_failure_status = excluded.last_failure_status, \
-                 last_failure_reason = excluded.last_failure_reason, \
-                 last_token_id = excluded.last_token_id"
+                 ON CONFLICT(client_id) DO UPDATE SET {HEARTBEAT_MERGE}, \
+                 state = CASE WHEN ?10 THEN excluded.state ELSE client_health.state END, \
+                 state_since = CASE WHEN ?10 THEN excluded.state_since \
+                 ELSE client_health.state_since END"
             ))?;
             for h in health {
                 upsert.execute(params![
@@ -90,6 +120,7 @@ impl Store {
                     h.last_failure_status,
                     h.last_failure_reason,
                     h.last_token_id,
+                    states,
                 ])?;
             }
             let mut add = tx.prepare_cached(

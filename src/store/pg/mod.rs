@@ -25,6 +25,7 @@
 //! the TCP user timeout that ends a call to a database that vanished).
 
 mod audit;
+mod lease;
 mod meta;
 mod migrate;
 
