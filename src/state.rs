@@ -78,7 +78,7 @@ impl AppState {
                 settings.login_max_failures,
                 settings.lockout,
             )),
-            sessions: Arc::new(Sessions::default()),
+            sessions: Arc::new(Sessions::new(store.clone())),
             store,
             settings,
             clock,

@@ -44,6 +44,7 @@ mod provisioning;
 mod retention;
 mod scim;
 pub mod scim_filter;
+mod sessions;
 mod tokens;
 mod users;
 
@@ -66,6 +67,7 @@ pub use pg::PgTarget;
 pub use provisioning::{MAX_PER_CLIENT, PendingErrors, ProvisioningError};
 pub use retention::Pruned;
 pub use scim::{ScimQuery, ScimRecord, check_version};
+pub use sessions::WebSession;
 pub use tokens::{NewTokenRecord, RevokeOutcome, SHORT_LIFETIME, TokenFilter};
 
 /// How long a statement waits for another process's write lock before giving up.

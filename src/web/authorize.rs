@@ -191,7 +191,7 @@ async fn login(
             ));
         }
     };
-    let (sid, session) = state.sessions.login(old_sid, &user, now);
+    let (sid, session) = state.sessions.login(old_sid, &user, now)?;
     let mut resp = consent_or_code(state, ar, params, &session, &user).await?;
     resp.add_cookie(&session_cookie(state, sid))
         .map_err(|_| WebError::Internal)?;

@@ -109,7 +109,7 @@ async fn submit_login(
         LoginOutcome::Accepted(account) => {
             let (id, _) = state
                 .sessions
-                .login(Some(&sid), &account.username, state.clock.now());
+                .login(Some(&sid), &account.username, state.clock.now())?;
             let mut resp = redirect("/ui/timeline");
             resp.add_cookie(&cookie(&state, id))
                 .map_err(|_| WebError::Internal)?;
@@ -120,7 +120,7 @@ async fn submit_login(
 
 async fn logout(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, WebError> {
     if let Some((sid, _)) = session(&state, &req) {
-        state.sessions.end(&sid);
+        state.sessions.end(&sid)?;
     }
     let mut resp = redirect("/ui/login");
     let mut gone = cookie(&state, String::new());

@@ -3,23 +3,23 @@
 //! login, the user name.
 //!
 //! A session before login holds **no server state**: its cookie value is `a.<issued
-//! at>.<random>`, and its CSRF token is an HMAC of that value under a key the process
-//! draws at start. So a flood of `GET /ui/login` costs nothing to keep, and can neither
-//! fill memory nor push out the sessions of people signing in. Signed-in sessions are kept
-//! in an LRU map of at most [`CAPACITY`] (only the SHA-256 of their ids, so a memory dump
-//! shows no usable id); reaching them takes a right password. A new id is issued at login
-//! (no session fixation).
+//! at>.<random>`, and its CSRF token is an HMAC of that value under a key kept in the
+//! store (drawn by the first instance that starts, `store::sessions`). So a flood of
+//! `GET /ui/login` costs nothing to keep, and can neither fill the store nor push out the
+//! sessions of people signing in. Signed-in sessions are rows of the store (only the
+//! SHA-256 of their ids, so a copy of the database shows no usable id); creating one takes
+//! a right password, and expired ones are deleted at each sign-in. A new id is issued at
+//! login (no session fixation).
 //!
-//! In memory means a restart logs everyone out and several server instances do not share
-//! sessions; both are acceptable for a login that lasts one authorization.
+//! In the store means several server instances share sessions (a sign-in on one, the
+//! consent on another) and a restart keeps them (issue 16).
 
-use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
-use lru::LruCache;
 
+use crate::store::{Store, StoreError, WebSession};
 use crate::time::Timestamp;
 use crate::token::TokenHash;
 
@@ -40,8 +40,6 @@ pub fn cookie(path: &'static str, id: String, secure: bool) -> actix_web::cookie
 /// A session before login lives an hour; after login, eight.
 const ANONYMOUS_TTL: i64 = 3600;
 const LOGGED_IN_TTL: i64 = 8 * 3600;
-/// Signed-in sessions kept at most (the least recently used go first).
-pub const CAPACITY: usize = 100_000;
 const ANONYMOUS_PREFIX: &str = "a.";
 
 /// One browser's session.
@@ -63,27 +61,26 @@ fn random_bytes() -> [u8; 32] {
     bytes
 }
 
-/// Every signed-in session of this server process, and the key of the anonymous ones.
+/// The sessions: signed-in ones in the store, and the key of the anonymous ones.
 #[derive(Debug)]
 pub struct Sessions {
-    key: [u8; 32],
-    map: Mutex<LruCache<TokenHash, Session>>,
-}
-
-impl Default for Sessions {
-    fn default() -> Sessions {
-        Sessions {
-            key: random_bytes(),
-            map: Mutex::new(LruCache::new(
-                NonZeroUsize::new(CAPACITY).expect("non-zero"),
-            )),
-        }
-    }
+    key: Vec<u8>,
+    store: Arc<Store>,
 }
 
 impl Sessions {
-    fn map(&self) -> std::sync::MutexGuard<'_, LruCache<TokenHash, Session>> {
-        crate::sync::lock(&self.map)
+    /// Sessions kept in `store`, with the store's CSRF key for anonymous ones (drawn now if
+    /// it has none). If the store cannot give it, a key of this process's own: anonymous
+    /// sessions then hold on this instance only, and the log says so.
+    pub fn new(store: Arc<Store>) -> Sessions {
+        let key = match store.web_session_key(&random_value()) {
+            Ok(k) => k.into_bytes(),
+            Err(e) => {
+                tracing::error!(error = %e, "no shared session key: sign-in pages work on this instance only");
+                random_bytes().to_vec()
+            }
+        };
+        Sessions { key, store }
     }
 
     /// The CSRF token of anonymous session `id`.
@@ -109,15 +106,16 @@ impl Sessions {
                 expires_at,
             });
         }
-        let mut map = self.map();
-        let hash = TokenHash::of(id);
-        match map.get(&hash) {
-            Some(s) if s.expires_at > now => Some(s.clone()),
-            Some(_) => {
-                map.pop(&hash);
+        match self.store.web_session(&TokenHash::of(id), now) {
+            Ok(s) => s.map(|s| Session {
+                csrf: s.csrf,
+                user: Some(s.username),
+                expires_at: s.expires_at,
+            }),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read a session");
                 None
             }
-            None => None,
         }
     }
 
@@ -134,34 +132,33 @@ impl Sessions {
     }
 
     /// End session `id` (sign out).
-    pub fn end(&self, id: &str) {
-        self.map().pop(&TokenHash::of(id));
+    pub fn end(&self, id: &str) -> Result<(), StoreError> {
+        self.store.delete_web_session(&TokenHash::of(id))
     }
 
-    /// Replace session `old` (if any) by a new signed-in one for `user`.
-    pub fn login(&self, old: Option<&str>, user: &str, now: Timestamp) -> (String, Session) {
-        let mut map = self.map();
-        if let Some(old) = old {
-            map.pop(&TokenHash::of(old));
-        }
+    /// Replace session `old` (if any) by a new signed-in one for `user`, stored before
+    /// this returns.
+    pub fn login(
+        &self,
+        old: Option<&str>,
+        user: &str,
+        now: Timestamp,
+    ) -> Result<(String, Session), StoreError> {
         let id = random_value();
         let session = Session {
             csrf: random_value(),
             user: Some(user.to_string()),
             expires_at: now + LOGGED_IN_TTL,
         };
-        map.put(TokenHash::of(&id), session.clone());
-        (id, session)
-    }
-
-    /// Signed-in sessions kept now.
-    pub fn len(&self) -> usize {
-        self.map().len()
-    }
-
-    /// Whether no signed-in session is kept.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        let stored = WebSession {
+            csrf: session.csrf.clone(),
+            username: user.to_string(),
+            expires_at: session.expires_at,
+        };
+        let old = old.map(TokenHash::of);
+        self.store
+            .put_web_session(&TokenHash::of(&id), &stored, old.as_ref(), now)?;
+        Ok((id, session))
     }
 }
 
@@ -169,13 +166,19 @@ impl Sessions {
 mod tests {
     use super::*;
 
+    fn sessions() -> (tempfile::TempDir, Sessions) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open_or_create(&dir.path().join("s.db")).unwrap());
+        (dir, Sessions::new(store))
+    }
+
     #[test]
     fn sessions_expire_and_login_replaces_the_id() {
-        let s = Sessions::default();
+        let (_dir, s) = sessions();
         let (id, anon) = s.start(100);
         assert_eq!(s.get(&id, 101), Some(anon.clone()));
         assert_eq!(s.get(&id, 100 + ANONYMOUS_TTL), None);
-        let (new_id, logged) = s.login(Some(&id), "alice", 200);
+        let (new_id, logged) = s.login(Some(&id), "alice", 200).unwrap();
         assert_ne!(new_id, id);
         assert_eq!(
             s.get(&id, 201).unwrap().user,
@@ -191,19 +194,26 @@ mod tests {
     /// and dropped every anonymous session, breaking sign-ins in progress.
     #[test]
     fn anonymous_sessions_hold_no_state_and_cannot_be_forged() {
-        let s = Sessions::default();
+        let (_dir, s) = sessions();
         let (mine, session) = s.start(100);
         for i in 0..200_000 {
             s.start(100 + i % 10);
         }
-        assert!(s.is_empty(), "nothing stored before login");
+        assert_eq!(
+            s.store.web_session(&TokenHash::of(&mine), 200).unwrap(),
+            None,
+            "nothing stored before login"
+        );
         assert_eq!(s.get(&mine, 200).unwrap().csrf, session.csrf, "still valid");
         // A forged value gets a CSRF token the forger cannot know; a tampered time is a
         // different value with a different token.
         let forged = mine.replacen("a.100.", "a.150.", 1);
         assert_ne!(s.get(&forged, 200).unwrap().csrf, session.csrf);
-        let other_process = Sessions::default();
-        assert_ne!(other_process.get(&mine, 200).unwrap().csrf, session.csrf);
+        let (_other_dir, other_store) = sessions();
+        assert_ne!(other_store.get(&mine, 200).unwrap().csrf, session.csrf);
+        // Another instance on the same store computes the same token.
+        let same_store = Sessions::new(s.store.clone());
+        assert_eq!(same_store.get(&mine, 200).unwrap().csrf, session.csrf);
         assert_eq!(s.get("a.100.short", 200), None);
         assert_eq!(s.get("a.999999.x", 200), None);
     }

@@ -28,6 +28,7 @@ mod audit;
 mod lease;
 mod meta;
 mod migrate;
+mod sessions;
 
 use std::str::FromStr;
 use std::sync::Arc;
