@@ -411,3 +411,16 @@ CREATE TABLE web_sessions (
     expires_at  INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX web_sessions_expires ON web_sessions(expires_at);
+-- Failed sign-ins, counted per key (an account at an address, an address) for every
+-- instance at once (src/throttle.rs): the back-off one instance opens holds on all. Rows
+-- are written only for a wrong password (each costs an argon2 verification), and rows of
+-- keys with no failure for the longest back-off are deleted at each write.
+CREATE TABLE throttle (
+    kind            TEXT NOT NULL,                      -- login
+    key             TEXT NOT NULL,
+    failures        INTEGER NOT NULL,
+    last_failure    INTEGER NOT NULL,
+    blocked_until   INTEGER NOT NULL,
+    PRIMARY KEY (kind, key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX throttle_last_failure ON throttle(last_failure);

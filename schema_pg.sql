@@ -8,7 +8,8 @@
 --
 -- Versions share schema.sql's numbers. PostgreSQL support begins at version 10: block 10
 -- creates what schema.sql's blocks 1 to 10 made, and each later migration has the same
--- number in both files (11: leases and web sessions, for several instances). The version lives in the table scimgate_schema (one row),
+-- number in both files (11: leases, web sessions and the sign-in throttle, for several
+-- instances). The version lives in the table scimgate_schema (one row),
 -- and store::pg::migrate runs the blocks under an advisory lock, so two instances starting
 -- at once migrate once.
 --
@@ -223,3 +224,12 @@ CREATE TABLE web_sessions (
     expires_at  BIGINT NOT NULL
 );
 CREATE INDEX web_sessions_expires ON web_sessions(expires_at);
+CREATE TABLE throttle (
+    kind            TEXT NOT NULL,
+    key             TEXT NOT NULL,
+    failures        BIGINT NOT NULL,
+    last_failure    BIGINT NOT NULL,
+    blocked_until   BIGINT NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE INDEX throttle_last_failure ON throttle(last_failure);

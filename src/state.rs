@@ -74,10 +74,10 @@ impl AppState {
             oauth,
             checkpointer,
             tokens,
-            login_throttle: Arc::new(Throttle::for_passwords(
-                settings.login_max_failures,
-                settings.lockout,
-            )),
+            login_throttle: Arc::new(
+                Throttle::for_passwords(settings.login_max_failures, settings.lockout)
+                    .shared(store.clone(), "login"),
+            ),
             sessions: Arc::new(Sessions::new(store.clone())),
             store,
             settings,

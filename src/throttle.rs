@@ -17,16 +17,27 @@
 //! not recorded one by one. So a flood of wrong credentials from ever new addresses
 //! cannot fill the audit log or the disk. `/metrics` counts every failure.
 //!
-//! The state is in memory, per server process, in an LRU map of at most
-//! [`CAPACITY`] keys: no operation scans it, and a flood of new keys evicts the oldest.
+//! The sign-in counts are kept in the store ([`Throttle::shared`], `store::throttle`), so
+//! every server instance on it counts the same failures: N instances do not give a guesser
+//! N times the attempts. A row is written only for a wrong password, which cost an argon2
+//! verification, and rows are forgotten after the longest back-off, so the table is
+//! bounded by what the argon2 work lets through. If the store does not answer, the
+//! instance counts in memory meanwhile (and a right password is never refused for it).
+//!
+//! The client-secret counts stay in memory, per process, in an LRU map of at most
+//! [`CAPACITY`] keys (no operation scans it, and a flood of new keys evicts the oldest):
+//! they never refuse anything, only slow a wrong secret's answer, and a 256-bit secret
+//! gains nothing from N times the guesses; a failed client authentication is cheap, so
+//! sharing its count would put a store write on an unauthenticated path for nothing.
 
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use lru::LruCache;
 
+use crate::store::{Store, ThrottleEntry};
 use crate::time::{Duration, Timestamp};
 
 /// Keys kept at most.
@@ -64,6 +75,8 @@ pub struct Throttle {
     state: Mutex<State>,
     /// Every failure counted, for `/metrics`.
     failures_total: AtomicU64,
+    /// The store the counts live in (and their kind there), when shared.
+    shared: Option<(Arc<Store>, &'static str)>,
 }
 
 /// What a failure did.
@@ -110,7 +123,14 @@ impl Throttle {
                 unaudited: 0,
             }),
             failures_total: AtomicU64::new(0),
+            shared: None,
         }
+    }
+
+    /// Keep the counts in `store` under `kind`, shared with every instance on it.
+    pub fn shared(mut self, store: Arc<Store>, kind: &'static str) -> Throttle {
+        self.shared = Some((store, kind));
+        self
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -125,12 +145,84 @@ impl Throttle {
     /// Seconds until every one of `keys` that is in a back-off window is free again;
     /// `None` if none is.
     pub fn blocked(&self, keys: &[&str], now: Timestamp) -> Option<i64> {
+        let shared = self.shared.as_ref().and_then(|(store, kind)| {
+            store
+                .throttle_entries(kind, keys)
+                .inspect_err(
+                    |e| tracing::error!(error = %e, "the shared sign-in counts do not answer"),
+                )
+                .ok()
+        });
         let st = self.state();
-        keys.iter()
-            .filter_map(|k| st.entries.peek(*k).map(|e| e.blocked_until))
+        let local = keys
+            .iter()
+            .filter_map(|k| st.entries.peek(*k).map(|e| e.blocked_until));
+        let stored = shared.iter().flatten().map(|e| e.blocked_until);
+        local
+            .chain(stored)
             .filter(|until| *until > now)
             .map(|until| until - now)
             .max()
+    }
+
+    /// Count a failure of `key` in `entry` (a fresh count if the last failure is older
+    /// than the longest back-off); the count, and the back-off it opens (0: none).
+    fn count(&self, entry: &mut Entry, weight: u32, now: Timestamp) -> (u32, i64) {
+        if now - entry.last_failure > self.max_backoff.secs() {
+            entry.failures = 0;
+        }
+        entry.failures = entry.failures.saturating_add(1);
+        entry.last_failure = now;
+        let mut blocked_for = 0;
+        if let Some(free) = self.free {
+            let free = free.saturating_mul(weight.max(1));
+            if entry.failures > free {
+                let doublings = (entry.failures - free - 1).min(30);
+                let window = (1i64 << doublings).min(self.max_backoff.secs().max(1));
+                entry.blocked_until = now + window;
+                blocked_for = window;
+            }
+        }
+        (entry.failures, blocked_for)
+    }
+
+    /// Count a failure against every key in the store; `None` if it does not answer.
+    fn count_shared(&self, keys: &[(&str, u32)], now: Timestamp) -> Option<(u32, i64)> {
+        let (store, kind) = self.shared.as_ref()?;
+        let names: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
+        let forget_before = now.saturating_sub(self.max_backoff.secs());
+        store
+            .update_throttle(kind, &names, forget_before, |stored| {
+                let (mut worst, mut blocked_for) = (0, 0);
+                for (key, weight) in keys {
+                    let i = match stored.iter().position(|e| e.key == *key) {
+                        Some(i) => i,
+                        None => {
+                            stored.push(ThrottleEntry {
+                                key: (*key).to_string(),
+                                failures: 0,
+                                last_failure: now,
+                                blocked_until: 0,
+                            });
+                            stored.len() - 1
+                        }
+                    };
+                    let e = &mut stored[i];
+                    let mut entry = Entry {
+                        failures: u32::try_from(e.failures).unwrap_or(u32::MAX),
+                        last_failure: e.last_failure,
+                        blocked_until: e.blocked_until,
+                    };
+                    let (n, b) = self.count(&mut entry, *weight, now);
+                    (e.failures, e.last_failure, e.blocked_until) =
+                        (i64::from(entry.failures), entry.last_failure, entry.blocked_until);
+                    worst = worst.max(n);
+                    blocked_for = blocked_for.max(b);
+                }
+                (worst, blocked_for)
+            })
+            .inspect_err(|e| tracing::error!(error = %e, "the shared sign-in counts do not answer; counting in memory"))
+            .ok()
     }
 
     /// Count a failure against every key; `weights` gives each key's free failures as a
@@ -138,39 +230,20 @@ impl Throttle {
     /// address over all accounts).
     pub fn failure(&self, keys: &[(&str, u32)], now: Timestamp) -> Failure {
         self.failures_total.fetch_add(1, Ordering::Relaxed);
+        let shared = self.count_shared(keys, now);
         let mut st = self.state();
-        let mut worst = 0;
-        let mut blocked_for = 0;
-        for (key, weight) in keys {
-            let entry = match st.entries.get_mut(*key) {
-                Some(e) => e,
-                None => {
-                    st.entries.push(
-                        (*key).to_string(),
-                        Entry {
-                            failures: 0,
-                            last_failure: now,
-                            blocked_until: 0,
-                        },
-                    );
-                    st.entries.get_mut(*key).expect("just inserted")
-                }
-            };
-            // Failures long ago start a fresh count.
-            if now - entry.last_failure > self.max_backoff.secs() {
-                entry.failures = 0;
-            }
-            entry.failures = entry.failures.saturating_add(1);
-            entry.last_failure = now;
-            worst = worst.max(entry.failures);
-            if let Some(free) = self.free {
-                let free = free.saturating_mul((*weight).max(1));
-                if entry.failures > free {
-                    let doublings = (entry.failures - free - 1).min(30);
-                    let window = (1i64 << doublings).min(self.max_backoff.secs().max(1));
-                    entry.blocked_until = now + window;
-                    blocked_for = blocked_for.max(window);
-                }
+        let (mut worst, mut blocked_for) = shared.unwrap_or((0, 0));
+        if shared.is_none() {
+            for (key, weight) in keys {
+                let mut entry = st.entries.peek(*key).copied().unwrap_or(Entry {
+                    failures: 0,
+                    last_failure: now,
+                    blocked_until: 0,
+                });
+                let (n, b) = self.count(&mut entry, *weight, now);
+                st.entries.put((*key).to_string(), entry);
+                worst = worst.max(n);
+                blocked_for = blocked_for.max(b);
             }
         }
         // The audit budget.
@@ -195,6 +268,11 @@ impl Throttle {
 
     /// Forget the failures of `keys` (after a success).
     pub fn success(&self, keys: &[&str]) {
+        if let Some((store, kind)) = &self.shared {
+            if let Err(e) = store.clear_throttle(kind, keys) {
+                tracing::error!(error = %e, "the shared sign-in counts do not answer");
+            }
+        }
         let mut st = self.state();
         for key in keys {
             st.entries.pop(*key);
@@ -238,6 +316,40 @@ mod tests {
         assert_eq!(t.blocked(&["user:alice@1.2.3.4"], 26), Some(900), "capped");
         t.success(&["user:alice@1.2.3.4"]);
         assert_eq!(t.blocked(&["user:alice@1.2.3.4"], 28), None);
+    }
+
+    /// Two instances on one store: the failures counted on one open the back-off on the
+    /// other, and a success on either clears it for both.
+    #[test]
+    fn instances_on_one_store_share_the_sign_in_counts() {
+        for t in crate::store::testing::stores("throttle_shared") {
+            let b = t.backend;
+            let one =
+                Throttle::for_passwords(2, Duration::minutes(15)).shared(t.store.clone(), "login");
+            let two =
+                Throttle::for_passwords(2, Duration::minutes(15)).shared(t.store.clone(), "login");
+            let k = [("user:alice@ip", 1)];
+            assert_eq!(one.failure(&k, 100).blocked_for, 0, "{b}");
+            assert_eq!(two.failure(&k, 100).blocked_for, 0, "{b}");
+            assert_eq!(
+                one.failure(&k, 101).blocked_for,
+                1,
+                "{b}: the third failure, on either"
+            );
+            assert_eq!(two.blocked(&["user:alice@ip"], 101), Some(1), "{b}");
+            assert_eq!(two.failure(&k, 102).blocked_for, 2, "{b}");
+            assert_eq!(
+                two.blocked(&["user:bob@ip"], 102),
+                None,
+                "{b}: another account"
+            );
+            one.success(&["user:alice@ip"]);
+            assert_eq!(two.blocked(&["user:alice@ip"], 102), None, "{b}");
+            assert!(
+                one.is_empty() && two.is_empty(),
+                "{b}: nothing counted in memory"
+            );
+        }
     }
 
     #[test]

@@ -45,6 +45,7 @@ mod retention;
 mod scim;
 pub mod scim_filter;
 mod sessions;
+mod throttle;
 mod tokens;
 mod users;
 
@@ -68,6 +69,7 @@ pub use provisioning::{MAX_PER_CLIENT, PendingErrors, ProvisioningError};
 pub use retention::Pruned;
 pub use scim::{ScimQuery, ScimRecord, check_version};
 pub use sessions::WebSession;
+pub use throttle::ThrottleEntry;
 pub use tokens::{NewTokenRecord, RevokeOutcome, SHORT_LIFETIME, TokenFilter};
 
 /// How long a statement waits for another process's write lock before giving up.

@@ -62,7 +62,12 @@ impl Store {
             tx.execute(
                 "INSERT INTO web_sessions (id_hash, csrf, username, expires_at) \
                  VALUES (?1, ?2, ?3, ?4)",
-                params![&id.0[..], session.csrf, session.username, session.expires_at],
+                params![
+                    &id.0[..],
+                    session.csrf,
+                    session.username,
+                    session.expires_at
+                ],
             )?;
             Ok(())
         })
@@ -86,9 +91,11 @@ impl Store {
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
                 params![SESSION_KEY, fresh],
             )?;
-            Ok(tx.query_row("SELECT value FROM meta WHERE key = ?1", [SESSION_KEY], |r| {
-                r.get(0)
-            })?)
+            Ok(tx.query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [SESSION_KEY],
+                |r| r.get(0),
+            )?)
         })
     }
 }
@@ -120,7 +127,11 @@ mod tests {
             t.delete_web_session(&one).unwrap();
             t.delete_web_session(&one).unwrap();
             assert_eq!(t.web_session(&one, 300).unwrap(), None, "{b}");
-            assert_eq!(t.web_session(&two, 300).unwrap(), None, "{b}: pruned at 2000");
+            assert_eq!(
+                t.web_session(&two, 300).unwrap(),
+                None,
+                "{b}: pruned at 2000"
+            );
         }
     }
 

@@ -29,6 +29,7 @@ mod lease;
 mod meta;
 mod migrate;
 mod sessions;
+mod throttle;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -2,8 +2,8 @@
 //! and the anonymous sessions' CSRF key.
 
 use super::{Postgres, get};
-use crate::store::sessions::{SESSION_KEY, WebSession};
 use crate::store::Result;
+use crate::store::sessions::{SESSION_KEY, WebSession};
 use crate::time::Timestamp;
 use crate::token::TokenHash;
 
@@ -36,12 +36,20 @@ impl Postgres {
         self.write(|tx| {
             tx.execute("DELETE FROM web_sessions WHERE expires_at <= $1", &[&now])?;
             if let Some(old) = replaces {
-                tx.execute("DELETE FROM web_sessions WHERE id_hash = $1", &[&&old.0[..]])?;
+                tx.execute(
+                    "DELETE FROM web_sessions WHERE id_hash = $1",
+                    &[&&old.0[..]],
+                )?;
             }
             tx.execute(
                 "INSERT INTO web_sessions (id_hash, csrf, username, expires_at) \
                  VALUES ($1, $2, $3, $4)",
-                &[&&id.0[..], &session.csrf, &session.username, &session.expires_at],
+                &[
+                    &&id.0[..],
+                    &session.csrf,
+                    &session.username,
+                    &session.expires_at,
+                ],
             )?;
             Ok(())
         })
@@ -60,7 +68,10 @@ impl Postgres {
                 "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
                 &[&SESSION_KEY, &fresh],
             )?;
-            get(&tx.query_one("SELECT value FROM meta WHERE key = $1", &[&SESSION_KEY])?, 0)
+            get(
+                &tx.query_one("SELECT value FROM meta WHERE key = $1", &[&SESSION_KEY])?,
+                0,
+            )
         })
     }
 }
