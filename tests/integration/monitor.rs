@@ -21,16 +21,16 @@ use crate::support::{Scim, TestServer, TestStore};
 /// A webhook receiver: a real HTTP server on loopback recording each POST (signature
 /// header and JSON body). The first `fail_first` requests get a 500, to exercise retries.
 /// What the receiver got: the signature header (with the raw body) and the parsed body.
-type Received = Arc<Mutex<Vec<(Option<String>, Value)>>>;
+pub(crate) type Received = Arc<Mutex<Vec<(Option<String>, Value)>>>;
 
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     got: Received,
     attempts: Arc<Mutex<usize>>,
 }
 
 impl Receiver {
-    fn start(fail_first: usize) -> Receiver {
+    pub(crate) fn start(fail_first: usize) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -82,7 +82,7 @@ impl Receiver {
         Receiver { url, got, attempts }
     }
 
-    fn events(&self) -> Vec<Value> {
+    pub(crate) fn events(&self) -> Vec<Value> {
         self.got
             .lock()
             .unwrap()

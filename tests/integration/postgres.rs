@@ -319,3 +319,175 @@ fn copy_store_moves_a_sqlite_store_into_postgres_once() {
     );
     assert!(err.contains("postgres://"), "{err}");
 }
+
+/// A `scimgate serve` process on the store at `db`, ticking every second and posting its
+/// alerts to `webhook`; killed (SIGKILL) when dropped.
+struct Instance {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Instance {
+    fn start(s: &TestStore, webhook: &str) -> Instance {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_scimgate"))
+            .arg("serve")
+            .current_dir(s.dir.path())
+            .env_clear()
+            .env("SCIMGATE_DB", s.location())
+            .env("SCIMGATE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SCIMGATE_MONITOR_TICK", "1s")
+            .env("SCIMGATE_WEBHOOK_URL", webhook)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start scimgate serve");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while crate::support::http()
+            .get(format!("{base}/readyz"))
+            .send()
+            .map(|r| r.status() != 200)
+            .unwrap_or(true)
+        {
+            assert!(Instant::now() < deadline, "scimgate serve did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Instance { child, base }
+    }
+
+    fn get(&self, path: &str, token: &str) -> u16 {
+        crate::support::http()
+            .get(format!("{}/scim/v2{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The monitor's failover across two server processes on one database:
+/// - heartbeats seen by every instance count: a refused call on the instance that does not
+///   tick makes the one that does alert;
+/// - `kill -9` of the ticking instance while the IdP keeps calling: the other takes the
+///   lease within two ticks and goes on from the stored states, so the alert already sent
+///   is not sent again, and the next change (the IdP recovers) is alerted, once.
+#[test]
+fn the_monitor_fails_over_when_its_instance_is_killed_and_alerts_once() {
+    let Some(s) = TestStore::init_postgres() else {
+        return;
+    };
+    let hook = crate::monitor::Receiver::start(0);
+    let c = cc_client(&s, &[READ], &[]);
+    let (first, first_id) = s.issue(&c.id, &[]);
+    let one = Instance::start(&s, &hook.url);
+    let two = Instance::start(&s, &hook.url);
+    assert_eq!(one.get("/Users", &first), 200);
+    assert_eq!(two.get("/Users", &first), 200);
+
+    // Which process ticks: the lease's holder names its pid.
+    let mut db = s.pg.as_ref().unwrap().client();
+    let holder = |db: &mut postgres::Client| -> String {
+        db.query_opt("SELECT holder FROM leases WHERE name = 'monitor'", &[])
+            .unwrap()
+            .map(|r| r.get(0))
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let leader_pid = loop {
+        let h = holder(&mut db);
+        if let Some(pid) = h.split(':').nth(1) {
+            break pid.parse::<u32>().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no instance took the monitor lease");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (mut leader, follower) = if one.child.id() == leader_pid {
+        (one, two)
+    } else {
+        assert_eq!(two.child.id(), leader_pid, "the holder is one of the two");
+        (two, one)
+    };
+
+    // The token is revoked; the IdP's call on the follower is refused, and the leader
+    // alerts that the client is failing.
+    s.config().args(["revoke-token", &first_id]).assert().success();
+    std::thread::sleep(Duration::from_millis(1200)); // the follower's token cache
+    assert_eq!(follower.get("/Users", &first), 401);
+    let failing = |events: &[serde_json::Value]| {
+        events
+            .iter()
+            .filter(|e| e["event"] == "state_change" && e["details"]["to"] == "failing")
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while failing(&hook.events()) == 0 {
+        assert!(Instant::now() < deadline, "no alert: {:?}", hook.events());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // kill -9 of the leader while the IdP keeps calling (refused: still failing).
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let caller = {
+        let (calls, base, token) = (calls.clone(), follower.base.clone(), first.clone());
+        std::thread::spawn(move || {
+            while calls.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = crate::support::http()
+                    .get(format!("{base}/scim/v2/Users"))
+                    .bearer_auth(&token)
+                    .send();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    leader.child.kill().unwrap();
+    leader.child.wait().unwrap();
+    let killed = Instant::now();
+    let follower_pid = follower.child.id().to_string();
+    while holder(&mut db).split(':').nth(1) != Some(follower_pid.as_str()) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(4),
+            "the other instance did not take over within two ticks (lease 2 s, tick 1 s)"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took_over = killed.elapsed();
+    calls.store(false, std::sync::atomic::Ordering::Relaxed);
+    caller.join().unwrap();
+
+    // The IdP gets a new token: the new leader alerts the recovery, once; the failing
+    // alert was not sent again.
+    let (second, _) = s.issue(&c.id, &[]);
+    assert_eq!(follower.get("/Users", &second), 200);
+    let recovered = |events: &[serde_json::Value]| {
+        events
+            .iter()
+            .filter(|e| {
+                e["event"] == "state_change"
+                    && e["details"]["from"] == "failing"
+                    && e["details"]["to"] == "healthy"
+            })
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while recovered(&hook.events()) == 0 {
+        assert!(Instant::now() < deadline, "no recovery alert: {:?}", hook.events());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(3)); // a few more ticks: nothing repeated
+    let events = hook.events();
+    assert_eq!(failing(&events), 1, "the failing alert, once: {events:?}");
+    assert_eq!(recovered(&events), 1, "the recovery alert, once: {events:?}");
+    eprintln!("the monitor lease moved {took_over:?} after kill -9");
+}
