@@ -14,10 +14,10 @@ use super::SettingsError;
 use super::declare::declare_settings;
 
 declare_settings! {
-    /// store file
+    /// store: a SQLite file, or a postgres:// URL (docs/deploy.md)
     db: String {
         default: "`scimgate.db` in the working directory",
-        flag: "Store file (SQLite)",
+        flag: "The store: its SQLite file, or a postgres:// URL",
     }
     /// listen address
     listen: String {
