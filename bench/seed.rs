@@ -1,6 +1,8 @@
 //! Bench fixture: fills a store with many token records or SCIM users through the library
 //! (the same insert paths the server uses), fast, for the benchmarks in bench/.
 //!
+//! DB is a store file or a postgres:// URL.
+//!
 //! Usage: seed tokens DB N        N access tokens over 5 clients, expiries spread over 2 years
 //!        seed users DB N         N SCIM users named user000000…
 //!        seed token DB           register a client and print a fresh read+write token
@@ -14,7 +16,7 @@ use std::path::PathBuf;
 
 use scimgate::admin::{Admin, IssueToken, Lifetime, RegisterClient};
 use scimgate::model::{GrantType, IdpKind, IdpRef, IssuedVia, Scope};
-use scimgate::store::{NewTokenRecord, Store};
+use scimgate::store::{Location, NewTokenRecord, Store};
 use scimgate::time::{Clock, Duration};
 use scimgate::token::{self, TokenKind};
 use serde_json::json;
@@ -49,7 +51,8 @@ fn main() {
     let usage =
         "usage: seed tokens|users|expired DB N | seed token|client DB | seed batches DB N SIZE";
     let what = args.get(1).expect(usage);
-    let db = PathBuf::from(args.get(2).expect(usage));
+    // A file, or a postgres:// URL (bench/pg.sh).
+    let db = Location::parse(args.get(2).expect(usage)).expect("a store location");
     let store = Store::open_or_create(&db).expect("open store");
     let admin = Admin::new(&store, Clock::system(), "bench");
     let now = admin.now();
