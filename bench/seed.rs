@@ -12,7 +12,6 @@
 //!        seed expired DB N       N one-hour client_credentials tokens issued 100 days ago
 //!                                (what `config prune-tokens` deletes)
 
-
 use scimgate::admin::{Admin, IssueToken, Lifetime, RegisterClient};
 use scimgate::model::{GrantType, IdpKind, IdpRef, IssuedVia, Scope};
 use scimgate::store::{Location, NewTokenRecord, Store};

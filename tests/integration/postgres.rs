@@ -410,7 +410,10 @@ fn the_monitor_fails_over_when_its_instance_is_killed_and_alerts_once() {
         if let Some(pid) = h.split(':').nth(1) {
             break pid.parse::<u32>().unwrap();
         }
-        assert!(Instant::now() < deadline, "no instance took the monitor lease");
+        assert!(
+            Instant::now() < deadline,
+            "no instance took the monitor lease"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let (mut leader, follower) = if one.child.id() == leader_pid {
@@ -422,7 +425,10 @@ fn the_monitor_fails_over_when_its_instance_is_killed_and_alerts_once() {
 
     // The token is revoked; the IdP's call on the follower is refused, and the leader
     // alerts that the client is failing.
-    s.config().args(["revoke-token", &first_id]).assert().success();
+    s.config()
+        .args(["revoke-token", &first_id])
+        .assert()
+        .success();
     std::thread::sleep(Duration::from_millis(1200)); // the follower's token cache
     assert_eq!(follower.get("/Users", &first), 401);
     let failing = |events: &[serde_json::Value]| {
@@ -482,12 +488,153 @@ fn the_monitor_fails_over_when_its_instance_is_killed_and_alerts_once() {
     };
     let deadline = Instant::now() + Duration::from_secs(10);
     while recovered(&hook.events()) == 0 {
-        assert!(Instant::now() < deadline, "no recovery alert: {:?}", hook.events());
+        assert!(
+            Instant::now() < deadline,
+            "no recovery alert: {:?}",
+            hook.events()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_secs(3)); // a few more ticks: nothing repeated
     let events = hook.events();
     assert_eq!(failing(&events), 1, "the failing alert, once: {events:?}");
-    assert_eq!(recovered(&events), 1, "the recovery alert, once: {events:?}");
+    assert_eq!(
+        recovered(&events),
+        1,
+        "the recovery alert, once: {events:?}"
+    );
     eprintln!("the monitor lease moved {took_over:?} after kill -9");
+}
+
+/// A TCP relay between the server and the database that the test can cut and restore:
+/// while cut, it refuses connections and has closed the ones it carried.
+struct Relay {
+    port: u16,
+    upstream: std::net::SocketAddr,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Relay {
+    fn start(upstream: std::net::SocketAddr) -> Relay {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut r = Relay {
+            port,
+            upstream,
+            up: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            open: Arc::default(),
+            thread: None,
+        };
+        r.listen();
+        r
+    }
+
+    fn listen(&mut self) {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", self.port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        self.up.store(true, Ordering::SeqCst);
+        let (up, open, upstream) = (self.up.clone(), self.open.clone(), self.upstream);
+        self.thread = Some(std::thread::spawn(move || {
+            while up.load(Ordering::SeqCst) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let Ok(server) = std::net::TcpStream::connect(upstream) else {
+                    continue;
+                };
+                open.lock().unwrap().push(client.try_clone().unwrap());
+                open.lock().unwrap().push(server.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        }));
+    }
+
+    fn cut(&mut self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&mut self) {
+        self.listen();
+    }
+}
+
+#[test]
+fn readyz_fails_while_the_database_is_unreachable_and_the_server_recovers_by_itself() {
+    let Some(s) = TestStore::init_postgres() else {
+        return;
+    };
+    let c = cc_client(&s, &[READ], &[]);
+    let (token, _) = s.issue(&c.id, &[]);
+    // The server reaches the database through a relay, with a 2 s timeout.
+    let mut url = url::Url::parse(&s.location()).unwrap();
+    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let mut relay = Relay::start(upstream.parse().unwrap());
+    url.set_port(Some(relay.port)).unwrap();
+    let query = format!("{}&timeout=2", url.query().unwrap_or("sslmode=prefer"));
+    url.set_query(Some(&query));
+    let server = TestServer::start_at(url.as_str(), Clock::system(), RawSettings::default());
+    let scim = Scim::new(&server, &token);
+    let ready = || {
+        crate::support::http()
+            .get(server.url("/readyz"))
+            .send()
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    assert_eq!(ready(), 200);
+    assert_eq!(scim.get("/Users").status, 200);
+
+    relay.cut();
+    std::thread::sleep(Duration::from_millis(1200)); // past the token cache
+    let asked = Instant::now();
+    let r = crate::support::http()
+        .get(server.url("/readyz"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let body: serde_json::Value = r.json().unwrap();
+    assert_eq!(body["status"], "unavailable", "{body}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    let asked = Instant::now();
+    let r = scim.get("/Users");
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+
+    relay.restore();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ready() != 200 {
+        assert!(Instant::now() < deadline, "the server did not recover");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(scim.get("/Users").status, 200);
 }
