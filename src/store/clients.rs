@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::tokens::{live_params, live_tokens, query_named};
-use super::{Result, Store, StoreError, audit};
+use super::{Result, Store, StoreError, audit, on_postgres};
 use crate::model::{
     AuthMethod, Client, ClientProfile, GrantType, Heartbeat, IdpKind, IdpRef, NewAuditEvent,
     scopes_from_str, scopes_to_string,
@@ -38,7 +38,50 @@ pub struct ClientUpdate {
     pub heartbeat: Option<Option<Heartbeat>>,
 }
 
-const COLUMNS: &str = "id, name, profile, grants, scopes, redirect_uris, auth_method, \
+impl ClientUpdate {
+    /// Apply the fields that are set to `c`, as of `now`.
+    pub(super) fn apply(&self, c: &mut Client, now: Timestamp) {
+        if let Some(v) = &self.name {
+            c.name = v.clone();
+        }
+        if let Some(v) = &self.grants {
+            c.grants = v.clone();
+        }
+        if let Some(v) = &self.scopes {
+            c.scopes = v.clone();
+        }
+        if let Some(v) = &self.redirect_uris {
+            c.redirect_uris = v.clone();
+        }
+        if let Some(v) = self.require_consent {
+            c.require_consent = v;
+        }
+        if let Some(v) = self.require_pkce {
+            c.require_pkce = v;
+        }
+        if let Some(v) = &self.email_domains {
+            c.email_domains = v.clone();
+        }
+        if let Some(v) = &self.alert_emails {
+            c.alert_emails = v.clone();
+        }
+        if let Some(v) = self.access_token_ttl {
+            c.access_token_ttl = v;
+        }
+        if let Some(v) = self.refresh_token_ttl {
+            c.refresh_token_ttl = v;
+        }
+        if let Some(v) = &self.idp {
+            c.idp = v.clone();
+        }
+        if let Some(v) = self.heartbeat {
+            c.heartbeat = v;
+        }
+        c.updated_at = now;
+    }
+}
+
+pub(super) const COLUMNS: &str = "id, name, profile, grants, scopes, redirect_uris, auth_method, \
     require_consent, secret_hash IS NOT NULL, secret_expires_at, access_token_ttl, \
     refresh_token_ttl, idp_kind, idp_app_id, idp_tenant, owner_contact, heartbeat_interval, \
     missed_heartbeats, created_at, updated_at, secret_ttl, token_epoch, disabled_at, \
@@ -108,11 +151,11 @@ fn row_to_client(r: &Row<'_>) -> rusqlite::Result<Client> {
     })
 }
 
-fn grants_str(g: &[GrantType]) -> String {
+pub(super) fn grants_str(g: &[GrantType]) -> String {
     g.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" ")
 }
 
-fn uris_json(uris: &[String]) -> String {
+pub(super) fn uris_json(uris: &[String]) -> String {
     serde_json::to_string(uris).unwrap_or_else(|_| "[]".into())
 }
 
@@ -125,7 +168,7 @@ pub(super) fn get_client(conn: &Connection, id: &str) -> Result<Option<Client>> 
         .optional()?)
 }
 
-fn secret_hash(blob: Option<Vec<u8>>) -> Option<TokenHash> {
+pub(super) fn secret_hash(blob: Option<Vec<u8>>) -> Option<TokenHash> {
     blob.and_then(|b| <[u8; 32]>::try_from(b).ok())
         .map(TokenHash)
 }
@@ -133,6 +176,7 @@ fn secret_hash(blob: Option<Vec<u8>>) -> Option<TokenHash> {
 impl Store {
     /// Insert a new client.
     pub fn insert_client(&self, new: &NewClient, audit: &NewAuditEvent) -> Result<()> {
+        on_postgres!(self, pg => pg.insert_client(new, audit));
         let c = &new.client;
         self.write(|tx| {
             audit::append(tx, audit, c.created_at)?;
@@ -177,11 +221,13 @@ impl Store {
 
     /// A live (not deleted) client by id.
     pub fn client(&self, id: &str) -> Result<Option<Client>> {
+        on_postgres!(self, pg => pg.client(id));
         self.read(|c| get_client(c, id))
     }
 
     /// All live clients, oldest first.
     pub fn list_clients(&self) -> Result<Vec<Client>> {
+        on_postgres!(self, pg => pg.list_clients());
         self.read(|c| {
             let mut stmt = c.prepare(&format!(
                 "SELECT {COLUMNS} FROM clients WHERE deleted_at IS NULL ORDER BY created_at, id"
@@ -193,6 +239,7 @@ impl Store {
 
     /// Number of live (unrevoked, unexpired) access and refresh tokens per client.
     pub fn active_token_counts(&self, now: Timestamp) -> Result<Vec<(String, i64)>> {
+        on_postgres!(self, pg => pg.active_token_counts(now));
         let sql = format!(
             "SELECT client_id, count(*) FROM ({}) GROUP BY client_id",
             live_tokens("client_id", false, " AND kind != 3") // 3: authorization codes
@@ -209,46 +256,11 @@ impl Store {
         now: Timestamp,
         audit: &NewAuditEvent,
     ) -> Result<Client> {
+        on_postgres!(self, pg => pg.update_client(id, update, now, audit));
         self.write(|tx| {
             let mut c = get_client(tx, id)?
                 .ok_or_else(|| StoreError::NotFound(format!("API client {id}")))?;
-            if let Some(v) = &update.name {
-                c.name = v.clone();
-            }
-            if let Some(v) = &update.grants {
-                c.grants = v.clone();
-            }
-            if let Some(v) = &update.scopes {
-                c.scopes = v.clone();
-            }
-            if let Some(v) = &update.redirect_uris {
-                c.redirect_uris = v.clone();
-            }
-            if let Some(v) = update.require_consent {
-                c.require_consent = v;
-            }
-            if let Some(v) = update.require_pkce {
-                c.require_pkce = v;
-            }
-            if let Some(v) = &update.email_domains {
-                c.email_domains = v.clone();
-            }
-            if let Some(v) = &update.alert_emails {
-                c.alert_emails = v.clone();
-            }
-            if let Some(v) = update.access_token_ttl {
-                c.access_token_ttl = v;
-            }
-            if let Some(v) = update.refresh_token_ttl {
-                c.refresh_token_ttl = v;
-            }
-            if let Some(v) = &update.idp {
-                c.idp = v.clone();
-            }
-            if let Some(v) = update.heartbeat {
-                c.heartbeat = v;
-            }
-            c.updated_at = now;
+            update.apply(&mut c, now);
             tx.execute(
                 "UPDATE clients SET name = ?2, grants = ?3, scopes = ?4, redirect_uris = ?5, \
                  require_consent = ?6, access_token_ttl = ?7, refresh_token_ttl = ?8, \
@@ -290,6 +302,7 @@ impl Store {
         now: Timestamp,
         audit: &NewAuditEvent,
     ) -> Result<()> {
+        on_postgres!(self, pg => pg.set_client_secret(id, hash, ttl, now, audit));
         self.write(|tx| {
             let n = tx.execute(
                 "UPDATE clients SET secret_hash = ?2, secret_expires_at = ?3, secret_ttl = ?4, \
@@ -316,6 +329,7 @@ impl Store {
     /// A live client with its stored secret hash, in one indexed read on a cached
     /// statement: client authentication at every OAuth2 endpoint.
     pub fn client_with_secret(&self, id: &str) -> Result<Option<(Client, Option<TokenHash>)>> {
+        on_postgres!(self, pg => pg.client_with_secret(id));
         self.read_point(|c| {
             Ok(c.prepare_cached(&format!(
                 "SELECT {COLUMNS}, secret_hash FROM clients WHERE id = ?1 AND deleted_at IS NULL"
@@ -332,6 +346,7 @@ impl Store {
     /// Soft-delete client `id` and cut it off (every token it holds dies), in one
     /// transaction with one audit event.
     pub fn delete_client(&self, id: &str, now: Timestamp, audit: &NewAuditEvent) -> Result<()> {
+        on_postgres!(self, pg => pg.delete_client(id, now, audit));
         self.write(|tx| {
             cut_off(tx, id, "client deleted", now)?;
             tx.execute(
@@ -353,6 +368,7 @@ impl Store {
         now: Timestamp,
         audit: &NewAuditEvent,
     ) -> Result<()> {
+        on_postgres!(self, pg => pg.cut_off_client(id, reason, disable, now, audit));
         self.write(|tx| {
             match disable {
                 Some(false) => {

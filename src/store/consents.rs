@@ -3,13 +3,14 @@
 
 use rusqlite::params;
 
-use super::{Result, Store, audit};
+use super::{Result, Store, audit, on_postgres};
 use crate::model::{NewAuditEvent, Scope, scopes_to_string};
 use crate::time::Timestamp;
 
 impl Store {
     /// Whether `username` has allowed `client_id` exactly these `scopes` (canonical order).
     pub fn has_consent(&self, username: &str, client_id: &str, scopes: &[Scope]) -> Result<bool> {
+        on_postgres!(self, pg => pg.has_consent(username, client_id, scopes));
         self.read(|c| {
             Ok(c.query_row(
                 "SELECT EXISTS(SELECT 1 FROM consents WHERE username = ?1 AND client_id = ?2 \
@@ -29,6 +30,7 @@ impl Store {
         now: Timestamp,
         audit: &NewAuditEvent,
     ) -> Result<()> {
+        on_postgres!(self, pg => pg.insert_consent(username, client_id, scopes, now, audit));
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO consents (username, client_id, scopes, granted_at) \
@@ -48,6 +50,7 @@ impl Store {
         now: Timestamp,
         audit: &NewAuditEvent,
     ) -> Result<usize> {
+        on_postgres!(self, pg => pg.delete_consents(username, client_id, now, audit));
         self.write(|tx| {
             let n = tx.execute(
                 "DELETE FROM consents WHERE username = ?1 AND (?2 IS NULL OR client_id = ?2)",

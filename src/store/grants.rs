@@ -10,7 +10,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::tokens::{COLUMNS, insert_token, row_to_token, token_by_value};
-use super::{Result, Store};
+use super::{Result, Store, on_postgres};
 use crate::model::TokenRecord;
 use crate::store::NewTokenRecord;
 use crate::time::Timestamp;
@@ -70,7 +70,7 @@ pub enum RotateOutcome<R> {
 /// Why a refresh token was marked spent; reuse detection keys on it.
 pub const ROTATED_REASON: &str = "rotated";
 /// Why the tokens of a rotation that was retried within the grace were revoked.
-const SUPERSEDED_REASON: &str = "superseded: the rotation that issued it was retried";
+pub(super) const SUPERSEDED_REASON: &str = "superseded: the rotation that issued it was retried";
 
 /// Whether a rotation of `record` retried `now` may replace the first one: within `grace`
 /// seconds of it, and nothing the first one issued has been used since (a rotated
@@ -134,6 +134,7 @@ impl Store {
         redirect_uri_explicit: bool,
         code_challenge: Option<&str>,
     ) -> Result<()> {
+        on_postgres!(self, pg => pg.insert_code(code, redirect_uri, redirect_uri_explicit, code_challenge));
         self.write(|tx| {
             insert_token(tx, code)?;
             tx.execute(
@@ -160,6 +161,7 @@ impl Store {
         family_reason: &str,
         check: impl FnOnce(&CodeGrant) -> std::result::Result<Vec<NewTokenRecord>, R>,
     ) -> Result<RedeemOutcome<R>> {
+        on_postgres!(self, pg => pg.redeem_code(presented, now, family_reason, check));
         self.write(|tx| {
             let Some(record) = token_by_value(tx, presented)? else {
                 return Ok(RedeemOutcome::Unknown);
@@ -227,6 +229,7 @@ impl Store {
         grace: Option<i64>,
         check: impl FnOnce(&TokenRecord) -> std::result::Result<Vec<NewTokenRecord>, R>,
     ) -> Result<RotateOutcome<R>> {
+        on_postgres!(self, pg => pg.rotate_refresh(presented, now, family_reason, grace, check));
         self.write(|tx| {
             let Some(record) = token_by_value(tx, presented)? else {
                 return Ok(RotateOutcome::Inactive(None));
@@ -306,6 +309,7 @@ impl Store {
         reason: &str,
         now: Timestamp,
     ) -> Result<Vec<TokenRecord>> {
+        on_postgres!(self, pg => pg.revoke_family(family_id, reason, now));
         self.write(|tx| revoke_family(tx, family_id, reason, now))
     }
 }

@@ -4,11 +4,11 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Result, Store, audit};
+use super::{Result, Store, audit, on_postgres};
 use crate::model::{ClientHealth, HealthState, NewAuditEvent};
 use crate::time::Timestamp;
 
-const COLUMNS: &str = "client_id, state, state_since, last_success_at, last_success_ip, \
+pub(super) const COLUMNS: &str = "client_id, state, state_since, last_success_at, last_success_ip, \
     last_failure_at, last_failure_status, last_failure_reason, last_token_id";
 
 fn row_to_health(r: &Row<'_>) -> rusqlite::Result<ClientHealth> {
@@ -66,6 +66,7 @@ pub(crate) const HEARTBEAT_MERGE: &str = "\
 impl Store {
     /// Every client's recorded health.
     pub fn client_health(&self) -> Result<Vec<ClientHealth>> {
+        on_postgres!(self, pg => pg.client_health());
         self.read(|c| {
             let mut stmt = c.prepare(&format!("SELECT {COLUMNS} FROM client_health"))?;
             let rows = stmt.query_map([], row_to_health)?;
@@ -75,6 +76,7 @@ impl Store {
 
     /// One client's recorded health.
     pub fn client_health_of(&self, client_id: &str) -> Result<Option<ClientHealth>> {
+        on_postgres!(self, pg => pg.client_health_of(client_id));
         self.read(|c| {
             Ok(c.query_row(
                 &format!("SELECT {COLUMNS} FROM client_health WHERE client_id = ?1"),
@@ -101,6 +103,7 @@ impl Store {
         states: bool,
         now: Timestamp,
     ) -> Result<()> {
+        on_postgres!(self, pg => pg.save_monitor_state(health, activity, transitions, states, now));
         self.write(|tx| {
             let mut upsert = tx.prepare_cached(&format!(
                 "INSERT INTO client_health ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
@@ -140,6 +143,7 @@ impl Store {
 
     /// Hourly activity since `since`, by client and hour.
     pub fn client_activity(&self, since: Timestamp) -> Result<Vec<Activity>> {
+        on_postgres!(self, pg => pg.client_activity(since));
         self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT client_id, hour, ok, failed FROM client_activity WHERE hour >= ?1 \
@@ -159,6 +163,7 @@ impl Store {
 
     /// Whether the warning `lead` for `subject` was already sent.
     pub fn warning_fired(&self, subject: &str, lead: i64) -> Result<bool> {
+        on_postgres!(self, pg => pg.warning_fired(subject, lead));
         self.read(|c| {
             Ok(c.prepare_cached(
                 "SELECT EXISTS(SELECT 1 FROM expiry_warnings WHERE subject = ?1 AND lead = ?2)",
@@ -177,6 +182,7 @@ impl Store {
         now: Timestamp,
         audit_event: &NewAuditEvent,
     ) -> Result<bool> {
+        on_postgres!(self, pg => pg.record_warning(subject, leads, now, audit_event));
         self.write(|tx| {
             let mut fresh = false;
             for (i, lead) in leads.iter().enumerate() {

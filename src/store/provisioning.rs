@@ -6,7 +6,7 @@
 
 use rusqlite::{Row, params};
 
-use super::{Result, Store};
+use super::{Result, Store, on_postgres};
 use crate::time::Timestamp;
 
 /// The most rows kept per client; older rows are dropped as new ones come in.
@@ -58,14 +58,14 @@ pub struct PendingErrors {
     pub last_id: i64,
 }
 
-fn cut(s: &Option<String>) -> Option<&str> {
+pub(super) fn cut(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(|s| match s.char_indices().nth(MAX_TEXT) {
         Some((i, _)) => &s[..i],
         None => s,
     })
 }
 
-const COLUMNS: &str = "client_id, at, method, resource, resource_id, user_name, external_id, \
+pub(super) const COLUMNS: &str = "client_id, at, method, resource, resource_id, user_name, external_id, \
     display_name, status, scim_type, detail";
 
 fn row_to_error(r: &Row<'_>) -> rusqlite::Result<ProvisioningError> {
@@ -98,6 +98,7 @@ impl Store {
         errors: &[ProvisioningError],
         cap: i64,
     ) -> Result<u64> {
+        on_postgres!(self, pg => pg.record_provisioning_errors_capped(errors, cap));
         if errors.is_empty() {
             return Ok(0);
         }
@@ -150,6 +151,7 @@ impl Store {
         client_id: Option<&str>,
         since: Timestamp,
     ) -> Result<Vec<ProvisioningError>> {
+        on_postgres!(self, pg => pg.provisioning_errors(client_id, since));
         self.read(|c| {
             let mut stmt = c.prepare(&format!(
                 "SELECT {COLUMNS}, notified_at FROM provisioning_errors \
@@ -162,6 +164,7 @@ impl Store {
 
     /// Per client, the provisioning errors no delivered digest has named yet.
     pub fn pending_provisioning_errors(&self) -> Result<Vec<PendingErrors>> {
+        on_postgres!(self, pg => pg.pending_provisioning_errors());
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT client_id, MIN(at), COUNT(*), MAX(id) FROM provisioning_errors \
@@ -186,6 +189,7 @@ impl Store {
         last_id: i64,
         limit: usize,
     ) -> Result<Vec<ProvisioningError>> {
+        on_postgres!(self, pg => pg.pending_provisioning_errors_of(client_id, last_id, limit));
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {COLUMNS}, notified_at FROM provisioning_errors \
@@ -205,6 +209,7 @@ impl Store {
         last_id: i64,
         at: Timestamp,
     ) -> Result<u64> {
+        on_postgres!(self, pg => pg.mark_provisioning_errors_notified(client_id, last_id, at));
         self.write(|tx| {
             Ok(tx.execute(
                 "UPDATE provisioning_errors SET notified_at = ?3 \
@@ -220,6 +225,7 @@ impl Store {
         &self,
         since: Timestamp,
     ) -> Result<Vec<(String, Timestamp, u64)>> {
+        on_postgres!(self, pg => pg.provisioning_error_hours(since));
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT client_id, at - (at % 3600) AS hour, COUNT(*) FROM provisioning_errors \
@@ -238,6 +244,7 @@ impl Store {
 
     /// Drop provisioning errors older than `before` (retention); returns how many.
     pub fn prune_provisioning_errors(&self, before: Timestamp) -> Result<u64> {
+        on_postgres!(self, pg => pg.prune_provisioning_errors(before));
         self.write(|tx| {
             Ok(tx.execute("DELETE FROM provisioning_errors WHERE at < ?1", [before])? as u64)
         })

@@ -14,7 +14,7 @@
 use rusqlite::params;
 
 use super::tokens::kind_code;
-use super::{Result, Store, audit};
+use super::{Result, Store, on_postgres};
 use crate::model::NewAuditEvent;
 use crate::time::Timestamp;
 use crate::token::TokenKind;
@@ -51,6 +51,7 @@ impl Pruned {
 impl Store {
     /// How many tokens expired before `cutoff` (what [`Store::prune_tokens`] would delete).
     pub fn count_expired_tokens(&self, cutoff: Timestamp) -> Result<Pruned> {
+        on_postgres!(self, pg => pg.count_expired_tokens(cutoff));
         self.read(|c| {
             let (tokens, codes) = c.query_row(
                 "SELECT count(*), count(*) FILTER (WHERE kind = ?2) FROM tokens \
@@ -87,34 +88,7 @@ impl Store {
         let mut pruned = Pruned::default();
         let mut after = String::new();
         loop {
-            let (n, codes, last) = self.write(|tx| {
-                let mut find = tx.prepare_cached(
-                    "SELECT id, kind FROM tokens WHERE id > ?1 AND expires_at < ?2 \
-                     ORDER BY id LIMIT ?3",
-                )?;
-                let found: Vec<(String, i64)> = find
-                    .query_map(params![after, cutoff, batch as i64], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?
-                    .collect::<rusqlite::Result<_>>()?;
-                let mut code_row =
-                    tx.prepare_cached("DELETE FROM authorization_codes WHERE token_id = ?1")?;
-                let mut warnings =
-                    tx.prepare_cached("DELETE FROM expiry_warnings WHERE subject = ?1")?;
-                let mut token = tx.prepare_cached("DELETE FROM tokens WHERE id = ?1")?;
-                let code = kind_code(TokenKind::AuthorizationCode);
-                let mut codes = 0;
-                for (id, kind) in &found {
-                    if *kind == code {
-                        code_row.execute([id])?;
-                        codes += 1;
-                    } else {
-                        warnings.execute([id])?;
-                    }
-                    token.execute([id])?;
-                }
-                Ok((found.len(), codes, found.last().map(|(id, _)| id.clone())))
-            })?;
+            let (n, codes, last) = self.prune_batch(&after, cutoff, batch)?;
             pruned.tokens += n as u64;
             pruned.codes += codes;
             match last {
@@ -124,22 +98,57 @@ impl Store {
             std::thread::sleep(PAUSE);
         }
         if let Some(event) = audit(&pruned) {
-            self.write(|tx| audit::append(tx, &event, now))?;
+            self.audit(&event, now)?;
         }
         Ok(pruned)
+    }
+
+    /// One transaction of a prune: delete up to `batch` tokens with ids after `after` that
+    /// expired before `cutoff`, with their code rows and warnings. Returns how many, how
+    /// many of them were codes, and the last id.
+    fn prune_batch(
+        &self,
+        after: &str,
+        cutoff: Timestamp,
+        batch: usize,
+    ) -> Result<(usize, u64, Option<String>)> {
+        on_postgres!(self, pg => pg.prune_batch(after, cutoff, batch));
+        self.write(|tx| {
+            let mut find = tx.prepare_cached(
+                "SELECT id, kind FROM tokens WHERE id > ?1 AND expires_at < ?2 \
+                     ORDER BY id LIMIT ?3",
+            )?;
+            let found: Vec<(String, i64)> = find
+                .query_map(params![after, cutoff, batch as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut code_row =
+                tx.prepare_cached("DELETE FROM authorization_codes WHERE token_id = ?1")?;
+            let mut warnings =
+                tx.prepare_cached("DELETE FROM expiry_warnings WHERE subject = ?1")?;
+            let mut token = tx.prepare_cached("DELETE FROM tokens WHERE id = ?1")?;
+            let code = kind_code(TokenKind::AuthorizationCode);
+            let mut codes = 0;
+            for (id, kind) in &found {
+                if *kind == code {
+                    code_row.execute([id])?;
+                    codes += 1;
+                } else {
+                    warnings.execute([id])?;
+                }
+                token.execute([id])?;
+            }
+            Ok((found.len(), codes, found.last().map(|(id, _)| id.clone())))
+        })
     }
 
     /// Whether a token with this id is stored (for tests of pruning).
     #[cfg(test)]
     fn has_token(&self, id: &str) -> Result<bool> {
-        use rusqlite::OptionalExtension;
-        self.read(|c| {
-            Ok(
-                c.query_row("SELECT 1 FROM tokens WHERE id = ?1", [id], |_| Ok(()))
-                    .optional()?
-                    .is_some(),
-            )
-        })
+        Ok(self
+            .token(&crate::token::TokenId::from_stored(id.to_string()))?
+            .is_some())
     }
 }
 

@@ -9,7 +9,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Result, Store, StoreError, audit};
+use super::{Result, Store, StoreError, audit, on_postgres};
 use crate::model::{IssuedVia, NewAuditEvent, Scope, TokenRecord};
 use crate::time::Timestamp;
 use crate::token::{ParsedToken, TokenHash, TokenId, TokenKind};
@@ -141,7 +141,7 @@ pub(super) fn live_tokens(columns: &str, one_client: bool, extra: &str) -> Strin
 /// (ids issued in the second before `issued_at` was read, by a program that read the two
 /// clocks apart) and ends a century ahead (tokens from a clock ahead of this one), which
 /// keeps out all but 1 in 128 legacy ids: hex never sorts among this century's selectors.
-fn live_id_range(now: Timestamp) -> [(&'static str, rusqlite::types::Value); 2] {
+pub(super) fn live_id_range(now: Timestamp) -> [(&'static str, rusqlite::types::Value); 2] {
     const CENTURY: i64 = 100 * 366 * 86_400;
     [
         (
@@ -186,7 +186,7 @@ pub(super) fn live_params(
 
 /// The monitor's expiry scan, after `SELECT columns`. Its first two terms repeat the
 /// partial index `tokens_warnable`'s condition word for word, so that SQLite may use it.
-const DUE_FOR_WARNING: &str = "FROM tokens \
+pub(super) const DUE_FOR_WARNING: &str = "FROM tokens \
      WHERE revoked_at IS NULL AND expires_at - issued_at > 3600 \
      AND expires_at > ?1 AND expires_at <= ?2 AND expires_at - issued_at > ?3 \
      AND kind != 3 AND client_epoch = (SELECT c.token_epoch FROM clients c \
@@ -211,7 +211,7 @@ pub(super) fn kind_code(kind: TokenKind) -> i64 {
     }
 }
 
-fn kind_from_code(code: i64) -> Option<TokenKind> {
+pub(super) fn kind_from_code(code: i64) -> Option<TokenKind> {
     TokenKind::ALL
         .into_iter()
         .filter(|k| *k != TokenKind::ClientSecret)
@@ -219,7 +219,7 @@ fn kind_from_code(code: i64) -> Option<TokenKind> {
 }
 
 /// `tokens.issued_via` as stored.
-fn via_code(via: IssuedVia) -> i64 {
+pub(super) fn via_code(via: IssuedVia) -> i64 {
     match via {
         IssuedVia::Cli => 1,
         IssuedVia::ClientCredentials => 2,
@@ -229,7 +229,7 @@ fn via_code(via: IssuedVia) -> i64 {
     }
 }
 
-fn via_from_code(code: i64) -> Option<IssuedVia> {
+pub(super) fn via_from_code(code: i64) -> Option<IssuedVia> {
     IssuedVia::ALL.into_iter().find(|v| via_code(*v) == code)
 }
 
@@ -247,7 +247,7 @@ pub(super) fn scope_bits(scopes: &[Scope]) -> i64 {
 }
 
 /// The scopes of a stored bit set, in canonical order; `None` if it has unknown bits.
-fn scopes_from_bits(bits: i64) -> Option<Vec<Scope>> {
+pub(super) fn scopes_from_bits(bits: i64) -> Option<Vec<Scope>> {
     let scopes: Vec<Scope> = Scope::ALL
         .iter()
         .copied()
@@ -409,6 +409,7 @@ fn list_query(
 impl Store {
     /// Insert one token record with its audit event; committed when this returns.
     pub fn insert_token(&self, t: &NewTokenRecord, audit: &NewAuditEvent) -> Result<()> {
+        on_postgres!(self, pg => pg.insert_token(t, audit));
         self.write(|tx| {
             insert_token(tx, t)?;
             audit::append(tx, audit, t.issued_at)
@@ -417,6 +418,7 @@ impl Store {
 
     /// Insert a batch of token records in one transaction (one fsync for many tokens).
     pub fn insert_tokens(&self, batch: &[NewTokenRecord]) -> Result<()> {
+        on_postgres!(self, pg => pg.insert_tokens(batch));
         self.write(|tx| {
             for t in batch {
                 insert_token(tx, t)?;
@@ -427,11 +429,13 @@ impl Store {
 
     /// A token by its public id.
     pub fn token(&self, id: &TokenId) -> Result<Option<TokenRecord>> {
+        on_postgres!(self, pg => pg.token(id));
         self.read(|c| token_by_id(c, id))
     }
 
     /// The token a presented string names, if its secret matches (the bearer lookup).
     pub fn token_by_value(&self, presented: &ParsedToken) -> Result<Option<TokenRecord>> {
+        on_postgres!(self, pg => pg.token_by_value(presented));
         self.read_point(|c| token_by_value(c, presented))
     }
 
@@ -444,6 +448,7 @@ impl Store {
     /// `clients`). There is no index on expiry alone, because each one costs every
     /// issuance a write.
     pub fn list_tokens(&self, filter: &TokenFilter, now: Timestamp) -> Result<Vec<TokenRecord>> {
+        on_postgres!(self, pg => pg.list_tokens(filter, now));
         let (sql, params) = list_query(filter, now);
         self.read(|c| query_named(c, &sql, &params, row_to_token))
     }
@@ -459,6 +464,7 @@ impl Store {
         within: i64,
         longer_than: i64,
     ) -> Result<Vec<TokenRecord>> {
+        on_postgres!(self, pg => pg.tokens_due_for_warning(now, within, longer_than));
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} {DUE_FOR_WARNING}"))?;
             let rows = stmt.query_map(
@@ -488,6 +494,7 @@ impl Store {
         now: Timestamp,
         audit: &NewAuditEvent,
     ) -> Result<Option<RevokeOutcome>> {
+        on_postgres!(self, pg => pg.revoke_token(id, reason, now, audit));
         self.write(|tx| {
             let out = revoke_one(tx, id, reason, now)?;
             if let Some(RevokeOutcome::Revoked(_)) = &out {
@@ -499,6 +506,7 @@ impl Store {
 
     /// How many live tokens client `id` holds (codes included).
     pub fn count_live_tokens(&self, id: &str, now: Timestamp) -> Result<usize> {
+        on_postgres!(self, pg => pg.count_live_tokens(id, now));
         let sql = format!("SELECT count(*) FROM ({})", live_tokens("id", true, ""));
         let params = live_params(now, Some(id));
         self.read(|c| {
@@ -516,6 +524,7 @@ impl Store {
         new: &NewTokenRecord,
         audit: &NewAuditEvent,
     ) -> Result<()> {
+        on_postgres!(self, pg => pg.rotate_token(old, old_expires_at, new, audit));
         self.write(|tx| {
             let n = tx.execute(
                 "UPDATE tokens SET expires_at = min(expires_at, ?2) \
@@ -532,6 +541,7 @@ impl Store {
 
     /// The id of the token that replaced `id` in a rotation, if any.
     pub fn replacement_of(&self, id: &TokenId) -> Result<Option<TokenId>> {
+        on_postgres!(self, pg => pg.replacement_of(id));
         self.read(|c| {
             Ok(
                 c.query_row(REPLACEMENT_OF, [id.as_str()], |r| r.get::<_, String>(0))
@@ -547,6 +557,7 @@ impl Store {
         &self,
         uses: &[(TokenId, Timestamp, Option<String>, i64)],
     ) -> Result<()> {
+        on_postgres!(self, pg => pg.record_token_uses(uses));
         self.write(|tx| {
             let mut stmt = tx.prepare_cached(
                 "UPDATE tokens SET last_used_at = max(coalesce(last_used_at, 0), ?2), \

@@ -4,7 +4,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Result, Store, StoreError, audit};
+use super::{Result, Store, StoreError, audit, on_postgres};
 use crate::model::{NewAuditEvent, User};
 use crate::time::Timestamp;
 
@@ -27,6 +27,7 @@ impl Store {
         now: Timestamp,
         audit: &NewAuditEvent,
     ) -> Result<()> {
+        on_postgres!(self, pg => pg.insert_user(username, password_hash, operator, now, audit));
         self.write(|tx| {
             let exists: bool = tx.query_row(
                 "SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1)",
@@ -55,6 +56,7 @@ impl Store {
         now: Timestamp,
         audit: &NewAuditEvent,
     ) -> Result<()> {
+        on_postgres!(self, pg => pg.set_user_password(username, password_hash, now, audit));
         self.write(|tx| {
             let n = tx.execute(
                 "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE username = ?1",
@@ -75,6 +77,7 @@ impl Store {
         now: Timestamp,
         audit: &NewAuditEvent,
     ) -> Result<()> {
+        on_postgres!(self, pg => pg.set_user_operator(username, operator, now, audit));
         self.write(|tx| {
             let n = tx.execute(
                 "UPDATE users SET operator = ?2, updated_at = ?3 WHERE username = ?1",
@@ -89,6 +92,7 @@ impl Store {
 
     /// Delete an account.
     pub fn delete_user(&self, username: &str, now: Timestamp, audit: &NewAuditEvent) -> Result<()> {
+        on_postgres!(self, pg => pg.delete_user(username, now, audit));
         self.write(|tx| {
             let n = tx.execute("DELETE FROM users WHERE username = ?1", [username])?;
             if n == 0 {
@@ -102,6 +106,7 @@ impl Store {
 
     /// An account and its password hash (for login).
     pub fn user_with_hash(&self, username: &str) -> Result<Option<(User, String)>> {
+        on_postgres!(self, pg => pg.user_with_hash(username));
         self.read(|c| {
             Ok(c.query_row(
                 "SELECT username, created_at, updated_at, operator, password_hash FROM users \
@@ -115,6 +120,7 @@ impl Store {
 
     /// All accounts, by name.
     pub fn list_users(&self) -> Result<Vec<User>> {
+        on_postgres!(self, pg => pg.list_users());
         self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT username, created_at, updated_at, operator FROM users ORDER BY username",

@@ -25,11 +25,17 @@
 //! the TCP user timeout that ends a call to a database that vanished).
 
 mod audit;
+mod clients;
+mod grants;
 mod lease;
 mod meta;
 mod migrate;
+mod monitor;
+mod retention;
 mod sessions;
 mod throttle;
+mod tokens;
+mod users;
 
 use std::str::FromStr;
 use std::sync::Arc;
