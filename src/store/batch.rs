@@ -96,8 +96,14 @@ impl Reply {
     }
 }
 
-/// What a job writes: run inside the batch's transaction, whose connection it is given.
-type Work = Box<dyn FnOnce(&rusqlite::Connection) -> Result<()> + Send>;
+/// The batch's transaction, on whichever backend the store runs.
+pub(crate) enum BatchTx<'a, 'b, 'c> {
+    Sqlite(&'a rusqlite::Connection),
+    Postgres(&'a mut super::pg::Tx<'b, 'c>),
+}
+
+/// What a job writes: run inside the batch's transaction, which it is given.
+type Work = Box<dyn FnOnce(&mut BatchTx<'_, '_, '_>) -> Result<()> + Send>;
 
 /// One request's write and where its answer goes.
 struct Job {
@@ -115,8 +121,11 @@ impl Job {
         Job {
             tokens: records.len() as u64,
             one_statement: records.len() <= 1,
-            work: Some(Box::new(move |c| {
-                records.iter().try_for_each(|t| insert(c, t))
+            work: Some(Box::new(move |tx| {
+                records.iter().try_for_each(|t| match tx {
+                    BatchTx::Sqlite(c) => insert(c, t),
+                    BatchTx::Postgres(db) => super::pg::insert_token(db, t),
+                })
             })),
             reply,
         }
@@ -188,17 +197,19 @@ impl Shared {
         let mut taken: Vec<Job> = Vec::new();
         let mut took = false;
         let mut results: Vec<Result<()>> = Vec::new();
-        let outcome = self.store.write(|tx| {
+        let outcome = self.store.write_batch(|tx| {
             taken = std::mem::take(&mut lock(&self.queue).jobs);
             took = true;
             results.reserve(taken.len());
             for job in &mut taken {
-                // A single INSERT is atomic by itself (a constraint failure undoes that
-                // statement and leaves the transaction open); a job of several statements
-                // needs a savepoint so that none of them stays if one fails.
+                // A single INSERT is atomic by itself (on SQLite a constraint failure
+                // undoes that statement and leaves the transaction open; a token refused
+                // for a cut-off client inserts nothing and fails no statement on either);
+                // a job of several statements needs a savepoint so that none of them
+                // stays if one fails.
                 let several = !job.one_statement;
                 if several {
-                    tx.prepare_cached("SAVEPOINT issue")?.execute([])?;
+                    tx.savepoint("SAVEPOINT issue")?;
                 }
                 let result = match job.work.take() {
                     Some(work) => work(tx),
@@ -206,15 +217,20 @@ impl Shared {
                 };
                 if several {
                     if result.is_err() {
-                        tx.prepare_cached("ROLLBACK TO issue")?.execute([])?;
+                        tx.savepoint("ROLLBACK TO SAVEPOINT issue")?;
                     }
-                    tx.prepare_cached("RELEASE issue")?.execute([])?;
+                    tx.savepoint("RELEASE SAVEPOINT issue")?;
                 }
                 match result {
                     Ok(()) => results.push(Ok(())),
+                    Err(StoreError::ClientCutOff(c)) => {
+                        results.push(Err(StoreError::ClientCutOff(c)))
+                    }
                     // Some errors (I/O, disk full) make SQLite roll the whole transaction
-                    // back; then nothing of the batch holds and every job must hear so.
-                    Err(e) if tx.is_autocommit() => return Err(e),
+                    // back, and any failed statement outside a savepoint aborts a
+                    // PostgreSQL one; then nothing of the batch holds and every job must
+                    // hear so.
+                    Err(e) if tx.lost(several) => return Err(e),
                     Err(e) => results.push(Err(e)),
                 }
             }
@@ -248,6 +264,39 @@ impl Shared {
                 }
             }
         }
+    }
+}
+
+impl BatchTx<'_, '_, '_> {
+    /// Run a savepoint statement (`SAVEPOINT issue`, `ROLLBACK TO SAVEPOINT issue`,
+    /// `RELEASE SAVEPOINT issue`; the same words on both backends).
+    fn savepoint(&mut self, sql: &str) -> Result<()> {
+        match self {
+            BatchTx::Sqlite(c) => {
+                c.prepare_cached(sql)?.execute([])?;
+                Ok(())
+            }
+            BatchTx::Postgres(db) => db.batch(sql),
+        }
+    }
+
+    /// Whether a job's failure lost the whole transaction: SQLite rolled it back (I/O,
+    /// disk full), or on PostgreSQL the failed statement ran outside a savepoint.
+    fn lost(&self, in_savepoint: bool) -> bool {
+        match self {
+            BatchTx::Sqlite(c) => c.is_autocommit(),
+            BatchTx::Postgres(_) => !in_savepoint,
+        }
+    }
+}
+
+impl Store {
+    /// Run `f` in one write transaction of either backend: the batch's.
+    fn write_batch<T>(&self, f: impl FnOnce(&mut BatchTx<'_, '_, '_>) -> Result<T>) -> Result<T> {
+        if let Some(pg) = self.postgres() {
+            return pg.write(|tx| f(&mut BatchTx::Postgres(tx)));
+        }
+        self.write(|tx| f(&mut BatchTx::Sqlite(tx)))
     }
 }
 
@@ -421,7 +470,7 @@ impl TokenBatcher {
     /// durable, and shares the commit with every write queued beside it.
     async fn run<T: Send + 'static>(
         &self,
-        write: impl FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
+        write: impl FnOnce(&mut BatchTx<'_, '_, '_>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let slot: Arc<Mutex<Option<T>>> = Arc::default();
         let out = slot.clone();
@@ -454,8 +503,11 @@ impl TokenBatcher {
         doc: serde_json::Value,
         now: String,
     ) -> Result<super::ScimRecord> {
-        self.run(move |c| super::scim::insert(c, resource_type, &id, &doc, &now))
-            .await
+        self.run(move |tx| match tx {
+            BatchTx::Sqlite(c) => super::scim::insert(c, resource_type, &id, &doc, &now),
+            BatchTx::Postgres(db) => super::pg::insert_scim_in(db, resource_type, &id, &doc, &now),
+        })
+        .await
     }
 
     /// Replace a SCIM resource's document in the next batch if it is still at `version`;
@@ -469,8 +521,13 @@ impl TokenBatcher {
         doc: serde_json::Value,
         now: String,
     ) -> Result<Option<super::ScimRecord>> {
-        self.run(move |c| {
-            super::scim::replace_at_version(c, resource_type, &id, version, &doc, &now)
+        self.run(move |tx| match tx {
+            BatchTx::Sqlite(c) => {
+                super::scim::replace_at_version(c, resource_type, &id, version, &doc, &now)
+            }
+            BatchTx::Postgres(db) => {
+                super::pg::replace_scim_in(db, resource_type, &id, version, &doc, &now)
+            }
         })
         .await
     }

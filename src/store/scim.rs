@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use serde_json::Value;
 
 use super::scim_filter::{self, SqlParam};
-use super::{Result, Store, StoreError};
+use super::{Result, Store, StoreError, on_postgres};
 use crate::scim::attr::{AttributeResolver, ResolvedPath};
 use crate::scim::filter::Filter;
 use crate::scim::value::fold;
@@ -56,44 +56,41 @@ const COLUMNS: &str = "id, resource_type, doc, created_at, last_modified, versio
     JOIN scim_resources g ON g.id = m.group_id WHERE m.member_id = scim_resources.id) END";
 
 fn row_to_record(r: &Row<'_>) -> rusqlite::Result<ScimRecord> {
+    let bad = |i: usize, e: serde_json::Error| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+    };
     let doc: String = r.get(2)?;
     Ok(ScimRecord {
         id: r.get(0)?,
         resource_type: r.get(1)?,
-        doc: serde_json::from_str(&doc).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, e.into())
-        })?,
+        doc: serde_json::from_str(&doc).map_err(|e| bad(2, e))?,
         created: r.get(3)?,
         last_modified: r.get(4)?,
         version: r.get(5)?,
-        groups: match r.get_ref(6)?.as_str_or_null()? {
-            Some(json) => {
-                let mut groups: Vec<(String, Option<String>)> = serde_json::from_str(json)
-                    .map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            6,
-                            rusqlite::types::Type::Text,
-                            e.into(),
-                        )
-                    })?;
-                // By displayName (NOCASE, as the column's collation ordered them before),
-                // then id.
-                groups.sort_by(|(ia, da), (ib, db)| {
-                    let key = |d: &Option<String>| d.as_deref().map(str::to_ascii_lowercase);
-                    key(da).cmp(&key(db)).then_with(|| ia.cmp(ib))
-                });
-                groups
-            }
-            None => Vec::new(),
-        },
+        groups: groups_of(r.get_ref(6)?.as_str_or_null()?).map_err(|e| bad(6, e))?,
     })
 }
 
-fn str_field<'a>(doc: &'a Value, key: &str) -> Option<&'a str> {
+/// A User's groups from the JSON array of `[id, displayName]` pairs the columns hold
+/// (none: not a User, or in no group), by displayName (NOCASE, as the column's collation
+/// ordered them before), then id. Both backends read them so.
+pub(super) fn groups_of(json: Option<&str>) -> serde_json::Result<Vec<(String, Option<String>)>> {
+    let Some(json) = json else {
+        return Ok(Vec::new());
+    };
+    let mut groups: Vec<(String, Option<String>)> = serde_json::from_str(json)?;
+    groups.sort_by(|(ia, da), (ib, db)| {
+        let key = |d: &Option<String>| d.as_deref().map(str::to_ascii_lowercase);
+        key(da).cmp(&key(db)).then_with(|| ia.cmp(ib))
+    });
+    Ok(groups)
+}
+
+pub(super) fn str_field<'a>(doc: &'a Value, key: &str) -> Option<&'a str> {
     doc.get(key).and_then(Value::as_str)
 }
 
-fn member_ids(doc: &Value) -> Vec<String> {
+pub(super) fn member_ids(doc: &Value) -> Vec<String> {
     let mut ids: Vec<String> = doc
         .get("members")
         .and_then(Value::as_array)
@@ -118,22 +115,22 @@ fn uniqueness(e: rusqlite::Error, resource_type: &str, doc: &Value) -> StoreErro
     }
 }
 
-fn user_name_taken(user_name: &str) -> StoreError {
+pub(super) fn user_name_taken(user_name: &str) -> StoreError {
     StoreError::Conflict(format!("a User with userName `{user_name}` already exists"))
 }
 
 /// The columns kept beside `doc`: the attributes filters look up most, and the case folds
 /// of the case-insensitive ones ([`crate::scim::value::fold`], migration 10).
-struct Columns<'d> {
-    user_name: Option<&'d str>,
-    external_id: Option<&'d str>,
-    display_name: Option<&'d str>,
-    user_name_fold: Option<String>,
-    display_name_fold: Option<String>,
+pub(super) struct Columns<'d> {
+    pub(super) user_name: Option<&'d str>,
+    pub(super) external_id: Option<&'d str>,
+    pub(super) display_name: Option<&'d str>,
+    pub(super) user_name_fold: Option<String>,
+    pub(super) display_name_fold: Option<String>,
 }
 
 impl<'d> Columns<'d> {
-    fn of(resource_type: &str, doc: &'d Value) -> Columns<'d> {
+    pub(super) fn of(resource_type: &str, doc: &'d Value) -> Columns<'d> {
         let user_name = str_field(doc, "userName").filter(|_| resource_type == "User");
         let display_name = str_field(doc, "displayName");
         Columns {
@@ -189,7 +186,7 @@ fn set_members(tx: &Connection, group_id: &str, doc: &Value) -> Result<()> {
 }
 
 /// Refuse a Group that names itself as a member.
-fn check_not_self_member(group_id: &str, doc: &Value) -> Result<()> {
+pub(super) fn check_not_self_member(group_id: &str, doc: &Value) -> Result<()> {
     if member_ids(doc).iter().any(|m| m == group_id) {
         return Err(StoreError::Invalid(
             "a group cannot be a member of itself".into(),
@@ -373,11 +370,13 @@ impl Store {
         doc: &Value,
         now: &str,
     ) -> Result<ScimRecord> {
+        on_postgres!(self, pg => pg.insert_scim(resource_type, id, doc, now));
         self.write(|tx| insert(tx, resource_type, id, doc, now))
     }
 
     /// A resource by id.
     pub fn scim(&self, resource_type: &str, id: &str) -> Result<Option<ScimRecord>> {
+        on_postgres!(self, pg => pg.scim(resource_type, id));
         self.read_point(|c| get(c, resource_type, id))
     }
 
@@ -387,6 +386,7 @@ impl Store {
         &self,
         ids: &[String],
     ) -> Result<Vec<(String, String, Option<String>)>> {
+        on_postgres!(self, pg => pg.scim_kinds_and_user_names(ids));
         let mut out = Vec::new();
         self.read(|c| {
             for chunk in ids.chunks(500) {
@@ -417,6 +417,7 @@ impl Store {
         now: &str,
         change: impl FnOnce(&ScimRecord) -> std::result::Result<Value, E>,
     ) -> Result<std::result::Result<ScimRecord, E>> {
+        on_postgres!(self, pg => pg.update_scim(resource_type, id, expected_version, now, change));
         self.write(|tx| {
             let current = get(tx, resource_type, id)?
                 .ok_or_else(|| StoreError::NotFound(format!("{resource_type} {id}")))?;
@@ -443,6 +444,7 @@ impl Store {
         expected_version: Option<&[i64]>,
         now: &str,
     ) -> Result<()> {
+        on_postgres!(self, pg => pg.delete_scim(resource_type, id, expected_version, now));
         self.write(|tx| {
             let current = get(tx, resource_type, id)?
                 .ok_or_else(|| StoreError::NotFound(format!("{resource_type} {id}")))?;
@@ -481,6 +483,7 @@ impl Store {
 
     /// A page of resources matching a query, and the total number of matches.
     pub fn query_scim(&self, q: &ScimQuery<'_>) -> Result<(usize, Vec<ScimRecord>)> {
+        on_postgres!(self, pg => pg.query_scim(q));
         let (where_sql, params, order) = query_parts(q)?;
         // An equality on an indexed column reads one index entry: a point read, on the
         // small pool the request path uses (the handler runs it inline). Anything else may

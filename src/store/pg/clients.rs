@@ -21,7 +21,10 @@ fn corrupt(what: &str, value: &str) -> StoreError {
 
 /// [`COLUMNS`] as PostgreSQL selects them (`secret_hash IS NOT NULL` is a boolean there).
 fn columns() -> String {
-    COLUMNS.replace("secret_hash IS NOT NULL", "(secret_hash IS NOT NULL)::int8")
+    COLUMNS.replace(
+        "secret_hash IS NOT NULL",
+        "(secret_hash IS NOT NULL)::int::int8",
+    )
 }
 
 fn flag(r: &Row, i: usize) -> Result<bool> {

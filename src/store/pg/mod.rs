@@ -32,6 +32,7 @@ mod meta;
 mod migrate;
 mod monitor;
 mod retention;
+mod scim;
 mod sessions;
 mod throttle;
 mod tokens;
@@ -454,6 +455,9 @@ impl Postgres {
         self.read(|db| db.batch("SELECT 1"))
     }
 }
+
+pub(crate) use scim::{insert as insert_scim_in, replace_at_version as replace_scim_in};
+pub(crate) use tokens::insert_token;
 
 /// What the tests of this directory share: a store in a database of its own.
 #[cfg(test)]

@@ -1,0 +1,554 @@
+//! PostgreSQL bodies of `store::scim`: SCIM Users and Groups as JSON documents with their
+//! most-searched attributes in indexed columns, as on SQLite (the same columns, derived by
+//! `store::scim::Columns`).
+//!
+//! Queries: the IdPs' lookups (an equality on `id`, `externalId`, `userName` or
+//! `displayName`) and unfiltered listings are SQL on the indexed columns. Any other filter
+//! is evaluated here by the in-memory evaluator (`scim::filter_eval`, the reference the
+//! SQLite translation is tested against), over the resources of that type streamed from
+//! the database in order, so both backends match the same resources; memory holds one
+//! page (and, for a `sortBy` on an attribute that has no column, one sort key per match).
+
+use std::cmp::Ordering;
+
+use futures_executor::block_on;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, Row};
+
+use super::{Db, Postgres, Tx, get};
+use crate::scim::attr::{AttributeResolver, ResolvedPath};
+use crate::scim::filter::{CompValue, Filter, is_indexed_equality};
+use crate::scim::value::{fold, folds_case};
+use crate::store::scim::{
+    Columns, ScimQuery, ScimRecord, check_not_self_member, check_version, groups_of, member_ids,
+    str_field, user_name_taken,
+};
+use crate::store::{Result, StoreError};
+
+/// A resource's columns as [`row_to_record`] reads them (a User's groups as a JSON array
+/// of `[id, displayName]` pairs, as on SQLite).
+const COLUMNS: &str = "id, resource_type, doc, created_at, last_modified, version, \
+    CASE WHEN resource_type = 'User' THEN (SELECT json_agg(json_build_array(g.id, \
+    g.display_name))::text FROM scim_group_members m \
+    JOIN scim_resources g ON g.id = m.group_id WHERE m.member_id = scim_resources.id) END";
+
+fn row_to_record(r: &Row) -> Result<ScimRecord> {
+    let doc: String = get(r, 2)?;
+    let groups: Option<String> = get(r, 6)?;
+    Ok(ScimRecord {
+        id: get(r, 0)?,
+        resource_type: get(r, 1)?,
+        doc: serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        created: get(r, 3)?,
+        last_modified: get(r, 4)?,
+        version: get(r, 5)?,
+        groups: groups_of(groups.as_deref()).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    })
+}
+
+fn uniqueness(e: StoreError, resource_type: &str, doc: &Value) -> StoreError {
+    match e {
+        StoreError::Conflict(_) if resource_type == "User" => {
+            user_name_taken(str_field(doc, "userName").unwrap_or_default())
+        }
+        other => other,
+    }
+}
+
+fn check_user_name_free(tx: &mut Tx<'_, '_>, id: &str, c: &Columns<'_>) -> Result<()> {
+    let (Some(user_name), Some(folded)) = (c.user_name, &c.user_name_fold) else {
+        return Ok(());
+    };
+    let taken: bool = get(
+        &tx.query_one(
+            "SELECT EXISTS(SELECT 1 FROM scim_resources WHERE resource_type = 'User' \
+             AND user_name_fold = $1 AND id <> $2)",
+            &[folded, &id],
+        )?,
+        0,
+    )?;
+    if taken {
+        return Err(user_name_taken(user_name));
+    }
+    Ok(())
+}
+
+fn get_record(
+    db: &mut Db<'_, impl GenericClient>,
+    resource_type: &str,
+    id: &str,
+) -> Result<Option<ScimRecord>> {
+    db.query_opt(
+        &format!("SELECT {COLUMNS} FROM scim_resources WHERE id = $1 AND resource_type = $2"),
+        &[&id, &resource_type],
+    )?
+    .map(|r| row_to_record(&r))
+    .transpose()
+}
+
+fn set_members(tx: &mut Tx<'_, '_>, group_id: &str, doc: &Value) -> Result<()> {
+    tx.execute(
+        "DELETE FROM scim_group_members WHERE group_id = $1",
+        &[&group_id],
+    )?;
+    let members = member_ids(doc);
+    tx.execute(
+        "INSERT INTO scim_group_members (group_id, member_id) \
+         SELECT $1, m FROM unnest($2::text[]) AS m ON CONFLICT DO NOTHING",
+        &[&group_id, &members],
+    )?;
+    Ok(())
+}
+
+fn check_members_exist(tx: &mut Tx<'_, '_>, doc: &Value) -> Result<()> {
+    let members = member_ids(doc);
+    if members.is_empty() {
+        return Ok(());
+    }
+    let missing: Vec<String> = tx
+        .query(
+            "SELECT m FROM unnest($1::text[]) AS m \
+             WHERE NOT EXISTS (SELECT 1 FROM scim_resources r WHERE r.id = m) ORDER BY m",
+            &[&members],
+        )?
+        .iter()
+        .map(|r| get(r, 0))
+        .collect::<Result<_>>()?;
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "members do not exist: {}",
+            missing.join(", ")
+        )))
+    }
+}
+
+/// Insert a new resource in the caller's transaction (see `store::scim::insert`).
+pub(crate) fn insert(
+    tx: &mut Tx<'_, '_>,
+    resource_type: &str,
+    id: &str,
+    doc: &Value,
+    now: &str,
+) -> Result<ScimRecord> {
+    if resource_type == "Group" {
+        check_members_exist(tx, doc)?;
+    }
+    let c = Columns::of(resource_type, doc);
+    check_user_name_free(tx, id, &c)?;
+    tx.execute(
+        "INSERT INTO scim_resources (id, resource_type, user_name, external_id, \
+         display_name, user_name_fold, display_name_fold, doc, created_at, \
+         last_modified, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1)",
+        &[
+            &id,
+            &resource_type,
+            &c.user_name,
+            &c.external_id,
+            &c.display_name,
+            &c.user_name_fold,
+            &c.display_name_fold,
+            &doc.to_string(),
+            &now,
+        ],
+    )
+    .map_err(|e| uniqueness(e, resource_type, doc))?;
+    if resource_type == "Group" {
+        set_members(tx, id, doc)?;
+    }
+    get_record(tx, resource_type, id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))
+}
+
+/// Replace resource `id`'s document if it is still at `version`, in the caller's
+/// transaction (see `store::scim::replace_at_version`).
+pub(crate) fn replace_at_version(
+    tx: &mut Tx<'_, '_>,
+    resource_type: &str,
+    id: &str,
+    version: i64,
+    doc: &Value,
+    now: &str,
+) -> Result<Option<ScimRecord>> {
+    if resource_type == "Group" {
+        check_not_self_member(id, doc)?;
+        check_members_exist(tx, doc)?;
+    }
+    let c = Columns::of(resource_type, doc);
+    check_user_name_free(tx, id, &c)?;
+    let n = tx
+        .execute(
+            "UPDATE scim_resources SET user_name = $3, external_id = $4, display_name = $5, \
+             user_name_fold = $6, display_name_fold = $7, doc = $8, last_modified = $9, \
+             version = version + 1 \
+             WHERE id = $1 AND resource_type = $2 AND version = $10",
+            &[
+                &id,
+                &resource_type,
+                &c.user_name,
+                &c.external_id,
+                &c.display_name,
+                &c.user_name_fold,
+                &c.display_name_fold,
+                &doc.to_string(),
+                &now,
+                &version,
+            ],
+        )
+        .map_err(|e| uniqueness(e, resource_type, doc))?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if resource_type == "Group" {
+        set_members(tx, id, doc)?;
+    }
+    get_record(tx, resource_type, id)
+}
+
+/// The document the in-memory evaluator sees: the stored one with `id`, `meta` and, for a
+/// User, `groups` as the API shows them (the SQL translator reads those from columns).
+fn evaluated_doc(r: &ScimRecord) -> Value {
+    let mut doc = r.doc.clone();
+    if let Value::Object(o) = &mut doc {
+        o.insert("id".into(), json!(r.id));
+        o.insert(
+            "meta".into(),
+            json!({"resourceType": r.resource_type, "created": r.created,
+                   "lastModified": r.last_modified}),
+        );
+        if r.resource_type == "User" && !r.groups.is_empty() {
+            let groups: Vec<Value> = r
+                .groups
+                .iter()
+                .map(|(id, display)| json!({"value": id, "display": display, "type": "direct"}))
+                .collect();
+            o.insert("groups".into(), Value::Array(groups));
+        }
+    }
+    doc
+}
+
+/// The value `sortBy` orders by, as `store::scim_filter::sort_expression` picks it: the
+/// attribute, a multi-valued one's first value (its `value`, or the sub-attribute named),
+/// folded when the attribute is not case-exact.
+fn sort_value(doc: &Value, path: &ResolvedPath) -> Option<Value> {
+    let mut v = doc;
+    if let Some(ext) = &path.extension {
+        v = v.get(ext)?;
+    }
+    v = v.get(&path.attr.name)?;
+    if path.attr.multi_valued {
+        v = v.get(0)?;
+        let sub = path
+            .sub
+            .as_ref()
+            .map(|s| s.name.as_str())
+            .or_else(|| path.attr.sub("value").map(|s| s.name.as_str()));
+        if let Some(sub) = sub {
+            v = v.get(sub)?;
+        }
+    } else if let Some(sub) = &path.sub {
+        v = v.get(&sub.name)?;
+    }
+    match v {
+        Value::Null => None,
+        Value::String(s) if folds_case(path.leaf()) => Some(Value::String(fold(s))),
+        other => Some(other.clone()),
+    }
+}
+
+/// SQL's order of two sort values: numbers before text (SQLite's type order), text
+/// byte-wise, missing last in either direction.
+fn compare_sort(a: &Option<Value>, b: &Option<Value>) -> Ordering {
+    fn rank(v: &Value) -> u8 {
+        match v {
+            Value::Bool(_) | Value::Number(_) => 0,
+            Value::String(_) => 1,
+            _ => 2,
+        }
+    }
+    match (a, b) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(x), Some(y)) => rank(x).cmp(&rank(y)).then_with(|| match (x, y) {
+            (Value::String(p), Value::String(q)) => p.as_bytes().cmp(q.as_bytes()),
+            (Value::Bool(p), Value::Bool(q)) => p.cmp(q),
+            (Value::Number(p), Value::Number(q)) => p
+                .as_f64()
+                .partial_cmp(&q.as_f64())
+                .unwrap_or(Ordering::Equal),
+            (Value::Bool(p), Value::Number(q)) => f64::from(u8::from(*p))
+                .partial_cmp(&q.as_f64().unwrap_or(0.0))
+                .unwrap_or(Ordering::Equal),
+            (Value::Number(p), Value::Bool(q)) => p
+                .as_f64()
+                .unwrap_or(0.0)
+                .partial_cmp(&f64::from(u8::from(*q)))
+                .unwrap_or(Ordering::Equal),
+            _ => x.to_string().cmp(&y.to_string()),
+        }),
+    }
+}
+
+/// The ORDER BY of a `sortBy` that has a column (the folded twin for a case-insensitive
+/// one), or `None` when it must be sorted here.
+fn sort_column(path: &ResolvedPath, resolver: &dyn AttributeResolver) -> Option<String> {
+    if folds_case(path.leaf()) {
+        if let Some(col) = resolver.folded_column(path) {
+            return Some(col.to_string());
+        }
+        return resolver.column(path).map(|c| format!("lower({c})"));
+    }
+    resolver.column(path).map(str::to_string)
+}
+
+impl Postgres {
+    pub fn insert_scim(
+        &self,
+        resource_type: &str,
+        id: &str,
+        doc: &Value,
+        now: &str,
+    ) -> Result<ScimRecord> {
+        self.write(|tx| insert(tx, resource_type, id, doc, now))
+    }
+
+    pub fn scim(&self, resource_type: &str, id: &str) -> Result<Option<ScimRecord>> {
+        self.read(|db| get_record(db, resource_type, id))
+    }
+
+    pub fn scim_kinds_and_user_names(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(String, String, Option<String>)>> {
+        self.read(|db| {
+            db.query(
+                "SELECT id, resource_type, user_name FROM scim_resources WHERE id = ANY($1)",
+                &[&ids],
+            )?
+            .iter()
+            .map(|r| Ok((get(r, 0)?, get(r, 1)?, get(r, 2)?)))
+            .collect()
+        })
+    }
+
+    pub fn update_scim<E>(
+        &self,
+        resource_type: &str,
+        id: &str,
+        expected_version: Option<&[i64]>,
+        now: &str,
+        change: impl FnOnce(&ScimRecord) -> std::result::Result<Value, E>,
+    ) -> Result<std::result::Result<ScimRecord, E>> {
+        self.write(|tx| {
+            let current = get_record(tx, resource_type, id)?
+                .ok_or_else(|| StoreError::NotFound(format!("{resource_type} {id}")))?;
+            check_version(&current, expected_version)?;
+            let doc = match change(&current) {
+                Ok(doc) => doc,
+                Err(e) => return Ok(Err(e)),
+            };
+            if doc == current.doc {
+                return Ok(Ok(current));
+            }
+            let rec = replace_at_version(tx, resource_type, id, current.version, &doc, now)?
+                .ok_or_else(|| StoreError::NotFound(id.into()))?;
+            Ok(Ok(rec))
+        })
+    }
+
+    pub fn delete_scim(
+        &self,
+        resource_type: &str,
+        id: &str,
+        expected_version: Option<&[i64]>,
+        now: &str,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let current = get_record(tx, resource_type, id)?
+                .ok_or_else(|| StoreError::NotFound(format!("{resource_type} {id}")))?;
+            check_version(&current, expected_version)?;
+            let groups: Vec<String> = tx
+                .query(
+                    "SELECT group_id FROM scim_group_members WHERE member_id = $1",
+                    &[&id],
+                )?
+                .iter()
+                .map(|r| get(r, 0))
+                .collect::<Result<_>>()?;
+            for g in groups {
+                if let Some(mut group) = get_record(tx, "Group", &g)? {
+                    if let Some(Value::Array(ms)) = group.doc.get_mut("members") {
+                        ms.retain(|m| m.get("value").and_then(Value::as_str) != Some(id));
+                        if ms.is_empty() {
+                            if let Value::Object(o) = &mut group.doc {
+                                o.remove("members");
+                            }
+                        }
+                    }
+                    tx.execute(
+                        "UPDATE scim_resources SET doc = $2, last_modified = $3, \
+                         version = version + 1 WHERE id = $1",
+                        &[&g, &group.doc.to_string(), &now],
+                    )?;
+                }
+            }
+            tx.execute(
+                "DELETE FROM scim_group_members WHERE member_id = $1",
+                &[&id],
+            )?;
+            tx.execute("DELETE FROM scim_resources WHERE id = $1", &[&id])?;
+            Ok(())
+        })
+    }
+
+    pub fn query_scim(&self, q: &ScimQuery<'_>) -> Result<(usize, Vec<ScimRecord>)> {
+        if !matches!(q.resource_type, "User" | "Group") {
+            return Err(StoreError::Invalid(format!(
+                "unknown resource type {}",
+                q.resource_type
+            )));
+        }
+        let mut where_sql = format!("resource_type = '{}'", q.resource_type);
+        let mut params: Vec<Box<dyn ToSql + Sync>> = Vec::new();
+        let mut evaluate: Option<&Filter> = None;
+        if let Some(f) = q.filter {
+            crate::scim::filter_eval::validate_filter(f, q.resolver)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            match f {
+                Filter::Compare {
+                    path,
+                    value: CompValue::String(s),
+                    ..
+                } if is_indexed_equality(f, q.resolver) => {
+                    let rp = crate::scim::filter_eval::resolve_root(path, q.resolver)
+                        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                    // A case-insensitive column compares its folded twin (indexed).
+                    let (column, value) = if folds_case(rp.leaf()) {
+                        let column = match q.resolver.column(&rp) {
+                            Some("user_name") => "user_name_fold",
+                            Some("display_name") => "display_name_fold",
+                            _ => q.resolver.folded_column(&rp).unwrap_or("id"),
+                        };
+                        (column, fold(s))
+                    } else {
+                        (q.resolver.column(&rp).unwrap_or("id"), s.clone())
+                    };
+                    params.push(Box::new(value));
+                    where_sql.push_str(&format!(" AND {column} = $1"));
+                }
+                other => evaluate = Some(other),
+            }
+        }
+        if q.resource_type == "User" && !q.user_name_like.is_empty() {
+            let mut any = Vec::new();
+            for pattern in q.user_name_like {
+                params.push(Box::new(pattern.clone()));
+                any.push(format!("user_name ILIKE ${} ESCAPE '\\'", params.len()));
+            }
+            where_sql.push_str(&format!(" AND ({})", any.join(" OR ")));
+        }
+        let direction = if q.descending { "DESC" } else { "ASC" };
+        let (order, sort_here) = match &q.sort_by {
+            None => ("created_at, id".to_string(), None),
+            Some(path) => match sort_column(path, q.resolver) {
+                Some(col) => (format!("{col} {direction} NULLS LAST, id"), None),
+                None => ("created_at, id".to_string(), Some(path)),
+            },
+        };
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
+        let offset = q.start_index.saturating_sub(1);
+        if evaluate.is_none() && sort_here.is_none() {
+            return self.read(|db| {
+                let rows: Vec<ScimRecord> = if q.count == 0 {
+                    Vec::new()
+                } else {
+                    db.query(
+                        &format!(
+                            "SELECT {COLUMNS} FROM scim_resources WHERE {where_sql} \
+                             ORDER BY {order} LIMIT {} OFFSET {}",
+                            q.count, offset
+                        ),
+                        &refs,
+                    )?
+                    .iter()
+                    .map(row_to_record)
+                    .collect::<Result<_>>()?
+                };
+                let total = if q.count > 0 && offset == 0 && rows.len() < q.count {
+                    rows.len()
+                } else {
+                    let n: i64 = get(
+                        &db.query_one(
+                            &format!("SELECT count(*) FROM scim_resources WHERE {where_sql}"),
+                            &refs,
+                        )?,
+                        0,
+                    )?;
+                    usize::try_from(n).unwrap_or(0)
+                };
+                Ok((total, rows))
+            });
+        }
+        // Evaluated here: every resource of the type, streamed in order.
+        let sql =
+            format!("SELECT {COLUMNS} FROM scim_resources WHERE {where_sql} ORDER BY {order}");
+        self.read(|db| {
+            let st = db.statement(&sql)?;
+            let mut stream = Box::pin(block_on(db.client.query_raw(&st, refs.iter().copied()))?);
+            let mut total = 0usize;
+            let mut page: Vec<ScimRecord> = Vec::new();
+            let mut keyed: Vec<(Option<Value>, String)> = Vec::new();
+            while let Some(row) = block_on(stream.next()) {
+                let rec = row_to_record(&row?)?;
+                let doc = evaluated_doc(&rec);
+                if let Some(f) = evaluate {
+                    let hit = crate::scim::filter_eval::matches(f, &doc, q.resolver)
+                        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                    if !hit {
+                        continue;
+                    }
+                }
+                total += 1;
+                match sort_here {
+                    Some(path) => keyed.push((sort_value(&doc, path), rec.id)),
+                    None if total > offset && page.len() < q.count => page.push(rec),
+                    None => {}
+                }
+            }
+            drop(stream);
+            if sort_here.is_some() {
+                keyed.sort_by(|(a, ia), (b, ib)| {
+                    let o = compare_sort(a, b);
+                    let o = if q.descending && a.is_some() && b.is_some() {
+                        o.reverse()
+                    } else {
+                        o
+                    };
+                    o.then_with(|| ia.cmp(ib))
+                });
+                let ids: Vec<String> = keyed
+                    .into_iter()
+                    .skip(offset)
+                    .take(q.count)
+                    .map(|(_, id)| id)
+                    .collect();
+                let mut found: Vec<ScimRecord> = db
+                    .query(
+                        &format!("SELECT {COLUMNS} FROM scim_resources WHERE id = ANY($1)"),
+                        &[&ids],
+                    )?
+                    .iter()
+                    .map(row_to_record)
+                    .collect::<Result<_>>()?;
+                found.sort_by_key(|r| ids.iter().position(|i| *i == r.id));
+                page = found;
+            }
+            Ok((total, page))
+        })
+    }
+}
