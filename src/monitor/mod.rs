@@ -234,13 +234,17 @@ impl Monitor {
                 let mut next_tick = Instant::now() + me.settings.tick;
                 let mut next_persist = Instant::now() + PERSIST_EVERY;
                 let mut next_lease = Instant::now();
+                // Whether another instance held the lease at some try of this one.
+                let mut followed = false;
                 loop {
                     if Instant::now() >= next_lease {
-                        // Took it over (from an instance that stopped): tick now.
-                        let was = me.leading();
-                        if me.lead() && !was {
+                        // Took it over from another instance (it stopped): tick now, so
+                        // what it left undecided is decided within this tick.
+                        let leads = me.lead();
+                        if leads && followed {
                             next_tick = Instant::now();
                         }
+                        followed = !leads;
                         next_lease = Instant::now() + LEASE_EVERY;
                     }
                     let stopped = {
