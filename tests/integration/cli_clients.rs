@@ -69,7 +69,7 @@ fn seed_000_register_command_works_verbatim() {
 
 #[test]
 fn secret_is_shown_once_and_stored_only_as_hash() {
-    let s = TestStore::init();
+    let s = TestStore::init_sqlite();
     let v = s.json(&[
         "register-api-client",
         "-n",

@@ -5,7 +5,7 @@ use crate::support::{TOOL_PASSWORD, TestStore};
 
 #[test]
 fn init_creates_a_private_store_once() {
-    let s = TestStore::empty();
+    let s = TestStore::empty_sqlite();
     let out = s
         .config_no_password()
         .env("SCIMGATE_TOOL_PASSWORD", TOOL_PASSWORD)
@@ -39,14 +39,14 @@ fn commands_on_a_missing_or_uninitialised_store() {
         "{err}"
     );
     // A store the server created has no tool password yet.
-    scimgate::store::Store::open_or_create(&s.db).unwrap();
+    crate::support::open_store(&s.db);
     let err = s.fails(&["list-tokens"], 1);
     assert!(err.contains("no tool password yet"), "{err}");
 }
 
 #[test]
 fn a_newer_store_is_refused() {
-    let s = TestStore::init();
+    let s = TestStore::init_sqlite();
     let conn = rusqlite::Connection::open(&s.db).unwrap();
     conn.execute_batch("PRAGMA user_version = 999").unwrap();
     drop(conn);
@@ -135,9 +135,9 @@ fn audit_lists_every_change_without_secrets() {
 
 #[test]
 fn audit_log_is_append_only() {
-    let s = TestStore::init();
+    let s = TestStore::init_sqlite();
     s.cc_client("A");
-    let store = scimgate::store::Store::open_existing(&s.db).unwrap();
+    let store = crate::support::open_store(&s.db);
     // The store has no API to change events; the schema's triggers stop raw SQL too.
     let n = store.audit_events(None, 100).unwrap().len();
     assert!(n >= 2);

@@ -27,7 +27,7 @@ fn prune_tokens_deletes_only_what_expired_long_ago() {
     let s = TestStore::init();
     let client = s.cc_client("Board provisioning");
     let (_, live) = s.issue(&client, &["--valid-for", "90d"]);
-    let store = Store::open_existing(&s.db).unwrap();
+    let store = crate::support::open_store(&s.db);
     let old: Vec<String> = [200, 120, 31]
         .into_iter()
         .map(|d| old_token(&store, &client, d))

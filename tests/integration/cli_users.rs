@@ -34,7 +34,7 @@ fn create_set_password_delete() {
     let users = s.json(&["list-users"]);
     assert_eq!(users[0]["username"], "alice");
     assert!(!users.to_string().contains("argon2"), "no hash in listings");
-    let store = scimgate::store::Store::open_existing(&s.db).unwrap();
+    let store = crate::support::open_store(&s.db);
     let (_, hash) = store.user_with_hash("alice").unwrap().unwrap();
     assert!(hash.starts_with("$argon2id$"));
     assert!(scimgate::password::verify("second-password", &hash));

@@ -13,7 +13,7 @@ fn concurrent_writers_never_see_a_locked_database() {
     let s = TestStore::init();
     let id = s.cc_client("A");
     // A second writer, as the server would be: appends audit events in a tight loop.
-    let store = Arc::new(scimgate::store::Store::open_existing(&s.db).unwrap());
+    let store = Arc::new(crate::support::open_store(&s.db));
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let (store, stop) = (store.clone(), stop.clone());

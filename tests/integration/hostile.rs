@@ -429,7 +429,7 @@ fn a_scim_body_with_a_repeated_key_is_refused() {
 #[test]
 fn escape_sequences_never_reach_the_operators_terminal() {
     let s = TestStore::init();
-    let store = scimgate::store::Store::open_existing(&s.db).unwrap();
+    let store = crate::support::open_store(&s.db);
     store
         .audit(
             &scimgate::model::NewAuditEvent {

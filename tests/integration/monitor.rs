@@ -99,7 +99,7 @@ fn entra_client(
     heartbeat: Option<Heartbeat>,
     valid: Lifetime,
 ) -> (String, String) {
-    let store = scimgate::store::Store::open_or_create(db).unwrap();
+    let store = crate::support::open_store(db);
     let admin = Admin::new(&store, clock.clone(), "test");
     let (client, _) = admin
         .register_client(RegisterClient {
@@ -122,7 +122,7 @@ fn entra_client(
 }
 
 fn issue(db: &std::path::Path, clock: &Clock, client: &str, valid: Lifetime) -> String {
-    let store = scimgate::store::Store::open_or_create(db).unwrap();
+    let store = crate::support::open_store(db);
     let admin = Admin::new(&store, clock.clone(), "test");
     let (_, secret) = admin
         .issue_access_token(IssueToken {
@@ -452,7 +452,7 @@ fn status_warns_about_expiring_tokens_and_failing_clients() {
     );
     // A revoked token still in use: failing, critical.
     let token = issue(&s.db, &clock, &client, Lifetime::For(Duration::days(300)));
-    let store = scimgate::store::Store::open_existing(&s.db).unwrap();
+    let store = crate::support::open_store(&s.db);
     Admin::new(&store, clock.clone(), "test")
         .revoke_token(
             &scimgate::admin::TokenRef::Value(scimgate::token::parse(&token).unwrap()),

@@ -245,7 +245,7 @@ fn copy_store_moves_a_sqlite_store_into_postgres_once() {
         return;
     };
     // A SQLite store with something in every kind of table.
-    let s = TestStore::init();
+    let s = TestStore::init_sqlite();
     let c = cc_client(&s, &[READ, WRITE], &[]);
     let (token, token_id) = s.issue(&c.id, &[]);
     crate::oauth_support::create_user(&s);

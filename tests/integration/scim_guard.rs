@@ -65,7 +65,7 @@ fn expired_and_revoked_tokens_are_refused() {
     assert!(r.body["detail"].as_str().unwrap().contains("expired"));
     clock.advance(Duration::hours(-2));
     assert_eq!(scim.get("/Users").status, 200);
-    let store = scimgate::store::Store::open_existing(&s.db).unwrap();
+    let store = crate::support::open_store(&s.db);
     let parsed = scimgate::token::parse(&token).unwrap();
     let admin = scimgate::admin::Admin::new(&store, Clock::system(), "test");
     admin

@@ -10,7 +10,7 @@ use crate::support::{TestServer, TestStore, http};
 
 #[test]
 fn in_process_server_answers_health_and_readiness() {
-    let s = TestStore::empty();
+    let s = TestStore::empty_sqlite();
     let server = TestServer::start(&s.db, scimgate::time::Clock::system());
     let r = http().get(server.url("/healthz")).send().unwrap();
     assert_eq!(r.status(), 200);
@@ -162,7 +162,7 @@ fn wait_with_timeout(
 
 #[test]
 fn sigterm_stops_the_server_gracefully() {
-    let s = TestStore::init();
+    let s = TestStore::init_sqlite();
     let client = crate::oauth_support::cc_client(&s, &["user-directory.read.all"], &[]);
     let (mut child, port) = spawn_serve(s.dir.path(), &[], |port| {
         http()
@@ -409,7 +409,7 @@ fn send_hup(pid: u32) {
 /// and fsynced, before its response left), and the store must pass `integrity_check`.
 #[test]
 fn kill_9_under_load_loses_no_issued_token() {
-    let s = TestStore::init();
+    let s = TestStore::init_sqlite();
     let client = crate::oauth_support::cc_client(&s, &["user-directory.read.all"], &[]);
     let start = |log: &str| {
         let port = {

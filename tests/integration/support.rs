@@ -142,9 +142,30 @@ impl Drop for PgDatabase {
     }
 }
 
+/// Whether this run of the suite puts every store on PostgreSQL
+/// (`SCIMGATE_TEST_BACKEND=postgres`; scripts/test.sh runs the suite once on each backend).
+pub fn on_postgres() -> bool {
+    std::env::var("SCIMGATE_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// Open the store at `db`, a file or (in a PostgreSQL run) a URL held as a path.
+pub fn open_store(db: &Path) -> scimgate::store::Store {
+    let location = scimgate::store::Location::parse(&db.display().to_string()).expect("location");
+    scimgate::store::Store::open_or_create(location).expect("open store")
+}
+
 impl TestStore {
-    /// An empty directory; the store file does not exist yet.
+    /// An empty directory and no store yet: a file `scimgate.db` in it, or in a
+    /// PostgreSQL run (see [`on_postgres`]) an empty database, whose URL `db` then holds.
     pub fn empty() -> TestStore {
+        if on_postgres() {
+            return TestStore::empty_postgres().expect("SCIMGATE_TEST_PG_URL for a PostgreSQL run");
+        }
+        TestStore::empty_sqlite()
+    }
+
+    /// An empty directory; the store file does not exist yet (whatever the run).
+    pub fn empty_sqlite() -> TestStore {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("scimgate.db");
         TestStore { dir, db, pg: None }
@@ -154,9 +175,18 @@ impl TestStore {
     /// test cluster runs (see [`PgDatabase::create`]).
     pub fn empty_postgres() -> Option<TestStore> {
         let pg = PgDatabase::create()?;
-        let mut s = TestStore::empty();
+        let mut s = TestStore::empty_sqlite();
+        s.db = PathBuf::from(&pg.url);
         s.pg = Some(pg);
         Some(s)
+    }
+
+    /// A SQLite store initialised with [`TOOL_PASSWORD`], whatever the run (a test of the
+    /// file itself, or of a move from SQLite).
+    pub fn init_sqlite() -> TestStore {
+        let s = TestStore::empty_sqlite();
+        s.init_it();
+        s
     }
 
     /// A PostgreSQL store initialised with [`TOOL_PASSWORD`].
@@ -327,6 +357,7 @@ pub struct TestServer {
     pub token_batcher: scimgate::store::TokenBatcher,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
+    _log_dir: tempfile::TempDir,
 }
 
 impl TestServer {
@@ -355,6 +386,19 @@ impl TestServer {
         use scimgate::state::AppState;
 
         let parsed = scimgate::store::Location::parse(location).expect("store location");
+        // The heartbeat log defaults to the store file's directory; a PostgreSQL store has
+        // none (it would be the working directory, shared by every test): a directory of
+        // this server's own.
+        let log_dir = tempfile::tempdir().expect("tempdir");
+        let raw = RawSettings {
+            heartbeat_log: raw.heartbeat_log.or_else(|| {
+                parsed
+                    .sqlite_path()
+                    .is_none()
+                    .then(|| log_dir.path().join("scim_heartbeat.log").display().to_string())
+            }),
+            ..raw
+        };
         let store = Arc::new(scimgate::store::Store::open_or_create(parsed).expect("open store"));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
         let addr = listener.local_addr().expect("local addr");
@@ -385,6 +429,7 @@ impl TestServer {
         });
         let handle = rx.recv().expect("server handle");
         TestServer {
+            _log_dir: log_dir,
             base: format!("http://{addr}"),
             store,
             state,
@@ -445,7 +490,7 @@ pub fn client_with_token(
     valid_for: &str,
 ) -> (String, String) {
     use scimgate::admin::{Admin, IssueToken, Lifetime, RegisterClient};
-    let store = scimgate::store::Store::open_or_create(db).expect("store");
+    let store = open_store(db);
     let admin = Admin::new(&store, scimgate::time::Clock::system(), "test");
     let (client, _) = admin
         .register_client(RegisterClient::new(

@@ -63,7 +63,7 @@ struct Legacy {
 /// A store as schema 4 left it, written with that schema's SQL: one client with a legacy
 /// secret, one legacy access token, and an authorization code row that refers to a token.
 fn schema_4_store() -> Legacy {
-    let store = TestStore::empty();
+    let store = TestStore::empty_sqlite();
     let conn = Connection::open(&store.db).unwrap();
     let v4 = SCHEMA.split("-- migration: 5").next().unwrap();
     conn.execute_batch(&format!("BEGIN; {v4}\nPRAGMA user_version = 4; COMMIT;"))
@@ -316,7 +316,7 @@ fn a_schema_4_store_migrates_and_its_tokens_keep_working() {
 
 #[test]
 fn a_real_selector_with_a_forged_secret_is_refused() {
-    let s = TestStore::init();
+    let s = TestStore::init_sqlite();
     let client = s.cc_client("Forgery target");
     let (token, id) = s.issue(&client, &[]);
     let server = TestServer::start(&s.db, scimgate::time::Clock::system());

@@ -214,10 +214,14 @@ fn evaluated_doc(r: &ScimRecord) -> Value {
     let mut doc = r.doc.clone();
     if let Value::Object(o) = &mut doc {
         o.insert("id".into(), json!(r.id));
+        // `location` and `version` are rendered from the base URL and the version: the
+        // SQL translator takes them as present on every resource, and so does this.
         o.insert(
             "meta".into(),
             json!({"resourceType": r.resource_type, "created": r.created,
-                   "lastModified": r.last_modified}),
+                   "lastModified": r.last_modified,
+                   "location": format!("{}/{}", r.resource_type, r.id),
+                   "version": format!("W/\"{}\"", r.version)}),
         );
         if r.resource_type == "User" && !r.groups.is_empty() {
             let groups: Vec<Value> = r
