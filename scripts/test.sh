@@ -25,6 +25,9 @@
 # The first run builds everything cold: about 10 minutes on 2 cores.
 # Then runs, in order, each suite whatever the previous one did:
 #   1. cargo test --workspace
+#   1b. SCIMGATE_TEST_BACKEND=postgres cargo test --test integration (suite `postgres`): the
+#      integration suite again with every store on the PostgreSQL cluster (skipped, and said
+#      so, when no cluster could be started; under CI=true that fails instead)
 #   2. bash scripts/scim-compliance.sh <target>/debug   (after cargo build --workspace), run
 #      from a copy of the repository's files in a fresh directory with nothing beside it, so
 #      the suite proves it needs nothing from outside the repository
@@ -39,7 +42,8 @@
 # Env: CARGO_TARGET_DIR (binaries are taken from $CARGO_TARGET_DIR/debug, default
 # target/debug), CARGO_BUILD_JOBS, PYTHON (the interpreter that makes the venv),
 # FUZZ_SECONDS (per fuzz target, default 15).
-# Usage: bash scripts/test.sh [SUITE...]   SUITE: cargo, compliance, browser, thirdparty, fuzz.
+# Usage: bash scripts/test.sh [SUITE...]   SUITE: cargo, postgres, compliance, browser,
+# thirdparty, fuzz.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -49,10 +53,10 @@ case $TARGET in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
 BIN=$TARGET/debug
 VENV=$ROOT/target/venv
 SUITES=("$@")
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(cargo compliance browser thirdparty fuzz)
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(cargo postgres compliance browser thirdparty fuzz)
 wants() { local s; for s in "${SUITES[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 for s in "${SUITES[@]}"; do
-  case $s in cargo | compliance | browser | thirdparty | fuzz) ;; *) echo "unknown suite: $s" >&2; exit 2 ;; esac
+  case $s in cargo | postgres | compliance | browser | thirdparty | fuzz) ;; *) echo "unknown suite: $s" >&2; exit 2 ;; esac
 done
 
 T0=$SECONDS
@@ -177,6 +181,14 @@ run_suite() { # NAME COMMAND...
 needs_bins() { build || { echo "cargo build --workspace failed"; return 1; }; "$@"; }
 
 wants cargo && run_suite cargo cargo test --workspace
+# The integration suite again, every store on PostgreSQL.
+on_postgres() {
+  if [ -z "${SCIMGATE_TEST_PG_URL:-}" ] && [ -z "${SCIMGATE_TEST_PG_REQUIRED:-}" ]; then
+    echo "skipped: no PostgreSQL cluster (see setup above)"; return 0
+  fi
+  SCIMGATE_TEST_BACKEND=postgres cargo test --test integration
+}
+wants postgres && run_suite postgres on_postgres
 # The compliance suite from a copy of the repository's files in a fresh, otherwise empty
 # directory: a user's clone has nothing beside it, so the suite may need nothing there.
 compliance_from_copy() {
