@@ -226,7 +226,7 @@ mod tests {
         assert!(d.begin(&pending(1, 1_000), 1_900, 900));
         assert!(!d.begin(&pending(1, 1_000), 1_950, 900), "on its way");
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_or_create(&dir.path().join("s.db")).unwrap();
+        let store = Store::open_or_create(dir.path().join("s.db")).unwrap();
         d.finish(&store, "cl_a", 99, 1_950, false);
         assert_eq!(d.failed.load(Ordering::Relaxed), 1);
         assert!(

@@ -87,7 +87,7 @@ mod tests {
 
     fn service(clock: &Clock) -> (tempfile::TempDir, OAuth) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open_or_create(&dir.path().join("s.db")).unwrap());
+        let store = Arc::new(Store::open_or_create(dir.path().join("s.db")).unwrap());
         let settings = Arc::new(Settings::resolve(RawSettings::default()).unwrap());
         let tokens = Arc::new(TokenCache::new(settings.token_cache_ttl));
         let oauth = OAuth::new(store, settings, clock.clone(), tokens);

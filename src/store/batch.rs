@@ -619,7 +619,7 @@ mod tests {
 
     fn store_with_client() -> (tempfile::TempDir, Arc<Store>, String) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open_or_create(&dir.path().join("s.db")).unwrap());
+        let store = Arc::new(Store::open_or_create(dir.path().join("s.db")).unwrap());
         let admin = crate::admin::Admin::new(&store, crate::time::Clock::system(), "test");
         let (client, _) = admin
             .register_client(crate::admin::RegisterClient {

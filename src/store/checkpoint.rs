@@ -138,7 +138,7 @@ mod tests {
     #[test]
     fn checkpoints_in_the_background_and_stops() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_or_create(&dir.path().join("s.db")).unwrap();
+        let store = Store::open_or_create(dir.path().join("s.db")).unwrap();
         let c = Checkpointer::start(&store).unwrap().unwrap();
         let threshold: i64 = store
             .writer()

@@ -10,14 +10,14 @@ use super::PgTarget;
 #[derive(Debug, Clone)]
 pub enum Location {
     Sqlite(PathBuf),
-    Postgres(PgTarget),
+    Postgres(Box<PgTarget>),
 }
 
 impl Location {
     /// Parse `raw`; the error is one sentence (a URL PostgreSQL would not accept).
     pub fn parse(raw: &str) -> Result<Location, String> {
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            return PgTarget::parse(raw).map(Location::Postgres);
+            return PgTarget::parse(raw).map(|t| Location::Postgres(Box::new(t)));
         }
         let path = raw.strip_prefix("sqlite:").unwrap_or(raw);
         if path.is_empty() {

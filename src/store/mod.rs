@@ -476,7 +476,7 @@ pub(crate) mod testing {
     pub fn stores(label: &str) -> Vec<TestStore> {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut out = vec![TestStore {
-            store: Arc::new(Store::open_or_create(&dir.path().join("s.db")).expect("sqlite store")),
+            store: Arc::new(Store::open_or_create(dir.path().join("s.db")).expect("sqlite store")),
             backend: "sqlite",
             _dir: Some(dir),
             _db: None,
@@ -504,7 +504,7 @@ mod tests {
     #[test]
     fn point_reads_do_not_wait_for_busy_scans() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_or_create(&dir.path().join("s.db")).unwrap();
+        let store = Store::open_or_create(dir.path().join("s.db")).unwrap();
         let busy: Vec<_> = (0..8)
             .map(|_| store.sqlite().unwrap().readers.get().unwrap())
             .collect();
@@ -579,7 +579,7 @@ mod tests {
     #[test]
     fn missing_store_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Store::open_existing(&dir.path().join("none.db")).unwrap_err();
+        let err = Store::open_existing(dir.path().join("none.db")).unwrap_err();
         assert!(err.to_string().contains("config init"), "{err}");
     }
 }

@@ -274,7 +274,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_or_create(&dir.path().join("s.db")).unwrap();
+        let store = Store::open_or_create(dir.path().join("s.db")).unwrap();
         (dir, store)
     }
 

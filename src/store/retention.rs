@@ -162,7 +162,7 @@ mod tests {
     #[test]
     fn prunes_only_what_expired_before_the_cutoff_in_batches() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open_or_create(&dir.path().join("s.db")).unwrap());
+        let store = Arc::new(Store::open_or_create(dir.path().join("s.db")).unwrap());
         let admin = crate::admin::Admin::new(&store, crate::time::Clock::system(), "test");
         let (client, _) = admin
             .register_client(crate::admin::RegisterClient::new(

@@ -542,7 +542,7 @@ mod tests {
     #[test]
     fn a_repeated_lookup_is_not_prepared_again_and_totals_hold() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_or_create(&dir.path().join("s.db")).unwrap();
+        let store = Store::open_or_create(dir.path().join("s.db")).unwrap();
         for i in 0..5 {
             let doc = serde_json::json!({"userName": format!("u{i}@example.com")});
             store
@@ -618,7 +618,7 @@ mod tests {
     #[test]
     fn idp_equality_filters_use_their_index_in_the_default_order() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_or_create(&dir.path().join("s.db")).unwrap();
+        let store = Store::open_or_create(dir.path().join("s.db")).unwrap();
         let registry = SchemaRegistry::builtin();
         for (kind, filter) in [
             (ResourceKind::User, r#"userName eq "bjensen@example.com""#),

@@ -596,7 +596,7 @@ mod tests {
     #[test]
     fn the_warning_scan_reads_only_long_lived_tokens_through_its_index() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open_or_create(&dir.path().join("s.db")).unwrap());
+        let store = Arc::new(Store::open_or_create(dir.path().join("s.db")).unwrap());
         let admin = crate::admin::Admin::new(&store, crate::time::Clock::system(), "test");
         let client = admin
             .register_client(crate::admin::RegisterClient::new(
@@ -673,7 +673,7 @@ mod tests {
     #[test]
     fn live_listings_read_the_client_index_across_clients() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open_or_create(&dir.path().join("s.db")).unwrap());
+        let store = Arc::new(Store::open_or_create(dir.path().join("s.db")).unwrap());
         let admin = crate::admin::Admin::new(&store, crate::time::Clock::system(), "test");
         let register = |name: &str| {
             admin
@@ -803,7 +803,7 @@ mod tests {
     #[test]
     fn finding_a_replacement_uses_the_parent_index() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_or_create(&dir.path().join("s.db")).unwrap();
+        let store = Store::open_or_create(dir.path().join("s.db")).unwrap();
         let plan: String = store
             .read(|c| {
                 let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {REPLACEMENT_OF}"))?;

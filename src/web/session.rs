@@ -168,7 +168,7 @@ mod tests {
 
     fn sessions() -> (tempfile::TempDir, Sessions) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open_or_create(&dir.path().join("s.db")).unwrap());
+        let store = Arc::new(Store::open_or_create(dir.path().join("s.db")).unwrap());
         (dir, Sessions::new(store))
     }
 

@@ -392,10 +392,13 @@ impl TestServer {
         let log_dir = tempfile::tempdir().expect("tempdir");
         let raw = RawSettings {
             heartbeat_log: raw.heartbeat_log.or_else(|| {
-                parsed
-                    .sqlite_path()
-                    .is_none()
-                    .then(|| log_dir.path().join("scim_heartbeat.log").display().to_string())
+                parsed.sqlite_path().is_none().then(|| {
+                    log_dir
+                        .path()
+                        .join("scim_heartbeat.log")
+                        .display()
+                        .to_string()
+                })
             }),
             ..raw
         };

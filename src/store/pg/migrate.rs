@@ -25,10 +25,19 @@ fn migrations() -> Vec<(i64, String)> {
 pub(super) fn migrate(conn: &mut Conn, shown: &str, create: bool) -> Result<()> {
     let Conn { client, statements } = conn;
     let mut tx = futures_executor::block_on(client.transaction())?;
-    let mut db = Db {
-        client: &mut tx,
-        statements,
-    };
+    migrate_in(
+        &mut Db {
+            client: &mut tx,
+            statements,
+        },
+        shown,
+        create,
+    )?;
+    futures_executor::block_on(tx.commit())?;
+    Ok(())
+}
+
+fn migrate_in(db: &mut super::Tx<'_, '_>, shown: &str, create: bool) -> Result<()> {
     db.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])?;
     let has_table: bool = super::get(
         &db.query_one("SELECT to_regclass('scimgate_schema') IS NOT NULL", &[])?,
@@ -79,8 +88,6 @@ pub(super) fn migrate(conn: &mut Conn, shown: &str, create: bool) -> Result<()> 
         db.batch(&sql)?;
         db.execute("UPDATE scimgate_schema SET version = $1", &[&version])?;
     }
-    drop(db);
-    futures_executor::block_on(tx.commit())?;
     Ok(())
 }
 

@@ -291,25 +291,6 @@ impl<C: GenericClient> Db<'_, C> {
     pub fn batch(&mut self, sql: &str) -> Result<()> {
         Ok(block_on(self.client.batch_execute(sql))?)
     }
-
-    /// A savepoint around `f`: undone alone if `f` fails, the transaction goes on.
-    pub fn savepoint<T>(
-        &mut self,
-        name: &str,
-        f: impl FnOnce(&mut Self) -> Result<T>,
-    ) -> Result<T> {
-        self.batch(&format!("SAVEPOINT {name}"))?;
-        match f(self) {
-            Ok(v) => {
-                self.batch(&format!("RELEASE SAVEPOINT {name}"))?;
-                Ok(v)
-            }
-            Err(e) => {
-                self.batch(&format!("ROLLBACK TO SAVEPOINT {name}"))?;
-                Err(e)
-            }
-        }
-    }
 }
 
 impl Db<'_, tokio_postgres::Transaction<'_>> {
@@ -375,7 +356,6 @@ impl From<tokio_postgres::Error> for StoreError {
 
 /// The PostgreSQL store: a pool of connections to one database.
 pub(crate) struct Postgres {
-    target: PgTarget,
     pool: r2d2::Pool<Manager>,
 }
 
@@ -405,15 +385,7 @@ impl Postgres {
             .test_on_check_out(false)
             .build(manager)
             .map_err(|e| open_err(&e))?;
-        Ok(Postgres {
-            target: target.clone(),
-            pool,
-        })
-    }
-
-    /// Where this store is, without the password.
-    pub fn shown(&self) -> &str {
-        &self.target.shown
+        Ok(Postgres { pool })
     }
 
     fn conn(&self) -> Result<r2d2::PooledConnection<Manager>> {
