@@ -49,6 +49,7 @@ mod tests {
         "SCIMGATE_TEST_PG_URL",
         "SCIMGATE_TEST_PG_CA",
         "SCIMGATE_TEST_PG_REQUIRED",
+        "SCIMGATE_TEST_BACKEND",
         "SCIMGATE_BLESS_DOCS",
     ];
 
