@@ -108,7 +108,10 @@ type Work = Box<dyn FnOnce(&mut BatchTx<'_, '_, '_>) -> Result<()> + Send>;
 /// One request's write and where its answer goes.
 struct Job {
     work: Option<Work>,
-    /// Token records the work inserts (for the counters).
+    /// A token job's records, which the leader writes itself (on PostgreSQL, those of the
+    /// whole batch in one statement); empty for a job with `work`.
+    records: Vec<NewTokenRecord>,
+    /// Token records the job inserts (for the counters).
     tokens: u64,
     /// The work is one statement (atomic by itself): no savepoint needed.
     one_statement: bool,
@@ -116,17 +119,13 @@ struct Job {
 }
 
 impl Job {
-    /// The job inserting `records` with `insert`.
-    fn tokens(records: Vec<NewTokenRecord>, insert: InsertFn, reply: Arc<Reply>) -> Job {
+    /// The job inserting `records`.
+    fn tokens(records: Vec<NewTokenRecord>, reply: Arc<Reply>) -> Job {
         Job {
             tokens: records.len() as u64,
             one_statement: records.len() <= 1,
-            work: Some(Box::new(move |tx| {
-                records.iter().try_for_each(|t| match tx {
-                    BatchTx::Sqlite(c) => insert(c, t),
-                    BatchTx::Postgres(db) => super::pg::insert_token(db, t),
-                })
-            })),
+            work: None,
+            records,
             reply,
         }
     }
@@ -201,7 +200,34 @@ impl Shared {
             taken = std::mem::take(&mut lock(&self.queue).jobs);
             took = true;
             results.reserve(taken.len());
-            for job in &mut taken {
+            // On PostgreSQL the token records of the whole batch go in one statement (a
+            // round trip per record cost more than the rest of the batch): each token
+            // job's outcome, by position.
+            let mut bulk = match tx {
+                BatchTx::Postgres(db) => Some(super::pg::insert_token_jobs(
+                    db,
+                    &taken
+                        .iter()
+                        .map(|j| j.records.as_slice())
+                        .collect::<Vec<_>>(),
+                )?),
+                BatchTx::Sqlite(_) => None,
+            };
+            for (i, job) in taken.iter_mut().enumerate() {
+                if job.work.is_none() {
+                    if let Some(done) = &mut bulk {
+                        results.push(std::mem::replace(&mut done[i], Ok(())));
+                        continue;
+                    }
+                    let records = std::mem::take(&mut job.records);
+                    let insert = self.insert;
+                    job.work = Some(Box::new(move |tx| match tx {
+                        BatchTx::Sqlite(c) => records.iter().try_for_each(|t| insert(c, t)),
+                        BatchTx::Postgres(db) => records
+                            .iter()
+                            .try_for_each(|t| super::pg::insert_token(db, t)),
+                    }));
+                }
                 // A single INSERT is atomic by itself (on SQLite a constraint failure
                 // undoes that statement and leaves the transaction open; a token refused
                 // for a cut-off client inserts nothing and fails no statement on either);
@@ -436,7 +462,7 @@ impl TokenBatcher {
             reply: reply.clone(),
             shared: self.shared.clone(),
         };
-        let job = Job::tokens(records, self.shared.insert, reply);
+        let job = Job::tokens(records, reply);
         self.enqueue(job);
         pending
     }
@@ -484,6 +510,7 @@ impl TokenBatcher {
                 *lock(&out) = Some(write(c)?);
                 Ok(())
             })),
+            records: Vec::new(),
             tokens: 0,
             one_statement: false,
             reply,
@@ -573,7 +600,7 @@ impl TokenBatcher {
                 q.leader = true;
                 lock(&reply.state).lead = true;
             }
-            q.jobs.push(Job::tokens(records, self.shared.insert, reply));
+            q.jobs.push(Job::tokens(records, reply));
         }
         out
     }
@@ -658,6 +685,56 @@ mod tests {
 
     fn record(client: &str) -> (token::NewToken, NewTokenRecord) {
         super::super::tokens::access_record(client, 1_000, i64::MAX / 2)
+    }
+
+    /// One batch on either backend: the jobs of a client cut off since they authenticated
+    /// fail alone (none of a job's records stays), the others commit, and a job of two
+    /// records commits both.
+    #[test]
+    fn a_cut_off_client_s_jobs_fail_alone_on_both_backends() {
+        for t in crate::store::testing::stores("batch_cut_off") {
+            let b = t.backend;
+            let admin = crate::admin::Admin::new(&t.store, crate::time::Clock::system(), "test");
+            let register = |name: &str| {
+                admin
+                    .register_client(crate::admin::RegisterClient::new(
+                        name,
+                        &[crate::model::GrantType::ClientCredentials],
+                        &[Scope::DirectoryRead],
+                    ))
+                    .unwrap()
+                    .0
+                    .id
+            };
+            let (live, cut) = (register("live"), register("cut"));
+            t.cut_off_client(
+                &cut,
+                "test",
+                Some(true),
+                1_000,
+                &crate::model::NewAuditEvent::new(
+                    "test",
+                    crate::model::AuditAction::ClientDisable,
+                    "success",
+                ),
+            )
+            .unwrap();
+            let batcher = TokenBatcher::new(t.store.clone());
+            let (a1, a2, c1, l2) = (record(&live), record(&live), record(&cut), record(&live));
+            let pending = batcher.submit_many(vec![vec![a1.1, a2.1], vec![c1.1], vec![l2.1]]);
+            let results: Vec<_> = pending.into_iter().map(Pending::wait).collect();
+            assert!(results[0].is_ok(), "{b}: {:?}", results[0]);
+            assert!(
+                matches!(results[1], Err(StoreError::ClientCutOff(_))),
+                "{b}: {:?}",
+                results[1]
+            );
+            assert!(results[2].is_ok(), "{b}: {:?}", results[2]);
+            for (t_, stored) in [(&a1.0, true), (&a2.0, true), (&c1.0, false), (&l2.0, true)] {
+                assert_eq!(t.token(&t_.id).unwrap().is_some(), stored, "{b}: {}", t_.id);
+            }
+            assert_eq!(batcher.stats().transactions, 1, "{b}: one transaction");
+        }
     }
 
     #[test]

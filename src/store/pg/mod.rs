@@ -429,7 +429,7 @@ impl Postgres {
 }
 
 pub(crate) use scim::{insert as insert_scim_in, replace_at_version as replace_scim_in};
-pub(crate) use tokens::insert_token;
+pub(crate) use tokens::{insert_token, insert_token_jobs};
 
 /// What the tests of this directory share: a store in a database of its own.
 #[cfg(test)]

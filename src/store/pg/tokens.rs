@@ -96,6 +96,72 @@ pub(crate) fn insert_token(db: &mut Db<'_, impl GenericClient>, t: &NewTokenReco
     Ok(())
 }
 
+/// The token records of a batch of jobs in one statement: each job's outcome, by
+/// position. A record is inserted only while its client has the epoch the request
+/// authenticated against and is neither deleted nor disabled (as [`insert_token`]); a job
+/// any of whose records was refused so inserts none ([`StoreError::ClientCutOff`]).
+pub(crate) fn insert_token_jobs(
+    tx: &mut Tx<'_, '_>,
+    jobs: &[&[NewTokenRecord]],
+) -> Result<Vec<Result<()>>> {
+    let all: Vec<&NewTokenRecord> = jobs.iter().flat_map(|j| j.iter()).collect();
+    if all.is_empty() {
+        return Ok(jobs.iter().map(|_| Ok(())).collect());
+    }
+    let ids: Vec<&str> = all.iter().map(|t| t.id.as_str()).collect();
+    let hashes: Vec<&[u8]> = all.iter().map(|t| &t.hash.0[..]).collect();
+    let kinds: Vec<i64> = all.iter().map(|t| kind_code(t.kind)).collect();
+    let clients: Vec<&str> = all.iter().map(|t| t.client_id.as_str()).collect();
+    let subjects: Vec<Option<&str>> = all
+        .iter()
+        .map(|t| (t.subject != t.client_id).then_some(t.subject.as_str()))
+        .collect();
+    let scopes: Vec<i64> = all.iter().map(|t| scope_bits(&t.scopes)).collect();
+    let issued: Vec<i64> = all.iter().map(|t| t.issued_at).collect();
+    let expires: Vec<i64> = all.iter().map(|t| t.expires_at).collect();
+    let via: Vec<i64> = all.iter().map(|t| via_code(t.issued_via)).collect();
+    let families: Vec<Option<&str>> = all.iter().map(|t| t.family_id.as_deref()).collect();
+    let parents: Vec<Option<&str>> = all.iter().map(|t| t.parent_id.as_deref()).collect();
+    let labels: Vec<Option<&str>> = all.iter().map(|t| t.label.as_deref()).collect();
+    let epochs: Vec<i64> = all.iter().map(|t| t.client_epoch).collect();
+    let inserted: std::collections::HashSet<String> = tx
+        .query(
+            "INSERT INTO tokens (id, hash, kind, client_id, subject, scopes, issued_at, \
+             expires_at, issued_via, family_id, parent_id, label, client_epoch) \
+             SELECT r.* FROM unnest($1::text[], $2::bytea[], $3::int8[], $4::text[], \
+             $5::text[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::text[], \
+             $11::text[], $12::text[], $13::int8[]) AS r(id, hash, kind, client_id, subject, \
+             scopes, issued_at, expires_at, issued_via, family_id, parent_id, label, \
+             client_epoch) JOIN clients c ON c.id = r.client_id \
+             AND c.token_epoch = r.client_epoch AND c.deleted_at IS NULL \
+             AND c.disabled_at IS NULL RETURNING id",
+            &[
+                &ids, &hashes, &kinds, &clients, &subjects, &scopes, &issued, &expires, &via,
+                &families, &parents, &labels, &epochs,
+            ],
+        )?
+        .iter()
+        .map(|r| get(r, 0))
+        .collect::<Result<_>>()?;
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let kept: Vec<&str> = job
+            .iter()
+            .map(|t| t.id.as_str())
+            .filter(|id| inserted.contains(*id))
+            .collect();
+        if kept.len() == job.len() {
+            out.push(Ok(()));
+            continue;
+        }
+        if !kept.is_empty() {
+            tx.execute("DELETE FROM tokens WHERE id = ANY($1)", &[&kept])?;
+        }
+        out.push(Err(StoreError::ClientCutOff(job[0].client_id.clone())));
+    }
+    Ok(out)
+}
+
 pub(crate) fn token_by_id(
     db: &mut Db<'_, impl GenericClient>,
     id: &TokenId,
