@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-cargo build --release --quiet --bins
+cargo build --release --quiet --workspace --bins
 R=$ROOT/target/release
 WORK=$(mktemp -d)
 PIDS=()
@@ -57,7 +57,8 @@ for i in 1 2 3 4; do
   TOKENS+=("$(curl -sf -u "$ID:$SECRET" -d grant_type=client_credentials \
     "http://127.0.0.1:$LB/oauth2/token" | jq -r .access_token)")
 done
-echo "4 tokens issued through the balancer (round robin: two by each instance)"
+sleep 0.5
+echo "4 tokens issued through the balancer: $(grep -c 'path="/oauth2/token"' "$WORK/a.log") by instance a, $(grep -c 'path="/oauth2/token"' "$WORK/b.log") by instance b (their access logs)"
 T=${TOKENS[0]}
 echo "\$ curl -s -X POST http://127.0.0.1:$LB/scim/v2/Users … (userName bjensen@example.com)"
 USER_ID=$(curl -sf -H "Authorization: Bearer $T" -H 'Content-Type: application/scim+json' \
@@ -70,7 +71,7 @@ for i in 1 2 3 4; do
   echo "GET /scim/v2/Users/$USER_ID with token $i: $code"
 done
 echo "\$ kill -9 (instance a)"
-kill -9 "$PID_a"
+{ kill -9 "$PID_a"; wait "$PID_a"; } 2>/dev/null || true
 sleep 3
 ok=0
 for i in 1 2 3 4 5 6; do

@@ -104,8 +104,9 @@ impl Store {
                         0,
                     )?;
                     if n > 0 {
+                        let rows = if n == 1 { "row" } else { "rows" };
                         return Err(StoreError::Conflict(format!(
-                            "the target store is not empty ({table} holds {n} rows); copy-store fills only an empty one"
+                            "the target store is not empty (its {table} table holds {n} {rows}); copy-store fills only an empty one"
                         )));
                     }
                 }

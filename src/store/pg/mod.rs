@@ -375,8 +375,16 @@ impl Postgres {
         };
         // The first connection directly, so a refusal says why (the pool would say only
         // that it timed out).
-        let mut first =
-            r2d2::ManageConnection::connect(&manager).map_err(|e| open_err(&describe(&e)))?;
+        let mut first = r2d2::ManageConnection::connect(&manager).map_err(|e| {
+            let mut why = describe(&e);
+            if why.contains("invalid peer certificate") {
+                // Not from a public CA (or for another host name): say how to trust it.
+                why.push_str(
+                    "; name the CA that signed the database's certificate with sslrootcert=PATH in the URL",
+                );
+            }
+            open_err(&why)
+        })?;
         migrate::migrate(&mut first, &target.shown, create)?;
         let pool = r2d2::Pool::builder()
             .max_size(target.pool_size)
