@@ -51,7 +51,9 @@ pub struct GlobalArgs {
         env = "SCIMGATE_DB",
         default_value = "scimgate.db"
     )]
-    pub db: Location,
+    /// Kept as typed and parsed by [`GlobalArgs::location`]: clap would echo a refused
+    /// value, and a URL may hold a password.
+    pub db: String,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -62,6 +64,13 @@ pub struct GlobalArgs {
     /// File whose first line is the tool password.
     #[arg(long, global = true)]
     pub tool_password_file: Option<PathBuf>,
+}
+
+impl GlobalArgs {
+    /// The store `--db` names; a refused URL is one sentence that does not repeat it.
+    pub fn location(&self) -> Result<Location, CliError> {
+        Location::parse(&self.db).map_err(|e| CliError::Usage(format!("--db: {e}")))
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -216,7 +225,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
     if let Command::CopyStore(args) = &cli.command {
         return store_cmds::copy_store(&cli.global, args, clock, actor()).map(|()| 0);
     }
-    let store = Store::open_existing(&cli.global.db)?;
+    let store = Store::open_existing(cli.global.location()?)?;
     let ctx = Ctx {
         admin: Admin::new(&store, clock, actor()),
         json: cli.global.json,

@@ -41,7 +41,8 @@ pub fn init(g: &GlobalArgs, a: &InitArgs, clock: Clock, actor: String) -> CliRes
     };
     // Refuse a bad password before a store file is created for it.
     scimgate::password::hash(&password).map_err(|e| CliError::Usage(e.to_string()))?;
-    let store = Store::open_or_create(&g.db)?;
+    let location = g.location()?;
+    let store = Store::open_or_create(&location)?;
     let admin = Admin::new(&store, clock, actor);
     admin.init(&password)?;
     if let Some(max) = a.max_token_lifetime {
@@ -50,7 +51,7 @@ pub fn init(g: &GlobalArgs, a: &InitArgs, clock: Clock, actor: String) -> CliRes
     let max = admin.max_token_lifetime()?;
     // The absolute path: which directory the store went into is the point (a URL shows
     // no password).
-    let db = g.db.shown();
+    let db = location.shown();
     if g.json {
         print_json(&json!({
             "store": db,

@@ -226,6 +226,7 @@ fn a_bad_url_or_bad_credentials_are_one_sentence_and_exit_non_zero() {
         assert_one_sentence(&err);
         assert!(err.contains(says), "{db}: {err}");
         assert!(!err.contains("not-the-password"), "{err}");
+        assert!(!err.contains(&pg.password()), "the URL's password in: {err}");
     }
     // Nothing was written: the database is still empty, and `config init` works on it.
     let mut c = pg.client();
