@@ -20,10 +20,12 @@
 //! serves and writes their heartbeats (each client's last success and failure, merged with
 //! the other instances' by the store), but only the instance holding the store's
 //! `monitor` lease ([`LEASE`]) ticks: it reads every instance's heartbeats back, decides
-//! state changes, and sends alerts, warnings and digests. The holder renews the lease every
-//! second; if it dies, another instance takes the lease once it lapsed (within a tick) and
-//! goes on from the states the store holds, so an alert the old holder stored is not sent
-//! again, and one it had not stored yet is decided and sent by the new holder.
+//! state changes, and sends alerts, warnings and digests. The lease lasts a tick (at least
+//! 2 s) and its holder renews it a third into it; the others try to take it every second,
+//! so when the holder dies another takes over within a lease and a second, and goes on
+//! from the states the store holds: an alert the old holder stored is not sent again, and
+//! one it had not stored yet is decided and sent by the new holder. (One it had stored but
+//! not yet delivered is lost with it: the delivery queue is in memory.)
 //!
 //! Time comes from the injectable [`Clock`], and [`Monitor::tick`] can be called directly,
 //! so tests tell a token's whole life in seconds.
@@ -70,7 +72,7 @@ const PRUNE_EVERY: i64 = 86_400;
 
 /// The store's lease that makes one instance the one that ticks.
 pub const LEASE: &str = "monitor";
-/// How often the instance renews (or tries to take) the lease.
+/// How often an instance that does not hold the lease tries to take it.
 const LEASE_EVERY: StdDuration = StdDuration::from_secs(1);
 
 use crate::sync::lock;
@@ -185,14 +187,13 @@ impl Monitor {
     /// Take or renew [`LEASE`], for as long as a tick (at least two seconds), so the
     /// lease lapses within a tick of this instance's last renewal. A store error counts as
     /// not holding it. Says so in the log when this instance starts or stops ticking.
+    /// How long the lease is taken for: a tick, at least two seconds.
+    fn lease(&self) -> StdDuration {
+        self.settings.tick.max(StdDuration::from_secs(2))
+    }
+
     fn lead(&self) -> bool {
-        let ms = i64::try_from(
-            self.settings
-                .tick
-                .max(StdDuration::from_secs(2))
-                .as_millis(),
-        )
-        .unwrap_or(i64::MAX);
+        let ms = i64::try_from(self.lease().as_millis()).unwrap_or(i64::MAX);
         let now = match self.store.try_lease(LEASE, &self.instance, ms) {
             Ok(held) => held,
             Err(e) => {
@@ -245,7 +246,16 @@ impl Monitor {
                             next_tick = Instant::now();
                         }
                         followed = !leads;
-                        next_lease = Instant::now() + LEASE_EVERY;
+                        // The holder renews a third into its lease (a write: every 10 s
+                        // with the default tick, not every second); the others try every
+                        // second, so one takes over within a lease and a second of the
+                        // holder's last renewal.
+                        next_lease = Instant::now()
+                            + if leads {
+                                (me.lease() / 3).max(LEASE_EVERY)
+                            } else {
+                                LEASE_EVERY
+                            };
                     }
                     let stopped = {
                         let stop = lock(&me.stop);

@@ -226,7 +226,10 @@ fn a_bad_url_or_bad_credentials_are_one_sentence_and_exit_non_zero() {
         assert_one_sentence(&err);
         assert!(err.contains(says), "{db}: {err}");
         assert!(!err.contains("not-the-password"), "{err}");
-        assert!(!err.contains(&pg.password()), "the URL's password in: {err}");
+        assert!(
+            !err.contains(&pg.password()),
+            "the URL's password in: {err}"
+        );
     }
     // Nothing was written: the database is still empty, and `config init` works on it.
     let mut c = pg.client();
@@ -638,4 +641,67 @@ fn readyz_fails_while_the_database_is_unreachable_and_the_server_recovers_by_its
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(scim.get("/Users").status, 200);
+}
+
+/// The authorization pages across two instances, as a load balancer without stickiness
+/// sends them: the login page from A, the sign-in posted to B, the consent posted to A,
+/// the code redeemed at B, the access token used on A. (A browser's cookies go to every
+/// port of a host, as to every instance behind one name.)
+#[test]
+fn a_sign_in_on_one_instance_holds_on_the_other() {
+    use crate::oauth_support::{
+        PASSWORD, REDIRECT, USER, VERIFIER, auth_query, browser, code_client, create_user,
+        get_authorize, hidden_value, location_params, param, submit,
+    };
+    let Some(s) = TestStore::init_postgres() else {
+        return;
+    };
+    create_user(&s);
+    let c = code_client(&s, &[]);
+    let (a, b) = (server(&s), server(&s));
+    let browser = browser();
+    let r = get_authorize(&browser, &a, &auth_query(&c.id, &[]));
+    assert_eq!(r.status(), 200);
+    let login = r.text().unwrap();
+    assert!(!hidden_value(&login, "csrf_token").is_empty());
+    // The anonymous session's CSRF token, made on A, is accepted by B.
+    let r = submit(
+        &browser,
+        &b,
+        &login,
+        &[
+            ("action", "login"),
+            ("username", USER),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(r.status(), 200, "sign-in on B");
+    let consent = r.text().unwrap();
+    assert!(consent.contains("Signed in as alice"), "{consent}");
+    // The signed-in session, made on B, holds on A.
+    let r = submit(
+        &browser,
+        &a,
+        &consent,
+        &[("action", "consent"), ("decision", "allow")],
+    );
+    let p = location_params(&r);
+    let code = param(&p, "code").expect("a code from A").to_string();
+    let (status, v) = status_json(post_form(
+        &b,
+        "/oauth2/token",
+        Some((&c.id, c.secret())),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    ));
+    assert_eq!(status, 200, "the code redeemed at B: {v}");
+    let token = v["access_token"].as_str().unwrap();
+    assert_eq!(Scim::new(&a, token).get("/Users").status, 200);
+    // The consent given on A is remembered on B: straight back with a code.
+    let r = get_authorize(&browser, &b, &auth_query(&c.id, &[]));
+    assert!(param(&location_params(&r), "code").is_some());
 }

@@ -177,8 +177,10 @@ impl PgTarget {
 /// The runtime thread that drives every connection's socket: connecting, and the
 /// connection tasks that carry the clients' queries. A client's calls only queue messages
 /// for its task and await the answers, so any thread may wait for them.
+/// The thread ends when the store is dropped (the last pooled connection with it).
 struct Io {
     handle: tokio::runtime::Handle,
+    stop: Arc<tokio::sync::Notify>,
 }
 
 impl Io {
@@ -187,10 +189,19 @@ impl Io {
             .enable_all()
             .build()?;
         let handle = runtime.handle().clone();
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let stopped = stop.clone();
         std::thread::Builder::new()
             .name("postgres-io".into())
-            .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
-        Ok(Io { handle })
+            .spawn(move || runtime.block_on(stopped.notified()))?;
+        Ok(Io { handle, stop })
+    }
+}
+
+impl Drop for Io {
+    fn drop(&mut self) {
+        // `notify_one` keeps the permit if the thread is not waiting yet.
+        self.stop.notify_one();
     }
 }
 
