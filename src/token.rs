@@ -368,11 +368,10 @@ pub fn parse(s: &str) -> Result<ParsedToken, TokenParseError> {
     }
     let hash = TokenHash::of(s);
     let id = if s.len() == TOKEN_LEN {
-        TokenId(format!(
-            "{}{}",
-            TokenId::PREFIX,
-            &s[PREFIX_LEN..PREFIX_LEN + SELECTOR_LEN]
-        ))
+        let mut id = String::with_capacity(TokenId::PREFIX.len() + SELECTOR_LEN);
+        id.push_str(TokenId::PREFIX);
+        id.push_str(&s[PREFIX_LEN..PREFIX_LEN + SELECTOR_LEN]);
+        TokenId(id)
     } else {
         hash.legacy_id()
     };

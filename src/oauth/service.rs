@@ -185,19 +185,31 @@ mod tests {
             basic: true,
         };
         let wrong = oauth
-            .authenticate(&presented("sgcs_wrong"), "127.0.0.1", Public::Allowed)
+            .authenticate(
+                &presented("sgcs_wrong"),
+                Some([127, 0, 0, 1].into()),
+                Public::Allowed,
+            )
             .await
             .unwrap_err();
         assert!(matches!(wrong.error, OAuthError::InvalidClient { .. }));
         assert!(wrong.dead_credential.is_none());
         let ok = oauth
-            .authenticate(&presented(&secret), "127.0.0.1", Public::Allowed)
+            .authenticate(
+                &presented(&secret),
+                Some([127, 0, 0, 1].into()),
+                Public::Allowed,
+            )
             .await
             .unwrap();
         assert_eq!(ok.id, client.id);
         clock.set(clock.now() + 2 * 86_400);
         let expired = oauth
-            .authenticate(&presented(&secret), "127.0.0.1", Public::Allowed)
+            .authenticate(
+                &presented(&secret),
+                Some([127, 0, 0, 1].into()),
+                Public::Allowed,
+            )
             .await
             .unwrap_err();
         assert!(matches!(expired.error, OAuthError::InvalidClient { .. }));

@@ -272,6 +272,7 @@ fn list_params(
         count: count.map(|c| usize::try_from(c.max(0)).unwrap_or(0)),
         attributes,
         excluded,
+        parsed: std::sync::OnceLock::new(),
     })
 }
 
