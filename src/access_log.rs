@@ -129,16 +129,8 @@ impl Line<'_> {
         quoted(&mut out, self.token_id);
         out.extend_from_slice(b" ip=\"");
         match self.ip {
-            Some(IpAddr::V4(v4)) => {
-                for (i, octet) in v4.octets().iter().enumerate() {
-                    if i > 0 {
-                        out.push(b'.');
-                    }
-                    out.extend_from_slice(itoa.format(*octet).as_bytes());
-                }
-            }
-            Some(ip @ IpAddr::V6(_)) => {
-                let _ = write!(out, "{ip}");
+            Some(ip) => {
+                let _ = crate::peer::write_ip(&mut out, ip);
             }
             None => out.push(b'-'),
         }
