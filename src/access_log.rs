@@ -141,7 +141,8 @@ impl Line<'_> {
     }
 }
 
-/// `ms` with two decimals, as `{:.2}` writes it (rounded half away from zero).
+/// `ms` with two decimals, as `{:.2}` writes it except on an exact tie (`{:.2}` rounds
+/// the binary value, this rounds half away from zero; a log line cannot tell).
 fn hundredths(ms: f64) -> String {
     let h = (ms.max(0.0) * 100.0).round();
     // Beyond 2^53 hundredths (2,850 years) precision is gone anyway.
@@ -190,10 +191,10 @@ fn timestamp(out: &mut Vec<u8>, secs: i64, micros: u32) {
         out.extend_from_slice(&cached.1);
     });
     out.push(b'.');
-    let micros = micros.min(999_999);
-    let digits = itoa::Buffer::new().format(micros).len();
-    out.extend(std::iter::repeat_n(b'0', 6 - digits));
-    out.extend_from_slice(itoa::Buffer::new().format(micros).as_bytes());
+    let mut buf = itoa::Buffer::new();
+    let micros = buf.format(micros.min(999_999));
+    out.extend(std::iter::repeat_n(b'0', 6 - micros.len()));
+    out.extend_from_slice(micros.as_bytes());
     out.push(b'Z');
 }
 

@@ -110,11 +110,17 @@ pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
 
 /// [`client_ip`] as text, `unknown` without a peer.
 pub fn client_ip_string(req: &HttpRequest) -> String {
-    client_ip(req).map_or_else(|| "unknown".into(), |ip| ip.to_string())
+    ip_text(client_ip(req))
 }
 
-/// Write `ip` as its `Display` text: IPv4 octet by octet through `itoa` (the formatter's
-/// padding machinery cost more than the rest of a log line), IPv6 by `Display`.
+/// An address as the logs and throttles name it: its text, or `unknown`.
+pub fn ip_text(ip: Option<IpAddr>) -> String {
+    ip.map_or_else(|| "unknown".into(), |ip| ip.to_string())
+}
+
+/// Write `ip` as its `Display` text (the access log's line): IPv4 octet by octet through
+/// `itoa` (the formatter's padding machinery cost more than the rest of the line), IPv6 by
+/// `Display`.
 pub fn write_ip(out: &mut impl std::io::Write, ip: IpAddr) -> std::io::Result<()> {
     match ip {
         IpAddr::V4(v4) => {

@@ -230,7 +230,7 @@ impl OAuth {
             return Err(refusal);
         }
         // The address as text only for a failure: formatting it cost 1 % of a request.
-        let ip = ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+        let ip = crate::peer::ip_text(ip);
         let ip = ip.as_str();
         let key = throttle_key(&p.client_id, known, ip);
         let failure = self.client_throttle.failure(&[(key.as_str(), 1)], now);

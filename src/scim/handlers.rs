@@ -246,7 +246,7 @@ fn number(name: &str, v: Option<&Value>) -> Result<Option<i64>, ScimError> {
 }
 
 fn list_params(
-    filter: Option<String>,
+    filter: Option<&str>,
     sort_by: Option<String>,
     sort_order: Option<&str>,
     start_index: Option<i64>,
@@ -265,14 +265,13 @@ fn list_params(
         }
     };
     Ok(ListParams {
-        filter,
+        filter: ListParams::filter_param(filter)?,
         sort_by,
         descending,
         start_index: usize::try_from(start_index.unwrap_or(1).max(1)).unwrap_or(1),
         count: count.map(|c| usize::try_from(c.max(0)).unwrap_or(0)),
         attributes,
         excluded,
-        parsed: std::sync::OnceLock::new(),
     })
 }
 
@@ -296,7 +295,7 @@ async fn list(
     let q = query_map(&req)?;
     let get = |k: &str| q.get(k).map(|v| Value::String(v.clone()));
     let params = list_params(
-        q.get("filter").cloned(),
+        q.get("filter").map(String::as_str),
         q.get("sortby").cloned(),
         q.get("sortorder").map(String::as_str),
         number("startIndex", get("startindex").as_ref())?,
@@ -359,7 +358,7 @@ async fn search(
         }
     };
     let params = list_params(
-        string("filter")?,
+        string("filter")?.as_deref(),
         string("sortBy")?,
         string("sortOrder")?.as_deref(),
         number("startIndex", field("startIndex"))?,
