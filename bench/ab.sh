@@ -6,11 +6,12 @@
 #   client_credentials  POST /oauth2/token, HTTP Basic (every request commits a token)
 #   introspect          POST /oauth2/introspect of a live token
 #   scim_get            GET /scim/v2/Users/{id} with a bearer token
+#   scim_filter         GET /scim/v2/Users?filter=userName eq "…", a random one of SEED_USERS
 # Servers pinned to core 0, wrk to core 1, loopback only. Any non-2xx response, or a
 # response without the expected body, fails the run. Needs wrk.
 # The store is seeded by this tree's `seed` example, or by SEED (say, the older build's, when
 # B's schema is newer: B migrates the copy it gets when it opens it).
-# Usage: bench/ab.sh BIN_A BIN_B [seconds per run, default 5]   (env: ROUNDS, CONN, SEED_TOKENS, SEED)
+# Usage: bench/ab.sh BIN_A BIN_B [seconds per run, default 5]   (env: ROUNDS, CONN, SEED_TOKENS, SEED_USERS, SEED)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A_BIN=$(realpath "$1")
@@ -19,6 +20,7 @@ DUR=${3:-5}
 ROUNDS=${ROUNDS:-3}
 CONN=${CONN:-32}
 SEED_TOKENS=${SEED_TOKENS:-100000}
+SEED_USERS=${SEED_USERS:-100000}
 R=${CARGO_TARGET_DIR:-$PWD/target}/release
 if [ -z "${SEED:-}" ]; then
   cargo build --release --quiet -j 1 --example seed
@@ -40,6 +42,7 @@ run() { # LABEL ROUND URL [wrk args…]
   echo "$round $label $RPS" >>"$WORK/results"
 }
 
+"$SEED" users "$WORK/a.db" "$SEED_USERS"
 "$SEED" tokens "$WORK/a.db" "$SEED_TOKENS"
 read -r CLIENT_ID CLIENT_SECRET < <("$SEED" client "$WORK/a.db")
 BASIC="Authorization: Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
@@ -60,16 +63,18 @@ cat >"$WORK/get.lua" <<'LUA'
 wrk.method = "GET"
 LUA
 check_lua "$WORK/get.lua" '"bench@example.com"'
+filter_lua "$WORK/filter.lua" "$SEED_USERS"
 
 echo "A: $A_BIN"
 echo "B: $B_BIN"
-echo "store: $SEED_TOKENS tokens; $CONN connections; ${DUR}s per run; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "store: $SEED_TOKENS tokens, $SEED_USERS users; $CONN connections; ${DUR}s per run; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 measure() { # LABEL BIN DB ROUND
   start "$2" "$3"
   local u="http://127.0.0.1:$PORT"
   run "$1 client_credentials" "$4" "$u/oauth2/token" -H "$BASIC" -s "$WORK/cc.lua"
   run "$1 introspect" "$4" "$u/oauth2/introspect" -H "$BASIC" -s "$WORK/introspect.lua"
   run "$1 scim_get" "$4" "$u/scim/v2/Users/$USER_ID" -H "Authorization: Bearer $TOKEN" -s "$WORK/get.lua"
+  run "$1 scim_filter" "$4" "$u/" -H "Authorization: Bearer $TOKEN" -s "$WORK/filter.lua"
   stop
 }
 for ROUND in $(seq "$ROUNDS"); do
@@ -88,7 +93,7 @@ for line in open(sys.argv[1]):
     rows.setdefault((int(rnd), endpoint), {})[who] = float(rps)
 print()
 print("endpoint             rounds of B / mean(A before, A after)     median")
-for endpoint in ("client_credentials", "introspect", "scim_get"):
+for endpoint in ("client_credentials", "introspect", "scim_get", "scim_filter"):
     ratios = []
     for (rnd, e), r in sorted(rows.items()):
         if e == endpoint:

@@ -16,6 +16,11 @@ use scimgate::state::AppState;
 use scimgate::store::Store;
 use scimgate::time::Clock;
 
+/// The server allocates per request (JSON documents, log lines); mimalloc is faster at
+/// that than glibc's malloc (bench/RESULTS.md, issue 15).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "scimgate",
