@@ -67,6 +67,12 @@ const PERSIST_EVERY: StdDuration = StdDuration::from_secs(1);
 /// A request that arrives after this long without any is written at once (a "nudge").
 const QUIET_MS: u64 = 250;
 
+/// Drained events kept unfolded while the clients' health cannot be loaded (the store is
+/// unavailable); beyond it the oldest are let go (they are in the heartbeat log already).
+const MAX_UNFOLDED: usize = 65_536;
+/// Provisioning errors kept between two ticks; beyond it they are counted as dropped.
+const MAX_PENDING_PROVISIONING: usize = 10_000;
+
 /// How often the tick prunes expired tokens when `token_retention` is set (seconds).
 const PRUNE_EVERY: i64 = 86_400;
 
@@ -100,7 +106,10 @@ pub struct Counters {
 
 #[derive(Default)]
 struct Buffers {
-    events: Vec<RequestEvent>,
+    /// Drained events not folded yet: only while the health could not be loaded.
+    unfolded: Vec<RequestEvent>,
+    /// Provisioning errors drained since the last tick, which records them.
+    provisioning: Vec<crate::store::ProvisioningError>,
     /// Health per client as of the last fold (loaded from the store on first use).
     health: Option<HashMap<String, ClientHealth>>,
     activity: HashMap<(String, Timestamp), (i64, i64)>,
@@ -368,27 +377,54 @@ impl Monitor {
     fn persist_inner(&self) -> Result<(), StoreError> {
         let now = self.clock.now();
         let mut st = lock(&self.state);
-        if st.events.is_empty() && st.dirty.is_empty() {
+        self.fold_unfolded(&mut st, now)?;
+        if st.dirty.is_empty() && st.activity.is_empty() {
             return Ok(());
         }
-        self.fold_drained(&mut st, now)?;
         let (changed, acts) = Self::take_dirty(&mut st);
         drop(st);
         self.store
             .save_monitor_state(&changed, &acts, &[], false, now)
     }
 
-    /// Fold the drained events into each client's health (loaded on first use); returns
-    /// them.
-    fn fold_drained(
-        &self,
-        st: &mut Buffers,
-        now: Timestamp,
-    ) -> Result<Vec<RequestEvent>, StoreError> {
+    /// Fold the events a drain could not fold (the health could not be loaded then).
+    fn fold_unfolded(&self, st: &mut Buffers, now: Timestamp) -> Result<(), StoreError> {
         self.load_health(st)?;
-        let events = std::mem::take(&mut st.events);
+        let events = std::mem::take(&mut st.unfolded);
         Self::fold(st, &events, now);
-        Ok(events)
+        Ok(())
+    }
+
+    /// Fold drained events into each client's health at once, so that no more than one
+    /// drain's events are held; keep them (bounded) while the health cannot be loaded.
+    fn fold_drained(&self, st: &mut Buffers, events: Vec<RequestEvent>, now: Timestamp) {
+        match self.fold_unfolded(st, now) {
+            Ok(()) => Self::fold(st, &events, now),
+            Err(e) => {
+                if st.unfolded.is_empty() {
+                    tracing::warn!(error = %e, "monitor could not load the clients' health; folding later");
+                }
+                st.unfolded.extend(events);
+                if st.unfolded.len() > MAX_UNFOLDED {
+                    let excess = st.unfolded.len() - MAX_UNFOLDED;
+                    st.unfolded.drain(..excess);
+                }
+            }
+        }
+    }
+
+    /// Keep provisioning errors for the next tick, at most [`MAX_PENDING_PROVISIONING`].
+    fn keep_provisioning_errors(&self, st: &mut Buffers, events: &[RequestEvent]) {
+        let errors = provisioning::errors_of(events);
+        if errors.is_empty() {
+            return;
+        }
+        let room = MAX_PENDING_PROVISIONING.saturating_sub(st.provisioning.len());
+        let dropped = errors.len().saturating_sub(room);
+        st.provisioning.extend(errors.into_iter().take(room));
+        if dropped > 0 {
+            lock(&self.counters).provisioning_errors_dropped += dropped as u64;
+        }
     }
 
     /// The health rows changed since the last write, and the hourly counts, to write now.
@@ -539,8 +575,10 @@ impl Monitor {
                 }
             }
         }
+        let now = self.clock.now();
         let mut st = lock(&self.state);
-        st.events.extend(events);
+        self.keep_provisioning_errors(&mut st, &events);
+        self.fold_drained(&mut st, events, now);
     }
 
     fn load_health(&self, st: &mut Buffers) -> Result<(), StoreError> {
@@ -580,12 +618,13 @@ impl Monitor {
     fn follow_inner(&self) -> Result<(), StoreError> {
         let now = self.clock.now();
         let mut st = lock(&self.state);
-        let events = self.fold_drained(&mut st, now)?;
+        self.fold_unfolded(&mut st, now)?;
+        let provisioning_errors = std::mem::take(&mut st.provisioning);
         let (changed, acts) = Self::take_dirty(&mut st);
         drop(st);
         self.store
             .save_monitor_state(&changed, &acts, &[], false, now)?;
-        self.record_provisioning_errors(&provisioning::errors_of(&events));
+        self.record_provisioning_errors(&provisioning_errors);
         Ok(())
     }
 
@@ -593,8 +632,8 @@ impl Monitor {
         let now = self.clock.now();
         let clients = self.store.list_clients()?;
         let mut st = lock(&self.state);
-        let events = self.fold_drained(&mut st, now)?;
-        let provisioning_errors = provisioning::errors_of(&events);
+        self.fold_unfolded(&mut st, now)?;
+        let provisioning_errors = std::mem::take(&mut st.provisioning);
         // Write this instance's heartbeats, then read every instance's back: the states
         // are decided on all of them.
         let (changed, acts) = Self::take_dirty(&mut st);
@@ -1001,4 +1040,51 @@ fn instance_name() -> String {
         std::process::id(),
         u32::from_le_bytes(random)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conflict(i: usize) -> RequestEvent {
+        RequestEvent {
+            at: 1_800_000_000,
+            attribution: Attribution::Token {
+                token_id: Some(format!("tok_{i:020}")),
+                client_id: "cl_0011223344556677".into(),
+                verdict: Verdict::Accepted,
+            },
+            method: actix_web::http::Method::POST,
+            path: "/scim/v2/Users".into(),
+            status: 409,
+            ip: Some([192, 0, 2, 7].into()),
+            user_agent: None,
+            latency_ms: 0.25,
+            refusal: None,
+        }
+    }
+
+    #[test]
+    fn a_drain_folds_its_events_at_once_and_keeps_at_most_so_many_provisioning_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open_or_create(dir.path().join("s.db")).unwrap());
+        let settings = config::resolve(
+            &crate::settings::RawSettings::default(),
+            Some(&dir.path().join("s.db")),
+        )
+        .unwrap();
+        let monitor = Monitor::new(store, Clock::system(), settings);
+        for i in 0..MAX_PENDING_PROVISIONING + 5 {
+            monitor.record(conflict(i));
+        }
+        monitor.drain();
+        let st = lock(&monitor.state);
+        // Folded: no event is held past its drain (under load, a second of them was).
+        assert!(st.unfolded.is_empty());
+        let health = &st.health.as_ref().unwrap()["cl_0011223344556677"];
+        assert_eq!(health.last_success_at, Some(1_800_000_000));
+        assert_eq!(st.provisioning.len(), MAX_PENDING_PROVISIONING);
+        drop(st);
+        assert_eq!(monitor.counters().provisioning_errors_dropped, 5);
+    }
 }

@@ -950,6 +950,9 @@ fn provisioning_errors_are_recorded_and_counted_but_not_404s_or_401s() {
         .status,
         404
     );
+    // The monitor's thread folds and writes recent activity every second between ticks
+    // (the tick is an hour here): that must not lose the errors the tick records.
+    std::thread::sleep(std::time::Duration::from_millis(1600));
     server.state.monitor.tick();
 
     let rows = server.state.store.provisioning_errors(None, 0).unwrap();
