@@ -64,6 +64,9 @@ use crate::token::TokenId;
 
 /// Between ticks, how often the thread writes folded health and token uses (when any).
 const PERSIST_EVERY: StdDuration = StdDuration::from_secs(1);
+/// How often the thread drains recorded requests: each drain holds what arrived since the
+/// last one, so this bounds both its memory and how long it keeps the core.
+const DRAIN_EVERY: StdDuration = StdDuration::from_millis(50);
 /// A request that arrives after this long without any is written at once (a "nudge").
 const QUIET_MS: u64 = 250;
 
@@ -270,7 +273,7 @@ impl Monitor {
                         let stop = lock(&me.stop);
                         // Drain often: small batches keep the request threads' tail latency
                         // flat while the log lines of busy seconds are written.
-                        let wait = StdDuration::from_millis(250).min(me.settings.tick);
+                        let wait = DRAIN_EVERY.min(me.settings.tick);
                         let (stop, _) = me
                             .wake
                             .wait_timeout_while(stop, wait, |s| {
