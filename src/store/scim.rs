@@ -330,13 +330,19 @@ pub(super) fn replace_at_version(
         check_members_exist(tx, doc)?;
     }
     let c = Columns::of(resource_type, doc);
-    check_user_name_free(tx, id, &c)?;
+    let doc_text = doc.to_string();
+    // Most changes leave the indexed columns as they were (a PATCH of a name or `active`).
+    // SQLite rewrites the entry of every index whose column a SET names, value changed or
+    // not, and each such entry is a page of its own in the WAL: so first the document
+    // alone, where the indexed columns still hold these values exactly (binary: a userName
+    // that changes case must be written); the full update otherwise.
     let n = tx
         .prepare_cached(
-            "UPDATE scim_resources SET user_name = ?3, external_id = ?4, display_name = ?5, \
-             user_name_fold = ?6, display_name_fold = ?7, doc = ?8, last_modified = ?9, \
-             version = version + 1 \
-             WHERE id = ?1 AND resource_type = ?2 AND version = ?10",
+            "UPDATE scim_resources SET doc = ?8, last_modified = ?9, version = version + 1 \
+             WHERE id = ?1 AND resource_type = ?2 AND version = ?10 \
+             AND user_name IS ?3 COLLATE BINARY AND external_id IS ?4 COLLATE BINARY \
+             AND display_name IS ?5 COLLATE BINARY AND user_name_fold IS ?6 COLLATE BINARY \
+             AND display_name_fold IS ?7 COLLATE BINARY",
         )?
         .execute(params![
             id,
@@ -346,13 +352,35 @@ pub(super) fn replace_at_version(
             c.display_name,
             c.user_name_fold,
             c.display_name_fold,
-            doc.to_string(),
+            doc_text,
             now,
             version,
-        ])
-        .map_err(|e| uniqueness(e, resource_type, doc))?;
+        ])?;
     if n == 0 {
-        return Ok(None);
+        check_user_name_free(tx, id, &c)?;
+        let n = tx
+            .prepare_cached(
+                "UPDATE scim_resources SET user_name = ?3, external_id = ?4, display_name = ?5, \
+                 user_name_fold = ?6, display_name_fold = ?7, doc = ?8, last_modified = ?9, \
+                 version = version + 1 \
+                 WHERE id = ?1 AND resource_type = ?2 AND version = ?10",
+            )?
+            .execute(params![
+                id,
+                resource_type,
+                c.user_name,
+                c.external_id,
+                c.display_name,
+                c.user_name_fold,
+                c.display_name_fold,
+                doc_text,
+                now,
+                version,
+            ])
+            .map_err(|e| uniqueness(e, resource_type, doc))?;
+        if n == 0 {
+            return Ok(None);
+        }
     }
     if resource_type == "Group" {
         set_members(tx, id, doc)?;
@@ -534,6 +562,66 @@ impl Store {
 mod tests {
     use super::*;
     use crate::scim::schema::{ResourceKind, SchemaRegistry};
+
+    /// A replacement that leaves the indexed columns as they are writes the document alone;
+    /// one that changes them, even only a userName's case, writes them; a stale version or
+    /// a taken userName is refused either way.
+    #[test]
+    fn a_replacement_writes_the_indexed_columns_only_when_they_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_or_create(dir.path().join("s.db")).unwrap();
+        let t = "2026-01-01T00:00:00.000Z";
+        store
+            .insert_scim("User", "a", &serde_json::json!({"userName": "Bob"}), t)
+            .unwrap();
+        store
+            .insert_scim("User", "b", &serde_json::json!({"userName": "carol"}), t)
+            .unwrap();
+        let conn = store.writer().unwrap();
+        let columns = |conn: &Connection| -> (String, String, i64) {
+            conn.query_row(
+                "SELECT user_name, user_name_fold, version FROM scim_resources WHERE id = 'a'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+        };
+        // Only the document changes: fast path.
+        let doc = serde_json::json!({"userName": "Bob", "name": {"givenName": "B"}});
+        let rec = replace_at_version(&conn, "User", "a", 1, &doc, t)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (rec.version, rec.doc["name"]["givenName"].as_str()),
+            (2, Some("B"))
+        );
+        // The same userName in another case is a change of the column.
+        let doc = serde_json::json!({"userName": "bob"});
+        replace_at_version(&conn, "User", "a", 2, &doc, t)
+            .unwrap()
+            .unwrap();
+        assert_eq!(columns(&conn), ("bob".into(), "bob".into(), 3));
+        // A stale version, with and without a column change.
+        let same = serde_json::json!({"userName": "bob", "active": true});
+        assert!(
+            replace_at_version(&conn, "User", "a", 2, &same, t)
+                .unwrap()
+                .is_none()
+        );
+        let renamed = serde_json::json!({"userName": "dave"});
+        assert!(
+            replace_at_version(&conn, "User", "a", 2, &renamed, t)
+                .unwrap()
+                .is_none()
+        );
+        // Another User's name, in any case.
+        let taken = serde_json::json!({"userName": "CAROL"});
+        assert!(matches!(
+            replace_at_version(&conn, "User", "a", 3, &taken, t),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(columns(&conn), ("bob".into(), "bob".into(), 3));
+    }
 
     /// The IdPs' lookup is prepared once per connection, then only bound: with a bound
     /// LIMIT, SQLite re-parsed and re-planned the statement at every bind (a third of the
