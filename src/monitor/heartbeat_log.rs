@@ -15,8 +15,9 @@ use serde_json::Value;
 use super::events::{Attribution, RequestEvent};
 use crate::time::format_rfc3339;
 
-/// Requests with unknown tokens written one by one per drain; the rest are summarised.
-pub const UNKNOWN_LINES_PER_DRAIN: usize = 10;
+/// Requests with unknown tokens written one by one per second (of their time); the rest
+/// of that second are summarised in one line.
+pub const UNKNOWN_LINES_PER_SECOND: usize = 10;
 
 /// The heartbeat log file.
 #[derive(Debug)]
@@ -24,6 +25,49 @@ pub struct HeartbeatLog {
     path: PathBuf,
     file: Mutex<Option<File>>,
     reopen: Arc<AtomicBool>,
+    unknown: Mutex<UnknownSecond>,
+}
+
+/// Requests with unknown tokens in the latest second that had any: how many were written
+/// one by one, and the summary of the others, written once the second is over.
+#[derive(Debug, Default)]
+struct UnknownSecond {
+    at: crate::time::Timestamp,
+    written: usize,
+    summarised: usize,
+    some_ips: std::collections::BTreeSet<String>,
+}
+
+impl UnknownSecond {
+    /// Write the summary of the second, if any, and start `at`.
+    fn roll(&mut self, out: &mut impl Write, at: crate::time::Timestamp) -> std::io::Result<()> {
+        self.write_summary(out)?;
+        *self = UnknownSecond {
+            at,
+            ..UnknownSecond::default()
+        };
+        Ok(())
+    }
+
+    /// Write the summary of the requests not written one by one so far, if any.
+    fn write_summary(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        if self.summarised > 0 {
+            serde_json::to_writer(
+                &mut *out,
+                &serde_json::json!({
+                    "ts": format_rfc3339(self.at),
+                    "event": "unknown_tokens",
+                    "verdict": "unknown_token",
+                    "count": self.summarised,
+                    "some_ips": self.some_ips,
+                }),
+            )?;
+            out.write_all(b"\n")?;
+        }
+        self.summarised = 0;
+        self.some_ips.clear();
+        Ok(())
+    }
 }
 
 fn open(path: &Path) -> std::io::Result<File> {
@@ -101,6 +145,7 @@ impl HeartbeatLog {
             path,
             file: Mutex::new(None),
             reopen: Arc::new(AtomicBool::new(false)),
+            unknown: Mutex::default(),
         }
     }
 
@@ -128,25 +173,27 @@ impl HeartbeatLog {
             // Events of the same second share their timestamp string.
             let mut last: Option<(crate::time::Timestamp, String)> = None;
             // Requests with unknown tokens come from nobody we know, maybe a flood: the
-            // first few of a drain are written one by one, the rest as one summary line,
-            // so junk cannot grow the file faster than the drains run.
-            let mut unknown = 0usize;
-            let mut unknown_ips: std::collections::BTreeSet<String> = Default::default();
-            let mut summarised = 0usize;
+            // first few of a second are written one by one, the rest as one summary line
+            // per second, so junk grows the file by a bounded amount a second whatever
+            // its rate and however often the monitor drains.
+            let mut unknown = crate::sync::lock(&self.unknown);
             let mut pace = crate::sync::Pace::default();
             for e in events {
                 pace.step();
+                if e.at > unknown.at {
+                    unknown.roll(&mut out, e.at)?;
+                }
                 if matches!(e.attribution, Attribution::Unknown) {
-                    unknown += 1;
-                    if unknown > UNKNOWN_LINES_PER_DRAIN {
-                        summarised += 1;
-                        if unknown_ips.len() < 5
+                    if unknown.written >= UNKNOWN_LINES_PER_SECOND {
+                        unknown.summarised += 1;
+                        if unknown.some_ips.len() < 5
                             && let Some(ip) = e.ip
                         {
-                            unknown_ips.insert(ip.to_string());
+                            unknown.some_ips.insert(ip.to_string());
                         }
                         continue;
                     }
+                    unknown.written += 1;
                 }
                 if last.as_ref().is_none_or(|(at, _)| *at != e.at) {
                     last = Some((e.at, format_rfc3339(e.at)));
@@ -155,22 +202,18 @@ impl HeartbeatLog {
                 serde_json::to_writer(&mut out, &request_line(e, ts))?;
                 out.write_all(b"\n")?;
             }
-            if summarised > 0 {
-                let at = events.last().map_or(0, |e| e.at);
-                serde_json::to_writer(
-                    &mut out,
-                    &serde_json::json!({
-                        "ts": format_rfc3339(at),
-                        "event": "unknown_tokens",
-                        "verdict": "unknown_token",
-                        "count": summarised,
-                        "some_ips": unknown_ips,
-                    }),
-                )?;
-                out.write_all(b"\n")?;
-            }
             out.flush()
         });
+    }
+
+    /// Write the summary of unknown-token requests still held for their second (each
+    /// tick and at shutdown: a flood that stopped has its last second written too).
+    pub fn write_unknown_summary(&self) {
+        if crate::sync::lock(&self.unknown).summarised == 0 {
+            return;
+        }
+        // The file's lock first, as `write_requests` takes them.
+        self.with_file(|f| crate::sync::lock(&self.unknown).write_summary(f));
     }
 
     /// Append lines; errors are logged, never raised (the log must not stop the monitor).
@@ -233,6 +276,65 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     }
     use crate::monitor::events::Verdict;
+
+    /// Drains every 50 ms must not multiply the budget of unknown-token lines: over many
+    /// drains of one second, 10 are written one by one and the rest in one summary,
+    /// written when a later second starts or the tick asks for it.
+    #[test]
+    fn unknown_tokens_have_a_budget_per_second_not_per_drain() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = HeartbeatLog::new(dir.path().join("hb.log"));
+        let junk = |at: crate::time::Timestamp| RequestEvent {
+            at,
+            attribution: Attribution::Unknown,
+            method: actix_web::http::Method::GET,
+            path: "/scim/v2/Users".into(),
+            status: 401,
+            ip: Some([192, 0, 2, 9].into()),
+            user_agent: None,
+            latency_ms: 0.1,
+            refusal: None,
+        };
+        let second: Vec<RequestEvent> = (0..5).map(|_| junk(1_800_000_000)).collect();
+        for _ in 0..20 {
+            log.write_requests(&second);
+        }
+        let read = || -> Vec<serde_json::Value> {
+            std::fs::read_to_string(log.path())
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        assert_eq!(read().len(), UNKNOWN_LINES_PER_SECOND, "the summary waits");
+        // The next second writes the summary of this one.
+        log.write_requests(&[junk(1_800_000_001)]);
+        let lines = read();
+        assert_eq!(lines.len(), UNKNOWN_LINES_PER_SECOND + 2);
+        let summary = &lines[UNKNOWN_LINES_PER_SECOND];
+        assert_eq!(summary["event"], "unknown_tokens");
+        assert_eq!(summary["count"], 100 - UNKNOWN_LINES_PER_SECOND);
+        assert_eq!(summary["some_ips"], serde_json::json!(["192.0.2.9"]));
+        assert_eq!(summary["ts"], format_rfc3339(1_800_000_000));
+        // A flood that stops: the tick writes its last summary.
+        for _ in 0..3 {
+            log.write_requests(
+                &second
+                    .iter()
+                    .map(|_| junk(1_800_000_001))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        log.write_unknown_summary();
+        log.write_unknown_summary();
+        let lines = read();
+        let last = lines.last().unwrap();
+        assert_eq!(
+            (last["event"].as_str(), last["count"].as_u64()),
+            (Some("unknown_tokens"), Some(6))
+        );
+        assert_eq!(lines.len(), UNKNOWN_LINES_PER_SECOND * 2 + 2);
+    }
 
     #[test]
     fn a_drain_larger_than_the_buffer_is_written_whole_line_by_line() {

@@ -601,6 +601,7 @@ impl Monitor {
     pub fn tick(&self) -> TickReport {
         let _one = lock(&self.ticking);
         self.drain();
+        self.log.write_unknown_summary();
         let mut report = TickReport::default();
         let result = if self.lead() {
             self.tick_inner(&mut report)
