@@ -393,7 +393,7 @@ impl Scim<'_> {
         excluded: &[String],
     ) -> Result<Value, ScimError> {
         let full = self.render(kind, rec)?;
-        Ok(self.registry.project(kind, &full, attributes, excluded))
+        Ok(self.registry.project(kind, full, attributes, excluded))
     }
 
     /// POST: create a resource; returns it and its version. In its own transaction; the
@@ -672,7 +672,7 @@ impl Scim<'_> {
                 let full = self.render_doc(kind, &rec, doc)?;
                 resources.push(
                     self.registry
-                        .project(kind, &full, &p.attributes, &p.excluded),
+                        .project(kind, full, &p.attributes, &p.excluded),
                 );
             }
         }

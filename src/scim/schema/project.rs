@@ -8,8 +8,10 @@ use super::resolve::{ResourceResolver, Scope};
 use crate::scim::attr::{AttrInfo, AttrType, Returned};
 
 impl ResourceResolver<'_> {
-    pub(super) fn project(&self, doc: &Value, attributes: &[String], excluded: &[String]) -> Value {
-        let Some(obj) = doc.as_object() else {
+    /// Takes the document by value: what is kept is moved, not copied (a list shapes every
+    /// document it returns).
+    pub(super) fn project(&self, doc: Value, attributes: &[String], excluded: &[String]) -> Value {
+        let Value::Object(obj) = doc else {
             return Value::Object(Map::new());
         };
         let include = Selection::parse(self, attributes);
@@ -17,17 +19,17 @@ impl ResourceResolver<'_> {
         let mut out = Map::new();
         for (key, value) in obj {
             if key.eq_ignore_ascii_case("schemas") {
-                out.insert("schemas".to_string(), value.clone());
+                out.insert("schemas".to_string(), value);
                 continue;
             }
-            match self.strip_urn(key) {
+            match self.strip_urn(&key) {
                 Some((Some(ext), "")) => {
-                    let Some(inner) = value.as_object() else {
+                    let Value::Object(inner) = value else {
                         continue;
                     };
                     let mut m = Map::new();
                     for (k, v) in inner {
-                        if let Some(info) = self.ext_attr(ext, k) {
+                        if let Some(info) = self.ext_attr(ext, &k) {
                             if let Some(p) = project_attr(Some(ext), info, v, &include, &exclude) {
                                 m.insert(info.name.clone(), p);
                             }
@@ -40,7 +42,7 @@ impl ResourceResolver<'_> {
                 // URN-qualified keys are not a stored-document form: dropped.
                 Some(_) => {}
                 None => {
-                    if let Some(info) = self.core_attr(key) {
+                    if let Some(info) = self.core_attr(&key) {
                         if let Some(p) = project_attr(None, info, value, &include, &exclude) {
                             out.insert(info.name.clone(), p);
                         }
@@ -121,7 +123,7 @@ impl Selection {
 fn project_attr(
     scope: Scope,
     info: &AttrInfo,
-    value: &Value,
+    value: Value,
     include: &Selection,
     exclude: &Selection,
 ) -> Option<Value> {
@@ -149,7 +151,7 @@ fn project_attr(
         None => Vec::new(),
     };
     if info.attr_type != AttrType::Complex {
-        return Some(value.clone());
+        return Some(value);
     }
     let keep = |sub: &AttrInfo| -> bool {
         match sub.returned {
@@ -164,13 +166,15 @@ fn project_attr(
             }
         }
     };
-    let filter = |element: &Value| -> Option<Value> {
-        let obj = element.as_object()?;
+    let filter = |element: Value| -> Option<Value> {
+        let Value::Object(obj) = element else {
+            return None;
+        };
         let mut m = Map::new();
         for (k, v) in obj {
-            if let Some(sub) = info.sub(k) {
+            if let Some(sub) = info.sub(&k) {
                 if !v.is_null() && keep(sub) {
-                    m.insert(sub.name.clone(), v.clone());
+                    m.insert(sub.name.clone(), v);
                 }
             }
         }
@@ -178,10 +182,10 @@ fn project_attr(
     };
     match value {
         Value::Array(items) => {
-            let kept: Vec<Value> = items.iter().filter_map(filter).collect();
+            let kept: Vec<Value> = items.into_iter().filter_map(filter).collect();
             (!kept.is_empty()).then_some(Value::Array(kept))
         }
         Value::Object(_) => filter(value),
-        other => Some(other.clone()),
+        other => Some(other),
     }
 }

@@ -298,7 +298,7 @@ impl SchemaRegistry {
     pub fn project(
         &self,
         kind: ResourceKind,
-        doc: &Value,
+        doc: Value,
         attributes: &[String],
         excluded: &[String],
     ) -> Value {
