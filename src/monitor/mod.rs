@@ -1068,6 +1068,69 @@ mod tests {
         }
     }
 
+    /// Folding at every drain: interleaved clients, an hour's edge and refusals count where
+    /// they belong across drains, and the last address and token are the last request's.
+    #[test]
+    fn the_fold_counts_each_client_and_hour_and_keeps_the_last_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open_or_create(dir.path().join("s.db")).unwrap());
+        let settings = config::resolve(
+            &crate::settings::RawSettings::default(),
+            Some(&dir.path().join("s.db")),
+        )
+        .unwrap();
+        let monitor = Monitor::new(store, Clock::system(), settings);
+        let hour = 1_800_000_000 - 1_800_000_000 % 3600;
+        let event = |client: &str, at: Timestamp, ok: bool, ip: [u8; 4], token: &str| {
+            let mut e = conflict(0);
+            e.at = at;
+            e.status = if ok { 200 } else { 401 };
+            e.ip = Some(ip.into());
+            e.attribution = Attribution::Token {
+                token_id: Some(token.into()),
+                client_id: client.into(),
+                verdict: if ok {
+                    Verdict::Accepted
+                } else {
+                    Verdict::Expired
+                },
+            };
+            e
+        };
+        for e in [
+            event("a", hour + 10, true, [10, 0, 0, 1], "t1"),
+            event("a", hour + 11, true, [10, 0, 0, 1], "t1"),
+            event("b", hour + 12, false, [10, 0, 0, 9], "t9"),
+            event("a", hour + 13, false, [10, 0, 0, 1], "t1"),
+            event("a", hour + 3600, true, [10, 0, 0, 2], "t2"),
+        ] {
+            monitor.record(e);
+        }
+        monitor.drain();
+        monitor.record(event("a", hour + 3601, true, [10, 0, 0, 2], "t2"));
+        monitor.drain();
+        let st = lock(&monitor.state);
+        let count = |c: &str, h: Timestamp| st.activity.get(&(c.to_string(), h)).copied();
+        assert_eq!(count("a", hour), Some((2, 1)));
+        assert_eq!(count("a", hour + 3600), Some((2, 0)));
+        assert_eq!(count("b", hour), Some((0, 1)));
+        assert_eq!(st.activity.len(), 3);
+        let a = &st.health.as_ref().unwrap()["a"];
+        assert_eq!(a.last_success_ip.as_deref(), Some("10.0.0.2"));
+        assert_eq!(a.last_token_id.as_deref(), Some("t2"));
+        assert_eq!(a.last_failure_at, Some(hour + 13));
+        let b = &st.health.as_ref().unwrap()["b"];
+        assert_eq!(
+            (b.last_success_at, b.last_failure_status),
+            (None, Some(401))
+        );
+        assert_eq!(
+            b.last_failure_reason.as_deref(),
+            Some(Verdict::Expired.as_str())
+        );
+        assert_eq!(st.dirty.len(), 2);
+    }
+
     #[test]
     fn a_drain_folds_its_events_at_once_and_keeps_at_most_so_many_provisioning_errors() {
         let dir = tempfile::tempdir().unwrap();
