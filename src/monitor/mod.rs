@@ -1080,7 +1080,9 @@ mod tests {
         )
         .unwrap();
         let monitor = Monitor::new(store, Clock::system(), settings);
-        let hour = 1_800_000_000 - 1_800_000_000 % 3600;
+        // 1,800,000,000 is itself on an hour's edge (500,000 × 3,600).
+        let hour: Timestamp = 1_800_000_000;
+        assert_eq!(hour % 3600, 0);
         let event = |client: &str, at: Timestamp, ok: bool, ip: [u8; 4], token: &str| {
             let mut e = conflict(0);
             e.at = at;
