@@ -414,7 +414,7 @@ pub fn patch_path_value(data: &[u8]) {
         }
         let existing = WriteMode::Replace { existing: &stored };
         if let Ok(out) = registry.normalize(kind, &doc, existing) {
-            let _ = registry.project(kind, &out, &[], &[]);
+            let _ = registry.project(kind, out, &[], &[]);
         }
     }
 }
@@ -457,10 +457,10 @@ pub fn scim_normalize(data: &[u8]) {
                 "normalising twice differs ({kind})"
             );
             for (attributes, excluded) in lists {
-                let _ = registry.project(kind, &doc, attributes, excluded);
+                let _ = registry.project(kind, doc.clone(), attributes, excluded);
             }
         }
         // Projection of whatever is stored (it also runs on documents read back).
-        let _ = registry.project(kind, &body, &[], &[]);
+        let _ = registry.project(kind, body.clone(), &[], &[]);
     }
 }
