@@ -93,7 +93,7 @@ struct RequestLine<'a> {
     method: &'a str,
     path: &'a str,
     status: u16,
-    /// Written with `Display`, straight into the line (no string allocated per event).
+    /// Written as its `Display` text, straight into the line (no string allocated per event).
     #[serde(serialize_with = "display")]
     ip: Option<std::net::IpAddr>,
     user_agent: Option<&'a str>,
@@ -105,7 +105,15 @@ fn display<S: serde::Serializer>(
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {
     match ip {
-        Some(ip) => s.collect_str(ip),
+        Some(ip) => {
+            // The access log's formatter, into a stack buffer: `Display` of an IPv4
+            // address was 1.7 % of a SCIM GET's profile (bench/RESULTS.md).
+            let mut buf = [0u8; 64];
+            let mut rest = &mut buf[..];
+            crate::peer::write_ip(&mut rest, *ip).map_err(serde::ser::Error::custom)?;
+            let n = 64 - rest.len();
+            s.serialize_str(std::str::from_utf8(&buf[..n]).map_err(serde::ser::Error::custom)?)
+        }
         None => s.serialize_none(),
     }
 }
@@ -371,5 +379,46 @@ mod tests {
             assert_eq!(v["path"], format!("/scim/v2/Users/{n:036}"));
             assert_eq!(v["ip"], "192.0.2.7");
         }
+    }
+
+    #[test]
+    fn the_source_address_is_written_as_its_display_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = HeartbeatLog::new(dir.path().join("hb.log"));
+        let ips: [Option<std::net::IpAddr>; 4] = [
+            Some([10, 0, 255, 1].into()),
+            Some("2001:db8::1".parse().unwrap()),
+            Some("::ffff:192.0.2.255".parse().unwrap()),
+            None,
+        ];
+        let events: Vec<RequestEvent> = ips
+            .iter()
+            .map(|ip| RequestEvent {
+                at: 1_800_000_000,
+                attribution: Attribution::Token {
+                    token_id: Some("tok_1".into()),
+                    client_id: "cl_1".into(),
+                    verdict: Verdict::Accepted,
+                },
+                method: actix_web::http::Method::GET,
+                path: "/scim/v2/Users".into(),
+                status: 200,
+                ip: *ip,
+                user_agent: None,
+                latency_ms: 0.25,
+                refusal: None,
+            })
+            .collect();
+        log.write_requests(&events);
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        let got: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["ip"].clone())
+            .collect();
+        let want: Vec<Value> = ips
+            .iter()
+            .map(|ip| ip.map_or(Value::Null, |ip| Value::String(ip.to_string())))
+            .collect();
+        assert_eq!(got, want);
     }
 }

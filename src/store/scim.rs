@@ -55,6 +55,11 @@ const COLUMNS: &str = "id, resource_type, doc, created_at, last_modified, versio
     g.display_name)) FROM scim_group_members m \
     JOIN scim_resources g ON g.id = m.group_id WHERE m.member_id = scim_resources.id) END";
 
+/// A User's groups alone, as [`COLUMNS`] reads them (after a write of its document).
+const GROUPS_OF_USER: &str = "SELECT json_group_array(json_array(g.id, g.display_name)) \
+    FROM scim_group_members m JOIN scim_resources g ON g.id = m.group_id \
+    WHERE m.member_id = ?1";
+
 fn row_to_record(r: &Row<'_>) -> rusqlite::Result<ScimRecord> {
     let bad = |i: usize, e: serde_json::Error| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
@@ -310,7 +315,18 @@ pub(super) fn insert(
     if resource_type == "Group" {
         set_members(tx, id, doc)?;
     }
-    get(tx, resource_type, id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))
+    // The record as written, not read back (that read was a B-tree descent and a parse of
+    // the document inside the group commit, for each create). A new resource is in no
+    // group: its id is new, and a Group names only members that exist.
+    Ok(ScimRecord {
+        id: id.to_string(),
+        resource_type: resource_type.to_string(),
+        doc: doc.clone(),
+        created: now.to_string(),
+        last_modified: now.to_string(),
+        version: 1,
+        groups: Vec::new(),
+    })
 }
 
 /// Replace resource `id`'s document with `doc` if it is still at `version` (inside the
@@ -336,36 +352,18 @@ pub(super) fn replace_at_version(
     // not, and each such entry is a page of its own in the WAL: so first the document
     // alone, where the indexed columns still hold these values exactly (binary: a userName
     // that changes case must be written); the full update otherwise.
-    let n = tx
+    // Each UPDATE returns the row's creation time: with it, the record is built from what
+    // was written instead of read back (as `insert` does).
+    let created = tx
         .prepare_cached(
             "UPDATE scim_resources SET doc = ?8, last_modified = ?9, version = version + 1 \
              WHERE id = ?1 AND resource_type = ?2 AND version = ?10 \
              AND user_name IS ?3 COLLATE BINARY AND external_id IS ?4 COLLATE BINARY \
              AND display_name IS ?5 COLLATE BINARY AND user_name_fold IS ?6 COLLATE BINARY \
-             AND display_name_fold IS ?7 COLLATE BINARY",
+             AND display_name_fold IS ?7 COLLATE BINARY RETURNING created_at",
         )?
-        .execute(params![
-            id,
-            resource_type,
-            c.user_name,
-            c.external_id,
-            c.display_name,
-            c.user_name_fold,
-            c.display_name_fold,
-            doc_text,
-            now,
-            version,
-        ])?;
-    if n == 0 {
-        check_user_name_free(tx, id, &c)?;
-        let n = tx
-            .prepare_cached(
-                "UPDATE scim_resources SET user_name = ?3, external_id = ?4, display_name = ?5, \
-                 user_name_fold = ?6, display_name_fold = ?7, doc = ?8, last_modified = ?9, \
-                 version = version + 1 \
-                 WHERE id = ?1 AND resource_type = ?2 AND version = ?10",
-            )?
-            .execute(params![
+        .query_row(
+            params![
                 id,
                 resource_type,
                 c.user_name,
@@ -376,16 +374,63 @@ pub(super) fn replace_at_version(
                 doc_text,
                 now,
                 version,
-            ])
-            .map_err(|e| uniqueness(e, resource_type, doc))?;
-        if n == 0 {
-            return Ok(None);
+            ],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()?;
+    let created = match created {
+        Some(created) => created,
+        None => {
+            check_user_name_free(tx, id, &c)?;
+            let created = tx
+                .prepare_cached(
+                    "UPDATE scim_resources SET user_name = ?3, external_id = ?4, \
+                     display_name = ?5, user_name_fold = ?6, display_name_fold = ?7, doc = ?8, \
+                     last_modified = ?9, version = version + 1 \
+                     WHERE id = ?1 AND resource_type = ?2 AND version = ?10 \
+                     RETURNING created_at",
+                )?
+                .query_row(
+                    params![
+                        id,
+                        resource_type,
+                        c.user_name,
+                        c.external_id,
+                        c.display_name,
+                        c.user_name_fold,
+                        c.display_name_fold,
+                        doc_text,
+                        now,
+                        version,
+                    ],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()
+                .map_err(|e| uniqueness(e, resource_type, doc))?;
+            match created {
+                Some(created) => created,
+                None => return Ok(None),
+            }
         }
-    }
-    if resource_type == "Group" {
+    };
+    let groups = if resource_type == "Group" {
         set_members(tx, id, doc)?;
-    }
-    get(tx, resource_type, id)
+        Vec::new()
+    } else {
+        let json: String = tx
+            .prepare_cached(GROUPS_OF_USER)?
+            .query_row([id], |r| r.get(0))?;
+        groups_of(Some(&json)).map_err(|e| StoreError::Corrupt(e.to_string()))?
+    };
+    Ok(Some(ScimRecord {
+        id: id.to_string(),
+        resource_type: resource_type.to_string(),
+        doc: doc.clone(),
+        created,
+        last_modified: now.to_string(),
+        version: version + 1,
+        groups,
+    }))
 }
 
 impl Store {

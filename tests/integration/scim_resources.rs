@@ -7,6 +7,7 @@ use crate::support::{Scim, assert_scim_error, scim_setup};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 fn new_user(scim: &Scim, name: &str) -> Value {
@@ -193,6 +194,27 @@ fn groups_and_membership() {
     let u = scim.get(&format!("/Users/{aid}"));
     assert_eq!(u.body["groups"][0]["value"], gid.as_str());
     assert_eq!(u.body["groups"][0]["display"], "Admins");
+    // A PATCH and a PUT of a User in a group answer with its groups, its creation time
+    // kept and the next version: exactly what a GET then returns.
+    let p = scim.patch(
+        &format!("/Users/{aid}"),
+        json!({"schemas": [PATCH_OP], "Operations": [
+            {"op": "replace", "path": "displayName", "value": "Alice A."}]}),
+    );
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert_eq!(p.body["groups"], u.body["groups"]);
+    assert_eq!(p.body["meta"]["created"], u.body["meta"]["created"]);
+    assert_eq!(p.body["meta"]["version"], "W/\"2\"");
+    assert_eq!(scim.get(&format!("/Users/{aid}")).body, p.body);
+    let mut doc = p.body.clone();
+    doc["userName"] = json!("ALICE");
+    let r = scim.put(&format!("/Users/{aid}"), doc);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["userName"], "ALICE");
+    assert_eq!(r.body["groups"], u.body["groups"]);
+    assert_eq!(r.body["meta"]["created"], u.body["meta"]["created"]);
+    assert_eq!(r.body["meta"]["version"], "W/\"3\"");
+    assert_eq!(scim.get(&format!("/Users/{aid}")).body, r.body);
     let r = scim.get("/Groups?filter=displayName%20eq%20%22admins%22&excludedAttributes=members");
     assert_eq!(r.body["totalResults"], 1);
     assert!(r.body["Resources"][0].get("members").is_none());
