@@ -93,7 +93,7 @@ struct RequestLine<'a> {
     method: &'a str,
     path: &'a str,
     status: u16,
-    /// Written as its `Display` text, straight into the line (no string allocated per event).
+    /// Written with `Display`, straight into the line (no string allocated per event).
     #[serde(serialize_with = "display")]
     ip: Option<std::net::IpAddr>,
     user_agent: Option<&'a str>,
@@ -105,15 +105,7 @@ fn display<S: serde::Serializer>(
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {
     match ip {
-        Some(ip) => {
-            // The access log's formatter, into a stack buffer: `Display` of an IPv4
-            // address was 1.7 % of a SCIM GET's profile (bench/RESULTS.md).
-            let mut buf = [0u8; 64];
-            let mut rest = &mut buf[..];
-            crate::peer::write_ip(&mut rest, *ip).map_err(serde::ser::Error::custom)?;
-            let n = 64 - rest.len();
-            s.serialize_str(std::str::from_utf8(&buf[..n]).map_err(serde::ser::Error::custom)?)
-        }
+        Some(ip) => s.collect_str(ip),
         None => s.serialize_none(),
     }
 }
