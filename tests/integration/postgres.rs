@@ -71,6 +71,25 @@ fn config_and_the_server_run_on_postgres() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["active"], false);
+    // A write of a User in a group answers with its groups, its creation time and the
+    // next version, as a GET then reads them (the record is built, not read back).
+    let g = scim.post(
+        "/Groups",
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+               "displayName": "Admins", "members": [{"value": id}]}),
+    );
+    assert_eq!(g.status, 201, "{}", g.body);
+    assert_eq!(g.body["members"][0]["value"], id.as_str(), "{}", g.body);
+    let r = scim.patch(
+        &format!("/Users/{id}"),
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": [{"op": "replace", "path": "active", "value": true}]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["groups"][0]["value"], g.body["id"], "{}", r.body);
+    assert_eq!(r.body["groups"][0]["display"], "Admins", "{}", r.body);
+    assert_eq!(r.body["meta"]["version"], "W/\"3\"", "{}", r.body);
+    assert_eq!(scim.get(&format!("/Users/{id}")).body, r.body);
     // A second user of the same name in another case is a conflict, not a 500.
     let r = scim.post(
         "/Users",

@@ -27,12 +27,22 @@ use crate::store::scim::{
 };
 use crate::store::{Result, StoreError};
 
-/// A resource's columns as [`row_to_record`] reads them (a User's groups as a JSON array
-/// of `[id, displayName]` pairs, as on SQLite).
-const COLUMNS: &str = "id, resource_type, doc, created_at, last_modified, version, \
-    CASE WHEN resource_type = 'User' THEN (SELECT json_agg(json_build_array(g.id, \
-    g.display_name))::text FROM scim_group_members m \
-    JOIN scim_resources g ON g.id = m.group_id WHERE m.member_id = scim_resources.id) END";
+/// A User's groups as a JSON array of `[id, displayName]` pairs (NULL when none, or for a
+/// Group): the last of [`COLUMNS`], and what an update returns.
+macro_rules! groups_of_user {
+    () => {
+        "CASE WHEN resource_type = 'User' THEN (SELECT json_agg(json_build_array(g.id, \
+         g.display_name))::text FROM scim_group_members m \
+         JOIN scim_resources g ON g.id = m.group_id WHERE m.member_id = scim_resources.id) END"
+    };
+}
+use groups_of_user;
+
+/// A resource's columns as [`row_to_record`] reads them (a User's groups last, as on SQLite).
+const COLUMNS: &str = concat!(
+    "id, resource_type, doc, created_at, last_modified, version, ",
+    groups_of_user!()
+);
 
 fn row_to_record(r: &Row) -> Result<ScimRecord> {
     let doc: String = get(r, 2)?;
@@ -160,7 +170,17 @@ pub(crate) fn insert(
     if resource_type == "Group" {
         set_members(tx, id, doc)?;
     }
-    get_record(tx, resource_type, id)?.ok_or_else(|| StoreError::NotFound(id.to_string()))
+    // The record as written, not read back (one round trip fewer inside the transaction;
+    // see `store::scim::insert`): a new resource is in no group.
+    Ok(ScimRecord {
+        id: id.to_string(),
+        resource_type: resource_type.to_string(),
+        doc: doc.clone(),
+        created: now.to_string(),
+        last_modified: now.to_string(),
+        version: 1,
+        groups: Vec::new(),
+    })
 }
 
 /// Replace resource `id`'s document if it is still at `version`, in the caller's
@@ -179,12 +199,18 @@ pub(crate) fn replace_at_version(
     }
     let c = Columns::of(resource_type, doc);
     check_user_name_free(tx, id, &c)?;
-    let n = tx
-        .execute(
-            "UPDATE scim_resources SET user_name = $3, external_id = $4, display_name = $5, \
-             user_name_fold = $6, display_name_fold = $7, doc = $8, last_modified = $9, \
-             version = version + 1 \
-             WHERE id = $1 AND resource_type = $2 AND version = $10",
+    // The update returns what the record needs besides what was written (its creation
+    // time, a User's groups): no read back.
+    let row = tx
+        .query_opt(
+            concat!(
+                "UPDATE scim_resources SET user_name = $3, external_id = $4, display_name = $5, \
+                 user_name_fold = $6, display_name_fold = $7, doc = $8, last_modified = $9, \
+                 version = version + 1 \
+                 WHERE id = $1 AND resource_type = $2 AND version = $10 \
+                 RETURNING created_at, ",
+                groups_of_user!()
+            ),
             &[
                 &id,
                 &resource_type,
@@ -199,13 +225,22 @@ pub(crate) fn replace_at_version(
             ],
         )
         .map_err(|e| uniqueness(e, resource_type, doc))?;
-    if n == 0 {
+    let Some(row) = row else {
         return Ok(None);
-    }
+    };
     if resource_type == "Group" {
         set_members(tx, id, doc)?;
     }
-    get_record(tx, resource_type, id)
+    let groups: Option<String> = get(&row, 1)?;
+    Ok(Some(ScimRecord {
+        id: id.to_string(),
+        resource_type: resource_type.to_string(),
+        doc: doc.clone(),
+        created: get(&row, 0)?,
+        last_modified: now.to_string(),
+        version: version + 1,
+        groups: groups_of(groups.as_deref()).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    }))
 }
 
 /// The document the in-memory evaluator sees: the stored one with `id`, `meta` and, for a
