@@ -36,7 +36,6 @@ macro_rules! groups_of_user {
          JOIN scim_resources g ON g.id = m.group_id WHERE m.member_id = scim_resources.id) END"
     };
 }
-use groups_of_user;
 
 /// A resource's columns as [`row_to_record`] reads them (a User's groups last, as on SQLite).
 const COLUMNS: &str = concat!(
