@@ -235,13 +235,9 @@ impl Scim<'_> {
         format!("{}{}/{id}", self.base_url, kind.endpoint())
     }
 
-    /// The full resource as a client sees it (before projection).
-    fn render(&self, kind: ResourceKind, rec: &ScimRecord) -> Result<Value, ScimError> {
-        self.render_doc(kind, rec, rec.doc.clone())
-    }
-
-    /// [`Scim::render`] of `rec` with its document `doc` taken out of it (a list owns its
-    /// records, so it moves each document instead of copying it).
+    /// The full resource as a client sees it (before projection): `rec` with its document
+    /// `doc` taken out of it (the callers own their records, so each document is moved,
+    /// not copied).
     fn render_doc(
         &self,
         kind: ResourceKind,
@@ -388,11 +384,12 @@ impl Scim<'_> {
     fn shape(
         &self,
         kind: ResourceKind,
-        rec: &ScimRecord,
+        mut rec: ScimRecord,
         attributes: &[String],
         excluded: &[String],
     ) -> Result<Value, ScimError> {
-        let full = self.render(kind, rec)?;
+        let doc = std::mem::take(&mut rec.doc);
+        let full = self.render_doc(kind, &rec, doc)?;
         Ok(self.registry.project(kind, full, attributes, excluded))
     }
 
@@ -434,7 +431,8 @@ impl Scim<'_> {
         // A new or changed Group changes its members' `groups`.
         self.changed(kind, id, false);
         let rec = result?;
-        Ok((self.shape(kind, &rec, &[], &[])?, rec.version))
+        let version = rec.version;
+        Ok((self.shape(kind, rec, &[], &[])?, version))
     }
 
     /// GET one resource, rendered. The full rendering (no projection) comes from the
@@ -459,13 +457,14 @@ impl Scim<'_> {
             .scim(kind.name(), id)?
             .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.name())))?;
         self.visible(kind, &rec)?;
+        let version = rec.version;
         let rendered = Cached {
             json: self
-                .shape(kind, &rec, attributes, excluded)?
+                .shape(kind, rec, attributes, excluded)?
                 .to_string()
                 .into_bytes()
                 .into(),
-            version: rec.version,
+            version,
         };
         if full {
             self.cache.put(kind, id, read, rendered.clone());
@@ -521,7 +520,8 @@ impl Scim<'_> {
         // Invalidate after the commit (see `cache`), whatever the outcome.
         self.changed(kind, id, false);
         let rec = result??;
-        Ok((self.shape(kind, &rec, &[], &[])?, rec.version))
+        let version = rec.version;
+        Ok((self.shape(kind, rec, &[], &[])?, version))
     }
 
     /// The document `change` makes of `current`, checked as a whole.
