@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Latency at half load, and memory (issue 15), on one store holding 100,000 tokens and
-# 100,000 SCIM users, default settings (durable commits, access log and monitoring on).
+# 100,000 SCIM users (endpoints: client_credentials, introspection, SCIM GET by id, the
+# userName filter, POST /Users, PATCH /Users/{id} of a random user), default settings
+# (durable commits, access log and monitoring on).
 # For each endpoint: its maximum rate closed-loop (wrk, DUR s), then an open-loop load at
 # half that rate for DUR s (bench/rate.rs: latency from when each request was due, so a
 # stall counts for every request it delays); p99 target 5 ms. Memory: the server's
@@ -41,6 +43,8 @@ oauth_lua "$WORK" "$CC_TOKEN"
 filter_lua "$WORK/filter.lua" 100000
 post_lua "$WORK/post.lua"
 POST_BODY='{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"rate-{seq}@example.com","name":{"givenName":"P","familyName":"Q"},"active":true}'
+patch_lua "$WORK/patch.lua" 100000
+PATCH_BODY='{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"name.givenName","value":"G{seq}"}]}'
 
 # measure NAME -- WRK_ARGS... -- RATE_ARGS...: max closed-loop, then half of it open-loop.
 FAILED=0
@@ -72,6 +76,10 @@ measure filter -- "$B/" -H "$AUTH" -s "$WORK/filter.lua" -- \
 measure post_users -- "$B/scim/v2/Users" -H "$AUTH" -s "$WORK/post.lua" -- \
   "$B/scim/v2/Users" @RATE@ "$DUR" -c "$CONN" -H "$AUTH" -H 'Content-Type: application/scim+json' \
   -d "$POST_BODY" --expect '"userName":"rate-'
+measure patch_users -- "$B/" -H "$AUTH" -s "$WORK/patch.lua" -- \
+  "$B/scim/v2/Users/00000000-0000-4000-8000-000000{user}" @RATE@ "$DUR" -c "$CONN" -H "$AUTH" \
+  -H 'Content-Type: application/scim+json' -X PATCH -d "$PATCH_BODY" --users 100000 \
+  --expect '"givenName":"G'
 echo "server memory: idle VmRSS $IDLE MiB (target <= 30), peak VmHWM $(rss VmHWM) MiB under the loads above (target <= 100);"
 echo "  at the end: VmRSS $(rss VmRSS) MiB = RssAnon $(rss RssAnon) (heap, stacks) + RssFile $(rss RssFile) (the binary, the store's memory map)"
 exit $FAILED
