@@ -7,6 +7,9 @@
 #   introspect          POST /oauth2/introspect of a live token
 #   scim_get            GET /scim/v2/Users/{id} with a bearer token
 #   scim_filter         GET /scim/v2/Users?filter=userName eq "…", a random one of SEED_USERS
+#   scim_post           POST /scim/v2/Users, a new User each time (committed before the answer)
+#   scim_patch          PATCH /scim/v2/Users/{id} of a random seeded User (a new givenName)
+# The two writes run each on a fresh copy of the seeded store.
 # Servers pinned to core 0, wrk to core 1, loopback only. Any non-2xx response, or a
 # response without the expected body, fails the run. Needs wrk.
 # The store is seeded by this tree's `seed` example, or by SEED (say, the older build's, when
@@ -57,6 +60,9 @@ USER_ID=$(curl -sf -H "Authorization: Bearer $TOKEN" -H 'Content-Type: applicati
 stop
 # Long-lived enough for the whole run (a client_credentials token lives 1 h).
 cp "$WORK/a.db" "$WORK/b.db"
+# The writes run on a fresh copy of this store each time, so no run writes into a store
+# that earlier runs grew (and B migrates its copy, if its schema is newer, before it runs).
+cp "$WORK/a.db" "$WORK/seed.db"
 
 oauth_lua "$WORK" "$TOKEN"
 cat >"$WORK/get.lua" <<'LUA'
@@ -64,6 +70,8 @@ wrk.method = "GET"
 LUA
 check_lua "$WORK/get.lua" '"bench@example.com"'
 filter_lua "$WORK/filter.lua" "$SEED_USERS"
+post_lua "$WORK/post.lua"
+patch_lua "$WORK/patch.lua" "$SEED_USERS"
 
 echo "A: $A_BIN"
 echo "B: $B_BIN"
@@ -76,6 +84,15 @@ measure() { # LABEL BIN DB ROUND
   run "$1 scim_get" "$4" "$u/scim/v2/Users/$USER_ID" -H "Authorization: Bearer $TOKEN" -s "$WORK/get.lua"
   run "$1 scim_filter" "$4" "$u/" -H "Authorization: Bearer $TOKEN" -s "$WORK/filter.lua"
   stop
+  local write
+  for write in post patch; do
+    rm -f "$WORK/w.db" "$WORK/w.db-wal" "$WORK/w.db-shm"
+    cp "$WORK/seed.db" "$WORK/w.db"
+    start "$2" "$WORK/w.db"
+    run "$1 scim_$write" "$4" "http://127.0.0.1:$PORT/scim/v2/Users" \
+      -H "Authorization: Bearer $TOKEN" -s "$WORK/$write.lua"
+    stop
+  done
 }
 for ROUND in $(seq "$ROUNDS"); do
   echo "round $ROUND"
@@ -93,7 +110,7 @@ for line in open(sys.argv[1]):
     rows.setdefault((int(rnd), endpoint), {})[who] = float(rps)
 print()
 print("endpoint             rounds of B / mean(A before, A after)     median")
-for endpoint in ("client_credentials", "introspect", "scim_get", "scim_filter"):
+for endpoint in ("client_credentials", "introspect", "scim_get", "scim_filter", "scim_post", "scim_patch"):
     ratios = []
     for (rnd, e), r in sorted(rows.items()):
         if e == endpoint:

@@ -44,7 +44,7 @@ filter_lua "$WORK/filter.lua" 100000
 post_lua "$WORK/post.lua"
 POST_BODY='{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"rate-{seq}@example.com","name":{"givenName":"P","familyName":"Q"},"active":true}'
 patch_lua "$WORK/patch.lua" 100000
-PATCH_BODY='{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"name.givenName","value":"G{seq}"}]}'
+PATCH_BODY='{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"name.givenName","value":"patched-{seq}"}]}'
 
 # measure NAME -- WRK_ARGS... -- RATE_ARGS...: max closed-loop, then half of it open-loop.
 FAILED=0
@@ -79,7 +79,7 @@ measure post_users -- "$B/scim/v2/Users" -H "$AUTH" -s "$WORK/post.lua" -- \
 measure patch_users -- "$B/" -H "$AUTH" -s "$WORK/patch.lua" -- \
   "$B/scim/v2/Users/00000000-0000-4000-8000-000000{user}" @RATE@ "$DUR" -c "$CONN" -H "$AUTH" \
   -H 'Content-Type: application/scim+json' -X PATCH -d "$PATCH_BODY" --users 100000 \
-  --expect '"givenName":"G'
+  --expect '"givenName":"patched-'
 echo "server memory: idle VmRSS $IDLE MiB (target <= 30), peak VmHWM $(rss VmHWM) MiB under the loads above (target <= 100);"
 echo "  at the end: VmRSS $(rss VmRSS) MiB = RssAnon $(rss RssAnon) (heap, stacks) + RssFile $(rss RssFile) (the binary, the store's memory map)"
 exit $FAILED

@@ -13,13 +13,13 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 # Every response must be a 200 with the expected body (an error with a 200 would not
 # count): each wrk thread counts the others, `done` prints the total for run() to check.
-check_lua() { # FILE PATTERN
+check_lua() { # FILE PATTERN [STATUS, default 200]
   cat >>"$1" <<LUA
 local threads = {}
 setup = function(thread) table.insert(threads, thread) end
 bad = 0
 response = function(status, headers, body)
-  if status ~= 200 or not body:find('$2', 1, true) then bad = bad + 1 end
+  if status ~= ${3:-200} or not body:find('$2', 1, true) then bad = bad + 1 end
 end
 done = function(summary, latency, requests)
   local n = 0
@@ -106,7 +106,8 @@ end
 LUA
 }
 
-# post_lua FILE: a wrk script creating a new SCIM User at each request (unique userNames).
+# post_lua FILE: a wrk script creating a new SCIM User at each request (unique userNames),
+# checking each answer (201, the new User).
 post_lua() {
   scim_write_lua "$1"
   cat >>"$1" <<'LUA'
@@ -117,10 +118,12 @@ request = function()
   return scim("POST", nil, '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"post-' .. tid .. '-' .. n .. '@example.com","name":{"givenName":"P","familyName":"Q"},"active":true}')
 end
 LUA
+  check_lua "$1" '"userName":"post-' 201
 }
 
 # patch_lua FILE N: a wrk script PATCHing a random one of N seeded Users at each request
-# (a new givenName each time, so every request writes).
+# (a new givenName each time, so every request writes), checking each answer (200, a
+# givenName written by the script: `patched-N`).
 patch_lua() {
   scim_write_lua "$1"
   cat >>"$1" <<LUA
@@ -129,7 +132,8 @@ local n = 0
 request = function()
   n = n + 1
   local path = string.format('/scim/v2/Users/00000000-0000-4000-8000-%012d', math.random(0, $2 - 1))
-  return scim("PATCH", path, '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"name.givenName","value":"G' .. n .. '"}]}')
+  return scim("PATCH", path, '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"name.givenName","value":"patched-' .. n .. '"}]}')
 end
 LUA
+  check_lua "$1" '"givenName":"patched-'
 }
