@@ -111,6 +111,7 @@ LUA
 post_lua() {
   scim_write_lua "$1"
   cat >>"$1" <<'LUA'
+math.randomseed(os.time())
 local n = 0
 local tid = tostring(math.random(1, 1e9))
 request = function()
