@@ -97,6 +97,21 @@ fn config_and_the_server_run_on_postgres() {
                "userName": "élodie@EXAMPLE.com"}),
     );
     assert_eq!(r.status, 409, "{}", r.body);
+    // So is renaming another User to it (the update checks the name in its own statement).
+    let other = scim.post(
+        "/Users",
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+               "userName": "other@example.com"}),
+    );
+    assert_eq!(other.status, 201, "{}", other.body);
+    let r = scim.patch(
+        &format!("/Users/{}", other.body["id"].as_str().unwrap()),
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": [{"op": "replace", "path": "userName",
+                               "value": "ÉLODIE@example.com"}]}),
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.body["scimType"], "uniqueness", "{}", r.body);
 
     // OAuth on the server: client_credentials, introspection.
     let token = cc_token(&server, &c.id, c.secret());

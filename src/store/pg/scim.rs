@@ -66,6 +66,13 @@ fn uniqueness(e: StoreError, resource_type: &str, doc: &Value) -> StoreError {
     }
 }
 
+/// The condition, on a write's parameters `$1` (its id) and `$6` (its folded userName),
+/// that no other User holds that userName; NULL for a Group, which always passes. Writes
+/// are serialised by the store's advisory lock, so checking inside the INSERT or UPDATE
+/// is as safe as the separate query of [`check_user_name_free`], and saves its round trip.
+const USER_NAME_FREE: &str = "NOT EXISTS (SELECT 1 FROM scim_resources o \
+    WHERE o.resource_type = 'User' AND o.user_name_fold = $6::text AND o.id <> $1::text)";
+
 fn check_user_name_free(tx: &mut Tx<'_, '_>, id: &str, c: &Columns<'_>) -> Result<()> {
     let (Some(user_name), Some(folded)) = (c.user_name, &c.user_name_fold) else {
         return Ok(());
@@ -147,25 +154,32 @@ pub(crate) fn insert(
         check_members_exist(tx, doc)?;
     }
     let c = Columns::of(resource_type, doc);
-    check_user_name_free(tx, id, &c)?;
-    tx.execute(
-        "INSERT INTO scim_resources (id, resource_type, user_name, external_id, \
-         display_name, user_name_fold, display_name_fold, doc, created_at, \
-         last_modified, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1)",
-        &[
-            &id,
-            &resource_type,
-            &c.user_name,
-            &c.external_id,
-            &c.display_name,
-            &c.user_name_fold,
-            &c.display_name_fold,
-            &doc.to_string(),
-            &now,
-        ],
-    )
-    .map_err(|e| uniqueness(e, resource_type, doc))?;
+    // One statement: inserted only while the userName is free (USER_NAME_FREE).
+    let inserted = tx
+        .execute(
+            &format!(
+                "INSERT INTO scim_resources (id, resource_type, user_name, external_id, \
+             display_name, user_name_fold, display_name_fold, doc, created_at, \
+             last_modified, version) \
+             SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, \
+             $8::text, $9::text, $9::text, 1 WHERE {USER_NAME_FREE}"
+            ),
+            &[
+                &id,
+                &resource_type,
+                &c.user_name,
+                &c.external_id,
+                &c.display_name,
+                &c.user_name_fold,
+                &c.display_name_fold,
+                &doc.to_string(),
+                &now,
+            ],
+        )
+        .map_err(|e| uniqueness(e, resource_type, doc))?;
+    if inserted == 0 {
+        return Err(user_name_taken(c.user_name.unwrap_or_default()));
+    }
     if resource_type == "Group" {
         set_members(tx, id, doc)?;
     }
@@ -197,17 +211,18 @@ pub(crate) fn replace_at_version(
         check_members_exist(tx, doc)?;
     }
     let c = Columns::of(resource_type, doc);
-    check_user_name_free(tx, id, &c)?;
     // The update returns what the record needs besides what was written (its creation
-    // time, a User's groups): no read back.
+    // time, a User's groups): no read back. It runs only while the userName is free
+    // (USER_NAME_FREE); when it updates nothing, the check below says whether the name
+    // or the version was the reason.
     let row = tx
         .query_opt(
-            concat!(
+            &format!(
                 "UPDATE scim_resources SET user_name = $3, external_id = $4, display_name = $5, \
                  user_name_fold = $6, display_name_fold = $7, doc = $8, last_modified = $9, \
                  version = version + 1 \
-                 WHERE id = $1 AND resource_type = $2 AND version = $10 \
-                 RETURNING created_at, ",
+                 WHERE id = $1 AND resource_type = $2 AND version = $10 AND {USER_NAME_FREE} \
+                 RETURNING created_at, {}",
                 groups_of_user!()
             ),
             &[
@@ -225,6 +240,7 @@ pub(crate) fn replace_at_version(
         )
         .map_err(|e| uniqueness(e, resource_type, doc))?;
     let Some(row) = row else {
+        check_user_name_free(tx, id, &c)?;
         return Ok(None);
     };
     if resource_type == "Group" {
