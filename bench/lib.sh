@@ -111,9 +111,13 @@ LUA
 post_lua() {
   scim_write_lua "$1"
   cat >>"$1" <<'LUA'
-math.randomseed(os.time())
+-- A prefix of its own for every wrk thread, from the kernel's random numbers: two wrk
+-- started in the same second (bench/pg.sh's two instances) must not post the same names.
+local f = io.open("/dev/urandom", "rb")
+local b = f:read(4)
+f:close()
 local n = 0
-local tid = tostring(math.random(1, 1e9))
+local tid = string.format("%02x%02x%02x%02x", b:byte(1, 4))
 request = function()
   n = n + 1
   return scim("POST", nil, '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"post-' .. tid .. '-' .. n .. '@example.com","name":{"givenName":"P","familyName":"Q"},"active":true}')
