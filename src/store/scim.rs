@@ -45,20 +45,64 @@ pub struct ScimQuery<'a> {
     pub user_name_like: &'a [String],
 }
 
+/// A User's groups as one JSON array of `[id, displayName]` pairs (NULL for a Group): the
+/// last of [`COLUMNS`], and what an update returns (`RETURNING`).
+macro_rules! groups_of_user {
+    () => {
+        "CASE WHEN resource_type = 'User' THEN (SELECT json_group_array(json_array(g.id, \
+         g.display_name)) FROM scim_group_members m \
+         JOIN scim_resources g ON g.id = m.group_id WHERE m.member_id = scim_resources.id) END"
+    };
+}
+
 /// A resource's columns as [`row_to_record`] reads them: the row, then a User's groups as
 /// one JSON array of `[id, displayName]` pairs (a correlated subquery on
 /// `scim_group_members_member`; it used to be a second statement for every User rendered,
 /// and with it a second read transaction). [`row_to_record`] sorts them: an `ORDER BY`
 /// inside the aggregate costs SQLite a sorter for every row.
-const COLUMNS: &str = "id, resource_type, doc, created_at, last_modified, version, \
-    CASE WHEN resource_type = 'User' THEN (SELECT json_group_array(json_array(g.id, \
-    g.display_name)) FROM scim_group_members m \
-    JOIN scim_resources g ON g.id = m.group_id WHERE m.member_id = scim_resources.id) END";
+const COLUMNS: &str = concat!(
+    "id, resource_type, doc, created_at, last_modified, version, ",
+    groups_of_user!()
+);
 
-/// A User's groups alone, as [`COLUMNS`] reads them (after a write of its document).
-const GROUPS_OF_USER: &str = "SELECT json_group_array(json_array(g.id, g.display_name)) \
-    FROM scim_group_members m JOIN scim_resources g ON g.id = m.group_id \
-    WHERE m.member_id = ?1";
+impl ScimRecord {
+    /// The record of a resource just inserted, built from what was written instead of
+    /// read back: a new resource is in no group (its id is new, and a Group names only
+    /// members that exist).
+    pub(super) fn inserted(resource_type: &str, id: &str, doc: &Value, now: &str) -> ScimRecord {
+        ScimRecord {
+            id: id.to_string(),
+            resource_type: resource_type.to_string(),
+            doc: doc.clone(),
+            created: now.to_string(),
+            last_modified: now.to_string(),
+            version: 1,
+            groups: Vec::new(),
+        }
+    }
+
+    /// The record of a resource just updated from `version` to the next, from what was
+    /// written and what the UPDATE returned: its creation time and a User's groups (the
+    /// JSON of `groups_of_user!`).
+    pub(super) fn updated(
+        resource_type: &str,
+        id: &str,
+        doc: &Value,
+        now: &str,
+        version: i64,
+        (created, groups): (String, Option<String>),
+    ) -> Result<ScimRecord> {
+        Ok(ScimRecord {
+            id: id.to_string(),
+            resource_type: resource_type.to_string(),
+            doc: doc.clone(),
+            created,
+            last_modified: now.to_string(),
+            version: version + 1,
+            groups: groups_of(groups.as_deref()).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        })
+    }
+}
 
 fn row_to_record(r: &Row<'_>) -> rusqlite::Result<ScimRecord> {
     let bad = |i: usize, e: serde_json::Error| {
@@ -315,18 +359,9 @@ pub(super) fn insert(
     if resource_type == "Group" {
         set_members(tx, id, doc)?;
     }
-    // The record as written, not read back (that read was a B-tree descent and a parse of
-    // the document inside the group commit, for each create). A new resource is in no
-    // group: its id is new, and a Group names only members that exist.
-    Ok(ScimRecord {
-        id: id.to_string(),
-        resource_type: resource_type.to_string(),
-        doc: doc.clone(),
-        created: now.to_string(),
-        last_modified: now.to_string(),
-        version: 1,
-        groups: Vec::new(),
-    })
+    // Not read back: that read was a B-tree descent and a parse of the document inside the
+    // group commit, for each create.
+    Ok(ScimRecord::inserted(resource_type, id, doc, now))
 }
 
 /// Replace resource `id`'s document with `doc` if it is still at `version` (inside the
@@ -352,85 +387,54 @@ pub(super) fn replace_at_version(
     // not, and each such entry is a page of its own in the WAL: so first the document
     // alone, where the indexed columns still hold these values exactly (binary: a userName
     // that changes case must be written); the full update otherwise.
-    // Each UPDATE returns the row's creation time: with it, the record is built from what
-    // was written instead of read back (as `insert` does).
-    let created = tx
-        .prepare_cached(
-            "UPDATE scim_resources SET doc = ?8, last_modified = ?9, version = version + 1 \
-             WHERE id = ?1 AND resource_type = ?2 AND version = ?10 \
-             AND user_name IS ?3 COLLATE BINARY AND external_id IS ?4 COLLATE BINARY \
-             AND display_name IS ?5 COLLATE BINARY AND user_name_fold IS ?6 COLLATE BINARY \
-             AND display_name_fold IS ?7 COLLATE BINARY RETURNING created_at",
-        )?
-        .query_row(
-            params![
-                id,
-                resource_type,
-                c.user_name,
-                c.external_id,
-                c.display_name,
-                c.user_name_fold,
-                c.display_name_fold,
-                doc_text,
-                now,
-                version,
-            ],
-            |r| r.get::<_, String>(0),
-        )
-        .optional()?;
-    let created = match created {
-        Some(created) => created,
+    // Each UPDATE returns what the record needs besides what was written (its creation
+    // time, a User's groups), so it is not read back (as `insert` does not).
+    let args = params![
+        id,
+        resource_type,
+        c.user_name,
+        c.external_id,
+        c.display_name,
+        c.user_name_fold,
+        c.display_name_fold,
+        doc_text,
+        now,
+        version,
+    ];
+    let update = |sql: &str| {
+        tx.prepare_cached(sql)?
+            .query_row(args, |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+    };
+    let returned = match update(concat!(
+        "UPDATE scim_resources SET doc = ?8, last_modified = ?9, version = version + 1 \
+         WHERE id = ?1 AND resource_type = ?2 AND version = ?10 \
+         AND user_name IS ?3 COLLATE BINARY AND external_id IS ?4 COLLATE BINARY \
+         AND display_name IS ?5 COLLATE BINARY AND user_name_fold IS ?6 COLLATE BINARY \
+         AND display_name_fold IS ?7 COLLATE BINARY RETURNING created_at, ",
+        groups_of_user!()
+    ))? {
+        Some(returned) => returned,
         None => {
             check_user_name_free(tx, id, &c)?;
-            let created = tx
-                .prepare_cached(
-                    "UPDATE scim_resources SET user_name = ?3, external_id = ?4, \
-                     display_name = ?5, user_name_fold = ?6, display_name_fold = ?7, doc = ?8, \
-                     last_modified = ?9, version = version + 1 \
-                     WHERE id = ?1 AND resource_type = ?2 AND version = ?10 \
-                     RETURNING created_at",
-                )?
-                .query_row(
-                    params![
-                        id,
-                        resource_type,
-                        c.user_name,
-                        c.external_id,
-                        c.display_name,
-                        c.user_name_fold,
-                        c.display_name_fold,
-                        doc_text,
-                        now,
-                        version,
-                    ],
-                    |r| r.get::<_, String>(0),
-                )
-                .optional()
-                .map_err(|e| uniqueness(e, resource_type, doc))?;
-            match created {
-                Some(created) => created,
+            let full = update(concat!(
+                "UPDATE scim_resources SET user_name = ?3, external_id = ?4, \
+                 display_name = ?5, user_name_fold = ?6, display_name_fold = ?7, doc = ?8, \
+                 last_modified = ?9, version = version + 1 \
+                 WHERE id = ?1 AND resource_type = ?2 AND version = ?10 \
+                 RETURNING created_at, ",
+                groups_of_user!()
+            ));
+            match full.map_err(|e| uniqueness(e, resource_type, doc))? {
+                Some(returned) => returned,
                 None => return Ok(None),
             }
         }
     };
-    let groups = if resource_type == "Group" {
+    if resource_type == "Group" {
         set_members(tx, id, doc)?;
-        Vec::new()
-    } else {
-        let json: String = tx
-            .prepare_cached(GROUPS_OF_USER)?
-            .query_row([id], |r| r.get(0))?;
-        groups_of(Some(&json)).map_err(|e| StoreError::Corrupt(e.to_string()))?
-    };
-    Ok(Some(ScimRecord {
-        id: id.to_string(),
-        resource_type: resource_type.to_string(),
-        doc: doc.clone(),
-        created,
-        last_modified: now.to_string(),
-        version: version + 1,
-        groups,
-    }))
+    }
+    ScimRecord::updated(resource_type, id, doc, now, version, returned).map(Some)
 }
 
 impl Store {

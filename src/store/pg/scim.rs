@@ -67,11 +67,36 @@ fn uniqueness(e: StoreError, resource_type: &str, doc: &Value) -> StoreError {
 }
 
 /// The condition, on a write's parameters `$1` (its id) and `$6` (its folded userName),
-/// that no other User holds that userName; NULL for a Group, which always passes. Writes
-/// are serialised by the store's advisory lock, so checking inside the INSERT or UPDATE
-/// is as safe as the separate query of [`check_user_name_free`], and saves its round trip.
-const USER_NAME_FREE: &str = "NOT EXISTS (SELECT 1 FROM scim_resources o \
-    WHERE o.resource_type = 'User' AND o.user_name_fold = $6::text AND o.id <> $1::text)";
+/// that no other User holds that userName; true for a Group (no userName). Writes are
+/// serialised by the store's advisory lock, so checking inside the INSERT or UPDATE is as
+/// safe as the separate query of [`check_user_name_free`], and saves its round trip.
+macro_rules! user_name_free {
+    () => {
+        "NOT EXISTS (SELECT 1 FROM scim_resources o WHERE o.resource_type = 'User' \
+         AND o.user_name_fold = $6::text AND o.id <> $1::text)"
+    };
+}
+
+/// `$1`–`$9` of a write: the id and type, the indexed columns, the document, the time.
+fn write_params<'a>(
+    id: &'a &'a str,
+    resource_type: &'a &'a str,
+    c: &'a Columns<'a>,
+    doc_text: &'a String,
+    now: &'a &'a str,
+) -> [&'a (dyn ToSql + Sync); 9] {
+    [
+        id,
+        resource_type,
+        &c.user_name,
+        &c.external_id,
+        &c.display_name,
+        &c.user_name_fold,
+        &c.display_name_fold,
+        doc_text,
+        now,
+    ]
+}
 
 fn check_user_name_free(tx: &mut Tx<'_, '_>, id: &str, c: &Columns<'_>) -> Result<()> {
     let (Some(user_name), Some(folded)) = (c.user_name, &c.user_name_fold) else {
@@ -154,27 +179,19 @@ pub(crate) fn insert(
         check_members_exist(tx, doc)?;
     }
     let c = Columns::of(resource_type, doc);
-    // One statement: inserted only while the userName is free (USER_NAME_FREE).
+    let doc_text = doc.to_string();
+    // One statement: inserted only while the userName is free (`user_name_free!`).
     let inserted = tx
         .execute(
-            &format!(
+            concat!(
                 "INSERT INTO scim_resources (id, resource_type, user_name, external_id, \
-             display_name, user_name_fold, display_name_fold, doc, created_at, \
-             last_modified, version) \
-             SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, \
-             $8::text, $9::text, $9::text, 1 WHERE {USER_NAME_FREE}"
+                 display_name, user_name_fold, display_name_fold, doc, created_at, \
+                 last_modified, version) \
+                 SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, \
+                 $7::text, $8::text, $9::text, $9::text, 1 WHERE ",
+                user_name_free!()
             ),
-            &[
-                &id,
-                &resource_type,
-                &c.user_name,
-                &c.external_id,
-                &c.display_name,
-                &c.user_name_fold,
-                &c.display_name_fold,
-                &doc.to_string(),
-                &now,
-            ],
+            &write_params(&id, &resource_type, &c, &doc_text, &now),
         )
         .map_err(|e| uniqueness(e, resource_type, doc))?;
     if inserted == 0 {
@@ -183,17 +200,8 @@ pub(crate) fn insert(
     if resource_type == "Group" {
         set_members(tx, id, doc)?;
     }
-    // The record as written, not read back (one round trip fewer inside the transaction;
-    // see `store::scim::insert`): a new resource is in no group.
-    Ok(ScimRecord {
-        id: id.to_string(),
-        resource_type: resource_type.to_string(),
-        doc: doc.clone(),
-        created: now.to_string(),
-        last_modified: now.to_string(),
-        version: 1,
-        groups: Vec::new(),
-    })
+    // Not read back: one round trip fewer inside the transaction.
+    Ok(ScimRecord::inserted(resource_type, id, doc, now))
 }
 
 /// Replace resource `id`'s document if it is still at `version`, in the caller's
@@ -211,32 +219,25 @@ pub(crate) fn replace_at_version(
         check_members_exist(tx, doc)?;
     }
     let c = Columns::of(resource_type, doc);
+    let doc_text = doc.to_string();
+    let mut args = write_params(&id, &resource_type, &c, &doc_text, &now).to_vec();
+    args.push(&version);
     // The update returns what the record needs besides what was written (its creation
     // time, a User's groups): no read back. It runs only while the userName is free
-    // (USER_NAME_FREE); when it updates nothing, the check below says whether the name
+    // (`user_name_free!`); when it updates nothing, the check below says whether the name
     // or the version was the reason.
     let row = tx
         .query_opt(
-            &format!(
+            concat!(
                 "UPDATE scim_resources SET user_name = $3, external_id = $4, display_name = $5, \
                  user_name_fold = $6, display_name_fold = $7, doc = $8, last_modified = $9, \
                  version = version + 1 \
-                 WHERE id = $1 AND resource_type = $2 AND version = $10 AND {USER_NAME_FREE} \
-                 RETURNING created_at, {}",
+                 WHERE id = $1 AND resource_type = $2 AND version = $10 AND ",
+                user_name_free!(),
+                " RETURNING created_at, ",
                 groups_of_user!()
             ),
-            &[
-                &id,
-                &resource_type,
-                &c.user_name,
-                &c.external_id,
-                &c.display_name,
-                &c.user_name_fold,
-                &c.display_name_fold,
-                &doc.to_string(),
-                &now,
-                &version,
-            ],
+            &args,
         )
         .map_err(|e| uniqueness(e, resource_type, doc))?;
     let Some(row) = row else {
@@ -246,16 +247,15 @@ pub(crate) fn replace_at_version(
     if resource_type == "Group" {
         set_members(tx, id, doc)?;
     }
-    let groups: Option<String> = get(&row, 1)?;
-    Ok(Some(ScimRecord {
-        id: id.to_string(),
-        resource_type: resource_type.to_string(),
-        doc: doc.clone(),
-        created: get(&row, 0)?,
-        last_modified: now.to_string(),
-        version: version + 1,
-        groups: groups_of(groups.as_deref()).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-    }))
+    ScimRecord::updated(
+        resource_type,
+        id,
+        doc,
+        now,
+        version,
+        (get(&row, 0)?, get(&row, 1)?),
+    )
+    .map(Some)
 }
 
 /// The document the in-memory evaluator sees: the stored one with `id`, `meta` and, for a
