@@ -69,10 +69,111 @@ pub fn matches_value_filter(
     element: &Value,
     resolver: &dyn AttributeResolver,
 ) -> Result<bool, FilterError> {
-    let rp = resolve_root(outer, resolver)?;
-    require_complex(outer, &rp)?;
-    validate(filter, Some(outer), resolver)?;
-    eval(filter, Scope::Element { outer, element }, resolver)
+    Ok(ElementFilter::prepare(outer, filter, resolver)?.matches(element))
+}
+
+/// A value filter of `outer` resolved and checked once, to be evaluated against each value
+/// of the attribute: a PATCH operation with a value path tests every value, and resolving
+/// the filter's attributes for each one (about a microsecond) made an operation on an
+/// attribute of 28,000 values take 28 ms.
+#[derive(Debug)]
+pub struct ElementFilter(Node);
+
+#[derive(Debug)]
+enum Node {
+    And(Box<Node>, Box<Node>),
+    Or(Box<Node>, Box<Node>),
+    Not(Box<Node>),
+    Compare {
+        key: String,
+        op: CompareOp,
+        operand: Operand,
+        case_exact: bool,
+    },
+    Present {
+        key: String,
+    },
+}
+
+impl ElementFilter {
+    /// `filter` (the part inside `outer[...]`) checked against `outer`'s sub-attributes.
+    pub fn prepare(
+        outer: &AttrPath,
+        filter: &Filter,
+        resolver: &dyn AttributeResolver,
+    ) -> Result<ElementFilter, FilterError> {
+        let rp = resolve_root(outer, resolver)?;
+        require_complex(outer, &rp)?;
+        validate(filter, Some(outer), resolver)?;
+        Ok(ElementFilter(compile(filter, outer, resolver)?))
+    }
+
+    /// Whether one value of the attribute matches.
+    pub fn matches(&self, element: &Value) -> bool {
+        eval_node(&self.0, element)
+    }
+}
+
+fn compile(
+    filter: &Filter,
+    outer: &AttrPath,
+    resolver: &dyn AttributeResolver,
+) -> Result<Node, FilterError> {
+    let both = |l: &Filter, r: &Filter| -> Result<(Box<Node>, Box<Node>), FilterError> {
+        Ok((
+            Box::new(compile(l, outer, resolver)?),
+            Box::new(compile(r, outer, resolver)?),
+        ))
+    };
+    Ok(match filter {
+        Filter::And(l, r) => {
+            let (l, r) = both(l, r)?;
+            Node::And(l, r)
+        }
+        Filter::Or(l, r) => {
+            let (l, r) = both(l, r)?;
+            Node::Or(l, r)
+        }
+        Filter::Not(inner) => Node::Not(Box::new(compile(inner, outer, resolver)?)),
+        Filter::Compare { path, op, value } => {
+            let sub = resolve_in_element(outer, path, resolver)?;
+            Node::Compare {
+                operand: check_operand(path, &sub, *op, value)?,
+                op: *op,
+                case_exact: !folds_case(&sub),
+                key: sub.name,
+            }
+        }
+        Filter::Present { path } => Node::Present {
+            key: resolve_in_element(outer, path, resolver)?.name,
+        },
+        Filter::ValuePath { .. } => {
+            return Err(FilterError::Invalid(
+                "value filters cannot be nested".to_string(),
+            ));
+        }
+    })
+}
+
+fn eval_node(node: &Node, element: &Value) -> bool {
+    match node {
+        Node::And(l, r) => eval_node(l, element) && eval_node(r, element),
+        Node::Or(l, r) => eval_node(l, element) || eval_node(r, element),
+        Node::Not(inner) => !eval_node(inner, element),
+        Node::Compare {
+            key,
+            op,
+            operand,
+            case_exact,
+        } => {
+            let value = element.get(key).filter(|v| !v.is_null());
+            match operand {
+                Operand::Null => (*op == CompareOp::Eq) == value.is_none(),
+                _ => value.is_some_and(|v| compare(v, operand, *op, *case_exact)),
+            }
+        }
+        Node::Present { key } => element.get(key).is_some_and(is_present),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -397,6 +498,15 @@ fn ordering_matches(op: CompareOp, ord: Ordering) -> bool {
 }
 
 fn compare_text(actual: &str, expected: &str, op: CompareOp, case_exact: bool) -> bool {
+    // Equality without building the folds: a PATCH path filter runs it on every value.
+    if matches!(op, CompareOp::Eq | CompareOp::Ne) {
+        let same = if case_exact {
+            actual == expected
+        } else {
+            crate::scim::value::fold_eq(actual, expected)
+        };
+        return same == (op == CompareOp::Eq);
+    }
     let (a, e) = (fold(actual, case_exact), fold(expected, case_exact));
     match op {
         CompareOp::Co => a.contains(&e),

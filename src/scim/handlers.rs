@@ -489,6 +489,10 @@ async fn update(
 /// one transaction of its own on the blocking pool, where no other write can come between.
 const UPDATE_ATTEMPTS: usize = 3;
 
+/// A User's PATCH of at most this many operations is prepared on the worker thread (a
+/// microsecond or so an operation on a usual User); more go to the blocking pool.
+const INLINE_PATCH_OPERATIONS: usize = 16;
+
 async fn update_user(
     state: &web::Data<AppState>,
     domains: Option<EmailDomains>,
@@ -502,7 +506,14 @@ async fn update_user(
         Update::Replace => service::Update::Replace(body),
         Update::Patch => service::Update::patch(kind, body)?,
     };
-    for _ in 0..UPDATE_ATTEMPTS {
+    // A PATCH of many operations can take milliseconds (each may scan a long attribute):
+    // done on the blocking pool, it does not hold up the other requests of this worker.
+    let inline = match &change {
+        service::Update::Patch { ops, .. } => ops.len() <= INLINE_PATCH_OPERATIONS,
+        service::Update::Replace(_) => true,
+    };
+    let attempts = if inline { UPDATE_ATTEMPTS } else { 0 };
+    for _ in 0..attempts {
         let prepared = with_scim_inline(state, domains.clone(), |s| {
             s.prepare_update(kind, id, &change, expected.as_deref())
         })?;

@@ -54,12 +54,13 @@ use std::str::FromStr;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::scim::attr::{AttrInfo, AttrType, AttributeResolver};
+use crate::scim::attr::{AttrInfo, AttrType, AttributeResolver, Mutability};
 use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter, PatchPath, parse_patch_path};
-use crate::scim::filter_eval::{matches_value_filter, resolve_in_element};
+use crate::scim::filter_eval::{ElementFilter, matches_value_filter, resolve_in_element};
 use crate::scim::patch_value::{
-    add_values, check_element, check_items, check_mutability, check_value, ensure_array,
-    ensure_object, is_primary, merge_into, same_element, settle_primary, sync_schemas,
+    ElementIndex, SCAN_BELOW, add_values, check_element, check_items, check_mutability,
+    check_value, ensure_array, ensure_object, is_primary, merge_into, same_element, settle_primary,
+    sync_schemas,
 };
 use crate::scim::value::ValueError;
 
@@ -133,6 +134,14 @@ impl PatchOp {
     }
 }
 
+/// The most operations one PATCH request may carry. Each operation may have to look at
+/// every value of the attribute it targets (a value filter, an add's duplicate check), so a
+/// 1 MiB body of 10,000 operations on a long attribute was minutes of a worker's time;
+/// 1,000 keeps the worst request under a second (bench/RESULTS.md) and is far above what
+/// IdPs send (Okta and Entra ID: one operation per changed attribute, members added in
+/// one operation).
+pub const MAX_OPERATIONS: usize = 1000;
+
 /// Parses a PATCH request body: `{"schemas":[PATCH_OP_SCHEMA],"Operations":[...]}`. A
 /// `schemas` member, when present, must contain [`PATCH_OP_SCHEMA`]; `Operations` is
 /// matched case-insensitively.
@@ -160,6 +169,13 @@ pub fn parse_patch_request(body: &Value) -> Result<Vec<PatchOp>, PatchError> {
         .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
         .map(|(_, v)| v);
     match ops {
+        Some(Value::Array(items)) if items.len() > MAX_OPERATIONS => {
+            Err(PatchError::InvalidValue(format!(
+                "a PATCH request may carry at most {MAX_OPERATIONS} operations, this one has {}; \
+                 send the changes in several requests",
+                items.len()
+            )))
+        }
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
@@ -395,7 +411,18 @@ impl Patcher<'_> {
                 )));
             }
         };
-        let old = self.current(&target).cloned();
+        // Only a readOnly or immutable target needs the value it had: cloning and comparing
+        // a long multi-valued attribute for every operation made a PATCH of many operations
+        // quadratic.
+        let guarded = [Some(&target.attr), target.sub.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|a| matches!(a.mutability, Mutability::ReadOnly | Mutability::Immutable));
+        let old = if guarded {
+            self.current(&target).cloned()
+        } else {
+            None
+        };
         if let Some(urn) = &target.extension
             && !self.touched_extensions.contains(urn)
         {
@@ -411,6 +438,9 @@ impl Patcher<'_> {
                 return Err(no_match(&target));
             }
             None => {}
+        }
+        if !guarded {
+            return Ok(());
         }
         check_mutability(
             &target.attr,
@@ -523,7 +553,12 @@ fn apply_whole(
         if attr.multi_valued {
             let listed = check_items(attr, value)?;
             if let Some(Value::Array(items)) = c.get_mut(&name) {
-                items.retain(|e| !listed.iter().any(|l| same_element(attr, e, l)));
+                if listed.len() > SCAN_BELOW {
+                    let index = ElementIndex::of(attr, &listed);
+                    items.retain(|e| index.find(&listed, e).is_none());
+                } else {
+                    items.retain(|e| !listed.iter().any(|l| same_element(attr, e, l)));
+                }
             }
         } else {
             c.remove(&name);
@@ -608,10 +643,9 @@ fn apply_filtered(
 ) -> Result<(), PatchError> {
     let outer = &t.path.attr;
     let name = t.attr.name.clone();
-    let test = |e: &Value| {
-        matches_value_filter(outer, filter, e, resolver)
-            .map_err(|err| PatchError::InvalidFilter(err.to_string()))
-    };
+    let prepared = ElementFilter::prepare(outer, filter, resolver)
+        .map_err(|err| PatchError::InvalidFilter(err.to_string()))?;
+    let test = |e: &Value| -> Result<bool, PatchError> { Ok(prepared.matches(e)) };
     // Normalised new content: the sub-attribute's value, or an object to merge.
     let new = match (kind, value) {
         (OpKind::Remove, _) | (_, None) => None,
@@ -674,11 +708,15 @@ fn apply_filtered(
     };
     match (kind, &t.sub) {
         (OpKind::Remove, None) => {
-            let mut index = 0;
-            items.retain(|_| {
-                index += 1;
-                !matched.contains(&(index - 1))
-            });
+            // A mask, not `matched.contains` per value: that was quadratic.
+            let mut gone = vec![false; items.len()];
+            for &i in &matched {
+                if let Some(g) = gone.get_mut(i) {
+                    *g = true;
+                }
+            }
+            let mut keep = gone.into_iter().map(|g| !g);
+            items.retain(|_| keep.next().unwrap_or(true));
             Ok(())
         }
         (OpKind::Remove, Some(sub)) => {

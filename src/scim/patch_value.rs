@@ -11,15 +11,26 @@ use crate::scim::attr::AttrInfo;
 use crate::scim::patch::PatchError;
 use crate::scim::value::{self, Write};
 
+/// Up to this many added values are each found by a scan of the values there.
+pub(crate) const SCAN_BELOW: usize = 8;
+
 /// Appends `new` values to a multi-valued attribute, merging into equal existing ones.
+/// Linear in the values there and added ([`ElementIndex`]).
 pub(crate) fn add_values(
     attr: &AttrInfo,
     items: &mut Vec<Value>,
     new: Vec<Value>,
 ) -> Result<(), PatchError> {
+    // A few values (the usual operation) are looked for by a scan: building the index
+    // costs more than a scan per value. Many values get the index.
+    let mut index = (new.len() > SCAN_BELOW).then(|| ElementIndex::of(attr, items));
     let mut touched = Vec::new();
     for value in new {
-        match items.iter().position(|e| same_element(attr, e, &value)) {
+        let found = match &index {
+            Some(index) => index.find(items, &value),
+            None => items.iter().position(|e| same_element(attr, e, &value)),
+        };
+        match found {
             Some(i) => {
                 if let (Some(Value::Object(existing)), Value::Object(_)) =
                     (items.get_mut(i), &value)
@@ -29,12 +40,69 @@ pub(crate) fn add_values(
                 touched.push(i);
             }
             None => {
+                if let Some(index) = &mut index {
+                    index.insert(&value, items.len());
+                }
                 items.push(value);
                 touched.push(items.len() - 1);
             }
         }
     }
     settle_primary(attr, items, &touched)
+}
+
+/// The values of a multi-valued attribute indexed for [`same_element`]: each under the
+/// [`value::identity_key`] of its `value` (a complex value) or of itself, so that finding
+/// the value a new one equals is a hash lookup, where a scan made a PATCH adding thousands
+/// of values quadratic.
+pub(crate) struct ElementIndex<'a> {
+    attr: &'a AttrInfo,
+    keys: value::KeyIndex,
+}
+
+impl<'a> ElementIndex<'a> {
+    /// The index of `items`.
+    pub(crate) fn of(attr: &'a AttrInfo, items: &[Value]) -> ElementIndex<'a> {
+        let mut index = ElementIndex {
+            attr,
+            keys: value::KeyIndex::default(),
+        };
+        for (i, v) in items.iter().enumerate() {
+            index.insert(v, i);
+        }
+        index
+    }
+
+    /// Record that `v` is at `position`.
+    pub(crate) fn insert(&mut self, v: &Value, position: usize) {
+        self.keys.insert(element_key(self.attr, v), position);
+    }
+
+    /// The first position in `items` (the values indexed) whose value is the same element
+    /// as `v`.
+    pub(crate) fn find(&self, items: &[Value], v: &Value) -> Option<usize> {
+        let key = element_key(self.attr, v);
+        self.keys
+            .candidates(key.as_deref())
+            .iter()
+            .copied()
+            .find(|&i| items.get(i).is_some_and(|e| same_element(self.attr, e, v)))
+    }
+}
+
+/// The key [`same_element`] equality implies: of a complex value's `value` (none when it
+/// has none: such values are only equal when identical), of a simple value itself.
+fn element_key(attr: &AttrInfo, v: &Value) -> Option<String> {
+    match v {
+        Value::Object(m) => {
+            let p = m.get("value").filter(|p| !p.is_null())?;
+            Some(match attr.sub("value") {
+                Some(sub) => value::identity_key(sub, p),
+                None => p.to_string(),
+            })
+        }
+        _ => Some(value::identity_key(attr, v)),
+    }
 }
 
 /// After `touched` values were written: at most one of them may be primary, and if one is,
