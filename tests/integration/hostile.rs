@@ -544,3 +544,97 @@ fn long_multi_valued_attributes_and_many_operations_stay_cheap() {
     assert_eq!(scim.get(&path).body, before, "nothing was written");
     drop(server);
 }
+
+/// Regression: a `userName`, `externalId` or `displayName` over 2,704 bytes was a 503 on
+/// PostgreSQL (its B-tree index refused the row; the client was told the store was down)
+/// and stored as is on SQLite; U+0000 in any string was a 400 naming PostgreSQL's encoding
+/// on one store and stored on the other. Now both refuse both with the same 400, and a
+/// value of exactly the limit, in characters that do not compress, is stored on both
+/// (the test suite runs on PostgreSQL too).
+#[test]
+fn values_the_stores_cannot_index_or_hold_are_refused_alike() {
+    use serde_json::json;
+    const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+    const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+    const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+    let (_s, _server, scim) = crate::support::scim_setup();
+    // 1,024 bytes that no compression shortens: a xorshift's hex digits, two-byte
+    // characters in between.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut noise = |bytes: usize| -> String {
+        let mut s = String::new();
+        while s.len() < bytes {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if x % 3 == 0 && s.len() + 2 <= bytes {
+                s.push(if x % 2 == 0 { 'Ⱥ' } else { 'é' });
+            } else {
+                s.push(char::from_digit((x % 16) as u32, 16).unwrap());
+            }
+        }
+        s
+    };
+    let name = noise(1024);
+    assert_eq!(name.len(), 1024);
+    let r = scim.post(
+        "/Users",
+        json!({"schemas": [USER], "userName": name, "externalId": noise(1024), "displayName": noise(1024)}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(r.body["userName"], name.as_str());
+
+    for (attr, kind, schema) in [
+        ("userName", "/Users", USER),
+        ("externalId", "/Users", USER),
+        ("displayName", "/Users", USER),
+        ("displayName", "/Groups", GROUP),
+    ] {
+        let mut body = json!({"schemas": [schema], "userName": "short", "displayName": "g"});
+        if kind == "/Groups" {
+            body.as_object_mut().unwrap().remove("userName");
+        }
+        body[attr] = json!(format!("{}a", noise(1024)));
+        let r = scim.post(kind, body);
+        crate::support::assert_scim_error(&r, 400, Some("invalidValue"));
+        let detail = r.body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(&format!("`{attr}` may be at most 1024 bytes")),
+            "{detail}"
+        );
+    }
+    // The same through PATCH: refused, nothing written.
+    let before = scim.get(&format!("/Users/{id}")).body;
+    let r = scim.patch(
+        &format!("/Users/{id}"),
+        json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "externalId", "value": "e".repeat(1025)}]}),
+    );
+    crate::support::assert_scim_error(&r, 400, Some("invalidValue"));
+    assert_eq!(scim.get(&format!("/Users/{id}")).body, before);
+
+    // U+0000, top level or nested, in a POST or a PATCH.
+    for body in [
+        json!({"schemas": [USER], "userName": "nul\u{0}name"}),
+        json!({"schemas": [USER], "userName": "nul", "name": {"givenName": "a\u{0}b"}}),
+        json!({"schemas": [USER], "userName": "nul", "emails": [{"value": "a@b.c", "type": "w\u{0}"}]}),
+    ] {
+        let r = scim.post("/Users", body);
+        crate::support::assert_scim_error(&r, 400, Some("invalidValue"));
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("U+0000"),
+            "{}",
+            r.body
+        );
+    }
+    let r = scim.patch(
+        &format!("/Users/{id}"),
+        json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "nickName", "value": "x\u{0}"}]}),
+    );
+    crate::support::assert_scim_error(&r, 400, Some("invalidValue"));
+    assert_eq!(scim.get(&format!("/Users/{id}")).body, before);
+    assert_eq!(
+        scim.get("/Users?filter=userName%20eq%20%22nul%22").body["totalResults"],
+        0
+    );
+}

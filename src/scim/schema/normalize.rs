@@ -76,6 +76,7 @@ impl ResourceResolver<'_> {
             }
         }
         self.check_required(&out, &schemas)?;
+        check_storable(&out)?;
         out.insert(
             "schemas".to_string(),
             Value::Array(schemas.into_iter().map(Value::from).collect()),
@@ -315,6 +316,42 @@ fn check_present(value: Option<&Value>, attr_label: &str) -> Result<(), SchemaEr
         ))),
         Some(_) => Ok(()),
     }
+}
+
+/// The most bytes (UTF-8) of a `userName`, `externalId` or `displayName`. Both stores index
+/// these values: PostgreSQL refuses a B-tree entry over 2,704 bytes, so a longer value was
+/// a 503 there (and stored as is in SQLite). 1,024 bytes is four times Entra ID's and
+/// Okta's longest user names, and leaves room for the case fold that is indexed too.
+pub const MAX_INDEXED_BYTES: usize = 1024;
+
+/// Refuse what the stores cannot index or keep alike: an indexed attribute over
+/// [`MAX_INDEXED_BYTES`], and U+0000 in any string (PostgreSQL's text cannot hold it, so
+/// SQLite stored what PostgreSQL refused).
+fn check_storable(doc: &Map<String, Value>) -> Result<(), SchemaError> {
+    for name in ["userName", "externalId", "displayName"] {
+        if let Some(Value::String(s)) = doc.get(name)
+            && s.len() > MAX_INDEXED_BYTES
+        {
+            return Err(SchemaError::InvalidValue(format!(
+                "`{name}` may be at most {MAX_INDEXED_BYTES} bytes long; this one has {}",
+                s.len()
+            )));
+        }
+    }
+    fn has_nul(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(has_nul),
+            Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    if doc.iter().any(|(k, v)| k.contains('\0') || has_nul(v)) {
+        return Err(SchemaError::InvalidValue(
+            "a value holds the character U+0000, which cannot be stored".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// PUT, for a readWrite complex attribute present in both documents: keep readOnly
