@@ -58,9 +58,8 @@ use crate::scim::attr::{AttrInfo, AttrType, AttributeResolver, Mutability};
 use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter, PatchPath, parse_patch_path};
 use crate::scim::filter_eval::{ElementFilter, matches_value_filter, resolve_in_element};
 use crate::scim::patch_value::{
-    ElementIndex, SCAN_BELOW, add_values, check_element, check_items, check_mutability,
-    check_value, ensure_array, ensure_object, is_primary, merge_into, same_element, settle_primary,
-    sync_schemas,
+    ElementIndex, add_values, check_element, check_items, check_mutability, check_value,
+    ensure_array, ensure_object, is_primary, merge_into, settle_primary, sync_schemas,
 };
 use crate::scim::value::ValueError;
 
@@ -553,12 +552,8 @@ fn apply_whole(
         if attr.multi_valued {
             let listed = check_items(attr, value)?;
             if let Some(Value::Array(items)) = c.get_mut(&name) {
-                if listed.len() > SCAN_BELOW {
-                    let index = ElementIndex::of(attr, &listed);
-                    items.retain(|e| index.find(&listed, e).is_none());
-                } else {
-                    items.retain(|e| !listed.iter().any(|l| same_element(attr, e, l)));
-                }
+                let index = ElementIndex::new(attr, &listed, items.len(), listed.len());
+                items.retain(|e| index.find(&listed, e).is_none());
             }
         } else {
             c.remove(&name);
@@ -645,7 +640,6 @@ fn apply_filtered(
     let name = t.attr.name.clone();
     let prepared = ElementFilter::prepare(outer, filter, resolver)
         .map_err(|err| PatchError::InvalidFilter(err.to_string()))?;
-    let test = |e: &Value| -> Result<bool, PatchError> { Ok(prepared.matches(e)) };
     // Normalised new content: the sub-attribute's value, or an object to merge.
     let new = match (kind, value) {
         (OpKind::Remove, _) | (_, None) => None,
@@ -668,7 +662,7 @@ fn apply_filtered(
         let Some(element) = c.get_mut(&name) else {
             return Err(no_match(t));
         };
-        if !test(element)? {
+        if !prepared.matches(element) {
             return Err(no_match(t));
         }
         match (kind, &t.sub) {
@@ -687,7 +681,7 @@ fn apply_filtered(
     let mut matched = Vec::new();
     if let Some(Value::Array(items)) = c.get(&name) {
         for (i, e) in items.iter().enumerate() {
-            if test(e)? {
+            if prepared.matches(e) {
                 matched.push(i);
             }
         }

@@ -11,8 +11,10 @@ use crate::scim::attr::AttrInfo;
 use crate::scim::patch::PatchError;
 use crate::scim::value::{self, Write};
 
-/// Up to this many added values are each found by a scan of the values there.
-pub(crate) const SCAN_BELOW: usize = 8;
+/// When either side is at most this long (the values looked for, the values looked
+/// among), a scan is cheaper than building the hash index: the usual operation adds or
+/// removes one value.
+const SCAN_BELOW: usize = 8;
 
 /// Appends `new` values to a multi-valued attribute, merging into equal existing ones.
 /// Linear in the values there and added ([`ElementIndex`]).
@@ -21,16 +23,10 @@ pub(crate) fn add_values(
     items: &mut Vec<Value>,
     new: Vec<Value>,
 ) -> Result<(), PatchError> {
-    // A few values (the usual operation) are looked for by a scan: building the index
-    // costs more than a scan per value. Many values get the index.
-    let mut index = (new.len() > SCAN_BELOW).then(|| ElementIndex::of(attr, items));
+    let mut index = ElementIndex::new(attr, items, new.len(), items.len() + new.len());
     let mut touched = Vec::new();
     for value in new {
-        let found = match &index {
-            Some(index) => index.find(items, &value),
-            None => items.iter().position(|e| same_element(attr, e, &value)),
-        };
-        match found {
+        match index.find(items, &value) {
             Some(i) => {
                 if let (Some(Value::Object(existing)), Value::Object(_)) =
                     (items.get_mut(i), &value)
@@ -40,9 +36,7 @@ pub(crate) fn add_values(
                 touched.push(i);
             }
             None => {
-                if let Some(index) = &mut index {
-                    index.insert(&value, items.len());
-                }
+                index.insert(&value, items.len());
                 items.push(value);
                 touched.push(items.len() - 1);
             }
@@ -51,21 +45,27 @@ pub(crate) fn add_values(
     settle_primary(attr, items, &touched)
 }
 
-/// The values of a multi-valued attribute indexed for [`same_element`]: each under the
-/// [`value::identity_key`] of its `value` (a complex value) or of itself, so that finding
-/// the value a new one equals is a hash lookup, where a scan made a PATCH adding thousands
-/// of values quadratic.
+/// The values of a multi-valued attribute, for finding the one a value is the same element
+/// as ([`same_element`]). When both sides are long, each value is filed under the
+/// [`value::identity_key`] of its `value` (a complex value) or of itself, so a lookup is a
+/// hash probe: scans made a PATCH adding or removing thousands of values quadratic. When
+/// either side is short, a lookup is a scan.
 pub(crate) struct ElementIndex<'a> {
     attr: &'a AttrInfo,
-    keys: value::KeyIndex,
+    keys: Option<value::KeyIndex>,
 }
 
 impl<'a> ElementIndex<'a> {
-    /// The index of `items`.
-    pub(crate) fn of(attr: &'a AttrInfo, items: &[Value]) -> ElementIndex<'a> {
+    /// For `lookups` lookups among `items`, which will hold at most `size` values.
+    pub(crate) fn new(
+        attr: &'a AttrInfo,
+        items: &[Value],
+        lookups: usize,
+        size: usize,
+    ) -> ElementIndex<'a> {
         let mut index = ElementIndex {
             attr,
-            keys: value::KeyIndex::default(),
+            keys: (lookups.min(size) > SCAN_BELOW).then(value::KeyIndex::default),
         };
         for (i, v) in items.iter().enumerate() {
             index.insert(v, i);
@@ -75,18 +75,23 @@ impl<'a> ElementIndex<'a> {
 
     /// Record that `v` is at `position`.
     pub(crate) fn insert(&mut self, v: &Value, position: usize) {
-        self.keys.insert(element_key(self.attr, v), position);
+        if let Some(keys) = &mut self.keys {
+            keys.insert(element_key(self.attr, v), position);
+        }
     }
 
     /// The first position in `items` (the values indexed) whose value is the same element
     /// as `v`.
     pub(crate) fn find(&self, items: &[Value], v: &Value) -> Option<usize> {
-        let key = element_key(self.attr, v);
-        self.keys
-            .candidates(key.as_deref())
-            .iter()
-            .copied()
-            .find(|&i| items.get(i).is_some_and(|e| same_element(self.attr, e, v)))
+        let same = |&i: &usize| items.get(i).is_some_and(|e| same_element(self.attr, e, v));
+        match &self.keys {
+            Some(keys) => keys
+                .candidates(element_key(self.attr, v).as_deref())
+                .iter()
+                .copied()
+                .find(same),
+            None => (0..items.len()).find(same),
+        }
     }
 }
 

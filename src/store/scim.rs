@@ -5,7 +5,7 @@
 //! membership rows from the canonical document it is given, so they can never disagree
 //! with it. Versions (the ETag) are checked and bumped inside the write transaction.
 
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, ToSql, params, params_from_iter};
 use serde_json::Value;
 
 use super::scim_filter::{self, SqlParam};
@@ -344,17 +344,7 @@ pub(super) fn insert(
          last_modified, version) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1)",
     )?
-    .execute(params![
-        id,
-        resource_type,
-        c.user_name,
-        c.external_id,
-        c.display_name,
-        c.user_name_fold,
-        c.display_name_fold,
-        doc.to_string(),
-        now,
-    ])
+    .execute(&write_params(&id, &resource_type, &c, &doc.to_string().as_str(), &now)[..])
     .map_err(|e| uniqueness(e, resource_type, doc))?;
     if resource_type == "Group" {
         set_members(tx, id, doc)?;
@@ -362,6 +352,28 @@ pub(super) fn insert(
     // Not read back: that read was a B-tree descent and a parse of the document inside the
     // group commit, for each create.
     Ok(ScimRecord::inserted(resource_type, id, doc, now))
+}
+
+/// The parameters both writes bind, in their order: ?1 the id, ?2 the resource type, ?3–?7
+/// the columns, ?8 the document, ?9 the time (an update adds ?10, the version it expects).
+fn write_params<'a>(
+    id: &'a &'a str,
+    resource_type: &'a &'a str,
+    c: &'a Columns<'a>,
+    doc_text: &'a &'a str,
+    now: &'a &'a str,
+) -> [&'a dyn ToSql; 9] {
+    [
+        id,
+        resource_type,
+        &c.user_name,
+        &c.external_id,
+        &c.display_name,
+        &c.user_name_fold,
+        &c.display_name_fold,
+        doc_text,
+        now,
+    ]
 }
 
 /// Replace resource `id`'s document with `doc` if it is still at `version` (inside the
@@ -382,6 +394,7 @@ pub(super) fn replace_at_version(
     }
     let c = Columns::of(resource_type, doc);
     let doc_text = doc.to_string();
+    let doc_text = doc_text.as_str();
     // Most changes leave the indexed columns as they were (a PATCH of a name or `active`).
     // SQLite rewrites the entry of every index whose column a SET names, value changed or
     // not, and each such entry is a page of its own in the WAL: so first the document
@@ -389,21 +402,12 @@ pub(super) fn replace_at_version(
     // that changes case must be written); the full update otherwise.
     // Each UPDATE returns what the record needs besides what was written (its creation
     // time, a User's groups), so it is not read back (as `insert` does not).
-    let args = params![
-        id,
-        resource_type,
-        c.user_name,
-        c.external_id,
-        c.display_name,
-        c.user_name_fold,
-        c.display_name_fold,
-        doc_text,
-        now,
-        version,
-    ];
+    let written = write_params(&id, &resource_type, &c, &doc_text, &now);
+    let expected: &dyn ToSql = &version;
     let update = |sql: &str| {
+        let args = written.iter().chain(std::iter::once(&expected));
         tx.prepare_cached(sql)?
-            .query_row(args, |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
     };
     let returned = match update(concat!(

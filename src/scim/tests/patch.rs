@@ -652,3 +652,42 @@ fn non_object_document() {
         Err(PatchError::InvalidValue(_))
     ));
 }
+
+/// Adding and removing many values at once goes through the hash index of
+/// `patch_value::ElementIndex` (a few go through a scan): both must find the same values,
+/// with the attribute's own case rule (`emails.value` ignores case) and `type` honoured.
+#[test]
+fn many_values_are_matched_as_a_few_are() {
+    for n in [2usize, 30] {
+        let emails = |f: &dyn Fn(usize) -> String, ty: &str| -> Value {
+            Value::Array((0..n).map(|i| json!({"value": f(i), "type": ty})).collect())
+        };
+        let doc = ok_user(json!([{"op": "replace", "path": "emails",
+            "value": emails(&|i| format!("u{i}@example.com"), "work")}]));
+        // The same values in upper case: merged, not added; the same with another type:
+        // new values.
+        let doc = patch_with(
+            &doc,
+            request(json!([
+                {"op": "add", "path": "emails", "value": emails(&|i| format!("U{i}@EXAMPLE.COM"), "work")},
+                {"op": "add", "path": "emails", "value": emails(&|i| format!("u{i}@example.com"), "home")}
+            ])),
+            &MockResolver::user(),
+        )
+        .unwrap();
+        assert_eq!(doc["emails"].as_array().unwrap().len(), 2 * n, "n = {n}");
+        // Removing the listed values (in another case, without a type: every type) leaves
+        // none; a value not there changes nothing.
+        let mut listed: Vec<Value> = (0..n)
+            .map(|i| json!({"value": format!("U{i}@Example.com")}))
+            .collect();
+        listed.push(json!({"value": "absent@example.com"}));
+        let doc = patch_with(
+            &doc,
+            request(json!([{"op": "remove", "path": "emails", "value": listed}])),
+            &MockResolver::user(),
+        )
+        .unwrap();
+        assert_eq!(doc.get("emails"), None, "n = {n}: {doc}");
+    }
+}
