@@ -220,18 +220,67 @@ fn get(conn: &Connection, resource_type: &str, id: &str) -> Result<Option<ScimRe
         .optional()?)
 }
 
-fn set_members(tx: &Connection, group_id: &str, doc: &Value) -> Result<()> {
-    tx.execute(
-        "DELETE FROM scim_group_members WHERE group_id = ?1",
-        [group_id],
-    )?;
-    let mut stmt = tx.prepare_cached(
+/// Bring group `group_id`'s membership rows to the members `doc` names, writing only the
+/// rows that change (`created`: the group is new and has none). Rewriting them all made
+/// adding one member to a group of 49,000 take 0.4 s inside the write lock. `Invalid`,
+/// naming them, if a member added does not exist.
+fn set_members(tx: &Connection, group_id: &str, doc: &Value, created: bool) -> Result<()> {
+    let wanted = member_ids(doc);
+    let current = if created {
+        Vec::new()
+    } else {
+        let mut stmt =
+            tx.prepare_cached("SELECT member_id FROM scim_group_members WHERE group_id = ?1")?;
+        let rows = stmt.query_map([group_id], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<Vec<String>>>()?
+    };
+    let change = MemberChange::of(current, &wanted);
+    check_members_exist(tx, &change.added)?;
+    let mut delete =
+        tx.prepare_cached("DELETE FROM scim_group_members WHERE group_id = ?1 AND member_id = ?2")?;
+    for m in &change.removed {
+        delete.execute(params![group_id, m])?;
+    }
+    let mut insert = tx.prepare_cached(
         "INSERT OR IGNORE INTO scim_group_members (group_id, member_id) VALUES (?1, ?2)",
     )?;
-    for m in member_ids(doc) {
-        stmt.execute(params![group_id, m])?;
+    for m in &change.added {
+        insert.execute(params![group_id, m])?;
     }
     Ok(())
+}
+
+/// What brings a group's membership rows to the members its new document names.
+pub(super) struct MemberChange<'a> {
+    /// Named by the document, without a row: each must exist.
+    pub added: Vec<&'a str>,
+    /// Rows the document no longer names.
+    pub removed: Vec<String>,
+}
+
+impl<'a> MemberChange<'a> {
+    /// `current`: the rows' member ids, in any order; `wanted`: [`member_ids`] of the new
+    /// document (sorted, without duplicates).
+    pub(super) fn of(mut current: Vec<String>, wanted: &'a [String]) -> MemberChange<'a> {
+        current.sort_unstable();
+        let (mut added, mut removed) = (Vec::new(), Vec::new());
+        let (mut have, mut want) = (current.into_iter().peekable(), wanted.iter().peekable());
+        loop {
+            match (have.peek(), want.peek()) {
+                (Some(h), Some(w)) => match h.as_str().cmp(w.as_str()) {
+                    std::cmp::Ordering::Less => removed.extend(have.next()),
+                    std::cmp::Ordering::Greater => added.extend(want.next().map(String::as_str)),
+                    std::cmp::Ordering::Equal => {
+                        have.next();
+                        want.next();
+                    }
+                },
+                (Some(_), None) => removed.extend(have.next()),
+                (None, Some(_)) => added.extend(want.next().map(String::as_str)),
+                (None, None) => return MemberChange { added, removed },
+            }
+        }
+    }
 }
 
 /// Refuse a Group that names itself as a member.
@@ -244,13 +293,13 @@ pub(super) fn check_not_self_member(group_id: &str, doc: &Value) -> Result<()> {
     Ok(())
 }
 
-/// `Invalid`, naming them, if any member does not exist (as a User or Group).
-fn check_members_exist(tx: &Connection, doc: &Value) -> Result<()> {
+/// `Invalid`, naming them, if any of `members` does not exist (as a User or Group).
+fn check_members_exist(tx: &Connection, members: &[&str]) -> Result<()> {
     let mut stmt =
         tx.prepare_cached("SELECT EXISTS(SELECT 1 FROM scim_resources WHERE id = ?1)")?;
     let mut missing = Vec::new();
-    for m in member_ids(doc) {
-        let exists: bool = stmt.query_row([&m], |r| r.get(0))?;
+    for &m in members {
+        let exists: bool = stmt.query_row([m], |r| r.get(0))?;
         if !exists {
             missing.push(m);
         }
@@ -333,9 +382,6 @@ pub(super) fn insert(
     doc: &Value,
     now: &str,
 ) -> Result<ScimRecord> {
-    if resource_type == "Group" {
-        check_members_exist(tx, doc)?;
-    }
     let c = Columns::of(resource_type, doc);
     check_user_name_free(tx, id, &c)?;
     tx.prepare_cached(
@@ -347,7 +393,7 @@ pub(super) fn insert(
     .execute(&write_params(&id, &resource_type, &c, &doc.to_string().as_str(), &now)[..])
     .map_err(|e| uniqueness(e, resource_type, doc))?;
     if resource_type == "Group" {
-        set_members(tx, id, doc)?;
+        set_members(tx, id, doc, true)?;
     }
     // Not read back: that read was a B-tree descent and a parse of the document inside the
     // group commit, for each create.
@@ -390,7 +436,6 @@ pub(super) fn replace_at_version(
 ) -> Result<Option<ScimRecord>> {
     if resource_type == "Group" {
         check_not_self_member(id, doc)?;
-        check_members_exist(tx, doc)?;
     }
     let c = Columns::of(resource_type, doc);
     let doc_text = doc.to_string();
@@ -436,7 +481,7 @@ pub(super) fn replace_at_version(
         }
     };
     if resource_type == "Group" {
-        set_members(tx, id, doc)?;
+        set_members(tx, id, doc, false)?;
     }
     ScimRecord::updated(resource_type, id, doc, now, version, returned).map(Some)
 }
@@ -796,5 +841,104 @@ mod tests {
                 "{filter}: {plan}"
             );
         }
+    }
+}
+
+/// Group membership rows: what a Group's write changes.
+#[cfg(test)]
+mod membership_tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: &str = "2026-01-01T00:00:00.000Z";
+
+    fn ids(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_member_change_is_the_difference_of_the_two_sets() {
+        let wanted = ids(&["a", "c", "d", "f"]);
+        let change = MemberChange::of(ids(&["e", "a", "b", "d"]), &wanted);
+        assert_eq!(change.added, ["c", "f"]);
+        assert_eq!(change.removed, ["b", "e"]);
+        let change = MemberChange::of(Vec::new(), &wanted);
+        assert_eq!(change.added, ["a", "c", "d", "f"]);
+        assert!(change.removed.is_empty());
+        let change = MemberChange::of(ids(&["d", "c", "a", "f"]), &wanted);
+        assert!(change.added.is_empty() && change.removed.is_empty());
+        let change = MemberChange::of(ids(&["x"]), &[]);
+        assert!(change.added.is_empty());
+        assert_eq!(change.removed, ["x"]);
+    }
+
+    /// A group of 2,000 with members as `n` names them.
+    fn group(members: impl Iterator<Item = usize>) -> Value {
+        let members: Vec<Value> = members.map(|i| json!({"value": format!("u{i}")})).collect();
+        json!({"displayName": "big", "members": members})
+    }
+
+    /// Rows changed by replacing group `g` (at `version`) with `doc`, and its membership
+    /// rows afterwards.
+    fn replace(store: &Store, version: i64, doc: &Value) -> (u64, Vec<String>) {
+        store
+            .write(|tx| {
+                let before = tx.total_changes();
+                replace_at_version(tx, "Group", "g", version, doc, NOW)?.expect("at version");
+                let changed = tx.total_changes() - before;
+                let mut stmt = tx.prepare(
+                    "SELECT member_id FROM scim_group_members WHERE group_id = 'g' \
+                     ORDER BY member_id",
+                )?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                Ok((changed, rows.collect::<rusqlite::Result<_>>()?))
+            })
+            .unwrap()
+    }
+
+    /// Adding or removing one member of a group writes the document and that member's row,
+    /// not every row (adding one to 49,000 took 0.4 s in the write lock when it did).
+    #[test]
+    fn a_membership_change_writes_only_the_rows_that_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_or_create(dir.path().join("s.db")).unwrap();
+        for i in 0..2_002 {
+            let doc = json!({"userName": format!("user{i}")});
+            store
+                .insert_scim("User", &format!("u{i}"), &doc, NOW)
+                .unwrap();
+        }
+        store
+            .insert_scim("Group", "g", &group(0..2_000), NOW)
+            .unwrap();
+        let expect = |range: std::ops::Range<usize>, without: usize| -> Vec<String> {
+            let mut v: Vec<String> = (range.filter(|&i| i != without))
+                .map(|i| format!("u{i}"))
+                .collect();
+            v.sort();
+            v
+        };
+
+        // One added: the document and one row.
+        let (changed, rows) = replace(&store, 1, &group(0..2_001));
+        assert_eq!(changed, 2);
+        assert_eq!(rows, expect(0..2_001, usize::MAX));
+
+        // One removed and one added: the document and two rows.
+        let (changed, rows) = replace(&store, 2, &group((1..2_002).rev()));
+        assert_eq!(changed, 3);
+        assert_eq!(rows, expect(1..2_002, usize::MAX));
+
+        // A member that does not exist: refused, naming it alone, and nothing written.
+        let err = store
+            .write(|tx| replace_at_version(tx, "Group", "g", 3, &group(1..2_003), NOW))
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Invalid(m) if m == "members do not exist: u2002"),
+            "{err:?}"
+        );
+        let (changed, rows) = replace(&store, 3, &group((1..2_002).filter(|&i| i != 7)));
+        assert_eq!(changed, 2, "the refused write left nothing behind");
+        assert_eq!(rows, expect(1..2_002, 7));
     }
 }

@@ -229,6 +229,118 @@ fn groups_and_membership() {
     assert!(g.body.get("members").is_none(), "{}", g.body);
 }
 
+/// A Group's write changes only the membership rows that differ, and is prepared outside
+/// the write lock then written only at the version it was prepared from: each PATCH and
+/// PUT must leave exactly the members it names, in the Group and in each User's `groups`,
+/// also when several clients change one Group at once.
+#[test]
+fn group_membership_follows_each_change() {
+    let (_s, _server, scim) = scim_setup();
+    let ids: Vec<String> = (0..8)
+        .map(|i| {
+            new_user(&scim, &format!("member{i}"))["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let member = |i: usize| json!({"value": ids[i]});
+    let r = scim.post(
+        "/Groups",
+        json!({"schemas": [GROUP], "displayName": "Crew", "members": [member(0), member(1), member(2)]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let gid = r.body["id"].as_str().unwrap().to_string();
+    let group_path = format!("/Groups/{gid}");
+    // Who the store says is a member: the Users whose `groups` name the Group.
+    let in_group = || -> Vec<usize> {
+        (0..ids.len())
+            .filter(|&i| {
+                let u = scim.get(&format!("/Users/{}", ids[i]));
+                assert_eq!(u.status, 200, "{}", u.body);
+                let groups = u.body["groups"].as_array().cloned().unwrap_or_default();
+                groups.iter().any(|g| g["value"] == gid.as_str())
+            })
+            .collect()
+    };
+    let members_of = |body: &Value| -> Vec<usize> {
+        let mut m: Vec<usize> = (body["members"].as_array().cloned().unwrap_or_default())
+            .iter()
+            .map(|v| ids.iter().position(|id| v["value"] == id.as_str()).unwrap())
+            .collect();
+        m.sort();
+        m
+    };
+    assert_eq!(in_group(), [0, 1, 2]);
+
+    // One request adding one member and removing another.
+    let r = scim.patch(
+        &group_path,
+        json!({"schemas": [PATCH_OP], "Operations": [
+            {"op": "add", "path": "members", "value": [member(3)]},
+            {"op": "remove", "path": format!("members[value eq \"{}\"]", ids[1])}]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(members_of(&r.body), [0, 2, 3]);
+    assert_eq!(in_group(), [0, 2, 3]);
+
+    // A member that does not exist: 400 naming it, and nothing changes.
+    let before = scim.get(&group_path);
+    let r = scim.patch(
+        &group_path,
+        json!({"schemas": [PATCH_OP], "Operations": [
+            {"op": "add", "path": "members", "value": [member(4), {"value": "no-such-id"}]}]}),
+    );
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("no-such-id"),
+        "{}",
+        r.body
+    );
+    assert_eq!(scim.get(&group_path).body, before.body);
+    assert_eq!(in_group(), [0, 2, 3]);
+
+    // A PUT naming other members replaces them all.
+    let r = scim.put(
+        &group_path,
+        json!({"schemas": [GROUP], "displayName": "Crew", "members": [member(3), member(5)]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(in_group(), [3, 5]);
+    // A stale If-Match is refused.
+    let r = scim.send(
+        "PATCH",
+        &group_path,
+        Some(&json!({"schemas": [PATCH_OP], "Operations": [
+            {"op": "add", "path": "members", "value": [member(6)]}]})),
+        &[("If-Match", "W/\"1\"")],
+    );
+    assert_scim_error(&r, 412, None);
+
+    // Six clients at once, each adding one member: every addition lands (a write
+    // prepared from a version another write replaced meanwhile is prepared again).
+    std::thread::scope(|s| {
+        for i in [0, 1, 2, 4, 6, 7] {
+            let (scim, path, member) = (&scim, &group_path, member(i));
+            s.spawn(move || {
+                let r = scim.patch(
+                    path,
+                    json!({"schemas": [PATCH_OP], "Operations": [
+                        {"op": "add", "path": "members", "value": [member]}]}),
+                );
+                assert_eq!(r.status, 200, "{}", r.body);
+            });
+        }
+    });
+    let g = scim.get(&group_path);
+    assert_eq!(members_of(&g.body), [0, 1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(
+        g.body["meta"]["version"], "W/\"9\"",
+        "one version per write"
+    );
+    assert_eq!(in_group(), [0, 1, 2, 3, 4, 5, 6, 7]);
+}
+
 #[test]
 fn discovery_endpoints() {
     let (_s, server, scim) = scim_setup();

@@ -22,8 +22,8 @@ use crate::scim::attr::{AttributeResolver, ResolvedPath};
 use crate::scim::filter::{CompValue, Filter, is_indexed_equality};
 use crate::scim::value::{fold, folds_case};
 use crate::store::scim::{
-    Columns, ScimQuery, ScimRecord, check_not_self_member, check_version, groups_of, member_ids,
-    str_field, user_name_taken,
+    Columns, MemberChange, ScimQuery, ScimRecord, check_not_self_member, check_version, groups_of,
+    member_ids, str_field, user_name_taken,
 };
 use crate::store::{Result, StoreError};
 
@@ -129,22 +129,42 @@ fn get_record(
     .transpose()
 }
 
-fn set_members(tx: &mut Tx<'_, '_>, group_id: &str, doc: &Value) -> Result<()> {
-    tx.execute(
-        "DELETE FROM scim_group_members WHERE group_id = $1",
-        &[&group_id],
-    )?;
-    let members = member_ids(doc);
-    tx.execute(
-        "INSERT INTO scim_group_members (group_id, member_id) \
-         SELECT $1, m FROM unnest($2::text[]) AS m ON CONFLICT DO NOTHING",
-        &[&group_id, &members],
-    )?;
+/// Bring group `group_id`'s membership rows to the members `doc` names, writing only the
+/// rows that change (as on SQLite: `store::scim::set_members`). `Invalid`, naming them, if
+/// a member added does not exist.
+fn set_members(tx: &mut Tx<'_, '_>, group_id: &str, doc: &Value, created: bool) -> Result<()> {
+    let wanted = member_ids(doc);
+    let current: Vec<String> = if created {
+        Vec::new()
+    } else {
+        tx.query(
+            "SELECT member_id FROM scim_group_members WHERE group_id = $1",
+            &[&group_id],
+        )?
+        .iter()
+        .map(|r| get(r, 0))
+        .collect::<Result<_>>()?
+    };
+    let change = MemberChange::of(current, &wanted);
+    check_members_exist(tx, &change.added)?;
+    if !change.removed.is_empty() {
+        tx.execute(
+            "DELETE FROM scim_group_members WHERE group_id = $1 AND member_id = ANY($2)",
+            &[&group_id, &change.removed],
+        )?;
+    }
+    if !change.added.is_empty() {
+        tx.execute(
+            "INSERT INTO scim_group_members (group_id, member_id) \
+             SELECT $1, m FROM unnest($2::text[]) AS m ON CONFLICT DO NOTHING",
+            &[&group_id, &change.added],
+        )?;
+    }
     Ok(())
 }
 
-fn check_members_exist(tx: &mut Tx<'_, '_>, doc: &Value) -> Result<()> {
-    let members = member_ids(doc);
+/// `Invalid`, naming them, if any of `members` does not exist (as a User or Group).
+fn check_members_exist(tx: &mut Tx<'_, '_>, members: &[&str]) -> Result<()> {
     if members.is_empty() {
         return Ok(());
     }
@@ -175,9 +195,6 @@ pub(crate) fn insert(
     doc: &Value,
     now: &str,
 ) -> Result<ScimRecord> {
-    if resource_type == "Group" {
-        check_members_exist(tx, doc)?;
-    }
     let c = Columns::of(resource_type, doc);
     let doc_text = doc.to_string();
     // One statement: inserted only while the userName is free (`user_name_free!`).
@@ -198,7 +215,7 @@ pub(crate) fn insert(
         return Err(user_name_taken(c.user_name.unwrap_or_default()));
     }
     if resource_type == "Group" {
-        set_members(tx, id, doc)?;
+        set_members(tx, id, doc, true)?;
     }
     // Not read back: one round trip fewer inside the transaction.
     Ok(ScimRecord::inserted(resource_type, id, doc, now))
@@ -216,7 +233,6 @@ pub(crate) fn replace_at_version(
 ) -> Result<Option<ScimRecord>> {
     if resource_type == "Group" {
         check_not_self_member(id, doc)?;
-        check_members_exist(tx, doc)?;
     }
     let c = Columns::of(resource_type, doc);
     let doc_text = doc.to_string();
@@ -245,7 +261,7 @@ pub(crate) fn replace_at_version(
         return Ok(None);
     };
     if resource_type == "Group" {
-        set_members(tx, id, doc)?;
+        set_members(tx, id, doc, false)?;
     }
     ScimRecord::updated(
         resource_type,
