@@ -637,4 +637,35 @@ fn values_the_stores_cannot_index_or_hold_are_refused_alike() {
         scim.get("/Users?filter=userName%20eq%20%22nul%22").body["totalResults"],
         0
     );
+
+    // PATCHes, each under the body limit, cannot grow a User past 1 MiB of text.
+    let r = scim.post("/Users", json!({"schemas": [USER], "userName": "grow"}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let path = format!("/Users/{}", r.body["id"].as_str().unwrap());
+    let add = |from: usize, n: usize| {
+        let emails: Vec<_> = (from..from + n)
+            .map(|i| json!({"value": format!("{i:08}{}@example.com", "m".repeat(80))}))
+            .collect();
+        scim.patch(
+            &path,
+            json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "emails", "value": emails}]}),
+        )
+    };
+    // 8,000 values of 100 bytes: about 840 kB of text.
+    let r = add(0, 8_000);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let grown = scim.get(&path).body;
+    // 2,000 more would make it about 1,050 kB.
+    let r = add(8_000, 2_000);
+    crate::support::assert_scim_error(&r, 400, Some("invalidValue"));
+    let detail = r.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("a User may hold at most 1048576 bytes of text"),
+        "{detail}"
+    );
+    assert_eq!(scim.get(&path).body, grown, "nothing written");
+    // 1,000 more fit.
+    let r = add(8_000, 1_000);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["emails"].as_array().unwrap().len(), 9_000);
 }

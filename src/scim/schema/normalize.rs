@@ -5,8 +5,8 @@
 
 use serde_json::{Map, Value};
 
-use super::SchemaError;
 use super::resolve::{ResourceResolver, Scope, get_ci, label};
+use super::{ResourceKind, SchemaError};
 use crate::scim::attr::{AttrInfo, AttrType, Mutability};
 use crate::scim::value::{self, ValueError, Write};
 
@@ -76,7 +76,7 @@ impl ResourceResolver<'_> {
             }
         }
         self.check_required(&out, &schemas)?;
-        check_storable(&out)?;
+        check_storable(self.kind, &out)?;
         out.insert(
             "schemas".to_string(),
             Value::Array(schemas.into_iter().map(Value::from).collect()),
@@ -324,10 +324,17 @@ fn check_present(value: Option<&Value>, attr_label: &str) -> Result<(), SchemaEr
 /// Okta's longest user names, and leaves room for the case fold that is indexed too.
 pub const MAX_INDEXED_BYTES: usize = 1024;
 
+/// The most text a User may hold: the bytes (UTF-8) of its strings, attribute names
+/// included. The request body limit bounds one request, but PATCHes could grow a User
+/// without end, each read, patched and rewritten whole by the next write. 1 MiB is the
+/// default body limit: no User larger than a POST could create. A Group is not capped:
+/// its members must exist, so the directory bounds it.
+pub const MAX_USER_TEXT_BYTES: usize = 1 << 20;
+
 /// Refuse what the stores cannot index or keep alike: an indexed attribute over
-/// [`MAX_INDEXED_BYTES`], and U+0000 in any string (PostgreSQL's text cannot hold it, so
-/// SQLite stored what PostgreSQL refused).
-fn check_storable(doc: &Map<String, Value>) -> Result<(), SchemaError> {
+/// [`MAX_INDEXED_BYTES`], U+0000 in any string (PostgreSQL's text cannot hold it, so
+/// SQLite stored what PostgreSQL refused), and a User over [`MAX_USER_TEXT_BYTES`].
+fn check_storable(kind: ResourceKind, doc: &Map<String, Value>) -> Result<(), SchemaError> {
     for name in ["userName", "externalId", "displayName"] {
         if let Some(Value::String(s)) = doc.get(name)
             && s.len() > MAX_INDEXED_BYTES
@@ -338,18 +345,30 @@ fn check_storable(doc: &Map<String, Value>) -> Result<(), SchemaError> {
             )));
         }
     }
-    fn has_nul(v: &Value) -> bool {
+    /// The bytes of `v`'s strings and names, or `None` if one holds U+0000.
+    fn text(v: &Value) -> Option<usize> {
         match v {
-            Value::String(s) => s.contains('\0'),
-            Value::Array(items) => items.iter().any(has_nul),
-            Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-            _ => false,
+            Value::String(s) => (!s.contains('\0')).then_some(s.len()),
+            Value::Array(items) => items.iter().map(text).sum(),
+            Value::Object(m) => fields(m),
+            _ => Some(0),
         }
     }
-    if doc.iter().any(|(k, v)| k.contains('\0') || has_nul(v)) {
+    fn fields(m: &Map<String, Value>) -> Option<usize> {
+        m.iter()
+            .map(|(k, v)| Some((!k.contains('\0')).then_some(k.len())? + text(v)?))
+            .sum()
+    }
+    let Some(bytes) = fields(doc) else {
         return Err(SchemaError::InvalidValue(
             "a value holds the character U+0000, which cannot be stored".into(),
         ));
+    };
+    if kind == ResourceKind::User && bytes > MAX_USER_TEXT_BYTES {
+        return Err(SchemaError::InvalidValue(format!(
+            "a User may hold at most {MAX_USER_TEXT_BYTES} bytes of text (its strings and \
+             attribute names); this one would hold {bytes}: remove values first"
+        )));
     }
     Ok(())
 }
