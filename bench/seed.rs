@@ -5,6 +5,7 @@
 //!
 //! Usage: seed tokens DB N        N access tokens over 5 clients, expiries spread over 2 years
 //!        seed users DB N         N SCIM users named user000000…
+//!        seed group DB N         a SCIM Group of the first N of those users; print its id
 //!        seed token DB           register a client and print a fresh read+write token
 //!        seed client DB          register a client_credentials client; print `ID SECRET`
 //!        seed batches DB N SIZE  time inserting N tokens in transactions of SIZE (the
@@ -47,7 +48,7 @@ fn register(admin: &Admin<'_>, name: &str) -> (String, String) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage =
-        "usage: seed tokens|users|expired DB N | seed token|client DB | seed batches DB N SIZE";
+        "usage: seed tokens|users|group|expired DB N | seed token|client DB | seed batches DB N SIZE";
     let what = args.get(1).expect(usage);
     // A file, or a postgres:// URL (bench/pg.sh).
     let db = Location::parse(args.get(2).expect(usage)).expect("a store location");
@@ -158,6 +159,23 @@ fn main() {
                     )
                     .expect("insert user");
             }
+        }
+        "group" => {
+            let n: usize = args.get(3).expect(usage).parse().expect("N");
+            let members: Vec<_> = (0..n)
+                .map(|i| json!({"value": format!("00000000-0000-4000-8000-{i:012}")}))
+                .collect();
+            let doc = json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": format!("bench group of {n}"),
+                "members": members
+            });
+            let id = "00000000-0000-4000-9000-000000000000";
+            let stamp = "2026-01-01T00:00:00.000Z";
+            store
+                .insert_scim("Group", id, &doc, stamp)
+                .expect("insert group");
+            println!("{id}");
         }
         _ => panic!("{usage}"),
     }

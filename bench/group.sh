@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# A large Group's one-member changes, and what they cost everyone else: a store of USERS
+# Users and a Group of MEMBERS of them. For each binary given (default: this tree's
+# release build), on a fresh copy of that store: tokens are requested at TOKEN_RATE a
+# second (open loop, bench/rate.rs, 4 connections) while one client adds one member to
+# the Group and removes it again, one PATCH after the other, for DUR seconds. Prints the
+# PATCHes' median and max, and the tokens' p50, p99 and max (from when each was due).
+# Every answer is checked: each PATCH is a 200 whose Group holds (or no longer holds) the
+# member; each token answer a 200 with an access token. Any failure fails the run.
+# Server pinned to core 0; the token load and the PATCH client to core 1.
+# Usage: bash bench/group.sh [BIN …]   (env: MEMBERS=49000, USERS=50000, DUR=5, TOKEN_RATE=500)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MEMBERS=${MEMBERS:-49000}
+USERS=${USERS:-50000}
+DUR=${DUR:-5}
+TOKEN_RATE=${TOKEN_RATE:-500}
+R=${CARGO_TARGET_DIR:-$PWD/target}/release
+cargo build --release --quiet -j 1 --bin scimgate --example seed --example rate
+BINS=("$@")
+[ ${#BINS[@]} -gt 0 ] || BINS=("$R/scimgate")
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_workdir
+[ "$USERS" -gt "$MEMBERS" ] || { echo "USERS must exceed MEMBERS (the PATCHes add users not yet in the group)"; exit 1; }
+
+"$R/examples/seed" users "$WORK/seed.db" "$USERS"
+GROUP=$("$R/examples/seed" group "$WORK/seed.db" "$MEMBERS")
+TOKEN=$("$R/examples/seed" token "$WORK/seed.db")
+read -r CLIENT_ID CLIENT_SECRET < <("$R/examples/seed" client "$WORK/seed.db")
+BASIC="Authorization: Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
+echo "A Group of $MEMBERS members among $USERS Users; tokens at $TOKEN_RATE/s meanwhile; ${DUR} s a binary"
+
+FAILED=0
+for bin in "${BINS[@]}"; do
+  # The seed's last writes may still be in its WAL: copy it too.
+  rm -f "$WORK"/run.db*
+  for f in "$WORK"/seed.db*; do cp "$f" "$WORK/run.db${f#"$WORK/seed.db"}"; done
+  start_server "$(realpath "$bin")" "$WORK/run.db" SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0
+  taskset -c 1 "$R/examples/rate" "http://127.0.0.1:$PORT/oauth2/token" "$TOKEN_RATE" $((DUR + 1)) \
+    -c 4 -X POST -H "$BASIC" -H 'Content-Type: application/x-www-form-urlencoded' \
+    -d grant_type=client_credentials --expect access_token >"$WORK/tokens.txt" &
+  TOKENS=$!
+  sleep 0.5
+  patches=$(taskset -c 1 python3 - "$PORT" "$GROUP" "$TOKEN" "$MEMBERS" "$USERS" "$DUR" <<'PY'
+import http.client, json, sys, time
+port, group, token = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+members, users, dur = int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+conn = http.client.HTTPConnection("127.0.0.1", port)
+headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+times, k, end = [], 0, time.time() + dur
+while time.time() < end:
+    user = f"00000000-0000-4000-8000-{members + k % (users - members):012d}"
+    k += 1
+    for op, present in (({"op": "add", "path": "members", "value": [{"value": user}]}, True),
+                        ({"op": "remove", "path": f'members[value eq "{user}"]'}, False)):
+        body = json.dumps({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                           "Operations": [op]})
+        started = time.perf_counter()
+        conn.request("PATCH", f"/scim/v2/Groups/{group}", body, headers)
+        reply = conn.getresponse()
+        answer = reply.read()
+        times.append(time.perf_counter() - started)
+        if reply.status != 200 or (f'"{user}"'.encode() in answer) != present:
+            sys.exit(f"PATCH {op['op']} of {user}: {reply.status} {answer[:200]!r}")
+times.sort()
+print(f"{len(times)} PATCHes: median {times[len(times) // 2] * 1000:.1f} ms, max {times[-1] * 1000:.1f} ms")
+PY
+  ) || FAILED=1
+  wait "$TOKENS" || FAILED=1
+  stop_server
+  echo "$bin"
+  echo "  one-member PATCH of the Group: $patches"
+  echo "  tokens meanwhile:              $(cat "$WORK/tokens.txt")"
+done
+[ "$FAILED" = 0 ] || { echo "FAILED: an answer was wrong (see above)"; exit 1; }
