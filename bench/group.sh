@@ -29,7 +29,7 @@ GROUP=$("$R/examples/seed" group "$WORK/seed.db" "$MEMBERS")
 TOKEN=$("$R/examples/seed" token "$WORK/seed.db")
 read -r CLIENT_ID CLIENT_SECRET < <("$R/examples/seed" client "$WORK/seed.db")
 BASIC="Authorization: Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
-echo "A Group of $MEMBERS members among $USERS Users; tokens at $TOKEN_RATE/s meanwhile; ${DUR} s a binary"
+echo "A Group of $MEMBERS members among $USERS Users; tokens at $TOKEN_RATE/s meanwhile; ${DUR} s for each kind of write"
 
 FAILED=0
 for bin in "${BINS[@]}"; do
@@ -37,40 +37,54 @@ for bin in "${BINS[@]}"; do
   rm -f "$WORK"/run.db*
   for f in "$WORK"/seed.db*; do cp "$f" "$WORK/run.db${f#"$WORK/seed.db"}"; done
   start_server "$(realpath "$bin")" "$WORK/run.db" SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0
-  taskset -c 1 "$R/examples/rate" "http://127.0.0.1:$PORT/oauth2/token" "$TOKEN_RATE" $((DUR + 1)) \
-    -c 4 -X POST -H "$BASIC" -H 'Content-Type: application/x-www-form-urlencoded' \
-    -d grant_type=client_credentials --expect access_token >"$WORK/tokens.txt" &
-  TOKENS=$!
-  sleep 0.5
-  patches=$(taskset -c 1 python3 - "$PORT" "$GROUP" "$TOKEN" "$MEMBERS" "$USERS" "$DUR" <<'PY'
+  echo "$bin"
+  for what in patch delete; do
+    taskset -c 1 "$R/examples/rate" "http://127.0.0.1:$PORT/oauth2/token" "$TOKEN_RATE" $((DUR + 1)) \
+      -c 4 -X POST -H "$BASIC" -H 'Content-Type: application/x-www-form-urlencoded' \
+      -d grant_type=client_credentials --expect access_token >"$WORK/tokens.txt" &
+    TOKENS=$!
+    sleep 0.5
+    writes=$(taskset -c 1 python3 - "$PORT" "$GROUP" "$TOKEN" "$MEMBERS" "$USERS" "$DUR" "$what" <<'PY'
 import http.client, json, sys, time
 port, group, token = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-members, users, dur = int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+members, users, dur, what = int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), sys.argv[7]
 conn = http.client.HTTPConnection("127.0.0.1", port)
 headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+user = lambda i: f"00000000-0000-4000-8000-{i:012d}"
 times, k, end = [], 0, time.time() + dur
+def timed(method, path, body=None):
+    started = time.perf_counter()
+    conn.request(method, path, body, headers)
+    reply = conn.getresponse()
+    answer = reply.read()
+    times.append(time.perf_counter() - started)
+    return reply.status, answer
 while time.time() < end:
-    user = f"00000000-0000-4000-8000-{members + k % (users - members):012d}"
+    if what == "delete":
+        # Members of the Group, from the first.
+        status, answer = timed("DELETE", f"/scim/v2/Users/{user(k)}")
+        k += 1
+        if status != 204:
+            sys.exit(f"DELETE of {user(k - 1)}: {status} {answer[:200]!r}")
+        continue
+    u = user(members + k % (users - members))
     k += 1
-    for op, present in (({"op": "add", "path": "members", "value": [{"value": user}]}, True),
-                        ({"op": "remove", "path": f'members[value eq "{user}"]'}, False)):
+    for op, present in (({"op": "add", "path": "members", "value": [{"value": u}]}, True),
+                        ({"op": "remove", "path": f'members[value eq "{u}"]'}, False)):
         body = json.dumps({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                            "Operations": [op]})
-        started = time.perf_counter()
-        conn.request("PATCH", f"/scim/v2/Groups/{group}", body, headers)
-        reply = conn.getresponse()
-        answer = reply.read()
-        times.append(time.perf_counter() - started)
-        if reply.status != 200 or (f'"{user}"'.encode() in answer) != present:
-            sys.exit(f"PATCH {op['op']} of {user}: {reply.status} {answer[:200]!r}")
+        status, answer = timed("PATCH", f"/scim/v2/Groups/{group}", body)
+        if status != 200 or (f'"{u}"'.encode() in answer) != present:
+            sys.exit(f"PATCH {op['op']} of {u}: {status} {answer[:200]!r}")
 times.sort()
-print(f"{len(times)} PATCHes: median {times[len(times) // 2] * 1000:.1f} ms, max {times[-1] * 1000:.1f} ms")
+name = "DELETEs of a member" if what == "delete" else "one-member PATCHes"
+print(f"{len(times)} {name}: median {times[len(times) // 2] * 1000:.1f} ms, max {times[-1] * 1000:.1f} ms")
 PY
-  ) || FAILED=1
-  wait "$TOKENS" || FAILED=1
+    ) || FAILED=1
+    wait "$TOKENS" || FAILED=1
+    echo "  $writes"
+    echo "    tokens meanwhile: $(cat "$WORK/tokens.txt")"
+  done
   stop_server
-  echo "$bin"
-  echo "  one-member PATCH of the Group: $patches"
-  echo "  tokens meanwhile:              $(cat "$WORK/tokens.txt")"
 done
 [ "$FAILED" = 0 ] || { echo "FAILED: an answer was wrong (see above)"; exit 1; }

@@ -47,8 +47,7 @@ fn register(admin: &Admin<'_>, name: &str) -> (String, String) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage =
-        "usage: seed tokens|users|group|expired DB N | seed token|client DB | seed batches DB N SIZE";
+    let usage = "usage: seed tokens|users|group|expired DB N | seed token|client DB | seed batches DB N SIZE";
     let what = args.get(1).expect(usage);
     // A file, or a postgres:// URL (bench/pg.sh).
     let db = Location::parse(args.get(2).expect(usage)).expect("a store location");

@@ -19,6 +19,11 @@ use super::schema::{ResourceKind, SchemaRegistry, WriteMode};
 use crate::store::{ScimQuery, ScimRecord, Store, StoreError};
 use crate::time::Timestamp;
 
+/// How often a delete reads the Groups its resource leaves again, when another write
+/// changed one of them between that read and the delete, before it reads them in the
+/// write transaction itself.
+const DELETE_ATTEMPTS: usize = 3;
+
 /// The most resources one page returns (published in ServiceProviderConfig).
 pub const MAX_RESULTS: usize = 200;
 /// The ListResponse message schema.
@@ -610,11 +615,35 @@ impl Scim<'_> {
         {
             self.visible(kind, &rec)?;
         }
-        let result = self
-            .store
-            .delete_scim(kind.name(), id, if_match, &rfc3339_millis(self.now));
+        let now = rfc3339_millis(self.now);
+        let result = self.delete_from_groups(kind, id, if_match, &now);
         self.changed(kind, id, true);
         Ok(result?)
+    }
+
+    /// The delete's write. The Groups the resource leaves are read and rewritten without
+    /// it outside the write lock ([`Store::groups_without`]), and written only if they are
+    /// still at the versions read; after [`DELETE_ATTEMPTS`] lost races, in the write
+    /// transaction.
+    fn delete_from_groups(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<&[i64]>,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        for _ in 0..DELETE_ATTEMPTS {
+            let leaving = self.store.groups_without(id)?;
+            if self
+                .store
+                .delete_scim(kind.name(), id, if_match, now, Some(&leaving))?
+            {
+                return Ok(());
+            }
+        }
+        self.store
+            .delete_scim(kind.name(), id, if_match, now, None)
+            .map(drop)
     }
 
     /// GET on the collection or POST .search: a ListResponse. `kinds` has one entry for a

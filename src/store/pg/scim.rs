@@ -22,8 +22,8 @@ use crate::scim::attr::{AttributeResolver, ResolvedPath};
 use crate::scim::filter::{CompValue, Filter, is_indexed_equality};
 use crate::scim::value::{fold, folds_case};
 use crate::store::scim::{
-    Columns, MemberChange, ScimQuery, ScimRecord, check_not_self_member, check_version, groups_of,
-    member_ids, str_field, user_name_taken,
+    Columns, GroupWithout, MemberChange, ScimQuery, ScimRecord, check_not_self_member,
+    check_version, check_version_number, groups_of, member_ids, str_field, user_name_taken,
 };
 use crate::store::{Result, StoreError};
 
@@ -185,6 +185,23 @@ fn check_members_exist(tx: &mut Tx<'_, '_>, members: &[&str]) -> Result<()> {
             missing.join(", ")
         )))
     }
+}
+
+/// Each Group `member_id` is in, without it (see `store::scim::GroupWithout`).
+fn groups_without(
+    db: &mut Db<'_, impl GenericClient>,
+    member_id: &str,
+) -> Result<Vec<GroupWithout>> {
+    db.query(
+        &format!(
+            "SELECT {COLUMNS} FROM scim_resources WHERE resource_type = 'Group' AND id IN \
+             (SELECT group_id FROM scim_group_members WHERE member_id = $1)"
+        ),
+        &[&member_id],
+    )?
+    .iter()
+    .map(|r| Ok(GroupWithout::of(row_to_record(r)?, member_id)))
+    .collect()
 }
 
 /// Insert a new resource in the caller's transaction (see `store::scim::insert`).
@@ -431,48 +448,62 @@ impl Postgres {
         })
     }
 
+    pub fn groups_without(&self, member_id: &str) -> Result<Vec<GroupWithout>> {
+        self.read(|db| groups_without(db, member_id))
+    }
+
     pub fn delete_scim(
         &self,
         resource_type: &str,
         id: &str,
         expected_version: Option<&[i64]>,
         now: &str,
-    ) -> Result<()> {
+        leaving: Option<&[GroupWithout]>,
+    ) -> Result<bool> {
         self.write(|tx| {
-            let current = get_record(tx, resource_type, id)?
-                .ok_or_else(|| StoreError::NotFound(format!("{resource_type} {id}")))?;
-            check_version(&current, expected_version)?;
-            let groups: Vec<String> = tx
-                .query(
-                    "SELECT group_id FROM scim_group_members WHERE member_id = $1",
-                    &[&id],
-                )?
-                .iter()
-                .map(|r| get(r, 0))
-                .collect::<Result<_>>()?;
-            for g in groups {
-                if let Some(mut group) = get_record(tx, "Group", &g)? {
-                    if let Some(Value::Array(ms)) = group.doc.get_mut("members") {
-                        ms.retain(|m| m.get("value").and_then(Value::as_str) != Some(id));
-                        if ms.is_empty() {
-                            if let Value::Object(o) = &mut group.doc {
-                                o.remove("members");
-                            }
-                        }
+            let version: i64 = match tx.query_opt(
+                "SELECT version FROM scim_resources WHERE id = $1 AND resource_type = $2",
+                &[&id, &resource_type],
+            )? {
+                Some(row) => get(&row, 0)?,
+                None => return Err(StoreError::NotFound(format!("{resource_type} {id}"))),
+            };
+            check_version_number(version, expected_version)?;
+            let read_here;
+            let leaving = match leaving {
+                Some(leaving) => {
+                    let now_in: Vec<(String, i64)> = tx
+                        .query(
+                            "SELECT m.group_id, g.version FROM scim_group_members m \
+                             JOIN scim_resources g ON g.id = m.group_id WHERE m.member_id = $1",
+                            &[&id],
+                        )?
+                        .iter()
+                        .map(|r| Ok((get(r, 0)?, get(r, 1)?)))
+                        .collect::<Result<_>>()?;
+                    if !GroupWithout::still(leaving, now_in) {
+                        return Ok(false);
                     }
-                    tx.execute(
-                        "UPDATE scim_resources SET doc = $2, last_modified = $3, \
-                         version = version + 1 WHERE id = $1",
-                        &[&g, &group.doc.to_string(), &now],
-                    )?;
+                    leaving
                 }
+                None => {
+                    read_here = groups_without(tx, id)?;
+                    &read_here[..]
+                }
+            };
+            for g in leaving {
+                tx.execute(
+                    "UPDATE scim_resources SET doc = $2, last_modified = $3, \
+                     version = version + 1 WHERE id = $1",
+                    &[&g.id, &g.doc_text, &now],
+                )?;
             }
             tx.execute(
                 "DELETE FROM scim_group_members WHERE member_id = $1",
                 &[&id],
             )?;
             tx.execute("DELETE FROM scim_resources WHERE id = $1", &[&id])?;
-            Ok(())
+            Ok(true)
         })
     }
 
