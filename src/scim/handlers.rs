@@ -455,6 +455,16 @@ enum Update {
     Patch,
 }
 
+impl Update {
+    /// The change request `body` asks of a `kind` (a PATCH's operations parsed).
+    fn of(self, kind: ResourceKind, body: &Value) -> Result<service::Update<'_>, ScimError> {
+        match self {
+            Update::Replace => Ok(service::Update::Replace(body)),
+            Update::Patch => service::Update::patch(kind, body),
+        }
+    }
+}
+
 async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -468,7 +478,7 @@ async fn update(
     let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
     let concerned = Concerned::of(&body);
     let id = path.into_inner();
-    let updated = update_in_batch(&state, domains, kind, &id, &body, how, expected).await;
+    let updated = update_in_batch(&state, domains, kind, id, body, how, expected).await;
     let (doc, version) = updated.inspect_err(|_| concerned.note(&req))?;
     Ok(resource_response(
         actix_web::http::StatusCode::OK,
@@ -499,35 +509,32 @@ async fn update_in_batch(
     state: &web::Data<AppState>,
     domains: Option<EmailDomains>,
     kind: ResourceKind,
-    id: &str,
-    body: &Value,
+    id: String,
+    body: Value,
     how: Update,
     expected: Option<Vec<i64>>,
 ) -> Result<(Value, i64), ScimError> {
-    let change = match how {
-        Update::Replace => service::Update::Replace(body),
-        Update::Patch => service::Update::patch(kind, body)?,
-    };
-    let inline = kind == ResourceKind::User
-        && match &change {
+    // Shared with the blocking pool's closures, not copied (a PUT's body may be 1 MiB).
+    let request = Arc::new((id, body, expected));
+    let (id, body, expected) = &*request;
+    // The change, when it is prepared here on the worker.
+    let inline = match kind {
+        ResourceKind::User => Some(how.of(kind, body)?).filter(|c| match c {
             service::Update::Patch { ops, .. } => ops.len() <= INLINE_PATCH_OPERATIONS,
             service::Update::Replace(_) => true,
-        };
-    let shared = (!inline).then(|| Arc::new((id.to_string(), body.clone(), expected.clone())));
+        }),
+        ResourceKind::Group => None,
+    };
     for _ in 0..UPDATE_ATTEMPTS {
-        let prepared = match &shared {
-            None => with_scim_inline(state, domains.clone(), |s| {
-                s.prepare_update(kind, id, &change, expected.as_deref())
+        let prepared = match &inline {
+            Some(change) => with_scim_inline(state, domains.clone(), |s| {
+                s.prepare_update(kind, id, change, expected.as_deref())
             })?,
-            Some(shared) => {
-                let shared = shared.clone();
+            None => {
+                let request = request.clone();
                 with_scim(state, domains.clone(), move |s| {
-                    let (id, body, expected) = &*shared;
-                    let change = match how {
-                        Update::Replace => service::Update::Replace(body),
-                        Update::Patch => service::Update::patch(kind, body)?,
-                    };
-                    s.prepare_update(kind, id, &change, expected.as_deref())
+                    let (id, body, expected) = &*request;
+                    s.prepare_update(kind, id, &how.of(kind, body)?, expected.as_deref())
                 })
                 .await?
             }
@@ -538,7 +545,7 @@ async fn update_in_batch(
                 let written = state
                     .oauth
                     .token_batcher
-                    .replace_scim(kind.name(), id.to_string(), version, doc, now)
+                    .replace_scim(kind.name(), id.clone(), version, doc, now)
                     .await;
                 match written {
                     Ok(Some(rec)) => Ok(rec),
@@ -547,17 +554,20 @@ async fn update_in_batch(
                 }
             }
         };
-        return if inline {
+        return if inline.is_some() {
             with_scim_inline(state, domains, |s| s.written(kind, id, result))
         } else {
-            let id = id.to_string();
+            let id = id.clone();
             with_scim(state, domains, move |s| s.written(kind, &id, result)).await
         };
     }
-    let (id, body) = (id.to_string(), body.clone());
-    with_scim(state, domains, move |s| match how {
-        Update::Replace => s.replace(kind, &id, &body, expected.as_deref()),
-        Update::Patch => s.patch(kind, &id, &body, expected.as_deref()),
+    let request = request.clone();
+    with_scim(state, domains, move |s| {
+        let (id, body, expected) = &*request;
+        match how {
+            Update::Replace => s.replace(kind, id, body, expected.as_deref()),
+            Update::Patch => s.patch(kind, id, body, expected.as_deref()),
+        }
     })
     .await
 }
