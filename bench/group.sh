@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# A large Group's one-member changes, and what they cost everyone else: a store of USERS
+# A large Group's writes and reads, and what they cost everyone else: a store of USERS
 # Users and a Group of MEMBERS of them. For each binary given (default: this tree's
-# release build), on a fresh copy of that store: tokens are requested at TOKEN_RATE a
-# second (open loop, bench/rate.rs, 4 connections) while one client adds one member to
-# the Group and removes it again, one PATCH after the other, for DUR seconds. Prints the
-# PATCHes' median and max, and the tokens' p50, p99 and max (from when each was due).
-# Every answer is checked: each PATCH is a 200 whose Group holds (or no longer holds) the
-# member; each token answer a 200 with an access token. Any failure fails the run.
-# Server pinned to core 0; the token load and the PATCH client to core 1.
+# release build), on a fresh copy of that store, three runs of DUR seconds, each while
+# tokens are requested at TOKEN_RATE a second (open loop, bench/rate.rs, 4 connections):
+#   patch   one client adds one member to the Group and removes it again, PATCH after PATCH;
+#   delete  one client deletes Users that are members of the Group, one after the other;
+#   read    one client reads the Group as Entra ID does (`excludedAttributes=members`).
+# Prints each run's median and max, and the tokens' p50, p99 and max (from when each was
+# due). Every answer is checked: each PATCH is a 200 whose Group holds (or no longer
+# holds) the member, each DELETE a 204, each read a 200 with the Group's displayName and
+# no members, each token answer a 200 with an access token. Any failure fails the run.
+# Server pinned to core 0; the token load and the other client to core 1.
 # Usage: bash bench/group.sh [BIN …]   (env: MEMBERS=49000, USERS=50000, DUR=5, TOKEN_RATE=500)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +32,7 @@ GROUP=$("$R/examples/seed" group "$WORK/seed.db" "$MEMBERS")
 TOKEN=$("$R/examples/seed" token "$WORK/seed.db")
 read -r CLIENT_ID CLIENT_SECRET < <("$R/examples/seed" client "$WORK/seed.db")
 BASIC="Authorization: Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
-echo "A Group of $MEMBERS members among $USERS Users; tokens at $TOKEN_RATE/s meanwhile; ${DUR} s for each kind of write"
+echo "A Group of $MEMBERS members among $USERS Users; tokens at $TOKEN_RATE/s meanwhile; ${DUR} s for each kind of request"
 
 FAILED=0
 for bin in "${BINS[@]}"; do
@@ -38,7 +41,7 @@ for bin in "${BINS[@]}"; do
   for f in "$WORK"/seed.db*; do cp "$f" "$WORK/run.db${f#"$WORK/seed.db"}"; done
   start_server "$(realpath "$bin")" "$WORK/run.db" SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0
   echo "$bin"
-  for what in patch delete; do
+  for what in patch delete read; do
     taskset -c 1 "$R/examples/rate" "http://127.0.0.1:$PORT/oauth2/token" "$TOKEN_RATE" $((DUR + 1)) \
       -c 4 -X POST -H "$BASIC" -H 'Content-Type: application/x-www-form-urlencoded' \
       -d grant_type=client_credentials --expect access_token >"$WORK/tokens.txt" &
@@ -60,6 +63,11 @@ def timed(method, path, body=None):
     times.append(time.perf_counter() - started)
     return reply.status, answer
 while time.time() < end:
+    if what == "read":
+        status, answer = timed("GET", f"/scim/v2/Groups/{group}?excludedAttributes=members")
+        if status != 200 or b'"displayName"' not in answer or b'"members"' in answer:
+            sys.exit(f"GET of the Group: {status} {answer[:200]!r}")
+        continue
     if what == "delete":
         # Members of the Group, from the first.
         status, answer = timed("DELETE", f"/scim/v2/Users/{user(k)}")
@@ -77,7 +85,8 @@ while time.time() < end:
         if status != 200 or (f'"{u}"'.encode() in answer) != present:
             sys.exit(f"PATCH {op['op']} of {u}: {status} {answer[:200]!r}")
 times.sort()
-name = "DELETEs of a member" if what == "delete" else "one-member PATCHes"
+name = {"delete": "DELETEs of a member", "read": "reads without members",
+        "patch": "one-member PATCHes"}[what]
 print(f"{len(times)} {name}: median {times[len(times) // 2] * 1000:.1f} ms, max {times[-1] * 1000:.1f} ms")
 PY
     ) || FAILED=1

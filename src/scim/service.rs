@@ -386,6 +386,20 @@ impl Scim<'_> {
         }
     }
 
+    /// Whether a read shaped by these lists needs a Group's `members` (a long Group's are
+    /// most of its document; Entra ID reads Groups with `excludedAttributes=members`).
+    fn reads_members(
+        &self,
+        kind: ResourceKind,
+        attributes: &[String],
+        excluded: &[String],
+    ) -> bool {
+        kind != ResourceKind::Group
+            || !self
+                .registry
+                .leaves_out(kind, "members", attributes, excluded)
+    }
+
     fn shape(
         &self,
         kind: ResourceKind,
@@ -459,7 +473,11 @@ impl Scim<'_> {
         let read = self.cache.begin();
         let rec = self
             .store
-            .scim(kind.name(), id)?
+            .scim_read(
+                kind.name(),
+                id,
+                self.reads_members(kind, attributes, excluded),
+            )?
             .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.name())))?;
         self.visible(kind, &rec)?;
         let version = rec.version;
@@ -694,6 +712,7 @@ impl Scim<'_> {
                 start_index: skip + 1,
                 count: want,
                 user_name_like: &user_name_like,
+                members: self.reads_members(kind, &p.attributes, &p.excluded),
             })?;
             total += n;
             for mut rec in recs {

@@ -54,6 +54,35 @@ impl ResourceResolver<'_> {
     }
 }
 
+impl ResourceResolver<'_> {
+    /// Whether [`Self::project`] with these lists leaves out core attribute `name` whole,
+    /// wherever it is: then a reader need not read it.
+    pub(super) fn leaves_out(
+        &self,
+        name: &str,
+        attributes: &[String],
+        excluded: &[String],
+    ) -> bool {
+        let Some(info) = self.core_attr(name) else {
+            return true;
+        };
+        match info.returned {
+            Returned::Never => return true,
+            Returned::Always => return false,
+            _ => {}
+        }
+        let include = Selection::parse(self, attributes);
+        if !include.is_empty() {
+            if include.pick(None, &info.name).is_none() {
+                return true;
+            }
+        } else if info.returned == Returned::Request {
+            return true;
+        }
+        Selection::parse(self, excluded).pick(None, &info.name) == Some(Pick::Whole)
+    }
+}
+
 /// How an attribute is picked by an `attributes` / `excludedAttributes` list.
 #[derive(Debug, PartialEq)]
 enum Pick {

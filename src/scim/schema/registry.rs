@@ -304,6 +304,19 @@ impl SchemaRegistry {
     ) -> Value {
         self.resolver(kind).project(doc, attributes, excluded)
     }
+
+    /// Whether [`Self::project`] with these lists leaves a `kind`'s core attribute `name`
+    /// out whole (unknown to the schema, `returned: never`, not among `attributes`, or
+    /// among `excludedAttributes`), so that a reader may skip it.
+    pub fn leaves_out(
+        &self,
+        kind: ResourceKind,
+        name: &str,
+        attributes: &[String],
+        excluded: &[String],
+    ) -> bool {
+        self.resolver(kind).leaves_out(name, attributes, excluded)
+    }
 }
 
 /// Prefixes `base_url` (e.g. `https://idp.example.com/scim/v2`) to every relative

@@ -1519,3 +1519,48 @@ fn never_panics_on_arbitrary_input() {
     }
     assert!(accepted > 50, "generator too hostile: {accepted} accepted");
 }
+
+/// `leaves_out` says exactly when `project` drops a Group's `members` (a reader skips
+/// them then, so a wrong "yes" would lose them from an answer).
+#[test]
+fn leaves_out_agrees_with_the_projection() {
+    let group = json!({
+        "displayName": "Crew",
+        "members": [{"value": "u-1", "display": "Ann", "type": "User"}, {"value": "u-2"}]
+    });
+    const URN: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+    let cases: &[(&[&str], &[&str], bool)] = &[
+        (&[], &[], false),
+        (&[], &["members"], true),
+        (&[], &["MEMBERS"], true),
+        (&[], &["members.display"], false),
+        (&[], &["displayName,members"], true),
+        (
+            &[],
+            &["urn:ietf:params:scim:schemas:core:2.0:Group:members"],
+            true,
+        ),
+        (&["displayName"], &[], true),
+        (&["members"], &[], false),
+        (&["members.value"], &[], false),
+        (&["Members.Display"], &[], false),
+        (&[URN], &[], false),
+        (&["nope"], &[], true),
+        (&["members"], &["members"], true),
+        (&["members.value"], &["members.display"], false),
+    ];
+    for (attributes, excluded, dropped) in cases {
+        let (a, e) = (strings(attributes), strings(excluded));
+        let out = reg().project(ResourceKind::Group, group.clone(), &a, &e);
+        assert_eq!(
+            out.get("members").is_none(),
+            *dropped,
+            "project, attributes={attributes:?} excluded={excluded:?}: {out}"
+        );
+        assert_eq!(
+            reg().leaves_out(ResourceKind::Group, "members", &a, &e),
+            *dropped,
+            "leaves_out, attributes={attributes:?} excluded={excluded:?}"
+        );
+    }
+}

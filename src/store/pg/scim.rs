@@ -23,7 +23,8 @@ use crate::scim::filter::{CompValue, Filter, is_indexed_equality};
 use crate::scim::value::{fold, folds_case};
 use crate::store::scim::{
     Columns, GroupWithout, MemberChange, ScimQuery, ScimRecord, check_not_self_member,
-    check_version, check_version_number, groups_of, member_ids, str_field, user_name_taken,
+    check_version, check_version_number, groups_of, member_ids, parse_doc, str_field,
+    user_name_taken,
 };
 use crate::store::{Result, StoreError};
 
@@ -44,12 +45,17 @@ const COLUMNS: &str = concat!(
 );
 
 fn row_to_record(r: &Row) -> Result<ScimRecord> {
-    let doc: String = get(r, 2)?;
+    row_to_record_with(r, true)
+}
+
+/// [`row_to_record`], with a Group's `members` read or not (see `store::scim::parse_doc`).
+fn row_to_record_with(r: &Row, members: bool) -> Result<ScimRecord> {
+    let doc: &str = get(r, 2)?;
     let groups: Option<String> = get(r, 6)?;
     Ok(ScimRecord {
         id: get(r, 0)?,
         resource_type: get(r, 1)?,
-        doc: serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        doc: parse_doc(doc, members).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         created: get(r, 3)?,
         last_modified: get(r, 4)?,
         version: get(r, 5)?,
@@ -121,11 +127,20 @@ fn get_record(
     resource_type: &str,
     id: &str,
 ) -> Result<Option<ScimRecord>> {
+    get_record_with(db, resource_type, id, true)
+}
+
+fn get_record_with(
+    db: &mut Db<'_, impl GenericClient>,
+    resource_type: &str,
+    id: &str,
+    members: bool,
+) -> Result<Option<ScimRecord>> {
     db.query_opt(
         &format!("SELECT {COLUMNS} FROM scim_resources WHERE id = $1 AND resource_type = $2"),
         &[&id, &resource_type],
     )?
-    .map(|r| row_to_record(&r))
+    .map(|r| row_to_record_with(&r, members))
     .transpose()
 }
 
@@ -404,8 +419,13 @@ impl Postgres {
         self.write(|tx| insert(tx, resource_type, id, doc, now))
     }
 
-    pub fn scim(&self, resource_type: &str, id: &str) -> Result<Option<ScimRecord>> {
-        self.read(|db| get_record(db, resource_type, id))
+    pub fn scim_read(
+        &self,
+        resource_type: &str,
+        id: &str,
+        members: bool,
+    ) -> Result<Option<ScimRecord>> {
+        self.read(|db| get_record_with(db, resource_type, id, members))
     }
 
     pub fn scim_kinds_and_user_names(
@@ -577,7 +597,7 @@ impl Postgres {
                         &refs,
                     )?
                     .iter()
-                    .map(row_to_record)
+                    .map(|r| row_to_record_with(r, q.members))
                     .collect::<Result<_>>()?
                 };
                 let total = if q.count > 0 && offset == 0 && rows.len() < q.count {
@@ -644,7 +664,7 @@ impl Postgres {
                         &[&ids],
                     )?
                     .iter()
-                    .map(row_to_record)
+                    .map(|r| row_to_record_with(r, q.members))
                     .collect::<Result<_>>()?;
                 found.sort_by_key(|r| ids.iter().position(|i| *i == r.id));
                 page = found;
