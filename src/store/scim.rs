@@ -4,6 +4,11 @@
 //! The store derives the columns (`user_name`, `external_id`, `display_name`) and the
 //! membership rows from the canonical document it is given, so they can never disagree
 //! with it. Versions (the ETag) are checked and bumped inside the write transaction.
+//!
+//! Large Groups shape three paths: a write changes only the membership rows that differ
+//! ([`set_members`]); a delete gets the Groups its resource leaves prepared outside the
+//! write lock ([`Store::groups_without`]); a read that leaves `members` out skips them
+//! while parsing ([`parse_doc`]).
 
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params, params_from_iter};
 use serde_json::Value;
