@@ -9,7 +9,8 @@
 # resident set (VmRSS) idle after start, and its peak (VmHWM) after all the loads.
 # Server on core 0, load generators on core 1, loopback only; every answer is checked
 # (status and body), and a run with a bad answer fails the script.
-# Needs wrk. Usage: bench/latency.sh [seconds per run, default 10]   (env: CONN)
+# Needs wrk. Usage: bench/latency.sh [seconds per run, default 10]   (env: CONN; BIN, another
+# scimgate binary to measure instead of this tree's, for a before/after of the tails)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-10}
@@ -30,7 +31,7 @@ AUTH="Authorization: Bearer $TOKEN"
 # Introspection is of a token of the introspecting client (another client's reads inactive).
 CC_TOKEN=""
 USER_PATH=/scim/v2/Users/00000000-0000-4000-8000-000000050000
-start_server "$R/scimgate" "$DB" SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0
+start_server "$(realpath "${BIN:-$R/scimgate}")" "$DB" SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0
 B="http://127.0.0.1:$PORT"
 rss() { awk -v k="$1:" '$1 == k {printf "%.1f", $2 / 1024}' "/proc/$SERVER/status"; }
 sleep 2
