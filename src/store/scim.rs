@@ -325,29 +325,23 @@ impl<'a> MemberChange<'a> {
     /// document (sorted, without duplicates).
     pub(super) fn of(mut current: Vec<String>, wanted: &'a [String]) -> MemberChange<'a> {
         current.sort_unstable();
-        let (mut added, mut removed) = (Vec::new(), Vec::new());
-        let (mut have, mut want) = (current.into_iter().peekable(), wanted.iter().peekable());
-        loop {
-            match (have.peek(), want.peek()) {
-                (Some(h), Some(w)) => match h.as_str().cmp(w.as_str()) {
-                    std::cmp::Ordering::Less => removed.extend(have.next()),
-                    std::cmp::Ordering::Greater => added.extend(want.next().map(String::as_str)),
-                    std::cmp::Ordering::Equal => {
-                        have.next();
-                        want.next();
-                    }
-                },
-                (Some(_), None) => removed.extend(have.next()),
-                (None, Some(_)) => added.extend(want.next().map(String::as_str)),
-                (None, None) => return MemberChange { added, removed },
-            }
+        let added = (wanted.iter())
+            .filter(|w| current.binary_search(w).is_err())
+            .map(String::as_str)
+            .collect();
+        current.retain(|c| wanted.binary_search(c).is_err());
+        MemberChange {
+            added,
+            removed: current,
         }
     }
 }
 
 /// Refuse a Group that names itself as a member.
 pub(super) fn check_not_self_member(group_id: &str, doc: &Value) -> Result<()> {
-    if member_ids(doc).iter().any(|m| m == group_id) {
+    let members = doc.get("members").and_then(Value::as_array);
+    let named = |m: &Value| m.get("value").and_then(Value::as_str) == Some(group_id);
+    if members.is_some_and(|ms| ms.iter().any(named)) {
         return Err(StoreError::Invalid(
             "a group cannot be a member of itself".into(),
         ));

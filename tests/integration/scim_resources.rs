@@ -300,6 +300,23 @@ fn group_membership_follows_each_change() {
     assert_eq!(scim.get(&group_path).body, before.body);
     assert_eq!(in_group(), [0, 2, 3]);
 
+    // The Group itself as a member: refused.
+    let r = scim.patch(
+        &group_path,
+        json!({"schemas": [PATCH_OP], "Operations": [
+            {"op": "add", "path": "members", "value": [{"value": gid}]}]}),
+    );
+    assert_scim_error(&r, 400, Some("invalidValue"));
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("member of itself"),
+        "{}",
+        r.body
+    );
+    assert_eq!(scim.get(&group_path).body, before.body);
+
     // A PUT naming other members replaces them all.
     let r = scim.put(
         &group_path,

@@ -406,13 +406,13 @@ fn carry_sub_attributes(
             // sub-attributes besides `value`. When no old value holds one (a Group's
             // members are stored as `{"value": id}`), there is nothing to match: indexing
             // 49,000 members was a fifth of a one-member PATCH.
-            let kept: Vec<&AttrInfo> = (info.sub_attributes.iter())
-                .filter(|s| s.name != "value")
-                .filter(|s| matches!(s.mutability, Mutability::ReadOnly | Mutability::Immutable))
-                .collect();
+            let kept = |s: &&AttrInfo| {
+                s.name != "value"
+                    && matches!(s.mutability, Mutability::ReadOnly | Mutability::Immutable)
+            };
             let holds_kept = |o: &Value| {
                 let Value::Object(o) = o else { return false };
-                kept.iter()
+                (info.sub_attributes.iter().filter(kept))
                     .any(|s| get_ci(o, &s.name).is_some_and(|v| !v.is_null()))
             };
             if !olds.iter().any(holds_kept) {
