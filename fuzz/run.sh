@@ -63,8 +63,24 @@ T_INSTALL=$((SECONDS - T0))
 
 echo "== cargo fuzz build (release, debug assertions, sanitizer: $SANITIZER)"
 T1=$SECONDS
-cargo_ fuzz build --release --debug-assertions --sanitizer "$SANITIZER" || {
-  echo "fuzz: build failed"; exit 1; }
+mkdir -p work
+# The build's output goes to work/build.log as well; a failed build is tried once more (a
+# download or the disk may have failed, not the code), then its cause is printed last, where
+# a reader of the tail of a CI log looks: cargo's error lines and the disk's free space.
+# (RUST_BACKTRACE=0: cargo-fuzz's own backtrace says nothing about the build.)
+fuzz_build() {
+  RUST_BACKTRACE=0 cargo_ fuzz build --release --debug-assertions --sanitizer "$SANITIZER" 2>&1 |
+    tee work/build.log
+}
+if ! fuzz_build; then
+  echo "fuzz: build failed; trying once more"
+  fuzz_build || {
+    echo "fuzz: build failed twice. Its errors (full log: fuzz/work/build.log):"
+    grep -E -m 20 '^(error|warning: build failed)|No space left|failed to|could not' work/build.log
+    echo "fuzz: free disk where it builds: $(df -h "$FUZZ" | awk 'NR == 2 {print $4 " of " $2}')"
+    exit 1
+  }
+fi
 T_BUILD=$((SECONDS - T1))
 BIN=$CARGO_TARGET_DIR/$(rustc -vV | sed -n 's/^host: //p')/release
 

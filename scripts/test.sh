@@ -215,7 +215,7 @@ wants thirdparty && run_suite thirdparty needs_bins "$VENV/bin/python" tests/thi
 wants fuzz && run_suite fuzz bash fuzz/run.sh "${FUZZ_SECONDS:-15}"
 
 echo
-echo "== summary (total $((SECONDS - T0))s)"
+echo "== summary (total $((SECONDS - T0))s; disk: $(df -h "$TARGET" | awk 'NR == 2 {print $4 " free of " $2}'))"
 printf '%s\n' "${REPORT[@]}"
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]
