@@ -73,7 +73,8 @@ fuzz_build() {
     tee work/build.log
 }
 if ! fuzz_build; then
-  echo "fuzz: build failed; trying once more"
+  echo "fuzz: build failed; trying once more in 20 s"
+  sleep 20
   fuzz_build || {
     echo "fuzz: build failed twice. Its errors (full log: fuzz/work/build.log):"
     grep -E -m 20 '^(error|warning: build failed)|No space left|failed to|could not' work/build.log

@@ -51,8 +51,8 @@ pub struct GlobalArgs {
         env = "SCIMGATE_DB",
         default_value = "scimgate.db"
     )]
-    /// Kept as typed and parsed by [`GlobalArgs::location`]: clap would echo a refused
-    /// value, and a URL may hold a password.
+    // Kept as typed and parsed by `GlobalArgs::location`: clap would echo a refused
+    // value, and a URL may hold a password. (A `///` line here would print in --help.)
     pub db: String,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]

@@ -262,6 +262,43 @@ fn completions_and_man_page() {
     assert!(!s.db.exists(), "completions and man create no store");
 }
 
+/// Every help text and the manual page speak to the operator: no developer's note (a
+/// rustdoc link such as [`GlobalArgs::location`], a Rust path) reaches them. The help of
+/// `--db` once ended with such a note, on every command.
+#[test]
+fn help_texts_hold_no_developer_notes() {
+    let s = TestStore::empty();
+    let help = |args: &[&str]| {
+        let out = s.config_no_password().args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let top = help(&["--help"]);
+    let commands: Vec<String> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(
+        commands.len() > 20 && commands.iter().any(|c| c == "revoke-token"),
+        "{commands:?}"
+    );
+    let mut texts = vec![("config --help".to_string(), top.clone())];
+    for c in &commands {
+        texts.push((format!("config {c} --help"), help(&[c.as_str(), "--help"])));
+    }
+    texts.push(("config man".into(), help(&["man"])));
+    for (what, text) in &texts {
+        for note in ["[`", "`]", "::", "Self::"] {
+            assert!(!text.contains(note), "{what} holds `{note}`:\n{text}");
+        }
+    }
+    assert!(help(&["list-tokens", "--help"]).contains("postgres://"));
+}
+
 /// Tables fit the width given by the terminal (here `COLUMNS`): less needed columns are
 /// left out, and said so; piped without `COLUMNS`, rows stay whole.
 #[test]
