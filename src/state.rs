@@ -10,6 +10,7 @@ use crate::cache::TokenCache;
 use crate::monitor::Monitor;
 use crate::monitor::usage::UsageRecorder;
 use crate::oauth::OAuth;
+use crate::password::VerifyGate;
 use crate::scim::cache::ResourceCache;
 use crate::settings::Settings;
 use crate::store::{Checkpointer, Store};
@@ -37,6 +38,8 @@ pub struct AppState {
     /// Failed sign-ins on the authorization pages (per account and address, and per
     /// address).
     pub login_throttle: Arc<Throttle>,
+    /// How many sign-in passwords are verified at once, and how many may wait.
+    pub password_gate: Arc<VerifyGate>,
     /// Login sessions of the authorization pages.
     pub sessions: Arc<Sessions>,
     /// The token lifecycle monitor.
@@ -78,6 +81,7 @@ impl AppState {
                 Throttle::for_passwords(settings.login_max_failures, settings.lockout)
                     .shared(store.clone(), "login"),
             ),
+            password_gate: Arc::new(VerifyGate::for_this_machine()),
             sessions: Arc::new(Sessions::new(store.clone())),
             store,
             settings,

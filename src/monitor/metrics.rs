@@ -16,6 +16,8 @@
 //! - `scimgate_token_requests_total{grant_type,outcome}` — token endpoint requests;
 //! - `scimgate_client_auth_failures_total`, `scimgate_login_failures_total` — every failed
 //!   client authentication and sign-in (the audit log keeps them within a budget);
+//! - `scimgate_login_shed_total` — sign-ins refused unchecked (503) because too many
+//!   already waited for a password check (`password::VerifyGate`);
 //! - `scimgate_issuance_rate_limited_total{client_id}` — token requests refused because
 //!   the client passed `client_issuance_per_minute`;
 //! - `scimgate_log_lines_dropped_total` — log lines the non-blocking writer dropped.
@@ -46,6 +48,8 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 pub struct ServerCounters {
     pub client_auth_failures: u64,
     pub login_failures: u64,
+    /// Sign-ins refused unchecked because too many already waited for a password check.
+    pub logins_shed: u64,
     /// Log lines the non-blocking writer dropped because it fell behind.
     pub log_lines_dropped: u64,
     /// Per client id.
@@ -200,6 +204,12 @@ pub fn render(
         "scimgate_login_failures",
         "Failed sign-ins on the login pages",
         server.login_failures,
+        &mut registry,
+    );
+    failures(
+        "scimgate_login_shed",
+        "Sign-ins refused unchecked (503) because too many already waited for a password check",
+        server.logins_shed,
         &mut registry,
     );
     failures(

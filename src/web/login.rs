@@ -1,6 +1,7 @@
 //! Signing in with a login account (`config create-user`), shared by the authorization
 //! pages and the operator pages: argon2id verification off the async executor (against a
-//! dummy hash for unknown names, so timing does not tell them apart), back-off per
+//! dummy hash for unknown names, so timing does not tell them apart), a few at a time
+//! ([`crate::password::VerifyGate`]; 503 when too many wait), back-off per
 //! (account, address) and, looser, per address ([`crate::throttle`]), and audit events
 //! within the throttle's budget. An unknown account name is audited only as a
 //! fingerprint: it may be a password typed into the name field.
@@ -27,6 +28,21 @@ pub fn peer_ip(req: &HttpRequest) -> String {
     crate::peer::client_ip_string(req)
 }
 
+/// The refusal of an attempt from an address in a back-off window, if it is in one.
+fn backing_off(
+    state: &AppState,
+    keys: &[&str],
+    now: crate::time::Timestamp,
+) -> Option<LoginOutcome> {
+    let wait = state.login_throttle.blocked(keys, now)?;
+    Some(LoginOutcome::Refused(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!(
+            "Too many failed sign-in attempts from your address. Try again in {wait} second(s)."
+        ),
+    ))
+}
+
 /// Check `username`/`password`; `client_id` names what the sign-in is for (None: the
 /// operator pages).
 pub async fn check_login(
@@ -44,21 +60,26 @@ pub async fn check_login(
     let ip = peer_ip(req);
     let user_key = format!("login:{}@{ip}", username.to_lowercase());
     let ip_key = format!("login-ip:{ip}");
-    if let Some(wait) = state
-        .login_throttle
-        .blocked(&[user_key.as_str(), ip_key.as_str()], now)
-    {
+    let keys = [user_key.as_str(), ip_key.as_str()];
+    if let Some(refused) = backing_off(state, &keys, now) {
+        return Ok(refused);
+    }
+    // A bounded number of verifications at once (`password::VerifyGate`); then the back-off
+    // again, as failures counted while this one waited may have opened it.
+    let Some(turn) = state.password_gate.turn().await else {
         return Ok(LoginOutcome::Refused(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many failed sign-in attempts from your address. Try again in {wait} second(s)."
-            ),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server is checking too many sign-ins at once. Try again in a few seconds.".into(),
         ));
+    };
+    if let Some(refused) = backing_off(state, &keys, state.clock.now()) {
+        return Ok(refused);
     }
     let store = state.store.clone();
     let u = username.clone();
     let verified = web::block(
         move || -> Result<(bool, Option<crate::model::User>), crate::store::StoreError> {
+            let _turn = turn;
             let found = if u.is_empty() || u.len() > 64 {
                 None
             } else {
