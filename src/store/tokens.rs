@@ -479,11 +479,27 @@ impl Store {
         })
     }
 
-    /// Every live token that lives longer than `longer_than` seconds (at least
-    /// [`SHORT_LIFETIME`]), soonest expiry first: the expiry gauges of `/metrics`,
-    /// read through `tokens_warnable` like the warning scan.
-    pub fn long_lived_tokens(&self, now: Timestamp, longer_than: i64) -> Result<Vec<TokenRecord>> {
-        self.tokens_due_for_warning(now, i64::MAX, longer_than)
+    /// The first `limit` live tokens that live longer than `longer_than` seconds (at least
+    /// [`SHORT_LIFETIME`]), soonest expiry first: the expiry gauges of `/metrics`, read
+    /// through `tokens_warnable` like the warning scan.
+    pub fn long_lived_tokens(
+        &self,
+        now: Timestamp,
+        longer_than: i64,
+        limit: usize,
+    ) -> Result<Vec<TokenRecord>> {
+        on_postgres!(self, pg => pg.long_lived_tokens(now, longer_than, limit));
+        self.read(|c| {
+            // The limit is written into the statement: SQLite plans a bound LIMIT anew at
+            // every bind (see `store::scim`).
+            let sql = format!("SELECT {COLUMNS} {DUE_FOR_WARNING} LIMIT {limit}");
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params![now, i64::MAX, longer_than.max(SHORT_LIFETIME)],
+                row_to_token,
+            )?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
     }
 
     /// Revoke one token by id. `Ok(None)`: no such token, nothing changed.
@@ -732,8 +748,9 @@ mod tests {
             counts.contains(&(a.clone(), 2)) && counts.contains(&(b, 1)),
             "{counts:?}"
         );
-        let long = store.long_lived_tokens(now, 86_400).unwrap();
+        let long = store.long_lived_tokens(now, 86_400, 10).unwrap();
         assert_eq!(long.iter().map(|t| &t.id).collect::<Vec<_>>(), [&a_year]);
+        assert!(store.long_lived_tokens(now, 86_400, 0).unwrap().is_empty());
         // Cutting a client off counts its short-lived ones (by id) and its long-lived ones
         // (by the index), kills them in one UPDATE, and leaves the other client alone.
         assert_eq!(store.count_live_tokens(&a, now).unwrap(), 2);

@@ -522,6 +522,7 @@ fn unknown_tokens_are_counted_not_stored_and_metrics_tell_it_all() {
         format!("scimgate_scim_requests_total{{client_id=\"{client}\",status=\"200\"}} 1"),
         "scimgate_scim_requests_total{client_id=\"unknown\",status=\"401\"} 1".to_string(),
         "scimgate_client_last_heartbeat_age_seconds{".to_string(),
+        "\nscimgate_token_expiry_series_truncated 0\n".to_string(),
     ] {
         assert!(metrics.contains(&needle), "missing {needle} in\n{metrics}");
     }
@@ -534,6 +535,70 @@ fn unknown_tokens_are_counted_not_stored_and_metrics_tell_it_all() {
     assert_eq!(r.status(), 401);
     let metrics = server.get_text("/metrics");
     assert!(metrics.contains("scimgate_token_requests_total{grant_type=\"client_credentials\",outcome=\"invalid_client\"} 1"), "{metrics}");
+}
+
+/// `/metrics` is unauthenticated: with 100,000 long-lived tokens its page was 14 MB and took
+/// 140 MB of the server's memory to build, and forty scrapes at once took it to 1.8 GB.
+/// Now it lists the soonest `EXPIRY_SERIES` expiries, and says when there are more.
+#[test]
+fn metrics_list_the_soonest_expiries_and_count_the_rest() {
+    use scimgate::model::IssuedVia;
+    use scimgate::monitor::metrics::EXPIRY_SERIES;
+    use scimgate::store::NewTokenRecord;
+    use scimgate::token::{TokenKind, generate};
+    let s = TestStore::init();
+    let clock = Clock::system();
+    let (client, _) = entra_client(&s.db, &clock, None, Lifetime::For(Duration::days(700)));
+    let now = clock.now();
+    let store = crate::support::open_store(&s.db);
+    let extra = 5;
+    let tokens: Vec<_> = (0..EXPIRY_SERIES + extra)
+        .map(|i| {
+            (
+                generate(TokenKind::Access, now),
+                now + 2 * 86_400 + i as i64 * 3600,
+            )
+        })
+        .collect();
+    let records: Vec<NewTokenRecord> = tokens
+        .iter()
+        .map(|(t, expires)| {
+            NewTokenRecord::own_access(
+                t,
+                &client,
+                vec![Scope::DirectoryRead],
+                now,
+                *expires,
+                IssuedVia::Cli,
+            )
+        })
+        .collect();
+    store.insert_tokens(&records).unwrap();
+    let server = TestServer::start(&s.db, clock);
+    let metrics = server.get_text("/metrics");
+    let series = |id: &scimgate::token::TokenId| {
+        format!("scimgate_token_expiry_timestamp_seconds{{token_id=\"{id}\",")
+    };
+    let listed = metrics
+        .lines()
+        .filter(|l| l.starts_with("scimgate_token_expiry_timestamp_seconds{"))
+        .count();
+    assert_eq!(listed, EXPIRY_SERIES, "{}", &metrics[..2000]);
+    // The entra client's own token expires in 700 days: after all of these.
+    assert!(
+        metrics.contains("\nscimgate_token_expiry_series_truncated 1\n"),
+        "{}",
+        &metrics[metrics.len().saturating_sub(3000)..]
+    );
+    assert!(
+        metrics.contains(&series(&tokens[0].0.id)),
+        "the soonest is listed"
+    );
+    assert!(metrics.contains(&series(&tokens[EXPIRY_SERIES - 1].0.id)));
+    assert!(
+        !metrics.contains(&series(&tokens[EXPIRY_SERIES].0.id)),
+        "the later ones are not"
+    );
 }
 
 #[test]

@@ -311,6 +311,24 @@ impl Postgres {
         })
     }
 
+    pub fn long_lived_tokens(
+        &self,
+        now: Timestamp,
+        longer_than: i64,
+        limit: usize,
+    ) -> Result<Vec<TokenRecord>> {
+        let sql = format!("SELECT {COLUMNS} {DUE_FOR_WARNING} LIMIT {limit}")
+            .replace("?1", "$1")
+            .replace("?2", "$2")
+            .replace("?3", "$3");
+        self.read(|db| {
+            db.query(&sql, &[&now, &i64::MAX, &longer_than.max(SHORT_LIFETIME)])?
+                .iter()
+                .map(row_to_token)
+                .collect()
+        })
+    }
+
     pub fn count_live_tokens(&self, id: &str, now: Timestamp) -> Result<usize> {
         let sql = format!(
             "SELECT count(*) FROM ({}) live",
