@@ -150,6 +150,41 @@ fn main() -> ExitCode {
     }
 }
 
+/// Below this many open files the server warns at start.
+const FEW_OPEN_FILES: u64 = 4096;
+
+/// Raise the soft limit of open files to the hard one. Every connection is a file: at the
+/// soft limit (often 1,024) the server accepts no new connection, so whoever holds that
+/// many idle ones keeps every IdP out (measured: 400 idle connections against a limit of
+/// 200, and /healthz timed out). The hard limit is the operator's to set (`LimitNOFILE=`).
+fn raise_open_files_limit() {
+    use rlimit::Resource;
+    let Ok((soft, hard)) = Resource::NOFILE.get() else {
+        return;
+    };
+    let now = match rlimit::increase_nofile_limit(hard) {
+        Ok(now) => now,
+        Err(e) => {
+            tracing::warn!(error = %e, soft, hard, "cannot raise the open files limit");
+            soft
+        }
+    };
+    if now > soft {
+        tracing::info!(
+            from = soft,
+            to = now,
+            "open files limit raised to the hard limit"
+        );
+    }
+    if now < FEW_OPEN_FILES {
+        tracing::warn!(
+            limit = now,
+            "the open files limit is low: whoever holds that many idle connections keeps \
+             every client out; raise the hard limit (LimitNOFILE= in a systemd unit)"
+        );
+    }
+}
+
 /// Run the server until SIGTERM or SIGINT; actix then stops accepting, lets in-flight
 /// requests finish (up to 30 s) and returns.
 #[actix_web::main]
@@ -161,6 +196,7 @@ async fn serve(settings: Settings, store: Arc<Store>) -> std::io::Result<()> {
         .map(|t| t.server_config())
         .transpose()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    raise_open_files_limit();
     let state = AppState::new(store, settings.clone(), Clock::system());
     // logrotate: SIGHUP makes the monitor reopen scim_heartbeat.log.
     #[cfg(unix)]

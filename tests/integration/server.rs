@@ -20,6 +20,73 @@ fn in_process_server_answers_health_and_readiness() {
     assert!(s.db.exists());
 }
 
+/// Regression: every connection is a file, and at the soft limit of open files the server
+/// accepts no new connection. With a limit of 200 (systemd's default is 1,024), 400 idle
+/// connections from anyone made /healthz time out, an IdP's token request too. The server
+/// now raises its soft limit to the hard one at start, and says so.
+#[test]
+fn idle_connections_up_to_the_hard_limit_keep_nobody_out() {
+    let (_, hard) = rlimit::Resource::NOFILE.get().unwrap();
+    if hard < 2048 {
+        eprintln!("skipped: the hard limit of open files here is {hard}, too low to show this");
+        return;
+    }
+    let s = TestStore::empty();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    // The soft limit as many machines set it for services, far below the hard one.
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -S -n 200 && exec \"$0\" serve --listen \"$1\"",
+            env!("CARGO_BIN_EXE_scimgate"),
+            &format!("127.0.0.1:{port}"),
+        ])
+        .current_dir(s.dir.path())
+        .env_remove("SCIMGATE_DB")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http().get(&url).send().is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let idle: Vec<_> = (0..400)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    let answer = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap()
+        .get(&url)
+        .send()
+        .map(|r| r.status().as_u16());
+    drop(idle);
+    let _ = child.kill();
+    let stderr = child.stderr.take().unwrap();
+    let _ = child.wait();
+    let log: Vec<String> = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    assert_eq!(
+        answer.ok(),
+        Some(200),
+        "behind 400 idle connections: {log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains("open files limit raised") && l.contains("from=200")),
+        "{log:?}"
+    );
+}
+
 #[test]
 fn serve_binary_creates_the_store_and_listens() {
     let s = TestStore::empty();
