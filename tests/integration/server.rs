@@ -8,6 +8,23 @@ use std::time::{Duration, Instant};
 
 use crate::support::{TestServer, TestStore, http};
 
+/// A port free on 127.0.0.1 a moment ago.
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Stop a spawned server and read what it wrote to its (piped) stderr.
+fn kill_and_read_log(child: &mut std::process::Child) -> Vec<String> {
+    let _ = child.kill();
+    let stderr = child.stderr.take().unwrap();
+    let _ = child.wait();
+    BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .collect()
+}
+
 #[test]
 fn in_process_server_answers_health_and_readiness() {
     let s = TestStore::empty_sqlite();
@@ -32,10 +49,7 @@ fn idle_connections_up_to_the_hard_limit_keep_nobody_out() {
         return;
     }
     let s = TestStore::empty();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     // The soft limit as many machines set it for services, far below the hard one.
     let mut child = Command::new("sh")
         .args([
@@ -68,13 +82,7 @@ fn idle_connections_up_to_the_hard_limit_keep_nobody_out() {
         .send()
         .map(|r| r.status().as_u16());
     drop(idle);
-    let _ = child.kill();
-    let stderr = child.stderr.take().unwrap();
-    let _ = child.wait();
-    let log: Vec<String> = BufReader::new(stderr)
-        .lines()
-        .map_while(Result::ok)
-        .collect();
+    let log = kill_and_read_log(&mut child);
     assert_eq!(
         answer.ok(),
         Some(200),
@@ -90,10 +98,7 @@ fn idle_connections_up_to_the_hard_limit_keep_nobody_out() {
 #[test]
 fn serve_binary_creates_the_store_and_listens() {
     let s = TestStore::empty();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_scimgate"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .current_dir(s.dir.path())
@@ -112,13 +117,7 @@ fn serve_binary_creates_the_store_and_listens() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = child.kill();
-    let stderr = child.stderr.take().unwrap();
-    let _ = child.wait();
-    let log: Vec<String> = BufReader::new(stderr)
-        .lines()
-        .map_while(Result::ok)
-        .collect();
+    let log = kill_and_read_log(&mut child);
     assert!(ok, "server did not answer: {log:?}");
     assert!(
         s.dir.path().join("scimgate.db").exists(),
@@ -192,10 +191,7 @@ fn spawn_serve(
     args: &[&str],
     probe: impl Fn(u16) -> bool,
 ) -> (std::process::Child, u16) {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_scimgate"))
         .arg("serve")
         .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -402,10 +398,7 @@ fn sighup_reopens_the_heartbeat_log() {
     let s = TestStore::empty();
     let (_, token) = crate::support::client_with_token(&s.db, &[Scope::DirectoryRead], "1h");
     let log = s.dir.path().join("hb.log");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_scimgate"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--db"])
         .arg(&s.db)
