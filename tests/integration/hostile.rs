@@ -141,8 +141,8 @@ fn sign_in_back_off_is_per_account_and_address_and_proxies_are_believed_only_whe
 }
 
 /// Regression: 200 wrong passwords sent at once from one address were all verified at
-/// once, 19 MiB of argon2 each: the server went from 14 MiB to 3.9 GB resident, with both
-/// cores busy for 19 s. The back-off could not help, as every attempt had passed its
+/// once, 19 MiB of argon2 each: the server went from 14 MiB to 3,833 MiB resident, with both
+/// cores busy for 13-18 s. The back-off could not help, as every attempt had passed its
 /// check before the first failure was counted. Now a few are verified at a time, the
 /// back-off is asked again when an attempt's turn comes, and beyond a short queue the
 /// rest are refused at once (503), unchecked and counted.
