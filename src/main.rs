@@ -155,8 +155,8 @@ const FEW_OPEN_FILES: u64 = 4096;
 
 /// Raise the soft limit of open files to the hard one. Every connection is a file: at the
 /// soft limit (often 1,024) the server accepts no new connection, so whoever holds that
-/// many idle ones keeps every IdP out (measured: 400 idle connections against a limit of
-/// 200, and /healthz timed out). The hard limit is the operator's to set (`LimitNOFILE=`).
+/// many idle ones keeps every IdP out (bench/RESULTS.md). The hard limit is the
+/// operator's to set (`LimitNOFILE=`).
 fn raise_open_files_limit() {
     use rlimit::Resource;
     let Ok((soft, hard)) = Resource::NOFILE.get() else {

@@ -4,8 +4,8 @@
 //!
 //! [`VerifyGate`] bounds what the server's sign-in pages may spend on verifications at
 //! once: each takes 19 MiB and tens of milliseconds of a core, and anyone on the network
-//! can ask for one. Without it, 200 wrong passwords sent at once from one address took the
-//! server from 14 MiB to 3,833 MiB resident and both cores for 13-18 s (bench/RESULTS.md).
+//! can ask for one. Without it, a few hundred wrong passwords sent at once from one
+//! address were all verified at once (bench/RESULTS.md has what that cost).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

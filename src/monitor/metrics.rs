@@ -71,8 +71,8 @@ pub fn render(
     let mut registry = Registry::default();
 
     let expiry = Family::<Labels, Gauge>::default();
-    // The soonest EXPIRY_SERIES only: a page of 100,000 tokens was 14 MB and 140 MB of
-    // the server's memory to build, for anyone who asked (`/metrics` is unauthenticated).
+    // The soonest EXPIRY_SERIES only: a page of every long-lived token grew with the store,
+    // for anyone who asked (`/metrics` is unauthenticated; bench/RESULTS.md).
     // (One more is read to tell whether any is left out; counting them all would read
     // every one again.)
     let mut listed = store.long_lived_tokens(now, 86_400, EXPIRY_SERIES + 1)?;
