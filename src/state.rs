@@ -10,13 +10,18 @@ use crate::cache::TokenCache;
 use crate::monitor::Monitor;
 use crate::monitor::usage::UsageRecorder;
 use crate::oauth::OAuth;
-use crate::password::VerifyGate;
 use crate::scim::cache::ResourceCache;
 use crate::settings::Settings;
 use crate::store::{Checkpointer, Store};
+use crate::sync::Gate;
 use crate::throttle::Throttle;
 use crate::time::Clock;
 use crate::web::session::Sessions;
+
+/// SCIM lists and searches one client may have running or waiting at once.
+pub const SEARCHES_PER_CLIENT: usize = 4;
+/// SCIM lists and searches that may wait for a turn, all clients together.
+pub const SEARCHES_WAITING: usize = 64;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -39,7 +44,9 @@ pub struct AppState {
     /// address).
     pub login_throttle: Arc<Throttle>,
     /// How many sign-in passwords are verified at once, and how many may wait.
-    pub password_gate: Arc<VerifyGate>,
+    pub password_gate: Arc<Gate>,
+    /// How many SCIM lists and searches that may scan run at once, per client and in all.
+    pub search_gate: Arc<Gate>,
     /// Login sessions of the authorization pages.
     pub sessions: Arc<Sessions>,
     /// The token lifecycle monitor.
@@ -81,7 +88,9 @@ impl AppState {
                 Throttle::for_passwords(settings.login_max_failures, settings.lockout)
                     .shared(store.clone(), "login"),
             ),
-            password_gate: Arc::new(VerifyGate::for_this_machine()),
+            // People sign in a few a minute: the queue is for a burst, not for a flood.
+            password_gate: Arc::new(Gate::half_the_cores(32, usize::MAX)),
+            search_gate: Arc::new(Gate::half_the_cores(SEARCHES_WAITING, SEARCHES_PER_CLIENT)),
             sessions: Arc::new(Sessions::new(store.clone())),
             store,
             settings,

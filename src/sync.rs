@@ -1,12 +1,16 @@
-//! Thread helpers: the one poison-tolerant lock helper, and [`Pace`] for the long loops of
-//! background threads.
+//! Thread helpers: the one poison-tolerant lock helper, [`Pace`] for the long loops of
+//! background threads, and [`Gate`], which lets only a few costly requests run at once.
 //!
 //! The lock helper: A panic while a lock is held poisons the mutex; no
 //! structure scimgate guards with a mutex is left half-updated by a panic (caches and
 //! counters are replaced whole, SQLite rolls a transaction back on drop), so every lock
 //! keeps being used after one, instead of turning one panic into a panic per request.
 
-use std::sync::{Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Lock `m`, taking the guard even if a panic poisoned it.
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -53,5 +57,214 @@ impl Pace {
         if self.done % PACE_EVERY == 0 && self.started.elapsed() < PACE_BUDGET {
             std::thread::yield_now();
         }
+    }
+}
+
+/// Lets `at_once` costly requests run at a time (password verifications, SCIM searches that
+/// may scan); up to `max_waiting` more wait for their turn, first come first served, and
+/// the rest are refused at once and counted. With a key (the client), one key holds at
+/// most `per_key` turns, running or waiting, so one client's burst neither fills the queue
+/// for the others nor takes every thread of the blocking pool: each costly request has a
+/// thread and a share of the cores, and before, thirty-two searches of one client took so
+/// much of the one core that every other client's token requests waited seconds
+/// (bench/RESULTS.md).
+pub struct Gate {
+    turns: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    per_key: usize,
+    held: Arc<Mutex<HashMap<String, usize>>>,
+    refused: AtomicU64,
+}
+
+/// Why a [`Gate`] gave no turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// `max_waiting` requests already wait.
+    Full,
+    /// This key already holds `per_key` turns.
+    Yours,
+}
+
+/// A turn: held until the costly work ends (move it into the blocking task that does it,
+/// so that a client that hangs up frees nothing early).
+pub struct Turn {
+    _permit: OwnedSemaphorePermit,
+    _hold: Option<KeyHold>,
+}
+
+/// One of a key's turns, given back however the request ends.
+struct KeyHold {
+    held: Arc<Mutex<HashMap<String, usize>>>,
+    key: String,
+}
+
+impl Drop for KeyHold {
+    fn drop(&mut self) {
+        let mut held = lock(&self.held);
+        if let Some(n) = held.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// A waiting request's place in the queue, given back however its wait ends.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Gate {
+    pub fn new(at_once: usize, max_waiting: usize, per_key: usize) -> Gate {
+        Gate {
+            turns: Arc::new(Semaphore::new(at_once.max(1))),
+            waiting: AtomicUsize::new(0),
+            max_waiting,
+            per_key: per_key.max(1),
+            held: Arc::default(),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// Half of this machine's cores (at least one) at once: the other half keeps serving
+    /// everything else.
+    pub fn half_the_cores(max_waiting: usize, per_key: usize) -> Gate {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Gate::new(cores / 2, max_waiting, per_key)
+    }
+
+    /// A turn for `key` (none: no per-key bound), after waiting for one if need be.
+    pub async fn turn(&self, key: Option<&str>) -> Result<Turn, Refused> {
+        let hold = match key {
+            None => None,
+            Some(key) => {
+                let mut held = lock(&self.held);
+                let n = held.entry(key.to_string()).or_default();
+                if *n >= self.per_key {
+                    drop(held);
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                    return Err(Refused::Yours);
+                }
+                *n += 1;
+                Some(KeyHold {
+                    held: self.held.clone(),
+                    key: key.to_string(),
+                })
+            }
+        };
+        if let Ok(permit) = self.turns.clone().try_acquire_owned() {
+            return Ok(Turn {
+                _permit: permit,
+                _hold: hold,
+            });
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(Refused::Full);
+        }
+        let _place = Waiting(&self.waiting);
+        // The semaphore is never closed, so the wait ends with a permit.
+        let permit = self
+            .turns
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Refused::Full)?;
+        Ok(Turn {
+            _permit: permit,
+            _hold: hold,
+        })
+    }
+
+    /// Requests refused (either way) since the start.
+    pub fn refused_total(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+
+    /// One turn at a time, two waiting: the fourth is refused at once and counted; a
+    /// waiter that gives up frees its place; turns pass on in order.
+    #[test]
+    fn the_gate_bounds_turns_and_waiting() {
+        let gate = Gate::new(1, 2, 1);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut first = pin!(gate.turn(None));
+        let Poll::Ready(Ok(turn)) = first.as_mut().poll(&mut cx) else {
+            panic!("the first request has its turn at once");
+        };
+        let mut second = Box::pin(gate.turn(None));
+        let mut third = pin!(gate.turn(None));
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+        assert!(third.as_mut().poll(&mut cx).is_pending());
+        let mut fourth = pin!(gate.turn(None));
+        assert!(matches!(
+            fourth.as_mut().poll(&mut cx),
+            Poll::Ready(Err(Refused::Full))
+        ));
+        assert_eq!(gate.refused_total(), 1);
+        // The second hangs up: its place goes to a new request.
+        drop(second);
+        let mut fifth = pin!(gate.turn(None));
+        assert!(fifth.as_mut().poll(&mut cx).is_pending());
+        // The turn ends: the third (first in line) has it, the fifth still waits.
+        drop(turn);
+        let Poll::Ready(Ok(third_turn)) = third.as_mut().poll(&mut cx) else {
+            panic!("the first in line has the next turn");
+        };
+        assert!(fifth.as_mut().poll(&mut cx).is_pending());
+        drop(third_turn);
+        assert!(matches!(fifth.as_mut().poll(&mut cx), Poll::Ready(Ok(_))));
+        assert_eq!(gate.refused_total(), 1);
+    }
+
+    /// A key holds at most `per_key` turns, running or waiting; others are not held up by
+    /// it, and a key's turns come back when they end or their requests give up.
+    #[test]
+    fn one_key_holds_at_most_its_share() {
+        let gate = Gate::new(1, 10, 2);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut a1 = pin!(gate.turn(Some("a")));
+        let Poll::Ready(Ok(a1_turn)) = a1.as_mut().poll(&mut cx) else {
+            panic!("a's first runs");
+        };
+        let mut a2 = Box::pin(gate.turn(Some("a")));
+        assert!(a2.as_mut().poll(&mut cx).is_pending());
+        let mut a3 = pin!(gate.turn(Some("a")));
+        assert!(matches!(
+            a3.as_mut().poll(&mut cx),
+            Poll::Ready(Err(Refused::Yours))
+        ));
+        // b is not refused for a's sake: it waits in line.
+        let mut b1 = pin!(gate.turn(Some("b")));
+        assert!(b1.as_mut().poll(&mut cx).is_pending());
+        // a's waiting request gives up: a may ask again.
+        drop(a2);
+        let mut a4 = pin!(gate.turn(Some("a")));
+        assert!(a4.as_mut().poll(&mut cx).is_pending());
+        // a's running turn ends: b (first in line) runs, then a's.
+        drop(a1_turn);
+        let Poll::Ready(Ok(b_turn)) = b1.as_mut().poll(&mut cx) else {
+            panic!("b runs next");
+        };
+        assert!(a4.as_mut().poll(&mut cx).is_pending());
+        drop(b_turn);
+        assert!(matches!(a4.as_mut().poll(&mut cx), Poll::Ready(Ok(_))));
+        assert_eq!(gate.refused_total(), 1);
+        assert!(lock(&gate.held).len() <= 1, "no key is kept without turns");
     }
 }

@@ -18,7 +18,9 @@
 //! - `scimgate_client_auth_failures_total`, `scimgate_login_failures_total` — every failed
 //!   client authentication and sign-in (the audit log keeps them within a budget);
 //! - `scimgate_login_shed_total` — sign-ins refused unchecked (503) because too many
-//!   already waited for a password check (`password::VerifyGate`);
+//!   already waited for a password check (`AppState::password_gate`), and
+//!   `scimgate_scim_searches_shed_total` — SCIM lists and searches refused (429 or 503)
+//!   because their client, or all clients, had as many running or waiting as allowed;
 //! - `scimgate_issuance_rate_limited_total{client_id}` — token requests refused because
 //!   the client passed `client_issuance_per_minute`;
 //! - `scimgate_log_lines_dropped_total` — log lines the non-blocking writer dropped.
@@ -55,6 +57,8 @@ pub struct ServerCounters {
     pub login_failures: u64,
     /// Sign-ins refused unchecked because too many already waited for a password check.
     pub logins_shed: u64,
+    /// SCIM lists and searches refused because too many ran or waited (`search_gate`).
+    pub searches_shed: u64,
     /// Log lines the non-blocking writer dropped because it fell behind.
     pub log_lines_dropped: u64,
     /// Per client id.
@@ -229,6 +233,12 @@ pub fn render(
         "scimgate_login_shed",
         "Sign-ins refused unchecked (503) because too many already waited for a password check",
         server.logins_shed,
+        &mut registry,
+    );
+    failures(
+        "scimgate_scim_searches_shed",
+        "SCIM lists and searches refused (429, 503) because their client or all clients had too many running or waiting",
+        server.searches_shed,
         &mut registry,
     );
     failures(

@@ -128,6 +128,10 @@ impl ResponseError for ScimError {
         if let Some(c) = &self.challenge {
             resp.insert_header((header::WWW_AUTHENTICATE, c.as_str()));
         }
+        // Too many requests, or a store or queue that is full: worth a retry soon.
+        if matches!(self.status, 429 | 503) {
+            resp.insert_header((header::RETRY_AFTER, "1"));
+        }
         let mut resp = resp.body(body.to_string());
         // For the monitor's provisioning errors (`monitor::attribution`).
         resp.extensions_mut().insert(self.clone());

@@ -18,7 +18,8 @@ use super::service::{
 use crate::guard::authorize;
 use crate::model::Scope;
 use crate::monitor::events::Concerned;
-use crate::state::AppState;
+use crate::state::{AppState, SEARCHES_PER_CLIENT};
+use crate::sync::Refused;
 
 /// The SCIM media type (RFC 7644 §3.1).
 pub const SCIM_JSON: &str = "application/scim+json";
@@ -155,6 +156,15 @@ fn authorize_for(
     state: &AppState,
     scope: Scope,
 ) -> Result<Option<EmailDomains>, ScimError> {
+    Ok(authorize_client(req, state, scope)?.1)
+}
+
+/// [`authorize_for`], and the calling client's id.
+fn authorize_client(
+    req: &HttpRequest,
+    state: &AppState,
+    scope: Scope,
+) -> Result<(String, Option<EmailDomains>), ScimError> {
     let principal = authorize(req, state, scope)?;
     let client = state
         .oauth
@@ -163,7 +173,43 @@ fn authorize_for(
             tracing::error!(error = %e, "client lookup failed");
             ScimError::internal()
         })?;
-    Ok(client.and_then(|c| EmailDomains::from_rules(&c.email_domains)))
+    let domains = client.and_then(|c| EmailDomains::from_rules(&c.email_domains));
+    Ok((principal.client_id, domains))
+}
+
+/// Run a list or search that may scan: on the blocking pool, when `client` has its turn
+/// (`AppState::search_gate`: a few at once, a few per client; a client with too many
+/// gets 429, and when too many wait, 503, each with `Retry-After`).
+async fn search_with_turn<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    client: &str,
+    domains: Option<EmailDomains>,
+    f: impl FnOnce(&Scim<'_>) -> Result<T, ScimError> + Send + 'static,
+) -> Result<T, ScimError> {
+    let turn = state
+        .search_gate
+        .turn(Some(client))
+        .await
+        .map_err(|refused| match refused {
+            Refused::Yours => ScimError::new(
+                429,
+                None,
+                format!(
+                    "this client already has {SEARCHES_PER_CLIENT} lists or searches running or \
+                     waiting: wait for their answers before sending more"
+                ),
+            ),
+            Refused::Full => ScimError::new(
+                503,
+                None,
+                "the server has too many lists and searches waiting; try again in a second",
+            ),
+        })?;
+    with_scim(state, domains, move |s| {
+        let _turn = turn;
+        f(s)
+    })
+    .await
 }
 
 /// Run `f` with the service on this worker thread: for point reads by primary key, which
@@ -292,7 +338,7 @@ async fn list(
     state: web::Data<AppState>,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
-    let domains = authorize_for(&req, &state, Scope::DirectoryRead)?;
+    let (client, domains) = authorize_client(&req, &state, Scope::DirectoryRead)?;
     let q = query_map(&req)?;
     let get = |k: &str| q.get(k).map(|v| Value::String(v.clone()));
     let params = list_params(
@@ -309,7 +355,7 @@ async fn list(
     let body = if params.is_point_lookup(kind) {
         with_scim_inline(&state, domains, |s| s.list(&[kind], &params))?
     } else {
-        with_scim(&state, domains, move |s| s.list(&[kind], &params)).await?
+        search_with_turn(&state, &client, domains, move |s| s.list(&[kind], &params)).await?
     };
     Ok(scim_response(actix_web::http::StatusCode::OK, &body))
 }
@@ -320,7 +366,7 @@ async fn search(
     payload: web::Payload,
     kind: Option<ResourceKind>,
 ) -> Result<HttpResponse, ScimError> {
-    let domains = authorize_for(&req, &state, Scope::DirectoryRead)?;
+    let (client, domains) = authorize_client(&req, &state, Scope::DirectoryRead)?;
     let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
     let obj = body.as_object().ok_or_else(|| {
         ScimError::bad_request("invalidSyntax", "a SearchRequest must be a JSON object")
@@ -371,7 +417,7 @@ async fn search(
         Some(k) => vec![k],
         None => ResourceKind::ALL.to_vec(),
     };
-    let body = with_scim(&state, domains, move |s| s.list(&kinds, &params)).await?;
+    let body = search_with_turn(&state, &client, domains, move |s| s.list(&kinds, &params)).await?;
     Ok(scim_response(actix_web::http::StatusCode::OK, &body))
 }
 

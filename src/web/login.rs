@@ -1,7 +1,7 @@
 //! Signing in with a login account (`config create-user`), shared by the authorization
 //! pages and the operator pages: argon2id verification off the async executor (against a
 //! dummy hash for unknown names, so timing does not tell them apart), a few at a time
-//! ([`crate::password::VerifyGate`]; 503 when too many wait), back-off per
+//! ([`crate::sync::Gate`]; 503 when too many wait), back-off per
 //! (account, address) and, looser, per address ([`crate::throttle`]), and audit events
 //! within the throttle's budget. An unknown account name is audited only as a
 //! fingerprint: it may be a password typed into the name field.
@@ -64,9 +64,9 @@ pub async fn check_login(
     if let Some(refused) = backing_off(state, &keys, now) {
         return Ok(refused);
     }
-    // A bounded number of verifications at once (`password::VerifyGate`); then the back-off
+    // A bounded number of verifications at once (`AppState::password_gate`); then the back-off
     // again, as failures counted while this one waited may have opened it.
-    let Some(turn) = state.password_gate.turn().await else {
+    let Ok(turn) = state.password_gate.turn(None).await else {
         return Ok(LoginOutcome::Refused(
             StatusCode::SERVICE_UNAVAILABLE,
             "The server is checking too many sign-ins at once. Try again in a few seconds.".into(),

@@ -226,6 +226,69 @@ fn a_flood_of_sign_ins_is_verified_a_few_at_a_time() {
     assert!(r.text().unwrap().contains("Allow"));
 }
 
+/// Regression: thirty-two searches sent at once by one IdP each took a thread of the
+/// blocking pool, and so most of the core: every other client's token requests waited up
+/// to two seconds. Lists and searches that may scan now run a few at a time
+/// (`AppState::search_gate`), at most `SEARCHES_PER_CLIENT` of one client running or
+/// waiting; one more from that client is refused (429, `Retry-After`), another client's
+/// waits its turn, and point lookups are not held up at all. The turns are taken here
+/// directly, so that the test does not depend on timing.
+#[test]
+fn a_client_has_a_few_searches_at_once_and_others_wait_their_turn() {
+    use scimgate::model::Scope;
+    use scimgate::state::SEARCHES_PER_CLIENT;
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let s = TestStore::init();
+    let (a, a_token) = crate::support::client_with_token(&s.db, &[Scope::DirectoryRead], "1h");
+    let (_, b_token) = crate::support::client_with_token(&s.db, &[Scope::DirectoryRead], "1h");
+    let server = TestServer::start(&s.db, Clock::system());
+    let scan = r#"/Users?filter=name.familyName%20co%20%22x%22"#;
+    let gate = &server.state.search_gate;
+    // Client a: one search running, the others waiting.
+    let running = futures_executor::block_on(gate.turn(Some(&a))).unwrap();
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut waiting: Vec<_> = (1..SEARCHES_PER_CLIENT)
+        .map(|_| Box::pin(gate.turn(Some(&a))))
+        .collect();
+    for w in &mut waiting {
+        assert!(w.as_mut().poll(&mut cx).is_pending());
+    }
+    let a_scim = crate::support::Scim::new(&server, &a_token);
+    let r = a_scim.get(scan);
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.header("retry-after").as_deref(), Some("1"));
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("wait for their answers"),
+        "{}",
+        r.body
+    );
+    // A point lookup by the same client is answered at once.
+    let r = a_scim.get("/Users?filter=userName%20eq%20%22nobody%40example.com%22");
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Client b's search waits for a turn, and is not refused.
+    std::thread::scope(|scope| {
+        let b = scope.spawn(|| crate::support::Scim::new(&server, &b_token).get(scan));
+        std::thread::sleep(StdDuration::from_millis(300));
+        assert!(!b.is_finished(), "b's search waits while a's run");
+        // a's searches end: b's has its turn.
+        drop(waiting);
+        drop(running);
+        let r = b.join().unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["totalResults"], 0);
+    });
+    assert_eq!(a_scim.get(scan).status, 200, "a's turns came back");
+    let metrics = server.get_text("/metrics");
+    assert!(
+        metrics.contains("scimgate_scim_searches_shed_total 1"),
+        "{metrics}"
+    );
+}
+
 /// Regression: a form of 100,000 parameters (0.9 MB) took 53 s of CPU before client
 /// authentication; two of them stalled both workers.
 #[test]
