@@ -238,7 +238,7 @@ fn a_client_has_a_few_searches_at_once_and_others_wait_their_turn() {
     use scimgate::model::Scope;
     use scimgate::state::SEARCHES_PER_CLIENT;
     use std::future::Future;
-    use std::task::{Context, Poll, Waker};
+    use std::task::{Context, Waker};
     let s = TestStore::init();
     let (a, a_token) = crate::support::client_with_token(&s.db, &[Scope::DirectoryRead], "1h");
     let (_, b_token) = crate::support::client_with_token(&s.db, &[Scope::DirectoryRead], "1h");
