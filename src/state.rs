@@ -18,6 +18,8 @@ use crate::throttle::Throttle;
 use crate::time::Clock;
 use crate::web::session::Sessions;
 
+/// Sign-ins one address may have being checked or waiting at once.
+pub const SIGN_INS_PER_ADDRESS: usize = 2;
 /// SCIM lists and searches one client may have running or waiting at once.
 pub const SEARCHES_PER_CLIENT: usize = 4;
 /// SCIM lists and searches that may wait for a turn, all clients together.
@@ -88,8 +90,9 @@ impl AppState {
                 Throttle::for_passwords(settings.login_max_failures, settings.lockout)
                     .shared(store.clone(), "login"),
             ),
-            // People sign in a few a minute: the queue is for a burst, not for a flood.
-            password_gate: Arc::new(Gate::half_the_cores(32, usize::MAX)),
+            // People sign in a few a minute: the queue is for a burst, not for a flood, and
+            // no one address may fill it.
+            password_gate: Arc::new(Gate::half_the_cores(32, SIGN_INS_PER_ADDRESS)),
             search_gate: Arc::new(Gate::half_the_cores(SEARCHES_WAITING, SEARCHES_PER_CLIENT)),
             sessions: Arc::new(Sessions::new(store.clone())),
             store,

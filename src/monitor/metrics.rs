@@ -17,8 +17,8 @@
 //! - `scimgate_token_requests_total{grant_type,outcome}` — token endpoint requests;
 //! - `scimgate_client_auth_failures_total`, `scimgate_login_failures_total` — every failed
 //!   client authentication and sign-in (the audit log keeps them within a budget);
-//! - `scimgate_login_shed_total` — sign-ins refused unchecked (503) because too many
-//!   already waited for a password check (`AppState::password_gate`), and
+//! - `scimgate_login_shed_total` — sign-ins refused unchecked because their address
+//!   already had two being checked (429) or too many already waited (503) for a check (`AppState::password_gate`), and
 //!   `scimgate_scim_searches_shed_total` — SCIM lists and searches refused (429 or 503)
 //!   because their client, or all clients, had as many running or waiting as allowed;
 //! - `scimgate_issuance_rate_limited_total{client_id}` — token requests refused because
@@ -55,7 +55,7 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 pub struct ServerCounters {
     pub client_auth_failures: u64,
     pub login_failures: u64,
-    /// Sign-ins refused unchecked because too many already waited for a password check.
+    /// Sign-ins refused unchecked because their address, or all, had too many waiting.
     pub logins_shed: u64,
     /// SCIM lists and searches refused because too many ran or waited (`search_gate`).
     pub searches_shed: u64,
@@ -231,7 +231,7 @@ pub fn render(
     );
     failures(
         "scimgate_login_shed",
-        "Sign-ins refused unchecked (503) because too many already waited for a password check",
+        "Sign-ins refused unchecked because their address had two being checked (429) or too many waited (503)",
         server.logins_shed,
         &mut registry,
     );

@@ -1,7 +1,8 @@
 //! Signing in with a login account (`config create-user`), shared by the authorization
 //! pages and the operator pages: argon2id verification off the async executor (against a
 //! dummy hash for unknown names, so timing does not tell them apart), a few at a time
-//! ([`crate::sync::Gate`]; 503 when too many wait), back-off per
+//! and two per address ([`crate::sync::Gate`]; 429 for a third from one address, 503 when
+//! too many wait), back-off per
 //! (account, address) and, looser, per address ([`crate::throttle`]), and audit events
 //! within the throttle's budget. An unknown account name is audited only as a
 //! fingerprint: it may be a password typed into the name field.
@@ -14,6 +15,7 @@ use super::WebError;
 use crate::model::AuditAction;
 use crate::model::NewAuditEvent;
 use crate::state::AppState;
+use crate::sync::Refused;
 
 /// What a sign-in attempt came to.
 pub enum LoginOutcome {
@@ -64,13 +66,24 @@ pub async fn check_login(
     if let Some(refused) = backing_off(state, &keys, now) {
         return Ok(refused);
     }
-    // A bounded number of verifications at once (`AppState::password_gate`); then the back-off
-    // again, as failures counted while this one waited may have opened it.
-    let Ok(turn) = state.password_gate.turn(None).await else {
-        return Ok(LoginOutcome::Refused(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The server is checking too many sign-ins at once. Try again in a few seconds.".into(),
-        ));
+    // A bounded number of verifications at once, and a few per address, so that one
+    // address cannot fill the queue (`AppState::password_gate`); then the back-off again,
+    // as failures counted while this one waited may have opened it.
+    let turn = match state.password_gate.turn(Some(&ip)).await {
+        Ok(turn) => turn,
+        Err(Refused::Yours) => {
+            return Ok(LoginOutcome::Refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Other sign-ins from your address are being checked. Wait for their answers, then try again.".into(),
+            ));
+        }
+        Err(Refused::Full) => {
+            return Ok(LoginOutcome::Refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is checking too many sign-ins at once. Try again in a few seconds."
+                    .into(),
+            ));
+        }
     };
     if let Some(refused) = backing_off(state, &keys, state.clock.now()) {
         return Ok(refused);
