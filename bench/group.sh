@@ -18,12 +18,9 @@ MEMBERS=${MEMBERS:-49000}
 USERS=${USERS:-50000}
 DUR=${DUR:-5}
 TOKEN_RATE=${TOKEN_RATE:-500}
-R=${CARGO_TARGET_DIR:-$PWD/target}/release
-cargo build --release --quiet -j 1 --bin scimgate --example seed --example rate
-BINS=("$@")
-[ ${#BINS[@]} -gt 0 ] || BINS=("$R/scimgate")
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+EXAMPLES=rate release_bins "$@"
 bench_workdir
 [ "$USERS" -gt "$MEMBERS" ] || { echo "USERS must exceed MEMBERS (the PATCHes add users not yet in the group)"; exit 1; }
 
@@ -36,9 +33,7 @@ echo "A Group of $MEMBERS members among $USERS Users; tokens at $TOKEN_RATE/s me
 
 FAILED=0
 for bin in "${BINS[@]}"; do
-  # The seed's last writes may still be in its WAL: copy it too.
-  rm -f "$WORK"/run.db*
-  for f in "$WORK"/seed.db*; do cp "$f" "$WORK/run.db${f#"$WORK/seed.db"}"; done
+  fresh_copy "$WORK/seed.db" "$WORK/run.db"
   start_server "$(realpath "$bin")" "$WORK/run.db" SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0
   echo "$bin"
   for what in patch delete read; do

@@ -9,6 +9,28 @@ bench_workdir() {
   trap cleanup EXIT
 }
 
+# release_bins [BIN …]: build this tree's release server and `seed` example (and the
+# examples named in EXAMPLES), set R to their directory and BINS to the binaries given
+# (default: this tree's server). For the scripts that compare binaries, each on a fresh
+# copy of one seeded store (`fresh_copy`).
+release_bins() {
+  R=${CARGO_TARGET_DIR:-$PWD/target}/release
+  local examples=(--example seed) e
+  for e in ${EXAMPLES:-}; do examples+=(--example "$e"); done
+  cargo build --release --quiet -j 1 --bin scimgate "${examples[@]}"
+  BINS=("$@")
+  [ ${#BINS[@]} -gt 0 ] || BINS=("$R/scimgate")
+}
+
+# fresh_copy SRC DST: DST (and its -wal, -shm) replaced by a copy of the store SRC, with its
+# WAL, where the seed's last writes may still be.
+fresh_copy() {
+  rm -f "$2" "$2-wal" "$2-shm"
+  local f
+  for f in "$1" "$1-wal"; do [ -e "$f" ] && cp "$f" "$2${f#"$1"}"; done
+  return 0
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # Every response must be a 200 with the expected body (an error with a 200 would not

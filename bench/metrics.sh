@@ -11,12 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TOKENS=${TOKENS:-100000}
 SCRAPES=${SCRAPES:-40}
-R=${CARGO_TARGET_DIR:-$PWD/target}/release
-cargo build --release --quiet -j 1 --bin scimgate --example seed
-BINS=("$@")
-[ ${#BINS[@]} -gt 0 ] || BINS=("$R/scimgate")
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+release_bins "$@"
 bench_workdir
 
 cat >"$WORK/scrape.py" <<'PY'
@@ -64,9 +61,7 @@ PY
 echo "$TOKENS tokens in the store; $SCRAPES scrapes at once"
 FAILED=0
 for bin in "${BINS[@]}"; do
-  rm -f "$WORK"/run.db*
-  cp "$WORK/seed.db" "$WORK/run.db"
-  [ -e "$WORK/seed.db-wal" ] && cp "$WORK/seed.db-wal" "$WORK/run.db-wal"
+  fresh_copy "$WORK/seed.db" "$WORK/run.db"
   start_server "$bin" "$WORK/run.db"
   echo "$bin"
   taskset -c 1 python3 "$WORK/scrape.py" "http://127.0.0.1:$PORT" "$SERVER" "$SCRAPES" || FAILED=1

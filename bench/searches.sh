@@ -14,12 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${USERS:-100000}
 SEARCHES=${SEARCHES:-32}
-R=${CARGO_TARGET_DIR:-$PWD/target}/release
-cargo build --release --quiet -j 1 --bin scimgate --example seed
-BINS=("$@")
-[ ${#BINS[@]} -gt 0 ] || BINS=("$R/scimgate")
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+release_bins "$@"
 bench_workdir
 
 cat >"$WORK/burst.py" <<'PY'
@@ -106,9 +103,7 @@ BASIC="Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
 echo "$USERS Users; $SEARCHES searches at once by one client"
 FAILED=0
 for bin in "${BINS[@]}"; do
-  rm -f "$WORK"/run.db*
-  cp "$WORK/seed.db" "$WORK/run.db"
-  [ -e "$WORK/seed.db-wal" ] && cp "$WORK/seed.db-wal" "$WORK/run.db-wal"
+  fresh_copy "$WORK/seed.db" "$WORK/run.db"
   start_server "$bin" "$WORK/run.db" SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0
   echo "$bin"
   taskset -c 1 python3 "$WORK/burst.py" "http://127.0.0.1:$PORT" "$BASIC" "$TOKEN" "$SEARCHES" || FAILED=1

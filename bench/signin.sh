@@ -15,12 +15,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FLOOD=${FLOOD:-200}
-R=${CARGO_TARGET_DIR:-$PWD/target}/release
-cargo build --release --quiet -j 1 --bin scimgate --example seed
-BINS=("$@")
-[ ${#BINS[@]} -gt 0 ] || BINS=("$R/scimgate")
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+release_bins "$@"
 bench_workdir
 
 cat >"$WORK/flood.py" <<'PY'
