@@ -158,25 +158,19 @@ impl Gate {
                 })
             }
         };
-        if let Ok(permit) = self.turns.clone().try_acquire_owned() {
-            return Ok(Turn {
-                _permit: permit,
-                _hold: hold,
-            });
-        }
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-            self.refused.fetch_add(1, Ordering::Relaxed);
-            return Err(Refused::Full);
-        }
-        let _place = Waiting(&self.waiting);
-        // The semaphore is never closed, so the wait ends with a permit.
-        let permit = self
-            .turns
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Refused::Full)?;
+        let permit = match self.turns.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                    return Err(Refused::Full);
+                }
+                let _place = Waiting(&self.waiting);
+                // The semaphore is never closed, so the wait ends with a permit.
+                (self.turns.clone().acquire_owned().await).map_err(|_| Refused::Full)?
+            }
+        };
         Ok(Turn {
             _permit: permit,
             _hold: hold,

@@ -192,6 +192,16 @@ pub(super) const DUE_FOR_WARNING: &str = "FROM tokens \
      AND kind != 3 AND client_epoch = (SELECT c.token_epoch FROM clients c \
      WHERE c.id = tokens.client_id) ORDER BY expires_at, id"; // kind 3: authorization codes
 
+/// The statement of [`Store::tokens_due_for_warning`] and [`Store::long_lived_tokens`]. A
+/// limit is written into it: SQLite plans a bound LIMIT anew at every bind (see
+/// `store::scim`).
+pub(super) fn due_sql(limit: Option<usize>) -> String {
+    match limit {
+        Some(n) => format!("SELECT {COLUMNS} {DUE_FOR_WARNING} LIMIT {n}"),
+        None => format!("SELECT {COLUMNS} {DUE_FOR_WARNING}"),
+    }
+}
+
 /// The token a rotation (`issued_via` 5) issued to replace `?1` (read through the partial
 /// index `tokens_parent`).
 const REPLACEMENT_OF: &str =
@@ -464,19 +474,7 @@ impl Store {
         within: i64,
         longer_than: i64,
     ) -> Result<Vec<TokenRecord>> {
-        on_postgres!(self, pg => pg.tokens_due_for_warning(now, within, longer_than));
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} {DUE_FOR_WARNING}"))?;
-            let rows = stmt.query_map(
-                params![
-                    now,
-                    now.saturating_add(within),
-                    longer_than.max(SHORT_LIFETIME)
-                ],
-                row_to_token,
-            )?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
+        self.due_tokens(now, now.saturating_add(within), longer_than, None)
     }
 
     /// The first `limit` live tokens that live longer than `longer_than` seconds (at least
@@ -488,14 +486,23 @@ impl Store {
         longer_than: i64,
         limit: usize,
     ) -> Result<Vec<TokenRecord>> {
-        on_postgres!(self, pg => pg.long_lived_tokens(now, longer_than, limit));
+        self.due_tokens(now, i64::MAX, longer_than, Some(limit))
+    }
+
+    /// Both of the above: live tokens expiring in `(now, until]` that live longer than
+    /// `longer_than` (at least [`SHORT_LIFETIME`]), soonest first, at most `limit`.
+    fn due_tokens(
+        &self,
+        now: Timestamp,
+        until: Timestamp,
+        longer_than: i64,
+        limit: Option<usize>,
+    ) -> Result<Vec<TokenRecord>> {
+        on_postgres!(self, pg => pg.due_tokens(now, until, longer_than, limit));
         self.read(|c| {
-            // The limit is written into the statement: SQLite plans a bound LIMIT anew at
-            // every bind (see `store::scim`).
-            let sql = format!("SELECT {COLUMNS} {DUE_FOR_WARNING} LIMIT {limit}");
-            let mut stmt = c.prepare_cached(&sql)?;
+            let mut stmt = c.prepare_cached(&due_sql(limit))?;
             let rows = stmt.query_map(
-                params![now, i64::MAX, longer_than.max(SHORT_LIFETIME)],
+                params![now, until, longer_than.max(SHORT_LIFETIME)],
                 row_to_token,
             )?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

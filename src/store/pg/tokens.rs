@@ -9,8 +9,8 @@ use tokio_postgres::{GenericClient, Row};
 use super::{Db, Postgres, Tx, audit, get};
 use crate::model::{NewAuditEvent, TokenRecord};
 use crate::store::tokens::{
-    COLUMNS, DUE_FOR_WARNING, NewTokenRecord, RevokeOutcome, SHORT_LIFETIME, TokenFilter,
-    kind_code, kind_from_code, scope_bits, scopes_from_bits, via_code, via_from_code,
+    COLUMNS, NewTokenRecord, RevokeOutcome, SHORT_LIFETIME, TokenFilter, due_sql, kind_code,
+    kind_from_code, scope_bits, scopes_from_bits, via_code, via_from_code,
 };
 use crate::store::{Result, StoreError};
 use crate::time::Timestamp;
@@ -270,28 +270,22 @@ impl Postgres {
         self.read(|db| db.query(&sql, &refs)?.iter().map(row_to_token).collect())
     }
 
-    pub fn tokens_due_for_warning(
+    pub fn due_tokens(
         &self,
         now: Timestamp,
-        within: i64,
+        until: Timestamp,
         longer_than: i64,
+        limit: Option<usize>,
     ) -> Result<Vec<TokenRecord>> {
-        let sql = format!("SELECT {COLUMNS} {DUE_FOR_WARNING}")
+        let sql = due_sql(limit)
             .replace("?1", "$1")
             .replace("?2", "$2")
             .replace("?3", "$3");
         self.read(|db| {
-            db.query(
-                &sql,
-                &[
-                    &now,
-                    &now.saturating_add(within),
-                    &longer_than.max(SHORT_LIFETIME),
-                ],
-            )?
-            .iter()
-            .map(row_to_token)
-            .collect()
+            db.query(&sql, &[&now, &until, &longer_than.max(SHORT_LIFETIME)])?
+                .iter()
+                .map(row_to_token)
+                .collect()
         })
     }
 
@@ -308,24 +302,6 @@ impl Postgres {
                 audit::append(tx, audit, now)?;
             }
             Ok(out)
-        })
-    }
-
-    pub fn long_lived_tokens(
-        &self,
-        now: Timestamp,
-        longer_than: i64,
-        limit: usize,
-    ) -> Result<Vec<TokenRecord>> {
-        let sql = format!("SELECT {COLUMNS} {DUE_FOR_WARNING} LIMIT {limit}")
-            .replace("?1", "$1")
-            .replace("?2", "$2")
-            .replace("?3", "$3");
-        self.read(|db| {
-            db.query(&sql, &[&now, &i64::MAX, &longer_than.max(SHORT_LIFETIME)])?
-                .iter()
-                .map(row_to_token)
-                .collect()
         })
     }
 
