@@ -12,6 +12,9 @@
 //!   -d BODY         request body
 //!   --expect TEXT   every answer must be a 2xx holding TEXT
 //!   --users N       replace `{user}` in the URL by a random user number below N (%06d)
+//!   --trace FILE    also write each request's due time (µs after the start) and its
+//!                   latency (µs), one `due latency` line per request in order of due time,
+//!                   to see where a tail comes from (a stall delays every request due in it)
 //!   `{seq}` in the body becomes a string unique to the request (new SCIM users)
 //! Prints one line: `rate R req/s p50 X ms p99 Y ms p999 Z ms max M ms errors E`; exits 1
 //! if any request failed, was not 2xx or lacked the expected text (no percentiles then).
@@ -33,11 +36,12 @@ struct Opts {
     body: Option<String>,
     expect: Option<String>,
     users: Option<u64>,
+    trace: Option<String>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: rate URL RATE SECONDS [-c N] [-X METHOD] [-H 'K: V']... [-d BODY] [--expect TEXT] [--users N]"
+        "usage: rate URL RATE SECONDS [-c N] [-X METHOD] [-H 'K: V']... [-d BODY] [--expect TEXT] [--users N] [--trace FILE]"
     );
     std::process::exit(2);
 }
@@ -63,6 +67,7 @@ fn parse() -> Opts {
         body: None,
         expect: None,
         users: None,
+        trace: None,
     };
     let mut it = args[3..].iter();
     while let Some(a) = it.next() {
@@ -74,6 +79,7 @@ fn parse() -> Opts {
             "-d" => o.body = Some(val()),
             "--expect" => o.expect = Some(val()),
             "--users" => o.users = Some(val().parse().unwrap_or_else(|_| usage())),
+            "--trace" => o.trace = Some(val()),
             _ => usage(),
         }
     }
@@ -141,7 +147,8 @@ fn main() {
                 o.users,
             );
             let offset = Duration::from_secs_f64(c as f64 / o.rate);
-            std::thread::spawn(move || -> (Vec<u32>, u64) {
+            std::thread::spawn(move || -> (Vec<(u32, u32)>, u64) {
+                // (due, in µs after the start; latency in µs)
                 let mut lat = Vec::new();
                 let mut errors = 0u64;
                 let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1));
@@ -179,7 +186,8 @@ fn main() {
                         errors += 1;
                         break;
                     }
-                    lat.push(due.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    let micros = |d: Duration| d.as_micros().min(u32::MAX as u128) as u32;
+                    lat.push((micros(due - start), micros(due.elapsed())));
                     sent += 1;
                     due += interval;
                 }
@@ -194,6 +202,14 @@ fn main() {
         all.extend(l);
         errors += e;
     }
+    if let Some(path) = &o.trace {
+        all.sort_unstable();
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("trace file"));
+        for (due, l) in &all {
+            writeln!(out, "{due} {l}").expect("write the trace");
+        }
+    }
+    let mut all: Vec<u32> = all.into_iter().map(|(_, l)| l).collect();
     all.sort_unstable();
     let pct = |p: f64| {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))

@@ -78,7 +78,7 @@ pub(super) const SUPERSEDED_REASON: &str = "superseded: the rotation that issued
 /// access token's use reaches `last_used_at` within about a second (it is recorded in
 /// batches), so a use in the last second may go unseen here.
 fn may_retry(
-    conn: &Connection,
+    tx: &mut impl GrantTx,
     record: &TokenRecord,
     grace: Option<i64>,
     now: Timestamp,
@@ -89,40 +89,265 @@ fn may_retry(
     if record.expires_at <= now || record.revoked_at.is_none_or(|t| now - t > grace) {
         return Ok(false);
     }
-    let used: bool = conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM tokens WHERE parent_id = ?1 \
-             AND (revoked_reason = ?2 OR last_used_at IS NOT NULL))",
-        )?
-        .query_row(params![record.id.as_str(), ROTATED_REASON], |r| r.get(0))?;
-    Ok(!used)
+    Ok(!tx.successors_used(record.id.as_str())?)
 }
 
-/// Whether token `id`'s client has been cut off since it was issued (schema.sql,
-/// migration 7). Checked before anything that could re-issue from an old token.
-fn cut_off_since(conn: &Connection, id: &str) -> Result<bool> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT t.client_epoch != c.token_epoch FROM tokens t \
-             JOIN clients c ON c.id = t.client_id WHERE t.id = ?1",
-        )?
-        .query_row([id], |r| r.get(0))
-        .optional()?
-        .unwrap_or(true))
+/// The tokens revoked together with another: its grant family, or what it issued.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Related {
+    /// Every token with this `family_id`.
+    Family,
+    /// Every token with this `parent_id`.
+    Children,
 }
 
-pub(super) fn revoke_family(
-    conn: &Connection,
-    family_id: &str,
-    reason: &str,
+impl Related {
+    pub(super) fn column(self) -> &'static str {
+        match self {
+            Related::Family => "family_id",
+            Related::Children => "parent_id",
+        }
+    }
+}
+
+/// An authorization code's stored request data, and when it was exchanged.
+pub(super) struct CodeRow {
+    pub redirect_uri: String,
+    pub explicit: bool,
+    pub challenge: Option<String>,
+    pub consumed_at: Option<Timestamp>,
+}
+
+/// The steps of the grant transactions, on one backend's open write transaction. The
+/// decisions (a code exchanged twice, a refresh token reused, a rotation retried within
+/// its grace) are made once, in [`redeem_code_in`] and [`rotate_refresh_in`], for both
+/// backends: each implements only these steps, in its own SQL (SQLite's below, in this
+/// file; PostgreSQL's in `pg/grants.rs`).
+pub(super) trait GrantTx {
+    fn token_by_value(&mut self, presented: &ParsedToken) -> Result<Option<TokenRecord>>;
+    fn insert_token(&mut self, t: &NewTokenRecord) -> Result<()>;
+    /// The request data stored with the code `token_id`.
+    fn code_row(&mut self, token_id: &str) -> Result<Option<CodeRow>>;
+    /// Mark the code `token_id` exchanged.
+    fn consume_code(&mut self, token_id: &str, now: Timestamp) -> Result<()>;
+    /// Whether token `token_id`'s client has been cut off since it was issued (schema.sql,
+    /// migration 7); true for a token that is gone.
+    fn cut_off_since(&mut self, token_id: &str) -> Result<bool>;
+    /// Whether anything token `token_id` issued has been rotated or used.
+    fn successors_used(&mut self, token_id: &str) -> Result<bool>;
+    /// Revoke the live tokens related to `value` as `by` says; returns them.
+    fn revoke_related(
+        &mut self,
+        by: Related,
+        value: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Vec<TokenRecord>>;
+    /// Mark refresh token `token_id` spent ([`ROTATED_REASON`]).
+    fn mark_rotated(&mut self, token_id: &str, now: Timestamp) -> Result<()>;
+}
+
+impl GrantTx for &Connection {
+    fn token_by_value(&mut self, presented: &ParsedToken) -> Result<Option<TokenRecord>> {
+        token_by_value(self, presented)
+    }
+
+    fn insert_token(&mut self, t: &NewTokenRecord) -> Result<()> {
+        insert_token(self, t)
+    }
+
+    fn code_row(&mut self, token_id: &str) -> Result<Option<CodeRow>> {
+        Ok(self
+            .query_row(
+                "SELECT redirect_uri, redirect_uri_explicit, code_challenge, consumed_at \
+                 FROM authorization_codes WHERE token_id = ?1",
+                [token_id],
+                |r| {
+                    Ok(CodeRow {
+                        redirect_uri: r.get(0)?,
+                        explicit: r.get(1)?,
+                        challenge: r.get(2)?,
+                        consumed_at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn consume_code(&mut self, token_id: &str, now: Timestamp) -> Result<()> {
+        self.execute(
+            "UPDATE authorization_codes SET consumed_at = ?2 WHERE token_id = ?1",
+            params![token_id, now],
+        )?;
+        Ok(())
+    }
+
+    fn cut_off_since(&mut self, token_id: &str) -> Result<bool> {
+        Ok(self
+            .prepare_cached(
+                "SELECT t.client_epoch != c.token_epoch FROM tokens t \
+                 JOIN clients c ON c.id = t.client_id WHERE t.id = ?1",
+            )?
+            .query_row([token_id], |r| r.get(0))
+            .optional()?
+            .unwrap_or(true))
+    }
+
+    fn successors_used(&mut self, token_id: &str) -> Result<bool> {
+        Ok(self
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM tokens WHERE parent_id = ?1 \
+                 AND (revoked_reason = ?2 OR last_used_at IS NOT NULL))",
+            )?
+            .query_row(params![token_id, ROTATED_REASON], |r| r.get(0))?)
+    }
+
+    fn revoke_related(
+        &mut self,
+        by: Related,
+        value: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Vec<TokenRecord>> {
+        let mut stmt = self.prepare_cached(&format!(
+            "UPDATE tokens SET revoked_at = ?2, revoked_reason = ?3 \
+             WHERE {} = ?1 AND revoked_at IS NULL RETURNING {COLUMNS}",
+            by.column()
+        ))?;
+        let rows = stmt.query_map(params![value, now, reason], row_to_token)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn mark_rotated(&mut self, token_id: &str, now: Timestamp) -> Result<()> {
+        self.execute(
+            "UPDATE tokens SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1",
+            params![token_id, now, ROTATED_REASON],
+        )?;
+        Ok(())
+    }
+}
+
+/// The family a token belongs to (a token issued outside any grant is its own family).
+fn family_of(record: &TokenRecord) -> String {
+    record
+        .family_id
+        .clone()
+        .unwrap_or_else(|| record.id.to_string())
+}
+
+/// [`Store::redeem_code`] inside its transaction, on either backend.
+pub(super) fn redeem_code_in<R>(
+    tx: &mut impl GrantTx,
+    presented: &ParsedToken,
     now: Timestamp,
-) -> Result<Vec<TokenRecord>> {
-    let mut stmt = conn.prepare(&format!(
-        "UPDATE tokens SET revoked_at = ?2, revoked_reason = ?3 \
-         WHERE family_id = ?1 AND revoked_at IS NULL RETURNING {COLUMNS}"
-    ))?;
-    let rows = stmt.query_map(params![family_id, now, reason], row_to_token)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    family_reason: &str,
+    check: impl FnOnce(&CodeGrant) -> std::result::Result<Vec<NewTokenRecord>, R>,
+) -> Result<RedeemOutcome<R>> {
+    let Some(record) = tx.token_by_value(presented)? else {
+        return Ok(RedeemOutcome::Unknown);
+    };
+    if record.kind != TokenKind::AuthorizationCode {
+        return Ok(RedeemOutcome::Unknown);
+    }
+    let Some(row) = tx.code_row(record.id.as_str())? else {
+        return Ok(RedeemOutcome::Unknown);
+    };
+    if row.consumed_at.is_some() {
+        let revoked =
+            tx.revoke_related(Related::Family, &family_of(&record), family_reason, now)?;
+        return Ok(RedeemOutcome::Replayed {
+            code: record,
+            revoked,
+        });
+    }
+    if record.revoked_at.is_some() {
+        return Ok(RedeemOutcome::Unknown);
+    }
+    tx.consume_code(record.id.as_str(), now)?;
+    let grant = CodeGrant {
+        record,
+        redirect_uri: row.redirect_uri,
+        redirect_uri_explicit: row.explicit,
+        code_challenge: row.challenge,
+    };
+    match check(&grant) {
+        Ok(batch) => {
+            for t in &batch {
+                tx.insert_token(t)?;
+            }
+            Ok(RedeemOutcome::Issued(grant))
+        }
+        Err(r) => Ok(RedeemOutcome::Rejected(r)),
+    }
+}
+
+/// [`Store::rotate_refresh`] inside its transaction, on either backend.
+pub(super) fn rotate_refresh_in<R>(
+    tx: &mut impl GrantTx,
+    presented: &ParsedToken,
+    now: Timestamp,
+    family_reason: &str,
+    grace: Option<i64>,
+    check: impl FnOnce(&TokenRecord) -> std::result::Result<Vec<NewTokenRecord>, R>,
+) -> Result<RotateOutcome<R>> {
+    let Some(record) = tx.token_by_value(presented)? else {
+        return Ok(RotateOutcome::Inactive(None));
+    };
+    if record.kind != TokenKind::Refresh {
+        return Ok(RotateOutcome::Inactive(None));
+    }
+    // A token of a client cut off since is dead, whatever else it was: a retry within the
+    // grace must not re-issue from it.
+    if tx.cut_off_since(record.id.as_str())? {
+        return Ok(RotateOutcome::Inactive(Some(record)));
+    }
+    if record.revoked_reason.as_deref() == Some(ROTATED_REASON)
+        && may_retry(tx, &record, grace, now)?
+    {
+        let batch = match check(&record) {
+            Ok(batch) => batch,
+            Err(r) => return Ok(RotateOutcome::Rejected(r)),
+        };
+        let superseded = tx.revoke_related(
+            Related::Children,
+            record.id.as_str(),
+            SUPERSEDED_REASON,
+            now,
+        )?;
+        for t in &batch {
+            tx.insert_token(t)?;
+        }
+        return Ok(RotateOutcome::Retried {
+            token: record,
+            superseded,
+        });
+    }
+    // A superseded token (the answer a retry replaced) presented again is a copy too:
+    // whoever retried may be a thief holding the original, and the client that got the
+    // first answer is now showing it. Revoke the family.
+    if matches!(
+        record.revoked_reason.as_deref(),
+        Some(ROTATED_REASON | SUPERSEDED_REASON)
+    ) {
+        let revoked =
+            tx.revoke_related(Related::Family, &family_of(&record), family_reason, now)?;
+        return Ok(RotateOutcome::Reused {
+            token: record,
+            revoked,
+        });
+    }
+    if record.revoked_at.is_some() || record.expires_at <= now {
+        return Ok(RotateOutcome::Inactive(Some(record)));
+    }
+    let batch = match check(&record) {
+        Ok(batch) => batch,
+        Err(r) => return Ok(RotateOutcome::Rejected(r)),
+    };
+    tx.mark_rotated(record.id.as_str(), now)?;
+    for t in &batch {
+        tx.insert_token(t)?;
+    }
+    Ok(RotateOutcome::Rotated(record))
 }
 
 impl Store {
@@ -161,58 +386,10 @@ impl Store {
         family_reason: &str,
         check: impl FnOnce(&CodeGrant) -> std::result::Result<Vec<NewTokenRecord>, R>,
     ) -> Result<RedeemOutcome<R>> {
-        on_postgres!(self, pg => pg.redeem_code(presented, now, family_reason, check));
+        on_postgres!(self, pg => pg.write(|tx| redeem_code_in(tx, presented, now, family_reason, check)));
         self.write(|tx| {
-            let Some(record) = token_by_value(tx, presented)? else {
-                return Ok(RedeemOutcome::Unknown);
-            };
-            if record.kind != TokenKind::AuthorizationCode {
-                return Ok(RedeemOutcome::Unknown);
-            }
-            let row: Option<(String, bool, Option<String>, Option<Timestamp>)> = tx
-                .query_row(
-                    "SELECT redirect_uri, redirect_uri_explicit, code_challenge, consumed_at \
-                     FROM authorization_codes WHERE token_id = ?1",
-                    [record.id.as_str()],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
-                .optional()?;
-            let Some((redirect_uri, explicit, challenge, consumed_at)) = row else {
-                return Ok(RedeemOutcome::Unknown);
-            };
-            if consumed_at.is_some() {
-                let family = record
-                    .family_id
-                    .clone()
-                    .unwrap_or_else(|| record.id.to_string());
-                let revoked = revoke_family(tx, &family, family_reason, now)?;
-                return Ok(RedeemOutcome::Replayed {
-                    code: record,
-                    revoked,
-                });
-            }
-            if record.revoked_at.is_some() {
-                return Ok(RedeemOutcome::Unknown);
-            }
-            tx.execute(
-                "UPDATE authorization_codes SET consumed_at = ?2 WHERE token_id = ?1",
-                params![record.id.as_str(), now],
-            )?;
-            let grant = CodeGrant {
-                record,
-                redirect_uri,
-                redirect_uri_explicit: explicit,
-                code_challenge: challenge,
-            };
-            match check(&grant) {
-                Ok(batch) => {
-                    for t in &batch {
-                        insert_token(tx, t)?;
-                    }
-                    Ok(RedeemOutcome::Issued(grant))
-                }
-                Err(r) => Ok(RedeemOutcome::Rejected(r)),
-            }
+            let mut conn: &Connection = tx;
+            redeem_code_in(&mut conn, presented, now, family_reason, check)
         })
     }
 
@@ -229,76 +406,12 @@ impl Store {
         grace: Option<i64>,
         check: impl FnOnce(&TokenRecord) -> std::result::Result<Vec<NewTokenRecord>, R>,
     ) -> Result<RotateOutcome<R>> {
-        on_postgres!(self, pg => pg.rotate_refresh(presented, now, family_reason, grace, check));
+        on_postgres!(self, pg => pg.write(|tx| {
+            rotate_refresh_in(tx, presented, now, family_reason, grace, check)
+        }));
         self.write(|tx| {
-            let Some(record) = token_by_value(tx, presented)? else {
-                return Ok(RotateOutcome::Inactive(None));
-            };
-            if record.kind != TokenKind::Refresh {
-                return Ok(RotateOutcome::Inactive(None));
-            }
-            // A token of a client cut off since is dead, whatever else it was: a retry
-            // within the grace must not re-issue from it.
-            if cut_off_since(tx, record.id.as_str())? {
-                return Ok(RotateOutcome::Inactive(Some(record)));
-            }
-            if record.revoked_reason.as_deref() == Some(ROTATED_REASON)
-                && may_retry(tx, &record, grace, now)?
-            {
-                let batch = match check(&record) {
-                    Ok(batch) => batch,
-                    Err(r) => return Ok(RotateOutcome::Rejected(r)),
-                };
-                let mut stmt = tx.prepare_cached(&format!(
-                    "UPDATE tokens SET revoked_at = ?2, revoked_reason = ?3 \
-                     WHERE parent_id = ?1 AND revoked_at IS NULL RETURNING {COLUMNS}"
-                ))?;
-                let superseded = stmt
-                    .query_map(
-                        params![record.id.as_str(), now, SUPERSEDED_REASON],
-                        row_to_token,
-                    )?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                for t in &batch {
-                    insert_token(tx, t)?;
-                }
-                return Ok(RotateOutcome::Retried {
-                    token: record,
-                    superseded,
-                });
-            }
-            // A superseded token (the answer a retry replaced) presented again is a copy
-            // too: whoever retried may be a thief holding the original, and the client
-            // that got the first answer is now showing it. Revoke the family.
-            if matches!(
-                record.revoked_reason.as_deref(),
-                Some(ROTATED_REASON | SUPERSEDED_REASON)
-            ) {
-                let family = record
-                    .family_id
-                    .clone()
-                    .unwrap_or_else(|| record.id.to_string());
-                let revoked = revoke_family(tx, &family, family_reason, now)?;
-                return Ok(RotateOutcome::Reused {
-                    token: record,
-                    revoked,
-                });
-            }
-            if record.revoked_at.is_some() || record.expires_at <= now {
-                return Ok(RotateOutcome::Inactive(Some(record)));
-            }
-            let batch = match check(&record) {
-                Ok(batch) => batch,
-                Err(r) => return Ok(RotateOutcome::Rejected(r)),
-            };
-            tx.execute(
-                "UPDATE tokens SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1",
-                params![record.id.as_str(), now, ROTATED_REASON],
-            )?;
-            for t in &batch {
-                insert_token(tx, t)?;
-            }
-            Ok(RotateOutcome::Rotated(record))
+            let mut conn: &Connection = tx;
+            rotate_refresh_in(&mut conn, presented, now, family_reason, grace, check)
         })
     }
 
@@ -309,7 +422,10 @@ impl Store {
         reason: &str,
         now: Timestamp,
     ) -> Result<Vec<TokenRecord>> {
-        on_postgres!(self, pg => pg.revoke_family(family_id, reason, now));
-        self.write(|tx| revoke_family(tx, family_id, reason, now))
+        on_postgres!(self, pg => pg.write(|tx| tx.revoke_related(Related::Family, family_id, reason, now)));
+        self.write(|tx| {
+            let mut conn: &Connection = tx;
+            conn.revoke_related(Related::Family, family_id, reason, now)
+        })
     }
 }

@@ -1,70 +1,101 @@
-//! PostgreSQL bodies of `store::grants`: the OAuth2 grant transactions (a code redeemed
-//! once, a refresh token rotated once, a family revoked), each one write transaction as on
-//! SQLite, so two concurrent requests with the same code or refresh token cannot both win.
+//! PostgreSQL's steps of the OAuth2 grant transactions ([`GrantTx`]: a code redeemed
+//! once, a refresh token rotated once, a family revoked). The decisions are made once for
+//! both backends, in `store::grants`; each runs in one write transaction, as on SQLite, so
+//! two concurrent requests with the same code or refresh token cannot both win.
 
 use super::tokens::{insert_token, row_to_token, token_by_value};
 use super::{Postgres, Tx, get};
 use crate::model::TokenRecord;
-use crate::store::grants::{
-    CodeGrant, ROTATED_REASON, RedeemOutcome, RotateOutcome, SUPERSEDED_REASON,
-};
+use crate::store::grants::{CodeRow, GrantTx, ROTATED_REASON, Related};
 use crate::store::tokens::COLUMNS;
 use crate::store::{NewTokenRecord, Result};
 use crate::time::Timestamp;
-use crate::token::{ParsedToken, TokenKind};
+use crate::token::ParsedToken;
 
-fn may_retry(
-    tx: &mut Tx<'_, '_>,
-    record: &TokenRecord,
-    grace: Option<i64>,
-    now: Timestamp,
-) -> Result<bool> {
-    let Some(grace) = grace else {
-        return Ok(false);
-    };
-    if record.expires_at <= now || record.revoked_at.is_none_or(|t| now - t > grace) {
-        return Ok(false);
+impl GrantTx for Tx<'_, '_> {
+    fn token_by_value(&mut self, presented: &ParsedToken) -> Result<Option<TokenRecord>> {
+        token_by_value(self, presented)
     }
-    let used: bool = get(
-        &tx.query_one(
-            "SELECT EXISTS (SELECT 1 FROM tokens WHERE parent_id = $1 \
-             AND (revoked_reason = $2 OR last_used_at IS NOT NULL))",
-            &[&record.id.as_str(), &ROTATED_REASON],
-        )?,
-        0,
-    )?;
-    Ok(!used)
-}
 
-fn cut_off_since(tx: &mut Tx<'_, '_>, id: &str) -> Result<bool> {
-    Ok(tx
-        .query_opt(
-            "SELECT t.client_epoch != c.token_epoch FROM tokens t \
-             JOIN clients c ON c.id = t.client_id WHERE t.id = $1",
-            &[&id],
+    fn insert_token(&mut self, t: &NewTokenRecord) -> Result<()> {
+        insert_token(self, t)
+    }
+
+    fn code_row(&mut self, token_id: &str) -> Result<Option<CodeRow>> {
+        let Some(row) = self.query_opt(
+            "SELECT redirect_uri, redirect_uri_explicit, code_challenge, consumed_at \
+             FROM authorization_codes WHERE token_id = $1",
+            &[&token_id],
         )?
-        .map(|r| get(&r, 0))
-        .transpose()?
-        .unwrap_or(true))
-}
+        else {
+            return Ok(None);
+        };
+        Ok(Some(CodeRow {
+            redirect_uri: get(&row, 0)?,
+            explicit: get::<i64>(&row, 1)? != 0,
+            challenge: get(&row, 2)?,
+            consumed_at: get(&row, 3)?,
+        }))
+    }
 
-fn revoke_where(
-    tx: &mut Tx<'_, '_>,
-    column: &str,
-    value: &str,
-    reason: &str,
-    now: Timestamp,
-) -> Result<Vec<TokenRecord>> {
-    tx.query(
-        &format!(
-            "UPDATE tokens SET revoked_at = $2, revoked_reason = $3 \
-             WHERE {column} = $1 AND revoked_at IS NULL RETURNING {COLUMNS}"
-        ),
-        &[&value, &now, &reason],
-    )?
-    .iter()
-    .map(row_to_token)
-    .collect()
+    fn consume_code(&mut self, token_id: &str, now: Timestamp) -> Result<()> {
+        self.execute(
+            "UPDATE authorization_codes SET consumed_at = $2 WHERE token_id = $1",
+            &[&token_id, &now],
+        )?;
+        Ok(())
+    }
+
+    fn cut_off_since(&mut self, token_id: &str) -> Result<bool> {
+        Ok(self
+            .query_opt(
+                "SELECT t.client_epoch != c.token_epoch FROM tokens t \
+                 JOIN clients c ON c.id = t.client_id WHERE t.id = $1",
+                &[&token_id],
+            )?
+            .map(|r| get(&r, 0))
+            .transpose()?
+            .unwrap_or(true))
+    }
+
+    fn successors_used(&mut self, token_id: &str) -> Result<bool> {
+        get(
+            &self.query_one(
+                "SELECT EXISTS (SELECT 1 FROM tokens WHERE parent_id = $1 \
+                 AND (revoked_reason = $2 OR last_used_at IS NOT NULL))",
+                &[&token_id, &ROTATED_REASON],
+            )?,
+            0,
+        )
+    }
+
+    fn revoke_related(
+        &mut self,
+        by: Related,
+        value: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Vec<TokenRecord>> {
+        self.query(
+            &format!(
+                "UPDATE tokens SET revoked_at = $2, revoked_reason = $3 \
+                 WHERE {} = $1 AND revoked_at IS NULL RETURNING {COLUMNS}",
+                by.column()
+            ),
+            &[&value, &now, &reason],
+        )?
+        .iter()
+        .map(row_to_token)
+        .collect()
+    }
+
+    fn mark_rotated(&mut self, token_id: &str, now: Timestamp) -> Result<()> {
+        self.execute(
+            "UPDATE tokens SET revoked_at = $2, revoked_reason = $3 WHERE id = $1",
+            &[&token_id, &now, &ROTATED_REASON],
+        )?;
+        Ok(())
+    }
 }
 
 impl Postgres {
@@ -89,143 +120,5 @@ impl Postgres {
             )?;
             Ok(())
         })
-    }
-
-    pub fn redeem_code<R>(
-        &self,
-        presented: &ParsedToken,
-        now: Timestamp,
-        family_reason: &str,
-        check: impl FnOnce(&CodeGrant) -> std::result::Result<Vec<NewTokenRecord>, R>,
-    ) -> Result<RedeemOutcome<R>> {
-        self.write(|tx| {
-            let Some(record) = token_by_value(tx, presented)? else {
-                return Ok(RedeemOutcome::Unknown);
-            };
-            if record.kind != TokenKind::AuthorizationCode {
-                return Ok(RedeemOutcome::Unknown);
-            }
-            let Some(row) = tx.query_opt(
-                "SELECT redirect_uri, redirect_uri_explicit, code_challenge, consumed_at \
-                 FROM authorization_codes WHERE token_id = $1",
-                &[&record.id.as_str()],
-            )?
-            else {
-                return Ok(RedeemOutcome::Unknown);
-            };
-            let redirect_uri: String = get(&row, 0)?;
-            let explicit = get::<i64>(&row, 1)? != 0;
-            let challenge: Option<String> = get(&row, 2)?;
-            let consumed_at: Option<i64> = get(&row, 3)?;
-            if consumed_at.is_some() {
-                let family = record
-                    .family_id
-                    .clone()
-                    .unwrap_or_else(|| record.id.to_string());
-                let revoked = revoke_where(tx, "family_id", &family, family_reason, now)?;
-                return Ok(RedeemOutcome::Replayed {
-                    code: record,
-                    revoked,
-                });
-            }
-            if record.revoked_at.is_some() {
-                return Ok(RedeemOutcome::Unknown);
-            }
-            tx.execute(
-                "UPDATE authorization_codes SET consumed_at = $2 WHERE token_id = $1",
-                &[&record.id.as_str(), &now],
-            )?;
-            let grant = CodeGrant {
-                record,
-                redirect_uri,
-                redirect_uri_explicit: explicit,
-                code_challenge: challenge,
-            };
-            match check(&grant) {
-                Ok(batch) => {
-                    for t in &batch {
-                        insert_token(tx, t)?;
-                    }
-                    Ok(RedeemOutcome::Issued(grant))
-                }
-                Err(r) => Ok(RedeemOutcome::Rejected(r)),
-            }
-        })
-    }
-
-    pub fn rotate_refresh<R>(
-        &self,
-        presented: &ParsedToken,
-        now: Timestamp,
-        family_reason: &str,
-        grace: Option<i64>,
-        check: impl FnOnce(&TokenRecord) -> std::result::Result<Vec<NewTokenRecord>, R>,
-    ) -> Result<RotateOutcome<R>> {
-        self.write(|tx| {
-            let Some(record) = token_by_value(tx, presented)? else {
-                return Ok(RotateOutcome::Inactive(None));
-            };
-            if record.kind != TokenKind::Refresh {
-                return Ok(RotateOutcome::Inactive(None));
-            }
-            if cut_off_since(tx, record.id.as_str())? {
-                return Ok(RotateOutcome::Inactive(Some(record)));
-            }
-            if record.revoked_reason.as_deref() == Some(ROTATED_REASON)
-                && may_retry(tx, &record, grace, now)?
-            {
-                let batch = match check(&record) {
-                    Ok(batch) => batch,
-                    Err(r) => return Ok(RotateOutcome::Rejected(r)),
-                };
-                let superseded =
-                    revoke_where(tx, "parent_id", record.id.as_str(), SUPERSEDED_REASON, now)?;
-                for t in &batch {
-                    insert_token(tx, t)?;
-                }
-                return Ok(RotateOutcome::Retried {
-                    token: record,
-                    superseded,
-                });
-            }
-            if matches!(
-                record.revoked_reason.as_deref(),
-                Some(ROTATED_REASON | SUPERSEDED_REASON)
-            ) {
-                let family = record
-                    .family_id
-                    .clone()
-                    .unwrap_or_else(|| record.id.to_string());
-                let revoked = revoke_where(tx, "family_id", &family, family_reason, now)?;
-                return Ok(RotateOutcome::Reused {
-                    token: record,
-                    revoked,
-                });
-            }
-            if record.revoked_at.is_some() || record.expires_at <= now {
-                return Ok(RotateOutcome::Inactive(Some(record)));
-            }
-            let batch = match check(&record) {
-                Ok(batch) => batch,
-                Err(r) => return Ok(RotateOutcome::Rejected(r)),
-            };
-            tx.execute(
-                "UPDATE tokens SET revoked_at = $2, revoked_reason = $3 WHERE id = $1",
-                &[&record.id.as_str(), &now, &ROTATED_REASON],
-            )?;
-            for t in &batch {
-                insert_token(tx, t)?;
-            }
-            Ok(RotateOutcome::Rotated(record))
-        })
-    }
-
-    pub fn revoke_family(
-        &self,
-        family_id: &str,
-        reason: &str,
-        now: Timestamp,
-    ) -> Result<Vec<TokenRecord>> {
-        self.write(|tx| revoke_where(tx, "family_id", family_id, reason, now))
     }
 }
