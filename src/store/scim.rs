@@ -373,6 +373,66 @@ fn check_members_exist(tx: &Connection, members: &[&str]) -> Result<()> {
 /// `Precondition` unless `current` is at one of the versions an If-Match header accepts
 /// (`expected`; `None`: any). The store checks it inside its write; the group commit's
 /// update path (`Scim::prepare_update`) checks it against the version it read.
+/// The steps of [`Store::update_scim`]'s transaction on one backend: read the resource,
+/// and write its new document if it is still at the version read. The decisions (the
+/// If-Match check, an unchanged document keeping its version) are [`update_scim_in`]'s,
+/// once for both backends.
+pub(super) trait UpdateTx {
+    fn record(&mut self, resource_type: &str, id: &str) -> Result<Option<ScimRecord>>;
+    fn replace_at_version(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+        version: i64,
+        doc: &Value,
+        now: &str,
+    ) -> Result<Option<ScimRecord>>;
+}
+
+impl UpdateTx for &Connection {
+    fn record(&mut self, resource_type: &str, id: &str) -> Result<Option<ScimRecord>> {
+        get(self, resource_type, id)
+    }
+
+    fn replace_at_version(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+        version: i64,
+        doc: &Value,
+        now: &str,
+    ) -> Result<Option<ScimRecord>> {
+        replace_at_version(self, resource_type, id, version, doc, now)
+    }
+}
+
+/// [`Store::update_scim`] inside its transaction, on either backend.
+pub(super) fn update_scim_in<E>(
+    tx: &mut impl UpdateTx,
+    resource_type: &str,
+    id: &str,
+    expected_version: Option<&[i64]>,
+    now: &str,
+    change: impl FnOnce(&ScimRecord) -> std::result::Result<Value, E>,
+) -> Result<std::result::Result<ScimRecord, E>> {
+    let current = tx
+        .record(resource_type, id)?
+        .ok_or_else(|| StoreError::NotFound(format!("{resource_type} {id}")))?;
+    check_version(&current, expected_version)?;
+    let doc = match change(&current) {
+        Ok(doc) => doc,
+        Err(e) => return Ok(Err(e)),
+    };
+    if doc == current.doc {
+        // Nothing changed: keep the version (and the ETag) as it was.
+        return Ok(Ok(current));
+    }
+    let rec = tx
+        .replace_at_version(resource_type, id, current.version, &doc, now)?
+        .ok_or_else(|| StoreError::NotFound(id.into()))?;
+    Ok(Ok(rec))
+}
+
 pub fn check_version(current: &ScimRecord, expected: Option<&[i64]>) -> Result<()> {
     check_version_number(current.version, expected)
 }
@@ -663,22 +723,12 @@ impl Store {
         now: &str,
         change: impl FnOnce(&ScimRecord) -> std::result::Result<Value, E>,
     ) -> Result<std::result::Result<ScimRecord, E>> {
-        on_postgres!(self, pg => pg.update_scim(resource_type, id, expected_version, now, change));
+        on_postgres!(self, pg => pg.write(|tx| {
+            update_scim_in(tx, resource_type, id, expected_version, now, change)
+        }));
         self.write(|tx| {
-            let current = get(tx, resource_type, id)?
-                .ok_or_else(|| StoreError::NotFound(format!("{resource_type} {id}")))?;
-            check_version(&current, expected_version)?;
-            let doc = match change(&current) {
-                Ok(doc) => doc,
-                Err(e) => return Ok(Err(e)),
-            };
-            if doc == current.doc {
-                // Nothing changed: keep the version (and the ETag) as it was.
-                return Ok(Ok(current));
-            }
-            let rec = replace_at_version(tx, resource_type, id, current.version, &doc, now)?
-                .ok_or_else(|| StoreError::NotFound(id.into()))?;
-            Ok(Ok(rec))
+            let mut conn: &Connection = tx;
+            update_scim_in(&mut conn, resource_type, id, expected_version, now, change)
         })
     }
 

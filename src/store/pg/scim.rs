@@ -23,8 +23,7 @@ use crate::scim::filter::{CompValue, Filter, is_indexed_equality};
 use crate::scim::value::{fold, folds_case};
 use crate::store::scim::{
     Columns, GroupWithout, MemberChange, ScimQuery, ScimRecord, check_not_self_member,
-    check_version, check_version_number, groups_of, member_ids, parse_doc, str_field,
-    user_name_taken,
+    check_version_number, groups_of, member_ids, parse_doc, str_field, user_name_taken,
 };
 use crate::store::{Result, StoreError};
 
@@ -255,6 +254,23 @@ pub(crate) fn insert(
 
 /// Replace resource `id`'s document if it is still at `version`, in the caller's
 /// transaction (see `store::scim::replace_at_version`).
+impl crate::store::scim::UpdateTx for Tx<'_, '_> {
+    fn record(&mut self, resource_type: &str, id: &str) -> Result<Option<ScimRecord>> {
+        get_record(self, resource_type, id)
+    }
+
+    fn replace_at_version(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+        version: i64,
+        doc: &Value,
+        now: &str,
+    ) -> Result<Option<ScimRecord>> {
+        replace_at_version(self, resource_type, id, version, doc, now)
+    }
+}
+
 pub(crate) fn replace_at_version(
     tx: &mut Tx<'_, '_>,
     resource_type: &str,
@@ -440,31 +456,6 @@ impl Postgres {
             .iter()
             .map(|r| Ok((get(r, 0)?, get(r, 1)?, get(r, 2)?)))
             .collect()
-        })
-    }
-
-    pub fn update_scim<E>(
-        &self,
-        resource_type: &str,
-        id: &str,
-        expected_version: Option<&[i64]>,
-        now: &str,
-        change: impl FnOnce(&ScimRecord) -> std::result::Result<Value, E>,
-    ) -> Result<std::result::Result<ScimRecord, E>> {
-        self.write(|tx| {
-            let current = get_record(tx, resource_type, id)?
-                .ok_or_else(|| StoreError::NotFound(format!("{resource_type} {id}")))?;
-            check_version(&current, expected_version)?;
-            let doc = match change(&current) {
-                Ok(doc) => doc,
-                Err(e) => return Ok(Err(e)),
-            };
-            if doc == current.doc {
-                return Ok(Ok(current));
-            }
-            let rec = replace_at_version(tx, resource_type, id, current.version, &doc, now)?
-                .ok_or_else(|| StoreError::NotFound(id.into()))?;
-            Ok(Ok(rec))
         })
     }
 
