@@ -132,7 +132,7 @@ impl ResponseError for ScimError {
         if matches!(self.status, 429 | 503) {
             resp.insert_header((header::RETRY_AFTER, "1"));
         }
-        let mut resp = resp.body(body.to_string());
+        let mut resp = resp.body(crate::scim::json::to_text(&body));
         // For the monitor's provisioning errors (`monitor::attribution`).
         resp.extensions_mut().insert(self.clone());
         resp

@@ -88,7 +88,7 @@ fn base_url(state: &AppState) -> &str {
 fn scim_response(status: actix_web::http::StatusCode, body: &Value) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, SCIM_JSON))
-        .body(body.to_string())
+        .body(crate::scim::json::to_text(body))
 }
 
 fn resource_response(
@@ -104,7 +104,7 @@ fn resource_response(
             r.insert_header((header::LOCATION, loc));
         }
     }
-    r.body(body.to_string())
+    r.body(crate::scim::json::to_text(body))
 }
 
 /// 405 with the SCIM error body and the `Allow` header RFC 9110 asks for.

@@ -482,9 +482,7 @@ impl Scim<'_> {
         self.visible(kind, &rec)?;
         let version = rec.version;
         let rendered = Cached {
-            json: self
-                .shape(kind, rec, attributes, excluded)?
-                .to_string()
+            json: crate::scim::json::to_text(&self.shape(kind, rec, attributes, excluded)?)
                 .into_bytes()
                 .into(),
             version,

@@ -10,6 +10,7 @@
 //! write lock ([`Store::groups_without`]); a read that leaves `members` out skips them
 //! while parsing ([`parse_doc`]).
 
+use crate::scim::json::to_text;
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params, params_from_iter};
 use serde_json::Value;
 
@@ -467,7 +468,7 @@ impl GroupWithout {
             }
         }
         GroupWithout {
-            doc_text: record.doc.to_string(),
+            doc_text: to_text(&record.doc),
             id: record.id,
             version: record.version,
         }
@@ -559,7 +560,7 @@ pub(super) fn insert(
          last_modified, version) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1)",
     )?
-    .execute(&write_params(&id, &resource_type, &c, &doc.to_string().as_str(), &now)[..])
+    .execute(&write_params(&id, &resource_type, &c, &to_text(doc).as_str(), &now)[..])
     .map_err(|e| uniqueness(e, resource_type, doc))?;
     if resource_type == "Group" {
         set_members(tx, id, doc, true)?;
@@ -607,7 +608,7 @@ pub(super) fn replace_at_version(
         check_not_self_member(id, doc)?;
     }
     let c = Columns::of(resource_type, doc);
-    let doc_text = doc.to_string();
+    let doc_text = to_text(doc);
     let doc_text = doc_text.as_str();
     // Most changes leave the indexed columns as they were (a PATCH of a name or `active`).
     // SQLite rewrites the entry of every index whose column a SET names, value changed or

@@ -11,6 +11,7 @@
 
 use std::cmp::Ordering;
 
+use crate::scim::json::to_text;
 use futures_executor::block_on;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -227,7 +228,7 @@ pub(crate) fn insert(
     now: &str,
 ) -> Result<ScimRecord> {
     let c = Columns::of(resource_type, doc);
-    let doc_text = doc.to_string();
+    let doc_text = to_text(doc);
     // One statement: inserted only while the userName is free (`user_name_free!`).
     let inserted = tx
         .execute(
@@ -283,7 +284,7 @@ pub(crate) fn replace_at_version(
         check_not_self_member(id, doc)?;
     }
     let c = Columns::of(resource_type, doc);
-    let doc_text = doc.to_string();
+    let doc_text = to_text(doc);
     let mut args = write_params(&id, &resource_type, &c, &doc_text, &now).to_vec();
     args.push(&version);
     // The update returns what the record needs besides what was written (its creation
