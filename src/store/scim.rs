@@ -371,9 +371,6 @@ fn check_members_exist(tx: &Connection, members: &[&str]) -> Result<()> {
     }
 }
 
-/// `Precondition` unless `current` is at one of the versions an If-Match header accepts
-/// (`expected`; `None`: any). The store checks it inside its write; the group commit's
-/// update path (`Scim::prepare_update`) checks it against the version it read.
 /// The steps of [`Store::update_scim`]'s transaction on one backend: read the resource,
 /// and write its new document if it is still at the version read. The decisions (the
 /// If-Match check, an unchanged document keeping its version) are [`update_scim_in`]'s,
@@ -434,6 +431,9 @@ pub(super) fn update_scim_in<E>(
     Ok(Ok(rec))
 }
 
+/// `Precondition` unless `current` is at one of the versions an If-Match header accepts
+/// (`expected`; `None`: any). The store checks it inside its write; the group commit's
+/// update path (`Scim::prepare_update`) checks it against the version it read.
 pub fn check_version(current: &ScimRecord, expected: Option<&[i64]>) -> Result<()> {
     check_version_number(current.version, expected)
 }

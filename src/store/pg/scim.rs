@@ -253,8 +253,7 @@ pub(crate) fn insert(
     Ok(ScimRecord::inserted(resource_type, id, doc, now))
 }
 
-/// Replace resource `id`'s document if it is still at `version`, in the caller's
-/// transaction (see `store::scim::replace_at_version`).
+/// PostgreSQL's steps of `Store::update_scim` (the decisions are `store::scim::update_scim_in`'s).
 impl crate::store::scim::UpdateTx for Tx<'_, '_> {
     fn record(&mut self, resource_type: &str, id: &str) -> Result<Option<ScimRecord>> {
         get_record(self, resource_type, id)
@@ -272,6 +271,8 @@ impl crate::store::scim::UpdateTx for Tx<'_, '_> {
     }
 }
 
+/// Replace resource `id`'s document if it is still at `version`, in the caller's
+/// transaction (see `store::scim::replace_at_version`).
 pub(crate) fn replace_at_version(
     tx: &mut Tx<'_, '_>,
     resource_type: &str,
