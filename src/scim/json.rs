@@ -1,4 +1,5 @@
-//! Strict JSON for SCIM request bodies: like `serde_json::from_slice` into a `Value`, but
+//! JSON for SCIM: values written as text ([`to_text`]), and strict parsing of request
+//! bodies ([`from_slice_strict`]): like `serde_json::from_slice` into a `Value`, but
 //! an object with the same key twice is an error. serde_json keeps the last value of a
 //! repeated key silently, so `{"userName": "a", "userName": "b"}` would be read as "b"
 //! although RFC 8259 §4 leaves such input undefined and docs/scim.md promises 400. The
