@@ -18,9 +18,10 @@
 //! - `scimgate_client_auth_failures_total`, `scimgate_login_failures_total` — every failed
 //!   client authentication and sign-in (the audit log keeps them within a budget);
 //! - `scimgate_login_shed_total` — sign-ins refused unchecked because their address
-//!   already had two being checked (429) or too many already waited (503) for a check (`AppState::password_gate`), and
-//!   `scimgate_scim_searches_shed_total` — SCIM lists and searches refused (429 or 503)
-//!   because their client, or all clients, had as many running or waiting as allowed;
+//!   already had two being checked (429) or too many already waited for a check (503;
+//!   `AppState::password_gate`), and `scimgate_scim_searches_shed_total` — SCIM lists and
+//!   searches refused (429 or 503) because their client, or all clients, had as many
+//!   running or waiting as allowed;
 //! - `scimgate_issuance_rate_limited_total{client_id}` — token requests refused because
 //!   the client passed `client_issuance_per_minute`;
 //! - `scimgate_log_lines_dropped_total` — log lines the non-blocking writer dropped.
@@ -93,14 +94,18 @@ pub fn render(
     }
     registry.register(
         "scimgate_token_expiry_timestamp_seconds",
-        "When each live long-lived token expires (Unix seconds); the 1000 soonest",
+        format!(
+            "When each live long-lived token expires (Unix seconds); the {EXPIRY_SERIES} soonest"
+        ),
         expiry,
     );
     let left_out = Gauge::<i64>::default();
     left_out.set(i64::from(truncated));
     registry.register(
         "scimgate_token_expiry_series_truncated",
-        "1 when more live long-lived tokens exist than the 1000 expiry series list",
+        format!(
+            "1 when more live long-lived tokens exist than the {EXPIRY_SERIES} expiry series list"
+        ),
         left_out,
     );
 

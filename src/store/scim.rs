@@ -10,7 +10,6 @@
 //! write lock ([`Store::groups_without`]); a read that leaves `members` out skips them
 //! while parsing ([`parse_doc`]).
 
-use crate::scim::json::to_text;
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params, params_from_iter};
 use serde_json::Value;
 
@@ -18,6 +17,7 @@ use super::scim_filter::{self, SqlParam};
 use super::{Result, Store, StoreError, on_postgres};
 use crate::scim::attr::{AttributeResolver, ResolvedPath};
 use crate::scim::filter::Filter;
+use crate::scim::json::to_text;
 use crate::scim::value::fold;
 
 /// A stored SCIM resource: its document (canonical names, no `id`/`meta`) and metadata.

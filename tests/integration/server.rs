@@ -14,6 +14,19 @@ fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// The status of the first answer to a GET of `url`, asked every 100 ms for up to 20 s
+/// while a spawned server starts; `None` if it never answered.
+fn first_answer(url: &str) -> Option<u16> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(r) = http().get(url).send() {
+            return Some(r.status().as_u16());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
 /// Stop a spawned server and read what it wrote to its (piped) stderr.
 fn kill_and_read_log(child: &mut std::process::Child) -> Vec<String> {
     let _ = child.kill();
@@ -65,11 +78,7 @@ fn idle_connections_up_to_the_hard_limit_keep_nobody_out() {
         .spawn()
         .unwrap();
     let url = format!("http://127.0.0.1:{port}/healthz");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while http().get(&url).send().is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert!(first_answer(&url).is_some(), "the server did not start");
     let idle: Vec<_> = (0..400)
         .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
         .collect();
@@ -107,16 +116,7 @@ fn serve_binary_creates_the_store_and_listens() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let url = format!("http://127.0.0.1:{port}/healthz");
-    let mut ok = false;
-    while Instant::now() < deadline {
-        if let Ok(r) = http().get(&url).send() {
-            ok = r.status() == 200;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let ok = first_answer(&format!("http://127.0.0.1:{port}/healthz")) == Some(200);
     let log = kill_and_read_log(&mut child);
     assert!(ok, "server did not answer: {log:?}");
     assert!(
@@ -408,11 +408,10 @@ fn sighup_reopens_the_heartbeat_log() {
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while http().get(format!("{base}/healthz")).send().is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert!(
+        first_answer(&format!("{base}/healthz")).is_some(),
+        "server did not start"
+    );
     let call = || {
         http()
             .get(format!("{base}/scim/v2/Users"))

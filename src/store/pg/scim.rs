@@ -11,7 +11,6 @@
 
 use std::cmp::Ordering;
 
-use crate::scim::json::to_text;
 use futures_executor::block_on;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -21,6 +20,7 @@ use tokio_postgres::{GenericClient, Row};
 use super::{Db, Postgres, Tx, get};
 use crate::scim::attr::{AttributeResolver, ResolvedPath};
 use crate::scim::filter::{CompValue, Filter, is_indexed_equality};
+use crate::scim::json::to_text;
 use crate::scim::value::{fold, folds_case};
 use crate::store::scim::{
     Columns, GroupWithout, MemberChange, ScimQuery, ScimRecord, check_not_self_member,
