@@ -17,7 +17,9 @@ release_bins "$@"
 bench_workdir
 
 cat >"$WORK/scrape.py" <<'PY'
-import re, sys, threading, time, urllib.error, urllib.request
+import sys, time, urllib.error, urllib.request
+
+from floods import at_once, proc_status
 
 base, pid, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 problems, times, codes = [], [], []
@@ -39,15 +41,9 @@ def scrape():
 t = time.perf_counter()
 one = scrape()
 one_ms = (time.perf_counter() - t) * 1000
-t0 = time.perf_counter()
-threads = [threading.Thread(target=scrape) for _ in range(n)]
-for th in threads:
-    th.start()
-for th in threads:
-    th.join()
-took = time.perf_counter() - t0
-status = open(f"/proc/{pid}/status").read()
-hwm = int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) // 1024
+start, end = at_once(scrape, n)
+took = end - start
+hwm = proc_status(pid, "VmHWM") // 1024
 series = one.count(b"\nscimgate_token_expiry_timestamp_seconds{")
 by_status = {s: codes[1:].count(s) for s in sorted(set(codes[1:]))}
 print(f"  one scrape: {len(one) / 1e6:.2f} MB, {series} expiry series, {one_ms:.0f} ms; "
@@ -64,7 +60,7 @@ for bin in "${BINS[@]}"; do
   fresh_copy "$WORK/seed.db" "$WORK/run.db"
   start_server "$bin" "$WORK/run.db"
   echo "$bin"
-  taskset -c 1 python3 "$WORK/scrape.py" "http://127.0.0.1:$PORT" "$SERVER" "$SCRAPES" || FAILED=1
+  PYTHONPATH=bench taskset -c 1 python3 "$WORK/scrape.py" "http://127.0.0.1:$PORT" "$SERVER" "$SCRAPES" || FAILED=1
   stop_server
 done
 exit "$FAILED"

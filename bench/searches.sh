@@ -22,6 +22,8 @@ bench_workdir
 cat >"$WORK/burst.py" <<'PY'
 import base64, statistics, sys, threading, time, urllib.error, urllib.parse, urllib.request
 
+from floods import at_once
+
 base, basic, token, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 problems = []
 
@@ -70,13 +72,7 @@ loops = [threading.Thread(target=token_loop), threading.Thread(target=read_loop)
 for t in loops:
     t.start()
 time.sleep(1)
-t0 = time.perf_counter()
-burst = [threading.Thread(target=search) for _ in range(n)]
-for t in burst:
-    t.start()
-for t in burst:
-    t.join()
-t1 = time.perf_counter()
+t0, t1 = at_once(search, n)
 stop.set()
 for t in loops:
     t.join()
@@ -106,7 +102,7 @@ for bin in "${BINS[@]}"; do
   fresh_copy "$WORK/seed.db" "$WORK/run.db"
   start_server "$bin" "$WORK/run.db" SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0
   echo "$bin"
-  taskset -c 1 python3 "$WORK/burst.py" "http://127.0.0.1:$PORT" "$BASIC" "$TOKEN" "$SEARCHES" || FAILED=1
+  PYTHONPATH=bench taskset -c 1 python3 "$WORK/burst.py" "http://127.0.0.1:$PORT" "$BASIC" "$TOKEN" "$SEARCHES" || FAILED=1
   stop_server
 done
 exit "$FAILED"

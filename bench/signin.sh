@@ -24,6 +24,8 @@ cat >"$WORK/flood.py" <<'PY'
 import http.cookiejar, json, re, statistics, sys, threading, time, urllib.error
 import urllib.parse, urllib.request
 
+from floods import at_once, proc_status
+
 base, pid, flood, basic = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 jar = http.cookiejar.CookieJar()
 opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
@@ -67,24 +69,17 @@ def tokens():
 ticker = threading.Thread(target=tokens)
 ticker.start()
 time.sleep(0.2)
-t0 = time.perf_counter()
-threads = [threading.Thread(target=sign_in) for _ in range(flood)]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
-took = time.perf_counter() - t0
+start, end = at_once(sign_in, flood)
+took = end - start
 done.set()
 ticker.join()
-status = open(f"/proc/{pid}/status").read()
-field = lambda name: re.search(name + r":\s+(\d+)", status).group(1)
 metrics = urllib.request.urlopen(base + "/metrics").read().decode()
 metric = lambda name: next((l.split()[-1] for l in metrics.splitlines()
                             if l.startswith(name + " ")), "-")
 by_status = {s: answers.count(s) for s in sorted(set(answers))}
 print(f"  flood of {flood} answered in {took:.2f} s: {by_status}; verified "
       f"{metric('scimgate_login_failures_total')}, shed {metric('scimgate_login_shed_total')}; "
-      f"peak RSS {int(field('VmHWM')) / 1024:.0f} MiB, threads {field('Threads')}; "
+      f"peak RSS {proc_status(pid, 'VmHWM') / 1024:.0f} MiB, threads {proc_status(pid, 'Threads')}; "
       f"tokens meanwhile: {len(token_ms)}, p50 {statistics.median(token_ms):.1f} ms, "
       f"max {max(token_ms):.1f} ms")
 for p in problems[:5]:
@@ -99,7 +94,7 @@ for bin in "${BINS[@]}"; do
   BASIC="Basic $(printf '%s:%s' "$CLIENT_ID" "$CLIENT_SECRET" | base64 -w0)"
   start_server "$bin" "$WORK/run.db" SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0
   echo "$bin"
-  taskset -c 1 python3 "$WORK/flood.py" "http://127.0.0.1:$PORT" "$SERVER" "$FLOOD" "$BASIC" || FAILED=1
+  PYTHONPATH=bench taskset -c 1 python3 "$WORK/flood.py" "http://127.0.0.1:$PORT" "$SERVER" "$FLOOD" "$BASIC" || FAILED=1
   stop_server
 done
 exit "$FAILED"
