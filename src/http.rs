@@ -83,7 +83,7 @@ async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, HttpError> 
         let counters = crate::monitor::metrics::ServerCounters {
             client_auth_failures: st.oauth.client_throttle.failures_total(),
             login_failures: st.login_throttle.failures_total(),
-            logins_shed: st.password_gate.refused_total(),
+            logins_shed: st.password_gate.refused_total() + st.known_device_gate.refused_total(),
             searches_shed: st.search_gate.refused_total(),
             log_lines_dropped: crate::access_log::dropped_lines(),
             issuance_rate_limited: st.oauth.issuance_limit.refused_by_client(),

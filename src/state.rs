@@ -47,6 +47,9 @@ pub struct AppState {
     pub login_throttle: Arc<Throttle>,
     /// How many sign-in passwords are verified at once, and how many may wait.
     pub password_gate: Arc<Gate>,
+    /// The same for sign-ins from known devices (`web::device`): a queue of their own,
+    /// which a flood of wrong passwords without a mark cannot fill.
+    pub known_device_gate: Arc<Gate>,
     /// How many SCIM lists and searches that may scan run at once, per client and in all.
     pub search_gate: Arc<Gate>,
     /// Login sessions of the authorization pages.
@@ -93,6 +96,8 @@ impl AppState {
             // People sign in a few a minute: the queue is for a burst, not for a flood, and
             // no one address may fill it.
             password_gate: Arc::new(Gate::half_the_cores(32, SIGN_INS_PER_ADDRESS)),
+            // Entered only with a mark of a right password; one sign-in per mark at once.
+            known_device_gate: Arc::new(Gate::half_the_cores(8, 1)),
             search_gate: Arc::new(Gate::half_the_cores(SEARCHES_WAITING, SEARCHES_PER_CLIENT)),
             sessions: Arc::new(Sessions::new(store.clone())),
             store,

@@ -177,6 +177,11 @@ impl Gate {
         })
     }
 
+    /// Requests waiting for a turn now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
     /// Requests refused (either way) since the start.
     pub fn refused_total(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)

@@ -17,9 +17,9 @@
 //! - `scimgate_token_requests_total{grant_type,outcome}` — token endpoint requests;
 //! - `scimgate_client_auth_failures_total`, `scimgate_login_failures_total` — every failed
 //!   client authentication and sign-in (the audit log keeps them within a budget);
-//! - `scimgate_login_shed_total` — sign-ins refused unchecked because their address
-//!   already had two being checked (429) or too many already waited for a check (503;
-//!   `AppState::password_gate`), and `scimgate_scim_searches_shed_total` — SCIM lists and
+//! - `scimgate_login_shed_total` — sign-ins refused unchecked because their address (or
+//!   known-device mark) already had its share being checked (429) or too many already
+//!   waited for a check (503; `AppState::password_gate`, `known_device_gate`), and `scimgate_scim_searches_shed_total` — SCIM lists and
 //!   searches refused (429 or 503) because their client, or all clients, had as many
 //!   running or waiting as allowed;
 //! - `scimgate_issuance_rate_limited_total{client_id}` — token requests refused because
@@ -236,7 +236,7 @@ pub fn render(
     );
     failures(
         "scimgate_login_shed",
-        "Sign-ins refused unchecked because their address had two being checked (429) or too many waited (503)",
+        "Sign-ins refused unchecked because their address (or known-device mark) had its share being checked (429) or too many waited (503)",
         server.logins_shed,
         &mut registry,
     );

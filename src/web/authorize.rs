@@ -174,7 +174,7 @@ async fn login(
     csrf: &str,
 ) -> Result<HttpResponse, WebError> {
     let now = state.clock.now();
-    let user = match check_login(
+    let (user, device) = match check_login(
         state,
         req,
         params.get("username").unwrap_or(""),
@@ -183,7 +183,7 @@ async fn login(
     )
     .await?
     {
-        LoginOutcome::Accepted(account) => account.username,
+        LoginOutcome::Accepted(account, device) => (account.username, device),
         LoginOutcome::Refused(status, msg) => {
             return Ok(html(
                 status,
@@ -195,6 +195,7 @@ async fn login(
     let mut resp = consent_or_code(state, ar, params, &session, &user).await?;
     resp.add_cookie(&session_cookie(state, sid))
         .map_err(|_| WebError::Internal)?;
+    resp.add_cookie(&device).map_err(|_| WebError::Internal)?;
     Ok(resp)
 }
 

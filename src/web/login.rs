@@ -2,16 +2,19 @@
 //! pages and the operator pages: argon2id verification off the async executor (against a
 //! dummy hash for unknown names, so timing does not tell them apart), a few at a time
 //! and two per address ([`crate::sync::Gate`]; 429 for a third from one address, 503 when
-//! too many wait), back-off per
-//! (account, address) and, looser, per address ([`crate::throttle`]), and audit events
-//! within the throttle's budget. An unknown account name is audited only as a
-//! fingerprint: it may be a password typed into the name field.
+//! too many wait), back-off per (account, address) and, looser, per address
+//! ([`crate::throttle`]), and audit events within the throttle's budget. An unknown
+//! account name is audited only as a fingerprint: it may be a password typed into the
+//! name field. A browser that once signed in to the account presents its known-device
+//! mark ([`super::device`]) and is checked in a lane of its own, which others' failures
+//! neither fill nor back off; a right password renews the mark.
 
 use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
 use actix_web::web;
 
 use super::WebError;
+use super::device;
 use crate::model::AuditAction;
 use crate::model::NewAuditEvent;
 use crate::state::AppState;
@@ -19,8 +22,9 @@ use crate::sync::Refused;
 
 /// What a sign-in attempt came to.
 pub enum LoginOutcome {
-    /// The account as stored.
-    Accepted(crate::model::User),
+    /// The account as stored, and the cookie of a new known-device mark for it (to be
+    /// sent with whatever the page answers).
+    Accepted(crate::model::User, actix_web::cookie::Cookie<'static>),
     /// Refused: the status to answer with and the sentence to show.
     Refused(StatusCode, String),
 }
@@ -34,14 +38,18 @@ pub fn peer_ip(req: &HttpRequest) -> String {
 fn backing_off(
     state: &AppState,
     keys: &[&str],
+    known_device: bool,
     now: crate::time::Timestamp,
 ) -> Option<LoginOutcome> {
     let wait = state.login_throttle.blocked(keys, now)?;
+    let from = if known_device {
+        "this browser"
+    } else {
+        "your address"
+    };
     Some(LoginOutcome::Refused(
         StatusCode::TOO_MANY_REQUESTS,
-        format!(
-            "Too many failed sign-in attempts from your address. Try again in {wait} second(s)."
-        ),
+        format!("Too many failed sign-in attempts from {from}. Try again in {wait} second(s)."),
     ))
 }
 
@@ -60,21 +68,43 @@ pub async fn check_login(
     let username: String = username.trim().chars().take(65).collect();
     let password = password.to_string();
     let ip = peer_ip(req);
+    let mark = req
+        .cookie(device::COOKIE)
+        .and_then(|c| state.sessions.devices.check(c.value(), &username, now));
     let user_key = format!("login:{}@{ip}", username.to_lowercase());
     let ip_key = format!("login-ip:{ip}");
-    let keys = [user_key.as_str(), ip_key.as_str()];
-    if let Some(refused) = backing_off(state, &keys, now) {
+    // A known device's attempt is counted against its mark only; anyone else's against
+    // (account, address) and, looser, the address.
+    let (gate, gate_key, failure_keys) = match &mark {
+        Some(mark) => (
+            &state.known_device_gate,
+            mark.id.clone(),
+            vec![(mark.throttle_key(), 1)],
+        ),
+        None => (
+            &state.password_gate,
+            ip.clone(),
+            vec![(user_key.clone(), 1), (ip_key, 8)],
+        ),
+    };
+    let keys: Vec<&str> = failure_keys.iter().map(|(k, _)| k.as_str()).collect();
+    if let Some(refused) = backing_off(state, &keys, mark.is_some(), now) {
         return Ok(refused);
     }
-    // A bounded number of verifications at once, and a few per address, so that one
-    // address cannot fill the queue (`AppState::password_gate`); then the back-off again,
-    // as failures counted while this one waited may have opened it.
-    let turn = match state.password_gate.turn(Some(&ip)).await {
+    // A bounded number of verifications at once, and a few per address (one per mark), so
+    // that one address cannot fill the queue (`AppState::password_gate`); then the back-off
+    // again, as failures counted while this one waited may have opened it.
+    let turn = match gate.turn(Some(&gate_key)).await {
         Ok(turn) => turn,
         Err(Refused::Yours) => {
             return Ok(LoginOutcome::Refused(
                 StatusCode::TOO_MANY_REQUESTS,
-                "Other sign-ins from your address are being checked. Wait for their answers, then try again.".into(),
+                if mark.is_some() {
+                    "Another sign-in from this browser is being checked. Wait for its answer, then try again."
+                } else {
+                    "Other sign-ins from your address are being checked. Wait for their answers, then try again."
+                }
+                .into(),
             ));
         }
         Err(Refused::Full) => {
@@ -85,7 +115,7 @@ pub async fn check_login(
             ));
         }
     };
-    if let Some(refused) = backing_off(state, &keys, state.clock.now()) {
+    if let Some(refused) = backing_off(state, &keys, mark.is_some(), state.clock.now()) {
         return Ok(refused);
     }
     let store = state.store.clone();
@@ -110,9 +140,9 @@ pub async fn check_login(
     let (_, Some(account)) = verified else {
         let known = verified.0;
         // The looser per-address count takes eight times the failures (many accounts).
-        let failure = state
-            .login_throttle
-            .failure(&[(user_key.as_str(), 1), (ip_key.as_str(), 8)], now);
+        let weighted: Vec<(&str, u32)> =
+            failure_keys.iter().map(|(k, w)| (k.as_str(), *w)).collect();
+        let failure = state.login_throttle.failure(&weighted, now);
         if failure.audit.is_some() {
             // An unknown name may be a password typed in the wrong field: fingerprint only.
             let shown = if known {
@@ -141,10 +171,20 @@ pub async fn check_login(
         ));
     };
     state.login_throttle.success(&[user_key.as_str()]);
+    if let Some(mark) = &mark {
+        state
+            .login_throttle
+            .success(&[mark.throttle_key().as_str()]);
+    }
     let e = NewAuditEvent {
         client_id: client_id.map(str::to_string),
         detail: Some(format!(
-            "signed in from {ip}{}",
+            "signed in from {ip}{}{}",
+            if mark.is_some() {
+                " (a known device)"
+            } else {
+                ""
+            },
             if client_id.is_none() {
                 " (operator pages)"
             } else {
@@ -159,5 +199,10 @@ pub async fn check_login(
     };
     let store = state.store.clone();
     web::block(move || store.audit(&e, now)).await??;
-    Ok(LoginOutcome::Accepted(account))
+    let mark = state.sessions.devices.issue(&account.username, now);
+    let secure = state.settings.public_url.starts_with("https://");
+    Ok(LoginOutcome::Accepted(
+        account,
+        device::cookie(mark, secure),
+    ))
 }

@@ -8,6 +8,7 @@
 //! the client (only once the client and redirect URI are known to be genuine).
 
 pub mod authorize;
+pub mod device;
 pub mod login;
 pub mod operator;
 pub mod pages;

@@ -102,17 +102,18 @@ async fn submit_login(
     .await?
     {
         LoginOutcome::Refused(status, msg) => Ok(html(status, login_page(&s.csrf, Some(&msg)))),
-        LoginOutcome::Accepted(account) if !account.operator => Ok(html(
+        LoginOutcome::Accepted(account, _) if !account.operator => Ok(html(
             StatusCode::FORBIDDEN,
             login_page(&s.csrf, Some(NOT_AN_OPERATOR)),
         )),
-        LoginOutcome::Accepted(account) => {
+        LoginOutcome::Accepted(account, device) => {
             let (id, _) = state
                 .sessions
                 .login(Some(&sid), &account.username, state.clock.now())?;
             let mut resp = redirect("/ui/timeline");
             resp.add_cookie(&cookie(&state, id))
                 .map_err(|_| WebError::Internal)?;
+            resp.add_cookie(&device).map_err(|_| WebError::Internal)?;
             Ok(resp)
         }
     }

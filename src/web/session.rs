@@ -66,6 +66,8 @@ fn random_bytes() -> [u8; 32] {
 pub struct Sessions {
     key: Vec<u8>,
     store: Arc<Store>,
+    /// Known-device marks, under a key derived from the same one.
+    pub devices: super::device::DeviceMarks,
 }
 
 impl Sessions {
@@ -80,7 +82,11 @@ impl Sessions {
                 random_bytes().to_vec()
             }
         };
-        Sessions { key, store }
+        Sessions {
+            devices: super::device::DeviceMarks::new(&key),
+            key,
+            store,
+        }
     }
 
     /// The CSRF token of anonymous session `id`.

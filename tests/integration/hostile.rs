@@ -7,6 +7,7 @@ use scimgate::time::{Clock, Duration};
 
 use crate::oauth_support::*;
 use crate::support::{TestServer, TestStore};
+use reqwest::blocking::{Client as Http, Response};
 use scimgate::model::AuditAction;
 
 const CC: [(&str, &str); 1] = [("grant_type", "client_credentials")];
@@ -213,14 +214,7 @@ fn a_flood_of_sign_ins_is_verified_a_few_at_a_time() {
     assert_eq!(owner_status, 200);
     let count = |status: u16| answers.iter().filter(|(s, _)| *s == status).count();
     let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
-    let metric = |name: &str| -> u64 {
-        let text = server.get_text("/metrics");
-        let line = text
-            .lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("{name} in {text}"));
-        line.rsplit(' ').next().unwrap().parse().unwrap()
-    };
+    let metric = |name: &str| metric(&server, name);
     // Only the attempts verified fail as wrong passwords: a few, up to the five the
     // back-off allows and those whose turn came before it opened. Before, all sixty.
     let verified = metric("scimgate_login_failures_total");
@@ -236,6 +230,172 @@ fn a_flood_of_sign_ins_is_verified_a_few_at_a_time() {
         metric("scimgate_login_shed_total") as usize,
         count(503) + refused_by_gate
     );
+}
+
+/// The value of counter `name` on the server's `/metrics`.
+fn metric(server: &TestServer, name: &str) -> u64 {
+    let text = server.get_text("/metrics");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("{name} in {text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// Sign in as the test account on the authorization page with `password`.
+fn sign_in(b: &Http, server: &TestServer, client: &str, password: &str) -> Response {
+    let page = get_authorize(b, server, &auth_query(client, &[]))
+        .text()
+        .unwrap();
+    let fields = [
+        ("action", "login"),
+        ("username", USER),
+        ("password", password),
+    ];
+    submit(b, server, &page, &fields)
+}
+
+/// Regression: wrong passwords sent from many addresses at once kept the sign-in queue
+/// full, and the owner's right password was answered 503 (or 429 from an address the
+/// flood shared, behind one NAT) for as long as the flood lasted. A browser that signed
+/// in before now holds a known-device mark and is checked in a queue of its own.
+#[test]
+fn a_known_device_signs_in_through_a_flood_from_many_addresses() {
+    let s = TestStore::init();
+    create_user(&s);
+    let c = code_client(&s, &[]);
+    let server = TestServer::start_with(
+        &s.db,
+        Clock::system(),
+        scimgate::settings::RawSettings {
+            trusted_proxies: Some("127.0.0.1".into()),
+            ..Default::default()
+        },
+    );
+    // The owner signed in once, from the address the flood will share.
+    const NAT: &str = "198.51.100.4";
+    let owner = browser_with(None, &[("x-forwarded-for", NAT)]);
+    let first = sign_in(&owner, &server, &c.id, PASSWORD);
+    assert_eq!(first.status(), 200);
+    let mark = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with("scimgate_device=d1."))
+        .expect("a known-device mark");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=7776000"] {
+        assert!(mark.contains(attribute), "{attribute} in {mark}");
+    }
+    let attacker = browser();
+    let page = get_authorize(&attacker, &server, &auth_query(&c.id, &[]))
+        .text()
+        .unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (stranger, owner_status, owner_body) = std::thread::scope(|scope| {
+        // Enough senders that the queue stays full while some of them wait out the delay
+        // of a verified failure (0.2 s), each pausing after a refusal so that the server's
+        // worker keeps up with them (the queue, not the worker, is what fills).
+        let flood: Vec<_> = (0..100)
+            .map(|t| {
+                let (attacker, page, stop, server) = (&attacker, &page, &stop, &server);
+                scope.spawn(move || {
+                    let fields = [
+                        ("action", "login"),
+                        ("username", USER),
+                        ("password", "wrong-password"),
+                    ];
+                    let mut n = 0u32;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        // A new address each time, and now and then the owner's.
+                        let ip = if n % 8 == 0 {
+                            NAT.to_string()
+                        } else {
+                            format!("10.{t}.{}.{}", n / 250 % 250, n % 250)
+                        };
+                        let r = submit_request(attacker, server, page, &fields)
+                            .header("x-forwarded-for", ip)
+                            .send()
+                            .unwrap();
+                        let status = r.status().as_u16();
+                        assert!([401, 429, 503].contains(&status), "{status}");
+                        if status != 401 {
+                            std::thread::sleep(StdDuration::from_millis(100));
+                        }
+                        n += 1;
+                    }
+                })
+            })
+            .collect();
+        // Someone without a mark, at an address of their own, with the right password:
+        // refused at once while the queue is full (a new browser each time, as one let
+        // in would hold a mark).
+        let gate = &server.state.password_gate;
+        let deadline = Instant::now() + StdDuration::from_secs(30);
+        let mut stranger = Vec::new();
+        while !stranger.contains(&503) && stranger.len() < 5 {
+            while gate.waiting() < 32 {
+                assert!(
+                    Instant::now() < deadline,
+                    "the flood never filled the queue"
+                );
+                std::thread::sleep(StdDuration::from_millis(5));
+            }
+            let newcomer = browser_with(None, &[("x-forwarded-for", "192.0.2.77")]);
+            let r = sign_in(&newcomer, &server, &c.id, PASSWORD);
+            stranger.push(r.status().as_u16());
+        }
+        // The owner, from the flood's address, is let in.
+        let r = sign_in(&owner, &server, &c.id, PASSWORD);
+        let owner_status = r.status().as_u16();
+        let owner_body = r.text().unwrap();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in flood {
+            t.join().unwrap();
+        }
+        (stranger, owner_status, owner_body)
+    });
+    assert!(stranger.contains(&503), "{stranger:?}");
+    assert_eq!(owner_status, 200, "{owner_body}");
+    assert!(owner_body.contains("Allow"), "{owner_body}");
+    let audit = serde_json::to_string(&s.audit()).unwrap();
+    assert!(
+        audit.contains(&format!("signed in from {NAT} (a known device)")),
+        "the second sign-in is audited as a known device's: {audit}"
+    );
+}
+
+/// A known-device mark is a place in a queue, not a way around the password: its own
+/// wrong passwords back it off after `login_max_failures`, as an address would be, and
+/// that refuses nobody else.
+#[test]
+fn a_known_device_mark_backs_off_after_its_own_failures() {
+    let s = TestStore::init();
+    create_user(&s);
+    let c = code_client(&s, &[]);
+    let server = TestServer::start_with(
+        &s.db,
+        Clock::manual(1_900_000_000),
+        scimgate::settings::RawSettings {
+            login_max_failures: Some(3),
+            ..Default::default()
+        },
+    );
+    let holder = browser();
+    assert_eq!(sign_in(&holder, &server, &c.id, PASSWORD).status(), 200);
+    for _ in 0..4 {
+        let r = sign_in(&holder, &server, &c.id, "wrong-password");
+        assert_eq!(r.status(), 401, "{}", r.text().unwrap());
+    }
+    let r = sign_in(&holder, &server, &c.id, PASSWORD);
+    assert_eq!(r.status(), 429);
+    assert!(
+        r.text().unwrap().contains("from this browser"),
+        "the mark is backed off"
+    );
+    // The same address without the mark: its failures were the mark's, not its own.
+    let other = browser();
+    assert_eq!(sign_in(&other, &server, &c.id, PASSWORD).status(), 200);
 }
 
 /// Regression: thirty-two searches sent at once by one IdP each took a thread of the

@@ -217,6 +217,18 @@ pub fn get_authorize(b: &Http, server: &TestServer, query: &[(String, String)]) 
 
 /// Submit a form of the authorization pages: the page's hidden fields plus `fields`.
 pub fn submit(b: &Http, server: &TestServer, page: &str, fields: &[(&str, &str)]) -> Response {
+    submit_request(b, server, page, fields)
+        .send()
+        .expect("submit")
+}
+
+/// The request [`submit`] sends, to add to before sending.
+pub fn submit_request(
+    b: &Http,
+    server: &TestServer,
+    page: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::blocking::RequestBuilder {
     let mut form: Vec<(String, String)> = Vec::new();
     for name in [
         "csrf_token",
@@ -235,10 +247,7 @@ pub fn submit(b: &Http, server: &TestServer, page: &str, fields: &[(&str, &str)]
     for (k, v) in fields {
         form.push(((*k).into(), (*v).into()));
     }
-    b.post(server.url("/oauth2/authorize"))
-        .form(&form)
-        .send()
-        .expect("submit")
+    b.post(server.url("/oauth2/authorize")).form(&form)
 }
 
 fn unescape(s: &str) -> String {

@@ -73,6 +73,14 @@ fn timeline_needs_a_login_and_shows_clients_tokens_and_heartbeats() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 303);
+    // The browser is now a known device of the account (its own queue for sign-ins).
+    assert!(
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|v| v.to_str().unwrap().starts_with("scimgate_device=d1.")),
+        "a known-device mark"
+    );
     let r = b.get(server.url("/ui/timeline")).send().unwrap();
     assert_eq!(r.status(), 200);
     assert!(
