@@ -233,3 +233,12 @@ CREATE TABLE throttle (
     PRIMARY KEY (kind, key)
 );
 CREATE INDEX throttle_last_failure ON throttle(last_failure);
+
+-- migration: 12
+
+-- As schema.sql's migration 12: one unique index on the folded userName (the lower()
+-- unique index and the non-unique fold index before it).
+DROP INDEX scim_users_user_name;
+DROP INDEX scim_users_user_name_fold;
+CREATE UNIQUE INDEX scim_users_user_name_fold ON scim_resources(user_name_fold)
+    WHERE resource_type = 'User';

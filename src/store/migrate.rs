@@ -82,8 +82,8 @@ fn apply(conn: &Connection, found: i64) -> Result<()> {
             conn.execute_batch("COMMIT")?;
             continue;
         }
-        let applied = conn
-            .execute_batch(&sql)
+        let applied = before(conn, version)
+            .and_then(|_| Ok(conn.execute_batch(&sql)?))
             .map_err(StoreError::from)
             .and_then(|_| foreign_keys_hold(conn, version))
             .and_then(|_| Ok(conn.execute_batch(&format!("PRAGMA user_version = {version}"))?));
@@ -96,6 +96,29 @@ fn apply(conn: &Connection, found: i64) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What must hold before migration `version` runs that its SQL cannot say in a sentence.
+fn before(conn: &Connection, version: i64) -> Result<()> {
+    if version != 12 {
+        return Ok(());
+    }
+    // Migration 12 makes the folded userName unique: name the Users in the way.
+    let mut stmt = conn.prepare(
+        "SELECT group_concat(user_name, '`, `') FROM scim_resources \
+         WHERE resource_type = 'User' AND user_name_fold IS NOT NULL \
+         GROUP BY user_name_fold HAVING count(*) > 1 LIMIT 5",
+    )?;
+    let clashes: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if clashes.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::Invalid(format!(
+        "the store holds Users whose userNames differ only in case, which SCIM counts as one userName (`{}`); rename or delete all but one of each with the scimgate version that made the store, then start this one",
+        crate::text::printable(&clashes.join("`; `"), 400)
+    )))
 }
 
 /// Every reference in the store still resolves after migration `version` ran.
@@ -131,6 +154,59 @@ mod tests {
             .unwrap();
         let err = migrate(&conn, &path).unwrap_err();
         assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
+    }
+
+    /// Migration 12 makes the folded userName unique. A store holding two Users whose
+    /// userNames differ only in non-ASCII case (possible before migration 10) is refused
+    /// with their names and left as it was; once one is renamed, it migrates, and the
+    /// index then refuses such a pair by itself.
+    #[test]
+    fn user_names_equal_under_the_fold_stop_migration_12_with_their_names() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::store::functions::register(&conn).unwrap();
+        for (version, sql) in migrations().into_iter().filter(|(v, _)| *v <= 11) {
+            conn.execute_batch(&sql).unwrap();
+            conn.execute_batch(&format!("PRAGMA user_version = {version}"))
+                .unwrap();
+        }
+        let insert = |id: &str, name: &str| {
+            conn.execute(
+                "INSERT INTO scim_resources (id, resource_type, user_name, doc, created_at, \
+                 last_modified, version, user_name_fold) \
+                 VALUES (?1, 'User', ?2, '{}', 't', 't', 1, scim_fold(?2))",
+                rusqlite::params![id, name],
+            )
+        };
+        insert("1", "Ärger@example.com").unwrap();
+        insert("2", "ärger@example.com").unwrap();
+        insert("3", "other@example.com").unwrap();
+        let err = migrate(&conn, Path::new(":memory:")).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, StoreError::Invalid(_)), "{text}");
+        assert!(
+            text.contains("Ärger@example.com") && text.contains("ärger@example.com"),
+            "{text}"
+        );
+        assert!(!text.contains("other@"), "{text}");
+        let version = |c: &Connection| -> i64 {
+            c.query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(version(&conn), 11, "nothing was changed");
+        conn.execute(
+            "UPDATE scim_resources SET user_name = 'aerger@example.com', \
+             user_name_fold = scim_fold('aerger@example.com') WHERE id = '2'",
+            [],
+        )
+        .unwrap();
+        migrate(&conn, Path::new(":memory:")).unwrap();
+        assert_eq!(version(&conn), known_version());
+        let err = insert("4", "ÄRGER@example.com").unwrap_err();
+        assert!(
+            matches!(StoreError::from(err), StoreError::Conflict(_)),
+            "the index refuses a userName equal under the fold"
+        );
+        insert("5", "new@example.com").unwrap();
     }
 
     #[test]

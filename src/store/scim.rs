@@ -246,7 +246,8 @@ impl<'d> Columns<'d> {
 
 /// `userName` is unique (RFC 7643 §4.1, `uniqueness: server`) as SCIM compares it,
 /// `caseExact: false` under the Unicode fold: refuses a User `id` whose `userName` another
-/// User has in any case (the NOCASE unique index alone sees ASCII case only).
+/// User has in any case. The unique index on the fold (schema.sql, migration 12) is the
+/// backstop; this check runs first to answer with the userName.
 fn check_user_name_free(tx: &Connection, id: &str, c: &Columns<'_>) -> Result<()> {
     let (Some(user_name), Some(folded)) = (c.user_name, &c.user_name_fold) else {
         return Ok(());
