@@ -141,16 +141,10 @@ fn sign_in_back_off_is_per_account_and_address_and_proxies_are_believed_only_whe
     assert!(audit.contains("failed sign-in as `alice`"), "{audit}");
 }
 
-/// Regression: 200 wrong passwords sent at once from one address were all verified at
-/// once, 19 MiB of argon2 each: the server went from 14 MiB to 3,833 MiB resident, with both
-/// cores busy for 13-18 s. The back-off could not help, as every attempt had passed its
-/// check before the first failure was counted. Now a few are verified at a time, at most
-/// two of one address are checked or waiting (a third is refused at once, 429), the
-/// back-off is asked again when an attempt's turn comes, and beyond a short queue the rest
-/// are refused at once (503); every refusal unchecked is counted. So the owner, signing
-/// in from another address during the flood, is let in.
-#[test]
-fn a_flood_of_sign_ins_is_verified_a_few_at_a_time() {
+/// A store with the test account and an authorization-code client, and a server on it
+/// that believes `X-Forwarded-For` from loopback (a proxy), so a test can sign in from
+/// any address.
+fn sign_in_pages_behind_a_proxy() -> (TestStore, Registered, TestServer) {
     let s = TestStore::init();
     create_user(&s);
     let c = code_client(&s, &[]);
@@ -162,6 +156,20 @@ fn a_flood_of_sign_ins_is_verified_a_few_at_a_time() {
             ..Default::default()
         },
     );
+    (s, c, server)
+}
+
+/// Regression: 200 wrong passwords sent at once from one address were all verified at
+/// once, 19 MiB of argon2 each: the server went from 14 MiB to 3,833 MiB resident, with both
+/// cores busy for 13-18 s. The back-off could not help, as every attempt had passed its
+/// check before the first failure was counted. Now a few are verified at a time, at most
+/// two of one address are checked or waiting (a third is refused at once, 429), the
+/// back-off is asked again when an attempt's turn comes, and beyond a short queue the rest
+/// are refused at once (503); every refusal unchecked is counted. So the owner, signing
+/// in from another address during the flood, is let in.
+#[test]
+fn a_flood_of_sign_ins_is_verified_a_few_at_a_time() {
+    let (s, c, server) = sign_in_pages_behind_a_proxy();
     let attacker = browser_with(None, &[("x-forwarded-for", "203.0.113.9")]);
     let page = get_authorize(&attacker, &server, &auth_query(&c.id, &[]))
         .text()
@@ -261,17 +269,7 @@ fn sign_in(b: &Http, server: &TestServer, client: &str, password: &str) -> Respo
 /// in before now holds a known-device mark and is checked in a queue of its own.
 #[test]
 fn a_known_device_signs_in_through_a_flood_from_many_addresses() {
-    let s = TestStore::init();
-    create_user(&s);
-    let c = code_client(&s, &[]);
-    let server = TestServer::start_with(
-        &s.db,
-        Clock::system(),
-        scimgate::settings::RawSettings {
-            trusted_proxies: Some("127.0.0.1".into()),
-            ..Default::default()
-        },
-    );
+    let (s, c, server) = sign_in_pages_behind_a_proxy();
     // The owner signed in once, from the address the flood will share.
     const NAT: &str = "198.51.100.4";
     let owner = browser_with(None, &[("x-forwarded-for", NAT)]);
