@@ -12,6 +12,7 @@
 //!                                SQLite cost of a group commit of SIZE issuances)
 //!        seed expired DB N       N one-hour client_credentials tokens issued 100 days ago
 //!                                (what `config prune-tokens` deletes)
+//!        seed account DB NAME PW an operator login account (the sign-in pages)
 
 use scimgate::admin::{Admin, IssueToken, Lifetime, RegisterClient};
 use scimgate::model::{GrantType, IdpKind, IdpRef, IssuedVia, Scope};
@@ -47,7 +48,7 @@ fn register(admin: &Admin<'_>, name: &str) -> (String, String) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: seed tokens|users|group|expired DB N | seed token|client DB | seed batches DB N SIZE";
+    let usage = "usage: seed tokens|users|group|expired DB N | seed token|client DB | seed batches DB N SIZE | seed account DB NAME PW";
     let what = args.get(1).expect(usage);
     // A file, or a postgres:// URL (bench/pg.sh).
     let db = Location::parse(args.get(2).expect(usage)).expect("a store location");
@@ -70,6 +71,10 @@ fn main() {
         "client" => {
             let (id, secret) = register(&admin, "bench client_credentials");
             println!("{id} {secret}");
+        }
+        "account" => {
+            let (name, pw) = (args.get(3).expect(usage), args.get(4).expect(usage));
+            admin.create_user(name, pw, true).expect("create the account");
         }
         "batches" => {
             let n: usize = args.get(3).expect(usage).parse().expect("N");
