@@ -74,7 +74,9 @@ fn main() {
         }
         "account" => {
             let (name, pw) = (args.get(3).expect(usage), args.get(4).expect(usage));
-            admin.create_user(name, pw, true).expect("create the account");
+            admin
+                .create_user(name, pw, true)
+                .expect("create the account");
         }
         "batches" => {
             let n: usize = args.get(3).expect(usage).parse().expect("N");
