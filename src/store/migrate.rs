@@ -84,7 +84,6 @@ fn apply(conn: &Connection, found: i64) -> Result<()> {
         }
         let applied = before(conn, version)
             .and_then(|_| Ok(conn.execute_batch(&sql)?))
-            .map_err(StoreError::from)
             .and_then(|_| foreign_keys_hold(conn, version))
             .and_then(|_| Ok(conn.execute_batch(&format!("PRAGMA user_version = {version}"))?));
         match applied {
