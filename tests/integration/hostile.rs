@@ -169,7 +169,7 @@ fn sign_in_pages_behind_a_proxy() -> (TestStore, Registered, TestServer) {
 /// in from another address during the flood, is let in.
 #[test]
 fn a_flood_of_sign_ins_is_verified_a_few_at_a_time() {
-    let (s, c, server) = sign_in_pages_behind_a_proxy();
+    let (_store, c, server) = sign_in_pages_behind_a_proxy();
     let attacker = browser_with(None, &[("x-forwarded-for", "203.0.113.9")]);
     let page = get_authorize(&attacker, &server, &auth_query(&c.id, &[]))
         .text()
