@@ -115,7 +115,7 @@ fn before(conn: &Connection, version: i64) -> Result<()> {
         return Ok(());
     }
     Err(StoreError::Invalid(format!(
-        "the store holds Users whose userNames differ only in case, which SCIM counts as one userName (`{}`); rename or delete all but one of each with the scimgate version that made the store, then start this one",
+        "the store holds Users whose userNames differ only in case, which SCIM counts as one userName (`{}`); rename or delete all but one of each with the previous scimgate version (a SCIM PATCH or DELETE), then start this one",
         crate::text::printable(&clashes.join("`; `"), 400)
     )))
 }
