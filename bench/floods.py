@@ -1,9 +1,10 @@
-"""Shared by the flood benchmarks (signin.sh, metrics.sh, searches.sh; they run their
-scripts with this folder on PYTHONPATH): many copies of one request sent at once, and
-what the server holds, read from /proc."""
+"""Shared by the flood benchmarks (signin.sh, signin_spread.sh, metrics.sh, searches.sh;
+they run their scripts with this folder on PYTHONPATH): many copies of one request sent at
+once, what the server holds, read from /proc, and its /metrics counters."""
 import re
 import threading
 import time
+import urllib.request
 
 
 def at_once(target, n):
@@ -22,3 +23,11 @@ def proc_status(pid, field):
     """A number from /proc/PID/status: VmHWM (peak resident set, KiB), Threads, …"""
     status = open(f"/proc/{pid}/status").read()
     return int(re.search(field + r":\s+(\d+)", status).group(1))
+
+
+def metrics(base):
+    """The server's /metrics now, as a function from a series' name to its value ("-"
+    when the server has no such series)."""
+    text = urllib.request.urlopen(base + "/metrics").read().decode()
+    return lambda name: next((l.split()[-1] for l in text.splitlines()
+                              if l.startswith(name + " ")), "-")

@@ -24,7 +24,7 @@ cat >"$WORK/flood.py" <<'PY'
 import http.cookiejar, json, re, statistics, sys, threading, time, urllib.error
 import urllib.parse, urllib.request
 
-from floods import at_once, proc_status
+from floods import at_once, metrics, proc_status
 
 base, pid, flood, basic = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 jar = http.cookiejar.CookieJar()
@@ -73,9 +73,7 @@ start, end = at_once(sign_in, flood)
 took = end - start
 done.set()
 ticker.join()
-metrics = urllib.request.urlopen(base + "/metrics").read().decode()
-metric = lambda name: next((l.split()[-1] for l in metrics.splitlines()
-                            if l.startswith(name + " ")), "-")
+metric = metrics(base)
 by_status = {s: answers.count(s) for s in sorted(set(answers))}
 print(f"  flood of {flood} answered in {took:.2f} s: {by_status}; verified "
       f"{metric('scimgate_login_failures_total')}, shed {metric('scimgate_login_shed_total')}; "

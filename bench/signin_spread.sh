@@ -24,6 +24,8 @@ bench_workdir
 cat >"$WORK/spread.py" <<'PY'
 import http.client, http.cookies, re, sys, threading, time, urllib.parse
 
+from floods import metrics
+
 base, flood = sys.argv[1], int(sys.argv[2])
 host, port = urllib.parse.urlsplit(base).hostname, urllib.parse.urlsplit(base).port
 OWNER, PASSWORD, NAT = "owner", "owner-password-1", "198.51.100.4"
@@ -117,11 +119,7 @@ finally:
     stop.set()
 for t in threads:
     t.join()
-metrics = http.client.HTTPConnection(host, port)
-metrics.request("GET", "/metrics")
-text = metrics.getresponse().read().decode()
-metric = lambda name: next((l.split()[-1] for l in text.splitlines()
-                            if l.startswith(name + " ")), "-")
+metric = metrics(base)
 if not full:
     problems.append("the flood never filled the sign-in queue (no 503 answered)")
 else:
@@ -140,7 +138,7 @@ for bin in "${BINS[@]}"; do
   "$R/examples/seed" account "$WORK/run.db" owner owner-password-1
   start_server "$bin" "$WORK/run.db" SCIMGATE_TRUSTED_PROXIES=127.0.0.1
   echo "$bin"
-  taskset -c 1 python3 "$WORK/spread.py" "http://127.0.0.1:$PORT" "$FLOOD" || FAILED=1
+  PYTHONPATH=bench taskset -c 1 python3 "$WORK/spread.py" "http://127.0.0.1:$PORT" "$FLOOD" || FAILED=1
   stop_server
 done
 exit "$FAILED"

@@ -97,12 +97,23 @@ fn apply(conn: &Connection, found: i64) -> Result<()> {
     Ok(())
 }
 
-/// What must hold before migration `version` runs that its SQL cannot say in a sentence.
+/// What must hold in the store before a migration runs, where its SQL alone would fail
+/// with a database error instead of a sentence the operator can act on: (version, check).
+const PRECONDITIONS: &[(i64, Check)] = &[(12, user_names_unique_under_the_fold)];
+
+/// A precondition: `Ok` if the migration may run, else why not.
+type Check = fn(&Connection) -> Result<()>;
+
+/// Run migration `version`'s precondition, if it has one.
 fn before(conn: &Connection, version: i64) -> Result<()> {
-    if version != 12 {
-        return Ok(());
-    }
-    // Migration 12 makes the folded userName unique: name the Users in the way.
+    PRECONDITIONS
+        .iter()
+        .filter(|(v, _)| *v == version)
+        .try_for_each(|(_, check)| check(conn))
+}
+
+/// Migration 12 makes the folded userName unique: name the Users in the way.
+fn user_names_unique_under_the_fold(conn: &Connection) -> Result<()> {
     let mut stmt = conn.prepare(
         "SELECT group_concat(user_name, '`, `') FROM scim_resources \
          WHERE resource_type = 'User' AND user_name_fold IS NOT NULL \

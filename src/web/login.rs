@@ -73,28 +73,26 @@ pub async fn check_login(
         .and_then(|c| state.sessions.devices.check(c.value(), &username, now));
     let user_key = format!("login:{}@{ip}", username.to_lowercase());
     let ip_key = format!("login-ip:{ip}");
+    let mark_key = mark.as_ref().map(device::Mark::throttle_key);
     // A known device's attempt is counted against its mark only; anyone else's against
-    // (account, address) and, looser, the address.
-    let (gate, gate_key, failure_keys) = match &mark {
-        Some(mark) => (
-            &state.known_device_gate,
-            mark.id.clone(),
-            vec![(mark.throttle_key(), 1)],
-        ),
-        None => (
+    // (account, address) and, looser (eight times the failures: many accounts), the
+    // address.
+    let (gate, gate_key, failure_keys): (_, _, Vec<(&str, u32)>) = match (&mark, &mark_key) {
+        (Some(mark), Some(key)) => (&state.known_device_gate, mark.id.as_str(), vec![(key, 1)]),
+        _ => (
             &state.password_gate,
-            ip.clone(),
-            vec![(user_key.clone(), 1), (ip_key, 8)],
+            ip.as_str(),
+            vec![(&user_key, 1), (&ip_key, 8)],
         ),
     };
-    let keys: Vec<&str> = failure_keys.iter().map(|(k, _)| k.as_str()).collect();
+    let keys: Vec<&str> = failure_keys.iter().map(|(k, _)| *k).collect();
     if let Some(refused) = backing_off(state, &keys, mark.is_some(), now) {
         return Ok(refused);
     }
     // A bounded number of verifications at once, and a few per address (one per mark), so
     // that one address cannot fill the queue (`AppState::password_gate`); then the back-off
     // again, as failures counted while this one waited may have opened it.
-    let turn = match gate.turn(Some(&gate_key)).await {
+    let turn = match gate.turn(Some(gate_key)).await {
         Ok(turn) => turn,
         Err(Refused::Yours) => {
             return Ok(LoginOutcome::Refused(
@@ -139,10 +137,7 @@ pub async fn check_login(
     .await??;
     let (_, Some(account)) = verified else {
         let known = verified.0;
-        // The looser per-address count takes eight times the failures (many accounts).
-        let weighted: Vec<(&str, u32)> =
-            failure_keys.iter().map(|(k, w)| (k.as_str(), *w)).collect();
-        let failure = state.login_throttle.failure(&weighted, now);
+        let failure = state.login_throttle.failure(&failure_keys, now);
         if failure.audit.is_some() {
             // An unknown name may be a password typed in the wrong field: fingerprint only.
             let shown = if known {
@@ -171,10 +166,8 @@ pub async fn check_login(
         ));
     };
     state.login_throttle.success(&[user_key.as_str()]);
-    if let Some(mark) = &mark {
-        state
-            .login_throttle
-            .success(&[mark.throttle_key().as_str()]);
+    if let Some(key) = &mark_key {
+        state.login_throttle.success(&[key.as_str()]);
     }
     let e = NewAuditEvent {
         client_id: client_id.map(str::to_string),
