@@ -14,6 +14,8 @@
 #     aiosmtpd, pinned); its python is exported as SCIMGATE_TEST_PYTHON for every suite;
 #   - target/scim2-tester-venv: scim2-tester and its pins from tests/compliance/requirements.txt
 #     (installed by tests/compliance/scim2-tester.sh when the compliance suite first runs);
+#   - target/api-venv: Schemathesis and its pins from tests/api/requirements.txt (installed by
+#     tests/api/run.sh when the api suite first runs);
 #   - Debian's postgresql (the server's binaries), when scripts/pg.sh finds no initdb, pg_ctl
 #     and postgres: `apt-get install --no-install-recommends --no-upgrade` as for Chromium
 #     (Debian's package also makes a cluster of its own, unused here).
@@ -31,6 +33,8 @@
 #   2. bash scripts/scim-compliance.sh <target>/debug   (after cargo build --workspace), run
 #      from a copy of the repository's files in a fresh directory with nothing beside it, so
 #      the suite proves it needs nothing from outside the repository
+#   2b. bash tests/api/run.sh <target>/debug       (Schemathesis: requests generated from
+#      docs/openapi.yaml against a real server; any 5xx, undocumented answer or crash fails)
 #   3. node tests/browser/oauth_login.mjs               (login → consent → code in Chromium)
 #      node tests/browser/timeline.mjs                  (the operator's token timeline, screenshot)
 #   4. python tests/thirdparty/authlib_client.py        (Authlib as a strict OAuth2 client)
@@ -42,7 +46,7 @@
 # Env: CARGO_TARGET_DIR (binaries are taken from $CARGO_TARGET_DIR/debug, default
 # target/debug), CARGO_BUILD_JOBS, PYTHON (the interpreter that makes the venv),
 # FUZZ_SECONDS (per fuzz target, default 15).
-# Usage: bash scripts/test.sh [SUITE...]   SUITE: cargo, postgres, compliance, browser,
+# Usage: bash scripts/test.sh [SUITE...]   SUITE: cargo, postgres, compliance, api, browser,
 # thirdparty, fuzz.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -53,10 +57,10 @@ case $TARGET in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
 BIN=$TARGET/debug
 VENV=$ROOT/target/venv
 SUITES=("$@")
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(cargo postgres compliance browser thirdparty fuzz)
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(cargo postgres compliance api browser thirdparty fuzz)
 wants() { local s; for s in "${SUITES[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 for s in "${SUITES[@]}"; do
-  case $s in cargo | postgres | compliance | browser | thirdparty | fuzz) ;; *) echo "unknown suite: $s" >&2; exit 2 ;; esac
+  case $s in cargo | postgres | compliance | api | browser | thirdparty | fuzz) ;; *) echo "unknown suite: $s" >&2; exit 2 ;; esac
 done
 
 T0=$SECONDS
@@ -209,6 +213,7 @@ compliance_from_copy() {
   return $rc
 }
 wants compliance && run_suite compliance needs_bins compliance_from_copy
+wants api && run_suite api needs_bins bash tests/api/run.sh "$BIN"
 wants browser && run_suite browser needs_bins node tests/browser/oauth_login.mjs "$BIN"
 wants browser && run_suite timeline needs_bins node tests/browser/timeline.mjs "$BIN"
 wants thirdparty && run_suite thirdparty needs_bins "$VENV/bin/python" tests/thirdparty/authlib_client.py "$BIN"

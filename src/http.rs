@@ -49,9 +49,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
             .wrap(actix_web::middleware::from_fn(
                 crate::access_log::access_log,
             ))
-            .route("/healthz", web::get().to(healthz))
-            .route("/readyz", web::get().to(readyz))
-            .route("/metrics", web::get().to(metrics))
+            // Resources, as every route: a wrong method is a 405 with `Allow`, not a 404.
+            .service(web::resource("/healthz").get(healthz))
+            .service(web::resource("/readyz").get(readyz))
+            .service(web::resource("/metrics").get(metrics))
             .configure(crate::oauth::configure)
             .configure(crate::web::configure),
     );

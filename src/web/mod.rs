@@ -22,16 +22,13 @@ use actix_web::{HttpResponse, ResponseError, web};
 
 use crate::store::StoreError;
 
-/// The routes of the pages.
+/// The routes of the pages: resources, so a wrong method is a 405 with `Allow`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     operator::configure(cfg);
-    cfg.route(
-        "/oauth2/authorize",
-        web::get().to(authorize::show_authorize),
-    )
-    .route(
-        "/oauth2/authorize",
-        web::post().to(authorize::submit_authorize),
+    cfg.service(
+        web::resource("/oauth2/authorize")
+            .get(authorize::show_authorize)
+            .post(authorize::submit_authorize),
     );
 }
 

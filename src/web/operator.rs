@@ -19,13 +19,16 @@ use crate::store::TokenFilter;
 /// What a signed-in account without the operator role is told.
 const NOT_AN_OPERATOR: &str = "This account may give consent on the authorization page but not open the operator pages; an operator can allow it with `config set-operator -u NAME true`.";
 
-/// The routes of the operator pages.
+/// The routes of the operator pages: resources, so a wrong method is a 405 with `Allow`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ui", web::get().to(|| async { redirect("/ui/timeline") }))
-        .route("/ui/login", web::get().to(show_login))
-        .route("/ui/login", web::post().to(submit_login))
-        .route("/ui/logout", web::get().to(logout))
-        .route("/ui/timeline", web::get().to(show_timeline));
+    cfg.service(web::resource("/ui").get(|| async { redirect("/ui/timeline") }))
+        .service(
+            web::resource("/ui/login")
+                .get(show_login)
+                .post(submit_login),
+        )
+        .service(web::resource("/ui/logout").get(logout))
+        .service(web::resource("/ui/timeline").get(show_timeline));
 }
 
 fn cookie(state: &AppState, id: String) -> Cookie<'static> {

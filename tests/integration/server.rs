@@ -50,6 +50,39 @@ fn in_process_server_answers_health_and_readiness() {
     assert!(s.db.exists());
 }
 
+/// A path the server serves, asked with a method it does not take, is a 405 naming the
+/// methods it does take, never a 404 (found by the API suite, tests/api/run.sh: the probes
+/// and the pages were bare routes, which answered 404).
+#[test]
+fn a_wrong_method_on_any_path_is_a_405_with_allow() {
+    let s = TestStore::empty_sqlite();
+    let server = TestServer::start(&s.db, scimgate::time::Clock::system());
+    for (path, allowed) in [
+        ("/healthz", "GET"),
+        ("/readyz", "GET"),
+        ("/metrics", "GET"),
+        ("/ui", "GET"),
+        ("/ui/login", "GET, POST"),
+        ("/ui/logout", "GET"),
+        ("/ui/timeline", "GET"),
+        ("/oauth2/authorize", "GET, POST"),
+        ("/oauth2/token", "POST"),
+        ("/.well-known/oauth-authorization-server", "GET"),
+    ] {
+        for method in ["DELETE", "TRACE", "PATCH"] {
+            let r = http()
+                .request(method.parse().unwrap(), server.url(path))
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 405, "{method} {path}");
+            let allow = r.headers()["allow"].to_str().unwrap();
+            let mut got: Vec<&str> = allow.split(',').map(str::trim).collect();
+            got.sort_unstable();
+            assert_eq!(got.join(", "), allowed, "{method} {path}");
+        }
+    }
+}
+
 /// Regression: every connection is a file, and at the soft limit of open files the server
 /// accepts no new connection. With a limit of 200 (systemd's default is 1,024), 400 idle
 /// connections from anyone made /healthz time out, an IdP's token request too. The server
