@@ -34,7 +34,8 @@
 #      from a copy of the repository's files in a fresh directory with nothing beside it, so
 #      the suite proves it needs nothing from outside the repository
 #   2b. bash tests/api/run.sh <target>/debug       (Schemathesis: requests generated from
-#      docs/openapi.yaml against a real server; any 5xx, undocumented answer or crash fails)
+#      docs/openapi.yaml against a real server; any 5xx, undocumented answer or crash fails),
+#      then again with API_BACKEND=postgres (suite `api-postgres`, skipped like `postgres`)
 #   3. node tests/browser/oauth_login.mjs               (login → consent → code in Chromium)
 #      node tests/browser/timeline.mjs                  (the operator's token timeline, screenshot)
 #   4. python tests/thirdparty/authlib_client.py        (Authlib as a strict OAuth2 client)
@@ -214,6 +215,14 @@ compliance_from_copy() {
 }
 wants compliance && run_suite compliance needs_bins compliance_from_copy
 wants api && run_suite api needs_bins bash tests/api/run.sh "$BIN"
+# The API suite again, its store on PostgreSQL (whose errors differ from SQLite's).
+api_on_postgres() {
+  if [ -z "${SCIMGATE_TEST_PG_URL:-}" ] && [ -z "${SCIMGATE_TEST_PG_REQUIRED:-}" ]; then
+    echo "skipped: no PostgreSQL cluster (see setup above)"; return 0
+  fi
+  API_BACKEND=postgres bash tests/api/run.sh "$BIN"
+}
+wants api && run_suite api-postgres needs_bins api_on_postgres
 wants browser && run_suite browser needs_bins node tests/browser/oauth_login.mjs "$BIN"
 wants browser && run_suite timeline needs_bins node tests/browser/timeline.mjs "$BIN"
 wants thirdparty && run_suite thirdparty needs_bins "$VENV/bin/python" tests/thirdparty/authlib_client.py "$BIN"

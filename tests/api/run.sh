@@ -24,7 +24,10 @@
 # Needs the built binaries (cargo build --workspace) and Python >= 3.10 with venv; installs
 # tests/api/requirements.txt (Schemathesis, pinned) into target/api-venv when it changed.
 # Usage: bash tests/api/run.sh [path/to/target/dir]   (default: target/debug)
-# Env: API_SEED (Hypothesis's seed; default a fixed one, so a run is repeatable),
+# Env: API_BACKEND=postgres (the store is a new database on the cluster of
+#      SCIMGATE_TEST_PG_URL, with SCIMGATE_TEST_PG_CA: see scripts/pg.sh; dropped at the end;
+#      default: a SQLite file),
+#      API_SEED (Hypothesis's seed; default a fixed one, so a run is repeatable),
 #      API_EXAMPLES (examples per operation and phase, default 40), PYTHON.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,10 +49,20 @@ if ! cmp -s "$REQS" "$VENV/.requirements" 2>/dev/null || ! "$VENV/bin/schemathes
 fi
 
 WORK=$(mktemp -d)
-SERVER=""
-trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; [ -n "${API_KEEP:-}" ] || rm -rf "$WORK"' EXIT
+SERVER="" DROP=""
+trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; [ -n "$DROP" ] && $DROP; [ -n "${API_KEEP:-}" ] || rm -rf "$WORK"' EXIT
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export SCIMGATE_DB=$WORK/scimgate.db SCIMGATE_TOOL_PASSWORD=api-suite-tool-pw
+DB=$WORK/scimgate.db
+if [ "${API_BACKEND:-sqlite}" = postgres ]; then
+  [ -n "${SCIMGATE_TEST_PG_URL:-}" ] || { echo "API_BACKEND=postgres needs SCIMGATE_TEST_PG_URL (bash scripts/pg.sh start)"; exit 2; }
+  PGBIN=$(bash scripts/pg.sh bindir)
+  NAME=api_$$_$RANDOM
+  "$PGBIN/createdb" --maintenance-db="$SCIMGATE_TEST_PG_URL" "$NAME"
+  DROP="$PGBIN/dropdb --maintenance-db=$SCIMGATE_TEST_PG_URL --force $NAME"
+  DB=${SCIMGATE_TEST_PG_URL%/*}/$NAME${SCIMGATE_TEST_PG_CA:+?sslmode=require&sslrootcert=$SCIMGATE_TEST_PG_CA}
+fi
+echo "api: store ${API_BACKEND:-sqlite}, seed $SEED, $EXAMPLES examples per operation and phase"
+export SCIMGATE_DB=$DB SCIMGATE_TOOL_PASSWORD=api-suite-tool-pw
 "$BIN/config" init >/dev/null
 read -r CLIENT SECRET < <("$BIN/config" --json register-api-client -n "schemathesis" \
   -G client_credentials -S user-directory.read.all -S user-directory.write.all \
