@@ -428,6 +428,12 @@ fn lex_string(chars: &[char], start: usize) -> Result<(String, usize), FilterErr
             '"' => {
                 let raw: String = chars[start..=i].iter().collect();
                 return match serde_json::from_str::<String>(&raw) {
+                    // No stored value holds U+0000 (the writes refuse it): SQLite would
+                    // answer such a comparison and PostgreSQL cannot bind it, so both refuse.
+                    Ok(s) if s.contains('\0') => Err(FilterError::syntax(
+                        "a string holds the character U+0000, which no value can hold",
+                        start,
+                    )),
                     Ok(s) => Ok((s, i + 1)),
                     Err(e) => Err(FilterError::syntax(
                         format!("invalid string literal ({e})"),

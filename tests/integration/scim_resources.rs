@@ -544,6 +544,35 @@ fn bad_input_is_a_scim_error_and_writes_nothing() {
     assert_eq!(now.body, bob, "the failed PATCHes changed nothing");
 }
 
+/// A filter string holding U+0000 (`\u0000`) is refused alike on both stores: SQLite
+/// answered it (an empty list) and PostgreSQL refused it with its own message about UTF-8
+/// bytes. No stored value can hold the character: the writes refuse it.
+#[test]
+fn a_filter_string_holding_u0000_is_refused_on_every_store() {
+    let (_s, _server, scim) = scim_setup();
+    new_user(&scim, "u1");
+    for q in [
+        r#"userName eq "u1\u0000""#,
+        r#"userName ne "\u0000""#,
+        r#"emails[value co "\u0000"]"#,
+    ] {
+        let r = scim.get(&format!("/Users?filter={}", url_encode(q)));
+        assert_scim_error(&r, 400, Some("invalidFilter"));
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("U+0000"),
+            "{q}: {}",
+            r.body
+        );
+        let r = scim.post("/.search", json!({ "filter": q }));
+        assert_scim_error(&r, 400, Some("invalidFilter"));
+    }
+    let r = scim.get(&format!(
+        "/Users?filter={}",
+        url_encode(r#"userName eq "u1""#)
+    ));
+    assert_eq!(r.body["totalResults"], 1);
+}
+
 /// Regression: a filter of ~180 `or`-ed comparisons overflowed a worker's stack and took
 /// the whole server down. Long filters are refused cleanly; the server keeps serving.
 #[test]
