@@ -34,22 +34,30 @@ pub fn errors_of(events: &[RequestEvent]) -> Vec<ProvisioningError> {
             let (resource, resource_id) = resource_of(&e.path);
             let r = e.refusal.as_deref();
             let c = r.map(|r| &r.concerned);
+            let text = |s: Option<&String>| s.map(|s| storable(s));
             Some(ProvisioningError {
                 client_id: client_id.clone(),
                 at: e.at,
                 method: e.method.as_str().to_string(),
                 resource,
-                resource_id,
-                user_name: c.and_then(|c| c.user_name.clone()),
-                external_id: c.and_then(|c| c.external_id.clone()),
-                display_name: c.and_then(|c| c.display_name.clone()),
+                resource_id: text(resource_id.as_ref()),
+                user_name: text(c.and_then(|c| c.user_name.as_ref())),
+                external_id: text(c.and_then(|c| c.external_id.as_ref())),
+                display_name: text(c.and_then(|c| c.display_name.as_ref())),
                 status: e.status,
                 scim_type: r.and_then(|r| r.scim_type).map(str::to_string),
-                detail: r.and_then(|r| r.detail.clone()),
+                detail: text(r.and_then(|r| r.detail.as_ref())),
                 notified_at: None,
             })
         })
         .collect()
+}
+
+/// `s` as the store can keep it: what the IdP sent, with U+0000 (which PostgreSQL's text
+/// cannot hold) as U+FFFD. Kept as it was, one such request failed the insert of every
+/// error recorded with it, other IdPs' included.
+fn storable(s: &str) -> String {
+    s.replace('\0', "\u{fffd}")
 }
 
 /// Whether a request with `method` answered `status` is a provisioning error.

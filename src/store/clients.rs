@@ -221,6 +221,9 @@ impl Store {
 
     /// A live (not deleted) client by id.
     pub fn client(&self, id: &str) -> Result<Option<Client>> {
+        if !super::can_name_a_row(id) {
+            return Ok(None);
+        }
         on_postgres!(self, pg => pg.client(id));
         self.read(|c| get_client(c, id))
     }
@@ -329,6 +332,9 @@ impl Store {
     /// A live client with its stored secret hash, in one indexed read on a cached
     /// statement: client authentication at every OAuth2 endpoint.
     pub fn client_with_secret(&self, id: &str) -> Result<Option<(Client, Option<TokenHash>)>> {
+        if !super::can_name_a_row(id) {
+            return Ok(None);
+        }
         on_postgres!(self, pg => pg.client_with_secret(id));
         self.read_point(|c| {
             Ok(c.prepare_cached(&format!(

@@ -10,6 +10,9 @@ use crate::time::Timestamp;
 impl Store {
     /// Whether `username` has allowed `client_id` exactly these `scopes` (canonical order).
     pub fn has_consent(&self, username: &str, client_id: &str, scopes: &[Scope]) -> Result<bool> {
+        if !super::can_name_a_row(username) || !super::can_name_a_row(client_id) {
+            return Ok(false);
+        }
         on_postgres!(self, pg => pg.has_consent(username, client_id, scopes));
         self.read(|c| {
             Ok(c.query_row(

@@ -183,6 +183,15 @@ macro_rules! on_postgres {
 }
 pub(crate) use on_postgres;
 
+/// Whether `key`, taken from a request, can name a stored row. No stored text holds U+0000:
+/// the writes refuse it, and PostgreSQL's text cannot hold it, so there a lookup by such a
+/// key is an error ("invalid byte sequence for encoding UTF8"), which the callers took for
+/// an unavailable store (a 503) or showed as it is. The lookups by a key from the network
+/// answer it as SQLite always did: no such row.
+pub(crate) fn can_name_a_row(key: &str) -> bool {
+    !key.contains('\0')
+}
+
 /// Page cache and checkpoint interval of a read-write connection, chosen by measurement
 /// (bench/seed.rs `batches`, bench/oauth.sh; see bench/RESULTS.md):
 /// - 2 MiB of page cache (SQLite's default). Token ids ascend, so issuing touches only the

@@ -106,6 +106,9 @@ impl Store {
 
     /// An account and its password hash (for login).
     pub fn user_with_hash(&self, username: &str) -> Result<Option<(User, String)>> {
+        if !super::can_name_a_row(username) {
+            return Ok(None);
+        }
         on_postgres!(self, pg => pg.user_with_hash(username));
         self.read(|c| {
             Ok(c.query_row(

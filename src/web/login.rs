@@ -71,7 +71,11 @@ pub async fn check_login(
     let mark = req
         .cookie(device::COOKIE)
         .and_then(|c| state.sessions.devices.check(c.value(), &username, now));
-    let user_key = format!("login:{}@{ip}", username.to_lowercase());
+    // Control characters escaped: the key is stored (PostgreSQL's text holds no U+0000).
+    let user_key = format!(
+        "login:{}@{ip}",
+        crate::text::printable(&username.to_lowercase(), 65)
+    );
     let ip_key = format!("login-ip:{ip}");
     let mark_key = mark.as_ref().map(device::Mark::throttle_key);
     // A known device's attempt is counted against its mark only; anyone else's against

@@ -988,3 +988,118 @@ fn values_the_stores_cannot_index_or_hold_are_refused_alike() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["emails"].as_array().unwrap().len(), 9_000);
 }
+
+/// Regression (PostgreSQL): U+0000 in an identifier taken from a request reached the
+/// database, whose text cannot hold it, and the error was taken for the store's: a client
+/// id holding it (HTTP Basic, the form, the authorization page) or a sign-in name was
+/// answered 503 with an ERROR in the log ("the store is unavailable"), a SCIM id was a 400
+/// showing PostgreSQL's own message, and one refused write naming such a userName failed
+/// the recording of every provisioning error drained with it, other IdPs' too. Now such an
+/// identifier names nothing on either store, as on SQLite: 401, 404, the unknown client's
+/// page, the wrong password's answer; and the provisioning errors are all recorded.
+#[test]
+fn u0000_in_an_identifier_names_nothing_on_either_store() {
+    use serde_json::json;
+    const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+    let s = TestStore::empty();
+    let server = TestServer::start(&s.db, Clock::system());
+    let (_, token) = crate::support::client_with_token(
+        &s.db,
+        &[
+            scimgate::model::Scope::DirectoryRead,
+            scimgate::model::Scope::DirectoryWrite,
+        ],
+        "1h",
+    );
+    let scim = crate::support::Scim::new(&server, &token);
+    // Two refused creates at once, one naming a userName with U+0000.
+    let r = scim.post(
+        "/Users",
+        json!({"schemas": [USER_SCHEMA], "userName": "nul\u{0}name"}),
+    );
+    crate::support::assert_scim_error(&r, 400, Some("invalidValue"));
+    let r = scim.post(
+        "/Users",
+        json!({"schemas": [USER_SCHEMA], "userName": "other", "unknownThing": 1}),
+    );
+    crate::support::assert_scim_error(&r, 400, Some("invalidSyntax"));
+    for (method, path) in [
+        ("GET", "/Users/a%00b"),
+        ("DELETE", "/Users/a%00b"),
+        ("DELETE", "/Groups/a%00b"),
+    ] {
+        let r = scim.send(method, path, None, &[]);
+        crate::support::assert_scim_error(&r, 404, None);
+    }
+    let body = json!({"schemas": [USER_SCHEMA], "userName": "x"});
+    crate::support::assert_scim_error(&scim.put("/Users/a%00b", body), 404, None);
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "y"}]});
+    crate::support::assert_scim_error(&scim.patch("/Users/a%00b", patch.clone()), 404, None);
+    crate::support::assert_scim_error(&scim.patch("/Groups/a%00b", patch), 404, None);
+    // The monitor records them at its tick (an hour away here): one now.
+    server.state.monitor.tick();
+    let rows = server.state.store.provisioning_errors(None, 0).unwrap();
+    // The two creates, the PUT and both PATCHes (a 404 there is the IdP's error).
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|e| e.user_name.as_deref() == Some("nul\u{fffd}name")),
+        "{rows:?}"
+    );
+
+    // The OAuth2 endpoints and the pages, on a store with a login account.
+    let (_s, c, server) = sign_in_pages_behind_a_proxy();
+    let r = crate::support::http()
+        .post(server.url("/oauth2/token"))
+        .basic_auth("a\u{0}b", Some("secret"))
+        .form(&CC)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.json::<serde_json::Value>().unwrap()["error"],
+        "invalid_client"
+    );
+    for endpoint in ["/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"] {
+        let r = crate::support::http()
+            .post(server.url(endpoint))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("token", "x"),
+                ("client_id", "a\u{0}b"),
+                ("client_secret", "secret"),
+            ])
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 401, "{endpoint}");
+    }
+    // The authorization page answers a client id holding U+0000 as an unknown one.
+    let answer = |client: &str| {
+        let r = get_authorize(&browser(), &server, &auth_query(client, &[]));
+        (r.status(), r.text().unwrap().contains("is registered here"))
+    };
+    let unknown = answer("cl_nobody");
+    assert!(unknown.0.is_client_error() && unknown.1, "{unknown:?}");
+    assert_eq!(answer("a\u{0}b"), unknown);
+    // A sign-in name holding U+0000 is answered as an unknown one.
+    let signed = |name: &str| {
+        let b = browser();
+        let page = get_authorize(&b, &server, &auth_query(&c.id, &[]))
+            .text()
+            .unwrap();
+        let fields = [
+            ("action", "login"),
+            ("username", name),
+            ("password", "wrong-password"),
+        ];
+        let r = submit(&b, &server, &page, &fields);
+        (
+            r.status(),
+            r.text().unwrap().contains("Wrong user name or password."),
+        )
+    };
+    let unknown = signed("nobody");
+    assert!(unknown.0.is_client_error() && unknown.1, "{unknown:?}");
+    assert_eq!(signed("a\u{0}b"), unknown);
+}
