@@ -15,8 +15,9 @@
 //!   a whole TTL.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::hash::Hash;
+
+use foldhash::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -52,7 +53,7 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
             ttl,
             capacity,
             inner: Mutex::new(Inner {
-                entries: HashMap::new(),
+                entries: HashMap::default(),
                 generation: 0,
             }),
         }

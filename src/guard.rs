@@ -180,7 +180,7 @@ fn check(req: &HttpRequest, state: &AppState, needed: Scope) -> Result<Principal
         state.usage.record(UsageEvent {
             token_id: record.id.clone(),
             at: now,
-            ip: source_ip(req),
+            ip: crate::peer::client_ip(req),
         });
     }
     Ok(Principal {

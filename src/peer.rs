@@ -115,7 +115,15 @@ pub fn client_ip_string(req: &HttpRequest) -> String {
 
 /// An address as the logs and throttles name it: its text, or `unknown`.
 pub fn ip_text(ip: Option<IpAddr>) -> String {
-    ip.map_or_else(|| "unknown".into(), |ip| ip.to_string())
+    ip.map_or_else(|| "unknown".into(), address_text)
+}
+
+/// `ip` as its `Display` text, an IPv4 address without the formatter's machinery.
+pub fn address_text(ip: IpAddr) -> String {
+    let mut out = Vec::with_capacity(15);
+    // Writing into a Vec cannot fail, and the digits, dots and colons are ASCII.
+    let _ = write_ip(&mut out, ip);
+    String::from_utf8(out).unwrap_or_else(|_| ip.to_string())
 }
 
 /// Write `ip` as its `Display` text (the access log's line): IPv4 octet by octet through

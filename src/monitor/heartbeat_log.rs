@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
 use serde_json::Value;
 
 use super::events::{Attribution, RequestEvent};
@@ -81,36 +80,38 @@ fn open(path: &Path) -> std::io::Result<File> {
     options.open(path)
 }
 
-/// The JSON line of a request, serialised straight from borrowed fields (the monitor
-/// writes one per SCIM request, so no intermediate `Value` is built).
-#[derive(Serialize)]
-struct RequestLine<'a> {
-    ts: &'a str,
-    event: &'static str,
-    client_id: Option<&'a str>,
-    token_id: Option<&'a str>,
-    verdict: &'static str,
-    method: &'a str,
-    path: &'a str,
-    status: u16,
-    /// Written with `Display`, straight into the line (no string allocated per event).
-    #[serde(serialize_with = "display")]
-    ip: Option<std::net::IpAddr>,
-    user_agent: Option<&'a str>,
-    latency_ms: f64,
-}
-
-fn display<S: serde::Serializer>(
-    ip: &Option<std::net::IpAddr>,
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    match ip {
-        Some(ip) => s.collect_str(ip),
-        None => s.serialize_none(),
+/// `s` as a JSON string: text that needs no escape (no control character, `"` or `\\`;
+/// every id, method and path a well-behaved client sends) is copied as it is, the rest
+/// goes through serde_json's escaper. Either way the bytes are serde_json's.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    // Every byte looked at, no early exit: the compiler makes it a vector loop.
+    let plain = !s.bytes().fold(false, |any, b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
     }
 }
 
-fn request_line<'a>(e: &'a RequestEvent, ts: &'a str) -> RequestLine<'a> {
+fn json_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => json_str(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Append the JSON line of a request, `ts` its time as text, newline included.
+///
+/// Written by hand, one per SCIM request, in the thread that shares the server's core:
+/// a derived `Serialize` and the address's `Display` cost several times as many
+/// instructions (bench/RESULTS.md, "the monitor's share of a GET"). The test
+/// `request_lines_are_serde_json_s` holds it to the derived serialisation, byte for byte.
+fn request_line(out: &mut Vec<u8>, e: &RequestEvent, ts: &str) {
     let (client_id, token_id, verdict) = match &e.attribution {
         Attribution::Token {
             token_id,
@@ -123,19 +124,35 @@ fn request_line<'a>(e: &'a RequestEvent, ts: &'a str) -> RequestLine<'a> {
         ),
         Attribution::Unknown => (None, None, "unknown_token"),
     };
-    RequestLine {
-        ts,
-        event: "request",
-        client_id,
-        token_id,
-        verdict,
-        method: e.method.as_str(),
-        path: &e.path,
-        status: e.status,
-        ip: e.ip,
-        user_agent: e.user_agent.as_deref(),
-        latency_ms: (e.latency_ms * 1000.0).round() / 1000.0,
+    let mut itoa = itoa::Buffer::new();
+    out.extend_from_slice(b"{\"ts\":");
+    json_str(out, ts);
+    out.extend_from_slice(b",\"event\":\"request\",\"client_id\":");
+    json_opt_str(out, client_id);
+    out.extend_from_slice(b",\"token_id\":");
+    json_opt_str(out, token_id);
+    out.extend_from_slice(b",\"verdict\":");
+    json_str(out, verdict);
+    out.extend_from_slice(b",\"method\":");
+    json_str(out, e.method.as_str());
+    out.extend_from_slice(b",\"path\":");
+    json_str(out, &e.path);
+    out.extend_from_slice(b",\"status\":");
+    out.extend_from_slice(itoa.format(e.status).as_bytes());
+    out.extend_from_slice(b",\"ip\":");
+    match e.ip {
+        Some(ip) => {
+            out.push(b'"');
+            let _ = crate::peer::write_ip(&mut *out, ip);
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
     }
+    out.extend_from_slice(b",\"user_agent\":");
+    json_opt_str(out, e.user_agent.as_deref());
+    out.extend_from_slice(b",\"latency_ms\":");
+    let _ = serde_json::to_writer(&mut *out, &((e.latency_ms * 1000.0).round() / 1000.0));
+    out.extend_from_slice(b"}\n");
 }
 
 impl HeartbeatLog {
@@ -178,6 +195,7 @@ impl HeartbeatLog {
             // its rate and however often the monitor drains.
             let mut unknown = crate::sync::lock(&self.unknown);
             let mut pace = crate::sync::Pace::default();
+            let mut line = Vec::with_capacity(512);
             for e in events {
                 pace.step();
                 if e.at > unknown.at {
@@ -199,8 +217,9 @@ impl HeartbeatLog {
                     last = Some((e.at, format_rfc3339(e.at)));
                 }
                 let ts = last.as_ref().map_or("", |(_, s)| s.as_str());
-                serde_json::to_writer(&mut out, &request_line(e, ts))?;
-                out.write_all(b"\n")?;
+                line.clear();
+                request_line(&mut line, e, ts);
+                out.write_all(&line)?;
             }
             out.flush()
         });
@@ -334,6 +353,108 @@ mod tests {
             (Some("unknown_tokens"), Some(6))
         );
         assert_eq!(lines.len(), UNKNOWN_LINES_PER_SECOND * 2 + 2);
+    }
+
+    /// The hand-written line is byte for byte what serde_json writes for the same fields
+    /// (the line's shape before it was written by hand), escapes and absent fields included.
+    #[test]
+    fn request_lines_are_serde_json_s() {
+        #[derive(serde::Serialize)]
+        struct Reference<'a> {
+            ts: &'a str,
+            event: &'static str,
+            client_id: Option<&'a str>,
+            token_id: Option<&'a str>,
+            verdict: &'static str,
+            method: &'a str,
+            path: &'a str,
+            status: u16,
+            ip: Option<String>,
+            user_agent: Option<&'a str>,
+            latency_ms: f64,
+        }
+        let event =
+            |attribution, path: &str, ip: Option<std::net::IpAddr>, ua: Option<&str>, ms| {
+                RequestEvent {
+                    at: 1_800_000_000,
+                    attribution,
+                    method: actix_web::http::Method::PATCH,
+                    path: path.into(),
+                    status: 409,
+                    ip,
+                    user_agent: ua.map(str::to_string),
+                    latency_ms: ms,
+                    refusal: None,
+                }
+            };
+        let known = |token_id: Option<&str>| Attribution::Token {
+            token_id: token_id.map(str::to_string),
+            client_id: "cl_\"quoted\"".into(),
+            verdict: Verdict::Forbidden,
+        };
+        let events = [
+            event(
+                known(Some("tok_1")),
+                "/scim/v2/Users/1",
+                Some([192, 0, 2, 1].into()),
+                Some("Okta SCIM Client 1.0.0"),
+                0.25,
+            ),
+            event(
+                known(None),
+                "/scim/v2/Users/a\"b\\c\u{1}\n\u{7f}é",
+                Some("2001:db8::1".parse().unwrap()),
+                Some("ua\t\u{0}ü"),
+                12.345_678,
+            ),
+            event(
+                Attribution::Unknown,
+                "/scim/v2/Groups",
+                Some("::ffff:192.0.2.255".parse().unwrap()),
+                None,
+                1e-9,
+            ),
+            event(Attribution::Unknown, "", None, Some(""), 123_456.0),
+            // One character to escape per string: each one alone takes the slow path.
+            event(Attribution::Unknown, "/a\\b", None, Some("q\"q"), 0.0),
+            event(known(Some("t\u{1f}")), "/é\u{7f}", None, Some("\r"), 0.5),
+        ];
+        for e in &events {
+            let ts = format_rfc3339(e.at);
+            let mut got = Vec::new();
+            request_line(&mut got, e, &ts);
+            let (client_id, token_id, verdict) = match &e.attribution {
+                Attribution::Token {
+                    token_id,
+                    client_id,
+                    verdict,
+                } => (
+                    Some(client_id.as_str()),
+                    token_id.as_deref(),
+                    verdict.as_str(),
+                ),
+                Attribution::Unknown => (None, None, "unknown_token"),
+            };
+            let mut want = serde_json::to_vec(&Reference {
+                ts: &ts,
+                event: "request",
+                client_id,
+                token_id,
+                verdict,
+                method: e.method.as_str(),
+                path: &e.path,
+                status: e.status,
+                ip: e.ip.map(|ip| ip.to_string()),
+                user_agent: e.user_agent.as_deref(),
+                latency_ms: (e.latency_ms * 1000.0).round() / 1000.0,
+            })
+            .unwrap();
+            want.push(b'\n');
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
     }
 
     #[test]

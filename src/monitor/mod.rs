@@ -43,7 +43,7 @@ pub mod provisioning;
 pub mod status;
 pub mod usage;
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -115,8 +115,9 @@ struct Buffers {
     provisioning: Vec<crate::store::ProvisioningError>,
     /// Health per client as of the last fold (loaded from the store on first use).
     health: Option<HashMap<String, ClientHealth>>,
-    activity: HashMap<(String, Timestamp), (i64, i64)>,
-    dirty: std::collections::HashSet<String>,
+    /// Per client, per hour: the successful and failed requests.
+    activity: HashMap<String, HashMap<Timestamp, (i64, i64)>>,
+    dirty: foldhash::HashSet<String>,
 }
 
 /// The lifecycle monitor; shared by the request path (recording) and its thread.
@@ -438,7 +439,7 @@ impl Monitor {
             dirty,
             ..
         } = st;
-        let health = health.get_or_insert_with(HashMap::new);
+        let health = health.get_or_insert_with(HashMap::default);
         let changed = dirty
             .drain()
             .filter_map(|id| health.get(&id).cloned())
@@ -446,14 +447,18 @@ impl Monitor {
         (changed, Self::take_activity(activity))
     }
 
-    fn take_activity(activity: &mut HashMap<(String, Timestamp), (i64, i64)>) -> Vec<Activity> {
+    fn take_activity(
+        activity: &mut HashMap<String, HashMap<Timestamp, (i64, i64)>>,
+    ) -> Vec<Activity> {
         activity
             .drain()
-            .map(|((client_id, hour), (ok, failed))| Activity {
-                client_id,
-                hour,
-                ok,
-                failed,
+            .flat_map(|(client_id, hours)| {
+                hours.into_iter().map(move |(hour, (ok, failed))| Activity {
+                    client_id: client_id.clone(),
+                    hour,
+                    ok,
+                    failed,
+                })
             })
             .collect()
     }
@@ -466,7 +471,7 @@ impl Monitor {
             dirty,
             ..
         } = st;
-        let health = health.get_or_insert_with(HashMap::new);
+        let health = health.get_or_insert_with(HashMap::default);
         let mut pace = crate::sync::Pace::default();
         for e in events {
             pace.step();
@@ -478,26 +483,44 @@ impl Monitor {
             else {
                 continue;
             };
-            let h = health
-                .entry(client_id.clone())
-                .or_insert_with(|| ClientHealth {
-                    client_id: client_id.clone(),
-                    state: HealthState::Idle,
-                    state_since: now,
-                    last_success_at: None,
-                    last_success_ip: None,
-                    last_failure_at: None,
-                    last_failure_status: None,
-                    last_failure_reason: None,
-                    last_token_id: None,
-                });
-            h.last_token_id = token_id.clone();
-            let bucket = activity
-                .entry((client_id.clone(), e.at - e.at.rem_euclid(3600)))
-                .or_default();
+            // Looked up by reference first: a known client, the usual case, costs no
+            // copy of its id per event.
+            if !health.contains_key(client_id.as_str()) {
+                health.insert(
+                    client_id.clone(),
+                    ClientHealth {
+                        client_id: client_id.clone(),
+                        state: HealthState::Idle,
+                        state_since: now,
+                        last_success_at: None,
+                        last_success_ip: None,
+                        last_failure_at: None,
+                        last_failure_status: None,
+                        last_failure_reason: None,
+                        last_token_id: None,
+                    },
+                );
+            }
+            let Some(h) = health.get_mut(client_id.as_str()) else {
+                continue;
+            };
+            if h.last_token_id != *token_id {
+                h.last_token_id = token_id.clone();
+            }
+            let hour = e.at - e.at.rem_euclid(3600);
+            let bucket = match activity.get_mut(client_id.as_str()) {
+                Some(hours) => hours.entry(hour).or_default(),
+                None => activity
+                    .entry(client_id.clone())
+                    .or_default()
+                    .entry(hour)
+                    .or_default(),
+            };
             if *verdict == Verdict::Accepted {
                 h.last_success_at = Some(h.last_success_at.map_or(e.at, |s| s.max(e.at)));
-                h.last_success_ip = e.ip.map(|ip| ip.to_string()).or(h.last_success_ip.take());
+                if let Some(ip) = e.ip {
+                    h.last_success_ip = Some(crate::peer::address_text(ip));
+                }
                 bucket.0 += 1;
             } else {
                 h.last_failure_at = Some(h.last_failure_at.map_or(e.at, |f| f.max(e.at)));
@@ -505,7 +528,9 @@ impl Monitor {
                 h.last_failure_reason = Some(verdict.as_str().to_string());
                 bucket.1 += 1;
             }
-            dirty.insert(client_id.clone());
+            if !dirty.contains(client_id.as_str()) {
+                dirty.insert(client_id.clone());
+            }
         }
     }
 
@@ -543,7 +568,7 @@ impl Monitor {
                     usage.record(UsageEvent {
                         token_id: TokenId::from_stored(token_id.clone()),
                         at: e.at,
-                        ip: e.ip.map(|ip| ip.to_string()),
+                        ip: e.ip,
                     });
                 }
             }
@@ -646,7 +671,7 @@ impl Monitor {
         st.health = None;
         self.load_health(&mut st)?;
         let Buffers { health, dirty, .. } = &mut *st;
-        let health = health.get_or_insert_with(HashMap::new);
+        let health = health.get_or_insert_with(HashMap::default);
         let mut audits = Vec::new();
         let mut lines = Vec::new();
         for c in &clients {
@@ -1112,11 +1137,11 @@ mod tests {
         monitor.record(event("a", hour + 3601, true, [10, 0, 0, 2], "t2"));
         monitor.drain();
         let st = lock(&monitor.state);
-        let count = |c: &str, h: Timestamp| st.activity.get(&(c.to_string(), h)).copied();
+        let count = |c: &str, h: Timestamp| st.activity.get(c).and_then(|m| m.get(&h)).copied();
         assert_eq!(count("a", hour), Some((2, 1)));
         assert_eq!(count("a", hour + 3600), Some((2, 0)));
         assert_eq!(count("b", hour), Some((0, 1)));
-        assert_eq!(st.activity.len(), 3);
+        assert_eq!(st.activity.values().map(HashMap::len).sum::<usize>(), 3);
         let a = &st.health.as_ref().unwrap()["a"];
         assert_eq!(a.last_success_ip.as_deref(), Some("10.0.0.2"));
         assert_eq!(a.last_token_id.as_deref(), Some("t2"));

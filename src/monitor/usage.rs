@@ -7,7 +7,7 @@
 //! the map out: a request never wakes another thread (a channel receiver would be woken
 //! per event, and those context switches cost more than the request itself).
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration as StdDuration;
@@ -21,13 +21,14 @@ use crate::token::TokenId;
 pub struct UsageEvent {
     pub token_id: TokenId,
     pub at: Timestamp,
-    pub ip: Option<String>,
+    /// Kept as an address: turned into text once per token and flush, not per request.
+    pub ip: Option<std::net::IpAddr>,
 }
 
 #[derive(Default)]
 struct Folded {
     last_at: Timestamp,
-    ip: Option<String>,
+    ip: Option<std::net::IpAddr>,
     count: i64,
 }
 
@@ -61,7 +62,7 @@ fn flush(store: &Store, shared: &Shared) {
     }
     let batch: Vec<_> = pending
         .into_iter()
-        .map(|(id, f)| (id, f.last_at, f.ip, f.count))
+        .map(|(id, f)| (id, f.last_at, f.ip.map(crate::peer::address_text), f.count))
         .collect();
     if let Err(e) = store.record_token_uses(&batch) {
         tracing::error!(error = %e, tokens = batch.len(), "could not record token use");
@@ -105,7 +106,11 @@ impl UsageRecorder {
     /// Note one use; never blocks on I/O and never wakes another thread.
     pub fn record(&self, event: UsageEvent) {
         let mut pending = lock(&self.shared.pending);
-        let f = pending.entry(event.token_id).or_default();
+        // By reference first: a known token costs no key of its own.
+        let f = match pending.get_mut(&event.token_id) {
+            Some(f) => f,
+            None => pending.entry(event.token_id).or_default(),
+        };
         if event.at >= f.last_at {
             f.last_at = event.at;
             if event.ip.is_some() {

@@ -27,25 +27,22 @@ pub const SCIM_JSON: &str = "application/scim+json";
 /// Register the SCIM routes under the current scope (`/scim/v2`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for kind in ResourceKind::ALL {
-        let ep = kind.endpoint();
+        // A scope per endpoint, matched by its static prefix; `{ep}/{id}` is its default
+        // service (`one`), not a `{id}` pattern, which actix matches with a regex.
         cfg.service(
-            web::resource(format!("{ep}/.search"))
-                .route(web::post().to(move |r, s, b| search(r, s, b, Some(kind))))
-                .default_service(web::to(|| method_not_allowed("POST"))),
-        )
-        .service(
-            web::resource(ep.to_string())
-                .route(web::get().to(move |r, s| list(r, s, kind)))
-                .route(web::post().to(move |r, s, b| create(r, s, b, kind)))
-                .default_service(web::to(|| method_not_allowed("GET, POST"))),
-        )
-        .service(
-            web::resource(format!("{ep}/{{id}}"))
-                .route(web::get().to(move |r, s, p| get(r, s, p, kind)))
-                .route(web::put().to(move |r, s, p, b| update(r, s, p, b, kind, Update::Replace)))
-                .route(web::patch().to(move |r, s, p, b| update(r, s, p, b, kind, Update::Patch)))
-                .route(web::delete().to(move |r, s, p| delete(r, s, p, kind)))
-                .default_service(web::to(|| method_not_allowed("GET, PUT, PATCH, DELETE"))),
+            web::scope(kind.endpoint())
+                .service(
+                    web::resource("/.search")
+                        .route(web::post().to(move |r, s, b| search(r, s, b, Some(kind))))
+                        .default_service(web::to(|| method_not_allowed("POST"))),
+                )
+                .service(
+                    web::resource("")
+                        .route(web::get().to(move |r, s| list(r, s, kind)))
+                        .route(web::post().to(move |r, s, b| create(r, s, b, kind)))
+                        .default_service(web::to(|| method_not_allowed("GET, POST"))),
+                )
+                .default_service(web::to(move |r, s, b| one(r, s, b, kind))),
         );
     }
     cfg.service(
@@ -117,6 +114,41 @@ async fn method_not_allowed(allow: &'static str) -> HttpResponse {
     resp.headers_mut()
         .insert(header::ALLOW, header::HeaderValue::from_static(allow));
     resp
+}
+
+/// `{endpoint}/{id}`, one resource: GET, PUT, PATCH, DELETE. Routed here by hand: the
+/// pattern `{id}` made actix run a regex on every request, the largest part of a GET's
+/// routing (bench/RESULTS.md). The id is one path segment, percent-decoded as actix's
+/// `Path` extractor decodes it (every escape, invalid UTF-8 replaced); anything else
+/// below the endpoint is a 404.
+async fn one(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+    kind: ResourceKind,
+) -> Result<HttpResponse, ScimError> {
+    let segment = req
+        .match_info()
+        .unprocessed()
+        .strip_prefix('/')
+        .filter(|s| !s.is_empty() && !s.contains('/'));
+    let Some(segment) = segment else {
+        return Ok(not_found(req).await);
+    };
+    let id = percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned();
+    match *req.method() {
+        actix_web::http::Method::GET => get(req, state, id, kind).await,
+        actix_web::http::Method::PUT => {
+            update(req, state, id, payload, kind, Update::Replace).await
+        }
+        actix_web::http::Method::PATCH => {
+            update(req, state, id, payload, kind, Update::Patch).await
+        }
+        actix_web::http::Method::DELETE => delete(req, state, id, kind).await,
+        _ => Ok(method_not_allowed("GET, PUT, PATCH, DELETE").await),
+    }
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
@@ -459,12 +491,11 @@ async fn create(
 async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    id: String,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
     let domains = authorize_for(&req, &state, Scope::DirectoryRead)?;
     let (attributes, excluded) = projection(&req)?;
-    let id = path.into_inner();
     let found = with_scim_inline(&state, domains, |s| {
         s.get(kind, &id, &attributes, &excluded)
     })?;
@@ -514,7 +545,7 @@ impl Update {
 async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    id: String,
     payload: web::Payload,
     kind: ResourceKind,
     how: Update,
@@ -523,7 +554,6 @@ async fn update(
     let expected = if_match(&req)?;
     let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
     let concerned = Concerned::of(&body);
-    let id = path.into_inner();
     let updated = update_in_batch(&state, domains, kind, id, body, how, expected).await;
     let (doc, version) = updated.inspect_err(|_| concerned.note(&req))?;
     Ok(resource_response(
@@ -621,12 +651,11 @@ async fn update_in_batch(
 async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
+    id: String,
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
     let domains = authorize_for(&req, &state, Scope::DirectoryWrite)?;
     let expected = if_match(&req)?;
-    let id = path.into_inner();
     with_scim(&state, domains, move |s| {
         s.delete(kind, &id, expected.as_deref())
     })

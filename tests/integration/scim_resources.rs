@@ -573,6 +573,82 @@ fn a_filter_string_holding_u0000_is_refused_on_every_store() {
     assert_eq!(r.body["totalResults"], 1);
 }
 
+/// `/Users/{id}` and `/Groups/{id}` are routed by hand, not by actix's `{id}` pattern (a
+/// regex on every request): the id is one path segment, percent-decoded as actix decoded
+/// it; more segments or none are a 404; another method is a 405 with `Allow`; and each of
+/// the four methods reaches its operation through an escaped path.
+#[test]
+fn one_resource_s_path_is_one_percent_decoded_segment() {
+    let (_s, _server, scim) = scim_setup();
+    let user = new_user(&scim, "routed");
+    let id = user["id"].as_str().unwrap();
+    let escaped: String = id.bytes().map(|b| format!("%{b:02X}")).collect();
+    let r = scim.get(&format!("/Users/{escaped}"));
+    assert_eq!(
+        (r.status, r.body["id"].as_str()),
+        (200, Some(id)),
+        "{}",
+        r.body
+    );
+    // An escaped slash stays inside the segment: an id that names no User.
+    let r = scim.get(&format!("/Users/{id}%2Fx"));
+    assert_scim_error(&r, 404, None);
+    let detail = r.body["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("{id}/x")), "{detail}");
+    for path in [
+        format!("/Users/{id}/x"),
+        "/Users/".to_string(),
+        format!("/Groups/{id}/"),
+        "/Users//x".to_string(),
+    ] {
+        let r = scim.get(&path);
+        assert_scim_error(&r, 404, None);
+        let detail = r.body["detail"].as_str().unwrap();
+        assert!(
+            detail.starts_with("no SCIM endpoint at"),
+            "{path}: {detail}"
+        );
+    }
+    for method in ["POST", "TRACE"] {
+        let r = scim.send(method, &format!("/Users/{id}"), None, &[]);
+        assert_scim_error(&r, 405, None);
+        assert_eq!(
+            r.header("allow").as_deref(),
+            Some("GET, PUT, PATCH, DELETE"),
+            "{method}"
+        );
+    }
+    let r = scim.patch(
+        &format!("/Users/{escaped}"),
+        json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "displayName", "value": "Patched"}]
+        }),
+    );
+    assert_eq!(
+        (r.status, r.body["displayName"].as_str()),
+        (200, Some("Patched")),
+        "{}",
+        r.body
+    );
+    let r = scim.put(
+        &format!("/Users/{escaped}"),
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "routed",
+            "displayName": "Put"
+        }),
+    );
+    assert_eq!(
+        (r.status, r.body["displayName"].as_str()),
+        (200, Some("Put")),
+        "{}",
+        r.body
+    );
+    assert_eq!(scim.delete(&format!("/Users/{escaped}")).status, 204);
+    assert_scim_error(&scim.get(&format!("/Users/{id}")), 404, None);
+}
+
 /// Regression: a filter of ~180 `or`-ed comparisons overflowed a worker's stack and took
 /// the whole server down. Long filters are refused cleanly; the server keeps serving.
 #[test]
