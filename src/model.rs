@@ -612,3 +612,20 @@ pub struct ClientHealth {
     pub last_failure_reason: Option<String>,
     pub last_token_id: Option<String>,
 }
+
+impl ClientHealth {
+    /// A client with nothing recorded yet, idle since `since`.
+    pub fn idle(client_id: &str, since: Timestamp) -> ClientHealth {
+        ClientHealth {
+            client_id: client_id.to_string(),
+            state: HealthState::Idle,
+            state_since: since,
+            last_success_at: None,
+            last_success_ip: None,
+            last_failure_at: None,
+            last_failure_status: None,
+            last_failure_reason: None,
+            last_token_id: None,
+        }
+    }
+}

@@ -105,14 +105,9 @@ fn json_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
-/// Append the JSON line of a request, `ts` its time as text, newline included.
-///
-/// Written by hand, one per SCIM request, in the thread that shares the server's core:
-/// a derived `Serialize` and the address's `Display` cost several times as many
-/// instructions (bench/RESULTS.md, "the monitor's share of a GET"). The test
-/// `request_lines_are_serde_json_s` holds it to the derived serialisation, byte for byte.
-fn request_line(out: &mut Vec<u8>, e: &RequestEvent, ts: &str) {
-    let (client_id, token_id, verdict) = match &e.attribution {
+/// The client id, token id and verdict a request's line names.
+fn attributed(e: &RequestEvent) -> (Option<&str>, Option<&str>, &'static str) {
+    match &e.attribution {
         Attribution::Token {
             token_id,
             client_id,
@@ -123,7 +118,17 @@ fn request_line(out: &mut Vec<u8>, e: &RequestEvent, ts: &str) {
             verdict.as_str(),
         ),
         Attribution::Unknown => (None, None, "unknown_token"),
-    };
+    }
+}
+
+/// Append the JSON line of a request, `ts` its time as text, newline included.
+///
+/// Written by hand, one per SCIM request, in the thread that shares the server's core:
+/// a derived `Serialize` and the address's `Display` cost several times as many
+/// instructions (bench/RESULTS.md, "a SCIM GET's own instructions, counted"). The test
+/// `request_lines_are_serde_json_s` holds it to the derived serialisation, byte for byte.
+fn request_line(out: &mut Vec<u8>, e: &RequestEvent, ts: &str) {
+    let (client_id, token_id, verdict) = attributed(e);
     let mut itoa = itoa::Buffer::new();
     out.extend_from_slice(b"{\"ts\":");
     json_str(out, ts);
@@ -423,18 +428,7 @@ mod tests {
             let ts = format_rfc3339(e.at);
             let mut got = Vec::new();
             request_line(&mut got, e, &ts);
-            let (client_id, token_id, verdict) = match &e.attribution {
-                Attribution::Token {
-                    token_id,
-                    client_id,
-                    verdict,
-                } => (
-                    Some(client_id.as_str()),
-                    token_id.as_deref(),
-                    verdict.as_str(),
-                ),
-                Attribution::Unknown => (None, None, "unknown_token"),
-            };
+            let (client_id, token_id, verdict) = attributed(e);
             let mut want = serde_json::to_vec(&Reference {
                 ts: &ts,
                 event: "request",

@@ -486,20 +486,7 @@ impl Monitor {
             // Looked up by reference first: a known client, the usual case, costs no
             // copy of its id per event.
             if !health.contains_key(client_id.as_str()) {
-                health.insert(
-                    client_id.clone(),
-                    ClientHealth {
-                        client_id: client_id.clone(),
-                        state: HealthState::Idle,
-                        state_since: now,
-                        last_success_at: None,
-                        last_success_ip: None,
-                        last_failure_at: None,
-                        last_failure_status: None,
-                        last_failure_reason: None,
-                        last_token_id: None,
-                    },
-                );
+                health.insert(client_id.clone(), ClientHealth::idle(client_id, now));
             }
             let Some(h) = health.get_mut(client_id.as_str()) else {
                 continue;
@@ -676,17 +663,9 @@ impl Monitor {
         let mut lines = Vec::new();
         for c in &clients {
             let known = health.contains_key(&c.id);
-            let h = health.entry(c.id.clone()).or_insert_with(|| ClientHealth {
-                client_id: c.id.clone(),
-                state: HealthState::Idle,
-                state_since: c.created_at,
-                last_success_at: None,
-                last_success_ip: None,
-                last_failure_at: None,
-                last_failure_status: None,
-                last_failure_reason: None,
-                last_token_id: None,
-            });
+            let h = health
+                .entry(c.id.clone())
+                .or_insert_with(|| ClientHealth::idle(&c.id, c.created_at));
             let new = health::evaluate(c, Some(h), now);
             if !known {
                 h.state = new;
