@@ -16,10 +16,10 @@
 
 use std::borrow::Borrow;
 use std::hash::Hash;
-
-use foldhash::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use foldhash::HashMap;
 
 use crate::model::TokenRecord;
 use crate::token::{TokenHash, TokenKind};

@@ -77,11 +77,6 @@ fn bearer(req: &HttpRequest) -> Result<&str, GuardError> {
     Ok(token.trim())
 }
 
-/// The client's address ([`crate::peer`]).
-pub fn source_ip(req: &HttpRequest) -> Option<String> {
-    crate::peer::client_ip(req).map(|ip| ip.to_string())
-}
-
 /// Check the request's bearer token for `needed` and record its use.
 pub fn authorize(
     req: &HttpRequest,

@@ -43,12 +43,12 @@ pub mod provisioning;
 pub mod status;
 pub mod usage;
 
-use foldhash::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration as StdDuration, Instant};
 
+use foldhash::HashMap;
 use serde_json::json;
 
 use self::config::MonitorSettings;

@@ -7,10 +7,11 @@
 //! the map out: a request never wakes another thread (a channel receiver would be woken
 //! per event, and those context switches cost more than the request itself).
 
-use foldhash::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration as StdDuration;
+
+use foldhash::HashMap;
 
 use crate::store::Store;
 use crate::time::Timestamp;
