@@ -485,11 +485,11 @@ impl Monitor {
             };
             // Looked up by reference first: a known client, the usual case, costs no
             // copy of its id per event.
-            if !health.contains_key(client_id.as_str()) {
-                health.insert(client_id.clone(), ClientHealth::idle(client_id, now));
-            }
-            let Some(h) = health.get_mut(client_id.as_str()) else {
-                continue;
+            let h = match health.get_mut(client_id.as_str()) {
+                Some(h) => h,
+                None => health
+                    .entry(client_id.clone())
+                    .or_insert_with(|| ClientHealth::idle(client_id, now)),
             };
             if h.last_token_id != *token_id {
                 h.last_token_id = token_id.clone();
