@@ -111,7 +111,8 @@ impl TlsFiles {
 }
 
 /// How long a server trusts a token or client row it read (its caches, `guard` and
-/// `oauth::client_auth`), counted from when the read began. `config` commands that cut a
+/// `oauth::client_auth`) or a SCIM resource it rendered (`scim::cache`), counted from when
+/// the read began. `config` commands that cut a
 /// client off wait this long before they return ([`crate::admin::wait_for_caches`]).
 pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -129,8 +130,10 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// How often recorded token uses are written to the store.
     pub usage_flush_interval: std::time::Duration,
-    /// How long a validated bearer token is trusted without asking the store again; a
-    /// revocation made by another process (`config revoke-token`) takes effect within it.
+    /// How long a validated bearer token, a client row or a rendered SCIM resource is
+    /// trusted without asking the store again; a revocation made by another process
+    /// (`config revoke-token`), or a SCIM write made by another instance, takes effect
+    /// within it.
     pub token_cache_ttl: std::time::Duration,
     /// Present when the server speaks HTTPS.
     pub tls: Option<TlsFiles>,

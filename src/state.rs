@@ -73,6 +73,7 @@ impl AppState {
         monitor.start();
         let settings = Arc::new(settings);
         let tokens = Arc::new(TokenCache::new(settings.token_cache_ttl));
+        let scim_cache = Arc::new(ResourceCache::new(settings.token_cache_ttl));
         let oauth = Arc::new(OAuth::new(
             store.clone(),
             settings.clone(),
@@ -104,7 +105,7 @@ impl AppState {
             settings,
             clock,
             usage,
-            scim_cache: Arc::default(),
+            scim_cache,
         }
     }
 

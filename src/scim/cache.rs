@@ -2,12 +2,15 @@
 //! `attributes`/`excludedAttributes`), so the IdPs' most frequent call — GET a User or
 //! Group by id — costs no SQL and no JSON work.
 //!
-//! Coherence: only this server writes SCIM resources (the `config` CLI never does), and
-//! every write goes through [`crate::scim::service`], which calls [`ResourceCache::changed`].
-//! The generation guard of [`crate::cache::Cache`] closes the race between a reader that
-//! rendered a resource before a write and stores it after: a put is dropped if any write
-//! happened since the reader started. Group writes and User deletions change other resources (`groups`, `members`),
-//! so they clear everything; that is rare next to reads.
+//! Coherence: every write of this process goes through [`crate::scim::service`], which
+//! calls [`ResourceCache::changed`]. The generation guard of [`crate::cache::Cache`] closes
+//! the race between a reader that rendered a resource before a write and stores it after: a
+//! put is dropped if any write happened since the reader started. Group writes and User
+//! deletions change other resources (`groups`, `members`), so they clear everything; that
+//! is rare next to reads. Another instance on the same store writes without telling this
+//! one, so an entry is trusted for `token_cache_ttl` (1 s by default) only, like the
+//! token and client caches; a lookup by `userName` or `externalId` asks the store for the
+//! current version first ([`crate::scim::service::Scim::list_point`]).
 
 use super::schema::ResourceKind;
 use crate::cache::{Cache, Read};
@@ -23,18 +26,17 @@ pub struct Cached {
     pub version: i64,
 }
 
-/// See the module documentation: a [`Cache`] without TTL, kept coherent by
-/// [`ResourceCache::changed`].
+/// See the module documentation: a [`Cache`] kept coherent by [`ResourceCache::changed`],
+/// its entries trusted for a TTL.
 #[derive(Debug)]
 pub struct ResourceCache(Cache<(ResourceKind, String), Cached>);
 
-impl Default for ResourceCache {
-    fn default() -> ResourceCache {
-        ResourceCache(Cache::new(None, CAPACITY))
-    }
-}
-
 impl ResourceCache {
+    /// A cache trusting each rendering for `ttl` (zero: no cache).
+    pub fn new(ttl: std::time::Duration) -> ResourceCache {
+        ResourceCache(Cache::new(Some(ttl), CAPACITY))
+    }
+
     /// Start rendering a resource; pass the result to [`ResourceCache::put`].
     pub fn begin(&self) -> Read {
         self.0.begin()
@@ -73,7 +75,7 @@ mod tests {
 
     #[test]
     fn a_put_after_a_write_is_dropped() {
-        let cache = ResourceCache::default();
+        let cache = ResourceCache::new(std::time::Duration::from_secs(60));
         let g = cache.begin();
         cache.changed(ResourceKind::User, "a", false);
         cache.put(ResourceKind::User, "a", g, c(1));

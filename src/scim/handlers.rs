@@ -384,11 +384,14 @@ async fn list(
     )?;
     // IdPs look a user up by userName or externalId before every create: one index entry,
     // answered here like a GET by id; anything that may scan goes to the blocking pool.
-    let body = if params.is_point_lookup(kind) {
-        with_scim_inline(&state, domains, |s| s.list(&[kind], &params))?
-    } else {
-        search_with_turn(&state, &client, domains, move |s| s.list(&[kind], &params)).await?
-    };
+    if params.is_point_lookup(kind) {
+        let text = with_scim_inline(&state, domains, |s| s.list_point(kind, &params))?;
+        return Ok(HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, SCIM_JSON))
+            .body(text));
+    }
+    let body =
+        search_with_turn(&state, &client, domains, move |s| s.list(&[kind], &params)).await?;
     Ok(scim_response(actix_web::http::StatusCode::OK, &body))
 }
 

@@ -16,6 +16,7 @@ use super::error::ScimError;
 use super::filter::{Filter, parse_filter, validate_filter};
 use super::patch::{OpKind, PatchOp, apply_patch, parse_patch_request};
 use super::schema::{ResourceKind, SchemaRegistry, WriteMode};
+use crate::cache::Read;
 use crate::store::{ScimQuery, ScimRecord, Store, StoreError};
 use crate::time::Timestamp;
 
@@ -463,24 +464,55 @@ impl Scim<'_> {
         attributes: &[String],
         excluded: &[String],
     ) -> Result<Cached, ScimError> {
-        // The cache holds what an unrestricted client sees.
-        let full = attributes.is_empty() && excluded.is_empty() && self.domains.is_none();
-        if full {
+        if self.renders_full(attributes, excluded) {
             if let Some(hit) = self.cache.get(kind, id) {
                 return Ok(hit);
             }
         }
+        self.read_rendered(kind, id, attributes, excluded)?
+            .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.name())))
+    }
+
+    /// Whether a rendering with this projection is the full one, which the cache holds (what
+    /// an unrestricted client sees).
+    fn renders_full(&self, attributes: &[String], excluded: &[String]) -> bool {
+        attributes.is_empty() && excluded.is_empty() && self.domains.is_none()
+    }
+
+    /// `id` read from the store and rendered (`None`: no such resource); a full rendering
+    /// is kept in the cache.
+    fn read_rendered(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        attributes: &[String],
+        excluded: &[String],
+    ) -> Result<Option<Cached>, ScimError> {
         let read = self.cache.begin();
-        let rec = self
-            .store
-            .scim_read(
-                kind.name(),
-                id,
-                self.reads_members(kind, attributes, excluded),
-            )?
-            .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.name())))?;
+        let Some(rec) = self.store.scim_read(
+            kind.name(),
+            id,
+            self.reads_members(kind, attributes, excluded),
+        )?
+        else {
+            return Ok(None);
+        };
         self.visible(kind, &rec)?;
+        self.render(kind, rec, attributes, excluded, read).map(Some)
+    }
+
+    /// `rec`, read after `read` began, rendered; a full rendering is kept in the cache.
+    fn render(
+        &self,
+        kind: ResourceKind,
+        rec: ScimRecord,
+        attributes: &[String],
+        excluded: &[String],
+        read: Read,
+    ) -> Result<Cached, ScimError> {
         let version = rec.version;
+        let full = self.renders_full(attributes, excluded);
+        let id = if full { rec.id.clone() } else { String::new() };
         let rendered = Cached {
             json: crate::scim::json::to_text(&self.shape(kind, rec, attributes, excluded)?)
                 .into_bytes()
@@ -488,9 +520,64 @@ impl Scim<'_> {
             version,
         };
         if full {
-            self.cache.put(kind, id, read, rendered.clone());
+            self.cache.put(kind, &id, read, rendered.clone());
         }
         Ok(rendered)
+    }
+
+    /// A list that is a point lookup ([`ListParams::is_point_lookup`]), as JSON text. IdPs
+    /// send one before every create (`filter=userName eq "…"`), so it is answered like a GET
+    /// by id: the store says which resource matches and its version, and when the resource
+    /// cache holds that version, the answer is written around the cached text, with no
+    /// document parsed or rendered. Anything else (a projection, a page other than the
+    /// first, several matches, a client limited to email domains) is listed as usual.
+    pub fn list_point(
+        &self,
+        kind: ResourceKind,
+        p: &ListParams,
+    ) -> Result<actix_web::web::Bytes, ScimError> {
+        if let Some(text) = self.lookup(kind, p)? {
+            return Ok(text);
+        }
+        Ok(crate::scim::json::to_text(&self.list(&[kind], p)?).into())
+    }
+
+    /// [`Scim::list_point`]'s answer from the resource cache, or `None` to list as usual.
+    fn lookup(
+        &self,
+        kind: ResourceKind,
+        p: &ListParams,
+    ) -> Result<Option<actix_web::web::Bytes>, ScimError> {
+        let Some(filter) = &p.filter else {
+            return Ok(None);
+        };
+        if !self.renders_full(&p.attributes, &p.excluded)
+            || p.start_index > 1
+            || p.count == Some(0)
+            || p.sort_by.as_deref().is_some_and(|s| !s.trim().is_empty())
+        {
+            return Ok(None);
+        }
+        let resolver = self.registry.resolver(kind);
+        let read = self.cache.begin();
+        let Some(mut found) = self
+            .store
+            .scim_point_lookup(kind.name(), filter, &resolver)?
+        else {
+            return Ok(None);
+        };
+        if found.len() > 1 {
+            return Ok(None);
+        }
+        let json = match found.pop() {
+            None => None,
+            Some(row) => match self.cache.get(kind, &row.id) {
+                // The store's version: another instance's write is never served from here.
+                Some(hit) if hit.version == row.version => Some(hit.json),
+                _ => Some(self.render(kind, row.into_record()?, &[], &[], read)?.json),
+            },
+        };
+        Ok(Some(list_of_at_most_one(json.as_deref())))
     }
 
     /// Tell the cache about a write, after its commit; Group writes change Users' `groups`,
@@ -737,9 +824,48 @@ impl Scim<'_> {
     }
 }
 
+/// The ListResponse of the first page holding `resource` (JSON text) or nothing, byte for
+/// byte as [`Scim::list`]'s `Value` is written (keys in order).
+fn list_of_at_most_one(resource: Option<&[u8]>) -> actix_web::web::Bytes {
+    let (n, resource) = match resource {
+        Some(r) => ("1", r),
+        None => ("0", &b""[..]),
+    };
+    let mut out = Vec::with_capacity(resource.len() + 160);
+    out.extend_from_slice(b"{\"Resources\":[");
+    out.extend_from_slice(resource);
+    out.extend_from_slice(b"],\"itemsPerPage\":");
+    out.extend_from_slice(n.as_bytes());
+    out.extend_from_slice(b",\"schemas\":[\"");
+    out.extend_from_slice(LIST_SCHEMA.as_bytes());
+    out.extend_from_slice(b"\"],\"startIndex\":1,\"totalResults\":");
+    out.extend_from_slice(n.as_bytes());
+    out.push(b'}');
+    out.into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_of_at_most_one_is_written_as_the_list_s_value_is() {
+        let user = json!({"id": "a\"b", "userName": "x", "meta": {"version": "W/\"1\""}});
+        let text = crate::scim::json::to_text(&user);
+        for (resource, items) in [(Some(text.as_bytes()), vec![user.clone()]), (None, vec![])] {
+            let value = json!({
+                "schemas": [LIST_SCHEMA],
+                "totalResults": items.len(),
+                "startIndex": 1,
+                "itemsPerPage": items.len(),
+                "Resources": items,
+            });
+            assert_eq!(
+                &list_of_at_most_one(resource)[..],
+                crate::scim::json::to_text(&value).as_bytes()
+            );
+        }
+    }
 
     #[test]
     fn ids_are_v7_uuids_in_creation_order() {

@@ -67,7 +67,7 @@ pub use monitor::Activity;
 pub use pg::PgTarget;
 pub use provisioning::{MAX_PER_CLIENT, PendingErrors, ProvisioningError};
 pub use retention::Pruned;
-pub use scim::{GroupWithout, ScimQuery, ScimRecord, check_version};
+pub use scim::{GroupWithout, ScimQuery, ScimRecord, StoredResource, check_version};
 pub use sessions::WebSession;
 pub use throttle::ThrottleEntry;
 pub use tokens::{NewTokenRecord, RevokeOutcome, SHORT_LIFETIME, TokenFilter};

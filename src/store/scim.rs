@@ -10,6 +10,8 @@
 //! write lock ([`Store::groups_without`]); a read that leaves `members` out skips them
 //! while parsing ([`parse_doc`]).
 
+use std::sync::LazyLock;
+
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params, params_from_iter};
 use serde_json::Value;
 
@@ -109,6 +111,35 @@ impl ScimRecord {
             last_modified: now.to_string(),
             version: version + 1,
             groups: groups_of(groups.as_deref()).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        })
+    }
+}
+
+/// A resource as a point lookup reads it ([`Store::scim_point_lookup`]): its document and
+/// groups still text, so a caller that already rendered this version parses nothing.
+#[derive(Debug)]
+pub struct StoredResource {
+    pub id: String,
+    pub version: i64,
+    pub(super) resource_type: String,
+    pub(super) doc: String,
+    pub(super) created: String,
+    pub(super) last_modified: String,
+    pub(super) groups: Option<String>,
+}
+
+impl StoredResource {
+    /// The record, its document parsed (a Group's `members` too).
+    pub fn into_record(self) -> Result<ScimRecord> {
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+        Ok(ScimRecord {
+            doc: parse_doc(&self.doc, true).map_err(corrupt)?,
+            groups: groups_of(self.groups.as_deref()).map_err(corrupt)?,
+            id: self.id,
+            resource_type: self.resource_type,
+            created: self.created,
+            last_modified: self.last_modified,
+            version: self.version,
         })
     }
 }
@@ -542,6 +573,48 @@ fn page_sql(where_sql: &str, order: &str, q: &ScimQuery<'_>) -> String {
     )
 }
 
+/// [`Store::scim_point_lookup`]'s statements for one backend's columns, one for each type
+/// and indexed column. The type is written in, not bound, so the partial indexes on it
+/// apply, as in [`query_parts`]; the value is `$1`, which SQLite binds as its first
+/// parameter, as PostgreSQL does.
+pub(super) struct PointStatements(Vec<(&'static str, &'static str, String)>);
+
+impl PointStatements {
+    pub(super) fn new(columns: &str) -> PointStatements {
+        let pairs = [
+            ("User", "id"),
+            ("User", "external_id"),
+            ("User", "user_name_fold"),
+            ("User", "display_name_fold"),
+            ("Group", "id"),
+            ("Group", "external_id"),
+            ("Group", "display_name_fold"),
+        ];
+        PointStatements(
+            pairs
+                .into_iter()
+                .map(|(kind, column)| {
+                    let sql = format!(
+                        "SELECT {columns} FROM scim_resources \
+                         WHERE resource_type = '{kind}' AND {column} = $1 LIMIT 2"
+                    );
+                    (kind, column, sql)
+                })
+                .collect(),
+        )
+    }
+
+    pub(super) fn get(&self, resource_type: &str, column: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, c, _)| *k == resource_type && *c == column)
+            .map(|(_, _, sql)| sql.as_str())
+    }
+}
+
+static POINT_STATEMENTS: LazyLock<PointStatements> =
+    LazyLock::new(|| PointStatements::new(COLUMNS));
+
 /// Insert a new resource (inside the caller's transaction): `Conflict` when userName is
 /// taken, `Invalid` when a Group names members that do not exist. [`Store::insert_scim`]
 /// runs it in a transaction of its own, the group commit ([`super::TokenBatcher`]) in a
@@ -689,6 +762,43 @@ impl Store {
         }
         on_postgres!(self, pg => pg.scim_read(resource_type, id, members));
         self.read_point(|c| get_with(c, resource_type, id, members))
+    }
+
+    /// The resources of `resource_type` that `filter` names by an equality on an indexed
+    /// column ([`scim_filter::point_lookup`]), at most two (a caller answering one resource
+    /// needs no more to know there are several), their documents not parsed. `None` when
+    /// `filter` is not such an equality.
+    pub fn scim_point_lookup(
+        &self,
+        resource_type: &str,
+        filter: &Filter,
+        resolver: &dyn AttributeResolver,
+    ) -> Result<Option<Vec<StoredResource>>> {
+        let Some((column, value)) = scim_filter::point_lookup(filter, resolver) else {
+            return Ok(None);
+        };
+        if !super::can_name_a_row(&value) {
+            return Ok(Some(Vec::new()));
+        }
+        on_postgres!(self, pg => pg.scim_point_lookup(resource_type, column, &value));
+        let Some(sql) = POINT_STATEMENTS.get(resource_type, column) else {
+            return Ok(None);
+        };
+        self.read_point(|c| {
+            let mut stmt = c.prepare_cached(sql)?;
+            let rows = stmt.query_map([&value], |r| {
+                Ok(StoredResource {
+                    id: r.get(0)?,
+                    resource_type: r.get(1)?,
+                    doc: r.get(2)?,
+                    created: r.get(3)?,
+                    last_modified: r.get(4)?,
+                    version: r.get(5)?,
+                    groups: r.get(6)?,
+                })
+            })?;
+            Ok(Some(rows.collect::<rusqlite::Result<_>>()?))
+        })
     }
 
     /// The type and `userName` of each resource among `ids` that exists (for the members of

@@ -45,7 +45,7 @@
 
 use super::functions::FOLD;
 use crate::scim::attr::{AttrInfo, AttributeResolver, Computed, ResolvedPath};
-use crate::scim::filter::{AttrPath, CompareOp, Filter, FilterError};
+use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter, FilterError};
 use crate::scim::filter_eval::{
     Operand, check_operand, comparison_leaf, require_complex, resolve_in_element, resolve_root,
 };
@@ -89,6 +89,34 @@ pub fn to_sql(filter: &Filter, resolver: &dyn AttributeResolver) -> Result<SqlFi
         sql,
         params: builder.params,
     })
+}
+
+/// An equality on an indexed column, the IdPs' lookup before a create (`userName eq "…"`,
+/// `externalId eq "…"`, `id eq "…"`, `displayName eq "…"`): the column it compares and the
+/// value, folded when the attribute is case-insensitive (its folded twin is then the
+/// column), as [`to_sql`] compares them. `None` for any other filter.
+pub fn point_lookup(
+    filter: &Filter,
+    resolver: &dyn AttributeResolver,
+) -> Option<(&'static str, String)> {
+    let Filter::Compare {
+        path,
+        op: CompareOp::Eq,
+        value: CompValue::String(s),
+    } = filter
+    else {
+        return None;
+    };
+    let rp = resolve_root(path, resolver).ok()?;
+    let column = resolver.column(&rp)?;
+    if !matches!(column, "id" | "external_id" | "user_name" | "display_name") {
+        return None;
+    }
+    if folds_case(rp.leaf()) {
+        Some((resolver.folded_column(&rp)?, fold(s)))
+    } else {
+        Some((column, s.clone()))
+    }
 }
 
 /// Where the attribute paths of the filter being translated are evaluated.

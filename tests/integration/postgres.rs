@@ -741,3 +741,60 @@ fn a_sign_in_on_one_instance_holds_on_the_other() {
     let r = get_authorize(&browser, &b, &auth_query(&c.id, &[]));
     assert!(param(&location_params(&r), "code").is_some());
 }
+
+#[test]
+fn a_scim_write_on_one_instance_is_read_by_the_other_within_a_second() {
+    let Some(s) = TestStore::init_postgres() else {
+        return;
+    };
+    let c = cc_client(&s, &[READ, WRITE], &[]);
+    let a = server(&s);
+    let b = server(&s);
+    let token = cc_token(&a, &c.id, c.secret());
+    let (scim_a, scim_b) = (Scim::new(&a, &token), Scim::new(&b, &token));
+    let created = scim_a.post(
+        "/Users",
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+               "userName": "shared@example.com", "name": {"givenName": "Before"}}),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let path = format!("/Users/{}", created.body["id"].as_str().expect("id"));
+    let filter = "/Users?filter=userName%20eq%20%22shared@example.com%22";
+    // A's GET and filter keep the User in A's resource cache.
+    for _ in 0..2 {
+        assert_eq!(scim_a.get(&path).body["name"]["givenName"], "Before");
+        assert_eq!(
+            scim_a.get(filter).body["Resources"][0]["name"]["givenName"],
+            "Before"
+        );
+    }
+    let patched = scim_b.patch(
+        &path,
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": [{"op": "replace", "path": "name.givenName", "value": "After"}]}),
+    );
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let written = Instant::now();
+    // A lookup by userName asks the store which version is current: never stale.
+    let found = scim_a.get(filter);
+    assert_eq!(found.body["Resources"][0]["name"]["givenName"], "After");
+    assert_eq!(found.body["Resources"][0]["meta"]["version"], "W/\"2\"");
+    // A GET by id may serve A's rendering for at most token_cache_ttl (1 s).
+    loop {
+        let got = scim_a.get(&path);
+        if got.body["name"]["givenName"] == "After" {
+            assert_eq!(got.header("etag").as_deref(), Some("W/\"2\""));
+            break;
+        }
+        assert!(
+            written.elapsed() < Duration::from_millis(1500),
+            "A still serves the User as it was before B's PATCH"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        written.elapsed() <= Duration::from_millis(1100),
+        "{:?}",
+        written.elapsed()
+    );
+}

@@ -855,3 +855,120 @@ fn concurrent_creates_and_patches_of_users_are_all_applied_once() {
         format!("W/\"{}\"", PATCHES + 1)
     );
 }
+
+/// `GET /Users?filter=userName eq "…"` and the other equalities on an indexed column are
+/// answered from the resource cache when the store's version matches
+/// (`Scim::list_point`). Each must answer exactly what the general list answers
+/// (`/.search` always takes that path): matches in any case of a case-insensitive
+/// attribute, none for another case of a case-exact one, several (which the general list
+/// answers), a first GET and a cached one, and after a write.
+#[test]
+fn a_point_lookup_answers_what_the_general_list_answers() {
+    let (_s, _server, scim) = scim_setup();
+    let alice = scim.post(
+        "/Users",
+        json!({"schemas": [USER], "userName": "Alice@Example.com", "externalId": "ext-A",
+               "displayName": "Twin", "name": {"givenName": "Alice"}}),
+    );
+    assert_eq!(alice.status, 201, "{}", alice.body);
+    let alice_id = alice.body["id"].as_str().expect("id").to_string();
+    let bob = scim.post(
+        "/Users",
+        json!({"schemas": [USER], "userName": "bob", "displayName": "twin"}),
+    );
+    assert_eq!(bob.status, 201, "{}", bob.body);
+    let team = scim.post(
+        "/Groups",
+        json!({"schemas": [GROUP], "displayName": "Team", "externalId": "g-1",
+               "members": [{"value": alice_id}]}),
+    );
+    assert_eq!(team.status, 201, "{}", team.body);
+    let team_id = team.body["id"].as_str().expect("id").to_string();
+    let same = |kind: &str, query: &str, search: Value| {
+        let fast = scim.get(&format!("/{kind}?{query}"));
+        let general = scim.post(&format!("/{kind}/.search"), search);
+        assert_eq!((fast.status, general.status), (200, 200), "{query}");
+        assert_eq!(
+            fast.header("content-type").as_deref(),
+            Some("application/scim+json"),
+            "{query}"
+        );
+        assert_eq!(fast.body, general.body, "{query}");
+        fast.body["totalResults"].as_u64().expect("totalResults")
+    };
+    let eq = |attr: &str, value: &str| {
+        let filter = format!("{attr} eq \"{value}\"");
+        let query = format!("filter={}", url_encode(&filter));
+        (query, json!({"filter": filter}))
+    };
+    for round in 0..3 {
+        if round == 2 {
+            // A write: the cached renderings of Alice and the Team are gone or stale.
+            let r = scim.patch(
+                &format!("/Users/{alice_id}"),
+                json!({"schemas": [PATCH_OP],
+                       "Operations": [{"op": "replace", "path": "name.givenName", "value": "Alicia"}]}),
+            );
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+        for (attr, value, found) in [
+            ("userName", "alice@example.com", 1),
+            ("userName", "ALICE@EXAMPLE.COM", 1),
+            (
+                "urn:ietf:params:scim:schemas:core:2.0:User:userName",
+                "Alice@Example.com",
+                1,
+            ),
+            ("userName", "nobody", 0),
+            ("externalId", "ext-A", 1),
+            ("externalId", "EXT-A", 0),
+            ("id", alice_id.as_str(), 1),
+            ("id", "no-such-id", 0),
+            ("displayName", "TWIN", 2),
+        ] {
+            let (query, search) = eq(attr, value);
+            assert_eq!(same("Users", &query, search), found, "{attr} eq {value}");
+        }
+        for (attr, value, found) in [
+            ("displayName", "team", 1),
+            ("externalId", "g-1", 1),
+            ("id", team_id.as_str(), 1),
+            ("displayName", "nobody", 0),
+        ] {
+            let (query, search) = eq(attr, value);
+            assert_eq!(same("Groups", &query, search), found, "{attr} eq {value}");
+        }
+        // What the fast answer leaves to the general list: a projection, another page, no
+        // page, a domain-free client's sort.
+        let (query, _) = eq("userName", "alice@example.com");
+        let filter = "userName eq \"alice@example.com\"";
+        for (extra, search) in [
+            (
+                "&attributes=userName",
+                json!({"filter": filter, "attributes": ["userName"]}),
+            ),
+            (
+                "&excludedAttributes=name",
+                json!({"filter": filter, "excludedAttributes": ["name"]}),
+            ),
+            ("&startIndex=2", json!({"filter": filter, "startIndex": 2})),
+            ("&count=0", json!({"filter": filter, "count": 0})),
+            (
+                "&sortBy=userName",
+                json!({"filter": filter, "sortBy": "userName"}),
+            ),
+        ] {
+            same("Users", &format!("{query}{extra}"), search);
+        }
+        // A GET by id fills the cache the lookup reads.
+        assert_eq!(scim.get(&format!("/Users/{alice_id}")).status, 200);
+    }
+    let (query, _) = eq("userName", "alice@example.com");
+    let found = scim.get(&format!("/Users?{query}"));
+    assert_eq!(found.body["Resources"][0]["name"]["givenName"], "Alicia");
+    assert_eq!(found.body["Resources"][0]["meta"]["version"], "W/\"2\"");
+    assert_eq!(
+        found.body["Resources"][0]["groups"][0]["value"],
+        team_id.as_str()
+    );
+}

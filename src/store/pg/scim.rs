@@ -19,13 +19,15 @@ use tokio_postgres::{GenericClient, Row};
 
 use super::{Db, Postgres, Tx, get};
 use crate::scim::attr::{AttributeResolver, ResolvedPath};
-use crate::scim::filter::{CompValue, Filter, is_indexed_equality};
+use crate::scim::filter::Filter;
 use crate::scim::json::to_text;
 use crate::scim::value::{fold, folds_case};
 use crate::store::scim::{
-    Columns, GroupWithout, MemberChange, ScimQuery, ScimRecord, check_not_self_member,
-    check_version_number, groups_of, member_ids, parse_doc, str_field, user_name_taken,
+    Columns, GroupWithout, MemberChange, PointStatements, ScimQuery, ScimRecord, StoredResource,
+    check_not_self_member, check_version_number, groups_of, member_ids, parse_doc, str_field,
+    user_name_taken,
 };
+use crate::store::scim_filter::point_lookup;
 use crate::store::{Result, StoreError};
 
 /// A User's groups as a JSON array of `[id, displayName]` pairs (NULL when none, or for a
@@ -43,6 +45,9 @@ const COLUMNS: &str = concat!(
     "id, resource_type, doc, created_at, last_modified, version, ",
     groups_of_user!()
 );
+
+static POINT_STATEMENTS: std::sync::LazyLock<PointStatements> =
+    std::sync::LazyLock::new(|| PointStatements::new(COLUMNS));
 
 fn row_to_record(r: &Row) -> Result<ScimRecord> {
     row_to_record_with(r, true)
@@ -446,6 +451,35 @@ impl Postgres {
         self.read(|db| get_record_with(db, resource_type, id, members))
     }
 
+    /// [`crate::store::Store::scim_point_lookup`] of `value` in `column`.
+    pub fn scim_point_lookup(
+        &self,
+        resource_type: &str,
+        column: &str,
+        value: &str,
+    ) -> Result<Option<Vec<StoredResource>>> {
+        let Some(sql) = POINT_STATEMENTS.get(resource_type, column) else {
+            return Ok(None);
+        };
+        self.read(|db| {
+            db.query(sql, &[&value])?
+                .iter()
+                .map(|r| {
+                    Ok(StoredResource {
+                        id: get(r, 0)?,
+                        resource_type: get(r, 1)?,
+                        doc: get(r, 2)?,
+                        created: get(r, 3)?,
+                        last_modified: get(r, 4)?,
+                        version: get(r, 5)?,
+                        groups: get(r, 6)?,
+                    })
+                })
+                .collect::<Result<_>>()
+                .map(Some)
+        })
+    }
+
     pub fn scim_kinds_and_user_names(
         &self,
         ids: &[String],
@@ -533,29 +567,12 @@ impl Postgres {
         if let Some(f) = q.filter {
             crate::scim::filter_eval::validate_filter(f, q.resolver)
                 .map_err(|e| StoreError::Invalid(e.to_string()))?;
-            match f {
-                Filter::Compare {
-                    path,
-                    value: CompValue::String(s),
-                    ..
-                } if is_indexed_equality(f, q.resolver) => {
-                    let rp = crate::scim::filter_eval::resolve_root(path, q.resolver)
-                        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-                    // A case-insensitive column compares its folded twin (indexed).
-                    let (column, value) = if folds_case(rp.leaf()) {
-                        let column = match q.resolver.column(&rp) {
-                            Some("user_name") => "user_name_fold",
-                            Some("display_name") => "display_name_fold",
-                            _ => q.resolver.folded_column(&rp).unwrap_or("id"),
-                        };
-                        (column, fold(s))
-                    } else {
-                        (q.resolver.column(&rp).unwrap_or("id"), s.clone())
-                    };
+            match point_lookup(f, q.resolver) {
+                Some((column, value)) => {
                     params.push(Box::new(value));
                     where_sql.push_str(&format!(" AND {column} = $1"));
                 }
-                other => evaluate = Some(other),
+                None => evaluate = Some(f),
             }
         }
         if q.resource_type == "User" && !q.user_name_like.is_empty() {
