@@ -9,8 +9,10 @@
 //! deletions change other resources (`groups`, `members`), so they clear everything; that
 //! is rare next to reads. Another instance on the same store writes without telling this
 //! one, so an entry is trusted for `token_cache_ttl` (1 s by default) only, like the
-//! token and client caches; a lookup by `userName` or `externalId` asks the store for the
-//! current version first ([`crate::scim::service::Scim::list_point`]).
+//! token and client caches. A lookup by `userName` or `externalId` uses an entry only at
+//! the version the store just returned ([`crate::scim::service::Scim::list_point`]); a
+//! User's `groups` changed by another instance (which leaves the User's version as it is)
+//! still shows within the TTL.
 
 use super::schema::ResourceKind;
 use crate::cache::{Cache, Read};

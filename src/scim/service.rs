@@ -16,7 +16,6 @@ use super::error::ScimError;
 use super::filter::{Filter, parse_filter, validate_filter};
 use super::patch::{OpKind, PatchOp, apply_patch, parse_patch_request};
 use super::schema::{ResourceKind, SchemaRegistry, WriteMode};
-use crate::cache::Read;
 use crate::store::{ScimQuery, ScimRecord, Store, StoreError};
 use crate::time::Timestamp;
 
@@ -498,38 +497,38 @@ impl Scim<'_> {
             return Ok(None);
         };
         self.visible(kind, &rec)?;
-        self.render(kind, rec, attributes, excluded, read).map(Some)
+        let keep = self
+            .renders_full(attributes, excluded)
+            .then(|| rec.id.clone());
+        let rendered = self.render(kind, rec, attributes, excluded)?;
+        if let Some(id) = keep {
+            self.cache.put(kind, &id, read, rendered.clone());
+        }
+        Ok(Some(rendered))
     }
 
-    /// `rec`, read after `read` began, rendered; a full rendering is kept in the cache.
+    /// `rec` rendered with this projection.
     fn render(
         &self,
         kind: ResourceKind,
         rec: ScimRecord,
         attributes: &[String],
         excluded: &[String],
-        read: Read,
     ) -> Result<Cached, ScimError> {
         let version = rec.version;
-        let full = self.renders_full(attributes, excluded);
-        let id = if full { rec.id.clone() } else { String::new() };
-        let rendered = Cached {
+        Ok(Cached {
             json: crate::scim::json::to_text(&self.shape(kind, rec, attributes, excluded)?)
                 .into_bytes()
                 .into(),
             version,
-        };
-        if full {
-            self.cache.put(kind, &id, read, rendered.clone());
-        }
-        Ok(rendered)
+        })
     }
 
     /// A list that is a point lookup ([`ListParams::is_point_lookup`]), as JSON text. IdPs
     /// send one before every create (`filter=userName eq "…"`), so it is answered like a GET
-    /// by id: the store says which resource matches and its version, and when the resource
-    /// cache holds that version, the answer is written around the cached text, with no
-    /// document parsed or rendered. Anything else (a projection, a page other than the
+    /// by id: one indexed read of the row, its document left as text; when the resource
+    /// cache holds the version the store returned (a GET rendered it), the answer is
+    /// written around the cached text, with no document parsed or rendered. Anything else (a projection, a page other than the
     /// first, several matches, a client limited to email domains) is listed as usual.
     pub fn list_point(
         &self,
@@ -559,7 +558,6 @@ impl Scim<'_> {
             return Ok(None);
         }
         let resolver = self.registry.resolver(kind);
-        let read = self.cache.begin();
         let Some(mut found) = self
             .store
             .scim_point_lookup(kind.name(), filter, &resolver)?
@@ -574,7 +572,9 @@ impl Scim<'_> {
             Some(row) => match self.cache.get(kind, &row.id) {
                 // The store's version: another instance's write is never served from here.
                 Some(hit) if hit.version == row.version => Some(hit.json),
-                _ => Some(self.render(kind, row.into_record()?, &[], &[], read)?.json),
+                // Not kept: a sync cycle looks up every user once, and would push out of
+                // the cache (emptied when full) the resources that are read again.
+                _ => Some(self.render(kind, row.into_record()?, &[], &[])?.json),
             },
         };
         Ok(Some(list_of_at_most_one(json.as_deref())))
