@@ -528,8 +528,9 @@ impl Scim<'_> {
     /// send one before every create (`filter=userName eq "…"`), so it is answered like a GET
     /// by id: one indexed read of the row, its document left as text; when the resource
     /// cache holds the version the store returned (a GET rendered it), the answer is
-    /// written around the cached text, with no document parsed or rendered. Anything else (a projection, a page other than the
-    /// first, several matches, a client limited to email domains) is listed as usual.
+    /// written around the cached text, with no document parsed or rendered. Anything else
+    /// (a projection, a page other than the first, several matches, a client limited to
+    /// email domains) is listed as usual.
     pub fn list_point(
         &self,
         kind: ResourceKind,

@@ -7,50 +7,111 @@ use serde_json::{Map, Value};
 use super::resolve::{ResourceResolver, Scope};
 use crate::scim::attr::{AttrInfo, AttrType, Returned};
 
+/// What a top-level key of a document is, for [`ResourceResolver::project`].
+#[derive(Clone, Copy)]
+enum TopKey<'a> {
+    Schemas,
+    Core(&'a AttrInfo),
+    /// An extension's URN alone: its attributes are inside.
+    Extension(&'static str),
+    /// Unknown, or a URN-qualified attribute (not a stored-document form): dropped.
+    Other,
+}
+
+impl TopKey<'_> {
+    /// Whether `key` is spelled as the schema spells what it names (an `Other` is dropped
+    /// under any spelling).
+    fn spells(&self, key: &str) -> bool {
+        match self {
+            TopKey::Schemas => key == "schemas",
+            TopKey::Core(info) => info.name == key,
+            TopKey::Extension(urn) => *urn == key,
+            TopKey::Other => true,
+        }
+    }
+}
+
 impl ResourceResolver<'_> {
     /// Takes the document by value: what is kept is moved, not copied (a list shapes every
-    /// document it returns).
+    /// document it returns). A stored document's names are the schema's (the writes
+    /// normalise them), so it is projected in place: what goes is removed, nothing is
+    /// rebuilt. Any other spelling is renamed to the schema's in a new map.
     pub(super) fn project(&self, doc: Value, attributes: &[String], excluded: &[String]) -> Value {
-        let Value::Object(obj) = doc else {
+        let Value::Object(mut obj) = doc else {
             return Value::Object(Map::new());
         };
         let include = Selection::parse(self, attributes);
         let exclude = Selection::parse(self, excluded);
+        let keys: Vec<TopKey<'_>> = obj.keys().map(|k| self.top_key(k)).collect();
+        let keep = |top: TopKey<'_>, value: &mut Value| match top {
+            TopKey::Schemas => true,
+            TopKey::Core(info) => project_attr(None, info, value, &include, &exclude),
+            TopKey::Extension(urn) => self.project_extension(urn, value, &include, &exclude),
+            TopKey::Other => false,
+        };
+        if obj.keys().zip(&keys).all(|(k, top)| top.spells(k)) {
+            let mut keys = keys.into_iter();
+            obj.retain(|_, value| keys.next().is_some_and(|top| keep(top, value)));
+            return Value::Object(obj);
+        }
         let mut out = Map::new();
-        for (key, value) in obj {
-            if key.eq_ignore_ascii_case("schemas") {
-                out.insert("schemas".to_string(), value);
-                continue;
-            }
-            match self.strip_urn(&key) {
-                Some((Some(ext), "")) => {
-                    let Value::Object(inner) = value else {
-                        continue;
-                    };
-                    let mut m = Map::new();
-                    for (k, v) in inner {
-                        if let Some(info) = self.ext_attr(ext, &k) {
-                            if let Some(p) = project_attr(Some(ext), info, v, &include, &exclude) {
-                                m.insert(info.name.clone(), p);
-                            }
-                        }
-                    }
-                    if !m.is_empty() {
-                        out.insert(ext.to_string(), Value::Object(m));
-                    }
-                }
-                // URN-qualified keys are not a stored-document form: dropped.
-                Some(_) => {}
-                None => {
-                    if let Some(info) = self.core_attr(&key) {
-                        if let Some(p) = project_attr(None, info, value, &include, &exclude) {
-                            out.insert(info.name.clone(), p);
-                        }
-                    }
-                }
+        for ((_, mut value), top) in obj.into_iter().zip(keys) {
+            if keep(top, &mut value) {
+                let name = match top {
+                    TopKey::Schemas => "schemas".to_string(),
+                    TopKey::Core(info) => info.name.clone(),
+                    TopKey::Extension(urn) => urn.to_string(),
+                    TopKey::Other => continue,
+                };
+                out.insert(name, value);
             }
         }
         Value::Object(out)
+    }
+
+    fn top_key(&self, key: &str) -> TopKey<'_> {
+        if key.eq_ignore_ascii_case("schemas") {
+            return TopKey::Schemas;
+        }
+        match self.strip_urn(key) {
+            Some((Some(urn), "")) => TopKey::Extension(urn),
+            Some(_) => TopKey::Other,
+            None => self.core_attr(key).map_or(TopKey::Other, TopKey::Core),
+        }
+    }
+
+    /// An extension's object projected (in place when its names are the schema's); whether
+    /// anything is left of it.
+    fn project_extension(
+        &self,
+        urn: &'static str,
+        value: &mut Value,
+        include: &Selection,
+        exclude: &Selection,
+    ) -> bool {
+        let Value::Object(inner) = value else {
+            return false;
+        };
+        let spelled = inner
+            .keys()
+            .all(|k| self.ext_attr(urn, k).is_none_or(|info| info.name == *k));
+        if spelled {
+            inner.retain(|k, v| {
+                self.ext_attr(urn, k)
+                    .is_some_and(|info| project_attr(Some(urn), info, v, include, exclude))
+            });
+        } else {
+            let mut m = Map::new();
+            for (k, mut v) in std::mem::take(inner) {
+                if let Some(info) = self.ext_attr(urn, &k) {
+                    if project_attr(Some(urn), info, &mut v, include, exclude) {
+                        m.insert(info.name.clone(), v);
+                    }
+                }
+            }
+            *inner = m;
+        }
+        !inner.is_empty()
     }
 }
 
@@ -149,24 +210,28 @@ impl Selection {
     }
 }
 
+/// Project one attribute's `value` in place; whether it is kept.
 fn project_attr(
     scope: Scope,
     info: &AttrInfo,
-    value: Value,
+    value: &mut Value,
     include: &Selection,
     exclude: &Selection,
-) -> Option<Value> {
+) -> bool {
     if info.returned == Returned::Never || value.is_null() {
-        return None;
+        return false;
     }
     let always = info.returned == Returned::Always;
     let explicit = !include.is_empty();
     let pick = if always {
         Pick::Whole
     } else if explicit {
-        include.pick(scope, &info.name)?
+        match include.pick(scope, &info.name) {
+            Some(pick) => pick,
+            None => return false,
+        }
     } else if info.returned == Returned::Request {
-        return None;
+        return false;
     } else {
         Pick::Whole
     };
@@ -175,12 +240,12 @@ fn project_attr(
     } else {
         exclude.pick(scope, &info.name)
     } {
-        Some(Pick::Whole) => return None,
+        Some(Pick::Whole) => return false,
         Some(Pick::Subs(subs)) => subs,
         None => Vec::new(),
     };
     if info.attr_type != AttrType::Complex {
-        return Some(value);
+        return true;
     }
     let keep = |sub: &AttrInfo| -> bool {
         match sub.returned {
@@ -195,26 +260,36 @@ fn project_attr(
             }
         }
     };
-    let filter = |element: Value| -> Option<Value> {
+    // An element keeps its known, non-null, returned sub-attributes: in place when its
+    // names are the schema's, else renamed into a new map.
+    let filter = |element: &mut Value| -> bool {
         let Value::Object(obj) = element else {
-            return None;
+            return false;
         };
-        let mut m = Map::new();
-        for (k, v) in obj {
-            if let Some(sub) = info.sub(&k) {
-                if !v.is_null() && keep(sub) {
-                    m.insert(sub.name.clone(), v);
+        if obj
+            .keys()
+            .all(|k| info.sub(k).is_none_or(|sub| sub.name == *k))
+        {
+            obj.retain(|k, v| !v.is_null() && info.sub(k).is_some_and(keep));
+        } else {
+            let mut m = Map::new();
+            for (k, v) in std::mem::take(obj) {
+                if let Some(sub) = info.sub(&k) {
+                    if !v.is_null() && keep(sub) {
+                        m.insert(sub.name.clone(), v);
+                    }
                 }
             }
+            *obj = m;
         }
-        (!m.is_empty()).then_some(Value::Object(m))
+        !obj.is_empty()
     };
     match value {
         Value::Array(items) => {
-            let kept: Vec<Value> = items.into_iter().filter_map(filter).collect();
-            (!kept.is_empty()).then_some(Value::Array(kept))
+            items.retain_mut(|element| filter(element));
+            !items.is_empty()
         }
         Value::Object(_) => filter(value),
-        other => Some(other),
+        _ => true,
     }
 }

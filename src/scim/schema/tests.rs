@@ -1354,6 +1354,74 @@ fn projection_is_defensive() {
     );
 }
 
+/// A stored document (the schema's spelling) is projected in place; any other spelling is
+/// renamed into a new map. Both must give the same answer for every list, whichever one
+/// name is spelled otherwise.
+#[test]
+fn a_document_s_spelling_does_not_change_its_projection() {
+    fn rename(obj: &mut serde_json::Map<String, Value>, from: &str, to: &str) {
+        let v = obj.remove(from).expect(from);
+        obj.insert(to.to_string(), v);
+    }
+    let respelled: Vec<(&str, Value)> = [
+        "schemas",
+        "userName",
+        "id",
+        "ent",
+        "name.givenName",
+        "emails.value",
+        "ent.department",
+        "ent.manager.displayName",
+    ]
+    .into_iter()
+    .map(|which| {
+        let mut doc = stored_user();
+        let o = doc.as_object_mut().expect("object");
+        match which {
+            "ent" => rename(o, ENT, &ENT.to_uppercase()),
+            "name.givenName" => rename(
+                o["name"].as_object_mut().expect("name"),
+                "givenName",
+                "GIVENNAME",
+            ),
+            "emails.value" => rename(
+                o["emails"][0].as_object_mut().expect("email"),
+                "value",
+                "Value",
+            ),
+            "ent.department" => rename(
+                o[ENT].as_object_mut().expect("ent"),
+                "department",
+                "Department",
+            ),
+            "ent.manager.displayName" => rename(
+                o[ENT]["manager"].as_object_mut().expect("manager"),
+                "displayName",
+                "DisplayName",
+            ),
+            top => rename(o, top, &top.to_uppercase()),
+        }
+        (which, doc)
+    })
+    .collect();
+    let r = reg();
+    for (attributes, excluded) in [
+        (vec![], vec![]),
+        (vec!["userName", "name.givenName"], vec![]),
+        (vec![ENT], vec![]),
+        (vec![&format!("{ENT}:manager.displayName")[..]], vec![]),
+        (vec![], vec!["emails.type", "meta"]),
+        (vec![], vec![&format!("{ENT}:manager.value")[..]]),
+    ] {
+        let (a, e) = (strings(&attributes), strings(&excluded));
+        let canonical = r.project(ResourceKind::User, stored_user(), &a, &e);
+        for (which, doc) in &respelled {
+            let renamed = r.project(ResourceKind::User, doc.clone(), &a, &e);
+            assert_eq!(canonical, renamed, "{which}: {attributes:?} {excluded:?}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------- robustness
 
 #[test]
