@@ -220,18 +220,27 @@ impl FilterError {
 /// `externalId`, `userName`, `displayName`): what IdPs send before each create ("is this
 /// user there?"), answered from one index entry, never a scan.
 pub fn is_indexed_equality(f: &Filter, resolver: &dyn super::attr::AttributeResolver) -> bool {
+    indexed_equality(f, resolver).is_some()
+}
+
+/// [`is_indexed_equality`]'s attribute, its column, and the string it is compared with.
+pub fn indexed_equality<'f>(
+    f: &'f Filter,
+    resolver: &dyn super::attr::AttributeResolver,
+) -> Option<(super::attr::ResolvedPath, &'static str, &'f str)> {
     let Filter::Compare {
         path,
         op: CompareOp::Eq,
-        value: CompValue::String(_),
+        value: CompValue::String(s),
     } = f
     else {
-        return false;
+        return None;
     };
-    crate::scim::filter_eval::resolve_root(path, resolver)
-        .ok()
-        .and_then(|rp| resolver.column(&rp))
-        .is_some_and(|c| matches!(c, "id" | "external_id" | "user_name" | "display_name"))
+    let rp = crate::scim::filter_eval::resolve_root(path, resolver).ok()?;
+    let column = resolver
+        .column(&rp)
+        .filter(|c| matches!(*c, "id" | "external_id" | "user_name" | "display_name"))?;
+    Some((rp, column, s))
 }
 
 /// Parses a SCIM filter (the `filter` query parameter or `/.search` body member).

@@ -45,7 +45,7 @@
 
 use super::functions::FOLD;
 use crate::scim::attr::{AttrInfo, AttributeResolver, Computed, ResolvedPath};
-use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter, FilterError};
+use crate::scim::filter::{AttrPath, CompareOp, Filter, FilterError, indexed_equality};
 use crate::scim::filter_eval::{
     Operand, check_operand, comparison_leaf, require_complex, resolve_in_element, resolve_root,
 };
@@ -99,23 +99,11 @@ pub fn point_lookup(
     filter: &Filter,
     resolver: &dyn AttributeResolver,
 ) -> Option<(&'static str, String)> {
-    let Filter::Compare {
-        path,
-        op: CompareOp::Eq,
-        value: CompValue::String(s),
-    } = filter
-    else {
-        return None;
-    };
-    let rp = resolve_root(path, resolver).ok()?;
-    let column = resolver.column(&rp)?;
-    if !matches!(column, "id" | "external_id" | "user_name" | "display_name") {
-        return None;
-    }
+    let (rp, column, s) = indexed_equality(filter, resolver)?;
     if folds_case(rp.leaf()) {
         Some((resolver.folded_column(&rp)?, fold(s)))
     } else {
-        Some((column, s.clone()))
+        Some((column, s.to_string()))
     }
 }
 
