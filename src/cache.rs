@@ -7,8 +7,9 @@
 //!   of distinct keys costs at most one clear per `capacity` reads).
 //! - **Trusted for the TTL from when the read began**, not ended: an entry read before a
 //!   cut-off is never trusted past the cut-off plus the TTL (`admin::wait_for_caches`
-//!   relies on this). No TTL: trusted until invalidated (SCIM resources, which only this
-//!   process writes). A zero TTL turns the cache off.
+//!   relies on this). Every cache here has one (`token_cache_ttl`): another process
+//!   (`config`, a second instance on the same store) changes rows without telling this
+//!   one. A zero TTL turns the cache off.
 //! - **Generation guard**: [`Cache::clear`] and [`Cache::remove`] bump a generation, and a
 //!   value loaded while the generation moved is not kept; otherwise a read racing a
 //!   revocation could put the pre-revocation value back after the clear and serve it for
