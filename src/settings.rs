@@ -112,8 +112,8 @@ impl TlsFiles {
 
 /// How long a server trusts a token or client row it read (its caches, `guard` and
 /// `oauth::client_auth`) or a SCIM resource it rendered (`scim::cache`), counted from when
-/// the read began. `config` commands that cut a
-/// client off wait this long before they return ([`crate::admin::wait_for_caches`]).
+/// the read began. `config` commands that cut a client off wait this long before they
+/// return ([`crate::admin::wait_for_caches`]).
 pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The longest `refresh_reuse_grace` accepted (seconds).

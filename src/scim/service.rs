@@ -497,12 +497,9 @@ impl Scim<'_> {
             return Ok(None);
         };
         self.visible(kind, &rec)?;
-        let keep = self
-            .renders_full(attributes, excluded)
-            .then(|| rec.id.clone());
         let rendered = self.render(kind, rec, attributes, excluded)?;
-        if let Some(id) = keep {
-            self.cache.put(kind, &id, read, rendered.clone());
+        if self.renders_full(attributes, excluded) {
+            self.cache.put(kind, id, read, rendered.clone());
         }
         Ok(Some(rendered))
     }
@@ -551,10 +548,8 @@ impl Scim<'_> {
         let Some(filter) = &p.filter else {
             return Ok(None);
         };
-        if !self.renders_full(&p.attributes, &p.excluded)
-            || p.start_index > 1
-            || p.count == Some(0)
-            || p.sort_by.as_deref().is_some_and(|s| !s.trim().is_empty())
+        // A sort needs nothing here: at most one resource is answered.
+        if !self.renders_full(&p.attributes, &p.excluded) || p.start_index > 1 || p.count == Some(0)
         {
             return Ok(None);
         }

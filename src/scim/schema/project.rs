@@ -92,27 +92,37 @@ impl ResourceResolver<'_> {
         let Value::Object(inner) = value else {
             return false;
         };
-        let spelled = inner
-            .keys()
-            .all(|k| self.ext_attr(urn, k).is_none_or(|info| info.name == *k));
-        if spelled {
-            inner.retain(|k, v| {
-                self.ext_attr(urn, k)
-                    .is_some_and(|info| project_attr(Some(urn), info, v, include, exclude))
-            });
-        } else {
-            let mut m = Map::new();
-            for (k, mut v) in std::mem::take(inner) {
-                if let Some(info) = self.ext_attr(urn, &k) {
-                    if project_attr(Some(urn), info, &mut v, include, exclude) {
-                        m.insert(info.name.clone(), v);
-                    }
+        retain_named(
+            inner,
+            |k| self.ext_attr(urn, k),
+            |info, v| project_attr(Some(urn), info, v, include, exclude),
+        )
+    }
+}
+
+/// Keep the entries of `obj` that `lookup` knows and `keep` keeps, under the schema's names
+/// (`AttrInfo::name`): in place when every known key is already spelled so (a stored
+/// document), else renamed into a new map. Whether anything is left.
+fn retain_named<'i>(
+    obj: &mut Map<String, Value>,
+    lookup: impl Fn(&str) -> Option<&'i AttrInfo>,
+    mut keep: impl FnMut(&'i AttrInfo, &mut Value) -> bool,
+) -> bool {
+    if obj
+        .keys()
+        .all(|k| lookup(k).is_none_or(|info| info.name == *k))
+    {
+        obj.retain(|k, v| lookup(k).is_some_and(|info| keep(info, v)));
+    } else {
+        for (k, mut v) in std::mem::take(obj) {
+            if let Some(info) = lookup(&k) {
+                if keep(info, &mut v) {
+                    obj.insert(info.name.clone(), v);
                 }
             }
-            *inner = m;
         }
-        !inner.is_empty()
     }
+    !obj.is_empty()
 }
 
 impl ResourceResolver<'_> {
@@ -260,29 +270,12 @@ fn project_attr(
             }
         }
     };
-    // An element keeps its known, non-null, returned sub-attributes: in place when its
-    // names are the schema's, else renamed into a new map.
+    // An element keeps its known, non-null, returned sub-attributes.
     let filter = |element: &mut Value| -> bool {
         let Value::Object(obj) = element else {
             return false;
         };
-        if obj
-            .keys()
-            .all(|k| info.sub(k).is_none_or(|sub| sub.name == *k))
-        {
-            obj.retain(|k, v| !v.is_null() && info.sub(k).is_some_and(keep));
-        } else {
-            let mut m = Map::new();
-            for (k, v) in std::mem::take(obj) {
-                if let Some(sub) = info.sub(&k) {
-                    if !v.is_null() && keep(sub) {
-                        m.insert(sub.name.clone(), v);
-                    }
-                }
-            }
-            *obj = m;
-        }
-        !obj.is_empty()
+        retain_named(obj, |k| info.sub(k), |sub, v| !v.is_null() && keep(sub))
     };
     match value {
         Value::Array(items) => {
