@@ -2,7 +2,7 @@
 //! check the bearer token, call the service on the blocking pool, render the answer.
 //! Routes are declared in [`configure`], used by `http::configure`.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use actix_web::http::header;
@@ -285,13 +285,47 @@ async fn with_scim<T: Send + 'static>(
     .map_err(|_| ScimError::internal())?
 }
 
-fn query_map(req: &HttpRequest) -> Result<HashMap<String, String>, ScimError> {
-    let q = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-        .map_err(|e| ScimError::bad_request("invalidValue", format!("bad query string: {e}")))?;
-    Ok(q.into_inner()
-        .into_iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect())
+/// The list parameters of a query string (RFC 7644 §3.4.2), their names compared without
+/// case, percent-decoded (invalid UTF-8 replaced, as any form decoder does); a repeated one
+/// keeps its last value, and any other parameter is ignored. Borrowed from the query string
+/// where nothing needed decoding: an IdP's lookup sends one parameter before every create.
+#[derive(Default)]
+struct Query<'q> {
+    filter: Option<Cow<'q, str>>,
+    sort_by: Option<Cow<'q, str>>,
+    sort_order: Option<Cow<'q, str>>,
+    start_index: Option<Cow<'q, str>>,
+    count: Option<Cow<'q, str>>,
+    attributes: Option<Cow<'q, str>>,
+    excluded: Option<Cow<'q, str>>,
+}
+
+impl<'q> Query<'q> {
+    fn parse(text: &'q str) -> Query<'q> {
+        let mut q = Query::default();
+        for (name, value) in url::form_urlencoded::parse(text.as_bytes()) {
+            let slot = [
+                ("filter", &mut q.filter),
+                ("sortBy", &mut q.sort_by),
+                ("sortOrder", &mut q.sort_order),
+                ("startIndex", &mut q.start_index),
+                ("count", &mut q.count),
+                ("attributes", &mut q.attributes),
+                ("excludedAttributes", &mut q.excluded),
+            ]
+            .into_iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(&name));
+            if let Some((_, slot)) = slot {
+                *slot = Some(value);
+            }
+        }
+        q
+    }
+
+    /// A number parameter, checked as the SearchRequest body's are.
+    fn number(name: &str, value: Option<&Cow<'q, str>>) -> Result<Option<i64>, ScimError> {
+        number(name, value.map(|v| Value::String(v.to_string())).as_ref())
+    }
 }
 
 fn split_list(s: Option<&str>) -> Vec<String> {
@@ -358,10 +392,10 @@ fn projection(req: &HttpRequest) -> Result<(Vec<String>, Vec<String>), ScimError
     if req.query_string().is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let q = query_map(req)?;
+    let q = Query::parse(req.query_string());
     Ok((
-        split_list(q.get("attributes").map(String::as_str)),
-        split_list(q.get("excludedattributes").map(String::as_str)),
+        split_list(q.attributes.as_deref()),
+        split_list(q.excluded.as_deref()),
     ))
 }
 
@@ -371,16 +405,15 @@ async fn list(
     kind: ResourceKind,
 ) -> Result<HttpResponse, ScimError> {
     let (client, domains) = authorize_client(&req, &state, Scope::DirectoryRead)?;
-    let q = query_map(&req)?;
-    let get = |k: &str| q.get(k).map(|v| Value::String(v.clone()));
+    let q = Query::parse(req.query_string());
     let params = list_params(
-        q.get("filter").map(String::as_str),
-        q.get("sortby").cloned(),
-        q.get("sortorder").map(String::as_str),
-        number("startIndex", get("startindex").as_ref())?,
-        number("count", get("count").as_ref())?,
-        split_list(q.get("attributes").map(String::as_str)),
-        split_list(q.get("excludedattributes").map(String::as_str)),
+        q.filter.as_deref(),
+        q.sort_by.map(Cow::into_owned),
+        q.sort_order.as_deref(),
+        Query::number("startIndex", q.start_index.as_ref())?,
+        Query::number("count", q.count.as_ref())?,
+        split_list(q.attributes.as_deref()),
+        split_list(q.excluded.as_deref()),
     )?;
     // IdPs look a user up by userName or externalId before every create: one index entry,
     // answered here like a GET by id; anything that may scan goes to the blocking pool.

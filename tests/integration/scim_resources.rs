@@ -972,3 +972,57 @@ fn a_point_lookup_answers_what_the_general_list_answers() {
         team_id.as_str()
     );
 }
+
+/// The list parameters of a query string are named in any case (RFC 7644 §3.4.2 names
+/// them; IdPs and scripts spell them as they like), percent- and `+`-decoded; a repeated
+/// one keeps its last value, and an unknown one is ignored. Each query is held to the
+/// SearchRequest that says the same, which reads no query string.
+#[test]
+fn list_parameters_are_named_in_any_case_and_the_last_of_a_repeated_one_counts() {
+    let (_s, _server, scim) = scim_setup();
+    for name in ["carol", "dave", "erin"] {
+        let r = scim.post(
+            "/Users",
+            json!({"schemas": [USER], "userName": name, "name": {"givenName": name}}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let filter = "userName ne \"dave\"";
+    for (query, search) in [
+        (
+            format!(
+                "FILTER={}&SORTBY=userName&sortorder=DESCENDING&StartIndex=1&COUNT=1&Attributes=userName",
+                url_encode(filter)
+            ),
+            json!({"filter": filter, "sortBy": "userName", "sortOrder": "descending",
+                   "startIndex": 1, "count": 1, "attributes": ["userName"]}),
+        ),
+        (
+            // The last filter counts; `+` is a space; an unknown parameter is ignored.
+            "filter=userName+eq+%22nobody%22&filter=userName+eq+%22carol%22&colour=blue&excludedattributes=name"
+                .to_string(),
+            json!({"filter": "userName eq \"carol\"", "excludedAttributes": ["name"]}),
+        ),
+    ] {
+        let got = scim.get(&format!("/Users?{query}"));
+        let want = scim.post("/Users/.search", search);
+        assert_eq!((got.status, want.status), (200, 200), "{query}: {}", got.body);
+        assert_eq!(got.body, want.body, "{query}");
+        assert_eq!(got.body["totalResults"], json!(if query.starts_with("FILTER") { 2 } else { 1 }));
+        assert_eq!(got.body["Resources"].as_array().map(Vec::len), Some(1), "{query}");
+    }
+    let descending = scim.get(&format!(
+        "/Users?FILTER={}&SORTBY=userName&sortorder=DESCENDING&COUNT=1",
+        url_encode(filter)
+    ));
+    assert_eq!(descending.body["Resources"][0]["userName"], "erin");
+    let carol = scim.get(
+        "/Users?filter=userName+eq+%22nobody%22&filter=userName+eq+%22carol%22&excludedattributes=name",
+    );
+    assert_eq!(carol.body["Resources"][0]["userName"], "carol");
+    assert!(
+        carol.body["Resources"][0].get("name").is_none(),
+        "{}",
+        carol.body
+    );
+}
