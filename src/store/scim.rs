@@ -238,12 +238,20 @@ pub(super) fn member_ids(doc: &Value) -> Vec<String> {
     ids
 }
 
+/// A write's error, where a unique index refused a User. `userName` is unique (RFC 7643
+/// §4.1, `uniqueness: server`) as SCIM compares it, `caseExact: false` under the Unicode
+/// fold, and the only unique index of `scim_resources` is the one on that fold (schema.sql,
+/// migration 12): so that is a taken userName, named. The writes leave the check to the
+/// index, with no query of their own. Any other error is the store's as it is.
 fn uniqueness(e: rusqlite::Error, resource_type: &str, doc: &Value) -> StoreError {
-    match StoreError::from(e) {
-        StoreError::Conflict(_) if resource_type == "User" => {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if resource_type == "User"
+                && f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+        {
             user_name_taken(str_field(doc, "userName").unwrap_or_default())
         }
-        other => other,
+        _ => StoreError::from(e),
     }
 }
 
@@ -273,26 +281,6 @@ impl<'d> Columns<'d> {
             display_name_fold: display_name.map(fold),
         }
     }
-}
-
-/// `userName` is unique (RFC 7643 §4.1, `uniqueness: server`) as SCIM compares it,
-/// `caseExact: false` under the Unicode fold: refuses a User `id` whose `userName` another
-/// User has in any case. The unique index on the fold (schema.sql, migration 12) is the
-/// backstop; this check runs first to answer with the userName.
-fn check_user_name_free(tx: &Connection, id: &str, c: &Columns<'_>) -> Result<()> {
-    let (Some(user_name), Some(folded)) = (c.user_name, &c.user_name_fold) else {
-        return Ok(());
-    };
-    let taken: bool = tx
-        .prepare_cached(
-            "SELECT EXISTS(SELECT 1 FROM scim_resources WHERE resource_type = 'User' \
-             AND user_name_fold = ?1 AND id <> ?2)",
-        )?
-        .query_row(params![folded, id], |r| r.get(0))?;
-    if taken {
-        return Err(user_name_taken(user_name));
-    }
-    Ok(())
 }
 
 fn get(conn: &Connection, resource_type: &str, id: &str) -> Result<Option<ScimRecord>> {
@@ -627,7 +615,8 @@ pub(super) fn insert(
     now: &str,
 ) -> Result<ScimRecord> {
     let c = Columns::of(resource_type, doc);
-    check_user_name_free(tx, id, &c)?;
+    // A taken userName is refused by the unique index on its fold: no query of its own
+    // (each was a descent of that index inside the group commit, for every create).
     tx.prepare_cached(
         "INSERT INTO scim_resources (id, resource_type, user_name, external_id, \
          display_name, user_name_fold, display_name_fold, doc, created_at, \
@@ -709,7 +698,8 @@ pub(super) fn replace_at_version(
     ))? {
         Some(returned) => returned,
         None => {
-            check_user_name_free(tx, id, &c)?;
+            // A taken userName is refused by the unique index on its fold ([`uniqueness`]);
+            // no row means the version moved.
             let full = update(concat!(
                 "UPDATE scim_resources SET user_name = ?3, external_id = ?4, \
                  display_name = ?5, user_name_fold = ?6, display_name_fold = ?7, doc = ?8, \

@@ -110,6 +110,11 @@ fn username_is_unique_case_insensitively() {
     new_user(&scim, "alice");
     let r = scim.post("/Users", json!({"schemas": [USER], "userName": "ALICE"}));
     assert_scim_error(&r, 409, Some("uniqueness"));
+    assert_eq!(
+        r.body["detail"], "a User with userName `ALICE` already exists",
+        "{}",
+        r.body
+    );
     let bob = new_user(&scim, "bob");
     let r = scim.patch(
         &format!("/Users/{}", bob["id"].as_str().unwrap()),
@@ -119,6 +124,59 @@ fn username_is_unique_case_insensitively() {
     assert_scim_error(&r, 409, Some("uniqueness"));
     let list = scim.get("/Users");
     assert_eq!(list.body["totalResults"], 2);
+}
+
+/// Creates racing for one userName (in any case), most of them in one group commit: one
+/// of each pair wins, the other is a 409 that names the userName it sent, and the other
+/// creates of the batch land.
+#[test]
+fn creates_racing_for_a_user_name_get_one_201_and_a_409_naming_it() {
+    let (_s, _server, scim) = scim_setup();
+    let names: Vec<String> = (0..8)
+        .flat_map(|i| {
+            [
+                format!("racer{i}@example.com"),
+                format!("RACER{i}@Example.COM"),
+            ]
+        })
+        .collect();
+    let scim = &scim;
+    let replies: Vec<_> = std::thread::scope(|t| {
+        let running: Vec<_> = names
+            .iter()
+            .map(|name| {
+                t.spawn(move || {
+                    let r = scim.post("/Users", json!({"schemas": [USER], "userName": name}));
+                    (name, r)
+                })
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|h| h.join().expect("a request"))
+            .collect()
+    });
+    let mut created = 0;
+    for (name, r) in &replies {
+        if r.status == 201 {
+            created += 1;
+            continue;
+        }
+        assert_scim_error(r, 409, Some("uniqueness"));
+        assert_eq!(
+            r.body["detail"],
+            format!("a User with userName `{name}` already exists"),
+            "{}",
+            r.body
+        );
+    }
+    assert_eq!(created, 8, "one create of each userName");
+    for i in 0..8 {
+        let r = scim.get(&format!(
+            "/Users?filter=userName%20eq%20%22racer{i}@example.com%22"
+        ));
+        assert_eq!(r.body["totalResults"], 1, "{}", r.body);
+    }
 }
 
 #[test]
