@@ -64,13 +64,8 @@ echo "wrk $(wrk --version 2>&1 | head -1 | awk '{print $2}'); load average befor
 
 # run NAME URL [wrk args…]: one measurement; a run with errors reports no rate
 run() {
-  local name=$1 url=$2; shift 2
-  wrk_measure "$WORK/$name.txt" "$url" "$@"
-  printf '%-24s %10s req/s  p50 %8s  p99 %8s%s\n' "$name" "$RPS" "$P50" "$P99" "${PROBLEMS:+  $PROBLEMS}"
-  if [ -n "$PROBLEMS" ]; then
-    echo "FAILED: $name had non-2xx answers, bad bodies or socket errors; no rate is reported"; exit 1
-  fi
-  echo "$ROUND $name $RPS" >>"$WORK/results"
+  measure_or_fail "$@"
+  echo "$ROUND $1 $RPS" >>"$WORK/results"
 }
 
 # each ENDPOINT PATH HEADER SCRIPT: the endpoint's requests to the ceiling, the floor and

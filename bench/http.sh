@@ -38,13 +38,8 @@ stop() { stop_server; }
 
 # run NAME URL [wrk args…]: prints "NAME req/s p50 p99"; a run with errors reports no rate
 run() {
-  local name=$1 url=$2; shift 2
-  wrk_measure "$WORK/$name.txt" "$url" "$@"
-  printf '%-28s %10s req/s  p50 %8s  p99 %8s%s\n' "$name" "$RPS" "$P50" "$P99" "${PROBLEMS:+  $PROBLEMS}"
-  if [ -n "$PROBLEMS" ]; then
-    echo "FAILED: $name had non-2xx answers, bad bodies or socket errors; no rate is reported"; exit 1
-  fi
-  echo "$name $RPS" >>"$WORK/results"
+  measure_or_fail "$@"
+  echo "$1 $RPS" >>"$WORK/results"
 }
 
 post_lua "$WORK/post.lua"

@@ -89,6 +89,17 @@ wrk_measure() {
   PROBLEMS="${non2xx:+NON-2XX: $non2xx}${errors:+  $errors}"
 }
 
+# measure_or_fail NAME URL [wrk args…]: wrk_measure into $WORK/NAME.txt, printed as
+# "NAME req/s p50 p99"; a run with errors ends the script, and no rate is reported for it.
+measure_or_fail() {
+  local name=$1 url=$2; shift 2
+  wrk_measure "$WORK/$name.txt" "$url" "$@"
+  printf '%-28s %10s req/s  p50 %8s  p99 %8s%s\n' "$name" "$RPS" "$P50" "$P99" "${PROBLEMS:+  $PROBLEMS}"
+  if [ -n "$PROBLEMS" ]; then
+    echo "FAILED: $name had non-2xx answers, bad bodies or socket errors; no rate is reported"; exit 1
+  fi
+}
+
 # start_server BIN DB [VAR=VALUE …]: scimgate serve on DB, on core 0 and a free port (PORT),
 # with the given environment; waits for /healthz. SERVER is its pid; log in $WORK/server.log.
 start_server() {
