@@ -218,12 +218,8 @@ impl FilterError {
 
 /// Whether `f` is an equality on an attribute the store keeps in an indexed column (`id`,
 /// `externalId`, `userName`, `displayName`): what IdPs send before each create ("is this
-/// user there?"), answered from one index entry, never a scan.
-pub fn is_indexed_equality(f: &Filter, resolver: &dyn super::attr::AttributeResolver) -> bool {
-    indexed_equality(f, resolver).is_some()
-}
-
-/// [`is_indexed_equality`]'s attribute, its column, and the string it is compared with.
+/// user there?"), answered from one index entry, never a scan. Its attribute, its column,
+/// and the string it is compared with.
 pub fn indexed_equality<'f>(
     f: &'f Filter,
     resolver: &dyn super::attr::AttributeResolver,

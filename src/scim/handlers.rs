@@ -417,8 +417,8 @@ async fn list(
     )?;
     // IdPs look a user up by userName or externalId before every create: one index entry,
     // answered here like a GET by id; anything that may scan goes to the blocking pool.
-    if params.is_point_lookup(kind) {
-        let text = with_scim_inline(&state, domains, |s| s.list_point(kind, &params))?;
+    if let Some(point) = params.point_lookup(kind) {
+        let text = with_scim_inline(&state, domains, |s| s.list_point(kind, &params, &point))?;
         return Ok(HttpResponse::Ok()
             .insert_header((header::CONTENT_TYPE, SCIM_JSON))
             .body(text));

@@ -16,6 +16,7 @@ use super::error::ScimError;
 use super::filter::{Filter, parse_filter, validate_filter};
 use super::patch::{OpKind, PatchOp, apply_patch, parse_patch_request};
 use super::schema::{ResourceKind, SchemaRegistry, WriteMode};
+use crate::store::scim_filter::PointLookup;
 use crate::store::{ScimQuery, ScimRecord, Store, StoreError};
 use crate::time::Timestamp;
 
@@ -53,22 +54,20 @@ impl ListParams {
         }
     }
 
-    /// Whether listing `kind` with these parameters is a point lookup (an equality on an
-    /// indexed column, no sort: `filter=userName eq "…"`), which the handler may run on its
-    /// own thread like a GET by id.
-    pub fn is_point_lookup(&self, kind: ResourceKind) -> bool {
+    /// The point lookup that listing `kind` with these parameters is (an equality on an
+    /// indexed column, no sort: `filter=userName eq "…"`), if it is one: the handler may
+    /// run it on its own thread like a GET by id ([`Scim::list_point`]), and the filter's
+    /// attribute is resolved once for both.
+    pub fn point_lookup(&self, kind: ResourceKind) -> Option<PointLookup> {
         if self
             .sort_by
             .as_deref()
             .is_some_and(|s| !s.trim().is_empty())
         {
-            return false;
+            return None;
         }
-        let Some(filter) = &self.filter else {
-            return false;
-        };
         let resolver = SchemaRegistry::builtin().resolver(kind);
-        crate::scim::filter::is_indexed_equality(filter, &resolver)
+        crate::store::scim_filter::point_lookup(self.filter.as_ref()?, &resolver)
     }
 }
 
@@ -521,7 +520,7 @@ impl Scim<'_> {
         })
     }
 
-    /// A list that is a point lookup ([`ListParams::is_point_lookup`]), as JSON text. IdPs
+    /// A list that is a point lookup ([`ListParams::point_lookup`]), as JSON text. IdPs
     /// send one before every create (`filter=userName eq "…"`), so it is answered like a GET
     /// by id: one indexed read of the row, its document left as text; when the resource
     /// cache holds the version the store returned (a GET rendered it), the answer is
@@ -532,8 +531,9 @@ impl Scim<'_> {
         &self,
         kind: ResourceKind,
         p: &ListParams,
+        point: &PointLookup,
     ) -> Result<actix_web::web::Bytes, ScimError> {
-        if let Some(text) = self.lookup(kind, p)? {
+        if let Some(text) = self.lookup(kind, p, point)? {
             return Ok(text);
         }
         Ok(crate::scim::json::to_text(&self.list(&[kind], p)?).into())
@@ -544,20 +544,14 @@ impl Scim<'_> {
         &self,
         kind: ResourceKind,
         p: &ListParams,
+        point: &PointLookup,
     ) -> Result<Option<actix_web::web::Bytes>, ScimError> {
-        let Some(filter) = &p.filter else {
-            return Ok(None);
-        };
         // A sort needs nothing here: at most one resource is answered.
         if !self.renders_full(&p.attributes, &p.excluded) || p.start_index > 1 || p.count == Some(0)
         {
             return Ok(None);
         }
-        let resolver = self.registry.resolver(kind);
-        let Some(mut found) = self
-            .store
-            .scim_point_lookup(kind.name(), filter, &resolver)?
-        else {
+        let Some(mut found) = self.store.scim_point_lookup(kind.name(), point)? else {
             return Ok(None);
         };
         if found.len() > 1 {
@@ -911,10 +905,12 @@ mod point_lookup_tests {
             r#"id eq "2819c223""#,
             r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "a@b.c""#,
         ] {
-            assert!(params(f, None).is_point_lookup(user), "{f}");
+            assert!(params(f, None).point_lookup(user).is_some(), "{f}");
         }
         assert!(
-            params(r#"displayName eq "Tour Guides""#, None).is_point_lookup(ResourceKind::Group)
+            params(r#"displayName eq "Tour Guides""#, None)
+                .point_lookup(ResourceKind::Group)
+                .is_some()
         );
         for f in [
             r#"userName sw "b""#,
@@ -924,11 +920,15 @@ mod point_lookup_tests {
             r#"title eq "Tour Guide""#,
             "userName pr",
         ] {
-            assert!(!params(f, None).is_point_lookup(user), "{f}");
+            assert!(params(f, None).point_lookup(user).is_none(), "{f}");
         }
         assert!(ListParams::filter_param(Some("not a filter")).is_err());
         assert!(ListParams::filter_param(Some("  ")).unwrap().is_none());
-        assert!(!params(r#"userName eq "a""#, Some("userName")).is_point_lookup(user));
-        assert!(!ListParams::default().is_point_lookup(user));
+        assert!(
+            params(r#"userName eq "a""#, Some("userName"))
+                .point_lookup(user)
+                .is_none()
+        );
+        assert!(ListParams::default().point_lookup(user).is_none());
     }
 }

@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params, params_from_iter};
 use serde_json::Value;
 
-use super::scim_filter::{self, SqlParam};
+use super::scim_filter::{self, PointLookup, SqlParam};
 use super::{Result, Store, StoreError, on_postgres};
 use crate::scim::attr::{AttributeResolver, ResolvedPath};
 use crate::scim::filter::Filter;
@@ -754,29 +754,25 @@ impl Store {
         self.read_point(|c| get_with(c, resource_type, id, members))
     }
 
-    /// The resources of `resource_type` that `filter` names by an equality on an indexed
-    /// column ([`scim_filter::point_lookup`]), at most two (a caller answering one resource
-    /// needs no more to know there are several), their documents not parsed. `None` when
-    /// `filter` is not such an equality.
+    /// The resources of `resource_type` that `lookup` names ([`scim_filter::point_lookup`]),
+    /// at most two (a caller answering one resource needs no more to know there are
+    /// several), their documents not parsed. `None` when this type has no such column.
     pub fn scim_point_lookup(
         &self,
         resource_type: &str,
-        filter: &Filter,
-        resolver: &dyn AttributeResolver,
+        lookup: &PointLookup,
     ) -> Result<Option<Vec<StoredResource>>> {
-        let Some((column, value)) = scim_filter::point_lookup(filter, resolver) else {
-            return Ok(None);
-        };
-        if !super::can_name_a_row(&value) {
+        let (column, value) = (lookup.column, &lookup.value);
+        if !super::can_name_a_row(value) {
             return Ok(Some(Vec::new()));
         }
-        on_postgres!(self, pg => pg.scim_point_lookup(resource_type, column, &value));
+        on_postgres!(self, pg => pg.scim_point_lookup(resource_type, column, value));
         let Some(sql) = POINT_STATEMENTS.get(resource_type, column) else {
             return Ok(None);
         };
         self.read_point(|c| {
             let mut stmt = c.prepare_cached(sql)?;
-            let rows = stmt.query_map([&value], |r| {
+            let rows = stmt.query_map([value], |r| {
                 Ok(StoredResource {
                     id: r.get(0)?,
                     resource_type: r.get(1)?,
@@ -921,7 +917,7 @@ impl Store {
         // scan, on the pool of the blocking threads.
         let point = q.sort_by.is_none()
             && q.filter
-                .is_some_and(|f| crate::scim::filter::is_indexed_equality(f, q.resolver));
+                .is_some_and(|f| crate::scim::filter::indexed_equality(f, q.resolver).is_some());
         let count = |c: &rusqlite::Connection| -> Result<usize> {
             let total: i64 = c
                 .prepare_cached(&format!(

@@ -92,18 +92,29 @@ pub fn to_sql(filter: &Filter, resolver: &dyn AttributeResolver) -> Result<SqlFi
 }
 
 /// An equality on an indexed column, the IdPs' lookup before a create (`userName eq "…"`,
-/// `externalId eq "…"`, `id eq "…"`, `displayName eq "…"`): the column it compares and the
-/// value, folded when the attribute is case-insensitive (its folded twin is then the
-/// column), as [`to_sql`] compares them. `None` for any other filter.
-pub fn point_lookup(
-    filter: &Filter,
-    resolver: &dyn AttributeResolver,
-) -> Option<(&'static str, String)> {
+/// `externalId eq "…"`, `id eq "…"`, `displayName eq "…"`), resolved once: the column it
+/// compares and the value, folded when the attribute is case-insensitive (its folded twin
+/// is then the column), as [`to_sql`] compares them. Opaque outside the store: the request
+/// path holds one to run it ([`crate::store::Store::scim_point_lookup`]), not its column.
+#[derive(Debug)]
+pub struct PointLookup {
+    pub(in crate::store) column: &'static str,
+    pub(in crate::store) value: String,
+}
+
+/// `filter` as a [`PointLookup`]; `None` for any other filter.
+pub fn point_lookup(filter: &Filter, resolver: &dyn AttributeResolver) -> Option<PointLookup> {
     let (rp, column, s) = indexed_equality(filter, resolver)?;
     if folds_case(rp.leaf()) {
-        Some((resolver.folded_column(&rp)?, fold(s)))
+        Some(PointLookup {
+            column: resolver.folded_column(&rp)?,
+            value: fold(s),
+        })
     } else {
-        Some((column, s.to_string()))
+        Some(PointLookup {
+            column,
+            value: s.to_string(),
+        })
     }
 }
 

@@ -568,9 +568,9 @@ impl Postgres {
             crate::scim::filter_eval::validate_filter(f, q.resolver)
                 .map_err(|e| StoreError::Invalid(e.to_string()))?;
             match point_lookup(f, q.resolver) {
-                Some((column, value)) => {
-                    params.push(Box::new(value));
-                    where_sql.push_str(&format!(" AND {column} = $1"));
+                Some(point) => {
+                    params.push(Box::new(point.value));
+                    where_sql.push_str(&format!(" AND {} = $1", point.column));
                 }
                 None => evaluate = Some(f),
             }
