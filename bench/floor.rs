@@ -30,6 +30,7 @@
 use std::cell::RefCell;
 use std::sync::mpsc;
 
+use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use rand::TryRng;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -55,8 +56,8 @@ enum Write {
     },
 }
 
-/// What a write answers: nothing (a token), or the stored document (None: no such User,
-/// or a taken userName).
+/// What a write answers: nothing (a token), or the stored document (None: no such User
+/// for a PATCH, a taken userName for a create).
 type Reply = oneshot::Sender<Option<String>>;
 
 fn open(path: &str) -> rusqlite::Result<Connection> {
@@ -172,10 +173,11 @@ fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
 
 const SCIM: &str = "application/scim+json";
 
-fn found(status: actix_web::http::StatusCode, doc: Option<String>) -> HttpResponse {
+/// `doc` with `status`, or `missing` (with no body) when there is none.
+fn found(status: StatusCode, doc: Option<String>, missing: StatusCode) -> HttpResponse {
     match doc {
         Some(doc) => HttpResponse::build(status).content_type(SCIM).body(doc),
-        None => HttpResponse::NotFound().finish(),
+        None => HttpResponse::build(missing).finish(),
     }
 }
 
@@ -224,7 +226,7 @@ async fn create(floor: web::Data<Floor>, body: String) -> HttpResponse {
     let id = uuid::Uuid::now_v7().to_string();
     let doc = format!(r#"{{"id":"{id}",{}"#, &body[1..]);
     let stored = floor.write(Write::Insert { id, user_name, doc }).await;
-    found(actix_web::http::StatusCode::CREATED, stored)
+    found(StatusCode::CREATED, stored, StatusCode::CONFLICT)
 }
 
 async fn patch(floor: web::Data<Floor>, id: web::Path<String>, body: String) -> HttpResponse {
@@ -233,7 +235,7 @@ async fn patch(floor: web::Data<Floor>, id: web::Path<String>, body: String) -> 
     };
     let id = id.into_inner();
     let doc = floor.write(Write::Patch { id, given_name }).await;
-    found(actix_web::http::StatusCode::OK, doc)
+    found(StatusCode::OK, doc, StatusCode::NOT_FOUND)
 }
 
 fn main() -> std::io::Result<()> {

@@ -73,7 +73,7 @@ run() {
 # the script without its check of the answers (the same requests); the others get it whole.
 each() {
   local name=$1 path=$2 header=$3 script=$4
-  sed '/^local threads = {}$/,$d' "$script" >"$script.ceiling"
+  unchecked "$script" "$script.ceiling"
   run "ceiling_$name" "http://127.0.0.1:$CEILING_PORT$path" -H "$header" -s "$script.ceiling"
   run "floor_$name" "http://127.0.0.1:$FLOOR_PORT$path" -H "$header" -s "$script"
   run "scimgate_$name" "http://127.0.0.1:$PORT$path" -H "$header" -s "$script"
