@@ -439,3 +439,14 @@ DROP INDEX scim_users_user_name;
 DROP INDEX scim_users_user_name_fold;
 CREATE UNIQUE INDEX scim_users_user_name_fold ON scim_resources(user_name_fold)
     WHERE resource_type = 'User';
+
+-- migration: 13
+
+-- Which form a resource's document is stored in. 1: written by scimgate from this version
+-- on, through the SCIM service's normaliser, so the text is its own default read
+-- projection (`store::scim::DOC_FORM`): an answer may be written around it, with `id`,
+-- `groups` and `meta` spliced in, instead of parsing, projecting and writing it again
+-- (`scim::render`). 0: written before, or rewritten by the store itself (a Group losing a
+-- deleted member); such a document is rendered in full. Adding a column with a constant
+-- default rewrites no row.
+ALTER TABLE scim_resources ADD COLUMN doc_form INTEGER NOT NULL DEFAULT 0;

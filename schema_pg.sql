@@ -242,3 +242,10 @@ DROP INDEX scim_users_user_name;
 DROP INDEX scim_users_user_name_fold;
 CREATE UNIQUE INDEX scim_users_user_name_fold ON scim_resources(user_name_fold)
     WHERE resource_type = 'User';
+
+-- migration: 13
+
+-- As schema.sql's migration 13: the form each resource's document is stored in (0 before
+-- this version, or rewritten by the store; `store::scim::DOC_FORM` when written through the
+-- SCIM service's normaliser).
+ALTER TABLE scim_resources ADD COLUMN doc_form BIGINT NOT NULL DEFAULT 0;

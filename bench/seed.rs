@@ -16,6 +16,7 @@
 
 use scimgate::admin::{Admin, IssueToken, Lifetime, RegisterClient};
 use scimgate::model::{GrantType, IdpKind, IdpRef, IssuedVia, Scope};
+use scimgate::scim::schema::{ResourceKind, SchemaRegistry, WriteMode};
 use scimgate::store::{Location, NewTokenRecord, Store};
 use scimgate::time::{Clock, Duration};
 use scimgate::token::{self, TokenKind};
@@ -156,6 +157,10 @@ fn main() {
                     "emails": [{"value": format!("user{i:06}@example.com"), "type": "work", "primary": true}],
                     "active": true
                 });
+                // Normalised as the SCIM service stores a POST (`store::DOC_FORM`).
+                let doc = SchemaRegistry::builtin()
+                    .normalize(ResourceKind::User, &doc, WriteMode::Create)
+                    .expect("a valid User");
                 store
                     .insert_scim(
                         "User",
@@ -176,6 +181,9 @@ fn main() {
                 "displayName": format!("bench group of {n}"),
                 "members": members
             });
+            let doc = SchemaRegistry::builtin()
+                .normalize(ResourceKind::Group, &doc, WriteMode::Create)
+                .expect("a valid Group");
             let id = "00000000-0000-4000-9000-000000000000";
             let stamp = "2026-01-01T00:00:00.000Z";
             store

@@ -15,7 +15,9 @@
 //!   normalise against the stored document); a failed PATCH leaves the document unchanged.
 //! - `scim_normalize`: POST/PUT normalisation of User and Group bodies and projection with
 //!   a few `attributes`/`excludedAttributes` lists; normalising a normalised document
-//!   changes nothing.
+//!   changes nothing; what is stored of it (with the PATCHed ones of `patch_path_value`) is
+//!   its own default projection, and its text with `id` and `meta` spliced in is its full
+//!   rendering (`store::DOC_FORM`).
 
 use std::cell::RefCell;
 
@@ -24,7 +26,9 @@ use scimgate::oauth::params::Params;
 use scimgate::scim::filter::{
     AttrPath, Filter, matches, parse_filter, parse_patch_path, validate_filter,
 };
+use scimgate::scim::json::to_text;
 use scimgate::scim::patch::{apply_patch, parse_patch_request};
+use scimgate::scim::render::splice;
 use scimgate::scim::schema::{ResourceKind, SchemaRegistry, WriteMode};
 use scimgate::scim::service::extension_ops;
 use scimgate::store::scim_filter::to_sql;
@@ -414,9 +418,28 @@ pub fn patch_path_value(data: &[u8]) {
         }
         let existing = WriteMode::Replace { existing: &stored };
         if let Ok(out) = registry.normalize(kind, &doc, existing) {
-            let _ = registry.project(kind, out, &[], &[]);
+            check_stored_form(kind, out);
         }
     }
+}
+
+/// What the service stores of a normalised document `doc` (its `password` dropped) is in
+/// the store's `DOC_FORM`: its own default projection, so that its text with `id` and
+/// `meta` spliced in (`scim::render::splice`, the IdPs' lookup) is the full rendering.
+fn check_stored_form(kind: ResourceKind, mut doc: Value) {
+    let registry = SchemaRegistry::builtin();
+    if let Value::Object(m) = &mut doc {
+        m.remove("password");
+    }
+    let projected = registry.project(kind, doc.clone(), &[], &[]);
+    assert_eq!(projected, doc, "a stored {kind:?} is not its own default projection");
+    let meta = json!({"location": "https://h/scim/v2/Users/x", "version": "W/\"1\""});
+    let spliced = splice(&to_text(&doc), &[("id", "\"x\""), ("meta", &to_text(&meta))])
+        .expect("a stored document's text is spliced");
+    doc["id"] = json!("x");
+    doc["meta"] = meta;
+    let full = to_text(&registry.project(kind, doc, &[], &[]));
+    assert_eq!(spliced, full, "spliced and rendered {kind:?} differ");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -456,6 +479,7 @@ pub fn scim_normalize(data: &[u8]) {
                 Ok(&doc),
                 "normalising twice differs ({kind})"
             );
+            check_stored_form(kind, doc.clone());
             for (attributes, excluded) in lists {
                 let _ = registry.project(kind, doc.clone(), attributes, excluded);
             }

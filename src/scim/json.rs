@@ -8,11 +8,13 @@
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-/// `value` as JSON text. `Value::to_string` goes through `Display`, which writes through a
-/// formatter and takes several times as long (bench/RESULTS.md); every SCIM answer and
-/// every stored document is written this way.
-pub fn to_text(value: &Value) -> String {
-    // Writing a `Value` into memory cannot fail: its keys are strings, its numbers finite.
+/// `value` (a `Value`, or a struct of strings such as a resource's `meta`) as JSON text.
+/// `Value::to_string` goes through `Display`, which writes through a formatter and takes
+/// several times as long (bench/RESULTS.md); every SCIM answer and every stored document
+/// is written this way.
+pub fn to_text<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    // Writing a `Value` or such a struct into memory cannot fail: its keys are strings,
+    // its numbers finite.
     serde_json::to_string(value).unwrap_or_default()
 }
 

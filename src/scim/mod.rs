@@ -8,6 +8,7 @@
 //! - `patch` (+ `patch_value`): RFC 7644 §3.5.2 PATCH on stored documents.
 //! - `value`: the value rules both write paths share (typing, `caseExact`, mutability).
 //! - `service`: create/read/replace/patch/delete/query over the store.
+//! - `render`: a stored document's answer written around its text (the IdPs' lookup).
 //! - `handlers`: the routes; `error`: SCIM error bodies; `json`: strict JSON bodies (a
 //!   repeated key is an error).
 
@@ -21,6 +22,7 @@ pub mod handlers;
 pub mod json;
 pub mod patch;
 mod patch_value;
+pub mod render;
 pub mod schema;
 pub mod service;
 pub mod value;

@@ -8,16 +8,19 @@
 
 use std::collections::HashSet;
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::cache::{Cached, ResourceCache};
 use super::domains::EmailDomains;
 use super::error::ScimError;
 use super::filter::{Filter, parse_filter, validate_filter};
+use super::json::to_text;
 use super::patch::{OpKind, PatchOp, apply_patch, parse_patch_request};
+use super::render;
 use super::schema::{ResourceKind, SchemaRegistry, WriteMode};
 use crate::store::scim_filter::PointLookup;
-use crate::store::{ScimQuery, ScimRecord, Store, StoreError};
+use crate::store::{ScimQuery, ScimRecord, Store, StoreError, StoredResource};
 use crate::time::Timestamp;
 
 /// How often a delete reads the Groups its resource leaves again, when another write
@@ -120,6 +123,31 @@ pub struct Scim<'a> {
     pub cache: &'a ResourceCache,
     /// The calling client's email domains (`scim::domains`); `None`: unrestricted.
     pub domains: Option<EmailDomains>,
+}
+
+/// A User's group as its `groups` attribute lists it. The members are declared in the
+/// order `json::to_text` writes a `Value`'s (sorted), so that [`Scim::written_around`]
+/// writes what rendering a `Value` writes.
+#[derive(Serialize)]
+struct GroupRef<'a> {
+    #[serde(rename = "$ref")]
+    reference: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    value: &'a str,
+}
+
+/// A resource's `meta` (RFC 7643 §3.1), from its columns; members sorted, as [`GroupRef`]'s.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Meta<'a> {
+    created: &'a str,
+    last_modified: &'a str,
+    location: String,
+    resource_type: &'static str,
+    version: String,
 }
 
 /// A new resource id: an RFC 9562 version-7 UUID (a millisecond timestamp, then 74 random
@@ -259,35 +287,36 @@ impl Scim<'_> {
             let hidden = self.hidden_members(members)?;
             members.retain(|v| !member_id(v).is_some_and(|id| hidden.contains(id)));
         }
-        if kind == ResourceKind::User && !rec.groups.is_empty() {
-            let groups: Vec<Value> = rec
-                .groups
-                .iter()
-                .map(|(id, display)| {
-                    let mut g = json!({
-                        "value": id,
-                        "$ref": self.location(ResourceKind::Group, id),
-                        "type": "direct",
-                    });
-                    if let Some(d) = display {
-                        g["display"] = json!(d);
-                    }
-                    g
-                })
-                .collect();
-            m.insert("groups".into(), Value::Array(groups));
+        if let Some(groups) = self.groups(kind, rec) {
+            m.insert("groups".into(), json!(groups));
         }
-        m.insert(
-            "meta".into(),
-            json!({
-                "resourceType": kind.name(),
-                "created": rec.created,
-                "lastModified": rec.last_modified,
-                "location": self.location(kind, &rec.id),
-                "version": etag(rec.version),
-            }),
-        );
+        m.insert("meta".into(), json!(self.meta(kind, rec)));
         Ok(doc)
+    }
+
+    /// A User's `groups` (`None` for a Group, or a User in none).
+    fn groups<'r>(&self, kind: ResourceKind, rec: &'r ScimRecord) -> Option<Vec<GroupRef<'r>>> {
+        if kind != ResourceKind::User || rec.groups.is_empty() {
+            return None;
+        }
+        let groups = rec.groups.iter().map(|(id, display)| GroupRef {
+            reference: self.location(ResourceKind::Group, id),
+            display: display.as_deref(),
+            kind: "direct",
+            value: id,
+        });
+        Some(groups.collect())
+    }
+
+    /// A resource's `meta`, from its columns.
+    fn meta<'r>(&self, kind: ResourceKind, rec: &'r ScimRecord) -> Meta<'r> {
+        Meta {
+            created: &rec.created,
+            last_modified: &rec.last_modified,
+            location: self.location(kind, &rec.id),
+            resource_type: kind.name(),
+            version: etag(rec.version),
+        }
     }
 
     /// The ids among `members` this client may not see: users outside its domains.
@@ -439,7 +468,10 @@ impl Scim<'_> {
     }
 
     /// After the insert or update of `id`: the caches learn of it (whatever the
-    /// outcome), and the answer is rendered (no store access for a User).
+    /// outcome), and the answer is rendered (no store access for a User). Not projected:
+    /// the document is what the normaliser returned (or, for a change that changed
+    /// nothing, equal to it), which is its own default projection (the store's
+    /// `DOC_FORM`, held so by the fuzz target `scim_normalize`).
     pub fn written(
         &self,
         kind: ResourceKind,
@@ -448,9 +480,10 @@ impl Scim<'_> {
     ) -> Result<(Value, i64), ScimError> {
         // A new or changed Group changes its members' `groups`.
         self.changed(kind, id, false);
-        let rec = result?;
+        let mut rec = result?;
         let version = rec.version;
-        Ok((self.shape(kind, rec, &[], &[])?, version))
+        let doc = std::mem::take(&mut rec.doc);
+        Ok((self.render_doc(kind, &rec, doc)?, version))
     }
 
     /// GET one resource, rendered. The full rendering (no projection) comes from the
@@ -513,7 +546,7 @@ impl Scim<'_> {
     ) -> Result<Cached, ScimError> {
         let version = rec.version;
         Ok(Cached {
-            json: crate::scim::json::to_text(&self.shape(kind, rec, attributes, excluded)?)
+            json: to_text(&self.shape(kind, rec, attributes, excluded)?)
                 .into_bytes()
                 .into(),
             version,
@@ -536,7 +569,7 @@ impl Scim<'_> {
         if let Some(text) = self.lookup(kind, p, point)? {
             return Ok(text);
         }
-        Ok(crate::scim::json::to_text(&self.list(&[kind], p)?).into())
+        Ok(to_text(&self.list(&[kind], p)?).into())
     }
 
     /// [`Scim::list_point`]'s answer from the resource cache, or `None` to list as usual.
@@ -564,10 +597,43 @@ impl Scim<'_> {
                 Some(hit) if hit.version == row.version => Some(hit.json),
                 // Not kept: a sync cycle looks up every user once, and would push out of
                 // the cache (emptied when full) the resources that are read again.
-                _ => Some(self.render(kind, row.into_record()?, &[], &[])?.json),
+                _ => Some(self.render_stored(kind, row)?),
             },
         };
         Ok(Some(list_of_at_most_one(json.as_deref())))
+    }
+
+    /// The full rendering of a resource a point lookup read (a client that sees every
+    /// resource, no projection): written around its stored text when the store vouches
+    /// for its form ([`crate::scim::render`]), else parsed and rendered.
+    fn render_stored(
+        &self,
+        kind: ResourceKind,
+        row: StoredResource,
+    ) -> Result<actix_web::web::Bytes, ScimError> {
+        let (mut rec, text) = row.into_record_or_text()?;
+        if let Some(text) = text {
+            if let Some(json) = self.written_around(kind, &rec, &text) {
+                return Ok(json.into());
+            }
+            rec.doc = serde_json::from_str(&text).map_err(|_| ScimError::internal())?;
+        }
+        Ok(self.render(kind, rec, &[], &[])?.json)
+    }
+
+    /// `rec`'s full rendering written around `text`, its document stored in the store's
+    /// `DOC_FORM` ([`render::splice`]); `None` if the text is not in that form after all.
+    fn written_around(&self, kind: ResourceKind, rec: &ScimRecord, text: &str) -> Option<String> {
+        // Written straight from the structs: no `Value` is built.
+        let id = to_text(&rec.id);
+        let groups = self.groups(kind, rec).map(|g| to_text(&g));
+        let meta = to_text(&self.meta(kind, rec));
+        let mut extra = Vec::with_capacity(3);
+        if let Some(groups) = &groups {
+            extra.push(("groups", groups.as_str()));
+        }
+        extra.extend([("id", id.as_str()), ("meta", meta.as_str())]);
+        render::splice(text, &extra)
     }
 
     /// Tell the cache about a write, after its commit; Group writes change Users' `groups`,
@@ -841,7 +907,7 @@ mod tests {
     #[test]
     fn a_list_of_at_most_one_is_written_as_the_list_s_value_is() {
         let user = json!({"id": "a\"b", "userName": "x", "meta": {"version": "W/\"1\""}});
-        let text = crate::scim::json::to_text(&user);
+        let text = to_text(&user);
         for (resource, items) in [(Some(text.as_bytes()), vec![user.clone()]), (None, vec![])] {
             let value = json!({
                 "schemas": [LIST_SCHEMA],
@@ -852,7 +918,7 @@ mod tests {
             });
             assert_eq!(
                 &list_of_at_most_one(resource)[..],
-                crate::scim::json::to_text(&value).as_bytes()
+                to_text(&value).as_bytes()
             );
         }
     }
@@ -930,5 +996,130 @@ mod point_lookup_tests {
                 .is_none()
         );
         assert!(ListParams::default().point_lookup(user).is_none());
+    }
+}
+
+#[cfg(test)]
+mod render_tests {
+    use super::*;
+
+    const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+    const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+    /// The User bodies an IdP may send, with what the normaliser drops or renames: nulls,
+    /// empty values, names in any case, a password, text that needs escaping.
+    fn bodies() -> Vec<Value> {
+        vec![
+            json!({"schemas": [CORE], "userName": "plain@example.com"}),
+            json!({
+                "schemas": [CORE, ENT],
+                "USERNAME": "Mixed@Example.com",
+                "Name": {"GivenName": "Barbara", "familyName": "Jensen", "middleName": null,
+                         "formatted": "Ms. Barbara J Jensen, III"},
+                "displayName": "Babs \"B\" Jensen \\ \u{1} é 😀",
+                "nickName": null,
+                "emails": [
+                    {"value": "bjensen@example.com", "type": "work", "primary": true},
+                    {"Value": "babs@jensen.org", "type": "home", "display": null}
+                ],
+                "phoneNumbers": [],
+                "addresses": [{"type": "work", "streetAddress": "100 Universal City Plaza",
+                               "locality": "Hollywood", "postalCode": "91608",
+                               "country": "USA", "primary": true}],
+                "active": false,
+                "password": "t1meMa$heen",
+                "externalId": "701984",
+                "locale": "en-US", "timezone": "America/Los_Angeles",
+                "title": "Tour Guide", "userType": "Employee",
+                "entitlements": [{"value": "x"}], "roles": [{"value": "r", "primary": false}],
+                ENT: {"employeeNumber": "701984", "costCenter": "4130",
+                      "organization": "Universal Studios", "division": "Theme Park",
+                      "department": "Tour Operations", "manager": {"value": "26118915"}},
+            }),
+            json!({
+                "schemas": [CORE, ENT],
+                "userName": "urn-form@example.com",
+                format!("{ENT}:department"): "Sales",
+                "urn:ietf:params:scim:schemas:core:2.0:User:title": "Dr",
+                "name": {},
+                "ims": [{"value": "babs", "type": "aim"}],
+            }),
+        ]
+    }
+
+    /// What a point lookup writes around the stored text is, byte for byte, what parsing,
+    /// projecting and writing the document gives; and it is what it took, on both stores.
+    #[test]
+    fn a_lookup_written_around_the_stored_text_is_the_full_rendering() {
+        for store in crate::store::testing::stores("render_splice") {
+            let cache = ResourceCache::new(std::time::Duration::ZERO);
+            let scim = Scim {
+                store: &store,
+                registry: SchemaRegistry::builtin(),
+                base_url: "https://idp.example.com/scim/v2",
+                now: 1_700_000_000,
+                cache: &cache,
+                domains: None,
+            };
+            let mut users = Vec::new();
+            for body in bodies() {
+                let (user, _) = scim.create(ResourceKind::User, &body).unwrap();
+                // The create's answer, not projected, is what a read projects.
+                let id = user["id"].as_str().unwrap();
+                let read = scim.get(ResourceKind::User, id, &[], &[]).unwrap();
+                let read: Value = serde_json::from_slice(&read.json).unwrap();
+                assert_eq!(user, read, "{}", store.backend);
+                users.push(user);
+            }
+            // Two Groups, so the Users' `groups` are spliced in too.
+            let members: Vec<Value> = users[..2]
+                .iter()
+                .map(|u| json!({"value": u["id"]}))
+                .collect();
+            for name in ["Tour \"Guides\"", "admins"] {
+                let group = json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": name,
+                    "members": members,
+                });
+                scim.create(ResourceKind::Group, &group).unwrap();
+            }
+            let lookups = users
+                .iter()
+                .map(|u| (ResourceKind::User, format!("userName eq {}", u["userName"])))
+                .chain([(
+                    ResourceKind::Group,
+                    r#"displayName eq "admins""#.to_string(),
+                )]);
+            for (kind, filter) in lookups {
+                let p = ListParams {
+                    filter: ListParams::filter_param(Some(&filter)).unwrap(),
+                    ..ListParams::default()
+                };
+                let point = p.point_lookup(kind).unwrap();
+                let read = || {
+                    store
+                        .scim_point_lookup(kind.name(), &point)
+                        .unwrap()
+                        .unwrap()
+                };
+                let (rec, text) = read().pop().unwrap().into_record_or_text().unwrap();
+                let text =
+                    text.unwrap_or_else(|| panic!("{}: {filter}: not in DOC_FORM", store.backend));
+                let spliced = scim.written_around(kind, &rec, &text).expect("spliced");
+                let rendered = scim
+                    .render(kind, read().pop().unwrap().into_record().unwrap(), &[], &[])
+                    .unwrap();
+                assert_eq!(
+                    spliced,
+                    std::str::from_utf8(&rendered.json).unwrap(),
+                    "{}: {filter}",
+                    store.backend
+                );
+                // And what the lookup answers with.
+                let answered = scim.render_stored(kind, read().pop().unwrap()).unwrap();
+                assert_eq!(answered, spliced.as_bytes());
+            }
+        }
     }
 }

@@ -211,6 +211,15 @@ mod tests {
         .unwrap();
         migrate(&conn, Path::new(":memory:")).unwrap();
         assert_eq!(version(&conn), known_version());
+        // Migration 13: documents stored before it are of no known form.
+        let forms: Vec<i64> = conn
+            .prepare("SELECT doc_form FROM scim_resources ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(forms, [0, 0, 0]);
         let err = insert("4", "ÄRGER@example.com").unwrap_err();
         assert!(
             matches!(StoreError::from(err), StoreError::Conflict(_)),

@@ -26,6 +26,14 @@
 //! `retention` the deletion of tokens long expired; `functions` the SQL functions (the SCIM
 //! case fold) every connection registers.
 
+/// [`scim::DOC_FORM`] as SQL text, for the statements that write a document through
+/// the SCIM service (both backends; a `const` cannot be spliced into `concat!`).
+macro_rules! doc_form {
+    () => {
+        "1"
+    };
+}
+
 mod audit;
 mod batch;
 mod checkpoint;
@@ -67,7 +75,7 @@ pub use monitor::Activity;
 pub use pg::PgTarget;
 pub use provisioning::{MAX_PER_CLIENT, PendingErrors, ProvisioningError};
 pub use retention::Pruned;
-pub use scim::{GroupWithout, ScimQuery, ScimRecord, StoredResource, check_version};
+pub use scim::{DOC_FORM, GroupWithout, ScimQuery, ScimRecord, StoredResource, check_version};
 pub use sessions::WebSession;
 pub use throttle::ThrottleEntry;
 pub use tokens::{NewTokenRecord, RevokeOutcome, SHORT_LIFETIME, TokenFilter};

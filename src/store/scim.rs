@@ -115,6 +115,17 @@ impl ScimRecord {
     }
 }
 
+/// The form of the documents the SCIM service writes (`doc_form` in `scim_resources`,
+/// schema.sql's migration 13): the text `json::to_text` writes of a document the service's
+/// normaliser returned, which is its own default read projection (the fuzz target
+/// `scim_normalize` and `scim::render`'s tests hold it to that). A reader may answer with
+/// that text as it is, `id`, `groups` and `meta` spliced in ([`crate::scim::render`]).
+/// Rows written before (0), or rewritten by the store itself (a Group that lost a deleted
+/// member), are parsed and rendered in full. A change to the normaliser or the schemas
+/// that breaks that promise for documents already stored must raise this number (and
+/// `doc_form!` with it).
+pub const DOC_FORM: i64 = 1;
+
 /// A resource as a point lookup reads it ([`Store::scim_point_lookup`]): its document and
 /// groups still text, so a caller that already rendered this version parses nothing.
 #[derive(Debug)]
@@ -126,9 +137,32 @@ pub struct StoredResource {
     pub(super) created: String,
     pub(super) last_modified: String,
     pub(super) groups: Option<String>,
+    /// `doc_form`: [`DOC_FORM`] or an older form.
+    pub(super) form: i64,
 }
 
 impl StoredResource {
+    /// The record and, when the document is stored in [`DOC_FORM`], its text: then the
+    /// record's `doc` is left `Null` (nothing is parsed but its groups); otherwise the
+    /// document is parsed into the record and the text is `None`.
+    pub fn into_record_or_text(self) -> Result<(ScimRecord, Option<String>)> {
+        if self.form != DOC_FORM {
+            return Ok((self.into_record()?, None));
+        }
+        let groups =
+            groups_of(self.groups.as_deref()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let rec = ScimRecord {
+            id: self.id,
+            resource_type: self.resource_type,
+            doc: Value::Null,
+            created: self.created,
+            last_modified: self.last_modified,
+            version: self.version,
+            groups,
+        };
+        Ok((rec, Some(self.doc)))
+    }
+
     /// The record, its document parsed (a Group's `members` too).
     pub fn into_record(self) -> Result<ScimRecord> {
         let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
@@ -600,8 +634,13 @@ impl PointStatements {
     }
 }
 
+/// The columns of a point lookup's [`StoredResource`]: [`COLUMNS`], then `doc_form`.
+pub(super) fn point_columns(columns: &str) -> String {
+    format!("{columns}, doc_form")
+}
+
 static POINT_STATEMENTS: LazyLock<PointStatements> =
-    LazyLock::new(|| PointStatements::new(COLUMNS));
+    LazyLock::new(|| PointStatements::new(&point_columns(COLUMNS)));
 
 /// Insert a new resource (inside the caller's transaction): `Conflict` when userName is
 /// taken, `Invalid` when a Group names members that do not exist. [`Store::insert_scim`]
@@ -617,12 +656,14 @@ pub(super) fn insert(
     let c = Columns::of(resource_type, doc);
     // A taken userName is refused by the unique index on its fold: no query of its own
     // (each was a descent of that index inside the group commit, for every create).
-    tx.prepare_cached(
+    tx.prepare_cached(concat!(
         "INSERT INTO scim_resources (id, resource_type, user_name, external_id, \
          display_name, user_name_fold, display_name_fold, doc, created_at, \
-         last_modified, version) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1)",
-    )?
+         last_modified, version, doc_form) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1, ",
+        doc_form!(),
+        ")"
+    ))?
     .execute(&write_params(&id, &resource_type, &c, &to_text(doc).as_str(), &now)[..])
     .map_err(|e| uniqueness(e, resource_type, doc))?;
     if resource_type == "Group" {
@@ -689,8 +730,10 @@ pub(super) fn replace_at_version(
             .optional()
     };
     let returned = match update(concat!(
-        "UPDATE scim_resources SET doc = ?8, last_modified = ?9, version = version + 1 \
-         WHERE id = ?1 AND resource_type = ?2 AND version = ?10 \
+        "UPDATE scim_resources SET doc = ?8, last_modified = ?9, version = version + 1, \
+         doc_form = ",
+        doc_form!(),
+        " WHERE id = ?1 AND resource_type = ?2 AND version = ?10 \
          AND user_name IS ?3 COLLATE BINARY AND external_id IS ?4 COLLATE BINARY \
          AND display_name IS ?5 COLLATE BINARY AND user_name_fold IS ?6 COLLATE BINARY \
          AND display_name_fold IS ?7 COLLATE BINARY RETURNING created_at, ",
@@ -703,8 +746,9 @@ pub(super) fn replace_at_version(
             let full = update(concat!(
                 "UPDATE scim_resources SET user_name = ?3, external_id = ?4, \
                  display_name = ?5, user_name_fold = ?6, display_name_fold = ?7, doc = ?8, \
-                 last_modified = ?9, version = version + 1 \
-                 WHERE id = ?1 AND resource_type = ?2 AND version = ?10 \
+                 last_modified = ?9, version = version + 1, doc_form = ",
+                doc_form!(),
+                " WHERE id = ?1 AND resource_type = ?2 AND version = ?10 \
                  RETURNING created_at, ",
                 groups_of_user!()
             ));
@@ -722,7 +766,8 @@ pub(super) fn replace_at_version(
 
 impl Store {
     /// Insert a new resource; `Conflict` when userName is taken, `Invalid` when a Group
-    /// names members that do not exist.
+    /// names members that do not exist. `doc` is recorded as being in [`DOC_FORM`], as are
+    /// the documents of every update: the SCIM service's normaliser wrote it.
     pub fn insert_scim(
         &self,
         resource_type: &str,
@@ -781,6 +826,7 @@ impl Store {
                     last_modified: r.get(4)?,
                     version: r.get(5)?,
                     groups: r.get(6)?,
+                    form: r.get(7)?,
                 })
             })?;
             Ok(Some(rows.collect::<rusqlite::Result<_>>()?))
@@ -895,7 +941,7 @@ impl Store {
             };
             let mut update = tx.prepare_cached(
                 "UPDATE scim_resources SET doc = ?2, last_modified = ?3, \
-                 version = version + 1 WHERE id = ?1",
+                 version = version + 1, doc_form = 0 WHERE id = ?1",
             )?;
             for g in leaving {
                 update.execute(params![g.id, g.doc_text, now])?;

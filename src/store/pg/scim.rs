@@ -24,8 +24,8 @@ use crate::scim::json::to_text;
 use crate::scim::value::{fold, folds_case};
 use crate::store::scim::{
     Columns, GroupWithout, MemberChange, PointStatements, ScimQuery, ScimRecord, StoredResource,
-    check_not_self_member, check_version_number, groups_of, member_ids, parse_doc, str_field,
-    user_name_taken,
+    check_not_self_member, check_version_number, groups_of, member_ids, parse_doc, point_columns,
+    str_field, user_name_taken,
 };
 use crate::store::scim_filter::point_lookup;
 use crate::store::{Result, StoreError};
@@ -47,7 +47,7 @@ const COLUMNS: &str = concat!(
 );
 
 static POINT_STATEMENTS: std::sync::LazyLock<PointStatements> =
-    std::sync::LazyLock::new(|| PointStatements::new(COLUMNS));
+    std::sync::LazyLock::new(|| PointStatements::new(&point_columns(COLUMNS)));
 
 fn row_to_record(r: &Row) -> Result<ScimRecord> {
     row_to_record_with(r, true)
@@ -240,9 +240,11 @@ pub(crate) fn insert(
             concat!(
                 "INSERT INTO scim_resources (id, resource_type, user_name, external_id, \
                  display_name, user_name_fold, display_name_fold, doc, created_at, \
-                 last_modified, version) \
+                 last_modified, version, doc_form) \
                  SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, \
-                 $7::text, $8::text, $9::text, $9::text, 1 WHERE ",
+                 $7::text, $8::text, $9::text, $9::text, 1, ",
+                doc_form!(),
+                " WHERE ",
                 user_name_free!()
             ),
             &write_params(&id, &resource_type, &c, &doc_text, &now),
@@ -302,8 +304,9 @@ pub(crate) fn replace_at_version(
             concat!(
                 "UPDATE scim_resources SET user_name = $3, external_id = $4, display_name = $5, \
                  user_name_fold = $6, display_name_fold = $7, doc = $8, last_modified = $9, \
-                 version = version + 1 \
-                 WHERE id = $1 AND resource_type = $2 AND version = $10 AND ",
+                 version = version + 1, doc_form = ",
+                doc_form!(),
+                " WHERE id = $1 AND resource_type = $2 AND version = $10 AND ",
                 user_name_free!(),
                 " RETURNING created_at, ",
                 groups_of_user!()
@@ -473,6 +476,7 @@ impl Postgres {
                         last_modified: get(r, 4)?,
                         version: get(r, 5)?,
                         groups: get(r, 6)?,
+                        form: get(r, 7)?,
                     })
                 })
                 .collect::<Result<_>>()
@@ -541,7 +545,7 @@ impl Postgres {
             for g in leaving {
                 tx.execute(
                     "UPDATE scim_resources SET doc = $2, last_modified = $3, \
-                     version = version + 1 WHERE id = $1",
+                     version = version + 1, doc_form = 0 WHERE id = $1",
                     &[&g.id, &g.doc_text, &now],
                 )?;
             }
