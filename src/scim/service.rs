@@ -511,7 +511,8 @@ impl Scim<'_> {
     }
 
     /// `id` read from the store and rendered (`None`: no such resource); a full rendering
-    /// is kept in the cache.
+    /// is read as a point lookup's row, written around its stored text when it can be
+    /// ([`Scim::render_stored`]), and kept in the cache.
     fn read_rendered(
         &self,
         kind: ResourceKind,
@@ -520,6 +521,21 @@ impl Scim<'_> {
         excluded: &[String],
     ) -> Result<Option<Cached>, ScimError> {
         let read = self.cache.begin();
+        if self.renders_full(attributes, excluded) {
+            // The full rendering: written around the stored text when it can be.
+            let rows = self
+                .store
+                .scim_point_lookup(kind.name(), &PointLookup::id(id))?;
+            let Some(row) = rows.and_then(|mut rows| rows.pop()) else {
+                return Ok(None);
+            };
+            let rendered = Cached {
+                version: row.version,
+                json: self.render_stored(kind, row)?,
+            };
+            self.cache.put(kind, id, read, rendered.clone());
+            return Ok(Some(rendered));
+        }
         let Some(rec) = self.store.scim_read(
             kind.name(),
             id,
@@ -529,11 +545,7 @@ impl Scim<'_> {
             return Ok(None);
         };
         self.visible(kind, &rec)?;
-        let rendered = self.render(kind, rec, attributes, excluded)?;
-        if self.renders_full(attributes, excluded) {
-            self.cache.put(kind, id, read, rendered.clone());
-        }
-        Ok(Some(rendered))
+        Ok(Some(self.render(kind, rec, attributes, excluded)?))
     }
 
     /// `rec` rendered with this projection.

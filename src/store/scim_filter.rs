@@ -102,6 +102,16 @@ pub struct PointLookup {
     pub(in crate::store) value: String,
 }
 
+impl PointLookup {
+    /// The resource whose id is `id` (a GET by id), as a lookup.
+    pub fn id(id: &str) -> PointLookup {
+        PointLookup {
+            column: "id",
+            value: id.to_string(),
+        }
+    }
+}
+
 /// `filter` as a [`PointLookup`]; `None` for any other filter.
 pub fn point_lookup(filter: &Filter, resolver: &dyn AttributeResolver) -> Option<PointLookup> {
     let (rp, column, s) = indexed_equality(filter, resolver)?;
