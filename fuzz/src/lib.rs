@@ -432,10 +432,16 @@ fn check_stored_form(kind: ResourceKind, mut doc: Value) {
         m.remove("password");
     }
     let projected = registry.project(kind, doc.clone(), &[], &[]);
-    assert_eq!(projected, doc, "a stored {kind:?} is not its own default projection");
+    assert_eq!(
+        projected, doc,
+        "a stored {kind:?} is not its own default projection"
+    );
     let meta = json!({"location": "https://h/scim/v2/Users/x", "version": "W/\"1\""});
-    let spliced = splice(&to_text(&doc), &[("id", "\"x\""), ("meta", &to_text(&meta))])
-        .expect("a stored document's text is spliced");
+    let spliced = splice(
+        &to_text(&doc),
+        &[("id", "\"x\""), ("meta", &to_text(&meta))],
+    )
+    .expect("a stored document's text is spliced");
     doc["id"] = json!("x");
     doc["meta"] = meta;
     let full = to_text(&registry.project(kind, doc, &[], &[]));
