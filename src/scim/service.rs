@@ -1076,11 +1076,15 @@ mod render_tests {
             let mut users = Vec::new();
             for body in bodies() {
                 let (user, _) = scim.create(ResourceKind::User, &body).unwrap();
-                // The create's answer, not projected, is what a read projects.
+                // The create's answer, not projected, is what the full path projects.
                 let id = user["id"].as_str().unwrap();
+                let rec = store.scim("User", id).unwrap().unwrap();
+                let full = scim.render(ResourceKind::User, rec, &[], &[]).unwrap().json;
+                let projected: Value = serde_json::from_slice(&full).unwrap();
+                assert_eq!(user, projected, "{}", store.backend);
+                // And a GET's, written around the stored text, is the same text.
                 let read = scim.get(ResourceKind::User, id, &[], &[]).unwrap();
-                let read: Value = serde_json::from_slice(&read.json).unwrap();
-                assert_eq!(user, read, "{}", store.backend);
+                assert_eq!(read.json, full, "{}", store.backend);
                 users.push(user);
             }
             // Two Groups, so the Users' `groups` are spliced in too.
