@@ -628,7 +628,8 @@ impl Scim<'_> {
             if let Some(json) = self.written_around(kind, &rec, &text) {
                 return Ok(json.into());
             }
-            rec.doc = serde_json::from_str(&text).map_err(|_| ScimError::internal())?;
+            rec.doc =
+                serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         }
         Ok(self.render(kind, rec, &[], &[])?.json)
     }

@@ -1401,4 +1401,11 @@ mod delete_tests {
     fn ids(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| s.to_string()).collect()
     }
+
+    /// The statements write the form the readers trust: the macro spliced into the SQL
+    /// and the constant compared with what is read are one number.
+    #[test]
+    fn the_form_written_is_the_form_trusted() {
+        assert_eq!(doc_form!(), DOC_FORM.to_string());
+    }
 }
