@@ -13,7 +13,7 @@ use crate::oauth::OAuth;
 use crate::scim::cache::ResourceCache;
 use crate::settings::Settings;
 use crate::store::{Checkpointer, Store};
-use crate::sync::Gate;
+use crate::sync::{Background, Gate};
 use crate::throttle::Throttle;
 use crate::time::Clock;
 use crate::web::session::Sessions;
@@ -42,6 +42,9 @@ pub struct AppState {
     /// Background WAL checkpoints (see `store::checkpoint`); `None` if its connection
     /// could not be opened (the writer then checkpoints by itself, as SQLite does).
     pub checkpointer: Option<Checkpointer>,
+    /// The pass over SCIM documents stored in an older form (see `scim::forms`), while it
+    /// runs; `None` if its thread could not be started.
+    pub forms_pass: Option<Background>,
     /// Failed sign-ins on the authorization pages (per account and address, and per
     /// address).
     pub login_throttle: Arc<Throttle>,
@@ -84,7 +87,9 @@ impl AppState {
             .inspect_err(|e| tracing::warn!(error = %e, "no background WAL checkpoints"))
             .ok()
             .flatten();
+        let forms_pass = crate::scim::forms::start(store.clone(), clock.clone());
         AppState {
+            forms_pass,
             monitor,
             scim_base_url: format!("{}/scim/v2", settings.public_url).into(),
             oauth,
@@ -118,6 +123,9 @@ impl AppState {
         self.usage.shutdown();
         if let Some(c) = &self.checkpointer {
             c.shutdown();
+        }
+        if let Some(p) = &self.forms_pass {
+            p.stop();
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Thread helpers: the one poison-tolerant lock helper, [`Pace`] for the long loops of
-//! background threads, and [`Gate`], which lets only a few costly requests run at once.
+//! background threads, [`Background`] for a thread that runs until told to stop, and
+//! [`Gate`], which lets only a few costly requests run at once.
 //!
 //! The lock helper: A panic while a lock is held poisons the mutex; no
 //! structure scimgate guards with a mutex is left half-updated by a panic (caches and
@@ -8,13 +9,106 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Lock `m`, taking the guard even if a panic poisoned it.
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What a [`Background`] thread is told: whether to stop, and a wait that ends early when
+/// it is.
+#[derive(Default)]
+pub struct Stop {
+    stopped: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Stop {
+    /// Wait up to `d`; `true` if the thread is to stop (at once when it is told).
+    pub fn wait(&self, d: Duration) -> bool {
+        let stopped = lock(&self.stopped);
+        let (stopped, _) = self
+            .wake
+            .wait_timeout_while(stopped, d, |s| !*s)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *stopped
+    }
+
+    /// Whether the thread is to stop.
+    pub fn stopped(&self) -> bool {
+        *lock(&self.stopped)
+    }
+}
+
+/// A named thread that runs until it returns or is stopped: [`Background::stop`], or
+/// dropping the last clone, tells it ([`Stop`]) and waits for it to end.
+#[derive(Clone)]
+pub struct Background {
+    inner: Arc<BackgroundInner>,
+}
+
+struct BackgroundInner {
+    stop: Arc<Stop>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for BackgroundInner {
+    fn drop(&mut self) {
+        stop_and_join(&self.stop, &self.thread);
+    }
+}
+
+fn stop_and_join(stop: &Stop, thread: &Mutex<Option<JoinHandle<()>>>) {
+    *lock(&stop.stopped) = true;
+    stop.wake.notify_all();
+    if let Some(t) = lock(thread).take() {
+        let _ = t.join();
+    }
+}
+
+impl std::fmt::Debug for Background {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Background")
+    }
+}
+
+impl Background {
+    /// Run `f` on a new thread named `name`.
+    pub fn spawn(
+        name: &str,
+        f: impl FnOnce(&Stop) + Send + 'static,
+    ) -> std::io::Result<Background> {
+        let stop = Arc::new(Stop::default());
+        let thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || f(&stop))?
+        };
+        Ok(Background {
+            inner: Arc::new(BackgroundInner {
+                stop,
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    /// Tell the thread to stop and wait for it to end.
+    pub fn stop(&self) {
+        stop_and_join(&self.inner.stop, &self.inner.thread);
+    }
+
+    /// Whether the thread has ended (returned, or stopped).
+    pub fn finished(&self) -> bool {
+        lock(&self.inner.thread)
+            .as_ref()
+            .is_none_or(JoinHandle::is_finished)
+    }
 }
 
 /// Items a background loop handles between two yields: about half a millisecond of the

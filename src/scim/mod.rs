@@ -8,7 +8,8 @@
 //! - `patch` (+ `patch_value`): RFC 7644 §3.5.2 PATCH on stored documents.
 //! - `value`: the value rules both write paths share (typing, `caseExact`, mutability).
 //! - `service`: create/read/replace/patch/delete/query over the store.
-//! - `render`: a stored document's answer written around its text (the IdPs' lookup).
+//! - `render`: a stored document's answer written around its text (the IdPs' lookup);
+//!   `forms`: the pass that lets documents stored by older versions be answered so too.
 //! - `handlers`: the routes; `error`: SCIM error bodies; `json`: strict JSON bodies (a
 //!   repeated key is an error).
 
@@ -18,6 +19,7 @@ pub mod domains;
 pub mod error;
 pub mod filter;
 pub mod filter_eval;
+pub mod forms;
 pub mod handlers;
 pub mod json;
 pub mod patch;

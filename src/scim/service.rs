@@ -649,6 +649,27 @@ impl Scim<'_> {
         render::splice(text, &extra)
     }
 
+    /// Whether `row`, whose document is stored in an older form than the store's
+    /// `DOC_FORM`, renders in full exactly as written around its stored text (the way
+    /// [`Scim::render_stored`] answers for that form): then the store may record it in
+    /// that form ([`super::forms`]). `id`, `groups` and `meta` are spliced in whatever
+    /// they hold, so what holds for one rendering holds until the document is written.
+    /// A document that is not a resource of a known type, or does not parse, is not.
+    pub fn renders_as_stored(&self, row: StoredResource) -> bool {
+        let Some(kind) = ResourceKind::from_name(row.resource_type()) else {
+            return false;
+        };
+        let text = row.text().to_owned();
+        let Ok(rec) = row.into_record() else {
+            return false;
+        };
+        let spliced = self.written_around(kind, &rec, &text);
+        match (spliced, self.render(kind, rec, &[], &[])) {
+            (Some(spliced), Ok(full)) => spliced.as_bytes() == &full.json[..],
+            _ => false,
+        }
+    }
+
     /// Tell the cache about a write, after its commit; Group writes change Users' `groups`,
     /// and a User's deletion changes Groups' `members`.
     fn changed(&self, kind: ResourceKind, id: &str, deleted: bool) {

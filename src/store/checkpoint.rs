@@ -13,13 +13,12 @@
 //! itself checkpoints between two transactions — by then the background thread has copied
 //! almost everything, so that checkpoint is short.
 
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
 use super::{Result, Store, StoreError, configure};
+use crate::sync::{Background, Stop};
 
 /// How often the background thread checkpoints.
 pub const INTERVAL: Duration = Duration::from_millis(100);
@@ -27,44 +26,11 @@ pub const INTERVAL: Duration = Duration::from_millis(100);
 /// The writer's own automatic checkpoint threshold while the background thread runs.
 pub const WRITER_BACKSTOP_PAGES: i64 = 16_384;
 
-#[derive(Default)]
-struct Shared {
-    stop: Mutex<bool>,
-    wake: Condvar,
-}
-
 /// Handle on the checkpoint thread; [`shutdown`](Checkpointer::shutdown) stops it (so does
 /// dropping the last clone).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Checkpointer {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    shared: Arc<Shared>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        stop(&self.shared, &self.thread);
-    }
-}
-
-use crate::sync::lock;
-
-fn stop(shared: &Shared, thread: &Mutex<Option<JoinHandle<()>>>) {
-    *lock(&shared.stop) = true;
-    shared.wake.notify_all();
-    if let Some(t) = lock(thread).take() {
-        let _ = t.join();
-    }
-}
-
-impl std::fmt::Debug for Checkpointer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Checkpointer")
-    }
+    thread: Background,
 }
 
 impl Checkpointer {
@@ -88,40 +54,19 @@ impl Checkpointer {
         store
             .writer()?
             .pragma_update(None, "wal_autocheckpoint", WRITER_BACKSTOP_PAGES)?;
-        let shared = Arc::new(Shared::default());
-        let thread = {
-            let shared = shared.clone();
-            std::thread::Builder::new()
-                .name("wal-checkpoint".into())
-                .spawn(move || run(&conn, &shared))
-                .map_err(|e| open_err(&e))?
-        };
-        Ok(Some(Checkpointer {
-            inner: Arc::new(Inner {
-                shared,
-                thread: Mutex::new(Some(thread)),
-            }),
-        }))
+        let thread = Background::spawn("wal-checkpoint", move |stop| run(&conn, stop))
+            .map_err(|e| open_err(&e))?;
+        Ok(Some(Checkpointer { thread }))
     }
 
     /// Stop the thread (after the checkpoint in progress, if any).
     pub fn shutdown(&self) {
-        stop(&self.inner.shared, &self.inner.thread);
+        self.thread.stop();
     }
 }
 
-fn run(conn: &Connection, shared: &Shared) {
-    loop {
-        {
-            let stopped = lock(&shared.stop);
-            let (stopped, _) = shared
-                .wake
-                .wait_timeout_while(stopped, INTERVAL, |s| !*s)
-                .unwrap_or_else(|p| p.into_inner());
-            if *stopped {
-                return;
-            }
-        }
+fn run(conn: &Connection, stop: &Stop) {
+    while !stop.wait(INTERVAL) {
         // (busy, frames in the WAL, frames checkpointed); PASSIVE never blocks the writer
         // and does nothing (no fsync) when there is nothing new.
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0))

@@ -75,7 +75,9 @@ pub use monitor::Activity;
 pub use pg::PgTarget;
 pub use provisioning::{MAX_PER_CLIENT, PendingErrors, ProvisioningError};
 pub use retention::Pruned;
-pub use scim::{DOC_FORM, GroupWithout, ScimQuery, ScimRecord, StoredResource, check_version};
+pub use scim::{
+    DOC_FORM, FORMS_CHECKED_KEY, GroupWithout, ScimQuery, ScimRecord, StoredResource, check_version,
+};
 pub use sessions::WebSession;
 pub use throttle::ThrottleEntry;
 pub use tokens::{NewTokenRecord, RevokeOutcome, SHORT_LIFETIME, TokenFilter};

@@ -142,6 +142,16 @@ pub struct StoredResource {
 }
 
 impl StoredResource {
+    /// `User` or `Group`.
+    pub fn resource_type(&self) -> &str {
+        &self.resource_type
+    }
+
+    /// The document as stored.
+    pub fn text(&self) -> &str {
+        &self.doc
+    }
+
     /// The record and, when the document is stored in [`DOC_FORM`], its text: then the
     /// record's `doc` is left `Null` (nothing is parsed but its groups); otherwise the
     /// document is parsed into the record and the text is `None`.
@@ -642,6 +652,48 @@ pub(super) fn point_columns(columns: &str) -> String {
 static POINT_STATEMENTS: LazyLock<PointStatements> =
     LazyLock::new(|| PointStatements::new(&point_columns(COLUMNS)));
 
+/// A row of a statement that selects [`point_columns`].
+fn stored_resource(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredResource> {
+    Ok(StoredResource {
+        id: r.get(0)?,
+        resource_type: r.get(1)?,
+        doc: r.get(2)?,
+        created: r.get(3)?,
+        last_modified: r.get(4)?,
+        version: r.get(5)?,
+        groups: r.get(6)?,
+        form: r.get(7)?,
+    })
+}
+
+/// `meta`'s key for the last form whose pass over older documents finished
+/// ([`Store::scim_forms_checked`]).
+pub const FORMS_CHECKED_KEY: &str = "scim_forms_checked";
+
+/// [`Store::scim_in_older_forms`]' statement for `columns` (`?1`/`$1` after, `?2`/`$2` the
+/// limit; SQLite binds `$n` as PostgreSQL does).
+pub(super) fn older_forms(columns: &str) -> String {
+    format!(
+        "SELECT {} FROM scim_resources WHERE id > $1 AND doc_form <> {} ORDER BY id LIMIT $2",
+        point_columns(columns),
+        doc_form!()
+    )
+}
+
+static OLDER_FORMS: LazyLock<String> = LazyLock::new(|| older_forms(COLUMNS));
+
+/// [`Store::scim_vouch_for`]'s statement (both backends).
+pub(super) const VOUCH: &str = concat!(
+    "UPDATE scim_resources SET doc_form = ",
+    doc_form!(),
+    " WHERE id = $1 AND version = $2 AND doc_form <> ",
+    doc_form!()
+);
+
+/// [`Store::set_scim_forms_checked`]'s statement (both backends): `$1` the key, `$2` the form.
+pub(super) const SET_FORMS_CHECKED: &str = "INSERT INTO meta (key, value) VALUES ($1, $2) \
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
 /// Insert a new resource (inside the caller's transaction): `Conflict` when userName is
 /// taken, `Invalid` when a Group names members that do not exist. [`Store::insert_scim`]
 /// runs it in a transaction of its own, the group commit ([`super::TokenBatcher`]) in a
@@ -817,19 +869,57 @@ impl Store {
         };
         self.read_point(|c| {
             let mut stmt = c.prepare_cached(sql)?;
-            let rows = stmt.query_map([value], |r| {
-                Ok(StoredResource {
-                    id: r.get(0)?,
-                    resource_type: r.get(1)?,
-                    doc: r.get(2)?,
-                    created: r.get(3)?,
-                    last_modified: r.get(4)?,
-                    version: r.get(5)?,
-                    groups: r.get(6)?,
-                    form: r.get(7)?,
-                })
-            })?;
+            let rows = stmt.query_map([value], stored_resource)?;
             Ok(Some(rows.collect::<rusqlite::Result<_>>()?))
+        })
+    }
+
+    /// Up to `limit` resources whose documents are stored in a form older than
+    /// [`DOC_FORM`], in the order of their ids, after `after` (`""` for the first), for
+    /// the pass that vouches for them ([`crate::scim::forms`]). The primary key is
+    /// scanned: no index on the form, since one pass per form reads each row once.
+    pub fn scim_in_older_forms(&self, after: &str, limit: usize) -> Result<Vec<StoredResource>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        on_postgres!(self, pg => pg.scim_in_older_forms(after, limit));
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&OLDER_FORMS)?;
+            let rows = stmt.query_map(params![after, limit], stored_resource)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Record that the documents of `rows` (id, version) are in [`DOC_FORM`], each only
+    /// while it is still at that version (a write in between stored it anew); the text,
+    /// the version and `meta.lastModified` stay as they are. Returns how many rows were
+    /// marked. One transaction.
+    pub fn scim_vouch_for(&self, rows: &[(String, i64)]) -> Result<usize> {
+        on_postgres!(self, pg => pg.scim_vouch_for(rows));
+        self.write(|tx| {
+            let mut stmt = tx.prepare_cached(VOUCH)?;
+            let mut marked = 0;
+            for (id, version) in rows {
+                marked += stmt.execute(params![id, version])?;
+            }
+            Ok(marked)
+        })
+    }
+
+    /// Whether a pass has read every document stored in a form older than [`DOC_FORM`]
+    /// (`meta`'s [`FORMS_CHECKED_KEY`] holds that form).
+    pub fn scim_forms_checked(&self) -> Result<bool> {
+        Ok(self.meta(FORMS_CHECKED_KEY)?.as_deref() == Some(DOC_FORM.to_string().as_str()))
+    }
+
+    /// Record that a pass has read every document stored in an older form: later
+    /// starts skip it. No audit event: nothing any user can see has changed.
+    pub fn set_scim_forms_checked(&self) -> Result<()> {
+        on_postgres!(self, pg => pg.set_scim_forms_checked());
+        self.write(|tx| {
+            tx.execute(
+                SET_FORMS_CHECKED,
+                params![FORMS_CHECKED_KEY, DOC_FORM.to_string()],
+            )?;
+            Ok(())
         })
     }
 

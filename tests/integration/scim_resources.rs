@@ -1146,3 +1146,164 @@ fn a_document_stored_before_its_form_was_recorded_is_rendered_in_full() {
     assert_eq!(found.body["Resources"][0], patched.body);
     assert_eq!(found.body["Resources"][0]["title"], json!("Dr"));
 }
+
+/// Each resource's stored text, version and form, by id, read straight from the store.
+fn stored_rows(
+    s: &crate::support::TestStore,
+) -> std::collections::BTreeMap<String, (String, i64, i64)> {
+    let sql = "SELECT id, doc, version, doc_form FROM scim_resources";
+    match &s.pg {
+        Some(pg) => pg
+            .client()
+            .query(sql, &[])
+            .expect("postgres query")
+            .iter()
+            .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3))))
+            .collect(),
+        None => {
+            let c = rusqlite::Connection::open(&s.db).expect("sqlite");
+            let mut stmt = c.prepare(sql).expect("prepare");
+            stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))
+                .expect("query")
+                .collect::<rusqlite::Result<_>>()
+                .expect("rows")
+        }
+    }
+}
+
+/// A store upgraded from a version before `doc_form` holds every document in form 0.
+/// At its start the server checks them, once: each whose full rendering is what writing
+/// around its text gives is marked in the current form (its text, version and answers
+/// unchanged); one an older version wrote differently (a null kept) stays in form 0 and
+/// is still rendered in full. A row written since the pass read it is not marked by it.
+#[test]
+fn documents_stored_in_an_older_form_are_checked_once_at_start() {
+    use scimgate::store::FORMS_CHECKED_KEY;
+
+    let (s, server, scim) = scim_setup();
+    let mut ids = Vec::new();
+    for name in ["ann", "bob", "cy\u{e9}", "legacy"] {
+        ids.push(new_user(&scim, name)["id"].as_str().unwrap().to_string());
+    }
+    let group = scim.post(
+        "/Groups",
+        json!({"schemas": [GROUP], "displayName": "Ops", "members": [{"value": ids[0]}, {"value": ids[1]}]}),
+    );
+    assert_eq!(group.status, 201, "{}", group.body);
+    ids.push(group.body["id"].as_str().unwrap().to_string());
+    // The pass of this server's start found no older document, and said so.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while server.store.meta(FORMS_CHECKED_KEY).unwrap().as_deref() != Some("1") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first pass never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let token = scim.token.clone();
+    drop(server);
+
+    // What an upgrade leaves: every row in form 0, no pass recorded; and one document as
+    // an older version wrote it (keys in order, a null the current form leaves out).
+    store_sql(
+        &s,
+        "UPDATE scim_resources SET doc_form = 0 WHERE id <> $1 AND id <> $2",
+        "-",
+        "-",
+    );
+    store_sql(
+        &s,
+        "DELETE FROM meta WHERE key = $1 OR key = $2",
+        FORMS_CHECKED_KEY,
+        "-",
+    );
+    let legacy = format!(
+        r#"{{"name":{{"familyName":"Test","givenName":"legacy"}},"nickName":null,"schemas":["{USER}"],"userName":"legacy"}}"#
+    );
+    store_sql(
+        &s,
+        "UPDATE scim_resources SET doc = $1 WHERE id = $2",
+        &legacy,
+        &ids[3],
+    );
+    let before = stored_rows(&s);
+    assert!(before.values().all(|(_, _, form)| *form == 0));
+
+    let server = crate::support::TestServer::start(&s.db, scimgate::time::Clock::system());
+    let scim = Scim::new(&server, &token);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while server.store.meta(FORMS_CHECKED_KEY).unwrap().as_deref() != Some("1") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pass never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let after = stored_rows(&s);
+    for id in &ids {
+        let (text, version, form) = &after[id];
+        assert_eq!(
+            (text, version),
+            (&before[id].0, &before[id].1),
+            "{id} was rewritten"
+        );
+        let expected = if *id == ids[3] { 0 } else { 1 };
+        assert_eq!(*form, expected, "{id}: {text}");
+    }
+    // Their answers are the full renderings, whichever path they take.
+    for (id, path) in ids
+        .iter()
+        .zip(["Users", "Users", "Users", "Users", "Groups"])
+    {
+        let got = scim.get(&format!("/{path}/{id}"));
+        assert_eq!(got.status, 200, "{}", got.body);
+        assert_eq!(got.body["id"], json!(id));
+        assert!(got.body.get("nickName").is_none(), "{}", got.body);
+    }
+    let ann = scim.get("/Users?filter=userName%20eq%20%22ann%22");
+    assert_eq!(
+        ann.body["Resources"][0]["groups"][0]["value"],
+        json!(ids[4])
+    );
+    assert_eq!(
+        ann.body["Resources"][0],
+        scim.get(&format!("/Users/{}", ids[0])).body
+    );
+
+    // Vouching is for the version read: a row written since is not marked by it.
+    store_sql(
+        &s,
+        "UPDATE scim_resources SET doc_form = 0 WHERE id = $1 OR id = $2",
+        &ids[1],
+        "-",
+    );
+    let stale = before[&ids[1]].1 - 1;
+    assert_eq!(
+        server
+            .store
+            .scim_vouch_for(&[(ids[1].clone(), stale)])
+            .unwrap(),
+        0
+    );
+    assert_eq!(stored_rows(&s)[&ids[1]].2, 0);
+    assert_eq!(
+        server
+            .store
+            .scim_vouch_for(&[(ids[1].clone(), before[&ids[1]].1)])
+            .unwrap(),
+        1
+    );
+
+    // Recorded once: the next start reads nothing again (the legacy row stays as it is).
+    drop(server);
+    store_sql(
+        &s,
+        "UPDATE scim_resources SET doc_form = 0 WHERE id = $1 OR id = $2",
+        &ids[2],
+        "-",
+    );
+    let server = crate::support::TestServer::start(&s.db, scimgate::time::Clock::system());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(server.state.forms_pass.as_ref().unwrap().finished());
+    assert_eq!(stored_rows(&s)[&ids[2]].2, 0, "a second pass ran");
+}

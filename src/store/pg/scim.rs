@@ -23,9 +23,10 @@ use crate::scim::filter::Filter;
 use crate::scim::json::to_text;
 use crate::scim::value::{fold, folds_case};
 use crate::store::scim::{
-    Columns, GroupWithout, MemberChange, PointStatements, ScimQuery, ScimRecord, StoredResource,
-    check_not_self_member, check_version_number, groups_of, member_ids, parse_doc, point_columns,
-    str_field, user_name_taken,
+    Columns, DOC_FORM, FORMS_CHECKED_KEY, GroupWithout, MemberChange, PointStatements,
+    SET_FORMS_CHECKED, ScimQuery, ScimRecord, StoredResource, VOUCH, check_not_self_member,
+    check_version_number, groups_of, member_ids, older_forms, parse_doc, point_columns, str_field,
+    user_name_taken,
 };
 use crate::store::scim_filter::point_lookup;
 use crate::store::{Result, StoreError};
@@ -48,6 +49,22 @@ const COLUMNS: &str = concat!(
 
 static POINT_STATEMENTS: std::sync::LazyLock<PointStatements> =
     std::sync::LazyLock::new(|| PointStatements::new(&point_columns(COLUMNS)));
+
+static OLDER_FORMS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| older_forms(COLUMNS));
+
+/// A row of a statement that selects [`point_columns`].
+fn stored_resource(r: &Row) -> Result<StoredResource> {
+    Ok(StoredResource {
+        id: get(r, 0)?,
+        resource_type: get(r, 1)?,
+        doc: get(r, 2)?,
+        created: get(r, 3)?,
+        last_modified: get(r, 4)?,
+        version: get(r, 5)?,
+        groups: get(r, 6)?,
+        form: get(r, 7)?,
+    })
+}
 
 fn row_to_record(r: &Row) -> Result<ScimRecord> {
     row_to_record_with(r, true)
@@ -467,20 +484,41 @@ impl Postgres {
         self.read(|db| {
             db.query(sql, &[&value])?
                 .iter()
-                .map(|r| {
-                    Ok(StoredResource {
-                        id: get(r, 0)?,
-                        resource_type: get(r, 1)?,
-                        doc: get(r, 2)?,
-                        created: get(r, 3)?,
-                        last_modified: get(r, 4)?,
-                        version: get(r, 5)?,
-                        groups: get(r, 6)?,
-                        form: get(r, 7)?,
-                    })
-                })
+                .map(stored_resource)
                 .collect::<Result<_>>()
                 .map(Some)
+        })
+    }
+
+    /// [`crate::store::Store::scim_in_older_forms`].
+    pub fn scim_in_older_forms(&self, after: &str, limit: i64) -> Result<Vec<StoredResource>> {
+        self.read(|db| {
+            db.query(&OLDER_FORMS, &[&after, &limit])?
+                .iter()
+                .map(stored_resource)
+                .collect()
+        })
+    }
+
+    /// [`crate::store::Store::scim_vouch_for`].
+    pub fn scim_vouch_for(&self, rows: &[(String, i64)]) -> Result<usize> {
+        self.write(|tx| {
+            let mut marked = 0;
+            for (id, version) in rows {
+                marked += tx.execute(VOUCH, &[id, version])?;
+            }
+            Ok(usize::try_from(marked).unwrap_or(usize::MAX))
+        })
+    }
+
+    /// [`crate::store::Store::set_scim_forms_checked`].
+    pub fn set_scim_forms_checked(&self) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                SET_FORMS_CHECKED,
+                &[&FORMS_CHECKED_KEY, &DOC_FORM.to_string()],
+            )?;
+            Ok(())
         })
     }
 
