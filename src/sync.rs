@@ -288,6 +288,33 @@ mod tests {
     use std::pin::pin;
     use std::task::{Context, Poll, Waker};
 
+    use super::{Background, Duration};
+
+    /// A thread waiting a long while is stopped at once, and one that returned by itself
+    /// is finished; stopping it then is harmless.
+    #[test]
+    fn a_background_thread_stops_when_told_and_reports_when_done() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiting = Background::spawn("test-wait", move |stop| {
+            tx.send(stop.wait(Duration::from_secs(60))).unwrap();
+        })
+        .unwrap();
+        assert!(!waiting.finished());
+        let began = std::time::Instant::now();
+        waiting.stop();
+        assert!(began.elapsed() < Duration::from_secs(5));
+        assert!(rx.recv().unwrap(), "the wait did not say to stop");
+        assert!(waiting.finished());
+
+        let done = Background::spawn("test-done", |stop| assert!(!stop.stopped())).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !done.finished() {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        done.stop();
+    }
+
     use super::*;
 
     /// One turn at a time, two waiting: the fourth is refused at once and counted; a
