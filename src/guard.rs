@@ -87,7 +87,7 @@ pub fn authorize(
     // Leave the verdict for the monitor's attribution middleware.
     let attribution = match &result {
         Ok(p) => Some(Attribution::Token {
-            token_id: Some(p.token_id.to_string()),
+            token_id: Some(p.token_id.as_str().to_owned()),
             client_id: p.client_id.clone(),
             verdict: Verdict::Accepted,
         }),
@@ -95,7 +95,7 @@ pub fn authorize(
             token_id,
             client_id,
         }) => Some(Attribution::Token {
-            token_id: Some(token_id.to_string()),
+            token_id: Some(token_id.as_str().to_owned()),
             client_id: client_id.clone(),
             verdict: Verdict::Expired,
         }),
@@ -103,7 +103,7 @@ pub fn authorize(
             token_id,
             client_id,
         }) => Some(Attribution::Token {
-            token_id: Some(token_id.to_string()),
+            token_id: Some(token_id.as_str().to_owned()),
             client_id: client_id.clone(),
             verdict: Verdict::Revoked,
         }),
@@ -112,7 +112,7 @@ pub fn authorize(
             client_id,
             ..
         }) => Some(Attribution::Token {
-            token_id: Some(token_id.to_string()),
+            token_id: Some(token_id.as_str().to_owned()),
             client_id: client_id.clone(),
             verdict: Verdict::Forbidden,
         }),

@@ -124,7 +124,7 @@ impl ResponseError for ScimError {
             body["scimType"] = json!(t);
         }
         let mut resp = HttpResponse::build(self.status_code());
-        resp.insert_header((header::CONTENT_TYPE, super::handlers::SCIM_JSON));
+        resp.insert_header((header::CONTENT_TYPE, super::handlers::SCIM_JSON_VALUE));
         if let Some(c) = &self.challenge {
             resp.insert_header((header::WWW_AUTHENTICATE, c.as_str()));
         }

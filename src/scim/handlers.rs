@@ -23,6 +23,9 @@ use crate::sync::Refused;
 
 /// The SCIM media type (RFC 7644 §3.1).
 pub const SCIM_JSON: &str = "application/scim+json";
+/// [`SCIM_JSON`] as a header value, checked once at compile time (a `&str` header is
+/// checked and copied on every response).
+pub(crate) const SCIM_JSON_VALUE: header::HeaderValue = header::HeaderValue::from_static(SCIM_JSON);
 
 /// Register the SCIM routes under the current scope (`/scim/v2`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -84,7 +87,7 @@ fn base_url(state: &AppState) -> &str {
 
 fn scim_response(status: actix_web::http::StatusCode, body: &Value) -> HttpResponse {
     HttpResponse::build(status)
-        .insert_header((header::CONTENT_TYPE, SCIM_JSON))
+        .insert_header((header::CONTENT_TYPE, SCIM_JSON_VALUE))
         .body(crate::scim::json::to_text(body))
 }
 
@@ -94,7 +97,7 @@ fn resource_response(
     version: i64,
 ) -> HttpResponse {
     let mut r = HttpResponse::build(status);
-    r.insert_header((header::CONTENT_TYPE, SCIM_JSON))
+    r.insert_header((header::CONTENT_TYPE, SCIM_JSON_VALUE))
         .insert_header((header::ETAG, etag(version)));
     if status == actix_web::http::StatusCode::CREATED {
         if let Some(loc) = body.pointer("/meta/location").and_then(Value::as_str) {
@@ -135,9 +138,14 @@ async fn one(
     let Some(segment) = segment else {
         return Ok(not_found(req).await);
     };
-    let id = percent_encoding::percent_decode_str(segment)
-        .decode_utf8_lossy()
-        .into_owned();
+    // An id with no escape (every id this server makes) is the segment itself.
+    let id = if segment.contains('%') {
+        percent_encoding::percent_decode_str(segment)
+            .decode_utf8_lossy()
+            .into_owned()
+    } else {
+        segment.to_owned()
+    };
     match *req.method() {
         actix_web::http::Method::GET => get(req, state, id, kind).await,
         actix_web::http::Method::PUT => {
@@ -420,7 +428,7 @@ async fn list(
     if let Some(point) = params.point_lookup(kind) {
         let text = with_scim_inline(&state, domains, |s| s.list_point(kind, &params, &point))?;
         return Ok(HttpResponse::Ok()
-            .insert_header((header::CONTENT_TYPE, SCIM_JSON))
+            .insert_header((header::CONTENT_TYPE, SCIM_JSON_VALUE))
             .body(text));
     }
     let body =
@@ -548,7 +556,7 @@ async fn get(
         }
     }
     Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, SCIM_JSON))
+        .insert_header((header::CONTENT_TYPE, SCIM_JSON_VALUE))
         .insert_header((header::ETAG, etag(version)))
         .body(found.json))
 }

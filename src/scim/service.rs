@@ -165,7 +165,13 @@ fn rfc3339_millis(ts: Timestamp) -> String {
 
 /// `W/"<version>"`, the ETag and `meta.version` of a stored record.
 pub fn etag(version: i64) -> String {
-    format!("W/\"{version}\"")
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(version);
+    let mut s = String::with_capacity(digits.len() + 4);
+    s.push_str("W/\"");
+    s.push_str(digits);
+    s.push('"');
+    s
 }
 
 /// Whether an `If-Match` / `If-None-Match` value names `version` (`*` names every version).
