@@ -55,7 +55,7 @@ pub fn run(store: &Store, clock: &Clock, stop: &Stop) -> Result<Option<Report>, 
         store,
         registry: SchemaRegistry::builtin(),
         base_url: "",
-        now: clock.now(),
+        clock,
         cache: &cache,
         domains: None,
     };

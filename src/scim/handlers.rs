@@ -264,7 +264,7 @@ fn with_scim_inline<T>(
         store: &state.store,
         registry: SchemaRegistry::builtin(),
         base_url: base_url(state),
-        now: state.clock.now(),
+        clock: &state.clock,
         cache: &state.scim_cache,
         domains,
     };
@@ -283,7 +283,7 @@ async fn with_scim<T: Send + 'static>(
             store: &state.store,
             registry: SchemaRegistry::builtin(),
             base_url: base_url(&state),
-            now: state.clock.now(),
+            clock: &state.clock,
             cache: &state.scim_cache,
             domains,
         };

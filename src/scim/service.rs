@@ -21,7 +21,7 @@ use super::render;
 use super::schema::{ResourceKind, SchemaRegistry, WriteMode};
 use crate::store::scim_filter::PointLookup;
 use crate::store::{ScimQuery, ScimRecord, Store, StoreError, StoredResource};
-use crate::time::Timestamp;
+use crate::time::{Clock, Timestamp};
 
 /// How often a delete reads the Groups its resource leaves again, when another write
 /// changed one of them between that read and the delete, before it reads them in the
@@ -119,7 +119,9 @@ pub struct Scim<'a> {
     pub registry: &'static SchemaRegistry,
     /// `https://host/scim/v2`, no trailing slash.
     pub base_url: &'a str,
-    pub now: Timestamp,
+    /// The time of writes (`meta.created`, `meta.lastModified`), read when one is made:
+    /// a read never asks it.
+    pub clock: &'a Clock,
     pub cache: &'a ResourceCache,
     /// The calling client's email domains (`scim::domains`); `None`: unrestricted.
     pub domains: Option<EmailDomains>,
@@ -469,7 +471,7 @@ impl Scim<'_> {
         Ok(NewResource {
             id: new_id(),
             doc,
-            now: rfc3339_millis(self.now),
+            now: rfc3339_millis(self.clock.now()),
         })
     }
 
@@ -718,7 +720,7 @@ impl Scim<'_> {
             kind.name(),
             id,
             if_match,
-            &rfc3339_millis(self.now),
+            &rfc3339_millis(self.clock.now()),
             |current| self.changed_doc(kind, change, current),
         );
         // Invalidate after the commit (see `cache`), whatever the outcome.
@@ -798,7 +800,7 @@ impl Scim<'_> {
         Ok(PreparedUpdate::Write {
             version: current.version,
             doc,
-            now: rfc3339_millis(self.now),
+            now: rfc3339_millis(self.clock.now()),
         })
     }
 
@@ -814,7 +816,7 @@ impl Scim<'_> {
         {
             self.visible(kind, &rec)?;
         }
-        let now = rfc3339_millis(self.now);
+        let now = rfc3339_millis(self.clock.now());
         let result = self.delete_from_groups(kind, id, if_match, &now);
         self.changed(kind, id, true);
         Ok(result?)
@@ -1093,11 +1095,12 @@ mod render_tests {
     fn a_lookup_written_around_the_stored_text_is_the_full_rendering() {
         for store in crate::store::testing::stores("render_splice") {
             let cache = ResourceCache::new(std::time::Duration::ZERO);
+            let clock = Clock::manual(1_700_000_000);
             let scim = Scim {
                 store: &store,
                 registry: SchemaRegistry::builtin(),
                 base_url: "https://idp.example.com/scim/v2",
-                now: 1_700_000_000,
+                clock: &clock,
                 cache: &cache,
                 domains: None,
             };
