@@ -337,3 +337,98 @@ fn a_real_selector_with_a_forged_secret_is_refused() {
     // The real token is untouched.
     assert_eq!(Scim::new(&server, &token).get("/Users").status, 200);
 }
+
+/// A store as schema 12 left it, with SCIM Users in it: one whose document is what the
+/// SCIM service writes (the normaliser's output, as `json::to_text` writes it), one as an
+/// older version might have kept it (a null the current form leaves out). Then this
+/// version starts on it: migration 13 puts both in form 0, and the pass of the server's
+/// start marks the first in the current form and leaves the second; both answer their full
+/// renderings, and the lookup answers what a GET answers.
+#[test]
+fn a_schema_12_store_s_documents_are_checked_at_the_first_start() {
+    use scimgate::scim::schema::{ResourceKind, SchemaRegistry, WriteMode};
+
+    let store = TestStore::empty_sqlite();
+    let conn = Connection::open(&store.db).unwrap();
+    scimgate::store::functions::register(&conn).unwrap();
+    let v12 = SCHEMA.split("-- migration: 13").next().unwrap();
+    conn.execute_batch(&format!("BEGIN; {v12}\nPRAGMA user_version = 12; COMMIT;"))
+        .unwrap();
+    let body = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "Écrit@example.com",
+        "name": {"givenName": "Élise", "familyName": "\"Q\" Doe"},
+        "emails": [{"value": "ecrit@example.com", "type": "work", "primary": true}],
+        "active": true,
+    });
+    let written = SchemaRegistry::builtin()
+        .normalize(ResourceKind::User, &body, WriteMode::Create)
+        .unwrap();
+    let current = scimgate::scim::json::to_text(&written);
+    let kept = r#"{"name":{"givenName":"Old"},"nickName":null,"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"old@example.com"}"#;
+    for (id, user_name, doc) in [
+        (
+            "00000000-0000-4000-8000-000000000001",
+            "Écrit@example.com",
+            current.as_str(),
+        ),
+        (
+            "00000000-0000-4000-8000-000000000002",
+            "old@example.com",
+            kept,
+        ),
+    ] {
+        conn.execute(
+            "INSERT INTO scim_resources (id, resource_type, user_name, user_name_fold, doc, \
+             created_at, last_modified, version) \
+             VALUES (?1, 'User', ?2, scim_fold(?2), ?3, '2026-01-01T00:00:00.000Z', \
+             '2026-01-01T00:00:00.000Z', 3)",
+            params![id, user_name, doc],
+        )
+        .unwrap();
+    }
+    drop(conn);
+
+    let server = TestServer::start(&store.db, scimgate::time::Clock::system());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server
+        .store
+        .meta(scimgate::store::FORMS_CHECKED_KEY)
+        .unwrap()
+        .as_deref()
+        != Some("1")
+    {
+        assert!(Instant::now() < deadline, "the pass never finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let conn = Connection::open(&store.db).unwrap();
+    let rows: Vec<(String, i64, i64)> = conn
+        .prepare("SELECT doc, version, doc_form FROM scim_resources ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![(current.clone(), 3, 1), (kept.to_string(), 3, 0)],
+        "the current form vouched for, the older one left, nothing rewritten"
+    );
+
+    let (_, token) = crate::support::client_with_token(
+        &store.db,
+        &[scimgate::model::Scope::DirectoryRead],
+        "1h",
+    );
+    let scim = Scim::new(&server, &token);
+    let user = scim.get("/Users/00000000-0000-4000-8000-000000000001");
+    assert_eq!(user.status, 200, "{}", user.body);
+    assert_eq!(user.body["name"]["familyName"], "\"Q\" Doe");
+    assert_eq!(user.header("etag").as_deref(), Some("W/\"3\""));
+    let found = scim.get("/Users?filter=userName%20eq%20%22%C3%A9crit@example.com%22");
+    assert_eq!(found.body["Resources"][0], user.body);
+    let old = scim.get("/Users?filter=userName%20eq%20%22old@example.com%22");
+    let old = &old.body["Resources"][0];
+    assert_eq!(old["name"], serde_json::json!({"givenName": "Old"}));
+    assert!(old.get("nickName").is_none(), "{old}");
+}
