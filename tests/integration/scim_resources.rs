@@ -1171,24 +1171,6 @@ fn stored_rows(
     }
 }
 
-/// Wait until the store records that the server's pass over older documents finished.
-fn wait_for_the_pass(server: &crate::support::TestServer) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while server
-        .store
-        .meta(scimgate::store::FORMS_CHECKED_KEY)
-        .unwrap()
-        .as_deref()
-        != Some("1")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the pass never finished"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
 /// A store upgraded from a version before `doc_form` holds every document in form 0.
 /// At its start the server checks them, once: each whose full rendering is what writing
 /// around its text gives is marked in the current form (its text, version and answers
@@ -1210,7 +1192,7 @@ fn documents_stored_in_an_older_form_are_checked_once_at_start() {
     assert_eq!(group.status, 201, "{}", group.body);
     ids.push(group.body["id"].as_str().unwrap().to_string());
     // The pass of this server's start found no older document, and said so.
-    wait_for_the_pass(&server);
+    server.wait_for_forms_pass();
     let token = scim.token.clone();
     drop(server);
 
@@ -1242,7 +1224,7 @@ fn documents_stored_in_an_older_form_are_checked_once_at_start() {
 
     let server = crate::support::TestServer::start(&s.db, scimgate::time::Clock::system());
     let scim = Scim::new(&server, &token);
-    wait_for_the_pass(&server);
+    server.wait_for_forms_pass();
     let after = stored_rows(&s);
     for id in &ids {
         let (text, version, form) = &after[id];

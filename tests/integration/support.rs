@@ -442,6 +442,25 @@ impl TestServer {
         }
     }
 
+    /// Wait until the store records that this server's pass over SCIM documents stored
+    /// in an older form finished (`scim::forms`).
+    pub fn wait_for_forms_pass(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while self
+            .store
+            .meta(scimgate::store::FORMS_CHECKED_KEY)
+            .unwrap()
+            .as_deref()
+            != Some("1")
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the pass never finished"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -390,17 +390,7 @@ fn a_schema_12_store_s_documents_are_checked_at_the_first_start() {
     drop(conn);
 
     let server = TestServer::start(&store.db, scimgate::time::Clock::system());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while server
-        .store
-        .meta(scimgate::store::FORMS_CHECKED_KEY)
-        .unwrap()
-        .as_deref()
-        != Some("1")
-    {
-        assert!(Instant::now() < deadline, "the pass never finished");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    server.wait_for_forms_pass();
     let conn = Connection::open(&store.db).unwrap();
     let rows: Vec<(String, i64, i64)> = conn
         .prepare("SELECT doc, version, doc_form FROM scim_resources ORDER BY id")
