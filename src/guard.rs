@@ -15,20 +15,29 @@
 //! inline (microseconds, less than a hop to the blocking pool). The last-use write is
 //! folded into the usage recorder, never done on the request path.
 
+use std::sync::Arc;
+
 use actix_web::{HttpMessage, HttpRequest};
 
-use crate::model::{Scope, TokenStatus};
+use crate::model::{Scope, TokenRecord, TokenStatus};
 use crate::monitor::events::{Attribution, Verdict};
 use crate::monitor::usage::UsageEvent;
 use crate::state::AppState;
 use crate::token::{self, TokenId, TokenKind};
 
-/// Who is calling: the token's id, client and scopes.
+/// Who is calling: the token's record, shared with the token cache (no copy of its id,
+/// client or scopes per request).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Principal {
-    pub token_id: TokenId,
-    pub client_id: String,
-    pub scopes: Vec<Scope>,
+pub struct Principal(Arc<TokenRecord>);
+
+impl Principal {
+    pub fn token_id(&self) -> &TokenId {
+        &self.0.id
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.0.client_id
+    }
 }
 
 /// Why a request was refused.
@@ -87,8 +96,8 @@ pub fn authorize(
     // Leave the verdict for the monitor's attribution middleware.
     let attribution = match &result {
         Ok(p) => Some(Attribution::Token {
-            token_id: Some(p.token_id.as_str().to_owned()),
-            client_id: p.client_id.clone(),
+            token_id: Some(p.token_id().as_str().to_owned()),
+            client_id: p.client_id().to_owned(),
             verdict: Verdict::Accepted,
         }),
         Err(GuardError::Expired {
@@ -178,9 +187,5 @@ fn check(req: &HttpRequest, state: &AppState, needed: Scope) -> Result<Principal
             ip: crate::peer::client_ip(req),
         });
     }
-    Ok(Principal {
-        token_id: record.id.clone(),
-        client_id: record.client_id.clone(),
-        scopes: record.scopes.clone(),
-    })
+    Ok(Principal(record))
 }

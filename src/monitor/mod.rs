@@ -473,6 +473,9 @@ impl Monitor {
         } = st;
         let health = health.get_or_insert_with(HashMap::default);
         let mut pace = crate::sync::Pace::default();
+        // The last address written as text: a drain's events mostly come from one address,
+        // which is then formatted once, not once per event.
+        let mut last_ip: Option<(std::net::IpAddr, String)> = None;
         for e in events {
             pace.step();
             let Attribution::Token {
@@ -506,7 +509,13 @@ impl Monitor {
             if *verdict == Verdict::Accepted {
                 h.last_success_at = Some(h.last_success_at.map_or(e.at, |s| s.max(e.at)));
                 if let Some(ip) = e.ip {
-                    h.last_success_ip = Some(crate::peer::address_text(ip));
+                    let text = match &last_ip {
+                        Some((was, text)) if *was == ip => text,
+                        _ => &last_ip.insert((ip, crate::peer::address_text(ip))).1,
+                    };
+                    if h.last_success_ip.as_deref() != Some(text.as_str()) {
+                        h.last_success_ip = Some(text.clone());
+                    }
                 }
                 bucket.0 += 1;
             } else {
@@ -1108,6 +1117,11 @@ mod tests {
             event("a", hour + 11, true, [10, 0, 0, 1], "t1"),
             event("b", hour + 12, false, [10, 0, 0, 9], "t9"),
             event("a", hour + 13, false, [10, 0, 0, 1], "t1"),
+            // Another client from the same address, then from another (the address text
+            // is written once per address in a drain, and still kept per client).
+            event("c", hour + 14, true, [10, 0, 0, 1], "t5"),
+            event("c", hour + 15, true, [10, 0, 0, 1], "t5"),
+            event("c", hour + 16, true, [10, 0, 0, 5], "t5"),
             event("a", hour + 3600, true, [10, 0, 0, 2], "t2"),
         ] {
             monitor.record(e);
@@ -1120,9 +1134,12 @@ mod tests {
         assert_eq!(count("a", hour), Some((2, 1)));
         assert_eq!(count("a", hour + 3600), Some((2, 0)));
         assert_eq!(count("b", hour), Some((0, 1)));
-        assert_eq!(st.activity.values().map(HashMap::len).sum::<usize>(), 3);
+        assert_eq!(count("c", hour), Some((3, 0)));
+        assert_eq!(st.activity.values().map(HashMap::len).sum::<usize>(), 4);
         let a = &st.health.as_ref().unwrap()["a"];
         assert_eq!(a.last_success_ip.as_deref(), Some("10.0.0.2"));
+        let c = &st.health.as_ref().unwrap()["c"];
+        assert_eq!(c.last_success_ip.as_deref(), Some("10.0.0.5"));
         assert_eq!(a.last_token_id.as_deref(), Some("t2"));
         assert_eq!(a.last_failure_at, Some(hour + 13));
         let b = &st.health.as_ref().unwrap()["b"];
@@ -1134,7 +1151,7 @@ mod tests {
             b.last_failure_reason.as_deref(),
             Some(Verdict::Expired.as_str())
         );
-        assert_eq!(st.dirty.len(), 2);
+        assert_eq!(st.dirty.len(), 3);
     }
 
     #[test]

@@ -29,9 +29,11 @@ pub struct Cached {
 }
 
 /// See the module documentation: a [`Cache`] kept coherent by [`ResourceCache::changed`],
-/// its entries trusted for a TTL.
+/// its entries trusted for a TTL. Keyed by id alone (ids are unique across resource types:
+/// one table, one primary key), so a lookup by `&str` builds no key; the entry's type is
+/// checked on the way out.
 #[derive(Debug)]
-pub struct ResourceCache(Cache<(ResourceKind, String), Cached>);
+pub struct ResourceCache(Cache<String, (ResourceKind, Cached)>);
 
 impl ResourceCache {
     /// A cache trusting each rendering for `ttl` (zero: no cache).
@@ -45,21 +47,23 @@ impl ResourceCache {
     }
 
     pub fn get(&self, kind: ResourceKind, id: &str) -> Option<Cached> {
-        // Keys are (kind, String); a lookup by &str needs an owned key.
-        self.0.get(&(kind, id.to_string()))
+        self.0
+            .get(id)
+            .filter(|(of, _)| *of == kind)
+            .map(|(_, cached)| cached)
     }
 
     /// Keep a rendering begun at `read`; dropped if a write happened since.
     pub fn put(&self, kind: ResourceKind, id: &str, read: Read, value: Cached) {
-        self.0.put((kind, id.to_string()), value, read);
+        self.0.put(id.to_string(), (kind, value), read);
     }
 
     /// A write to `kind`/`id` happened (or is about to be committed).
-    pub fn changed(&self, kind: ResourceKind, id: &str, affects_others: bool) {
+    pub fn changed(&self, _kind: ResourceKind, id: &str, affects_others: bool) {
         if affects_others {
             self.0.clear();
         } else {
-            self.0.remove(&(kind, id.to_string()));
+            self.0.remove(id);
         }
     }
 }
@@ -89,5 +93,15 @@ mod tests {
         cache.changed(ResourceKind::Group, "g", true);
         assert!(cache.get(ResourceKind::User, "a").is_none());
         assert!(cache.get(ResourceKind::User, "b").is_none());
+    }
+
+    /// An entry answers only for its own resource type: a Group's GET of a User's id is
+    /// not served the User.
+    #[test]
+    fn an_entry_answers_only_for_its_type() {
+        let cache = ResourceCache::new(std::time::Duration::from_secs(60));
+        cache.put(ResourceKind::User, "a", cache.begin(), c(1));
+        assert!(cache.get(ResourceKind::Group, "a").is_none());
+        assert_eq!(cache.get(ResourceKind::User, "a").unwrap().version, 1);
     }
 }

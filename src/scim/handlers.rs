@@ -15,7 +15,7 @@ use super::schema::{ResourceKind, SchemaRegistry, prefix_meta_locations};
 use super::service::{
     self, ListParams, PreparedUpdate, Scim, etag, etag_matches, if_match_version,
 };
-use crate::guard::authorize;
+use crate::guard::{Principal, authorize};
 use crate::model::Scope;
 use crate::monitor::events::Concerned;
 use crate::state::{AppState, SEARCHES_PER_CLIENT};
@@ -199,22 +199,22 @@ fn authorize_for(
     Ok(authorize_client(req, state, scope)?.1)
 }
 
-/// [`authorize_for`], and the calling client's id.
+/// [`authorize_for`], and who is calling.
 fn authorize_client(
     req: &HttpRequest,
     state: &AppState,
     scope: Scope,
-) -> Result<(String, Option<EmailDomains>), ScimError> {
+) -> Result<(Principal, Option<EmailDomains>), ScimError> {
     let principal = authorize(req, state, scope)?;
     let client = state
         .oauth
-        .cached_client(&principal.client_id)
+        .cached_client(principal.client_id())
         .map_err(|e| {
             tracing::error!(error = %e, "client lookup failed");
             ScimError::internal()
         })?;
     let domains = client.and_then(|c| EmailDomains::from_rules(&c.email_domains));
-    Ok((principal.client_id, domains))
+    Ok((principal, domains))
 }
 
 /// Run a list or search that may scan: on the blocking pool, when `client` has its turn
@@ -431,8 +431,10 @@ async fn list(
             .insert_header((header::CONTENT_TYPE, SCIM_JSON_VALUE))
             .body(text));
     }
-    let body =
-        search_with_turn(&state, &client, domains, move |s| s.list(&[kind], &params)).await?;
+    let body = search_with_turn(&state, client.client_id(), domains, move |s| {
+        s.list(&[kind], &params)
+    })
+    .await?;
     Ok(scim_response(actix_web::http::StatusCode::OK, &body))
 }
 
@@ -493,7 +495,10 @@ async fn search(
         Some(k) => vec![k],
         None => ResourceKind::ALL.to_vec(),
     };
-    let body = search_with_turn(&state, &client, domains, move |s| s.list(&kinds, &params)).await?;
+    let body = search_with_turn(&state, client.client_id(), domains, move |s| {
+        s.list(&kinds, &params)
+    })
+    .await?;
     Ok(scim_response(actix_web::http::StatusCode::OK, &body))
 }
 

@@ -287,6 +287,27 @@ fn groups_and_membership() {
     assert!(g.body.get("members").is_none(), "{}", g.body);
 }
 
+/// A resource is found only under its own type's path, also when a GET just put it in the
+/// server's cache of renderings (which is keyed by id alone).
+#[test]
+fn a_resource_is_found_only_under_its_own_type() {
+    let (_s, _server, scim) = scim_setup();
+    let user = new_user(&scim, "carol");
+    let uid = user["id"].as_str().unwrap();
+    let r = scim.post(
+        "/Groups",
+        json!({"schemas": [GROUP], "displayName": "Readers"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let gid = r.body["id"].as_str().unwrap().to_string();
+    for _ in 0..2 {
+        assert_eq!(scim.get(&format!("/Users/{uid}")).status, 200);
+        assert_eq!(scim.get(&format!("/Groups/{gid}")).status, 200);
+        assert_scim_error(&scim.get(&format!("/Groups/{uid}")), 404, None);
+        assert_scim_error(&scim.get(&format!("/Users/{gid}")), 404, None);
+    }
+}
+
 /// A Group's write changes only the membership rows that differ, and is prepared outside
 /// the write lock then written only at the version it was prepared from: each PATCH and
 /// PUT must leave exactly the members it names, in the Group and in each User's `groups`,
