@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 
 use super::events::{Attribution, RequestEvent};
+use crate::scim::json::push_str as json_str;
 use crate::time::format_rfc3339;
 
 /// Requests with unknown tokens written one by one per second (of their time); the rest
@@ -78,24 +79,6 @@ fn open(path: &Path) -> std::io::Result<File> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)
-}
-
-/// `s` as a JSON string: text that needs no escape (no control character, `"` or `\\`;
-/// every id, method and path a well-behaved client sends) is copied as it is, the rest
-/// goes through serde_json's escaper. Either way the bytes are serde_json's.
-fn json_str(out: &mut Vec<u8>, s: &str) {
-    // Every byte looked at, no early exit: the compiler makes it a vector loop.
-    let plain = !s.bytes().fold(false, |any, b| {
-        any | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if plain {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        // Writing into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, s);
-    }
 }
 
 fn json_opt_str(out: &mut Vec<u8>, s: Option<&str>) {

@@ -66,6 +66,11 @@ pub enum Write {
 /// mapping (`char::to_lowercase`, no context rules, so `Σ` always folds to `σ`). SQL uses the
 /// same function (`scim_fold`).
 pub fn fold(s: &str) -> String {
+    // ASCII lower-cases the same either way; the byte-wise copy is several times faster
+    // than a char at a time (every userName lookup folds its value).
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
     s.chars().flat_map(char::to_lowercase).collect()
 }
 
@@ -367,6 +372,15 @@ mod tests {
         assert_eq!(fold("ÉLODIE"), fold("élodie"));
         assert_eq!(fold("BJensen"), "bjensen");
         assert_ne!(fold("e"), fold("é"));
+    }
+
+    /// The ASCII shortcut folds every ASCII character as the char-wise fold does.
+    #[test]
+    fn the_ascii_fold_is_the_unicode_fold() {
+        let all: String = (0u8..128).map(char::from).collect();
+        let by_char: String = all.chars().flat_map(char::to_lowercase).collect();
+        assert_eq!(fold(&all), by_char);
+        assert_eq!(fold("User000001@Example.COM"), "user000001@example.com");
     }
 
     #[test]
