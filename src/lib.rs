@@ -23,6 +23,7 @@
 //! - [`oauth`]: the OAuth2 authorization server (token, revoke, introspect, metadata, and
 //!   the authorization request behind the pages); [`web`]: the login and consent pages.
 //! - [`throttle`]: slowing of repeated failed sign-ins and client authentications.
+//! - [`json_text`]: JSON written by hand for the answers and lines of every request.
 //! - [`text`]: untrusted text made safe for logs and terminals; [`peer`]: the client's
 //!   address (behind `trusted_proxies`, from `X-Forwarded-For`).
 //!
@@ -42,6 +43,7 @@ pub mod cache;
 pub mod error;
 pub mod guard;
 pub mod http;
+pub mod json_text;
 pub mod model;
 pub mod monitor;
 pub mod oauth;

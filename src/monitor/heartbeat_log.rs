@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 
 use super::events::{Attribution, RequestEvent};
-use crate::scim::json::push_str as json_str;
+use crate::json_text::push_str as json_str;
 use crate::time::format_rfc3339;
 
 /// Requests with unknown tokens written one by one per second (of their time); the rest

@@ -132,15 +132,22 @@ pub fn json_body(
     body: &impl serde::Serialize,
 ) -> actix_web::HttpResponse {
     match serde_json::to_vec(body) {
-        Ok(bytes) => resp
-            .insert_header((
-                header::CONTENT_TYPE,
-                header::HeaderValue::from_static("application/json"),
-            ))
-            .body(bytes),
+        Ok(bytes) => json_text(resp, bytes),
         // Our own response types always serialize; should one not, that is our fault.
         Err(e) => actix_web::HttpResponse::InternalServerError().body(e.to_string()),
     }
+}
+
+/// `text`, JSON already written, as `application/json`.
+pub fn json_text(
+    resp: &mut actix_web::HttpResponseBuilder,
+    text: Vec<u8>,
+) -> actix_web::HttpResponse {
+    resp.insert_header((
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    ))
+    .body(text)
 }
 
 #[cfg(test)]

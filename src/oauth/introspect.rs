@@ -17,7 +17,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::client_auth::{Public, authenticate};
-use super::error::{OAuthError, json_body, no_store};
+use super::error::{OAuthError, json_body, json_text, no_store};
 use super::params::Params;
 use super::service::OAuth;
 use crate::model::{Client, TokenRecord, TokenStatus, scopes_to_string};
@@ -39,7 +39,10 @@ pub async fn introspect_token(
     let mut resp = HttpResponse::Ok();
     no_store(&mut resp);
     Ok(match answer {
-        Some(rec) => json_body(&mut resp, &Active::of(&rec, &state.settings.public_url)),
+        Some(rec) => json_text(
+            &mut resp,
+            Active::of(&rec, &state.settings.public_url).to_json(),
+        ),
         None => json_body(&mut resp, &Inactive { active: false }),
     })
 }
@@ -66,6 +69,24 @@ struct Active<'a> {
 }
 
 impl<'a> Active<'a> {
+    /// The answer's text, written by hand ([`crate::json_text`]): what serde writes for
+    /// this struct (the test holds it to that), without its string escaper.
+    fn to_json(&self) -> Vec<u8> {
+        let mut o = crate::json_text::Object::with_capacity(
+            140 + self.client_id.len() + self.iss.len() + self.scope.len() + self.sub.len(),
+        );
+        o.bool("active", self.active)
+            .str("client_id", self.client_id)
+            .int("exp", self.exp)
+            .int("iat", self.iat)
+            .str("iss", self.iss)
+            .str("scope", &self.scope)
+            .str("sub", self.sub)
+            .str("token_id", self.token_id)
+            .str("token_type", self.token_type);
+        o.finish()
+    }
+
     fn of(rec: &'a TokenRecord, iss: &'a str) -> Active<'a> {
         Active {
             active: true,
@@ -109,4 +130,34 @@ fn introspect(
     Ok(rec.filter(|r| {
         r.kind == parsed.kind && r.client_id == client.id && r.status(now) == TokenStatus::Active
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The answer written by hand is what serde writes for the struct, escapes included.
+    #[test]
+    fn the_answer_is_what_serde_writes() {
+        for (client_id, iss, sub) in [
+            ("cl_1", "https://auth.example.com", "cl_1"),
+            ("", "", ""),
+            ("c\"l", "https://x/\\\n", "ünï ✓"),
+        ] {
+            for token_type in ["Bearer", "refresh_token"] {
+                let a = Active {
+                    active: true,
+                    client_id,
+                    exp: 1_796_614_390,
+                    iat: -1,
+                    iss,
+                    scope: "user-directory.read.all user-directory.write.all".into(),
+                    sub,
+                    token_id: "tok_00mxcnoee1vc8jzdpcx5",
+                    token_type,
+                };
+                assert_eq!(a.to_json(), serde_json::to_vec(&a).unwrap());
+            }
+        }
+    }
 }

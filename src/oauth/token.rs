@@ -15,7 +15,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use serde::Serialize;
 
 use super::client_auth::{Public, authenticate};
-use super::error::{OAuthError, json_body, no_store};
+use super::error::{OAuthError, json_text, no_store};
 use super::grants::{self, Issued, Refusal};
 use super::params::Params;
 use crate::model::scopes_to_string;
@@ -130,5 +130,46 @@ fn token_response(t: &Issued) -> HttpResponse {
     };
     let mut resp = HttpResponse::Ok();
     no_store(&mut resp);
-    json_body(&mut resp, &body)
+    json_text(&mut resp, body.to_json())
+}
+
+impl TokenResponse<'_> {
+    /// The answer's text, written by hand ([`crate::json_text`]): what serde writes for
+    /// this struct (the test holds it to that), without its string escaper.
+    fn to_json(&self) -> Vec<u8> {
+        let mut o = crate::json_text::Object::with_capacity(
+            100 + self.access_token.len()
+                + self.refresh_token.map_or(0, str::len)
+                + self.scope.len(),
+        );
+        o.str("access_token", self.access_token)
+            .int("expires_in", self.expires_in);
+        if let Some(refresh) = self.refresh_token {
+            o.str("refresh_token", refresh);
+        }
+        o.str("scope", &self.scope)
+            .str("token_type", self.token_type);
+        o.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The answer written by hand is what serde writes for the struct, with and without a
+    /// refresh token.
+    #[test]
+    fn the_answer_is_what_serde_writes() {
+        for refresh_token in [None, Some("rt_x"), Some("q\"\\")] {
+            let r = TokenResponse {
+                access_token: "at_0123456789abcdefghij_ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                expires_in: 3600,
+                refresh_token,
+                scope: "user-directory.read.all".into(),
+                token_type: "Bearer",
+            };
+            assert_eq!(r.to_json(), serde_json::to_vec(&r).unwrap());
+        }
+    }
 }

@@ -18,26 +18,6 @@ pub fn to_text<T: serde::Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-/// Append `s` as a JSON string: text that needs no escape (no control character, `"` or
-/// `\\`; every id, date, URL and method a well-behaved client sends) is copied as it is,
-/// the rest goes through serde_json's escaper. Either way the bytes are serde_json's. For
-/// the text written by hand on hot paths (a resource's `meta`, the heartbeat log), where
-/// serde_json's escaper, which looks up every byte in a table, took most of the time.
-pub fn push_str(out: &mut Vec<u8>, s: &str) {
-    // Every byte looked at, no early exit: the compiler makes it a vector loop.
-    let plain = !s.bytes().fold(false, |any, b| {
-        any | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if plain {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        // Writing into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, s);
-    }
-}
-
 /// Parse `body` as one JSON value; a repeated key in any object is an error.
 pub fn from_slice_strict(body: &[u8]) -> Result<Value, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(body);
@@ -120,26 +100,6 @@ impl<'de> Visitor<'de> for Strict {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// What `push_str` writes is serde_json's own string, plain or escaped.
-    #[test]
-    fn strings_are_written_as_serde_json_writes_them() {
-        for s in [
-            "",
-            "plain",
-            "https://scim.example.com/scim/v2/Users/0192",
-            "q\"uote",
-            "back\\slash",
-            "new\nline",
-            "\u{0}\u{1f}\u{7f}",
-            "ünïcødé ✓ \u{2028}",
-            "W/\"3\"",
-        ] {
-            let mut out = Vec::new();
-            push_str(&mut out, s);
-            assert_eq!(String::from_utf8(out).unwrap(), to_text(s), "{s:?}");
-        }
-    }
 
     #[test]
     fn reads_what_serde_json_reads_and_refuses_repeated_keys() {

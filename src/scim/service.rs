@@ -15,7 +15,7 @@ use super::cache::{Cached, ResourceCache};
 use super::domains::EmailDomains;
 use super::error::ScimError;
 use super::filter::{Filter, parse_filter, validate_filter};
-use super::json::{push_str, to_text};
+use super::json::to_text;
 use super::patch::{OpKind, PatchOp, apply_patch, parse_patch_request};
 use super::render;
 use super::schema::{ResourceKind, SchemaRegistry, WriteMode};
@@ -157,22 +157,16 @@ impl Meta<'_> {
     /// (its test holds it to that), in about a third of the instructions. Every lookup's
     /// answer carries one.
     fn to_text(&self) -> String {
-        let mut out = Vec::with_capacity(
-            80 + self.created.len() + self.last_modified.len() + self.location.len(),
+        let mut o = crate::json_text::Object::with_capacity(
+            90 + self.created.len() + self.last_modified.len() + self.location.len(),
         );
-        out.extend_from_slice(b"{\"created\":");
-        push_str(&mut out, self.created);
-        out.extend_from_slice(b",\"lastModified\":");
-        push_str(&mut out, self.last_modified);
-        out.extend_from_slice(b",\"location\":");
-        push_str(&mut out, &self.location);
-        out.extend_from_slice(b",\"resourceType\":");
-        push_str(&mut out, self.resource_type);
-        out.extend_from_slice(b",\"version\":");
-        push_str(&mut out, &self.version);
-        out.push(b'}');
+        o.str("created", self.created)
+            .str("lastModified", self.last_modified)
+            .str("location", &self.location)
+            .str("resourceType", self.resource_type)
+            .str("version", &self.version);
         // Every piece is UTF-8: the strings as they were, or serde_json's escapes of them.
-        String::from_utf8(out).unwrap_or_else(|_| to_text(self))
+        String::from_utf8(o.finish()).unwrap_or_else(|_| to_text(self))
     }
 }
 
