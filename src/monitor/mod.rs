@@ -1080,6 +1080,19 @@ fn instance_name() -> String {
 mod tests {
     use super::*;
 
+    /// A monitor with default settings on a new store in a temporary directory (kept
+    /// as long as the directory is).
+    fn monitor_on_a_new_store() -> (tempfile::TempDir, Monitor) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open_or_create(dir.path().join("s.db")).unwrap());
+        let settings = config::resolve(
+            &crate::settings::RawSettings::default(),
+            Some(&dir.path().join("s.db")),
+        )
+        .unwrap();
+        (dir, Monitor::new(store, Clock::system(), settings))
+    }
+
     fn conflict(i: usize) -> RequestEvent {
         RequestEvent {
             at: 1_800_000_000,
@@ -1104,14 +1117,7 @@ mod tests {
     /// drained once.
     #[test]
     fn a_drain_leaves_the_request_path_a_buffer_with_room() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open_or_create(dir.path().join("s.db")).unwrap());
-        let settings = config::resolve(
-            &crate::settings::RawSettings::default(),
-            Some(&dir.path().join("s.db")),
-        )
-        .unwrap();
-        let monitor = Monitor::new(store, Clock::system(), settings);
+        let (_dir, monitor) = monitor_on_a_new_store();
         for i in 0..1000 {
             monitor.record(conflict(i));
         }
@@ -1137,14 +1143,7 @@ mod tests {
     /// they belong across drains, and the last address and token are the last request's.
     #[test]
     fn the_fold_counts_each_client_and_hour_and_keeps_the_last_address() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open_or_create(dir.path().join("s.db")).unwrap());
-        let settings = config::resolve(
-            &crate::settings::RawSettings::default(),
-            Some(&dir.path().join("s.db")),
-        )
-        .unwrap();
-        let monitor = Monitor::new(store, Clock::system(), settings);
+        let (_dir, monitor) = monitor_on_a_new_store();
         // 1,800,000,000 is itself on an hour's edge (500,000 × 3,600).
         let hour: Timestamp = 1_800_000_000;
         assert_eq!(hour % 3600, 0);
@@ -1208,14 +1207,7 @@ mod tests {
 
     #[test]
     fn a_drain_folds_its_events_at_once_and_keeps_at_most_so_many_provisioning_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open_or_create(dir.path().join("s.db")).unwrap());
-        let settings = config::resolve(
-            &crate::settings::RawSettings::default(),
-            Some(&dir.path().join("s.db")),
-        )
-        .unwrap();
-        let monitor = Monitor::new(store, Clock::system(), settings);
+        let (_dir, monitor) = monitor_on_a_new_store();
         for i in 0..MAX_PENDING_PROVISIONING + 5 {
             monitor.record(conflict(i));
         }
