@@ -362,16 +362,26 @@ fn is_word_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '$' | '_' | '-' | ':' | '.')
 }
 
+/// [`is_word_char`] of a byte: word characters are ASCII, so a byte of a multi-byte
+/// character is never one.
+fn is_word_byte(b: u8) -> bool {
+    is_word_char(char::from(b))
+}
+
+/// The filter's tokens. It walks the text by byte offset and slices words, strings and
+/// numbers out of it (no copy of the input, one allocation per word or string); a token's
+/// `pos`, which error messages show, counts characters.
 fn tokenize(input: &str) -> Result<Vec<Token>, FilterError> {
-    let chars: Vec<char> = input.chars().collect();
-    let mut tokens = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let start = i;
+    let mut tokens = Vec::with_capacity(8);
+    // The byte offset of the next character, and its position in characters.
+    let (mut at, mut pos) = (0, 0);
+    while let Some(c) = input[at..].chars().next() {
+        let start = pos;
+        let rest = &input[at..];
         let tok = match c {
             c if c.is_whitespace() => {
-                i += 1;
+                at += c.len_utf8();
+                pos += 1;
                 continue;
             }
             '(' => Tok::LParen,
@@ -379,8 +389,9 @@ fn tokenize(input: &str) -> Result<Vec<Token>, FilterError> {
             '[' => Tok::LBracket,
             ']' => Tok::RBracket,
             '"' => {
-                let (s, end) = lex_string(&chars, i)?;
-                i = end;
+                let (s, bytes, chars) = lex_string(rest, start)?;
+                at += bytes;
+                pos += chars;
                 tokens.push(Token {
                     tok: Tok::Str(s),
                     pos: start,
@@ -388,8 +399,10 @@ fn tokenize(input: &str) -> Result<Vec<Token>, FilterError> {
                 continue;
             }
             '-' | '0'..='9' => {
-                let (n, end) = lex_number(&chars, i)?;
-                i = end;
+                // A number is ASCII: its bytes are its characters.
+                let (n, len) = lex_number(rest, start)?;
+                at += len;
+                pos += len;
                 tokens.push(Token {
                     tok: Tok::Num(n),
                     pos: start,
@@ -397,13 +410,13 @@ fn tokenize(input: &str) -> Result<Vec<Token>, FilterError> {
                 continue;
             }
             c if c.is_ascii_alphabetic() || matches!(c, '$' | '_' | '.') => {
-                while i < chars.len() && is_word_char(chars[i]) {
-                    i += 1;
-                }
+                let len = rest.bytes().take_while(|b| is_word_byte(*b)).count();
                 tokens.push(Token {
-                    tok: Tok::Word(chars[start..i].iter().collect()),
+                    tok: Tok::Word(rest[..len].to_string()),
                     pos: start,
                 });
+                at += len;
+                pos += len;
                 continue;
             }
             other => {
@@ -414,32 +427,35 @@ fn tokenize(input: &str) -> Result<Vec<Token>, FilterError> {
             }
         };
         tokens.push(Token { tok, pos: start });
-        i += 1;
+        // The four brackets are one byte each.
+        at += 1;
+        pos += 1;
     }
-    tokens.push(Token {
-        tok: Tok::End,
-        pos: chars.len(),
-    });
+    tokens.push(Token { tok: Tok::End, pos });
     Ok(tokens)
 }
 
-/// Lexes a JSON string starting at `chars[start] == '"'`; returns the decoded string and
-/// the index after the closing quote.
-fn lex_string(chars: &[char], start: usize) -> Result<(String, usize), FilterError> {
-    let mut i = start + 1;
-    while i < chars.len() {
-        match chars[i] {
-            '\\' => i += 2,
-            '"' => {
-                let raw: String = chars[start..=i].iter().collect();
-                return match serde_json::from_str::<String>(&raw) {
+/// Lexes the JSON string at the start of `text` (`text` begins with `"`), which begins at
+/// character position `start`; returns the decoded string and the literal's length in
+/// bytes and in characters.
+fn lex_string(text: &str, start: usize) -> Result<(String, usize, usize), FilterError> {
+    let bytes = text.as_bytes();
+    let mut i = 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            // The escaped byte is skipped: a `"` there does not end the string, and a byte
+            // of a multi-byte character is never `"` or `\`.
+            b'\\' => i += 2,
+            b'"' => {
+                let raw = &text[..=i];
+                return match serde_json::from_str::<String>(raw) {
                     // No stored value holds U+0000 (the writes refuse it): SQLite would
                     // answer such a comparison and PostgreSQL cannot bind it, so both refuse.
                     Ok(s) if s.contains('\0') => Err(FilterError::syntax(
                         "a string holds the character U+0000, which no value can hold",
                         start,
                     )),
-                    Ok(s) => Ok((s, i + 1)),
+                    Ok(s) => Ok((s, i + 1, raw.chars().count())),
                     Err(e) => Err(FilterError::syntax(
                         format!("invalid string literal ({e})"),
                         start,
@@ -452,45 +468,45 @@ fn lex_string(chars: &[char], start: usize) -> Result<(String, usize), FilterErr
     Err(FilterError::syntax("unterminated string literal", start))
 }
 
-/// Lexes a JSON number (`-? int [frac] [exp]`) starting at `start`.
-fn lex_number(chars: &[char], start: usize) -> Result<(Number, usize), FilterError> {
-    let mut i = start;
+/// Lexes the JSON number (`-? int [frac] [exp]`) at the start of `text`, which begins at
+/// character position `start`; returns it and its length (ASCII: bytes are characters).
+fn lex_number(text: &str, start: usize) -> Result<(Number, usize), FilterError> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
     let digits = |i: &mut usize| {
         let from = *i;
-        while *i < chars.len() && chars[*i].is_ascii_digit() {
+        while *i < bytes.len() && bytes[*i].is_ascii_digit() {
             *i += 1;
         }
         *i > from
     };
-    if chars.get(i) == Some(&'-') {
+    if bytes.get(i) == Some(&b'-') {
         i += 1;
     }
     let mut ok = digits(&mut i);
-    if ok && chars.get(i) == Some(&'.') {
+    if ok && bytes.get(i) == Some(&b'.') {
         i += 1;
         ok = digits(&mut i);
     }
-    if ok && matches!(chars.get(i), Some('e' | 'E')) {
+    if ok && matches!(bytes.get(i), Some(b'e' | b'E')) {
         i += 1;
-        if matches!(chars.get(i), Some('+' | '-')) {
+        if matches!(bytes.get(i), Some(b'+' | b'-')) {
             i += 1;
         }
         ok = digits(&mut i);
     }
-    let text: String = chars[start..i].iter().collect();
     if ok
-        && chars.get(i).is_none_or(|c| !is_word_char(*c))
-        && let Ok(n) = serde_json::from_str::<Number>(&text)
+        && bytes.get(i).is_none_or(|b| !is_word_byte(*b))
+        && let Ok(n) = serde_json::from_str::<Number>(&text[..i])
     {
         return Ok((n, i));
     }
     let mut end = i;
-    while end < chars.len() && is_word_char(chars[end]) {
+    while end < bytes.len() && is_word_byte(bytes[end]) {
         end += 1;
     }
-    let shown: String = chars[start..end].iter().collect();
     Err(FilterError::syntax(
-        format!("invalid number \"{shown}\""),
+        format!("invalid number \"{}\"", &text[..end]),
         start,
     ))
 }

@@ -364,6 +364,22 @@ fn error_messages_carry_positions() {
         "expected an attribute path, found \"or\" at position 16"
     );
     assert_eq!(err("title # 1"), "unexpected character '#' at position 6");
+    // Positions count characters, not bytes: after a string with a two-byte character,
+    // after Unicode whitespace, and an escape before a multi-byte character.
+    assert_eq!(
+        err("title eq \"é\" # 1"),
+        "unexpected character '#' at position 13"
+    );
+    assert_eq!(
+        err("\u{3000}title # 1"),
+        "unexpected character '#' at position 7"
+    );
+    assert_eq!(
+        err("title eq \"ü\" and x eq 1x"),
+        "invalid number \"1x\" at position 22"
+    );
+    assert!(err("a eq \"\\é\"").starts_with("invalid string literal"));
+    assert_eq!(err("a eq \"é"), "unterminated string literal at position 5");
     assert_eq!(err("a eq 01"), "invalid number \"01\" at position 5");
     assert_eq!(err("a eq 1.5.3"), "invalid number \"1.5.3\" at position 5");
     assert_eq!(err("a eq 5x"), "invalid number \"5x\" at position 5");
