@@ -251,7 +251,7 @@ pub(crate) fn check_mutability(
     }
     value::allows_change(attr, old, &attr.name)?;
     if let Some(sub) = sub {
-        value::allows_change(sub, old, &format!("{}.{}", attr.name, sub.name))?;
+        value::allows_change(sub, old, &value::Dotted(&attr.name, &sub.name))?;
     }
     Ok(())
 }

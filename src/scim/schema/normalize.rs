@@ -3,12 +3,14 @@
 //! the values themselves are typed, compared and mutability-checked by
 //! [`crate::scim::value`], the rules PATCH applies too.
 
+use std::fmt::Display;
+
 use serde_json::{Map, Value};
 
-use super::resolve::{ResourceResolver, Scope, get_ci, label};
+use super::resolve::{Label, ResourceResolver, Scope, get_ci, label};
 use super::{ResourceKind, SchemaError};
 use crate::scim::attr::{AttrInfo, AttrType, Mutability};
-use crate::scim::value::{self, ValueError, Write};
+use crate::scim::value::{self, Dotted, ValueError, Write};
 
 /// Whether [`SchemaRegistry::normalize`](super::SchemaRegistry::normalize) handles a POST (create) or a PUT (replace).
 #[derive(Debug, Clone, Copy)]
@@ -141,7 +143,7 @@ impl ResourceResolver<'_> {
         };
         let unknown = || SchemaError::UnknownAttribute(label(scope, name));
         let info = self.scoped_attr(scope, attr_name).ok_or_else(unknown)?;
-        let attr_label = label(scope, &info.name);
+        let attr_label = Label(scope, &info.name);
         let target = match scope {
             None => out,
             Some(ext) => ext_object(out, ext)?,
@@ -162,7 +164,7 @@ impl ResourceResolver<'_> {
                 if info.mutability == Mutability::ReadOnly {
                     return Ok(());
                 }
-                let sub_label = format!("{attr_label}.{}", sub_info.name);
+                let sub_label = Dotted(&attr_label, &sub_info.name);
                 if let Some(v) = value::check_attr(sub_info, value, &sub_label, Write::Replace)? {
                     let mut m = Map::new();
                     m.insert(sub_info.name.clone(), v);
@@ -189,7 +191,7 @@ impl ResourceResolver<'_> {
             let Some(old) = old.filter(|v| !v.is_null()) else {
                 continue;
             };
-            let attr_label = label(scope, &info.name);
+            let attr_label = Label(scope, &info.name);
             let target = match scope {
                 None => &mut *out,
                 Some(ext) => ext_object(out, ext)?,
@@ -227,7 +229,7 @@ impl ResourceResolver<'_> {
                     .and_then(Value::as_object)
                     .and_then(|m| m.get(&info.name)),
             };
-            let attr_label = label(scope, &info.name);
+            let attr_label = Label(scope, &info.name);
             let in_use = scope.is_none_or(|ext| schemas.contains(&ext));
             if info.required && in_use && info.mutability != Mutability::ReadOnly {
                 check_present(value, &attr_label)?;
@@ -248,7 +250,7 @@ impl ResourceResolver<'_> {
             for element in elements {
                 if let Value::Object(m) = element {
                     for sub in &required_subs {
-                        check_present(m.get(&sub.name), &format!("{attr_label}.{}", sub.name))?;
+                        check_present(m.get(&sub.name), &Dotted(&attr_label, &sub.name))?;
                     }
                 }
             }
@@ -273,7 +275,7 @@ fn ext_object<'m>(
     }
 }
 
-fn duplicate(attr_label: &str) -> SchemaError {
+fn duplicate(attr_label: &dyn Display) -> SchemaError {
     SchemaError::InvalidSyntax(format!("attribute `{attr_label}` is given more than once"))
 }
 
@@ -283,7 +285,7 @@ fn insert_merge(
     target: &mut Map<String, Value>,
     key: &str,
     value: Value,
-    attr_label: &str,
+    attr_label: &dyn Display,
 ) -> Result<(), SchemaError> {
     match target.get_mut(key) {
         None => {
@@ -294,7 +296,7 @@ fn insert_merge(
             Value::Object(new) => {
                 for (k, v) in new {
                     if existing.contains_key(&k) {
-                        return Err(duplicate(&format!("{attr_label}.{k}")));
+                        return Err(duplicate(&Dotted(attr_label, &k)));
                     }
                     existing.insert(k, v);
                 }
@@ -306,7 +308,7 @@ fn insert_merge(
     }
 }
 
-fn check_present(value: Option<&Value>, attr_label: &str) -> Result<(), SchemaError> {
+fn check_present(value: Option<&Value>, attr_label: &dyn Display) -> Result<(), SchemaError> {
     match value {
         None => Err(SchemaError::InvalidValue(format!(
             "missing required attribute `{attr_label}`"
@@ -380,7 +382,7 @@ fn carry_sub_attributes(
     info: &AttrInfo,
     old: &Value,
     new: &mut Value,
-    attr_label: &str,
+    attr_label: &dyn Display,
 ) -> Result<(), SchemaError> {
     if info.attr_type != AttrType::Complex {
         return Ok(());
@@ -457,7 +459,7 @@ fn carry_element(
     old: &Map<String, Value>,
     new: &mut Map<String, Value>,
     same_referent: bool,
-    attr_label: &str,
+    attr_label: &dyn Display,
     element: Option<&str>,
 ) -> Result<(), SchemaError> {
     for sub in &info.sub_attributes {
@@ -477,7 +479,7 @@ fn carry_element(
                     new.insert(sub.name.clone(), old_value.clone());
                 }
                 new_value => {
-                    let sub_label = format!("{attr_label}.{}", sub.name);
+                    let sub_label = Dotted(attr_label, &sub.name);
                     value::check_change(sub, Some(old_value), new_value, &sub_label).map_err(
                         |e| match (e, element) {
                             (ValueError::Mutability(m), Some(v)) => {

@@ -19,11 +19,22 @@ pub struct ResourceResolver<'a> {
 /// Where a name lives: `None` = core schema or common attribute, `Some(urn)` = extension.
 pub(super) type Scope = Option<&'static str>;
 
-pub(super) fn label(scope: Scope, name: &str) -> String {
-    match scope {
-        None => name.to_string(),
-        Some(urn) => format!("{urn}:{name}"),
+/// `name` in `scope` as messages name it (`urn:name` for an extension's), written only
+/// when a message is (see [`crate::scim::value::Dotted`]).
+#[derive(Clone, Copy)]
+pub(super) struct Label<'a>(pub(super) Scope, pub(super) &'a str);
+
+impl std::fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            None => f.write_str(self.1),
+            Some(urn) => write!(f, "{urn}:{}", self.1),
+        }
     }
+}
+
+pub(super) fn label(scope: Scope, name: &str) -> String {
+    Label(scope, name).to_string()
 }
 
 /// The value under `key` in `obj`, matching the key case-insensitively (exact match first).

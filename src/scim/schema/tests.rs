@@ -712,7 +712,7 @@ fn rejects_wrong_types() {
 #[test]
 fn checks_scalar_types() {
     let mk = |t: AttrType| crate::scim::tests::mock::attr("x", t);
-    let ok = |t: AttrType, v: Value| crate::scim::value::check_scalar(&mk(t), &v, "x").is_ok();
+    let ok = |t: AttrType, v: Value| crate::scim::value::check_scalar(&mk(t), &v, &"x").is_ok();
     assert!(ok(AttrType::Integer, json!(3)));
     assert!(ok(AttrType::Integer, json!(-3)));
     assert!(!ok(AttrType::Integer, json!(3.5)));
@@ -777,6 +777,38 @@ fn keeps_password() {
     let out =
         user(json!({"schemas": [USER_SCHEMA], "userName": "u", "Password": "s3cret"})).expect("ok");
     assert_eq!(out["password"], "s3cret");
+}
+
+/// Messages name an attribute by its path: a sub-attribute as `parent.sub`, an
+/// extension's attribute by its URN. The labels are written only when a message is.
+#[test]
+fn messages_name_sub_attributes_and_extension_attributes_by_their_paths() {
+    let msg = |body: Value| user(body).expect_err("refused").to_string();
+    assert_eq!(
+        msg(json!({"schemas": [USER_SCHEMA], "userName": "u", "name": {"givenName": 5}})),
+        "attribute `name.givenName` must be a string"
+    );
+    assert_eq!(
+        msg(json!({"schemas": [USER_SCHEMA], "userName": "u",
+                   "urn:ietf:params:scim:schemas:core:2.0:User:name.familyName": true})),
+        "attribute `name.familyName` must be a string"
+    );
+    assert_eq!(
+        msg(json!({"schemas": [USER_SCHEMA], "userName": "u",
+                   "emails": [{"value": "a@b", "Value": "c@d"}]})),
+        "attribute `emails.value` is given more than once"
+    );
+    let ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    assert_eq!(
+        msg(json!({"schemas": [USER_SCHEMA, ent], "userName": "u",
+                   ent: {"employeeNumber": 7}})),
+        format!("attribute `{ent}:employeeNumber` must be a string")
+    );
+    assert_eq!(
+        msg(json!({"schemas": [USER_SCHEMA, ent], "userName": "u",
+                   ent: {"manager": {"value": 7}}})),
+        format!("attribute `{ent}:manager.value` must be a string")
+    );
 }
 
 #[test]
