@@ -12,7 +12,6 @@
 use std::time::Instant;
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
-use serde::Serialize;
 
 use super::client_auth::{Public, authenticate};
 use super::error::{OAuthError, json_text, no_store};
@@ -108,13 +107,14 @@ async fn issue(
     }
 }
 
-/// RFC 6749 §5.1, serialized straight from the issued tokens (fields in alphabetical
-/// order, as docs/oauth.md shows them).
-#[derive(Serialize)]
+/// RFC 6749 §5.1, written straight from the issued tokens (fields in alphabetical order,
+/// as docs/oauth.md shows them) by [`TokenResponse::to_json`]; serde's derive is only the
+/// test's reference for its bytes.
+#[cfg_attr(test, derive(serde::Serialize))]
 struct TokenResponse<'a> {
     access_token: &'a str,
     expires_in: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, serde(skip_serializing_if = "Option::is_none"))]
     refresh_token: Option<&'a str>,
     scope: String,
     token_type: &'static str,

@@ -58,8 +58,8 @@ impl ResourceCache {
         self.0.put(id.to_string(), (kind, value), read);
     }
 
-    /// A write to `kind`/`id` happened (or is about to be committed).
-    pub fn changed(&self, _kind: ResourceKind, id: &str, affects_others: bool) {
+    /// A write to the resource `id` happened (or is about to be committed).
+    pub fn changed(&self, id: &str, affects_others: bool) {
         if affects_others {
             self.0.clear();
         } else {
@@ -83,14 +83,14 @@ mod tests {
     fn a_put_after_a_write_is_dropped() {
         let cache = ResourceCache::new(std::time::Duration::from_secs(60));
         let g = cache.begin();
-        cache.changed(ResourceKind::User, "a", false);
+        cache.changed("a", false);
         cache.put(ResourceKind::User, "a", g, c(1));
         assert!(cache.get(ResourceKind::User, "a").is_none());
         let g = cache.begin();
         cache.put(ResourceKind::User, "a", g, c(2));
         assert_eq!(cache.get(ResourceKind::User, "a").unwrap().version, 2);
         cache.put(ResourceKind::User, "b", g, c(3));
-        cache.changed(ResourceKind::Group, "g", true);
+        cache.changed("g", true);
         assert!(cache.get(ResourceKind::User, "a").is_none());
         assert!(cache.get(ResourceKind::User, "b").is_none());
     }

@@ -700,7 +700,7 @@ impl Scim<'_> {
     /// and a User's deletion changes Groups' `members`.
     fn changed(&self, kind: ResourceKind, id: &str, deleted: bool) {
         let affects_others = kind == ResourceKind::Group || deleted;
-        self.cache.changed(kind, id, affects_others);
+        self.cache.changed(id, affects_others);
     }
 
     /// PUT: replace a resource.
