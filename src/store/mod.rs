@@ -11,13 +11,10 @@
 //! checks; both wait at most a few seconds for a connection, then fail with a store error
 //! (503) instead of stalling a worker. The file is created 0600.
 //!
-//! Durability: `synchronous=FULL` makes every commit sync the WAL to the device before
-//! it returns, so a token whose response left the server survives power loss, not only a
-//! crash of the process (`NORMAL` survives only the latter). The sync is fdatasync(2):
-//! the bundled SQLite is built with `HAVE_FDATASYNC` (`.cargo/config.toml`), which
-//! flushes the data and the file's size, not its timestamps. Group commit
-//! ([`TokenBatcher`]) pays one sync per batch, not per token; the cost is in
-//! bench/RESULTS.md.
+//! Durability: `synchronous=FULL` makes every commit fsync the WAL before it returns, so a
+//! token whose response left the server survives power loss, not only a crash of the
+//! process (`NORMAL` survives only the latter). Group commit ([`TokenBatcher`]) pays one
+//! fsync per batch, not per token; the cost is in bench/RESULTS.md.
 //!
 //! A `postgres://` URL as the store's location opens the PostgreSQL backend instead
 //! ([`pg`], issue 16): the same methods, the same domain types; each method below begins
@@ -519,24 +516,6 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The bundled SQLite is built with `HAVE_FDATASYNC` (`.cargo/config.toml`), so its
-    /// commits call fdatasync(2): the executable imports it. Nothing else in scimgate
-    /// syncs a file (no `File::sync_data`), so the import is SQLite's. Built without the
-    /// flag, SQLite calls fsync(2) and this fails.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    #[test]
-    fn sqlite_syncs_with_fdatasync() {
-        let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-        let imports = |name: &[u8]| {
-            let entry = [b"\0", name, b"\0"].concat();
-            exe.windows(entry.len()).any(|w| w == entry)
-        };
-        assert!(
-            imports(b"fdatasync"),
-            "SQLite was built without HAVE_FDATASYNC (see .cargo/config.toml)"
-        );
-    }
 
     /// Slow scans (every connection of the scan pool busy: eight filter queries on the
     /// blocking pool) must not hold up the point reads the request path makes inline —
