@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use super::tokens::insert_token;
+use super::tokens::{LiveClients, insert_token_in};
 use super::{NewTokenRecord, Result, Store, StoreError};
 
 use crate::sync::lock;
@@ -164,7 +164,7 @@ pub struct BatchStats {
 }
 
 /// How one record is written (the store's insert; a test swaps in a failing one).
-type InsertFn = fn(&rusqlite::Connection, &NewTokenRecord) -> Result<()>;
+type InsertFn = fn(&rusqlite::Connection, &NewTokenRecord, &mut LiveClients) -> Result<()>;
 
 struct Shared {
     store: Arc<Store>,
@@ -200,6 +200,7 @@ impl Shared {
             taken = std::mem::take(&mut lock(&self.queue).jobs);
             took = true;
             results.reserve(taken.len());
+            let mut live = LiveClients::default();
             // On PostgreSQL the token records of the whole batch go in one statement (a
             // round trip per record cost more than the rest of the batch): each token
             // job's outcome, by position.
@@ -219,27 +220,31 @@ impl Shared {
                         results.push(std::mem::replace(&mut done[i], Ok(())));
                         continue;
                     }
-                    let records = std::mem::take(&mut job.records);
-                    let insert = self.insert;
-                    job.work = Some(Box::new(move |tx| match tx {
-                        BatchTx::Sqlite(c) => records.iter().try_for_each(|t| insert(c, t)),
-                        BatchTx::Postgres(db) => records
-                            .iter()
-                            .try_for_each(|t| super::pg::insert_token(db, t)),
-                    }));
                 }
-                // A single INSERT is atomic by itself (on SQLite a constraint failure
-                // undoes that statement and leaves the transaction open; a token refused
-                // for a cut-off client inserts nothing and fails no statement on either);
-                // a job of several statements needs a savepoint so that none of them
-                // stays if one fails.
+                // A job of one record is atomic by itself: its client's check writes
+                // nothing, and its one INSERT either holds or is undone alone (on SQLite
+                // a constraint failure undoes that statement and leaves the transaction
+                // open; a token refused for a cut-off client inserts nothing and fails no
+                // statement on either). A job of several statements needs a savepoint so
+                // that none of them stays if one fails.
                 let several = !job.one_statement;
                 if several {
                     tx.savepoint("SAVEPOINT issue")?;
                 }
                 let result = match job.work.take() {
                     Some(work) => work(tx),
-                    None => Err(StoreError::Database("the job ran twice".into())),
+                    // A token job: its records, each checked against its client (once
+                    // per client and transaction: `live`) and inserted.
+                    None => match tx {
+                        BatchTx::Sqlite(c) => job
+                            .records
+                            .iter()
+                            .try_for_each(|t| (self.insert)(c, t, &mut live)),
+                        BatchTx::Postgres(db) => job
+                            .records
+                            .iter()
+                            .try_for_each(|t| super::pg::insert_token(db, t)),
+                    },
                 };
                 if several {
                     if result.is_err() {
@@ -444,7 +449,7 @@ impl TokenBatcher {
         TokenBatcher {
             shared: Arc::new(Shared {
                 store,
-                insert: insert_token,
+                insert: insert_token_in,
                 queue: Mutex::default(),
                 transactions: AtomicU64::new(0),
                 jobs: AtomicU64::new(0),
@@ -737,6 +742,43 @@ mod tests {
         }
     }
 
+    /// A batch checks each client's row once (`LiveClients`), and only for its own
+    /// transaction: a client cut off between two batches gets no token from the second,
+    /// though the first found it live.
+    #[test]
+    fn a_client_found_live_in_one_batch_is_checked_again_in_the_next() {
+        let (_d, store, client) = store_with_client();
+        let b = TokenBatcher::new(store.clone());
+        let (t1, r1) = record(&client);
+        let (t2, r2) = record(&client);
+        let first = b.submit_many(vec![vec![r1], vec![r2]]);
+        for p in first {
+            p.wait().unwrap();
+        }
+        assert!(store.token(&t1.id).unwrap().is_some());
+        assert!(store.token(&t2.id).unwrap().is_some());
+        store
+            .cut_off_client(
+                &client,
+                "test",
+                Some(true),
+                1_000,
+                &crate::model::NewAuditEvent::new(
+                    "test",
+                    crate::model::AuditAction::ClientDisable,
+                    "success",
+                ),
+            )
+            .unwrap();
+        let (t3, r3) = record(&client);
+        assert!(matches!(
+            b.insert(vec![r3]),
+            Err(StoreError::ClientCutOff(_))
+        ));
+        assert!(store.token(&t3.id).unwrap().is_none());
+        assert_eq!(b.stats().transactions, 2);
+    }
+
     #[test]
     fn a_lone_submit_commits_at_once() {
         let (_d, store, client) = store_with_client();
@@ -929,7 +971,11 @@ mod tests {
     fn a_leader_that_panics_answers_its_jobs_and_passes_the_lead() {
         let (_d, store, client) = store_with_client();
         let mut b = TokenBatcher::new(store.clone());
-        fn explode(_: &rusqlite::Connection, _: &NewTokenRecord) -> Result<()> {
+        fn explode(
+            _: &rusqlite::Connection,
+            _: &NewTokenRecord,
+            _: &mut LiveClients,
+        ) -> Result<()> {
             panic!("injected panic in the batch");
         }
         Arc::get_mut(&mut b.shared).unwrap().insert = explode;
@@ -944,7 +990,7 @@ mod tests {
             "the follower got an answer, not a hang"
         );
         // The queue has no stale leader: with a working insert, the next submit commits.
-        Arc::get_mut(&mut b.shared).unwrap().insert = insert_token;
+        Arc::get_mut(&mut b.shared).unwrap().insert = insert_token_in;
         let (t3, r3) = record(&client);
         let (tx, rx) = std::sync::mpsc::channel();
         let b2 = b.clone();

@@ -300,36 +300,69 @@ pub(super) fn row_to_token(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
     })
 }
 
-pub(super) fn insert_token(conn: &Connection, t: &NewTokenRecord) -> Result<()> {
-    // Cached: every issued token and code goes through here (the group commit, the grants).
-    // Inserted only while the client has the epoch the request authenticated against and
-    // is neither deleted nor disabled: a token minted on a credential being cut off at
-    // this moment is refused, never left alive (schema.sql, migration 7).
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO tokens (id, hash, kind, client_id, subject, scopes, issued_at, \
-             expires_at, issued_via, family_id, parent_id, label, client_epoch) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 FROM clients \
-             WHERE id = ?4 AND token_epoch = ?13 AND deleted_at IS NULL AND disabled_at IS NULL",
-        )?
-        .execute(params![
-            t.id.as_str(),
-            &t.hash.0[..],
-            kind_code(t.kind),
-            t.client_id,
-            (t.subject != t.client_id).then_some(t.subject.as_str()),
-            scope_bits(&t.scopes),
-            t.issued_at,
-            t.expires_at,
-            via_code(t.issued_via),
-            t.family_id,
-            t.parent_id,
-            t.label,
-            t.client_epoch,
-        ])?;
-    if inserted == 0 {
-        return Err(StoreError::ClientCutOff(t.client_id.clone()));
+/// The clients a write transaction has found able to receive tokens, as (client id,
+/// token epoch): a batch of tokens for one client checks its row once
+/// ([`insert_token_in`]). Valid for one transaction only: it holds the write lock, so no
+/// cut-off can come between the check and the inserts.
+#[derive(Debug, Default)]
+pub(super) struct LiveClients(Vec<(String, i64)>);
+
+impl LiveClients {
+    fn knows(&self, client_id: &str, epoch: i64) -> bool {
+        self.0.iter().any(|(c, e)| c == client_id && *e == epoch)
     }
+}
+
+/// Insert one token record in the caller's write transaction (see [`insert_token_in`]).
+pub(super) fn insert_token(conn: &Connection, t: &NewTokenRecord) -> Result<()> {
+    insert_token_in(conn, t, &mut LiveClients::default())
+}
+
+/// Insert `t` in the caller's write transaction, only while its client has the epoch the
+/// request authenticated against and is neither deleted nor disabled: a token minted on a
+/// credential being cut off at this moment is refused, never left alive (schema.sql,
+/// migration 7). The client's row is read unless `live` already holds it from this
+/// transaction. Two statements, not one `INSERT … SELECT … FROM clients` as before: SQLite
+/// gives a statement that may insert several rows a statement journal, which copied every
+/// page the insert touched, while a one-row `INSERT … VALUES` needs none (bench/RESULTS.md
+/// has the instructions per token). Both cached: every issued token and code comes here.
+pub(super) fn insert_token_in(
+    conn: &Connection,
+    t: &NewTokenRecord,
+    live: &mut LiveClients,
+) -> Result<()> {
+    if !live.knows(&t.client_id, t.client_epoch) {
+        let found = conn
+            .prepare_cached(
+                "SELECT 1 FROM clients WHERE id = ?1 AND token_epoch = ?2 \
+                 AND deleted_at IS NULL AND disabled_at IS NULL",
+            )?
+            .exists(params![t.client_id, t.client_epoch])?;
+        if !found {
+            return Err(StoreError::ClientCutOff(t.client_id.clone()));
+        }
+        live.0.push((t.client_id.clone(), t.client_epoch));
+    }
+    conn.prepare_cached(
+        "INSERT INTO tokens (id, hash, kind, client_id, subject, scopes, issued_at, \
+         expires_at, issued_via, family_id, parent_id, label, client_epoch) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        t.id.as_str(),
+        &t.hash.0[..],
+        kind_code(t.kind),
+        t.client_id,
+        (t.subject != t.client_id).then_some(t.subject.as_str()),
+        scope_bits(&t.scopes),
+        t.issued_at,
+        t.expires_at,
+        via_code(t.issued_via),
+        t.family_id,
+        t.parent_id,
+        t.label,
+        t.client_epoch,
+    ])?;
     Ok(())
 }
 
@@ -430,8 +463,9 @@ impl Store {
     pub fn insert_tokens(&self, batch: &[NewTokenRecord]) -> Result<()> {
         on_postgres!(self, pg => pg.insert_tokens(batch));
         self.write(|tx| {
+            let mut live = LiveClients::default();
             for t in batch {
-                insert_token(tx, t)?;
+                insert_token_in(tx, t, &mut live)?;
             }
             Ok(())
         })
