@@ -692,6 +692,18 @@ mod tests {
         super::super::tokens::access_record(client, 1_000, i64::MAX / 2)
     }
 
+    /// Disable `client` (`disable-api-client`): its epoch moves on, no token is issued.
+    fn disable(store: &Store, client: &str) {
+        let event = crate::model::NewAuditEvent::new(
+            "test",
+            crate::model::AuditAction::ClientDisable,
+            "success",
+        );
+        store
+            .cut_off_client(client, "test", Some(true), 1_000, &event)
+            .unwrap();
+    }
+
     /// One batch on either backend: the jobs of a client cut off since they authenticated
     /// fail alone (none of a job's records stays), the others commit, and a job of two
     /// records commits both.
@@ -712,18 +724,7 @@ mod tests {
                     .id
             };
             let (live, cut) = (register("live"), register("cut"));
-            t.cut_off_client(
-                &cut,
-                "test",
-                Some(true),
-                1_000,
-                &crate::model::NewAuditEvent::new(
-                    "test",
-                    crate::model::AuditAction::ClientDisable,
-                    "success",
-                ),
-            )
-            .unwrap();
+            disable(&t.store, &cut);
             let batcher = TokenBatcher::new(t.store.clone());
             let (a1, a2, c1, l2) = (record(&live), record(&live), record(&cut), record(&live));
             let pending = batcher.submit_many(vec![vec![a1.1, a2.1], vec![c1.1], vec![l2.1]]);
@@ -757,19 +758,7 @@ mod tests {
         }
         assert!(store.token(&t1.id).unwrap().is_some());
         assert!(store.token(&t2.id).unwrap().is_some());
-        store
-            .cut_off_client(
-                &client,
-                "test",
-                Some(true),
-                1_000,
-                &crate::model::NewAuditEvent::new(
-                    "test",
-                    crate::model::AuditAction::ClientDisable,
-                    "success",
-                ),
-            )
-            .unwrap();
+        disable(&store, &client);
         let (t3, r3) = record(&client);
         assert!(matches!(
             b.insert(vec![r3]),
