@@ -50,10 +50,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
                 crate::access_log::access_log,
             ))
             // Resources, as every route: a wrong method is a 405 with `Allow`, not a 404.
+            // The OAuth2 endpoints first, the busiest (token, introspect) at their head: the
+            // router matches each resource in turn, and the probes ahead of them cost every
+            // token request three more matches (bench/RESULTS.md).
+            .configure(crate::oauth::configure)
             .service(web::resource("/healthz").get(healthz))
             .service(web::resource("/readyz").get(readyz))
             .service(web::resource("/metrics").get(metrics))
-            .configure(crate::oauth::configure)
             .configure(crate::web::configure),
     );
 }

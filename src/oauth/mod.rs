@@ -55,11 +55,12 @@ use actix_web::{HttpRequest, web};
 /// The routes of the OAuth2 endpoints (the authorization pages are in [`crate::web`]).
 /// Resources, not bare routes, so a wrong method is a 405 rather than a 404.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // The busiest first: the router tries resources in this order (`http::configure`).
     cfg.service(web::resource("/oauth2/token").route(web::post().to(token::issue_token)))
-        .service(web::resource("/oauth2/revoke").route(web::post().to(revoke::revoke_token)))
         .service(
             web::resource("/oauth2/introspect").route(web::post().to(introspect::introspect_token)),
         )
+        .service(web::resource("/oauth2/revoke").route(web::post().to(revoke::revoke_token)))
         .service(
             web::resource("/.well-known/oauth-authorization-server")
                 .route(web::get().to(metadata::show_metadata)),
