@@ -345,7 +345,10 @@ pub fn parse(s: &str) -> Result<ParsedToken, TokenParseError> {
         }
     };
     let rest = &s[PREFIX_LEN..];
-    if let Some(c) = rest.chars().find(|c| !c.is_ascii_alphanumeric()) {
+    // A byte scan first (a vector loop); the characters are decoded only to name a bad one.
+    if !rest.bytes().fold(true, |ok, b| ok & b.is_ascii_alphanumeric())
+        && let Some(c) = rest.chars().find(|c| !c.is_ascii_alphanumeric())
+    {
         return Err(TokenParseError::InvalidCharacter(c));
     }
     if s.len() != TOKEN_LEN && s.len() != LEGACY_TOKEN_LEN {
