@@ -346,7 +346,9 @@ pub fn parse(s: &str) -> Result<ParsedToken, TokenParseError> {
     };
     let rest = &s[PREFIX_LEN..];
     // A byte scan first (a vector loop); the characters are decoded only to name a bad one.
-    if !rest.bytes().fold(true, |ok, b| ok & b.is_ascii_alphanumeric())
+    if !rest
+        .bytes()
+        .fold(true, |ok, b| ok & b.is_ascii_alphanumeric())
         && let Some(c) = rest.chars().find(|c| !c.is_ascii_alphanumeric())
     {
         return Err(TokenParseError::InvalidCharacter(c));

@@ -98,13 +98,13 @@ impl Params {
 
     /// Parse a POST body after checking its content type.
     pub fn from_form(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
+        // Compared as bytes: `to_str`'s check of every byte is not needed to compare.
         let ct = req
             .headers()
             .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let mime = ct.split(';').next().unwrap_or("").trim();
-        if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            .map_or(&b""[..], |v| v.as_bytes());
+        let mime = ct.split(|&b| b == b';').next().unwrap_or(b"").trim_ascii();
+        if !mime.eq_ignore_ascii_case(b"application/x-www-form-urlencoded") {
             return Err(OAuthError::InvalidRequest(
                 "the request body must be application/x-www-form-urlencoded".into(),
             ));
@@ -203,6 +203,45 @@ mod tests {
                 .map(|i| alphabet[((seed >> (i * 5)) % alphabet.len() as u64) as usize])
                 .collect();
             check(&text);
+        }
+    }
+
+    /// The form's media type, in any case, with or without parameters; anything else is
+    /// refused before the body is parsed.
+    #[test]
+    fn only_form_bodies_are_parsed() {
+        let with = |ct: Option<&[u8]>| {
+            let mut req = actix_web::test::TestRequest::default();
+            if let Some(ct) = ct {
+                req = req.insert_header((
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_bytes(ct).unwrap(),
+                ));
+            }
+            Params::from_form(&req.to_http_request(), b"a=1")
+        };
+        for ct in [
+            &b"application/x-www-form-urlencoded"[..],
+            b"Application/X-WWW-Form-URLEncoded",
+            b"application/x-www-form-urlencoded; charset=UTF-8",
+            b"application/x-www-form-urlencoded ;charset=utf-8",
+        ] {
+            let p = with(Some(ct)).unwrap_or_else(|e| panic!("{ct:?}: {e:?}"));
+            assert_eq!(p.get("a"), Some("1"));
+        }
+        for ct in [
+            None,
+            Some(&b""[..]),
+            Some(b"application/json"),
+            Some(b"application/x-www-form-urlencodedx"),
+            Some(b"application/x-www-form-\xffurlencoded"),
+            Some(b"text/plain; application/x-www-form-urlencoded"),
+        ] {
+            let err = with(ct).unwrap_err();
+            assert!(
+                matches!(err, OAuthError::InvalidRequest(ref m) if m.contains("x-www-form-urlencoded")),
+                "{ct:?}: {err:?}"
+            );
         }
     }
 
