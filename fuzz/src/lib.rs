@@ -5,7 +5,8 @@
 //!
 //! - `token_parse`: a parsed token's kind, id and hash agree with the text; ids read back;
 //!   the input with its checksum recomputed parses too (so the fuzzer gets past the CRC).
-//! - `form_params`: parsed parameters are unique, non-empty and found by `get`.
+//! - `form_params`: parsed parameters are unique, non-empty and found by `get`, and are
+//!   the `url` crate's reading of the body (the parser's plain-body shortcut skips it).
 //! - `scim_filter`: display → parse gives the same AST; the in-memory evaluator, the
 //!   validator and the SQL translator accept and refuse the same filters; the SQL prepares
 //!   and runs on the real schema (`schema.sql`) with as many `?` as parameters, and selects
@@ -113,9 +114,40 @@ pub fn token_parse(data: &[u8]) {
 // form_params
 
 pub fn form_params(data: &[u8]) {
-    let Ok(params) = Params::parse(data) else {
+    // What the `url` crate reads: the pairs with a value, in order; refused when a name
+    // repeats or more than MAX_PARAMS pairs (empty ones included) come.
+    let mut expected: Option<Vec<(String, String)>> = Some(Vec::new());
+    let mut names = std::collections::HashSet::new();
+    for (n, (k, v)) in url::form_urlencoded::parse(data).enumerate() {
+        if n >= scimgate::oauth::params::MAX_PARAMS {
+            expected = None;
+            break;
+        }
+        if v.is_empty() {
+            continue;
+        }
+        if !names.insert(k.clone()) {
+            expected = None;
+            break;
+        }
+        if let Some(e) = expected.as_mut() {
+            e.push((k.into_owned(), v.into_owned()));
+        }
+    }
+    let parsed = Params::parse(data);
+    assert_eq!(
+        parsed.is_ok(),
+        expected.is_some(),
+        "accepted or refused unlike the url crate"
+    );
+    let Ok(params) = parsed else {
         return;
     };
+    let got: Vec<(String, String)> = params
+        .pairs()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(Some(got), expected, "pairs unlike the url crate's");
     // Linear checks (a quadratic harness would hide the parser's own cost): unique names,
     // no empty value, and `get` finds the first and last 32.
     let pairs: Vec<(&str, &str)> = params.pairs().collect();
