@@ -409,29 +409,19 @@ mod tests {
             presented(&req, &Params::default())
         };
         let text = |s: String| HeaderValue::from_str(&s).unwrap();
-        for (value, id, secret) in [
-            (
-                format!("Basic {}", b64(b"cl_1:sgcs_x")),
-                "cl_1",
-                Some("sgcs_x"),
-            ),
-            (
-                format!("bAsIc {}", b64(b"cl_1:sgcs_x")),
-                "cl_1",
-                Some("sgcs_x"),
-            ),
-            (
-                format!("Basic   {}  ", b64(b"cl_1:sgcs_x")),
-                "cl_1",
-                Some("sgcs_x"),
-            ),
+        let plain = b64(b"cl_1:sgcs_x");
+        let cases = [
+            (format!("Basic {plain}"), "cl_1", Some("sgcs_x")),
+            (format!("bAsIc {plain}"), "cl_1", Some("sgcs_x")),
+            (format!("Basic   {plain}  "), "cl_1", Some("sgcs_x")),
             (
                 format!("Basic {}", b64(b"a%3Ab:c+d%25")),
                 "a:b",
                 Some("c d%"),
             ),
             (format!("Basic {}", b64(b"cl_1:")), "cl_1", None),
-        ] {
+        ];
+        for (value, id, secret) in cases {
             let p = read(text(value.clone())).unwrap_or_else(|e| panic!("{value}: {e:?}"));
             assert_eq!(
                 (p.client_id.as_str(), p.secret.as_deref(), p.basic),
