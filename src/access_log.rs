@@ -1,8 +1,9 @@
 //! The access log: one line per request — method, path (never the query string, where a
 //! careless client may put a secret), status, client id and token id where known, the
 //! client's address and the duration — written as one `tracing` event (target `access`)
-//! when the response is ready. Probes (`/healthz`, `/readyz`, `/metrics`) log at debug
-//! level, so a load balancer's health checks do not drown the log.
+//! when the response is ready, by the middleware around every scope (`edge`). Probes
+//! (`/healthz`, `/readyz`, `/metrics`) log at debug level, so a load balancer's health
+//! checks do not drown the log.
 //!
 //! The event goes to the subscriber `main` installs, whose writer is non-blocking
 //! (`tracing-appender`): the request path only formats the line and hands it to a
@@ -23,11 +24,8 @@
 use std::io::Write as _;
 use std::net::IpAddr;
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::Duration;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest};
 
 use crate::monitor::events::Attribution;
@@ -228,26 +226,31 @@ fn is_probe(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
 }
 
-/// The middleware (wrapped around every scope by `http::configure`).
-pub async fn access_log(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let probe = is_probe(req.path());
-    if probe && !tracing::enabled!(target: "access", tracing::Level::DEBUG) {
-        return next.call(req).await;
+/// Whether the request at `path` gets a line: the subscriber's filter (`RUST_LOG`) decides,
+/// probes at debug level, the rest at info.
+pub fn wanted(path: &str) -> bool {
+    if is_probe(path) {
+        tracing::enabled!(target: "access", tracing::Level::DEBUG)
+    } else {
+        tracing::enabled!(target: "access", tracing::Level::INFO)
     }
-    if !probe && !tracing::enabled!(target: "access", tracing::Level::INFO) {
-        return next.call(req).await;
-    }
-    let res = next.call(req).await?;
-    let request = res.request();
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
-    let status = res.status().as_u16();
-    let ip = crate::peer::client_ip(request);
+}
+
+/// Write the line of `request`, answered with `status` after `latency`, from `ip`. The
+/// client and token are the handler's [`AccessFields`], else `attribution` (the guard's
+/// verdict, when the caller took it out of the extensions), else one left in the
+/// extensions. Called by `edge` for every request [`wanted`] says is logged.
+pub fn write(
+    request: &HttpRequest,
+    status: u16,
+    latency: Duration,
+    ip: Option<IpAddr>,
+    attribution: Option<&Attribution>,
+) {
+    let ms = latency.as_secs_f64() * 1000.0;
     let ext = request.extensions();
-    let (client_id, token_id) = match (ext.get::<AccessFields>(), ext.get::<Attribution>()) {
+    let attribution = attribution.or_else(|| ext.get::<Attribution>());
+    let (client_id, token_id) = match (ext.get::<AccessFields>(), attribution) {
         (Some(f), _) => (Some(f.client_id.as_str()), Some(f.token_id.as_str())),
         (
             None,
@@ -261,6 +264,7 @@ pub async fn access_log(
     };
     let method = request.method().as_str();
     let path = request.path();
+    let probe = is_probe(path);
     let client_id = client_id.unwrap_or("-");
     let token_id = token_id.unwrap_or("-");
     if let Some(sink) = SINK.get() {
@@ -285,8 +289,7 @@ pub async fn access_log(
         let bytes = line.render(level, sink.json, secs, now.subsec_micros());
         // Lossy: a full queue drops the line and counts it (`dropped_lines`).
         let _ = std::io::Write::write_all(&mut sink.writer.clone(), &bytes);
-        drop(ext);
-        return Ok(res);
+        return;
     }
     let ip = ip.map_or_else(|| "-".to_string(), |ip| ip.to_string());
     if probe {
@@ -294,8 +297,6 @@ pub async fn access_log(
     } else {
         tracing::info!(target: "access", method, path, status, client_id, token_id, ip = ip.as_str(), ms = format_args!("{ms:.2}"), "request");
     }
-    drop(ext);
-    Ok(res)
 }
 
 #[cfg(test)]

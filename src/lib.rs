@@ -19,7 +19,9 @@
 //! - [`settings`]: server settings, resolved and validated once.
 //! - [`scim`]: the SCIM 2.0 resource server; [`guard`]: bearer-token checks for it.
 //! - [`monitor`]: token lifecycle monitoring (usage recording).
-//! - [`http`]: every route, declared once; [`error`]: errors → HTTP responses.
+//! - [`http`]: every route, declared once; [`edge`]: the one middleware around each
+//!   scope (security headers, access log, the monitor's event); [`error`]: errors → HTTP
+//!   responses.
 //! - [`oauth`]: the OAuth2 authorization server (token, revoke, introspect, metadata, and
 //!   the authorization request behind the pages); [`web`]: the login and consent pages.
 //! - [`throttle`]: slowing of repeated failed sign-ins and client authentications.
@@ -40,6 +42,7 @@ pub mod access_log;
 pub mod admin;
 pub mod body;
 pub mod cache;
+pub mod edge;
 pub mod error;
 pub mod guard;
 pub mod http;
