@@ -290,6 +290,13 @@ fn sigterm_stops_the_server_gracefully() {
     let issued: serde_json::Value = r.json().unwrap();
     let token = issued["access_token"].as_str().unwrap().to_string();
     let token_id = scimgate::token::parse(&token).unwrap().id;
+    // A SCIM request's line names the client and token the guard judged.
+    let r = http()
+        .get(format!("http://127.0.0.1:{port}/scim/v2/Users?count=1"))
+        .bearer_auth(&token)
+        .send()
+        .expect("SCIM endpoint");
+    assert_eq!(r.status(), 200);
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -324,6 +331,18 @@ fn sigterm_stops_the_server_gracefully() {
         assert!(issuance.contains(field), "{field} in {issuance}");
     }
     assert!(issuance.contains(&client.id), "{issuance}");
+    let scim = log
+        .lines()
+        .find(|l| l.contains("path=\"/scim/v2/Users\""))
+        .unwrap_or_else(|| panic!("no log line for the SCIM request: {log}"));
+    for field in [
+        "method=\"GET\"".to_string(),
+        "status=200".to_string(),
+        format!("client_id=\"{}\"", client.id),
+        format!("token_id=\"{token_id}\""),
+    ] {
+        assert!(scim.contains(&field), "{field} in {scim}");
+    }
     assert!(!log.contains(&token), "the token itself was logged: {log}");
     assert!(
         !log.contains(client.secret()),
