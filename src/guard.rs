@@ -72,18 +72,22 @@ pub enum GuardError {
     Unavailable,
 }
 
-/// The bearer token of a request, if its Authorization header is `Bearer <token>`.
+/// The bearer token of a request, if its Authorization header is `Bearer <token>`. Read
+/// as bytes: `to_str` checked every byte of the token, which `token::parse` checks
+/// against its alphabet anyway; only the token is made a `str` (invalid UTF-8 is refused
+/// here, other non-ASCII by the parse).
 fn bearer(req: &HttpRequest) -> Result<&str, GuardError> {
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .ok_or(GuardError::Missing)?;
-    let value = header.to_str().map_err(|_| GuardError::Malformed)?;
-    let (scheme, token) = value.trim().split_once(' ').ok_or(GuardError::Malformed)?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+    let value = header.as_bytes().trim_ascii();
+    let space = memchr::memchr(b' ', value).ok_or(GuardError::Malformed)?;
+    let (scheme, token) = (&value[..space], value[space + 1..].trim_ascii());
+    if !scheme.eq_ignore_ascii_case(b"bearer") || token.is_empty() {
         return Err(GuardError::Malformed);
     }
-    Ok(token.trim())
+    std::str::from_utf8(token).map_err(|_| GuardError::Malformed)
 }
 
 /// Check the request's bearer token for `needed` and record its use.
@@ -188,4 +192,47 @@ fn check(req: &HttpRequest, state: &AppState, needed: Scope) -> Result<Principal
         });
     }
     Ok(Principal(record))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{AUTHORIZATION, HeaderValue};
+
+    fn with(value: &[u8]) -> HttpRequest {
+        actix_web::test::TestRequest::default()
+            .insert_header((AUTHORIZATION, HeaderValue::from_bytes(value).unwrap()))
+            .to_http_request()
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_and_other_schemes_refused() {
+        for (value, want) in [
+            (&b"Bearer sgat_abc"[..], "sgat_abc"),
+            (b"bearer sgat_abc", "sgat_abc"),
+            (b"BEARER   sgat_abc  ", "sgat_abc"),
+            (b"  Bearer sgat_abc", "sgat_abc"),
+            (b"Bearer caf\xc3\xa9", "caf\u{e9}"),
+        ] {
+            assert_eq!(bearer(&with(value)), Ok(want), "{value:?}");
+        }
+        for value in [
+            &b"Basic c2dhdF9hYmM="[..],
+            b"Bearer",
+            b"Bearer ",
+            b"Bearer    ",
+            b"Bearersgat_abc",
+            b"Bearer\tsgat_abc",
+            b"B\xc3\xa9arer sgat_abc",
+            b"Bearer sgat_\xff",
+        ] {
+            assert_eq!(
+                bearer(&with(value)),
+                Err(GuardError::Malformed),
+                "{value:?}"
+            );
+        }
+        let none = actix_web::test::TestRequest::default().to_http_request();
+        assert_eq!(bearer(&none), Err(GuardError::Missing));
+    }
 }
