@@ -20,6 +20,20 @@ pub struct Clock {
     manual: Option<Arc<AtomicI64>>,
 }
 
+/// `t` in whole Unix seconds, rounded down (as chrono's `timestamp()`), read straight off
+/// the system time: `Utc::now().timestamp()` built a calendar date and took it apart again,
+/// twice a SCIM request (the guard's expiry check and the monitor's event).
+fn unix_seconds(t: std::time::SystemTime) -> Timestamp {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => {
+            let before = e.duration();
+            let secs = i64::try_from(before.as_secs()).unwrap_or(i64::MAX);
+            -secs - i64::from(before.subsec_nanos() > 0)
+        }
+    }
+}
+
 impl Clock {
     /// The real system clock.
     pub fn system() -> Clock {
@@ -37,7 +51,7 @@ impl Clock {
     pub fn now(&self) -> Timestamp {
         match &self.manual {
             Some(t) => t.load(Ordering::SeqCst),
-            None => Utc::now().timestamp(),
+            None => unix_seconds(std::time::SystemTime::now()),
         }
     }
 
@@ -285,6 +299,28 @@ pub fn format_relative(ts: Timestamp, now: Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whole seconds read off the system time are chrono's, on both sides of the epoch.
+    #[test]
+    fn unix_seconds_are_chronos_timestamp() {
+        use std::time::{Duration as Std, SystemTime, UNIX_EPOCH};
+        let now = SystemTime::now();
+        assert_eq!(unix_seconds(now), DateTime::<Utc>::from(now).timestamp());
+        for (after, nanos) in [(0, 0), (1, 0), (1_796_418_178, 999_999_999), (5, 1)] {
+            let t = UNIX_EPOCH + Std::new(after, nanos);
+            assert_eq!(
+                unix_seconds(t),
+                DateTime::<Utc>::from(t).timestamp(),
+                "+{after}.{nanos}"
+            );
+            let t = UNIX_EPOCH - Std::new(after, nanos);
+            assert_eq!(
+                unix_seconds(t),
+                DateTime::<Utc>::from(t).timestamp(),
+                "-{after}.{nanos}"
+            );
+        }
+    }
 
     #[test]
     fn durations_parse_in_every_unit() {
