@@ -536,7 +536,10 @@ impl TokenBatcher {
         now: String,
     ) -> Result<super::ScimRecord> {
         self.run(move |tx| match tx {
-            BatchTx::Sqlite(c) => super::scim::insert(c, resource_type, &id, &doc, &now),
+            BatchTx::Sqlite(c) => {
+                super::scim::insert_row(c, resource_type, &id, &doc, &now)?;
+                Ok(super::ScimRecord::inserted(resource_type, id, doc, now))
+            }
             BatchTx::Postgres(db) => super::pg::insert_scim_in(db, resource_type, &id, &doc, &now),
         })
         .await
@@ -555,7 +558,13 @@ impl TokenBatcher {
     ) -> Result<Option<super::ScimRecord>> {
         self.run(move |tx| match tx {
             BatchTx::Sqlite(c) => {
-                super::scim::replace_at_version(c, resource_type, &id, version, &doc, &now)
+                match super::scim::replace_row(c, resource_type, &id, version, &doc, &now)? {
+                    Some(returned) => {
+                        super::ScimRecord::updated(resource_type, id, doc, now, version, returned)
+                            .map(Some)
+                    }
+                    None => Ok(None),
+                }
             }
             BatchTx::Postgres(db) => {
                 super::pg::replace_scim_in(db, resource_type, &id, version, &doc, &now)

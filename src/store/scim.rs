@@ -80,13 +80,15 @@ impl ScimRecord {
     /// The record of a resource just inserted, built from what was written instead of
     /// read back: a new resource is in no group (its id is new, and a Group names only
     /// members that exist).
-    pub(super) fn inserted(resource_type: &str, id: &str, doc: &Value, now: &str) -> ScimRecord {
+    /// Takes what it keeps: the group commit moves the document into the record instead of
+    /// copying it.
+    pub(super) fn inserted(resource_type: &str, id: String, doc: Value, now: String) -> ScimRecord {
         ScimRecord {
-            id: id.to_string(),
+            id,
             resource_type: resource_type.to_string(),
-            doc: doc.clone(),
-            created: now.to_string(),
-            last_modified: now.to_string(),
+            doc,
+            created: now.clone(),
+            last_modified: now,
             version: 1,
             groups: Vec::new(),
         }
@@ -97,18 +99,18 @@ impl ScimRecord {
     /// JSON of `groups_of_user!`).
     pub(super) fn updated(
         resource_type: &str,
-        id: &str,
-        doc: &Value,
-        now: &str,
+        id: String,
+        doc: Value,
+        now: String,
         version: i64,
-        (created, groups): (String, Option<String>),
+        (created, groups): Returned,
     ) -> Result<ScimRecord> {
         Ok(ScimRecord {
-            id: id.to_string(),
+            id,
             resource_type: resource_type.to_string(),
-            doc: doc.clone(),
+            doc,
             created,
-            last_modified: now.to_string(),
+            last_modified: now,
             version: version + 1,
             groups: groups_of(groups.as_deref()).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         })
@@ -705,6 +707,23 @@ pub(super) fn insert(
     doc: &Value,
     now: &str,
 ) -> Result<ScimRecord> {
+    insert_row(tx, resource_type, id, doc, now)?;
+    Ok(ScimRecord::inserted(
+        resource_type,
+        id.to_string(),
+        doc.clone(),
+        now.to_string(),
+    ))
+}
+
+/// [`insert`]'s writes, without the record (the group commit builds it from what it owns).
+pub(super) fn insert_row(
+    tx: &Connection,
+    resource_type: &str,
+    id: &str,
+    doc: &Value,
+    now: &str,
+) -> Result<()> {
     let c = Columns::of(resource_type, doc);
     // A taken userName is refused by the unique index on its fold: no query of its own
     // (each was a descent of that index inside the group commit, for every create).
@@ -723,7 +742,7 @@ pub(super) fn insert(
     }
     // Not read back: that read was a B-tree descent and a parse of the document inside the
     // group commit, for each create.
-    Ok(ScimRecord::inserted(resource_type, id, doc, now))
+    Ok(())
 }
 
 /// The parameters both writes bind, in their order: ?1 the id, ?2 the resource type, ?3–?7
@@ -760,6 +779,34 @@ pub(super) fn replace_at_version(
     doc: &Value,
     now: &str,
 ) -> Result<Option<ScimRecord>> {
+    match replace_row(tx, resource_type, id, version, doc, now)? {
+        Some(returned) => ScimRecord::updated(
+            resource_type,
+            id.to_string(),
+            doc.clone(),
+            now.to_string(),
+            version,
+            returned,
+        )
+        .map(Some),
+        None => Ok(None),
+    }
+}
+
+/// What an update returns besides what it wrote: the creation time and a User's groups
+/// (the JSON of `groups_of_user!`).
+pub(super) type Returned = (String, Option<String>);
+
+/// [`replace_at_version`]'s writes, without the record: what the UPDATE returned, or
+/// `None` when the version moved.
+pub(super) fn replace_row(
+    tx: &Connection,
+    resource_type: &str,
+    id: &str,
+    version: i64,
+    doc: &Value,
+    now: &str,
+) -> Result<Option<Returned>> {
     if resource_type == "Group" {
         check_not_self_member(id, doc)?;
     }
@@ -813,7 +860,7 @@ pub(super) fn replace_at_version(
     if resource_type == "Group" {
         set_members(tx, id, doc, false)?;
     }
-    ScimRecord::updated(resource_type, id, doc, now, version, returned).map(Some)
+    Ok(Some(returned))
 }
 
 impl Store {

@@ -274,7 +274,12 @@ pub(crate) fn insert(
         set_members(tx, id, doc, true)?;
     }
     // Not read back: one round trip fewer inside the transaction.
-    Ok(ScimRecord::inserted(resource_type, id, doc, now))
+    Ok(ScimRecord::inserted(
+        resource_type,
+        id.to_string(),
+        doc.clone(),
+        now.to_string(),
+    ))
 }
 
 /// PostgreSQL's steps of `Store::update_scim` (the decisions are `store::scim::update_scim_in`'s).
@@ -340,9 +345,9 @@ pub(crate) fn replace_at_version(
     }
     ScimRecord::updated(
         resource_type,
-        id,
-        doc,
-        now,
+        id.to_string(),
+        doc.clone(),
+        now.to_string(),
         version,
         (get(&row, 0)?, get(&row, 1)?),
     )
