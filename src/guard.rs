@@ -97,7 +97,8 @@ pub fn authorize(
     needed: Scope,
 ) -> Result<Principal, GuardError> {
     let result = check(req, state, needed);
-    // Leave the verdict for the monitor's attribution middleware.
+    // Leave the verdict for the middleware around `/scim/v2` (`edge`): the monitor's event
+    // and the access-log line.
     let attribution = match &result {
         Ok(p) => Some(Attribution::Token {
             token_id: Some(p.token_id().as_str().to_owned()),

@@ -123,7 +123,8 @@ impl Concerned {
         c
     }
 
-    /// Leave these identifiers in `req`'s extensions for the attribution middleware.
+    /// Leave these identifiers in `req`'s extensions for the middleware around `/scim/v2`
+    /// (`edge`).
     pub fn note(self, req: &actix_web::HttpRequest) {
         use actix_web::HttpMessage;
         req.extensions_mut().insert(self);
