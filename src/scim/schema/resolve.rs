@@ -37,13 +37,25 @@ pub(super) fn label(scope: Scope, name: &str) -> String {
     Label(scope, name).to_string()
 }
 
-/// The value under `key` in `obj`, matching the key case-insensitively (exact match first).
+/// The value under `key` in `obj`, matching the key case-insensitively: an exact match
+/// wins wherever it is, else the first key equal to `key` but for ASCII case, in the map's
+/// order. One pass, keys of another length skipped at once: the usual call is a miss (a
+/// schema attribute the document does not have), and `get` followed by a scan walked every
+/// key twice over for it (bench/RESULTS.md, "one layer around each request").
 pub(super) fn get_ci<'v>(obj: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
-    obj.get(key).or_else(|| {
-        obj.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
+    let mut folded = None;
+    for (k, v) in obj {
+        if k.len() != key.len() {
+            continue;
+        }
+        if k == key {
+            return Some(v);
+        }
+        if folded.is_none() && k.eq_ignore_ascii_case(key) {
+            folded = Some(v);
+        }
+    }
+    folded
 }
 
 impl<'a> ResourceResolver<'a> {

@@ -1664,3 +1664,44 @@ fn leaves_out_agrees_with_the_projection() {
         );
     }
 }
+
+/// `get_ci` finds what `get` then a case-insensitive scan found: the exact key wherever it
+/// is, else the first key equal but for case, in the map's order; keys of every case,
+/// length and position among others.
+#[test]
+fn case_insensitive_lookup_prefers_the_exact_key() {
+    use super::resolve::get_ci;
+    fn reference<'v>(obj: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v Value> {
+        obj.get(key).or_else(|| {
+            obj.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v)
+        })
+    }
+    let names = [
+        "userName",
+        "USERNAME",
+        "username",
+        "UserName",
+        "name",
+        "NAME",
+        "user",
+        "userNames",
+        "emails",
+        "",
+        "é",
+        "É",
+    ];
+    // Every subset of the names (as keys, each with its own value), every name looked up.
+    for mask in 0u32..(1 << names.len()) {
+        let obj: serde_json::Map<String, Value> = names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << i) != 0)
+            .map(|(i, k)| (k.to_string(), json!(i)))
+            .collect();
+        for key in names.iter().chain(&["Emails", "missing", "USERNAMES"]) {
+            assert_eq!(get_ci(&obj, key), reference(&obj, key), "{key} in {obj:?}");
+        }
+    }
+}
