@@ -221,7 +221,15 @@ impl ResourceResolver<'_> {
         out: &Map<String, Value>,
         schemas: &[&'static str],
     ) -> Result<(), SchemaError> {
+        let writable_required = |a: &AttrInfo| a.required && a.mutability != Mutability::ReadOnly;
         for (scope, info) in self.schema_attributes() {
+            let in_use = scope.is_none_or(|ext| schemas.contains(&ext));
+            let required = writable_required(info) && in_use;
+            // Most attributes are neither required nor hold required sub-attributes: their
+            // value is not looked up (a map lookup each, for every write).
+            if !required && !info.sub_attributes.iter().any(writable_required) {
+                continue;
+            }
             let value = match scope {
                 None => out.get(&info.name),
                 Some(ext) => out
@@ -230,15 +238,14 @@ impl ResourceResolver<'_> {
                     .and_then(|m| m.get(&info.name)),
             };
             let attr_label = Label(scope, &info.name);
-            let in_use = scope.is_none_or(|ext| schemas.contains(&ext));
-            if info.required && in_use && info.mutability != Mutability::ReadOnly {
+            if required {
                 check_present(value, &attr_label)?;
             }
             let Some(value) = value else { continue };
             let required_subs: Vec<&AttrInfo> = info
                 .sub_attributes
                 .iter()
-                .filter(|s| s.required && s.mutability != Mutability::ReadOnly)
+                .filter(|s| writable_required(s))
                 .collect();
             if required_subs.is_empty() {
                 continue;

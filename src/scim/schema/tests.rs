@@ -1705,3 +1705,43 @@ fn case_insensitive_lookup_prefers_the_exact_key() {
         }
     }
 }
+
+/// A required sub-attribute of an optional attribute: checked where the attribute is
+/// given, in every element of a multi-valued one; the attribute itself may be left out.
+#[test]
+fn enforces_required_sub_attributes() {
+    let reg = sources_with(|u| {
+        for attr in u["attributes"].as_array_mut().unwrap() {
+            let sub = match attr["name"].as_str().unwrap() {
+                "name" => "familyName",
+                "emails" => "value",
+                _ => continue,
+            };
+            for s in attr["subAttributes"].as_array_mut().unwrap() {
+                if s["name"] == sub {
+                    s["required"] = json!(true);
+                }
+            }
+        }
+    })
+    .expect("schemas");
+    let user = |input: Value| reg.normalize(ResourceKind::User, &input, WriteMode::Create);
+    assert!(user(json!({"schemas": [USER_SCHEMA], "userName": "u"})).is_ok());
+    let named = json!({"schemas": [USER_SCHEMA], "userName": "u", "name": {"familyName": "F"}});
+    assert!(user(named).is_ok());
+    let err = user(json!({"schemas": [USER_SCHEMA], "userName": "u", "name": {"givenName": "G"}}))
+        .expect_err("no familyName");
+    assert_eq!(
+        err,
+        SchemaError::InvalidValue("missing required attribute `name.familyName`".into())
+    );
+    let err = user(json!({
+        "schemas": [USER_SCHEMA], "userName": "u",
+        "emails": [{"value": "a@example.com"}, {"type": "work"}]
+    }))
+    .expect_err("an email without a value");
+    assert_eq!(
+        err,
+        SchemaError::InvalidValue("missing required attribute `emails.value`".into())
+    );
+}
