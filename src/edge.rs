@@ -9,10 +9,11 @@
 //! - the access-log line (`access_log`).
 //!
 //! These were three middlewares (actix's `DefaultHeaders`, the access log's, the
-//! monitor's): each a boxed future and a service call per request, each reading the
-//! clock and the client's address again. One layer reads the clock twice (start and end)
-//! and the address once for both the line and the event (bench/RESULTS.md, "one layer
-//! around each request").
+//! monitor's): each a boxed future and a service call per request, two of them timing
+//! the request and reading the client's address on their own. One layer times it once
+//! (one start, one elapsed) and reads the address once, for both the line and the event
+//! (bench/RESULTS.md, "one layer around each request"). The wall clock is still read
+//! twice: the line's timestamp is real time, the event's is the injectable `Clock`'s.
 
 use std::time::Instant;
 
