@@ -161,7 +161,7 @@ pub struct Store {
 }
 
 enum Backend {
-    Sqlite(Sqlite),
+    Sqlite(Box<Sqlite>),
     Postgres(pg::Postgres),
 }
 
@@ -171,6 +171,9 @@ struct Sqlite {
     readers: r2d2::Pool<SqliteConnectionManager>,
     /// Point reads by primary key made on the request path ([`Store::read_point`]).
     point_readers: r2d2::Pool<SqliteConnectionManager>,
+    /// The one connection that maps the file ([`MAPPED_BYTES`]): a point read takes it
+    /// when no other read holds it, and a pooled connection otherwise.
+    mapped: Mutex<Connection>,
     /// Declared last, so dropped last (fields drop in order): SQLite checkpoints the WAL
     /// into the database file and removes it when the last connection to the file closes,
     /// but only if that connection may write. With the read-only pools closing after
@@ -218,12 +221,27 @@ pub(crate) fn can_name_a_row(key: &str) -> bool {
 ///   page once however often it changed, and fsyncs, so rarer checkpoints write less per
 ///   token.
 ///
-/// No connection maps the file into memory (`mmap_size` 0, SQLite's default). Each of the
-/// 13 connections used to map up to 256 MiB, and every page one of them touched counted in
-/// the process's resident set once per connection that touched it: 113 MiB at the peak of
-/// bench/latency.sh with a 105 MB store, against 52 MiB without, at the same rates (±8 %,
-/// `bench/ab.sh`; bench/RESULTS.md). Reads come from the kernel's page cache instead.
+/// The pools' connections map nothing (`mmap_size` 0, SQLite's default): the request
+/// path's reads go through [`Sqlite::mapped`] (below) when they can.
 const WRITER_CACHE_KIB: i64 = 2 * 1024;
+
+/// How much of the file the one mapped point reader maps (`mmap_size`): the first 64 MiB.
+///
+/// - **Why map.** Every commit (the usage flusher's, once a second under load) empties
+///   each reader's page cache, so an unmapped point read of a store bigger than that cache
+///   costs about two `pread`s: a syscall and a 4 KiB copy each. Mapped, a page already in
+///   the kernel's page cache is read where it lies. The userName filter on 100,000 Users
+///   answered 1.17× as fast (bench/RESULTS.md).
+/// - **Why one connection, and why 64 MiB.** A page counts in the resident set once for
+///   every mapping that touched it: the 13 connections of an earlier version, each mapping
+///   256 MiB, reached 113 MiB at the peak of bench/latency.sh with a 105 MB store (52 MiB
+///   unmapped). One mapping bounds what mapping adds to the resident set at 64 MiB,
+///   whatever the store's size and the number of workers; the pages are the kernel's page
+///   cache either way, which a `pread` reads from too.
+/// - **What it risks.** An I/O error on a mapped page is a `SIGBUS`, not an error SQLite
+///   can return (SQLite's documentation on memory-mapped I/O). A read that fails that way
+///   would fail the request anyway; docs/deploy.md says so.
+const MAPPED_BYTES: i64 = 64 * 1024 * 1024;
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 8192;
 
 /// How the writer waits for a write lock another process holds: a retry every millisecond,
@@ -245,6 +263,13 @@ fn wait_for_lock(attempts: i32) -> bool {
 /// blocking pool). r2d2's own default is 30 s.
 const POINT_POOL_WAIT: StdDuration = StdDuration::from_secs(2);
 const SCAN_POOL_WAIT: StdDuration = StdDuration::from_secs(10);
+
+/// A read-only connection's settings (the pools' and the mapped one's).
+fn configure_reader(c: &mut Connection) -> rusqlite::Result<()> {
+    functions::register(c)?;
+    c.busy_timeout(BUSY_TIMEOUT)?;
+    c.execute_batch("PRAGMA foreign_keys = ON;")
+}
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     functions::register(conn)?;
@@ -320,14 +345,11 @@ impl Store {
         .map_err(|e| open_err(&e))?;
         configure(&writer).map_err(|e| open_err(&e))?;
         migrate::migrate(&writer, path)?;
+        let read_only = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let manager = || {
             SqliteConnectionManager::file(path)
-                .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                .with_init(|c| {
-                    functions::register(c)?;
-                    c.busy_timeout(BUSY_TIMEOUT)?;
-                    c.execute_batch("PRAGMA foreign_keys = ON;")
-                })
+                .with_flags(read_only)
+                .with_init(configure_reader)
         };
         let pool = |size: u32, wait: StdDuration| {
             r2d2::Pool::builder()
@@ -341,14 +363,22 @@ impl Store {
         };
         let readers = pool(8, SCAN_POOL_WAIT)?;
         let point_readers = pool(4, POINT_POOL_WAIT)?;
+        let mapped = Connection::open_with_flags(path, read_only)
+            .and_then(|mut c| {
+                configure_reader(&mut c)?;
+                c.execute_batch(&format!("PRAGMA mmap_size = {MAPPED_BYTES};"))?;
+                Ok(c)
+            })
+            .map_err(|e| open_err(&e))?;
         Ok(Store {
             location: Location::Sqlite(path.to_path_buf()),
-            backend: Backend::Sqlite(Sqlite {
+            backend: Backend::Sqlite(Box::new(Sqlite {
                 path: path.to_path_buf(),
                 writer: Mutex::new(writer),
                 readers,
                 point_readers,
-            }),
+                mapped: Mutex::new(mapped),
+            })),
         })
     }
 
@@ -421,9 +451,22 @@ impl Store {
 
     /// Run `f` on a connection of the point-read pool: for the primary-key reads the
     /// request path makes inline, which must not queue behind scans.
+    /// The mapped connection when it is free (never waited for), a pooled one otherwise.
     fn read_point<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = self.sqlite()?.point_readers.get()?;
-        f(&conn)
+        let sqlite = self.sqlite()?;
+        let mapped = match sqlite.mapped.try_lock() {
+            Ok(conn) => Some(conn),
+            // A read that panicked left no transaction open: each statement is its own.
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        match mapped {
+            Some(conn) => f(&conn),
+            None => {
+                let conn = sqlite.point_readers.get()?;
+                f(&conn)
+            }
+        }
     }
 
     /// Run `f` on a pooled read-only connection.
@@ -539,6 +582,36 @@ mod tests {
         assert_eq!(n, 0);
         assert!(started.elapsed() < StdDuration::from_millis(500));
         drop(busy);
+    }
+
+    /// A point read takes the one mapped connection when it is free, a pooled (unmapped)
+    /// one while another read holds it, never waiting; and a read that panicked while
+    /// holding it does not take it out of use.
+    #[test]
+    fn point_reads_take_the_mapped_connection_when_free_and_never_wait_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Store::open_or_create(dir.path().join("s.db")).unwrap());
+        let mapped_size = |store: &Store| -> i64 {
+            store
+                .read_point(|c| Ok(c.query_row("PRAGMA mmap_size", [], |r| r.get(0))?))
+                .unwrap()
+        };
+        assert_eq!(mapped_size(&store), MAPPED_BYTES);
+        let held = store.sqlite().unwrap().mapped.lock().unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(mapped_size(&store), 0, "a pooled connection, unmapped");
+        assert!(started.elapsed() < StdDuration::from_millis(500));
+        drop(held);
+        let panicked = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                store.read_point(|_| -> Result<()> { panic!("a read that fails hard") })
+            })
+            .join()
+        };
+        assert!(panicked.is_err());
+        assert!(store.sqlite().unwrap().mapped.is_poisoned());
+        assert_eq!(mapped_size(&store), MAPPED_BYTES);
     }
 
     #[test]
