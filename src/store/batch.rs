@@ -96,6 +96,14 @@ impl Reply {
     }
 }
 
+/// What a SCIM replace's job hands back: PostgreSQL's record, or on SQLite what the
+/// UPDATE wrote and returned (`None` when the version moved), for the record to be built
+/// after the commit.
+enum Replaced {
+    Record(Option<super::ScimRecord>),
+    Row(Option<(String, serde_json::Value, String, super::scim::Returned)>),
+}
+
 /// The batch's transaction, on whichever backend the store runs.
 pub(crate) enum BatchTx<'a, 'b, 'c> {
     Sqlite(&'a rusqlite::Connection),
@@ -225,8 +233,9 @@ impl Shared {
                 // nothing, and its one INSERT either holds or is undone alone (on SQLite
                 // a constraint failure undoes that statement and leaves the transaction
                 // open; a token refused for a cut-off client inserts nothing and fails no
-                // statement on either). A job of several statements needs a savepoint so
-                // that none of them stays if one fails.
+                // statement on either). So is a SCIM User's write on SQLite
+                // (`TokenBatcher::one_statement`). A job of several statements needs a
+                // savepoint so that none of them stays if one fails.
                 let several = !job.one_statement;
                 if several {
                     tx.savepoint("SAVEPOINT issue")?;
@@ -495,12 +504,15 @@ impl TokenBatcher {
         self.settle(self.submit(records)).await
     }
 
-    /// Run `write` in the next batch's transaction (in a savepoint of its own: if it
-    /// fails, what it wrote is undone and the rest of the batch commits) and resolve to
-    /// its value once the batch has committed: a SCIM create answers only with what is
-    /// durable, and shares the commit with every write queued beside it.
+    /// Run `write` in the next batch's transaction and resolve to its value once the
+    /// batch has committed: a SCIM create answers only with what is durable, and shares
+    /// the commit with every write queued beside it. If `write` fails, what it wrote is
+    /// undone and the rest of the batch commits: by a savepoint of its own, unless
+    /// `one_statement` says that at most one of its statements writes and nothing fails
+    /// after it (SQLite undoes a failed statement by itself; see [`Self::one_statement`]).
     async fn run<T: Send + 'static>(
         &self,
+        one_statement: bool,
         write: impl FnOnce(&mut BatchTx<'_, '_, '_>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let slot: Arc<Mutex<Option<T>>> = Arc::default();
@@ -517,13 +529,24 @@ impl TokenBatcher {
             })),
             records: Vec::new(),
             tokens: 0,
-            one_statement: false,
+            one_statement,
             reply,
         });
         self.settle(pending).await?;
         lock(&slot)
             .take()
             .ok_or_else(|| StoreError::Database("the write committed without its result".into()))
+    }
+
+    /// Whether a SCIM write of `resource_type` needs no savepoint of its own: on SQLite, a
+    /// User's create is one INSERT and its replace one UPDATE that writes (the second is
+    /// tried only when the first wrote nothing), and a failed statement is undone alone,
+    /// the transaction left open. A Group's writes also set its members, several
+    /// statements; and on PostgreSQL a failed statement outside a savepoint aborts the
+    /// whole transaction. The savepoint cost a User's write two statements and a copy of
+    /// every page it touched into SQLite's statement journal (bench/RESULTS.md).
+    fn one_statement(&self, resource_type: &str) -> bool {
+        resource_type != "Group" && self.shared.store.postgres().is_none()
     }
 
     /// Create a SCIM resource in the next batch (as [`Store::insert_scim`] does in a
@@ -535,7 +558,8 @@ impl TokenBatcher {
         doc: serde_json::Value,
         now: String,
     ) -> Result<super::ScimRecord> {
-        self.run(move |tx| match tx {
+        // After the INSERT nothing can fail: the record is built from what it wrote.
+        self.run(self.one_statement(resource_type), move |tx| match tx {
             BatchTx::Sqlite(c) => {
                 super::scim::insert_row(c, resource_type, &id, &doc, &now)?;
                 Ok(super::ScimRecord::inserted(resource_type, id, doc, now))
@@ -556,21 +580,32 @@ impl TokenBatcher {
         doc: serde_json::Value,
         now: String,
     ) -> Result<Option<super::ScimRecord>> {
-        self.run(move |tx| match tx {
-            BatchTx::Sqlite(c) => {
-                match super::scim::replace_row(c, resource_type, &id, version, &doc, &now)? {
-                    Some(returned) => {
-                        super::ScimRecord::updated(resource_type, id, doc, now, version, returned)
-                            .map(Some)
-                    }
-                    None => Ok(None),
-                }
+        // The record is built once the batch committed, outside the job: reading the
+        // groups the UPDATE returned is the one step after it that could fail, and a job
+        // without a savepoint must not fail once it wrote.
+        let replaced = self
+            .run(self.one_statement(resource_type), move |tx| match tx {
+                BatchTx::Sqlite(c) => Ok(Replaced::Row(
+                    super::scim::replace_row(c, resource_type, &id, version, &doc, &now)?
+                        .map(|returned| (id, doc, now, returned)),
+                )),
+                BatchTx::Postgres(db) => Ok(Replaced::Record(super::pg::replace_scim_in(
+                    db,
+                    resource_type,
+                    &id,
+                    version,
+                    &doc,
+                    &now,
+                )?)),
+            })
+            .await?;
+        match replaced {
+            Replaced::Row(Some((id, doc, now, returned))) => {
+                super::ScimRecord::updated(resource_type, id, doc, now, version, returned).map(Some)
             }
-            BatchTx::Postgres(db) => {
-                super::pg::replace_scim_in(db, resource_type, &id, version, &doc, &now)
-            }
-        })
-        .await
+            Replaced::Row(None) => Ok(None),
+            Replaced::Record(record) => Ok(record),
+        }
     }
 
     /// Resolve once `pending`'s job is answered, leading its batch if the lead comes here.
@@ -1115,5 +1150,119 @@ mod tests {
         let s = b.stats();
         assert_eq!((s.jobs, s.tokens), (USERS as u64 + 2, 1));
         assert_eq!(s.transactions, 1, "{s:?}");
+    }
+
+    /// SCIM replaces of one turn of the event loop share a transaction; one that takes a
+    /// userName already taken, and a Group's that names a missing member, each fail alone
+    /// and leave their resource as it was (a User's write has no savepoint on SQLite: its
+    /// failed UPDATE is undone by SQLite; a Group's is undone by its savepoint).
+    #[test]
+    fn scim_replaces_that_fail_are_undone_alone_on_both_backends() {
+        for t in crate::store::testing::stores("batch_replaces") {
+            replaces_that_fail_are_undone_alone(&t.store, t.backend);
+        }
+    }
+
+    fn replaces_that_fail_are_undone_alone(store: &Arc<Store>, b: &str) {
+        const NOW: &str = "2026-12-05T00:00:00.000Z";
+        for i in 0..4 {
+            store
+                .insert_scim(
+                    "User",
+                    &format!("u{i}"),
+                    &serde_json::json!({"userName": format!("user{i}@example.com")}),
+                    NOW,
+                )
+                .unwrap();
+        }
+        store
+            .insert_scim(
+                "Group",
+                "g",
+                &serde_json::json!({"displayName": "staff", "members": [{"value": "u0"}]}),
+                NOW,
+            )
+            .unwrap();
+        let batcher = TokenBatcher::new(store.clone());
+        let (rt, local) = event_loop();
+        let replaced = local.block_on(&rt, async {
+            let jobs: Vec<(&'static str, &str, serde_json::Value)> = vec![
+                (
+                    "User",
+                    "u0",
+                    serde_json::json!({"userName": "user0@example.com", "title": "a"}),
+                ),
+                // Takes user2's name (in another case): refused by the unique index.
+                (
+                    "User",
+                    "u1",
+                    serde_json::json!({"userName": "USER2@example.com"}),
+                ),
+                (
+                    "User",
+                    "u2",
+                    serde_json::json!({"userName": "renamed@example.com"}),
+                ),
+                (
+                    "Group",
+                    "g",
+                    serde_json::json!({"displayName": "staff", "members": [{"value": "missing"}]}),
+                ),
+                (
+                    "User",
+                    "u3",
+                    serde_json::json!({"userName": "user3@example.com", "title": "d"}),
+                ),
+            ];
+            let handles: Vec<_> = jobs
+                .into_iter()
+                .map(|(kind, id, doc)| {
+                    let batcher = batcher.clone();
+                    let id = id.to_string();
+                    tokio::task::spawn_local(async move {
+                        batcher.replace_scim(kind, id, 1, doc, NOW.into()).await
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for h in handles {
+                out.push(h.await.unwrap());
+            }
+            out
+        });
+        let title = |id: &str| store.scim("User", id).unwrap().unwrap().doc["title"].clone();
+        // u0: written, and its record names the Group it is in (read after the commit).
+        let u0 = replaced[0].as_ref().unwrap().as_ref().unwrap();
+        assert_eq!((u0.version, u0.groups.len()), (2, 1), "{b}: {u0:?}");
+        assert_eq!(title("u0"), "a", "{b}");
+        // u1: refused, as it was; its name is still its own.
+        assert!(
+            matches!(replaced[1], Err(StoreError::Conflict(_))),
+            "{b}: {:?}",
+            replaced[1]
+        );
+        let u1 = store.scim("User", "u1").unwrap().unwrap();
+        assert_eq!(
+            (u1.version, u1.doc["userName"].as_str()),
+            (1, Some("user1@example.com")),
+            "{b}"
+        );
+        // u2 renamed in the same batch (after u1's refusal), u3 written.
+        assert_eq!(
+            replaced[2].as_ref().unwrap().as_ref().unwrap().version,
+            2,
+            "{b}"
+        );
+        assert_eq!(title("u3"), "d", "{b}");
+        // The Group: refused, its member list as it was.
+        assert!(replaced[3].is_err(), "{b}: {:?}", replaced[3]);
+        let g = store.scim("Group", "g").unwrap().unwrap();
+        assert_eq!(
+            (g.version, g.doc["members"][0]["value"].as_str()),
+            (1, Some("u0")),
+            "{b}"
+        );
+        let s = batcher.stats();
+        assert_eq!((s.jobs, s.transactions), (5, 1), "{b}: {s:?}");
     }
 }
