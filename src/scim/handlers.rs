@@ -13,7 +13,7 @@ use super::domains::EmailDomains;
 use super::error::ScimError;
 use super::schema::{ResourceKind, SchemaRegistry, prefix_meta_locations};
 use super::service::{
-    self, ListParams, PreparedUpdate, Scim, etag, etag_matches, if_match_version,
+    self, ListParams, PreparedUpdate, Scim, WrittenText, etag, etag_matches, if_match_version,
 };
 use crate::guard::{Principal, authorize};
 use crate::model::Scope;
@@ -91,20 +91,29 @@ fn scim_response(status: actix_web::http::StatusCode, body: &Value) -> HttpRespo
         .body(crate::scim::json::to_text(body))
 }
 
-fn resource_response(
-    status: actix_web::http::StatusCode,
-    body: &Value,
-    version: i64,
-) -> HttpResponse {
+/// A written resource's answer: its ETag, and a create's `Location`.
+fn resource_response(status: actix_web::http::StatusCode, w: WrittenText) -> HttpResponse {
     let mut r = HttpResponse::build(status);
     r.insert_header((header::CONTENT_TYPE, SCIM_JSON_VALUE))
-        .insert_header((header::ETAG, etag(version)));
+        .insert_header((header::ETAG, etag(w.version)));
     if status == actix_web::http::StatusCode::CREATED {
-        if let Some(loc) = body.pointer("/meta/location").and_then(Value::as_str) {
-            r.insert_header((header::LOCATION, loc));
-        }
+        r.insert_header((header::LOCATION, w.location));
     }
-    r.body(crate::scim::json::to_text(body))
+    r.body(w.json)
+}
+
+/// A resource rendered as a `Value` (the writes outside the group commit), as text.
+fn written_value((doc, version): (Value, i64)) -> WrittenText {
+    let location = doc
+        .pointer("/meta/location")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    WrittenText {
+        json: crate::scim::json::to_text(&doc),
+        version,
+        location,
+    }
 }
 
 /// 405 with the SCIM error body and the `Allow` header RFC 9110 asks for.
@@ -522,18 +531,19 @@ async fn create(
                     .token_batcher
                     .insert_scim(kind.name(), new.id.clone(), new.doc, new.now)
                     .await;
-                with_scim_inline(&state, domains, |s| s.written(kind, &new.id, result))
+                with_scim_inline(&state, domains, |s| s.written_text(kind, &new.id, result))
             }
             Err(e) => Err(e),
         }
     } else {
-        with_scim(&state, domains, move |s| s.create(kind, &body)).await
+        with_scim(&state, domains, move |s| s.create(kind, &body))
+            .await
+            .map(written_value)
     };
-    let (doc, version) = created.inspect_err(|_| concerned.note(&req))?;
+    let written = created.inspect_err(|_| concerned.note(&req))?;
     Ok(resource_response(
         actix_web::http::StatusCode::CREATED,
-        &doc,
-        version,
+        written,
     ))
 }
 
@@ -604,12 +614,8 @@ async fn update(
     let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
     let concerned = Concerned::of(&body);
     let updated = update_in_batch(&state, domains, kind, id, body, how, expected).await;
-    let (doc, version) = updated.inspect_err(|_| concerned.note(&req))?;
-    Ok(resource_response(
-        actix_web::http::StatusCode::OK,
-        &doc,
-        version,
-    ))
+    let written = updated.inspect_err(|_| concerned.note(&req))?;
+    Ok(resource_response(actix_web::http::StatusCode::OK, written))
 }
 
 /// How often an update is prepared again when another write changed the resource
@@ -638,7 +644,7 @@ async fn update_in_batch(
     body: Value,
     how: Update,
     expected: Option<Vec<i64>>,
-) -> Result<(Value, i64), ScimError> {
+) -> Result<WrittenText, ScimError> {
     // Shared with the blocking pool's closures, not copied (a PUT's body may be 1 MiB).
     let request = Arc::new((id, body, expected));
     let (id, body, expected) = &*request;
@@ -665,7 +671,7 @@ async fn update_in_batch(
             }
         };
         let result = match prepared {
-            PreparedUpdate::Unchanged(rec) => Ok(rec),
+            PreparedUpdate::Unchanged(rec) => Ok((rec, None)),
             PreparedUpdate::Write { version, doc, now } => {
                 let written = state
                     .oauth
@@ -680,10 +686,10 @@ async fn update_in_batch(
             }
         };
         return if inline.is_some() {
-            with_scim_inline(state, domains, |s| s.written(kind, id, result))
+            with_scim_inline(state, domains, |s| s.written_text(kind, id, result))
         } else {
             let id = id.clone();
-            with_scim(state, domains, move |s| s.written(kind, &id, result)).await
+            with_scim(state, domains, move |s| s.written_text(kind, &id, result)).await
         };
     }
     let request = request.clone();
@@ -695,6 +701,7 @@ async fn update_in_batch(
         }
     })
     .await
+    .map(written_value)
 }
 
 async fn delete(

@@ -41,6 +41,7 @@ use std::task::{Context, Poll, Waker};
 use super::tokens::{LiveClients, insert_token_in};
 use super::{NewTokenRecord, Result, Store, StoreError};
 
+use crate::scim::json::to_text;
 use crate::sync::lock;
 
 #[derive(Default)]
@@ -97,11 +98,19 @@ impl Reply {
 }
 
 /// What a SCIM replace's job hands back: PostgreSQL's record, or on SQLite what the
-/// UPDATE wrote and returned (`None` when the version moved), for the record to be built
-/// after the commit.
+/// UPDATE wrote (id, document, its text, time) and returned (`None` when the version
+/// moved), for the record to be built after the commit.
 enum Replaced {
     Record(Option<super::ScimRecord>),
-    Row(Option<(String, serde_json::Value, String, super::scim::Returned)>),
+    Row(
+        Option<(
+            String,
+            serde_json::Value,
+            String,
+            String,
+            super::scim::Returned,
+        )>,
+    ),
 }
 
 /// The batch's transaction, on whichever backend the store runs.
@@ -550,27 +559,35 @@ impl TokenBatcher {
     }
 
     /// Create a SCIM resource in the next batch (as [`Store::insert_scim`] does in a
-    /// transaction of its own), and resolve to it once it is committed.
+    /// transaction of its own), and resolve to it once it is committed, with the text its
+    /// document was stored as on SQLite (`json::to_text` of it; `None` on PostgreSQL): the
+    /// answer can be written around it instead of serialising the document again.
     pub async fn insert_scim(
         &self,
         resource_type: &'static str,
         id: String,
         doc: serde_json::Value,
         now: String,
-    ) -> Result<super::ScimRecord> {
+    ) -> Result<(super::ScimRecord, Option<String>)> {
         // After the INSERT nothing can fail: the record is built from what it wrote.
         self.run(self.one_statement(resource_type), move |tx| match tx {
             BatchTx::Sqlite(c) => {
-                super::scim::insert_row(c, resource_type, &id, &doc, &now)?;
-                Ok(super::ScimRecord::inserted(resource_type, id, doc, now))
+                let text = to_text(&doc);
+                super::scim::insert_row(c, resource_type, &id, &doc, &text, &now)?;
+                let record = super::ScimRecord::inserted(resource_type, id, doc, now);
+                Ok((record, Some(text)))
             }
-            BatchTx::Postgres(db) => super::pg::insert_scim_in(db, resource_type, &id, &doc, &now),
+            BatchTx::Postgres(db) => Ok((
+                super::pg::insert_scim_in(db, resource_type, &id, &doc, &now)?,
+                None,
+            )),
         })
         .await
     }
 
     /// Replace a SCIM resource's document in the next batch if it is still at `version`;
-    /// resolve to the new record once committed, or to `None` if it changed since (see
+    /// resolve to the new record once committed (with its stored text, as
+    /// [`Self::insert_scim`] does), or to `None` if it changed since (see
     /// `store::scim::replace_at_version`).
     pub async fn replace_scim(
         &self,
@@ -579,16 +596,27 @@ impl TokenBatcher {
         version: i64,
         doc: serde_json::Value,
         now: String,
-    ) -> Result<Option<super::ScimRecord>> {
+    ) -> Result<Option<(super::ScimRecord, Option<String>)>> {
         // The record is built once the batch committed, outside the job: reading the
         // groups the UPDATE returned is the one step after it that could fail, and a job
         // without a savepoint must not fail once it wrote.
         let replaced = self
             .run(self.one_statement(resource_type), move |tx| match tx {
-                BatchTx::Sqlite(c) => Ok(Replaced::Row(
-                    super::scim::replace_row(c, resource_type, &id, version, &doc, &now)?
-                        .map(|returned| (id, doc, now, returned)),
-                )),
+                BatchTx::Sqlite(c) => {
+                    let text = to_text(&doc);
+                    let returned = super::scim::replace_row(
+                        c,
+                        resource_type,
+                        &id,
+                        version,
+                        &doc,
+                        &text,
+                        &now,
+                    )?;
+                    Ok(Replaced::Row(
+                        returned.map(|returned| (id, doc, text, now, returned)),
+                    ))
+                }
                 BatchTx::Postgres(db) => Ok(Replaced::Record(super::pg::replace_scim_in(
                     db,
                     resource_type,
@@ -600,11 +628,12 @@ impl TokenBatcher {
             })
             .await?;
         match replaced {
-            Replaced::Row(Some((id, doc, now, returned))) => {
-                super::ScimRecord::updated(resource_type, id, doc, now, version, returned).map(Some)
+            Replaced::Row(Some((id, doc, text, now, returned))) => {
+                super::ScimRecord::updated(resource_type, id, doc, now, version, returned)
+                    .map(|record| Some((record, Some(text))))
             }
             Replaced::Row(None) => Ok(None),
-            Replaced::Record(record) => Ok(record),
+            Replaced::Record(record) => Ok(record.map(|r| (r, None))),
         }
     }
 
@@ -1128,7 +1157,7 @@ mod tests {
             (created, t)
         });
         for (i, r) in created.iter().enumerate().take(USERS) {
-            let rec = r.as_ref().unwrap();
+            let (rec, _) = r.as_ref().unwrap();
             assert_eq!(
                 (rec.id.as_str(), rec.version),
                 (format!("id-{i}").as_str(), 1)
@@ -1232,7 +1261,7 @@ mod tests {
         });
         let title = |id: &str| store.scim("User", id).unwrap().unwrap().doc["title"].clone();
         // u0: written, and its record names the Group it is in (read after the commit).
-        let u0 = replaced[0].as_ref().unwrap().as_ref().unwrap();
+        let (u0, _) = replaced[0].as_ref().unwrap().as_ref().unwrap();
         assert_eq!((u0.version, u0.groups.len()), (2, 1), "{b}: {u0:?}");
         assert_eq!(title("u0"), "a", "{b}");
         // u1: refused, as it was; its name is still its own.
@@ -1249,7 +1278,7 @@ mod tests {
         );
         // u2 renamed in the same batch (after u1's refusal), u3 written.
         assert_eq!(
-            replaced[2].as_ref().unwrap().as_ref().unwrap().version,
+            replaced[2].as_ref().unwrap().as_ref().unwrap().0.version,
             2,
             "{b}"
         );

@@ -707,7 +707,7 @@ pub(super) fn insert(
     doc: &Value,
     now: &str,
 ) -> Result<ScimRecord> {
-    insert_row(tx, resource_type, id, doc, now)?;
+    insert_row(tx, resource_type, id, doc, &to_text(doc), now)?;
     Ok(ScimRecord::inserted(
         resource_type,
         id.to_string(),
@@ -716,12 +716,14 @@ pub(super) fn insert(
     ))
 }
 
-/// [`insert`]'s writes, without the record (the group commit builds it from what it owns).
+/// [`insert`]'s writes, without the record (the group commit builds it from what it owns):
+/// `doc`, stored as `doc_text` (its `json::to_text`, which the caller may answer with).
 pub(super) fn insert_row(
     tx: &Connection,
     resource_type: &str,
     id: &str,
     doc: &Value,
+    doc_text: &str,
     now: &str,
 ) -> Result<()> {
     let c = Columns::of(resource_type, doc);
@@ -735,7 +737,7 @@ pub(super) fn insert_row(
         doc_form!(),
         ")"
     ))?
-    .execute(&write_params(&id, &resource_type, &c, &to_text(doc).as_str(), &now)[..])
+    .execute(&write_params(&id, &resource_type, &c, &doc_text, &now)[..])
     .map_err(|e| uniqueness(e, resource_type, doc))?;
     if resource_type == "Group" {
         set_members(tx, id, doc, true)?;
@@ -779,7 +781,7 @@ pub(super) fn replace_at_version(
     doc: &Value,
     now: &str,
 ) -> Result<Option<ScimRecord>> {
-    match replace_row(tx, resource_type, id, version, doc, now)? {
+    match replace_row(tx, resource_type, id, version, doc, &to_text(doc), now)? {
         Some(returned) => ScimRecord::updated(
             resource_type,
             id.to_string(),
@@ -797,22 +799,21 @@ pub(super) fn replace_at_version(
 /// (the JSON of `groups_of_user!`).
 pub(super) type Returned = (String, Option<String>);
 
-/// [`replace_at_version`]'s writes, without the record: what the UPDATE returned, or
-/// `None` when the version moved.
+/// [`replace_at_version`]'s writes, without the record (`doc` stored as `doc_text`, its
+/// `json::to_text`): what the UPDATE returned, or `None` when the version moved.
 pub(super) fn replace_row(
     tx: &Connection,
     resource_type: &str,
     id: &str,
     version: i64,
     doc: &Value,
+    doc_text: &str,
     now: &str,
 ) -> Result<Option<Returned>> {
     if resource_type == "Group" {
         check_not_self_member(id, doc)?;
     }
     let c = Columns::of(resource_type, doc);
-    let doc_text = to_text(doc);
-    let doc_text = doc_text.as_str();
     // Most changes leave the indexed columns as they were (a PATCH of a name or `active`).
     // SQLite rewrites the entry of every index whose column a SET names, value changed or
     // not, and each such entry is a page of its own in the WAL: so first the document
