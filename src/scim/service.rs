@@ -1180,21 +1180,29 @@ mod render_tests {
         ]
     }
 
+    fn uncached() -> ResourceCache {
+        ResourceCache::new(std::time::Duration::ZERO)
+    }
+
+    /// The service on `store`, as an unrestricted client sees it.
+    fn service<'a>(store: &'a Store, cache: &'a ResourceCache, clock: &'a Clock) -> Scim<'a> {
+        Scim {
+            store,
+            registry: SchemaRegistry::builtin(),
+            base_url: "https://idp.example.com/scim/v2",
+            clock,
+            cache,
+            domains: None,
+        }
+    }
+
     /// What a point lookup writes around the stored text is, byte for byte, what parsing,
     /// projecting and writing the document gives; and it is what it took, on both stores.
     #[test]
     fn a_lookup_written_around_the_stored_text_is_the_full_rendering() {
         for store in crate::store::testing::stores("render_splice") {
-            let cache = ResourceCache::new(std::time::Duration::ZERO);
-            let clock = Clock::manual(1_700_000_000);
-            let scim = Scim {
-                store: &store,
-                registry: SchemaRegistry::builtin(),
-                base_url: "https://idp.example.com/scim/v2",
-                clock: &clock,
-                cache: &cache,
-                domains: None,
-            };
+            let (cache, clock) = (uncached(), Clock::manual(1_700_000_000));
+            let scim = service(&store, &cache, &clock);
             let mut users = Vec::new();
             for body in bodies() {
                 let (user, _) = scim.create(ResourceKind::User, &body).unwrap();
@@ -1268,16 +1276,8 @@ mod render_tests {
     #[test]
     fn a_write_s_answer_is_its_full_rendering() {
         for store in crate::store::testing::stores("render_written") {
-            let cache = ResourceCache::new(std::time::Duration::ZERO);
-            let clock = Clock::manual(1_700_000_000);
-            let scim = Scim {
-                store: &store,
-                registry: SchemaRegistry::builtin(),
-                base_url: "https://idp.example.com/scim/v2",
-                clock: &clock,
-                cache: &cache,
-                domains: None,
-            };
+            let (cache, clock) = (uncached(), Clock::manual(1_700_000_000));
+            let scim = service(&store, &cache, &clock);
             let batcher = crate::store::TokenBatcher::new(store.store.clone());
             let rt = tokio::runtime::Builder::new_current_thread()
                 .build()
