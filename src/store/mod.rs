@@ -231,7 +231,7 @@ const WRITER_CACHE_KIB: i64 = 2 * 1024;
 ///   each reader's page cache, so an unmapped point read of a store bigger than that cache
 ///   costs about two `pread`s: a syscall and a 4 KiB copy each. Mapped, a page already in
 ///   the kernel's page cache is read where it lies. The userName filter on 100,000 Users
-///   answered 1.17× as fast (bench/RESULTS.md).
+///   answered 1.23× as fast (bench/RESULTS.md).
 /// - **Why one connection, and why 64 MiB.** A page counts in the resident set once for
 ///   every mapping that touched it: the 13 connections of an earlier version, each mapping
 ///   256 MiB, reached 113 MiB at the peak of bench/latency.sh with a 105 MB store (52 MiB
@@ -449,9 +449,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Run `f` on a connection of the point-read pool: for the primary-key reads the
-    /// request path makes inline, which must not queue behind scans.
-    /// The mapped connection when it is free (never waited for), a pooled one otherwise.
+    /// Run `f` on a point-read connection: for the primary-key reads the request path
+    /// makes inline, which must not queue behind scans. The mapped connection when it is
+    /// free (never waited for), one of the point-read pool otherwise.
     fn read_point<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let sqlite = self.sqlite()?;
         let mapped = match sqlite.mapped.try_lock() {
