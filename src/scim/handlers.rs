@@ -96,7 +96,7 @@ fn resource_response(status: actix_web::http::StatusCode, w: WrittenText) -> Htt
     let mut r = HttpResponse::build(status);
     r.insert_header((header::CONTENT_TYPE, SCIM_JSON_VALUE))
         .insert_header((header::ETAG, etag(w.version)));
-    if status == actix_web::http::StatusCode::CREATED {
+    if status == actix_web::http::StatusCode::CREATED && !w.location.is_empty() {
         r.insert_header((header::LOCATION, w.location));
     }
     r.body(w.json)
