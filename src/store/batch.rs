@@ -98,19 +98,21 @@ impl Reply {
 }
 
 /// What a SCIM replace's job hands back: PostgreSQL's record, or on SQLite what the
-/// UPDATE wrote (id, document, its text, time) and returned (`None` when the version
-/// moved), for the record to be built after the commit.
+/// UPDATE wrote and returned (`None` when the version moved), for the record to be built
+/// after the commit.
 enum Replaced {
     Record(Option<super::ScimRecord>),
-    Row(
-        Option<(
-            String,
-            serde_json::Value,
-            String,
-            String,
-            super::scim::Returned,
-        )>,
-    ),
+    Row(Option<ReplacedRow>),
+}
+
+/// A SQLite replace's row: what it wrote (the document and its stored text), and what the
+/// UPDATE returned.
+struct ReplacedRow {
+    id: String,
+    doc: serde_json::Value,
+    text: String,
+    now: String,
+    returned: super::scim::Returned,
 }
 
 /// The batch's transaction, on whichever backend the store runs.
@@ -613,9 +615,13 @@ impl TokenBatcher {
                         &text,
                         &now,
                     )?;
-                    Ok(Replaced::Row(
-                        returned.map(|returned| (id, doc, text, now, returned)),
-                    ))
+                    Ok(Replaced::Row(returned.map(|returned| ReplacedRow {
+                        id,
+                        doc,
+                        text,
+                        now,
+                        returned,
+                    })))
                 }
                 BatchTx::Postgres(db) => Ok(Replaced::Record(super::pg::replace_scim_in(
                     db,
@@ -628,10 +634,15 @@ impl TokenBatcher {
             })
             .await?;
         match replaced {
-            Replaced::Row(Some((id, doc, text, now, returned))) => {
-                super::ScimRecord::updated(resource_type, id, doc, now, version, returned)
-                    .map(|record| Some((record, Some(text))))
-            }
+            Replaced::Row(Some(row)) => super::ScimRecord::updated(
+                resource_type,
+                row.id,
+                row.doc,
+                row.now,
+                version,
+                row.returned,
+            )
+            .map(|record| Some((record, Some(row.text)))),
             Replaced::Row(None) => Ok(None),
             Replaced::Record(record) => Ok(record.map(|r| (r, None))),
         }
