@@ -5,17 +5,25 @@
 # (durable commits, access log and monitoring on).
 # For each endpoint: its maximum rate closed-loop (wrk, DUR s), then an open-loop load at
 # half that rate for DUR s (bench/rate.rs: latency from when each request was due, so a
-# stall counts for every request it delays); p99 target 5 ms. Memory: the server's
-# resident set (VmRSS) idle after start, and its peak (VmHWM) after all the loads.
+# stall counts for every request it delays); p99 target 5 ms. Then the same open-loop load,
+# at the same rate, sent to the bare actix-web ceiling (bench/ceiling.rs, on core 0 beside
+# the idle scimgate): its p99 is what this host and the load generator add to any server's
+# tail at that rate, in the same minute, so a tail scimgate causes is told from the
+# host's. Each open-loop run also reports the share of core 0 its server used: requests
+# that arrive one at a time cost a server more CPU each than wrk's batches do (each one
+# wakes it and its client), so half of the closed-loop maximum is more than half of
+# the core. Memory: the server's resident set (VmRSS) idle after start, and its peak
+# (VmHWM) after all the loads.
 # Server on core 0, load generators on core 1, loopback only; every answer is checked
 # (status and body), and a run with a bad answer fails the script.
 # Needs wrk. Usage: bench/latency.sh [seconds per run, default 10]   (env: CONN; BIN, another
-# scimgate binary to measure instead of this tree's, for a before/after of the tails)
+# scimgate binary to measure instead of this tree's, for a before/after of the tails;
+# TRACES, a directory to write each open-loop run's `--trace` to, named for the endpoint)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-10}
 CONN=${CONN:-32}
-cargo build --release --quiet --workspace --bins --example seed --example rate
+cargo build --release --quiet --workspace --bins --example seed --example rate --example ceiling
 R=$PWD/target/release
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
@@ -33,7 +41,17 @@ CC_TOKEN=""
 USER_PATH=/scim/v2/Users/00000000-0000-4000-8000-000000050000
 start_server "$(realpath "${BIN:-$R/scimgate}")" "$DB" SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0
 B="http://127.0.0.1:$PORT"
+CEILING_PORT=$(free_port)
+taskset -c 0 "$R/examples/ceiling" "127.0.0.1:$CEILING_PORT" >/dev/null 2>&1 &
+CEILING=$!
+C="http://127.0.0.1:$CEILING_PORT"
+for _ in $(seq 100); do curl -sf "$C/" >/dev/null && break; sleep 0.1; done
+trap 'kill "$CEILING" 2>/dev/null; cleanup' EXIT
 rss() { awk -v k="$1:" '$1 == k {printf "%.1f", $2 / 1024}' "/proc/$SERVER/status"; }
+# cpu_ticks PID: the process's user + system time so far, in clock ticks (all its threads).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# busy PID TICKS_BEFORE: the share of one core PID used since TICKS_BEFORE, over DUR s.
+busy() { python3 -c "print('%.0f %%' % ((int('$(cpu_ticks "$1")') - int('$2')) * 100 / $(getconf CLK_TCK) / $DUR))"; }
 sleep 2
 IDLE=$(rss VmRSS)
 echo "store: 100000 tokens, 100000 users; server idle: VmRSS $IDLE MiB"
@@ -59,9 +77,22 @@ measure() {
   local half
   half=$(python3 -c "print(int(float('$RPS') / 2))")
   sync
-  local out
-  out=$(taskset -c 1 "$R/examples/rate" "${rate_args[@]/@RATE@/$half}") || { echo "FAILED: $name at $half req/s: $out"; FAILED=1; return; }
-  printf '%-12s max %9s req/s   at half: %s   peak RSS so far %s MiB\n' "$name" "$RPS" "$out" "$(rss VmHWM)"
+  local out arg prev="" ceiling_args=() ceiling_out ticks cpu ceiling_cpu
+  ticks=$(cpu_ticks "$SERVER")
+  out=$(taskset -c 1 "$R/examples/rate" "${rate_args[@]/@RATE@/$half}" ${TRACES:+--trace "$TRACES/$name"}) || { echo "FAILED: $name at $half req/s: $out"; FAILED=1; return; }
+  cpu=$(busy "$SERVER" "$ticks")
+  # The ceiling's run: the same requests at the same rate; it answers every one with the
+  # same fixed body, so only that body is expected.
+  for arg in "${rate_args[@]/@RATE@/$half}"; do
+    if [ "$prev" = --expect ]; then arg='"access_token"'; else arg=${arg/#$B/$C}; fi
+    ceiling_args+=("$arg"); prev=$arg
+  done
+  sync
+  ticks=$(cpu_ticks "$CEILING")
+  ceiling_out=$(taskset -c 1 "$R/examples/rate" "${ceiling_args[@]}" ${TRACES:+--trace "$TRACES/$name.ceiling"}) || { echo "FAILED: the ceiling at $half req/s: $ceiling_out"; FAILED=1; return; }
+  ceiling_cpu=$(busy "$CEILING" "$ticks")
+  printf '%-12s max %9s req/s   at half: %s   server cpu %s   peak RSS so far %s MiB\n' "$name" "$RPS" "$out" "$cpu" "$(rss VmHWM)"
+  printf '%-12s the ceiling at the same rate: %s   its cpu %s\n' "" "$ceiling_out" "$ceiling_cpu"
 }
 measure cc -- "$B/oauth2/token" -H "$BASIC" -s "$WORK/cc.lua" -- \
   "$B/oauth2/token" @RATE@ "$DUR" -c "$CONN" -H "$BASIC" -H 'Content-Type: application/x-www-form-urlencoded' \
