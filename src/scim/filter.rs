@@ -448,6 +448,12 @@ fn lex_string(text: &str, start: usize) -> Result<(String, usize, usize), Filter
             b'\\' => i += 2,
             b'"' => {
                 let raw = &text[..=i];
+                let inner = &bytes[1..i];
+                // No escape and no control character: the literal's text is its value
+                // (what serde_json would decode it to), copied as it is.
+                if inner.iter().all(|b| *b >= 0x20 && *b != b'\\') {
+                    return Ok((text[1..i].to_string(), i + 1, raw.chars().count()));
+                }
                 return match serde_json::from_str::<String>(raw) {
                     // No stored value holds U+0000 (the writes refuse it): SQLite would
                     // answer such a comparison and PostgreSQL cannot bind it, so both refuse.
@@ -604,12 +610,17 @@ impl Parser {
             .unwrap_or(&END)
     }
 
+    /// The next token, moved out (each is taken once; what it leaves is the `End` it is
+    /// never read as, since the index moves past it). At the end, `End` again.
     fn next(&mut self) -> Token {
-        let token = self.peek().clone();
-        if self.index < self.tokens.len() {
-            self.index += 1;
+        match self.tokens.get_mut(self.index) {
+            Some(token) if token.tok != Tok::End => {
+                self.index += 1;
+                let pos = token.pos;
+                std::mem::replace(token, Token { tok: Tok::End, pos })
+            }
+            _ => self.peek().clone(),
         }
-        token
     }
 
     fn parse_or(&mut self) -> Result<Filter, FilterError> {
@@ -776,10 +787,10 @@ impl Parser {
         word: &str,
     ) -> Result<Filter, FilterError> {
         let op_token = self.next();
-        let op_word = match &op_token.tok {
-            Tok::Word(w) => w.clone(),
+        let op_word = match op_token.tok {
+            Tok::Word(w) => w,
             other => {
-                let found = if *other == Tok::End {
+                let found = if other == Tok::End {
                     String::new()
                 } else {
                     format!(", found {}", other.describe())

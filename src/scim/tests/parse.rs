@@ -163,6 +163,39 @@ fn string_escapes() {
     );
 }
 
+/// A literal without escapes is copied as it is, one with escapes is decoded by
+/// serde_json: either way the value is what JSON says the literal is, and a raw control
+/// character (which JSON refuses) is refused as before.
+#[test]
+fn a_string_literal_s_value_is_its_json_value_with_or_without_escapes() {
+    for literal in [
+        r#""""#,
+        r#""user000123@example.com""#,
+        r#""ü 😀  x""#,
+        "\"\u{7f}del\"",
+        r#""tab\tnew\nline""#,
+        r#""\u00e9t\u00e9""#,
+        r#""a\\b""#,
+        r#""'single' (parens) [brackets] and or not""#,
+    ] {
+        let expected: String = serde_json::from_str(literal).unwrap();
+        assert_eq!(
+            parse_filter(&format!("userName eq {literal}")),
+            Ok(cmp(p("userName"), CompareOp::Eq, text(&expected))),
+            "{literal}"
+        );
+    }
+    for raw in ["a\tb", "a\nb", "\u{1f}", "x\u{0}y"] {
+        let filter = format!("userName eq \"{raw}\"");
+        assert!(serde_json::from_str::<String>(&filter[12..]).is_err());
+        let e = err(&filter);
+        assert!(
+            e.starts_with("invalid string literal") || e.contains("U+0000"),
+            "{raw:?}: {e}"
+        );
+    }
+}
+
 #[test]
 fn precedence_and_over_or() {
     let f = round_trip("a eq 1 or b eq 2 and c eq 3", "a eq 1 or b eq 2 and c eq 3");
