@@ -9,7 +9,13 @@
 # at the same rate, sent to the bare actix-web ceiling (bench/ceiling.rs, on core 0 beside
 # the idle scimgate): its p99 is what this host and the load generator add to any server's
 # tail at that rate, in the same minute, so a tail scimgate causes is told from the
-# host's. Each open-loop run also reports the share of core 0 its server used: requests
+# host's. For the endpoints whose targets need the store (client_credentials, the filter,
+# POST, PATCH), the same load goes to the floor (bench/floor.rs, on core 0 too, on a copy
+# of the same Users: the least work that answers those requests from a durable SQLite
+# store) twice: at the same rate, and at half of the floor's own maximum (measured as
+# scimgate's). A p99 the floor misses at half of its own maximum is out of reach, on this
+# machine, of any server that commits each write before answering.
+# Each open-loop run also reports the share of core 0 its server used: requests
 # that arrive one at a time cost a server more CPU each than wrk's batches do (each one
 # wakes it and its client), so half of the closed-loop maximum is more than half of
 # the core. Memory: the server's resident set (VmRSS) idle after start, and its peak
@@ -23,7 +29,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-10}
 CONN=${CONN:-32}
-cargo build --release --quiet --workspace --bins --example seed --example rate --example ceiling
+cargo build --release --quiet --workspace --bins --example seed --example rate --example ceiling \
+  --example floor
 R=$PWD/target/release
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
@@ -39,14 +46,21 @@ AUTH="Authorization: Bearer $TOKEN"
 # Introspection is of a token of the introspecting client (another client's reads inactive).
 CC_TOKEN=""
 USER_PATH=/scim/v2/Users/00000000-0000-4000-8000-000000050000
+"$R/examples/floor" prepare "$DB" "$WORK/floor.db" >/dev/null
 start_server "$(realpath "${BIN:-$R/scimgate}")" "$DB" SCIMGATE_CLIENT_ISSUANCE_PER_MINUTE=0
 B="http://127.0.0.1:$PORT"
 CEILING_PORT=$(free_port)
 taskset -c 0 "$R/examples/ceiling" "127.0.0.1:$CEILING_PORT" >/dev/null 2>&1 &
 CEILING=$!
 C="http://127.0.0.1:$CEILING_PORT"
-for _ in $(seq 100); do curl -sf "$C/" >/dev/null && break; sleep 0.1; done
-trap 'kill "$CEILING" 2>/dev/null; cleanup' EXIT
+FLOOR_PORT=$(free_port)
+taskset -c 0 "$R/examples/floor" serve "$WORK/floor.db" "127.0.0.1:$FLOOR_PORT" >"$WORK/floor.log" 2>&1 &
+FLOOR=$!
+F="http://127.0.0.1:$FLOOR_PORT"
+trap 'kill "$CEILING" "$FLOOR" 2>/dev/null; cleanup' EXIT
+for u in "$C" "$F"; do
+  for _ in $(seq 100); do curl -so /dev/null "$u/" && break; sleep 0.1; done
+done
 rss() { awk -v k="$1:" '$1 == k {printf "%.1f", $2 / 1024}' "/proc/$SERVER/status"; }
 # cpu_ticks PID: the process's user + system time so far, in clock ticks (all its threads).
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -65,34 +79,50 @@ POST_BODY='{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":
 patch_lua "$WORK/patch.lua" 100000
 PATCH_BODY='{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"name.givenName","value":"patched-{seq}"}]}'
 
-# measure NAME -- WRK_ARGS... -- RATE_ARGS...: max closed-loop, then half of it open-loop.
-FAILED=0
-measure() {
-  local name=$1; shift; shift
-  local wrk_args=() rate_args=()
-  while [ "$1" != -- ]; do wrk_args+=("$1"); shift; done; shift
-  rate_args=("$@")
-  wrk_measure "$WORK/$name.txt" "${wrk_args[@]}"
-  if [ -n "$PROBLEMS" ]; then echo "FAILED: $name: $PROBLEMS"; FAILED=1; return; fi
-  local half
-  half=$(python3 -c "print(int(float('$RPS') / 2))")
-  sync
-  local out arg prev="" ceiling_args=() ceiling_out ticks cpu ceiling_cpu
-  ticks=$(cpu_ticks "$SERVER")
-  out=$(taskset -c 1 "$R/examples/rate" "${rate_args[@]/@RATE@/$half}" ${TRACES:+--trace "$TRACES/$name"}) || { echo "FAILED: $name at $half req/s: $out"; FAILED=1; return; }
-  cpu=$(busy "$SERVER" "$ticks")
-  # The ceiling's run: the same requests at the same rate; it answers every one with the
-  # same fixed body, so only that body is expected.
-  for arg in "${rate_args[@]/@RATE@/$half}"; do
-    if [ "$prev" = --expect ]; then arg='"access_token"'; else arg=${arg/#$B/$C}; fi
-    ceiling_args+=("$arg"); prev=$arg
+# again LABEL PID HOST RATE [EXPECT]: the endpoint's open-loop load (RATE_ARGS, with
+# @RATE@) at RATE req/s, sent to another server (PID) on HOST, expecting EXPECT instead
+# of the endpoint's body if given; prints its line (LABEL says which server and rate).
+again() {
+  local label=$1 pid=$2 host=$3 rate=$4 expect=${5:-} arg prev="" args=() out ticks
+  for arg in "${RATE_ARGS[@]}"; do
+    if [ "$prev" = --expect ] && [ -n "$expect" ]; then arg=$expect; else arg=${arg/#$B/$host}; fi
+    args+=("$arg"); prev=$arg
   done
   sync
-  ticks=$(cpu_ticks "$CEILING")
-  ceiling_out=$(taskset -c 1 "$R/examples/rate" "${ceiling_args[@]}" ${TRACES:+--trace "$TRACES/$name.ceiling"}) || { echo "FAILED: the ceiling at $half req/s: $ceiling_out"; FAILED=1; return; }
-  ceiling_cpu=$(busy "$CEILING" "$ticks")
-  printf '%-12s max %9s req/s   at half: %s   server cpu %s   peak RSS so far %s MiB\n' "$name" "$RPS" "$out" "$cpu" "$(rss VmHWM)"
-  printf '%-12s the ceiling at the same rate: %s   its cpu %s\n' "" "$ceiling_out" "$ceiling_cpu"
+  ticks=$(cpu_ticks "$pid")
+  out=$(taskset -c 1 "$R/examples/rate" "${args[@]/@RATE@/$rate}" ${TRACES:+--trace "$TRACES/$NAME.${label%% *}$rate"}) || { echo "FAILED: $NAME, the $label: $out"; FAILED=1; return; }
+  printf '%-12s the %-30s %s   its cpu %s\n' "" "$label:" "$out" "$(busy "$pid" "$ticks")"
+}
+
+# measure NAME -- WRK_ARGS... -- RATE_ARGS...: max closed-loop, then half of it open-loop;
+# then the same open-loop load to the ceiling, and (client_credentials, the filter and the
+# writes) to the floor, at that rate and at half of the floor's own maximum.
+FAILED=0
+measure() {
+  NAME=$1; shift; shift
+  local wrk_args=()
+  while [ "$1" != -- ]; do wrk_args+=("$1"); shift; done; shift
+  RATE_ARGS=("$@")
+  wrk_measure "$WORK/$NAME.txt" "${wrk_args[@]}"
+  if [ -n "$PROBLEMS" ]; then echo "FAILED: $NAME: $PROBLEMS"; FAILED=1; return; fi
+  local half out ticks cpu
+  half=$(python3 -c "print(int(float('$RPS') / 2))")
+  sync
+  ticks=$(cpu_ticks "$SERVER")
+  out=$(taskset -c 1 "$R/examples/rate" "${RATE_ARGS[@]/@RATE@/$half}" ${TRACES:+--trace "$TRACES/$NAME"}) || { echo "FAILED: $NAME at $half req/s: $out"; FAILED=1; return; }
+  cpu=$(busy "$SERVER" "$ticks")
+  printf '%-12s max %9s req/s   at half: %s   server cpu %s   peak RSS so far %s MiB\n' "$NAME" "$RPS" "$out" "$cpu" "$(rss VmHWM)"
+  # The ceiling answers every request with the same fixed body, so only that is expected.
+  again "ceiling at the same rate" "$CEILING" "$C" "$half" '"access_token"'
+  case $NAME in
+    cc | filter | post_users | patch_users)
+      again "floor at the same rate" "$FLOOR" "$F" "$half"
+      wrk_measure "$WORK/$NAME.floor.txt" "${wrk_args[@]/#$B/$F}"
+      if [ -n "$PROBLEMS" ]; then echo "FAILED: $NAME on the floor: $PROBLEMS"; FAILED=1; return; fi
+      half=$(python3 -c "print(int(float('$RPS') / 2))")
+      again "floor at half its max of $((half * 2))" "$FLOOR" "$F" "$half"
+      ;;
+  esac
 }
 measure cc -- "$B/oauth2/token" -H "$BASIC" -s "$WORK/cc.lua" -- \
   "$B/oauth2/token" @RATE@ "$DUR" -c "$CONN" -H "$BASIC" -H 'Content-Type: application/x-www-form-urlencoded' \
