@@ -450,3 +450,13 @@ CREATE UNIQUE INDEX scim_users_user_name_fold ON scim_resources(user_name_fold)
 -- deleted member); such a document is rendered in full. Adding a column with a constant
 -- default rewrites no row.
 ALTER TABLE scim_resources ADD COLUMN doc_form INTEGER NOT NULL DEFAULT 0;
+
+-- migration: 14
+
+-- The index on `display_name` itself goes. Since migration 10 every query on displayName
+-- (an equality, the other operators, `sortBy`) reads its folded twin, indexed by
+-- `scim_resources_display_name_fold`, and no statement compares or sorts `display_name`
+-- (as migration 12 found for userName). Every create with a displayName (Entra ID and Okta
+-- send one for each User; every Group has one) and every rename still wrote an entry into
+-- it: a second index page of its commit, fsync and checkpoint included.
+DROP INDEX scim_resources_display_name;

@@ -249,3 +249,9 @@ CREATE UNIQUE INDEX scim_users_user_name_fold ON scim_resources(user_name_fold)
 -- this version, or rewritten by the store; `store::scim::DOC_FORM` when written through the
 -- SCIM service's normaliser).
 ALTER TABLE scim_resources ADD COLUMN doc_form BIGINT NOT NULL DEFAULT 0;
+
+-- migration: 14
+
+-- As schema.sql's migration 14: the index on lower(display_name) goes; displayName is
+-- compared and sorted by its folded twin only.
+DROP INDEX scim_resources_display_name;

@@ -1297,6 +1297,7 @@ mod tests {
         for (kind, filter) in [
             (ResourceKind::User, r#"userName eq "bjensen@example.com""#),
             (ResourceKind::User, r#"externalId eq "701984""#),
+            (ResourceKind::User, r#"displayName eq "Babs Jensen""#),
             (ResourceKind::Group, r#"displayName eq "Tour Guides""#),
         ] {
             let resolver = registry.resolver(kind);
@@ -1330,6 +1331,26 @@ mod tests {
                 "{filter}: {plan}"
             );
         }
+    }
+
+    /// Migration 14: the one index that mentions `display_name` is its folded twin's, which
+    /// serves every query on displayName (above); an index on the column itself only cost
+    /// each create and rename a page.
+    #[test]
+    fn display_name_is_indexed_by_its_fold_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_or_create(dir.path().join("s.db")).unwrap();
+        let names: Vec<String> = store
+            .read(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' \
+                     AND tbl_name = 'scim_resources' AND sql LIKE '%display_name%'",
+                )?;
+                let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .unwrap();
+        assert_eq!(names, ["scim_resources_display_name_fold"]);
     }
 }
 
