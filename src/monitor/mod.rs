@@ -855,16 +855,16 @@ impl Monitor {
         now: Timestamp,
         report: &mut TickReport,
     ) -> Result<(), StoreError> {
-        let Some(max) = self.settings.leads.first() else {
+        if self.settings.leads.is_empty() {
             return Ok(());
-        };
+        }
         let names: HashMap<&str, &Client> = clients.iter().map(|c| (c.id.as_str(), c)).collect();
-        // Only tokens some lead applies to: expiring within the longest lead, living longer
-        // than the shortest (expiry::applicable decides per token).
-        let shortest = self.settings.leads.last().map_or(0, |l| l.secs());
-        let tokens = self
-            .store
-            .tokens_due_for_warning(now, max.secs(), shortest)?;
+        // Only tokens whose tightest applicable lead has no warning yet: the store decides
+        // both in its scan (a tick with thousands of long-lived tokens near expiry read
+        // and checked each of them, one query apiece), and expiry::applicable names the
+        // leads again here for the record.
+        let all_leads: Vec<i64> = self.settings.leads.iter().map(|l| l.secs()).collect();
+        let tokens = self.store.tokens_to_warn(now, &all_leads)?;
         for t in tokens {
             let leads = expiry::applicable(
                 t.expires_at - t.issued_at,
@@ -874,9 +874,6 @@ impl Monitor {
             let Some(&tightest) = leads.first() else {
                 continue;
             };
-            if self.store.warning_fired(t.id.as_str(), tightest)? {
-                continue;
-            }
             let Some(client) = names.get(t.client_id.as_str()) else {
                 continue;
             };

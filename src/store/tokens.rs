@@ -184,17 +184,50 @@ pub(super) fn live_params(
     params
 }
 
-/// The monitor's expiry scan, after `SELECT columns`. Its first two terms repeat the
-/// partial index `tokens_warnable`'s condition word for word, so that SQLite may use it.
+/// The expiry gauges' scan (`/metrics`), after `SELECT columns`. Its first two terms
+/// repeat the partial index `tokens_warnable`'s condition word for word, so that SQLite
+/// may use it.
 pub(super) const DUE_FOR_WARNING: &str = "FROM tokens \
      WHERE revoked_at IS NULL AND expires_at - issued_at > 3600 \
      AND expires_at > ?1 AND expires_at <= ?2 AND expires_at - issued_at > ?3 \
      AND kind != 3 AND client_epoch = (SELECT c.token_epoch FROM clients c \
      WHERE c.id = tokens.client_id) ORDER BY expires_at, id"; // kind 3: authorization codes
 
-/// The statement of [`Store::tokens_due_for_warning`] and [`Store::long_lived_tokens`]. A
-/// limit is written into it: SQLite plans a bound LIMIT anew at every bind (see
-/// `store::scim`).
+/// [`Store::tokens_to_warn`]'s statement for `leads` (seconds; `None` without one): `?1`
+/// is now, `?2` now plus the longest lead. The inner query reads the partial index
+/// `tokens_warnable` alone (migration 15): its first two terms repeat the index's
+/// condition word for word, so that SQLite may use it, and every other term reads the
+/// entry's columns (or its key, `id`). A token is inside lead `l` when
+/// `expires_at - now <= l` and it lived longer than `l`; the tightest such lead is the
+/// first `WHEN` of the `CASE`, the leads being in ascending order. Only the tokens it
+/// names are read from the table, for the terms the index does not hold. The leads are
+/// the operator's settings, written in as integers.
+pub(super) fn to_warn_sql(leads: &[i64]) -> Option<String> {
+    let mut leads: Vec<i64> = leads.iter().copied().filter(|&l| l > 0).collect();
+    leads.sort_unstable();
+    leads.dedup();
+    if leads.is_empty() {
+        return None;
+    }
+    let inside = |l: i64| format!("(expires_at - ?1 <= {l} AND expires_at - issued_at > {l})");
+    let any: Vec<String> = leads.iter().map(|&l| inside(l)).collect();
+    let tightest: String = leads
+        .iter()
+        .map(|&l| format!(" WHEN {} THEN {l}", inside(l)))
+        .collect();
+    Some(format!(
+        "SELECT {COLUMNS} FROM tokens WHERE id IN (SELECT id FROM tokens \
+         WHERE revoked_at IS NULL AND expires_at - issued_at > 3600 \
+         AND expires_at > ?1 AND expires_at <= ?2 AND ({}) \
+         AND NOT EXISTS (SELECT 1 FROM expiry_warnings w WHERE w.subject = tokens.id \
+         AND w.lead = CASE{tightest} END)) \
+         AND kind != 3 AND {CLIENT_EPOCH_CURRENT} ORDER BY expires_at, id",
+        any.join(" OR ")
+    ))
+}
+
+/// The statement of [`Store::long_lived_tokens`]. A limit is written into it: SQLite plans
+/// a bound LIMIT anew at every bind (see `store::scim`).
 pub(super) fn due_sql(limit: Option<usize>) -> String {
     match limit {
         Some(n) => format!("SELECT {COLUMNS} {DUE_FOR_WARNING} LIMIT {n}"),
@@ -497,18 +530,25 @@ impl Store {
         self.read(|c| query_named(c, &sql, &params, row_to_token))
     }
 
-    /// Live tokens that expire in `(now, now + within]` and live longer than `longer_than`
-    /// seconds, soonest first: the monitor's expiry-warning scan. Reads the partial index
-    /// `tokens_warnable`, which holds only tokens living longer than
-    /// [`SHORT_LIFETIME`], so the scan never visits the one-hour OAuth access tokens
-    /// that make up most rows; `longer_than` below that is raised to it.
-    pub fn tokens_due_for_warning(
-        &self,
-        now: Timestamp,
-        within: i64,
-        longer_than: i64,
-    ) -> Result<Vec<TokenRecord>> {
-        self.due_tokens(now, now.saturating_add(within), longer_than, None)
+    /// The monitor's expiry-warning scan: the live tokens a warning is due for at `now`,
+    /// soonest expiry first. A token is due when it is inside one of `leads` (seconds
+    /// before expiry) that it lived longer than ([`crate::monitor::expiry::applicable`]),
+    /// and no warning is recorded for the tightest such lead. Both tests are the
+    /// statement's ([`to_warn_sql`]), so a tick reads the tokens it warns about, not every
+    /// long-lived token near its expiry. Reads the partial index `tokens_warnable`, which
+    /// holds only tokens living longer than [`SHORT_LIFETIME`], so the scan never visits
+    /// the one-hour OAuth access tokens that make up most rows.
+    pub fn tokens_to_warn(&self, now: Timestamp, leads: &[i64]) -> Result<Vec<TokenRecord>> {
+        let Some(sql) = to_warn_sql(leads) else {
+            return Ok(Vec::new());
+        };
+        let until = now.saturating_add(leads.iter().copied().max().unwrap_or(0));
+        on_postgres!(self, pg => pg.tokens_to_warn(&sql, now, until));
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![now, until], row_to_token)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
     }
 
     /// The first `limit` live tokens that live longer than `longer_than` seconds (at least
@@ -523,8 +563,8 @@ impl Store {
         self.due_tokens(now, i64::MAX, longer_than, Some(limit))
     }
 
-    /// Both of the above: live tokens expiring in `(now, until]` that live longer than
-    /// `longer_than` (at least [`SHORT_LIFETIME`]), soonest first, at most `limit`.
+    /// Live tokens expiring in `(now, until]` that live longer than `longer_than` (at
+    /// least [`SHORT_LIFETIME`]), soonest first, at most `limit`.
     fn due_tokens(
         &self,
         now: Timestamp,
@@ -646,15 +686,27 @@ pub(crate) fn access_record(
 mod tests {
     use std::sync::Arc;
 
+    use rusqlite::params_from_iter;
+
     use super::*;
-    use crate::model::Scope;
+    use crate::model::{AuditAction, Scope};
     use crate::store::Store;
 
+    /// The expiry-warning scan returns exactly the tokens that `expiry::applicable` gives a
+    /// lead, over a grid of lifetimes and times left around each lead, less those whose
+    /// tightest lead was recorded; and SQLite answers it, and the expiry gauges' scan, from
+    /// the partial index.
     #[test]
-    fn the_warning_scan_reads_only_long_lived_tokens_through_its_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open_or_create(dir.path().join("s.db")).unwrap());
-        let admin = crate::admin::Admin::new(&store, crate::time::Clock::system(), "test");
+    fn the_warning_scan_returns_the_tokens_a_lead_applies_to_and_not_yet_warned() {
+        for store in crate::store::testing::stores("warning_scan") {
+            warning_scan_on(&store.store, store.backend);
+        }
+    }
+
+    fn warning_scan_on(store: &Arc<Store>, backend: &str) {
+        use crate::monitor::expiry::applicable;
+        use crate::time::Duration;
+        let admin = crate::admin::Admin::new(store, crate::time::Clock::system(), "test");
         let client = admin
             .register_client(crate::admin::RegisterClient::new(
                 "scan",
@@ -665,37 +717,100 @@ mod tests {
             .0
             .id;
         let now = 1_800_000_000;
-        let issue = |lifetime: i64| {
-            let (t, r) = access_record(&client, now - 10, now - 10 + lifetime);
-            store.insert_tokens(&[r]).unwrap();
-            t.id
+        let day = 86_400;
+        let leads = [Duration::days(30), Duration::days(7), Duration::days(1)];
+        let secs: Vec<i64> = leads.iter().map(|l| l.secs()).collect();
+        let near = |d: i64| [d * day - 1, d * day, d * day + 1];
+        let mut lifetimes = vec![3600, 3601, day / 2, 365 * day];
+        let mut lefts = vec![-1, 0, 1, 3600, 100 * day];
+        for d in [1, 2, 7, 8, 30, 31] {
+            lifetimes.extend(near(d));
+            lefts.extend(near(d));
+        }
+        let mut expected = Vec::new();
+        let mut tightest = std::collections::HashMap::new();
+        for &lifetime in &lifetimes {
+            for &left in lefts.iter().filter(|&&left| left <= lifetime) {
+                let (t, r) = access_record(&client, now + left - lifetime, now + left);
+                store.insert_tokens(&[r]).unwrap();
+                if let Some(&l) = applicable(lifetime, left, &leads).first() {
+                    expected.push(t.id.to_string());
+                    tightest.insert(t.id.to_string(), (l, lifetime, left));
+                }
+            }
+        }
+        let scan = || {
+            let mut ids: Vec<String> = store
+                .tokens_to_warn(now, &secs)
+                .unwrap()
+                .into_iter()
+                .map(|t| t.id.to_string())
+                .collect();
+            ids.sort();
+            ids
         };
-        let hour = issue(3600);
-        let two_days = issue(2 * 86_400);
-        let year = issue(365 * 86_400);
-        let due: Vec<TokenId> = store
-            .tokens_due_for_warning(now, 30 * 86_400, 86_400)
-            .unwrap()
-            .into_iter()
-            .map(|t| t.id)
-            .collect();
-        assert_eq!(
-            due,
-            vec![two_days.clone()],
-            "not {hour} (too short-lived), not {year} (not due)"
+        expected.sort();
+        assert!(
+            expected.len() > 20,
+            "the grid puts tokens inside every lead"
         );
-        // And SQLite answers it from the partial index, not by visiting every live token.
-        let plan: String = store
+        assert_eq!(scan(), expected, "{backend}");
+
+        // A token whose tightest lead is recorded is not due; one whose only recorded lead
+        // is a wider one is.
+        let audit = NewAuditEvent::new("test", AuditAction::MonitorExpiryWarning, "sent");
+        let with_tightest = |lead: i64| {
+            tightest
+                .iter()
+                .find(|(_, (l, _, _))| *l == lead)
+                .map(|(id, _)| id.clone())
+                .unwrap()
+        };
+        let warned = with_tightest(day);
+        assert!(store.record_warning(&warned, &[day], now, &audit).unwrap());
+        let wider = with_tightest(7 * day);
+        assert!(
+            store
+                .record_warning(&wider, &[30 * day], now, &audit)
+                .unwrap()
+        );
+        let mut left: Vec<String> = expected
+            .iter()
+            .filter(|&id| *id != warned)
+            .cloned()
+            .collect();
+        left.sort();
+        assert_eq!(
+            scan(),
+            left,
+            "{backend}: {warned} was warned at its tightest lead; {wider} was not"
+        );
+
+        if backend != "sqlite" {
+            return;
+        }
+        // SQLite answers both scans from the partial index, not by visiting every token.
+        let sql = to_warn_sql(&secs).unwrap();
+        let plans: Vec<String> = store
             .read(|c| {
-                let mut stmt = c.prepare(&format!(
-                    "EXPLAIN QUERY PLAN SELECT {COLUMNS} {DUE_FOR_WARNING}"
-                ))?;
-                let rows =
-                    stmt.query_map(params![now, now + 1, 3600], |r| r.get::<_, String>(3))?;
-                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("; "))
+                let mut out = Vec::new();
+                for sql in [sql.clone(), format!("SELECT {COLUMNS} {DUE_FOR_WARNING}")] {
+                    let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                    let n = stmt.parameter_count();
+                    let args = [now, now + 1, 3600];
+                    let rows =
+                        stmt.query_map(params_from_iter(&args[..n]), |r| r.get::<_, String>(3))?;
+                    out.push(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("; "));
+                }
+                Ok(out)
             })
             .unwrap();
-        assert!(plan.contains("tokens_warnable"), "{plan}");
+        assert!(
+            plans[0].contains("COVERING INDEX tokens_warnable"),
+            "the warning scan reads the index alone: {}",
+            plans[0]
+        );
+        assert!(plans[1].contains("tokens_warnable"), "{}", plans[1]);
     }
 
     #[test]

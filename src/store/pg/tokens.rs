@@ -289,6 +289,23 @@ impl Postgres {
         })
     }
 
+    /// [`crate::store::Store::tokens_to_warn`]: its statement, `?1` and `?2` spelled as
+    /// PostgreSQL's parameters.
+    pub fn tokens_to_warn(
+        &self,
+        sql: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<TokenRecord>> {
+        let sql = sql.replace("?1", "$1").replace("?2", "$2");
+        self.read(|db| {
+            db.query(&sql, &[&now, &until])?
+                .iter()
+                .map(row_to_token)
+                .collect()
+        })
+    }
+
     pub fn revoke_token(
         &self,
         id: &TokenId,
