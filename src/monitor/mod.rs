@@ -859,10 +859,9 @@ impl Monitor {
             return Ok(());
         }
         let names: HashMap<&str, &Client> = clients.iter().map(|c| (c.id.as_str(), c)).collect();
-        // Only tokens whose tightest applicable lead has no warning yet: the store decides
-        // both in its scan (a tick with thousands of long-lived tokens near expiry read
-        // and checked each of them, one query apiece), and expiry::applicable names the
-        // leads again here for the record.
+        // The store returns only the tokens a warning is due for (inside a lead they
+        // outlived, the tightest such lead not yet warned); expiry::applicable names those
+        // leads again here, for the record and the message.
         let all_leads: Vec<i64> = self.settings.leads.iter().map(|l| l.secs()).collect();
         let tokens = self.store.tokens_to_warn(now, &all_leads)?;
         for t in tokens {

@@ -187,7 +187,7 @@ pub(super) fn live_params(
 /// The expiry gauges' scan (`/metrics`), after `SELECT columns`. Its first two terms
 /// repeat the partial index `tokens_warnable`'s condition word for word, so that SQLite
 /// may use it.
-pub(super) const DUE_FOR_WARNING: &str = "FROM tokens \
+pub(super) const LONG_LIVED_EXPIRING: &str = "FROM tokens \
      WHERE revoked_at IS NULL AND expires_at - issued_at > 3600 \
      AND expires_at > ?1 AND expires_at <= ?2 AND expires_at - issued_at > ?3 \
      AND kind != 3 AND client_epoch = (SELECT c.token_epoch FROM clients c \
@@ -230,8 +230,8 @@ pub(super) fn to_warn_sql(leads: &[i64]) -> Option<String> {
 /// a bound LIMIT anew at every bind (see `store::scim`).
 pub(super) fn due_sql(limit: Option<usize>) -> String {
     match limit {
-        Some(n) => format!("SELECT {COLUMNS} {DUE_FOR_WARNING} LIMIT {n}"),
-        None => format!("SELECT {COLUMNS} {DUE_FOR_WARNING}"),
+        Some(n) => format!("SELECT {COLUMNS} {LONG_LIVED_EXPIRING} LIMIT {n}"),
+        None => format!("SELECT {COLUMNS} {LONG_LIVED_EXPIRING}"),
     }
 }
 
@@ -794,7 +794,10 @@ mod tests {
         let plans: Vec<String> = store
             .read(|c| {
                 let mut out = Vec::new();
-                for sql in [sql.clone(), format!("SELECT {COLUMNS} {DUE_FOR_WARNING}")] {
+                for sql in [
+                    sql.clone(),
+                    format!("SELECT {COLUMNS} {LONG_LIVED_EXPIRING}"),
+                ] {
                     let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
                     let n = stmt.parameter_count();
                     let args = [now, now + 1, 3600];
