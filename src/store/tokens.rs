@@ -189,7 +189,7 @@ pub(super) fn live_params(
 /// may use it.
 pub(super) const LONG_LIVED_EXPIRING: &str = "FROM tokens \
      WHERE revoked_at IS NULL AND expires_at - issued_at > 3600 \
-     AND expires_at > ?1 AND expires_at <= ?2 AND expires_at - issued_at > ?3 \
+     AND expires_at > ?1 AND expires_at - issued_at > ?2 \
      AND kind != 3 AND client_epoch = (SELECT c.token_epoch FROM clients c \
      WHERE c.id = tokens.client_id) ORDER BY expires_at, id"; // kind 3: authorization codes
 
@@ -228,11 +228,8 @@ pub(super) fn to_warn_sql(leads: &[i64]) -> Option<String> {
 
 /// The statement of [`Store::long_lived_tokens`]. A limit is written into it: SQLite plans
 /// a bound LIMIT anew at every bind (see `store::scim`).
-pub(super) fn due_sql(limit: Option<usize>) -> String {
-    match limit {
-        Some(n) => format!("SELECT {COLUMNS} {LONG_LIVED_EXPIRING} LIMIT {n}"),
-        None => format!("SELECT {COLUMNS} {LONG_LIVED_EXPIRING}"),
-    }
+pub(super) fn long_lived_sql(limit: usize) -> String {
+    format!("SELECT {COLUMNS} {LONG_LIVED_EXPIRING} LIMIT {limit}")
 }
 
 /// The token a rotation (`issued_via` 5) issued to replace `?1` (read through the partial
@@ -560,25 +557,11 @@ impl Store {
         longer_than: i64,
         limit: usize,
     ) -> Result<Vec<TokenRecord>> {
-        self.due_tokens(now, i64::MAX, longer_than, Some(limit))
-    }
-
-    /// Live tokens expiring in `(now, until]` that live longer than `longer_than` (at
-    /// least [`SHORT_LIFETIME`]), soonest first, at most `limit`.
-    fn due_tokens(
-        &self,
-        now: Timestamp,
-        until: Timestamp,
-        longer_than: i64,
-        limit: Option<usize>,
-    ) -> Result<Vec<TokenRecord>> {
-        on_postgres!(self, pg => pg.due_tokens(now, until, longer_than, limit));
+        on_postgres!(self, pg => pg.long_lived_tokens(now, longer_than, limit));
         self.read(|c| {
-            let mut stmt = c.prepare_cached(&due_sql(limit))?;
-            let rows = stmt.query_map(
-                params![now, until, longer_than.max(SHORT_LIFETIME)],
-                row_to_token,
-            )?;
+            let mut stmt = c.prepare_cached(&long_lived_sql(limit))?;
+            let rows =
+                stmt.query_map(params![now, longer_than.max(SHORT_LIFETIME)], row_to_token)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
@@ -729,6 +712,7 @@ mod tests {
         }
         let mut expected = Vec::new();
         let mut tightest = std::collections::HashMap::new();
+        let mut long_lived = Vec::new();
         for &lifetime in &lifetimes {
             for &left in lefts.iter().filter(|&&left| left <= lifetime) {
                 let (t, r) = access_record(&client, now + left - lifetime, now + left);
@@ -737,8 +721,22 @@ mod tests {
                     expected.push(t.id.to_string());
                     tightest.insert(t.id.to_string(), (l, lifetime, left));
                 }
+                if left > 0 && lifetime > day {
+                    long_lived.push((now + left, t.id.to_string()));
+                }
             }
         }
+        // The expiry gauges' scan, on the same grid: the live tokens that lived longer than
+        // a day, soonest expiry first (the limit, here above their number, is written in).
+        long_lived.sort();
+        let gauges: Vec<String> = store
+            .long_lived_tokens(now, day, 1000)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id.to_string())
+            .collect();
+        let soonest: Vec<String> = long_lived.into_iter().map(|(_, id)| id).collect();
+        assert_eq!(gauges, soonest, "{backend}");
         let scan = || {
             let mut ids: Vec<String> = store
                 .tokens_to_warn(now, &secs)

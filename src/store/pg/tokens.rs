@@ -9,8 +9,8 @@ use tokio_postgres::{GenericClient, Row};
 use super::{Db, Postgres, Tx, audit, get};
 use crate::model::{NewAuditEvent, TokenRecord};
 use crate::store::tokens::{
-    COLUMNS, NewTokenRecord, RevokeOutcome, SHORT_LIFETIME, TokenFilter, due_sql, kind_code,
-    kind_from_code, scope_bits, scopes_from_bits, via_code, via_from_code,
+    COLUMNS, NewTokenRecord, RevokeOutcome, SHORT_LIFETIME, TokenFilter, kind_code, kind_from_code,
+    long_lived_sql, scope_bits, scopes_from_bits, via_code, via_from_code,
 };
 use crate::store::{Result, StoreError};
 use crate::time::Timestamp;
@@ -270,19 +270,17 @@ impl Postgres {
         self.read(|db| db.query(&sql, &refs)?.iter().map(row_to_token).collect())
     }
 
-    pub fn due_tokens(
+    pub fn long_lived_tokens(
         &self,
         now: Timestamp,
-        until: Timestamp,
         longer_than: i64,
-        limit: Option<usize>,
+        limit: usize,
     ) -> Result<Vec<TokenRecord>> {
-        let sql = due_sql(limit)
+        let sql = long_lived_sql(limit)
             .replace("?1", "$1")
-            .replace("?2", "$2")
-            .replace("?3", "$3");
+            .replace("?2", "$2");
         self.read(|db| {
-            db.query(&sql, &[&now, &until, &longer_than.max(SHORT_LIFETIME)])?
+            db.query(&sql, &[&now, &longer_than.max(SHORT_LIFETIME)])?
                 .iter()
                 .map(row_to_token)
                 .collect()
