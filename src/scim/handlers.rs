@@ -19,6 +19,7 @@ use crate::guard::{Principal, authorize};
 use crate::model::Scope;
 use crate::monitor::events::Concerned;
 use crate::state::{AppState, SEARCHES_PER_CLIENT};
+use crate::store::{CHANGE_IN_WRITER_BYTES, ScimChange};
 use crate::sync::Refused;
 
 /// The SCIM media type (RFC 7644 §3.1).
@@ -181,6 +182,15 @@ async fn read_json(
     payload: web::Payload,
     limit: usize,
 ) -> Result<Value, ScimError> {
+    Ok(read_json_sized(req, payload, limit).await?.0)
+}
+
+/// [`read_json`], and the body's length in bytes.
+async fn read_json_sized(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<(Value, usize), ScimError> {
     let body = crate::body::read(req, payload, limit)
         .await
         .map_err(|e| match e {
@@ -193,9 +203,10 @@ async fn read_json(
             "the request has no JSON body",
         ));
     }
-    super::json::from_slice_strict(&body).map_err(|e| {
+    let value = super::json::from_slice_strict(&body).map_err(|e| {
         ScimError::bad_request("invalidSyntax", format!("the body is not valid JSON: {e}"))
-    })
+    })?;
+    Ok((value, body.len()))
 }
 
 /// Authorize the request for `scope` and return the calling client's email domains
@@ -611,9 +622,10 @@ async fn update(
 ) -> Result<HttpResponse, ScimError> {
     let domains = authorize_for(&req, &state, Scope::DirectoryWrite)?;
     let expected = if_match(&req)?;
-    let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
+    let (body, length) = read_json_sized(&req, payload, state.settings.max_body_bytes).await?;
     let concerned = Concerned::of(&body);
-    let updated = update_in_batch(&state, domains, kind, id, body, how, expected).await;
+    let small = length <= CHANGE_IN_WRITER_BYTES;
+    let updated = update_in_batch(&state, domains, kind, id, body, small, how, expected).await;
     let written = updated.inspect_err(|_| concerned.note(&req))?;
     Ok(resource_response(actix_web::http::StatusCode::OK, written))
 }
@@ -627,26 +639,48 @@ const UPDATE_ATTEMPTS: usize = 3;
 /// microsecond or so an operation on a usual User); more go to the blocking pool.
 const INLINE_PATCH_OPERATIONS: usize = 16;
 
-/// PUT or PATCH through the group commit: the new document is prepared from a read,
-/// outside the write lock, and written in the next batch only if the resource is still at
-/// the version read. Only the write holds the lock: a one-member PATCH of a Group of
-/// 49,000 members, read, patched and checked inside it, held every token request behind
-/// it for 0.15–0.4 s.
+/// PUT or PATCH through the group commit.
 ///
-/// A usual User's update is prepared on the worker thread; a Group's (its member list may
-/// be long) and a PATCH of many operations on the blocking pool, so that they do not hold
-/// up the other requests of this worker.
+/// A usual User's (a request of at most [`CHANGE_IN_WRITER_BYTES`], a PATCH of at most
+/// [`INLINE_PATCH_OPERATIONS`] operations) is read, changed, checked and written inside
+/// the batch's transaction ([`change_in_writer`]), unless the batcher declines it.
+///
+/// Otherwise the new document is prepared from a read, outside the write lock, and
+/// written in the next batch only if the resource is still at the version read. Only the
+/// write holds the lock: a one-member PATCH of a Group of 49,000 members, read, patched
+/// and checked inside it, held every token request behind it for 0.15–0.4 s. A User's is
+/// prepared on the worker thread; a Group's (its member list may be long) and a PATCH of
+/// many operations on the blocking pool, so that they do not hold up the other requests
+/// of this worker.
+#[allow(clippy::too_many_arguments)]
 async fn update_in_batch(
     state: &web::Data<AppState>,
     domains: Option<EmailDomains>,
     kind: ResourceKind,
     id: String,
     body: Value,
+    small: bool,
     how: Update,
     expected: Option<Vec<i64>>,
 ) -> Result<WrittenText, ScimError> {
     // Shared with the blocking pool's closures, not copied (a PUT's body may be 1 MiB).
     let request = Arc::new((id, body, expected));
+    if kind == ResourceKind::User && small {
+        let patch = match how {
+            Update::Patch => Some(service::Update::patch(kind, &request.1)?),
+            Update::Replace => None,
+        };
+        let few = patch.as_ref().is_none_or(|p| match p {
+            service::Update::Patch { ops, .. } => ops.len() <= INLINE_PATCH_OPERATIONS,
+            service::Update::Replace(_) => true,
+        });
+        if few {
+            let changed = change_in_writer(state, domains.clone(), kind, request.clone(), patch);
+            if let Some(written) = changed.await? {
+                return Ok(written);
+            }
+        }
+    }
     let (id, body, expected) = &*request;
     // The change, when it is prepared here on the worker.
     let inline = match kind {
@@ -702,6 +736,42 @@ async fn update_in_batch(
     })
     .await
     .map(written_value)
+}
+
+/// A User's PUT (`patch` None) or PATCH made inside the group commit's transaction
+/// ([`crate::store::TokenBatcher::change_scim`]): the answer, or `None` when the batcher
+/// declined it (nothing read or written; the caller prepares it outside).
+async fn change_in_writer(
+    state: &web::Data<AppState>,
+    domains: Option<EmailDomains>,
+    kind: ResourceKind,
+    request: Arc<(String, Value, Option<Vec<i64>>)>,
+    patch: Option<service::Update<'static>>,
+) -> Result<Option<WrittenText>, ScimError> {
+    let now = with_scim_inline(state, None, |s| Ok(s.write_time()))?;
+    let id = request.0.clone();
+    let (writer_state, writer_domains) = (state.clone(), domains.clone());
+    let changed = state
+        .oauth
+        .token_batcher
+        .change_scim(kind.name(), id.clone(), now, move |current| {
+            let (_, body, expected) = &*request;
+            let replace = service::Update::Replace(body);
+            let change = patch.as_ref().unwrap_or(&replace);
+            with_scim_inline(&writer_state, writer_domains, |s| {
+                s.change_of(kind, current, change, expected.as_deref())
+            })
+        })
+        .await;
+    let result = match changed {
+        Ok(ScimChange::Declined) => return Ok(None),
+        Ok(ScimChange::Missing) => return Err(service::missing(kind, &id)),
+        Ok(ScimChange::Refused(e)) => return Err(e),
+        Ok(ScimChange::Unchanged(current)) => Ok((current, None)),
+        Ok(ScimChange::Written(record, text)) => Ok((record, Some(text))),
+        Err(e) => Err(e),
+    };
+    with_scim_inline(state, domains, |s| s.written_text(kind, &id, result)).map(Some)
 }
 
 async fn delete(

@@ -95,7 +95,12 @@ impl Update<'_> {
     }
 }
 
-/// A User's update ready for the group commit ([`Scim::prepare_update`]).
+/// The answer for a `kind` with no resource `id` (or none this client may see).
+pub fn missing(kind: ResourceKind, id: &str) -> ScimError {
+    ScimError::not_found(format!("{} {id} not found", kind.name()))
+}
+
+/// An update ready for the group commit ([`Scim::prepare_update`]).
 pub enum PreparedUpdate {
     /// The change changes nothing: the resource as it is (its version kept).
     Unchanged(ScimRecord),
@@ -570,7 +575,7 @@ impl Scim<'_> {
             }
         }
         self.read_rendered(kind, id, attributes, excluded)?
-            .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.name())))
+            .ok_or_else(|| missing(kind, id))
     }
 
     /// Whether a rendering with this projection is the full one, which the cache holds (what
@@ -768,8 +773,9 @@ impl Scim<'_> {
         self.update(kind, id, &Update::patch(kind, body)?, if_match)
     }
 
-    /// A PUT or PATCH in one write transaction of its own (the server sends Users'
-    /// through the group commit instead: [`Scim::prepare_update`]).
+    /// A PUT or PATCH in one write transaction of its own (the server sends its updates
+    /// through the group commit instead: [`Scim::change_of`] inside it for a usual User,
+    /// [`Scim::prepare_update`] before it for the rest).
     fn update(
         &self,
         kind: ResourceKind,
@@ -836,8 +842,9 @@ impl Scim<'_> {
         self.restrict_write(kind, Some(&current.doc), strip_password(doc))
     }
 
-    /// A PUT or PATCH of a User for the group commit, up to the write: the resource as it
-    /// is now (a point read), If-Match checked against it, and the new document. The
+    /// A PUT or PATCH for the group commit, prepared before it (a Group's, a User's too
+    /// long to be changed inside it, any on PostgreSQL), up to the write: the resource as
+    /// it is now (a point read), If-Match checked against it, and the new document. The
     /// write ([`crate::store::TokenBatcher::replace_scim`]) applies only if the resource
     /// is still at the version read; if not, the caller prepares again. No store access
     /// but the point read for a User.
@@ -851,18 +858,36 @@ impl Scim<'_> {
         let current = self
             .store
             .scim(kind.name(), id)?
-            .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.name())))?;
-        crate::store::check_version(&current, if_match)?;
-        let doc = self.changed_doc(kind, change, &current)?;
-        if doc == current.doc {
-            // Nothing changed: keep the version (and the ETag) as it was.
-            return Ok(PreparedUpdate::Unchanged(current));
-        }
-        Ok(PreparedUpdate::Write {
-            version: current.version,
-            doc,
-            now: rfc3339_millis(self.clock.now()),
+            .ok_or_else(|| missing(kind, id))?;
+        Ok(match self.change_of(kind, &current, change, if_match)? {
+            None => PreparedUpdate::Unchanged(current),
+            Some(doc) => PreparedUpdate::Write {
+                version: current.version,
+                doc,
+                now: self.write_time(),
+            },
         })
+    }
+
+    /// The new document `change` makes of `current`, If-Match checked against it; `None`
+    /// when nothing changes (the version, and the ETag, stay as they are). For the group
+    /// commit, which runs it inside its transaction on a User read there
+    /// ([`crate::store::TokenBatcher::change_scim`]), and for [`Scim::prepare_update`].
+    pub fn change_of(
+        &self,
+        kind: ResourceKind,
+        current: &ScimRecord,
+        change: &Update<'_>,
+        if_match: Option<&[i64]>,
+    ) -> Result<Option<Value>, ScimError> {
+        crate::store::check_version(current, if_match)?;
+        let doc = self.changed_doc(kind, change, current)?;
+        Ok((doc != current.doc).then_some(doc))
+    }
+
+    /// The time a write made now records (`meta.lastModified`).
+    pub fn write_time(&self) -> String {
+        rfc3339_millis(self.clock.now())
     }
 
     /// DELETE.

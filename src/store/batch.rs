@@ -1,9 +1,11 @@
-//! Group commit for token issuance and SCIM creates: many concurrent requests' writes go
+//! Group commit for token issuance and SCIM writes: many concurrent requests' writes go
 //! to SQLite in one transaction, and each request learns the outcome of *its* write before
 //! it answers, so "a token (a created User) returned to a client is committed before the
 //! response leaves" holds while the commit cost (the WAL append of the touched pages and
 //! its fsync) is shared by the whole batch. A job is the token records of one request or
-//! a write of the store's own ([`TokenBatcher::insert_scim`]).
+//! a write of the store's own ([`TokenBatcher::insert_scim`], [`TokenBatcher::replace_scim`],
+//! [`TokenBatcher::change_scim`], which also reads and changes a SCIM User in the
+//! transaction).
 //!
 //! Shape: leader/follower. [`TokenBatcher::submit`] queues a job (the records of one
 //! request and a reply slot); the first job queued while no leader exists makes its
@@ -113,6 +115,38 @@ struct ReplacedRow {
     text: String,
     now: String,
     returned: super::scim::Returned,
+}
+
+/// The longest stored document (and change request) a SCIM User's change is made from
+/// inside the write lock ([`TokenBatcher::change_scim`]). A usual User is well under 2 KiB;
+/// at this bound the read, patch and check take tens of microseconds, which every write
+/// queued behind them waits.
+pub const CHANGE_IN_WRITER_BYTES: usize = 16 * 1024;
+
+/// What [`TokenBatcher::change_scim`] did.
+#[derive(Debug)]
+pub enum ScimChange<E> {
+    /// Not made in the writer (PostgreSQL, a Group, or a document longer than
+    /// [`CHANGE_IN_WRITER_BYTES`]): nothing was read or written.
+    Declined,
+    /// No such resource of that type.
+    Missing,
+    /// The change refused it; nothing was written.
+    Refused(E),
+    /// The change changes nothing: the resource as it is (its version kept).
+    Unchanged(super::ScimRecord),
+    /// Written and committed: the new record, and the text its document was stored as.
+    Written(super::ScimRecord, String),
+}
+
+/// A change's job's outcome, before the record is built (after the commit).
+enum Changed<E> {
+    Declined,
+    Missing,
+    Refused(E),
+    Unchanged(super::ScimRecord),
+    /// The version changed from, and the row written.
+    Written(i64, ReplacedRow),
 }
 
 /// The batch's transaction, on whichever backend the store runs.
@@ -646,6 +680,102 @@ impl TokenBatcher {
             Replaced::Row(None) => Ok(None),
             Replaced::Record(record) => Ok(record.map(|r| (r, None))),
         }
+    }
+
+    /// Change a SCIM User inside the next batch's transaction: read it there, let `change`
+    /// make its new document from it (`Ok(None)`: the change changes nothing), write that,
+    /// and resolve once the batch has committed. Nothing can come between the read and the
+    /// write, so no version is checked and no attempt is lost.
+    ///
+    /// Why inside: every commit empties the page cache of each reading connection, so a
+    /// read on the request's thread between commits fetched every page again (two B-tree
+    /// descents) and cost a PATCH more than its parse, patch and check together; the
+    /// writer's own cache outlives its commits, and the UPDATE that follows finds the
+    /// same pages there (bench/RESULTS.md). The price is `change`'s time inside the write
+    /// lock, which [`CHANGE_IN_WRITER_BYTES`] bounds: a stored document longer than that is
+    /// not parsed here, and the answer is [`ScimChange::Declined`], as it is on
+    /// PostgreSQL (whose reads have no such cost) and for a Group (whose write is several
+    /// statements). Then the caller prepares the change outside and writes it with
+    /// [`Self::replace_scim`].
+    ///
+    /// A panic in `change` fails this job alone (it wrote nothing yet).
+    pub async fn change_scim<E: Send + 'static>(
+        &self,
+        resource_type: &'static str,
+        id: String,
+        now: String,
+        change: impl FnOnce(&super::ScimRecord) -> std::result::Result<Option<serde_json::Value>, E>
+        + Send
+        + 'static,
+    ) -> Result<ScimChange<E>> {
+        if !self.one_statement(resource_type) {
+            return Ok(ScimChange::Declined);
+        }
+        let changed = self
+            .run(true, move |tx| {
+                let BatchTx::Sqlite(c) = tx else {
+                    return Ok(Changed::Declined);
+                };
+                let current = match super::scim::get_for_change(
+                    c,
+                    resource_type,
+                    &id,
+                    CHANGE_IN_WRITER_BYTES,
+                )? {
+                    super::scim::ForChange::Missing => return Ok(Changed::Missing),
+                    super::scim::ForChange::Large => return Ok(Changed::Declined),
+                    super::scim::ForChange::Found(current) => current,
+                };
+                let made =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change(&current)));
+                let doc = match made {
+                    Ok(Ok(Some(doc))) => doc,
+                    Ok(Ok(None)) => return Ok(Changed::Unchanged(current)),
+                    Ok(Err(e)) => return Ok(Changed::Refused(e)),
+                    Err(_) => {
+                        return Err(StoreError::Database(
+                            "a SCIM change panicked in the writer".into(),
+                        ));
+                    }
+                };
+                let text = to_text(&doc);
+                let version = current.version;
+                // Read in this transaction at this version: the UPDATE finds it there.
+                let returned =
+                    super::scim::replace_row(c, resource_type, &id, version, &doc, &text, &now)?
+                        .ok_or_else(|| {
+                            StoreError::Database("the resource moved inside the write lock".into())
+                        })?;
+                Ok(Changed::Written(
+                    version,
+                    ReplacedRow {
+                        id,
+                        doc,
+                        text,
+                        now,
+                        returned,
+                    },
+                ))
+            })
+            .await?;
+        // As in `replace_scim`, the record is built after the commit.
+        Ok(match changed {
+            Changed::Declined => ScimChange::Declined,
+            Changed::Missing => ScimChange::Missing,
+            Changed::Refused(e) => ScimChange::Refused(e),
+            Changed::Unchanged(current) => ScimChange::Unchanged(current),
+            Changed::Written(version, row) => {
+                let record = super::ScimRecord::updated(
+                    resource_type,
+                    row.id,
+                    row.doc,
+                    row.now,
+                    version,
+                    row.returned,
+                )?;
+                ScimChange::Written(record, row.text)
+            }
+        })
     }
 
     /// Resolve once `pending`'s job is answered, leading its batch if the lead comes here.
@@ -1304,5 +1434,192 @@ mod tests {
         );
         let s = batcher.stats();
         assert_eq!((s.jobs, s.transactions), (5, 1), "{b}: {s:?}");
+    }
+
+    /// SCIM Users changed inside the writer's transaction ([`TokenBatcher::change_scim`]),
+    /// in one turn of the event loop beside a token issuance: they share one transaction;
+    /// each change is given the resource as stored, and each outcome is its own (a write,
+    /// nothing to change, a refusal, a userName taken, a panic) while the rest commits. A
+    /// missing User, a Group and a User stored longer than the bound are never given to
+    /// their change; on PostgreSQL every change is declined, unread.
+    #[test]
+    fn scim_changes_in_the_writer_share_a_batch_and_each_ends_alone_on_both_backends() {
+        for t in crate::store::testing::stores("batch_changes") {
+            changes_in_the_writer(&t.store, t.backend);
+        }
+    }
+
+    fn changes_in_the_writer(store: &Arc<Store>, b: &str) {
+        const NOW: &str = "2026-12-05T00:00:00.000Z";
+        const LATER: &str = "2026-12-06T00:00:00.000Z";
+        let user = |i: usize| serde_json::json!({"userName": format!("user{i}@example.com")});
+        for i in 0..5 {
+            store
+                .insert_scim("User", &format!("u{i}"), &user(i), NOW)
+                .unwrap();
+        }
+        let long = "x".repeat(CHANGE_IN_WRITER_BYTES);
+        store
+            .insert_scim(
+                "User",
+                "big",
+                &serde_json::json!({"userName": "big@example.com", "title": long}),
+                NOW,
+            )
+            .unwrap();
+        store
+            .insert_scim(
+                "Group",
+                "g",
+                &serde_json::json!({"displayName": "staff", "members": [{"value": "u0"}]}),
+                NOW,
+            )
+            .unwrap();
+        let admin = crate::admin::Admin::new(store, crate::time::Clock::system(), "test");
+        let client = admin
+            .register_client(crate::admin::RegisterClient::new(
+                "changes",
+                &[crate::model::GrantType::ClientCredentials],
+                &[Scope::DirectoryRead],
+            ))
+            .unwrap()
+            .0
+            .id;
+        let batcher = TokenBatcher::new(store.clone());
+        let given = Arc::new(Mutex::new(Vec::<(String, i64)>::new()));
+        type Change =
+            fn(&serde_json::Value) -> std::result::Result<Option<serde_json::Value>, &'static str>;
+        let retitle: Change = |doc| {
+            let mut doc = doc.clone();
+            doc["title"] = "changed".into();
+            Ok(Some(doc))
+        };
+        let take_u2s_name: Change = |doc| {
+            let mut doc = doc.clone();
+            doc["userName"] = "USER2@example.com".into();
+            Ok(Some(doc))
+        };
+        let keep: Change = |_| Ok(None);
+        let refuse: Change = |_| Err("refused");
+        let explode: Change = |_| panic!("a change that panics");
+        let jobs: Vec<(&'static str, &str, Change)> = vec![
+            ("User", "u0", retitle),
+            ("User", "u1", take_u2s_name),
+            ("User", "u2", keep),
+            ("User", "u3", refuse),
+            ("User", "u4", explode),
+            ("User", "nobody", retitle),
+            ("User", "big", retitle),
+            ("Group", "g", retitle),
+        ];
+        let (rt, local) = event_loop();
+        let (changed, token) = local.block_on(&rt, async {
+            let (t, r) = record(&client);
+            let issue = {
+                let batcher = batcher.clone();
+                tokio::task::spawn_local(async move { batcher.commit(vec![r]).await })
+            };
+            let handles: Vec<_> = jobs
+                .into_iter()
+                .map(|(kind, id, change)| {
+                    let (batcher, given) = (batcher.clone(), given.clone());
+                    let id = id.to_string();
+                    tokio::task::spawn_local(async move {
+                        batcher
+                            .change_scim(kind, id, LATER.into(), move |current| {
+                                lock(&given).push((current.id.clone(), current.version));
+                                change(&current.doc)
+                            })
+                            .await
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for h in handles {
+                out.push(h.await.unwrap());
+            }
+            issue.await.unwrap().unwrap();
+            (out, t)
+        });
+        assert!(store.token(&token.id).unwrap().is_some(), "{b}");
+        let stored = |id: &str| store.scim("User", id).unwrap().unwrap();
+        if store.postgres().is_some() {
+            for c in &changed {
+                assert!(matches!(c, Ok(ScimChange::Declined)), "{b}: {c:?}");
+            }
+            assert!(lock(&given).is_empty(), "{b}");
+            assert_eq!(stored("u0").version, 1, "{b}");
+            return;
+        }
+        let mut seen = lock(&given).clone();
+        seen.sort();
+        let at_one = |id: &str| (id.to_string(), 1);
+        assert_eq!(
+            seen,
+            ["u0", "u1", "u2", "u3", "u4"].map(at_one).to_vec(),
+            "{b}: each change is given its User as stored, and only those"
+        );
+        // u0: written, at the next version, with the time given, its stored text returned,
+        // and its groups read back.
+        let Ok(ScimChange::Written(u0, text)) = &changed[0] else {
+            panic!("{b}: {:?}", changed[0]);
+        };
+        assert_eq!(
+            (u0.version, u0.last_modified.as_str(), u0.groups.len()),
+            (2, LATER, 1),
+            "{b}: {u0:?}"
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(text).unwrap(),
+            u0.doc
+        );
+        assert_eq!(stored("u0").doc["title"], "changed", "{b}");
+        // u1: its new userName is taken; refused, as it was.
+        assert!(
+            matches!(changed[1], Err(StoreError::Conflict(_))),
+            "{b}: {:?}",
+            changed[1]
+        );
+        assert_eq!(stored("u1").doc["userName"], "user1@example.com", "{b}");
+        // u2: nothing to change; its version kept.
+        assert!(
+            matches!(&changed[2], Ok(ScimChange::Unchanged(r)) if r.id == "u2" && r.version == 1),
+            "{b}: {:?}",
+            changed[2]
+        );
+        // u3: refused by its change; u4: its change panicked. Neither wrote anything.
+        assert!(
+            matches!(changed[3], Ok(ScimChange::Refused("refused"))),
+            "{b}: {:?}",
+            changed[3]
+        );
+        assert!(
+            matches!(changed[4], Err(StoreError::Database(_))),
+            "{b}: {:?}",
+            changed[4]
+        );
+        for id in ["u1", "u2", "u3", "u4"] {
+            assert_eq!(stored(id).version, 1, "{b}: {id}");
+        }
+        assert!(
+            matches!(changed[5], Ok(ScimChange::Missing)),
+            "{b}: {:?}",
+            changed[5]
+        );
+        // Stored longer than the bound, and a Group: declined, unread and unchanged.
+        assert!(
+            matches!(changed[6], Ok(ScimChange::Declined)),
+            "{b}: {:?}",
+            changed[6]
+        );
+        assert!(
+            matches!(changed[7], Ok(ScimChange::Declined)),
+            "{b}: {:?}",
+            changed[7]
+        );
+        assert_eq!(stored("big").version, 1, "{b}");
+        // The token and the seven Users' jobs (the Group's never queued) in one transaction.
+        let s = batcher.stats();
+        assert_eq!((s.jobs, s.transactions), (8, 1), "{b}: {s:?}");
     }
 }

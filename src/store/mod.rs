@@ -64,7 +64,7 @@ use std::time::Duration as StdDuration;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
-pub use batch::{BatchStats, Pending, TokenBatcher};
+pub use batch::{BatchStats, CHANGE_IN_WRITER_BYTES, Pending, ScimChange, TokenBatcher};
 pub use checkpoint::Checkpointer;
 pub use clients::{ClientUpdate, NewClient};
 pub use grants::{CodeGrant, ROTATED_REASON, RedeemOutcome, RotateOutcome};

@@ -349,6 +349,40 @@ fn get_with(
         .optional()?)
 }
 
+/// What [`get_for_change`] found.
+pub(super) enum ForChange {
+    Missing,
+    /// Its stored document is longer than the caller's bound: left unparsed.
+    Large,
+    Found(ScimRecord),
+}
+
+/// A resource read inside the writer's transaction, to be changed there
+/// ([`super::TokenBatcher::change_scim`]): its document parsed only when its stored text is
+/// at most `max_text` bytes.
+pub(super) fn get_for_change(
+    conn: &Connection,
+    resource_type: &str,
+    id: &str,
+    max_text: usize,
+) -> Result<ForChange> {
+    if !super::can_name_a_row(id) {
+        return Ok(ForChange::Missing);
+    }
+    let found = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM scim_resources WHERE id = ?1 AND resource_type = ?2"
+        ))?
+        .query_row(params![id, resource_type], |r| {
+            if r.get_ref(2)?.as_str()?.len() > max_text {
+                return Ok(ForChange::Large);
+            }
+            row_to_record_with(r, true).map(ForChange::Found)
+        })
+        .optional()?;
+    Ok(found.unwrap_or(ForChange::Missing))
+}
+
 /// Bring group `group_id`'s membership rows to the members `doc` names, writing only the
 /// rows that change (`created`: the group is new and has none). Rewriting them all made
 /// adding one member to a group of 49,000 take 0.4 s inside the write lock. `Invalid`,

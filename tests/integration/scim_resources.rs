@@ -1314,3 +1314,81 @@ fn documents_stored_in_an_older_form_are_checked_once_at_start() {
     assert!(server.state.forms_pass.as_ref().unwrap().finished());
     assert_eq!(stored_rows(&s)[&ids[2]].2, 0, "a second pass ran");
 }
+
+/// A User's PUT or PATCH is made inside the group commit's transaction when the request
+/// and the stored User are short (`store::CHANGE_IN_WRITER_BYTES`), and prepared outside
+/// it otherwise. Either way: the answer is the User as stored, the version moves only when
+/// something changes, a stale If-Match is refused with nothing written, and a missing User
+/// is a 404.
+#[test]
+fn a_user_changed_inside_the_writer_or_outside_answers_alike() {
+    let (_s, _server, scim) = scim_setup();
+    let long = "x".repeat(scimgate::store::CHANGE_IN_WRITER_BYTES);
+    let short = scim.post(
+        "/Users",
+        json!({"schemas": [USER], "userName": "short@example.com"}),
+    );
+    let stored_long = scim.post(
+        "/Users",
+        json!({"schemas": [USER], "userName": "long@example.com", "title": long}),
+    );
+    let given = |name: &str| {
+        json!({"schemas": [PATCH_OP],
+               "Operations": [{"op": "replace", "path": "name.givenName", "value": name}]})
+    };
+    for (user, label) in [(&short, "short"), (&stored_long, "stored long")] {
+        assert_eq!(user.status, 201, "{label}: {}", user.body);
+        let path = format!("/Users/{}", user.body["id"].as_str().unwrap());
+        let p = scim.patch(&path, given("Ada"));
+        assert_eq!(p.status, 200, "{label}: {}", p.body);
+        assert_eq!(p.body["name"]["givenName"], "Ada", "{label}");
+        assert_eq!(p.body["title"], user.body["title"], "{label}");
+        assert_eq!(p.body["meta"]["version"], "W/\"2\"", "{label}");
+        assert_eq!(scim.get(&path).body, p.body, "{label}");
+        // The same change again changes nothing: the same answer, the version kept.
+        let again = scim.patch(&path, given("Ada"));
+        assert_eq!((again.status, &again.body), (200, &p.body), "{label}");
+        let stale = scim.send(
+            "PATCH",
+            &path,
+            Some(&given("Bea")),
+            &[("if-match", "W/\"1\"")],
+        );
+        assert_scim_error(&stale, 412, None);
+        let mut doc = p.body.clone();
+        doc["displayName"] = json!("Ada L.");
+        let put = scim.send("PUT", &path, Some(&doc), &[("if-match", "W/\"2\"")]);
+        assert_eq!(put.status, 200, "{label}: {}", put.body);
+        assert_eq!(
+            (&put.body["displayName"], &put.body["meta"]["version"]),
+            (&json!("Ada L."), &json!("W/\"3\"")),
+            "{label}"
+        );
+        let got = scim.get(&path).body;
+        assert_eq!(got, put.body, "{label}");
+        assert_eq!(
+            got["name"]["givenName"], "Ada",
+            "{label}: the stale PATCH wrote nothing"
+        );
+    }
+    // A PUT longer than the bound, of a short User: prepared outside, stored whole.
+    let path = format!("/Users/{}", short.body["id"].as_str().unwrap());
+    let put = scim.put(
+        &path,
+        json!({"schemas": [USER], "userName": "short@example.com", "title": long}),
+    );
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(put.body["title"].as_str().map(str::len), Some(long.len()));
+    assert_eq!(scim.get(&path).body, put.body);
+    // A User that does not exist, by either way.
+    let missing = "/Users/00000000-0000-4000-8000-000000000000";
+    assert_scim_error(&scim.patch(missing, given("Ada")), 404, None);
+    assert_scim_error(
+        &scim.put(
+            missing,
+            json!({"schemas": [USER], "userName": "x@example.com", "title": long}),
+        ),
+        404,
+        None,
+    );
+}
