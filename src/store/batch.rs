@@ -906,6 +906,37 @@ mod tests {
         super::super::tokens::access_record(client, 1_000, i64::MAX / 2)
     }
 
+    /// The results of `handles`, in order (each task's panic is the test's).
+    async fn joined<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+        let mut out = Vec::with_capacity(handles.len());
+        for h in handles {
+            out.push(h.await.unwrap());
+        }
+        out
+    }
+
+    /// Users `u0`…`u{n-1}` (userName `user{i}@example.com`) and a Group `g` of `u0`.
+    fn users_and_a_group(store: &Store, n: usize, now: &str) {
+        for i in 0..n {
+            store
+                .insert_scim(
+                    "User",
+                    &format!("u{i}"),
+                    &serde_json::json!({"userName": format!("user{i}@example.com")}),
+                    now,
+                )
+                .unwrap();
+        }
+        store
+            .insert_scim(
+                "Group",
+                "g",
+                &serde_json::json!({"displayName": "staff", "members": [{"value": "u0"}]}),
+                now,
+            )
+            .unwrap();
+    }
+
     /// Disable `client` (`disable-api-client`): its epoch moves on, no token is issued.
     fn disable(store: &Store, client: &str) {
         let event = crate::model::NewAuditEvent::new(
@@ -925,19 +956,8 @@ mod tests {
     fn a_cut_off_client_s_jobs_fail_alone_on_both_backends() {
         for t in crate::store::testing::stores("batch_cut_off") {
             let b = t.backend;
-            let admin = crate::admin::Admin::new(&t.store, crate::time::Clock::system(), "test");
-            let register = |name: &str| {
-                admin
-                    .register_client(crate::admin::RegisterClient::new(
-                        name,
-                        &[crate::model::GrantType::ClientCredentials],
-                        &[Scope::DirectoryRead],
-                    ))
-                    .unwrap()
-                    .0
-                    .id
-            };
-            let (live, cut) = (register("live"), register("cut"));
+            let client = |name| crate::store::testing::client(&t.store, name);
+            let (live, cut) = (client("live"), client("cut"));
             disable(&t.store, &cut);
             let batcher = TokenBatcher::new(t.store.clone());
             let (a1, a2, c1, l2) = (record(&live), record(&live), record(&cut), record(&live));
@@ -1238,11 +1258,7 @@ mod tests {
                     })
                 })
                 .collect();
-            let mut ids = Vec::new();
-            for h in handles {
-                ids.push(h.await.unwrap());
-            }
-            ids
+            joined(handles).await
         });
         for id in &ids {
             assert!(store.token(id).unwrap().is_some());
@@ -1290,10 +1306,7 @@ mod tests {
                     })
                 })
                 .collect();
-            let mut created = Vec::new();
-            for h in creates {
-                created.push(h.await.unwrap());
-            }
+            let created = joined(creates).await;
             issue.await.unwrap().unwrap();
             (created, t)
         });
@@ -1335,24 +1348,7 @@ mod tests {
 
     fn replaces_that_fail_are_undone_alone(store: &Arc<Store>, b: &str) {
         const NOW: &str = "2026-12-05T00:00:00.000Z";
-        for i in 0..4 {
-            store
-                .insert_scim(
-                    "User",
-                    &format!("u{i}"),
-                    &serde_json::json!({"userName": format!("user{i}@example.com")}),
-                    NOW,
-                )
-                .unwrap();
-        }
-        store
-            .insert_scim(
-                "Group",
-                "g",
-                &serde_json::json!({"displayName": "staff", "members": [{"value": "u0"}]}),
-                NOW,
-            )
-            .unwrap();
+        users_and_a_group(store, 4, NOW);
         let batcher = TokenBatcher::new(store.clone());
         let (rt, local) = event_loop();
         let replaced = local.block_on(&rt, async {
@@ -1394,11 +1390,7 @@ mod tests {
                     })
                 })
                 .collect();
-            let mut out = Vec::new();
-            for h in handles {
-                out.push(h.await.unwrap());
-            }
-            out
+            joined(handles).await
         });
         let title = |id: &str| store.scim("User", id).unwrap().unwrap().doc["title"].clone();
         // u0: written, and its record names the Group it is in (read after the commit).
@@ -1452,12 +1444,7 @@ mod tests {
     fn changes_in_the_writer(store: &Arc<Store>, b: &str) {
         const NOW: &str = "2026-12-05T00:00:00.000Z";
         const LATER: &str = "2026-12-06T00:00:00.000Z";
-        let user = |i: usize| serde_json::json!({"userName": format!("user{i}@example.com")});
-        for i in 0..5 {
-            store
-                .insert_scim("User", &format!("u{i}"), &user(i), NOW)
-                .unwrap();
-        }
+        users_and_a_group(store, 5, NOW);
         let long = "x".repeat(CHANGE_IN_WRITER_BYTES);
         store
             .insert_scim(
@@ -1467,24 +1454,7 @@ mod tests {
                 NOW,
             )
             .unwrap();
-        store
-            .insert_scim(
-                "Group",
-                "g",
-                &serde_json::json!({"displayName": "staff", "members": [{"value": "u0"}]}),
-                NOW,
-            )
-            .unwrap();
-        let admin = crate::admin::Admin::new(store, crate::time::Clock::system(), "test");
-        let client = admin
-            .register_client(crate::admin::RegisterClient::new(
-                "changes",
-                &[crate::model::GrantType::ClientCredentials],
-                &[Scope::DirectoryRead],
-            ))
-            .unwrap()
-            .0
-            .id;
+        let client = crate::store::testing::client(store, "changes");
         let batcher = TokenBatcher::new(store.clone());
         let given = Arc::new(Mutex::new(Vec::<(String, i64)>::new()));
         type Change =
@@ -1534,10 +1504,7 @@ mod tests {
                     })
                 })
                 .collect();
-            let mut out = Vec::new();
-            for h in handles {
-                out.push(h.await.unwrap());
-            }
+            let out = joined(handles).await;
             issue.await.unwrap().unwrap();
             (out, t)
         });

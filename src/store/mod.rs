@@ -539,6 +539,19 @@ pub(crate) mod testing {
         }
     }
 
+    /// Register a client_credentials client (read scope) on `store`; its id.
+    pub fn client(store: &Store, name: &str) -> String {
+        crate::admin::Admin::new(store, crate::time::Clock::system(), "test")
+            .register_client(crate::admin::RegisterClient::new(
+                name,
+                &[crate::model::GrantType::ClientCredentials],
+                &[crate::model::Scope::DirectoryRead],
+            ))
+            .expect("register a client")
+            .0
+            .id
+    }
+
     /// A new SQLite store and, when the test cluster runs, a new PostgreSQL store.
     pub fn stores(label: &str) -> Vec<TestStore> {
         let dir = tempfile::tempdir().expect("temp dir");

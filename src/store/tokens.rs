@@ -847,18 +847,7 @@ mod tests {
     fn live_listings_read_the_client_index_across_clients() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open_or_create(dir.path().join("s.db")).unwrap());
-        let admin = crate::admin::Admin::new(&store, crate::time::Clock::system(), "test");
-        let register = |name: &str| {
-            admin
-                .register_client(crate::admin::RegisterClient::new(
-                    name,
-                    &[crate::model::GrantType::ClientCredentials],
-                    &[Scope::DirectoryRead],
-                ))
-                .unwrap()
-                .0
-                .id
-        };
+        let register = |name| crate::store::testing::client(&store, name);
         let (a, b) = (register("a"), register("b"));
         let now = 1_800_000_000;
         let issue = |client: &str, issued: i64, expires: i64| {
