@@ -339,13 +339,21 @@ fn get_with(
     id: &str,
     members: bool,
 ) -> Result<Option<ScimRecord>> {
+    get_row(conn, resource_type, id, |r| row_to_record_with(r, members))
+}
+
+/// The row of the resource `id` of `resource_type` ([`COLUMNS`]), as `read` makes it.
+fn get_row<T>(
+    conn: &Connection,
+    resource_type: &str,
+    id: &str,
+    read: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM scim_resources WHERE id = ?1 AND resource_type = ?2"
         ))?
-        .query_row(params![id, resource_type], |r| {
-            row_to_record_with(r, members)
-        })
+        .query_row(params![id, resource_type], read)
         .optional()?)
 }
 
@@ -369,17 +377,12 @@ pub(super) fn get_for_change(
     if !super::can_name_a_row(id) {
         return Ok(ForChange::Missing);
     }
-    let found = conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM scim_resources WHERE id = ?1 AND resource_type = ?2"
-        ))?
-        .query_row(params![id, resource_type], |r| {
-            if r.get_ref(2)?.as_str()?.len() > max_text {
-                return Ok(ForChange::Large);
-            }
-            row_to_record_with(r, true).map(ForChange::Found)
-        })
-        .optional()?;
+    let found = get_row(conn, resource_type, id, |r| {
+        if r.get_ref(2)?.as_str()?.len() > max_text {
+            return Ok(ForChange::Large);
+        }
+        row_to_record_with(r, true).map(ForChange::Found)
+    })?;
     Ok(found.unwrap_or(ForChange::Missing))
 }
 
