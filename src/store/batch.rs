@@ -139,16 +139,6 @@ pub enum ScimChange<E> {
     Written(super::ScimRecord, String),
 }
 
-/// A change's job's outcome, before the record is built (after the commit).
-enum Changed<E> {
-    Declined,
-    Missing,
-    Refused(E),
-    Unchanged(super::ScimRecord),
-    /// The version changed from, and the row written.
-    Written(i64, ReplacedRow),
-}
-
 /// The batch's transaction, on whichever backend the store runs.
 pub(crate) enum BatchTx<'a, 'b, 'c> {
     Sqlite(&'a rusqlite::Connection),
@@ -713,8 +703,10 @@ impl TokenBatcher {
         }
         let changed = self
             .run(true, move |tx| {
+                // The job's outcome: the version changed from and the row written (its
+                // record is built after the commit), or what ended it before a write.
                 let BatchTx::Sqlite(c) = tx else {
-                    return Ok(Changed::Declined);
+                    return Ok(Err(ScimChange::Declined));
                 };
                 let current = match super::scim::get_for_change(
                     c,
@@ -722,16 +714,16 @@ impl TokenBatcher {
                     &id,
                     CHANGE_IN_WRITER_BYTES,
                 )? {
-                    super::scim::ForChange::Missing => return Ok(Changed::Missing),
-                    super::scim::ForChange::Large => return Ok(Changed::Declined),
+                    super::scim::ForChange::Missing => return Ok(Err(ScimChange::Missing)),
+                    super::scim::ForChange::Large => return Ok(Err(ScimChange::Declined)),
                     super::scim::ForChange::Found(current) => current,
                 };
                 let made =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change(&current)));
                 let doc = match made {
                     Ok(Ok(Some(doc))) => doc,
-                    Ok(Ok(None)) => return Ok(Changed::Unchanged(current)),
-                    Ok(Err(e)) => return Ok(Changed::Refused(e)),
+                    Ok(Ok(None)) => return Ok(Err(ScimChange::Unchanged(current))),
+                    Ok(Err(e)) => return Ok(Err(ScimChange::Refused(e))),
                     Err(_) => {
                         return Err(StoreError::Database(
                             "a SCIM change panicked in the writer".into(),
@@ -746,7 +738,7 @@ impl TokenBatcher {
                         .ok_or_else(|| {
                             StoreError::Database("the resource moved inside the write lock".into())
                         })?;
-                Ok(Changed::Written(
+                Ok(Ok((
                     version,
                     ReplacedRow {
                         id,
@@ -755,27 +747,23 @@ impl TokenBatcher {
                         now,
                         returned,
                     },
-                ))
+                )))
             })
             .await?;
+        let (version, row) = match changed {
+            Ok(written) => written,
+            Err(ended) => return Ok(ended),
+        };
         // As in `replace_scim`, the record is built after the commit.
-        Ok(match changed {
-            Changed::Declined => ScimChange::Declined,
-            Changed::Missing => ScimChange::Missing,
-            Changed::Refused(e) => ScimChange::Refused(e),
-            Changed::Unchanged(current) => ScimChange::Unchanged(current),
-            Changed::Written(version, row) => {
-                let record = super::ScimRecord::updated(
-                    resource_type,
-                    row.id,
-                    row.doc,
-                    row.now,
-                    version,
-                    row.returned,
-                )?;
-                ScimChange::Written(record, row.text)
-            }
-        })
+        let record = super::ScimRecord::updated(
+            resource_type,
+            row.id,
+            row.doc,
+            row.now,
+            version,
+            row.returned,
+        )?;
+        Ok(ScimChange::Written(record, row.text))
     }
 
     /// Resolve once `pending`'s job is answered, leading its batch if the lead comes here.
