@@ -18,8 +18,11 @@
 #   patch     PATCH /scim/v2/Users/{id} of a random seeded user (a new givenName each time)
 #   monitor   GET /scim/v2/Users/{id} with lifecycle monitoring on and off (issue 5): two
 #             servers at once on copies of the store (the one not measured is idle),
-#             ROUNDS rounds (default 5) in alternating order, every run after `sync`; the
-#             ratio is the median of the rounds' ratios, and every round is printed.
+#             in alternating order, every run after `sync`.
+# Rounds: everything above but the 100-user filter runs ROUNDS times (default 5). Each
+# round of the endpoints starts a server on a fresh copy of the seeded store (the POSTs of
+# one round do not grow the next round's store) and runs the ceiling before and after
+# them. Every round's ratios are printed; each target's ratio is the median of its rounds.
 # Needs wrk (apt-get install wrk).
 # Usage: bench/http.sh [seconds per run, default 10]   (env: ROUNDS, CONN)
 set -euo pipefail
@@ -68,26 +71,31 @@ taskset -c 0 "$R/examples/ceiling" "127.0.0.1:$CEILING_PORT" >/dev/null 2>&1 &
 CEILING=$!
 C="http://127.0.0.1:$CEILING_PORT"
 for _ in $(seq 100); do curl -sf "$C/" >/dev/null && break; sleep 0.1; done
-start "$WORK/u100000.db"
-B="http://127.0.0.1:$PORT"
-run ceiling "$C/scim/v2/Users/00000000-0000-4000-8000-000000050000" -H "$AUTH"
-run scimgate_healthz "$B/healthz"
-run scim_get "$B/scim/v2/Users/00000000-0000-4000-8000-000000050000" -H "$AUTH"
-run ceiling_filter "$C/" -H "$AUTH" -s "$WORK/filter100000.ceiling.lua"
-run filter_100k "$B/" -H "$AUTH" -s "$WORK/filter100000.lua"
-run ceiling_post "$C/scim/v2/Users" -H "$AUTH" -s "$WORK/post.ceiling.lua"
-run post_users "$B/scim/v2/Users" -H "$AUTH" -s "$WORK/post.lua"
-run ceiling_patch "$C/" -H "$AUTH" -s "$WORK/patch.ceiling.lua"
-run patch_users "$B/" -H "$AUTH" -s "$WORK/patch.lua"
-run ceiling_after "$C/scim/v2/Users/00000000-0000-4000-8000-000000050000" -H "$AUTH"
-stop
+ROUNDS=${ROUNDS:-5}
+for n in $(seq "$ROUNDS"); do
+  echo "round $n"
+  fresh_copy "$WORK/u100000.db" "$WORK/round.db"
+  start "$WORK/round.db"
+  B="http://127.0.0.1:$PORT"
+  run "ceiling.$n" "$C/scim/v2/Users/00000000-0000-4000-8000-000000050000" -H "$AUTH"
+  run "scimgate_healthz.$n" "$B/healthz"
+  run "scim_get.$n" "$B/scim/v2/Users/00000000-0000-4000-8000-000000050000" -H "$AUTH"
+  run "ceiling_filter.$n" "$C/" -H "$AUTH" -s "$WORK/filter100000.ceiling.lua"
+  run "filter_100k.$n" "$B/" -H "$AUTH" -s "$WORK/filter100000.lua"
+  run "ceiling_post.$n" "$C/scim/v2/Users" -H "$AUTH" -s "$WORK/post.ceiling.lua"
+  run "post_users.$n" "$B/scim/v2/Users" -H "$AUTH" -s "$WORK/post.lua"
+  run "ceiling_patch.$n" "$C/" -H "$AUTH" -s "$WORK/patch.ceiling.lua"
+  run "patch_users.$n" "$B/" -H "$AUTH" -s "$WORK/patch.lua"
+  run "ceiling_after.$n" "$C/scim/v2/Users/00000000-0000-4000-8000-000000050000" -H "$AUTH"
+  stop
+done
 # Monitoring off and on, interleaved (see the header).
 cp "$WORK/u100000.db" "$WORK/mon-off.db"; cp "$WORK/u100000.db" "$WORK/mon-on.db"
 for f in "$WORK"/u100000.db-wal; do [ -e "$f" ] && cp "$f" "$WORK/mon-off.db-wal" && cp "$f" "$WORK/mon-on.db-wal"; done
 start "$WORK/mon-off.db" false; OFF_SERVER=$SERVER; OFF="http://127.0.0.1:$PORT"
 start "$WORK/mon-on.db" true; ON_SERVER=$SERVER; ON="http://127.0.0.1:$PORT"
 USER_PATH=/scim/v2/Users/00000000-0000-4000-8000-000000050000
-for r in $(seq "${ROUNDS:-5}"); do
+for r in $(seq "$ROUNDS"); do
   for m in $( ((r % 2)) && echo "off on" || echo "on off"); do
     url=$OFF; [ "$m" = on ] && url=$ON
     run "scim_get_monitoring_${m}_$r" "$url$USER_PATH" -H "$AUTH" >/dev/null
@@ -103,24 +111,47 @@ stop
 python3 - "$WORK/results" <<'PY'
 import statistics, sys
 r = {k: float(v) for k, v in (l.split() for l in open(sys.argv[1]))}
-# The ceiling before and after the endpoints' runs: the mean (one run of it drifts).
-c = (r["ceiling"] + r["ceiling_after"]) / 2
-print(f"ceiling                   = {c:,.0f} req/s (before {r['ceiling']:,.0f}, after {r['ceiling_after']:,.0f})")
-print(f"scim_get / ceiling        = {r['scim_get'] / c:.2f}   (target >= 0.6)")
-def own(name, ceiling, target):
-    print(f"{name:<26}= {r[name] / r[ceiling]:.2f}   of the ceiling sent the same requests "
-          f"({r[ceiling]:,.0f} req/s; target >= {target}); {r[name] / c:.2f} of the GET ceiling")
-own("filter_100k", "ceiling_filter", 0.4)
-print(f"scimgate healthz / ceiling= {r['scimgate_healthz'] / c:.2f}   (scimgate's own GET /healthz, for reference)")
-print(f"filter 100k / filter 100  = {r['filter_100k'] / r['filter_100']:.2f} throughput ratio "
-      f"(latency ratio {r['filter_100'] / r['filter_100k']:.2f}x; target within 1.5x)")
-own("post_users", "ceiling_post", 0.2)
-own("patch_users", "ceiling_patch", 0.2)
-rounds = sorted({k.rsplit("_", 1)[1] for k in r if k.startswith("scim_get_monitoring_")}, key=int)
-ratios = []
+rounds = sorted({k.rsplit(".", 1)[1] for k in r if k.startswith("ceiling.")}, key=int)
+def med(xs):
+    return statistics.median(xs)
+# Each round's reference: its ceiling before and after the endpoints' runs (one run of it
+# drifts). Every ratio is taken within its round.
+c = {n: (r[f"ceiling.{n}"] + r[f"ceiling_after.{n}"]) / 2 for n in rounds}
+print("round  ceiling (before/after)       GET     filter  POST    PATCH   (each of its own ceiling; healthz of the GET's)")
+per = {name: [] for name in ("get", "filter", "post", "patch", "healthz")}
 for n in rounds:
+    ratios = {
+        "get": r[f"scim_get.{n}"] / c[n],
+        "filter": r[f"filter_100k.{n}"] / r[f"ceiling_filter.{n}"],
+        "post": r[f"post_users.{n}"] / r[f"ceiling_post.{n}"],
+        "patch": r[f"patch_users.{n}"] / r[f"ceiling_patch.{n}"],
+        "healthz": r[f"scimgate_healthz.{n}"] / c[n],
+    }
+    for k, v in ratios.items():
+        per[k].append(v)
+    print(f"{n:>5}  {c[n]:>8,.0f} ({r[f'ceiling.{n}']:,.0f}/{r[f'ceiling_after.{n}']:,.0f})"
+          f"   {ratios['get']:.2f}    {ratios['filter']:.2f}    {ratios['post']:.2f}    "
+          f"{ratios['patch']:.2f}    (healthz {ratios['healthz']:.2f})")
+def rates(name):
+    return ", ".join(f"{r[f'{name}.{n}']:,.0f}" for n in rounds)
+def line(label, key, name, target):
+    print(f"{label:<26}= {med(per[key]):.2f}   median of {len(rounds)} rounds "
+          f"({', '.join(f'{x:.2f}' for x in per[key])}; {rates(name)} req/s; target >= {target})")
+print(f"ceiling                   = {med(list(c.values())):,.0f} req/s (median of the rounds' means)")
+line("scim_get / ceiling", "get", "scim_get", 0.6)
+line("filter_100k", "filter", "filter_100k", 0.4)
+line("post_users", "post", "post_users", 0.2)
+line("patch_users", "patch", "patch_users", 0.2)
+print(f"scimgate healthz / ceiling= {med(per['healthz']):.2f}   (scimgate's own GET /healthz, for reference)")
+f100k = med([r[f"filter_100k.{n}"] for n in rounds])
+print(f"filter 100k / filter 100  = {f100k / r['filter_100']:.2f} throughput ratio "
+      f"(the rounds' median rate against one run of 100 users; latency ratio "
+      f"{r['filter_100'] / f100k:.2f}x; target within 1.5x)")
+mon = sorted({k.rsplit("_", 1)[1] for k in r if k.startswith("scim_get_monitoring_")}, key=int)
+ratios = []
+for n in mon:
     on, off = r[f"scim_get_monitoring_on_{n}"], r[f"scim_get_monitoring_off_{n}"]
     ratios.append(on / off)
     print(f"  monitoring round {n}: on {on:,.0f} / off {off:,.0f} req/s = {on / off:.2f}")
-print(f"monitoring on / off       = {statistics.median(ratios):.2f}   (median of {len(ratios)} rounds; target >= 0.9)")
+print(f"monitoring on / off       = {med(ratios):.2f}   (median of {len(ratios)} rounds; target >= 0.9)")
 PY
