@@ -109,11 +109,10 @@ run filter_100 "$B/" -H "Authorization: Bearer $TOKEN100" -s "$WORK/filter100.lu
 stop
 
 python3 - "$WORK/results" <<'PY'
-import statistics, sys
+from statistics import median as med
+import sys
 r = {k: float(v) for k, v in (l.split() for l in open(sys.argv[1]))}
 rounds = sorted({k.rsplit(".", 1)[1] for k in r if k.startswith("ceiling.")}, key=int)
-def med(xs):
-    return statistics.median(xs)
 # Each round's reference: its ceiling before and after the endpoints' runs (one run of it
 # drifts). Every ratio is taken within its round.
 c = {n: (r[f"ceiling.{n}"] + r[f"ceiling_after.{n}"]) / 2 for n in rounds}
